@@ -1,0 +1,345 @@
+"""Clients for OpenAI-compatible APIs (OpenAI, vLLM, llama.cpp, ...): chat, embeddings, models.
+
+Sync and async flavours share everything but their I/O loops: request bodies and results
+(:mod:`workbench.wire`), the retry rule (:mod:`workbench.retry`) and stream assembly
+(:mod:`workbench.streaming`). Every failure leaves as one of :mod:`workbench.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, NoReturn
+
+import httpx
+from httpx_sse import EventSource
+
+from .errors import ConfigurationError
+from .retry import Attempts
+from .streaming import StreamAttempt
+from .wire import (
+    ChatResult,
+    EmbeddingResult,
+    Endpoint,
+    Reply,
+    chat_body,
+    chat_result,
+    embedding_result,
+    embeddings_body,
+    event_stream_error,
+    is_event_stream,
+    model_ids,
+    read_reply,
+)
+
+__all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
+
+# Header names whose values are secrets besides our own key (Azure's api-key, proxies').
+_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
+
+
+class _Target:
+    """What both flavours know before any I/O: where to go, how to authenticate, limits."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url must start with http:// or https:// and end in the API version "
+                f"(e.g. https://api.openai.com/v1), got {base_url!r}"
+            )
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.clock = clock
+        self._headers: dict[str, str] = dict(default_headers or {})
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._secrets = tuple(
+            [api_key or ""]
+            + [value for name, value in self._headers.items() if name.lower() in _SECRET_HEADERS]
+        )
+
+    def endpoint(self, method: str, path: str) -> Endpoint:
+        return Endpoint(method, f"{self.base_url}{path}", self._secrets)
+
+    def request_headers(self, *, stream: bool) -> dict[str, str]:
+        accept = "text/event-stream" if stream else "application/json"
+        return {"Accept": accept, **self._headers}
+
+
+def _retry_after_status(endpoint: Endpoint, attempts: Attempts, response: httpx.Response) -> float:
+    """Seconds to wait before retrying a non-2xx response (body read); raises if we give up."""
+    delay = attempts.after_status(response.status_code, response.headers)
+    if delay is None:
+        raise endpoint.status_error(response, attempts.retries)
+    return delay
+
+
+def _retry_after_transport(
+    endpoint: Endpoint, attempts: Attempts, exc: httpx.TransportError
+) -> float:
+    """Seconds to wait before retrying a timeout or broken connection; raises if we give up."""
+    delay = attempts.after_transport_error()
+    if delay is None:
+        raise endpoint.transport_error(exc, attempts.retries) from exc
+    return delay
+
+
+def _undecodable(endpoint: Endpoint, exc: httpx.DecodingError, retries: int) -> NoReturn:
+    # A body that cannot be decompressed is a malformed answer, not a network hiccup.
+    problem = f"the body could not be decoded ({exc})"
+    raise endpoint.response_error(problem, body="", retries=retries) from exc
+
+
+class OpenAIClient:
+    """A synchronous client for one OpenAI-compatible base URL (which includes ``/v1``).
+
+    ``latency_s`` and ``ttft_s`` are measured from the start of the call, so they include
+    the waits of any retries (``retries`` says how many there were). ``timeout`` and
+    ``transport`` configure the ``httpx.Client`` this class creates; an injected
+    ``http_client`` keeps its own settings and is left for its owner to close.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = 600.0,
+        max_retries: int = 2,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either http_client or transport, not both")
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout, transport=transport)
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return self._target.base_url
+
+    def chat(
+        self, body: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+    ) -> ChatResult:
+        """POST /chat/completions; streams when ``body["stream"]`` is true.
+
+        ``on_delta`` receives each piece of content text of a stream as it arrives.
+        """
+        start = self._target.clock()
+        sent = chat_body(body)
+        endpoint = self._target.endpoint("POST", "/chat/completions")
+        if sent.get("stream"):
+            return self._stream_chat(endpoint, sent, start, on_delta)
+        reply = self._request(endpoint, sent)
+        return chat_result(reply, latency_s=self._target.clock() - start)
+
+    def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order."""
+        start = self._target.clock()
+        reply = self._request(self._target.endpoint("POST", "/embeddings"), embeddings_body(body))
+        return embedding_result(reply, latency_s=self._target.clock() - start)
+
+    def models(self) -> list[str]:
+        """GET /models: the ids the server offers."""
+        return model_ids(self._request(self._target.endpoint("GET", "/models"), None))
+
+    def _request(self, endpoint: Endpoint, body: dict[str, Any] | None) -> Reply:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=False)
+        while True:
+            try:
+                response = self._http.request(
+                    endpoint.method, endpoint.url, json=body, headers=headers
+                )
+            except httpx.TransportError as exc:
+                self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                continue
+            except httpx.DecodingError as exc:
+                _undecodable(endpoint, exc, attempts.retries)
+            if response.is_success:
+                return read_reply(endpoint, response, attempts.retries)
+            self._sleep(_retry_after_status(endpoint, attempts, response))
+
+    def _stream_chat(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        start: float,
+        on_delta: Callable[[str], None] | None,
+    ) -> ChatResult:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=True)
+        while True:
+            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            try:
+                with self._http.stream(
+                    endpoint.method, endpoint.url, json=body, headers=headers
+                ) as response:
+                    if response.is_success:
+                        if not is_event_stream(response):
+                            response.read()
+                            raise event_stream_error(endpoint, response, attempts.retries)
+                        for event in EventSource(response).iter_sse():
+                            if stream.feed(event.data):
+                                break
+                        return stream.result(response)
+                    response.read()
+                    delay = _retry_after_status(endpoint, attempts, response)
+            except httpx.DecodingError as exc:
+                stream.undecodable(exc)
+            except httpx.TransportError as exc:
+                stream.raise_if_delivered(exc)
+                delay = _retry_after_transport(endpoint, attempts, exc)
+            self._sleep(delay)
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> OpenAIClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncOpenAIClient:
+    """The asynchronous twin of :class:`OpenAIClient`; ``on_delta`` stays a plain callable."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = 600.0,
+        max_retries: int = 2,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either http_client or transport, not both")
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return self._target.base_url
+
+    async def chat(
+        self, body: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+    ) -> ChatResult:
+        """POST /chat/completions; streams when ``body["stream"]`` is true."""
+        start = self._target.clock()
+        sent = chat_body(body)
+        endpoint = self._target.endpoint("POST", "/chat/completions")
+        if sent.get("stream"):
+            return await self._stream_chat(endpoint, sent, start, on_delta)
+        reply = await self._request(endpoint, sent)
+        return chat_result(reply, latency_s=self._target.clock() - start)
+
+    async def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order."""
+        start = self._target.clock()
+        reply = await self._request(
+            self._target.endpoint("POST", "/embeddings"), embeddings_body(body)
+        )
+        return embedding_result(reply, latency_s=self._target.clock() - start)
+
+    async def models(self) -> list[str]:
+        """GET /models: the ids the server offers."""
+        return model_ids(await self._request(self._target.endpoint("GET", "/models"), None))
+
+    async def _request(self, endpoint: Endpoint, body: dict[str, Any] | None) -> Reply:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=False)
+        while True:
+            try:
+                response = await self._http.request(
+                    endpoint.method, endpoint.url, json=body, headers=headers
+                )
+            except httpx.TransportError as exc:
+                await self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                continue
+            except httpx.DecodingError as exc:
+                _undecodable(endpoint, exc, attempts.retries)
+            if response.is_success:
+                return read_reply(endpoint, response, attempts.retries)
+            await self._sleep(_retry_after_status(endpoint, attempts, response))
+
+    async def _stream_chat(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        start: float,
+        on_delta: Callable[[str], None] | None,
+    ) -> ChatResult:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=True)
+        while True:
+            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            try:
+                async with self._http.stream(
+                    endpoint.method, endpoint.url, json=body, headers=headers
+                ) as response:
+                    if response.is_success:
+                        if not is_event_stream(response):
+                            await response.aread()
+                            raise event_stream_error(endpoint, response, attempts.retries)
+                        # aclosing: leaving early at [DONE] must not leave the generator open.
+                        async with aclosing(EventSource(response).aiter_sse()) as events:
+                            async for event in events:
+                                if stream.feed(event.data):
+                                    break
+                        return stream.result(response)
+                    await response.aread()
+                    delay = _retry_after_status(endpoint, attempts, response)
+            except httpx.DecodingError as exc:
+                stream.undecodable(exc)
+            except httpx.TransportError as exc:
+                stream.raise_if_delivered(exc)
+                delay = _retry_after_transport(endpoint, attempts, exc)
+            await self._sleep(delay)
+
+    async def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncOpenAIClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

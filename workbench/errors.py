@@ -1,0 +1,182 @@
+"""The workbench's exceptions: one tree, translated once at the boundary.
+
+    WorkbenchError
+    ├── ConfigurationError          no provider, bad workbench.toml, missing key variable
+    ├── LocalModelError             the embedded local model cannot be found or started
+    ├── BudgetExceededError         an estimate is above the budget; nothing was sent
+    ├── StoreError                  the experiment table cannot be read or written
+    └── APIError                    anything that went wrong talking to the API
+        ├── APIConnectionError      could not connect, connection reset
+        │   └── APITimeoutError     connect/read/write/pool timeout
+        ├── APIStatusError          the server answered with an HTTP error status
+        │   ├── BadRequestError         400 (and 422): the server's message is kept
+        │   ├── AuthenticationError     401
+        │   ├── PermissionDeniedError   403
+        │   ├── NotFoundError           404
+        │   ├── ConflictError           409
+        │   ├── RateLimitError          429
+        │   └── InternalServerError     5xx
+        ├── APIResponseError        a 2xx answer we cannot use: malformed JSON, wrong
+        │                           content type, no choices, an error object in a 200
+        └── TruncatedStreamError    a stream that ended before ``data: [DONE]``
+
+Messages carry what a person needs (status, URL, an excerpt of the body) and never an
+API key: every message passes through :func:`redact` with the keys the client knows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+__all__ = [
+    "WorkbenchError",
+    "ConfigurationError",
+    "LocalModelError",
+    "BudgetExceededError",
+    "StoreError",
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "RateLimitError",
+    "InternalServerError",
+    "APIResponseError",
+    "TruncatedStreamError",
+    "redact",
+    "status_error_class",
+]
+
+# Shapes of secrets worth hiding even when we were not told the exact key: bearer
+# headers echoed back by a server, and OpenAI-style keys.
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
+]
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Return ``text`` with every known secret and anything key-shaped masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = _SECRET_PATTERNS[0].sub(r"\1[redacted]", text)
+    text = _SECRET_PATTERNS[1].sub("[redacted]", text)
+    return text
+
+
+class WorkbenchError(Exception):
+    """Base of every error the workbench raises on purpose."""
+
+
+class ConfigurationError(WorkbenchError):
+    """The workbench is not set up to make this call; the message names the fix."""
+
+
+class LocalModelError(WorkbenchError):
+    """The embedded local model could not be located, converted or started."""
+
+
+class BudgetExceededError(WorkbenchError):
+    """A call or sweep was refused before sending anything: its estimate is too high."""
+
+
+class StoreError(WorkbenchError):
+    """The experiment table could not be opened, read or written."""
+
+
+class APIError(WorkbenchError):
+    """A call to an OpenAI-compatible API failed.
+
+    ``retries`` is how many retries were made before giving up, so that a failed call
+    can still be logged with it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status_code: int | None = None,
+        body: str | None = None,
+        retries: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.status_code = status_code
+        self.body = body
+        self.retries = retries
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP error status."""
+
+
+class BadRequestError(APIStatusError):
+    """400/422: the request was refused; the server's message says why."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: wrong base URL or unknown model."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; retried by the client first."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx from the server."""
+
+
+class APIResponseError(APIError):
+    """A successful status with a body we cannot use."""
+
+
+class TruncatedStreamError(APIError):
+    """The event stream ended before ``data: [DONE]``; ``partial_text`` holds what came."""
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.partial_text = partial_text
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """Which exception class an HTTP error status maps to."""
+    if status_code in (400, 422):
+        return BadRequestError
+    return {
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: NotFoundError,
+        409: ConflictError,
+        429: RateLimitError,
+    }.get(status_code, InternalServerError if status_code >= 500 else APIStatusError)
