@@ -1,0 +1,383 @@
+"""Runs as tables: SQLite values <-> typed pandas columns, and the export file formats.
+
+The store hands rows to this module and gets a DataFrame with the documented dtypes back;
+exports and imports go through the same conversions so a file reads back as it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import MISSING, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+import pandas as pd
+
+from .record import COLUMNS, RunRecord
+
+__all__ = [
+    "ColumnKind",
+    "COLUMN_KINDS",
+    "EXPORT_SUFFIXES",
+    "expand_json",
+    "iso_utc",
+    "record_from_row",
+    "record_to_row",
+    "runs_frame",
+    "frame_to_rows",
+    "write_runs",
+    "read_runs",
+]
+
+ColumnKind = Literal["text", "int", "float", "bool", "datetime"]
+
+EXPORT_SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".jsonl")
+
+
+def _kind_of(hint: Any) -> tuple[ColumnKind, bool]:
+    """The storage kind of a RunRecord field and whether it may be None."""
+    args: tuple[Any, ...] = (hint,)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = typing.get_args(hint)
+    nullable = type(None) in args
+    base = next(a for a in args if a is not type(None))
+    # bool before int: bool is a subclass of int but is stored and shown as a flag.
+    kind: ColumnKind
+    if base is bool:
+        kind = "bool"
+    elif base is int:
+        kind = "int"
+    elif base is float:
+        kind = "float"
+    elif base is datetime:
+        kind = "datetime"
+    else:  # str and the Literal aliases (Kind, Status)
+        kind = "text"
+    return kind, nullable
+
+
+# Derived from RunRecord's annotations, so a field added there gets its dtype here without
+# a second list to keep in sync (its column still needs a migration; a test checks that).
+_HINTS = typing.get_type_hints(RunRecord)
+COLUMN_KINDS: dict[str, ColumnKind] = {name: _kind_of(_HINTS[name])[0] for name in COLUMNS}
+_NULLABLE: dict[str, bool] = {name: _kind_of(_HINTS[name])[1] for name in COLUMNS}
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(RunRecord) if f.default is not MISSING
+}
+
+_DATETIME_DTYPE = "datetime64[us, UTC]"
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+def iso_utc(value: datetime | str) -> str:
+    """``value`` as stored: ISO-8601 in UTC with microseconds, so text order is time order.
+
+    A naive datetime (or a string without an offset) is taken to be UTC already, the same
+    way pandas and SQLite read one.
+    """
+    if isinstance(value, str):
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return str(stamp.strftime(_ISO_FORMAT))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime(_ISO_FORMAT)
+
+
+# ---------------------------------------------------------------- one record <-> one row
+
+
+def _sql_scalar(kind: ColumnKind, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "text":
+        if not isinstance(value, str):
+            # A dict in params would otherwise land as its Python repr, not as JSON.
+            raise TypeError(f"expected str, got {type(value).__name__}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+            raise TypeError(f"expected bool, got {type(value).__name__}")
+        return 1 if value else 0
+    if kind == "int":
+        # operator.index accepts numpy integers (sqlite3 cannot bind them) but refuses
+        # floats, so a 0.7 never lands silently as 0 in max_tokens or seed.
+        return operator.index(value)
+    if kind == "float":
+        number = float(value)
+        return None if number != number else number  # NaN is "unknown", i.e. NULL
+    return iso_utc(value)
+
+
+def record_to_row(record: RunRecord) -> tuple[Any, ...]:
+    """The SQLite values of ``record`` in ``COLUMNS`` order."""
+    row = []
+    for name in COLUMNS:
+        value = getattr(record, name)
+        try:
+            row.append(_sql_scalar(COLUMN_KINDS[name], value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"RunRecord.{name} cannot be stored: {value!r} ({exc})") from exc
+    return tuple(row)
+
+
+def record_from_row(row: Sequence[Any]) -> RunRecord:
+    """A RunRecord from SQLite values in ``COLUMNS`` order (the inverse of record_to_row)."""
+    values: dict[str, Any] = {}
+    for name, value in zip(COLUMNS, row, strict=True):
+        kind = COLUMN_KINDS[name]
+        if value is not None and kind == "bool":
+            value = bool(value)
+        elif value is not None and kind == "datetime":
+            value = datetime.fromisoformat(value).astimezone(timezone.utc)
+        values[name] = value
+    return RunRecord(**values)
+
+
+# ---------------------------------------------------------------- columns <-> DataFrame
+
+
+def _typed_column(name: str, values: Any) -> Any:
+    """One column with the documented dtype, from a tuple of SQLite values or a Series."""
+    kind = COLUMN_KINDS[name]
+    if kind == "int":
+        return pd.array(values, dtype="Int64")
+    if kind == "float":
+        if isinstance(values, pd.Series):
+            return values.astype("float64").to_numpy()
+        return np.array(values, dtype="float64")  # None becomes NaN
+    if kind == "bool":
+        if not isinstance(values, pd.Series) and None not in values:
+            return np.array(values, dtype=bool)  # SQLite's 0/1, the common case
+        series = pd.Series(values)
+        if series.isna().any():
+            raise ValueError(f"column {name!r} has empty values; it must be true or false")
+        if series.dtype == object:
+            series = series.map(_parse_bool)
+        return series.astype(bool).to_numpy()
+    if kind == "datetime":
+        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+        # .array, not .to_numpy(): the latter turns tz-aware stamps into objects.
+        return pd.Series(stamps, copy=False).astype(_DATETIME_DTYPE).array
+    # Text stays object dtype holding str or None: no per-value conversion (the pandas
+    # "str" dtype costs a validation pass per column), None stays distinct from "", and the
+    # frame looks the same with or without pyarrow installed.
+    column = np.fromiter(values, dtype=object, count=len(values))
+    if isinstance(values, pd.Series):
+        # Only columns read from files through pandas hold NaN or pd.NA for "missing";
+        # SQLite rows already carry None, and skipping this pass saves time in runs().
+        column[pd.isna(column)] = None
+    # A Series with dtype=object: handed a bare object array, the DataFrame constructor
+    # would infer pandas' "str" dtype (another pass, and NaN in place of None).
+    return pd.Series(column, dtype=object, copy=False)
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise ValueError(f"not a true/false value: {value!r}")
+    return bool(value)
+
+
+def runs_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """A DataFrame with exactly ``COLUMNS`` and their documented dtypes.
+
+    ``columns`` maps names to sequences of SQLite values (or Series); a name that is not
+    there becomes a column of the field's default.
+    """
+    length = len(next(iter(columns.values()))) if columns else 0
+    data = {}
+    for name in COLUMNS:
+        values = columns.get(name)
+        if values is None:
+            values = [_DEFAULTS.get(name)] * length
+        data[name] = _typed_column(name, values)
+    return pd.DataFrame(data, columns=list(COLUMNS), copy=False)
+
+
+def _normalised(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A frame read from a file, checked and brought to the documented dtypes."""
+    missing = [
+        name
+        for name in COLUMNS
+        if name not in frame.columns and not _NULLABLE[name] and name not in _DEFAULTS
+    ]
+    if missing:
+        raise ValueError(f"{source} has no column {', '.join(missing)}")
+    present = {name: frame[name] for name in COLUMNS if name in frame.columns}
+    try:
+        typed = runs_frame(present)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+    # Checked here rather than left to SQLite's NOT NULL so the message names the column.
+    for name in COLUMNS:
+        if not _NULLABLE[name]:
+            empty = int(typed[name].isna().sum())
+            if empty:
+                raise ValueError(f"{source}: {empty} row(s) have no {name}")
+    return typed
+
+
+def frame_to_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """SQLite values of a frame with the documented dtypes, one tuple per row."""
+    columns: list[list[Any]] = []
+    for name in COLUMNS:
+        kind = COLUMN_KINDS[name]
+        series = frame[name]
+        if kind == "int":
+            # tolist() of an Int64 column gives Python ints (bindable) and pd.NA.
+            columns.append([None if v is pd.NA else v for v in series.tolist()])
+        elif kind == "float":
+            columns.append([None if v != v else v for v in series.tolist()])
+        elif kind == "bool":
+            columns.append(series.astype("int64").tolist())
+        elif kind == "datetime":
+            columns.append(series.dt.strftime(_ISO_FORMAT).tolist())
+        else:
+            columns.append(series.tolist())
+    return list(zip(*columns, strict=True))
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_runs(frame: pd.DataFrame, path: Path) -> None:
+    """Write a runs frame to ``path``; the format follows the suffix."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        text = frame.copy()
+        # ISO text with a "T" and microseconds, the same as in the database.
+        text["created_at"] = frame["created_at"].dt.strftime(_ISO_FORMAT)
+        text.to_csv(path, index=False)
+    elif suffix == ".jsonl":
+        with path.open("w", encoding="utf-8") as out:
+            for row in frame_to_rows(frame):
+                out.write(json.dumps(dict(_json_items(row)), ensure_ascii=False))
+                out.write("\n")
+    else:
+        raise ValueError(f"unknown suffix {suffix!r}")
+
+
+def _json_items(row: Sequence[Any]) -> Iterator[tuple[str, Any]]:
+    for name, value in zip(COLUMNS, row, strict=True):
+        yield name, bool(value) if COLUMN_KINDS[name] == "bool" else value
+
+
+def read_runs(path: Path) -> pd.DataFrame:
+    """Read a file written by :func:`write_runs` (or by hand) into a typed runs frame."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix == ".csv":
+        frame = _read_csv(path)
+    elif suffix == ".jsonl":
+        frame = _read_jsonl(path)
+    else:
+        raise ValueError(f"unknown suffix {suffix!r}")
+    return _normalised(frame, path.name)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    header = pd.read_csv(path, nrows=0).columns
+    dtypes = {name: _CSV_DTYPES[COLUMN_KINDS[name]] for name in COLUMNS if name in header}
+    return pd.read_csv(
+        path,
+        dtype=dtypes,
+        # Only an empty field is missing, and only in a column that may be null: a
+        # prompt reading "NA" or "null" stays text. CSV cannot tell "" from null, so an
+        # empty nullable text reads back as null (Parquet and JSONL keep the difference).
+        keep_default_na=False,
+        na_values={name: [""] for name in COLUMNS if name in header and _NULLABLE[name]},
+        **_ROUND_TRIP_FLOATS,
+    )
+
+
+# pandas 3 parses floats exactly by default (and deprecates the switch); pandas 2's default
+# parser can be one unit in the last place off, which would change a cost or a knob.
+_ROUND_TRIP_FLOATS: dict[str, Any] = (
+    {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+)
+
+
+_CSV_DTYPES: dict[ColumnKind, Any] = {
+    "text": object,
+    "int": "Int64",
+    "float": "float64",
+    "bool": object,  # parsed by _parse_bool: pandas' own parser would also take "yes"
+    "datetime": object,
+}
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number} is not JSON ({exc.msg})") from exc
+            if not isinstance(item, dict):
+                raise ValueError(f"line {number} is not a JSON object")
+            records.append(item)
+    names = dict.fromkeys(name for item in records for name in item)
+    # dtype=object: no inference, so a seed of 2**63-1 or a text "007" arrives intact.
+    return pd.DataFrame(
+        {name: pd.Series([item.get(name) for item in records], dtype=object) for name in names}
+    )
+
+
+# ---------------------------------------------------------------- JSON columns
+
+
+def expand_json(df: pd.DataFrame, column: str = "params") -> pd.DataFrame:
+    """``df`` with the JSON in ``column`` spread into ``column.key`` columns, joined.
+
+    Nested objects flatten with dots and lists by position (``messages.0.content``), so
+    ``expand_json(runs, "params")`` gives ``params.temperature`` and friends. Empty cells
+    give missing values; the JSON column itself is kept.
+    """
+    parsed = [
+        _parsed(value, column, index) for index, value in zip(df.index, df[column], strict=True)
+    ]
+    if not any(parsed):
+        return df.copy()
+    flat = pd.json_normalize(parsed, sep=".")
+    flat.columns = [f"{column}.{name}" for name in flat.columns]
+    # Side by side by position: a join on the index would multiply repeated labels.
+    joined = pd.concat([df.reset_index(drop=True), flat], axis=1)
+    joined.index = df.index
+    return joined
+
+
+def _parsed(value: Any, column: str, index: Any) -> dict[str, Any]:
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return {}
+    try:
+        data = json.loads(value) if isinstance(value, (str, bytes)) else value
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{column} of row {index!r} is not JSON ({exc.msg})") from exc
+    data = _lists_as_dicts(data)
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _lists_as_dicts(data: Any) -> Any:
+    # json_normalize flattens nested dicts only; lists become dicts keyed by position.
+    if isinstance(data, list):
+        return {str(i): _lists_as_dicts(item) for i, item in enumerate(data)}
+    if isinstance(data, dict):
+        return {key: _lists_as_dicts(item) for key, item in data.items()}
+    return data

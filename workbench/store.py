@@ -1,0 +1,403 @@
+"""The experiment table: every call as one row of a SQLite file, plus the store's caches.
+
+One file (WAL mode) is shared by every kernel and script that points at it; each append is
+its own short transaction, so concurrent writers queue briefly instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from .errors import StoreError
+from .frames import (
+    EXPORT_SUFFIXES,
+    expand_json,
+    frame_to_rows,
+    iso_utc,
+    read_runs,
+    record_from_row,
+    record_to_row,
+    runs_frame,
+    write_runs,
+)
+from .migrations import one_line, open_database, with_retries
+from .record import COLUMNS, RunRecord
+
+__all__ = ["ExperimentStore", "expand_json"]
+
+T = TypeVar("T")
+
+# Bound parameters per "IN (...)" query: under SQLite's historical limit of 999.
+_CHUNK = 500
+_EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files travel
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_RUN_ID = COLUMNS.index("run_id")
+_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
+
+
+class ExperimentStore:
+    """The runs of every experiment in one SQLite file at ``path``.
+
+    Safe to share between threads (calls are serialised on one connection) and between
+    processes (SQLite's locking; WAL lets readers run while a writer appends).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._conn = open_database(self.path)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection; later calls raise StoreError. Closing twice is fine."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                # Keeps the query planner's statistics fresh; cheap when nothing changed.
+                conn.execute("PRAGMA optimize")
+            conn.close()
+
+    def __enter__(self) -> ExperimentStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ExperimentStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ runs
+
+    def append(self, record: RunRecord) -> None:
+        """Write one run, committed before returning."""
+        row = record_to_row(record)
+        self._write(lambda conn: conn.execute(_INSERT, row))
+
+    def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
+        """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
+        rows = self._query(
+            f"SELECT {_COLUMN_LIST} FROM runs"
+            " WHERE request_hash = ? AND sample_index = ? AND status = 'ok'"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            (request_hash, sample_index),
+        )
+        return record_from_row(rows[0]) if rows else None
+
+    def find_ok_many(
+        self, identities: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], RunRecord]:
+        """find_ok for many identities at once: what a resumed sweep has already got."""
+        wanted = set(identities)
+        hashes = sorted({request_hash for request_hash, _ in wanted})
+        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        for start in range(0, len(hashes), _CHUNK):
+            chunk = hashes[start : start + _CHUNK]
+            rows = self._query(
+                f"SELECT {_COLUMN_LIST} FROM runs WHERE status = 'ok'"
+                f" AND request_hash IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY created_at, run_id",
+                chunk,
+            )
+            for row in rows:  # oldest first, so the newest row of an identity wins
+                key = _IDENTITY(row)
+                if key in wanted:
+                    newest[key] = row
+        return {key: record_from_row(row) for key, row in newest.items()}
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+    ) -> pd.DataFrame:
+        """The runs as a DataFrame, ordered by run_id (oldest first).
+
+        ``limit`` keeps the most recent n runs. Columns are ``record.COLUMNS`` with real
+        dtypes: created_at datetime64[us, UTC]; counts and knobs that may be missing Int64;
+        temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
+        tokens_counted bool; text (JSON columns included) object holding str or None.
+        """
+        where, params = _where(experiment, sweep_id, status, since, kind)
+        sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must be 0 or more, not {limit}")
+            sql += " ORDER BY run_id DESC LIMIT ?"
+            params.append(limit)
+        with _gc_paused():
+            rows = self._query(sql, params)
+            if limit is not None:
+                rows.reverse()
+            else:
+                # Table order is append order, nearly run_id order already; sorting here
+                # costs one pass where ORDER BY in SQL walked the primary-key index.
+                rows.sort(key=itemgetter(_RUN_ID))
+            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
+            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+
+    def count(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """How many rows ``runs()`` would return with the same filters."""
+        where, params = _where(experiment, sweep_id, status, since, kind)
+        total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+        return total if limit is None else min(total, max(limit, 0))
+
+    def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
+        """Mean completion tokens of earlier ok chat runs of ``model`` (for estimates).
+
+        Cache hits are left out: they repeat an earlier run's numbers and would weight a
+        replayed notebook twice.
+        """
+        sql = (
+            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
+            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = ?"
+        )
+        params: list[Any] = [model]
+        if experiment is not None:
+            sql += " AND experiment = ?"
+            params.append(experiment)
+        ((mean,),) = self._query(sql, params)
+        return None if mean is None else float(mean)
+
+    # ------------------------------------------------------------------ files
+
+    def export(self, path: str | os.PathLike[str], experiment: str | None = None) -> Path:
+        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
+        target = Path(path)
+        _check_suffix(target, "export to")
+        frame = self.runs(experiment=experiment)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_runs(frame, target)
+        except ImportError as exc:
+            raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return target
+
+    def import_runs(self, path: str | os.PathLike[str]) -> int:
+        """Merge the runs in an exported file by run_id; return how many were new."""
+        source = Path(path)
+        _check_suffix(source, "import from")
+        try:
+            rows = frame_to_rows(read_runs(source))
+        except ImportError as exc:
+            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            # Only a clash on run_id is skipped; any other constraint still fails loudly.
+            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
+            return conn.total_changes - before
+
+        # One transaction: a file imports completely or not at all.
+        return self._write(insert)
+
+    # ------------------------------------------------------------------ prices
+
+    def set_price(
+        self,
+        model: str,
+        input_per_mtok: Decimal,
+        output_per_mtok: Decimal,
+        cached_input_per_mtok: Decimal | None = None,
+    ) -> None:
+        """Keep a custom price (USD per million tokens) for ``model`` in the store."""
+        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
+        for price in prices:
+            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
+                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
+        texts = [None if price is None else str(price) for price in prices]
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
+                " cached_input_per_mtok, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
+                " output_per_mtok = excluded.output_per_mtok,"
+                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
+                " updated_at = excluded.updated_at",
+                (model, *texts, _now()),
+            )
+        )
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
+        """Custom prices: model -> (input, output, cached input) USD per million tokens."""
+        rows = self._query(
+            "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
+            " FROM prices ORDER BY model"
+        )
+        return {
+            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
+            for model, inp, out, cached in rows
+        }
+
+    # ------------------------------------------------------------------ embeddings
+
+    def get_embeddings(
+        self, model: str, dimensions: int | None, texts: Sequence[str]
+    ) -> dict[str, list[float]]:
+        """Cached vectors of ``texts`` for (model, dimensions); texts not cached are absent."""
+        by_key = {_text_key(text): text for text in texts}
+        keys = list(by_key)
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = self._query(
+                "SELECT text_sha256, vector FROM embeddings WHERE model = ? AND dimensions = ?"
+                f" AND text_sha256 IN ({', '.join('?' * len(chunk))})",
+                [model, dimensions or 0, *chunk],
+            )
+            for key, blob in rows:
+                found[by_key[key]] = np.frombuffer(blob, dtype=_EMBEDDING_DTYPE).tolist()
+        return found
+
+    def put_embeddings(
+        self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
+    ) -> None:
+        """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
+        now = _now()
+        rows = [
+            (
+                model,
+                dimensions or 0,  # 0 = the model's default size, see migration 002
+                _text_key(text),
+                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
+                now,
+            )
+            for text, vector in vectors.items()
+        ]
+        self._write(
+            lambda conn: conn.executemany(
+                "INSERT OR REPLACE INTO embeddings"
+                " (model, dimensions, text_sha256, vector, created_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the workbench store {self.path} is closed")
+        return self._conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one read-only statement."""
+        with self._lock:
+            conn = self._connection()
+            return with_retries(self.path, lambda: conn.execute(sql, params).fetchall())
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in its own short write transaction, retried while the file is busy."""
+        with self._lock:
+            conn = self._connection()
+
+            def transaction() -> T:
+                # IMMEDIATE takes the write lock up front: a deferred transaction that
+                # upgrades later can fail with SQLITE_BUSY without waiting at all.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):  # report the first error
+                            conn.execute("ROLLBACK")
+                    raise
+                return result
+
+            return with_retries(self.path, transaction)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _where(
+    experiment: str | None,
+    sweep_id: str | None,
+    status: str | None,
+    since: datetime | str | None,
+    kind: str | None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("experiment", experiment),
+        ("sweep_id", sweep_id),
+        ("status", status),
+        ("kind", kind),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        # Stored timestamps share one ISO format, so comparing text compares times.
+        clauses.append("created_at >= ?")
+        params.append(iso_utc(since))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Building a million row tuples sets off the cyclic collector again and again (each
+    # pass walks every tuple made so far); none of them can form a cycle, so pause it.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check_suffix(path: Path, verb: str) -> None:
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise StoreError(f"cannot {verb} {path}: the name must end in {', '.join(EXPORT_SUFFIXES)}")
+
+
+def _text_key(text: str) -> str:
+    # surrogatepass: a lone surrogate from a badly decoded file is still a cacheable text.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _now() -> str:
+    return iso_utc(datetime.now(timezone.utc))
