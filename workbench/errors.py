@@ -27,7 +27,7 @@ API key: every message passes through :func:`redact` with the keys the client kn
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = [
     "WorkbenchError",

@@ -5,8 +5,9 @@ A small value object (after simonw/llm's ``Usage``) filled once, at the client b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["Usage"]
 

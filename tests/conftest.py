@@ -1,0 +1,46 @@
+"""Test set-up: no test touches a user's files, environment or real API keys."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Variables that would send calls somewhere other than where a test means them to go.
+_ROUTING_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_STORE", "JPY_SESSION_NAME")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # nbval starts notebook kernels before any fixture runs, so what a kernel must see
+    # (no real key, a throwaway store) goes into the process environment here.
+    for name in _ROUTING_VARS:
+        os.environ.pop(name, None)
+    scratch = Path(tempfile.mkdtemp(prefix="workbench-tests-"))
+    os.environ["WORKBENCH_STORE"] = str(scratch / "notebooks.db")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the session's experiment table at a fresh file for every test."""
+    from workbench import session as session_mod
+
+    path = tmp_path / "experiments.db"
+    monkeypatch.setenv("WORKBENCH_STORE", str(path))
+    previous = session_mod._SESSION
+    session_mod._SESSION = None
+    yield path
+    if session_mod._SESSION is not None:
+        session_mod._SESSION.close_store()
+        session_mod._SESSION._close_clients()
+    session_mod._SESSION = previous
+
+
+@pytest.fixture
+def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory, so no workbench.toml of the developer's is read."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,147 @@
+"""A real HTTP server on 127.0.0.1 that plays a scripted OpenAI-compatible API.
+
+Used where the real local model cannot do what a test needs on demand (a fixed usage,
+a model name such as gpt-4o-mini, counting requests). Every request is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+Handler = Callable[[Received], Reply]
+
+
+def chat_reply(
+    text: str = "Hello!",
+    *,
+    model: str = "gpt-4o-mini",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    cached_tokens: int = 0,
+) -> Reply:
+    return Reply(
+        body={
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "model": model,
+            "system_fingerprint": "fp_test",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached_tokens},
+            },
+        }
+    )
+
+
+class LoopbackAPI:
+    """``with LoopbackAPI(handler) as api:`` then point a client at ``api.base_url``."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                request = Received(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                with outer._lock:
+                    outer.received.append(request)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    reply = outer.handler(request)
+                    if reply.delay_s:
+                        time.sleep(reply.delay_s)
+                    data = (
+                        reply.body
+                        if isinstance(reply.body, bytes)
+                        else json.dumps(reply.body).encode()
+                    )
+                    self.send_response(reply.status)
+                    headers = {"content-type": "application/json", **reply.headers}
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
+
+            do_GET = do_POST = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def count(self, path_suffix: str = "") -> int:
+        with self._lock:
+            return sum(1 for r in self.received if r.path.endswith(path_suffix))
+
+    def __enter__(self) -> LoopbackAPI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def serving(handler: Handler) -> Iterator[LoopbackAPI]:
+    with LoopbackAPI(handler) as api:
+        yield api

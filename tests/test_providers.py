@@ -1,0 +1,108 @@
+"""Where calls go: explicit names, NAME:model, workbench.toml, the environment, local."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import ConfigurationError
+from workbench.providers import LOCAL, OPENAI_URL, load_config, resolve
+
+
+def write_toml(directory: Path, text: str) -> None:
+    (directory / "workbench.toml").write_text(text)
+
+
+def test_no_environment_means_local(in_tmp_dir: Path) -> None:
+    provider, model = resolve()
+    assert provider.name == LOCAL and provider.local
+    assert model is None
+
+
+def test_openai_key_in_environment_means_openai(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123456789")
+    provider, model = resolve("gpt-4o-mini")
+    assert provider.name == "openai"
+    assert provider.chat_base_url() == OPENAI_URL
+    assert provider.api_key() == "sk-test-123456789"
+    assert provider.default_chat_model() == "gpt-4o-mini"
+    assert model == "gpt-4o-mini"
+
+
+def test_base_url_without_key_is_an_openai_compatible_server(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1/")
+    provider, _ = resolve()
+    assert provider.chat_base_url() == "http://127.0.0.1:8000/v1"
+    assert provider.api_key() is None  # vLLM / llama.cpp without auth
+    assert provider.default_chat_model() is None  # asked from the server's list
+
+
+def test_official_openai_without_key_names_the_fix(in_tmp_dir: Path) -> None:
+    provider, _ = resolve(provider="openai")
+    with pytest.raises(ConfigurationError, match="No API key: set OPENAI_API_KEY"):
+        provider.api_key()
+
+
+def test_toml_providers_by_prefix_and_default(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_toml(
+        in_tmp_dir,
+        """
+default_provider = "vllm"
+[providers.vllm]
+base_url = "http://gpu:8000/v1"
+api_key_env = "VLLM_KEY"
+default_model = "qwen"
+[providers.ollama]
+base_url = "http://localhost:11434/v1"
+""",
+    )
+    monkeypatch.setenv("VLLM_KEY", "secret-vllm-key")
+    provider, model = resolve()
+    assert (provider.name, model) == ("vllm", None)
+    assert provider.default_chat_model() == "qwen"
+    assert provider.api_key() == "secret-vllm-key"
+    provider, model = resolve("ollama:llama3:8b")
+    assert (provider.name, model) == ("ollama", "llama3:8b")
+    # A colon that does not name a provider is part of the model name.
+    provider, model = resolve("llama3:8b")
+    assert (provider.name, model) == ("vllm", "llama3:8b")
+    provider, model = resolve("m", provider="local")
+    assert (provider.name, model) == ("local", "m")
+
+
+def test_toml_provider_with_unset_key_variable(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_toml(in_tmp_dir, '[providers.team]\nbase_url = "http://x/v1"\napi_key_env = "TEAM_KEY"\n')
+    monkeypatch.delenv("TEAM_KEY", raising=False)
+    provider, _ = resolve(provider="team")
+    with pytest.raises(ConfigurationError, match="set the environment variable TEAM_KEY"):
+        provider.api_key()
+
+
+def test_keys_are_never_accepted_in_the_file(in_tmp_dir: Path) -> None:
+    write_toml(in_tmp_dir, '[providers.team]\nbase_url = "http://x/v1"\napi_key = "sk-oops"\n')
+    with pytest.raises(ConfigurationError, match="keys belong in the environment") as info:
+        load_config()
+    assert "sk-oops" not in str(info.value)
+
+
+def test_unknown_provider_suggests(in_tmp_dir: Path) -> None:
+    with pytest.raises(ConfigurationError, match="Did you mean 'local'"):
+        resolve(provider="locla")
+
+
+def test_broken_toml_is_one_clear_error(in_tmp_dir: Path) -> None:
+    write_toml(in_tmp_dir, "[providers.x\n")
+    with pytest.raises(ConfigurationError, match="Cannot read"):
+        load_config()
+    write_toml(in_tmp_dir, "[providers.x]\napi_key_env = 'K'\n")
+    with pytest.raises(ConfigurationError, match="needs base_url"):
+        load_config()

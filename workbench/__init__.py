@@ -1,0 +1,338 @@
+"""Prompt Workbench: a prompt laboratory for Jupyter and any OpenAI-compatible API.
+
+    import workbench as wb
+    wb.chat("Name three primes", temperature=0.7, seed=1)
+    wb.runs()            # every call so far, one row each, with tokens and cost
+
+With no OPENAI_API_KEY / OPENAI_BASE_URL set, calls go to a small local model.
+Heavy libraries (pandas, tiktoken, genai-prices, the model server) load on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    ConfigurationError,
+    LocalModelError,
+    RateLimitError,
+    StoreError,
+    TruncatedStreamError,
+    WorkbenchError,
+)
+from .estimate import Estimate
+from .results import ChatResponse, EmbedResponse
+from .session import Message, get_session
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+    import pandas as pd
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "chat",
+    "achat",
+    "embed",
+    "aembed",
+    "runs",
+    "experiment",
+    "configure",
+    "estimate",
+    "export",
+    "import_runs",
+    "set_price",
+    "expand_json",
+    "ChatResponse",
+    "EmbedResponse",
+    "Estimate",
+    "Usage",
+    "WorkbenchError",
+    "ConfigurationError",
+    "LocalModelError",
+    "BudgetExceededError",
+    "StoreError",
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "RateLimitError",
+    "TruncatedStreamError",
+    "__version__",
+]
+
+
+def chat(
+    prompt: str | Sequence[Message],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    provider: str | None = None,
+    experiment: str | None = None,
+    fresh: bool = False,
+    budget: float | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    **params: Any,
+) -> ChatResponse:
+    """Send one chat call (or answer it from the experiment table) and log it as a row.
+
+    Parameters left as None are not sent. ``model`` may be ``"provider:model"``. Extra
+    keyword arguments (``stop``, ``response_format``, ``tools``, ...) are sent as given.
+    ``fresh=True`` asks the API even when an identical run is already in the table.
+    """
+    return get_session().chat(
+        prompt,
+        model=model,
+        system=system,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_tokens=max_tokens,
+        stream=stream,
+        provider=provider,
+        experiment=experiment,
+        fresh=fresh,
+        budget=budget,
+        on_delta=on_delta,
+        **params,
+    )
+
+
+async def achat(
+    prompt: str | Sequence[Message],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    provider: str | None = None,
+    experiment: str | None = None,
+    fresh: bool = False,
+    budget: float | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    **params: Any,
+) -> ChatResponse:
+    """The async twin of :func:`chat`."""
+    return await get_session().achat(
+        prompt,
+        model=model,
+        system=system,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_tokens=max_tokens,
+        stream=stream,
+        provider=provider,
+        experiment=experiment,
+        fresh=fresh,
+        budget=budget,
+        on_delta=on_delta,
+        **params,
+    )
+
+
+def embed(
+    texts: str | Sequence[str],
+    *,
+    model: str | None = None,
+    dimensions: int | None = None,
+    provider: str | None = None,
+    experiment: str | None = None,
+    fresh: bool = False,
+) -> EmbedResponse:
+    """Embed texts (one row per call); texts already embedded are read from the table."""
+    from .embedding import embed as _embed
+
+    return _embed(
+        get_session(),
+        texts,
+        model=model,
+        dimensions=dimensions,
+        provider=provider,
+        experiment=experiment,
+        fresh=fresh,
+    )
+
+
+async def aembed(
+    texts: str | Sequence[str],
+    *,
+    model: str | None = None,
+    dimensions: int | None = None,
+    provider: str | None = None,
+    experiment: str | None = None,
+    fresh: bool = False,
+) -> EmbedResponse:
+    """The async twin of :func:`embed`."""
+    from .embedding import aembed as _aembed
+
+    return await _aembed(
+        get_session(),
+        texts,
+        model=model,
+        dimensions=dimensions,
+        provider=provider,
+        experiment=experiment,
+        fresh=fresh,
+    )
+
+
+def runs(
+    experiment: str | None = None,
+    sweep_id: str | None = None,
+    status: str | None = None,
+    since: datetime | str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N)."""
+    return get_session().store.runs(
+        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
+    )
+
+
+class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb
+    """Set the current experiment; as a context manager, only inside the block.
+
+    wb.experiment("haiku")              # from now on
+    with wb.experiment("haiku-v2"):     # just here
+        wb.chat(...)
+    """
+
+    def __init__(self, name: str) -> None:
+        if not name or not name.strip():
+            raise ValueError("An experiment needs a non-empty name")
+        session = get_session()
+        self.name = name
+        self._previous = session._experiment
+        session.experiment = name
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        get_session().experiment = self._previous
+
+    def __repr__(self) -> str:
+        return f"experiment({self.name!r})"
+
+
+def configure(
+    *,
+    store: str | os.PathLike[str] | None = None,
+    provider: str | None = None,
+    experiment: str | None = None,
+    budget: float | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> None:
+    """Session settings: the store file, the default provider, experiment, budget (USD)."""
+    get_session().configure(
+        store=store,
+        provider=provider,
+        experiment=experiment,
+        budget=budget,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def estimate(
+    prompt_or_messages: str | Sequence[Message],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    max_tokens: int | None = None,
+    repeats: int = 1,
+    provider: str | None = None,
+) -> Estimate:
+    """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
+    from .estimate import estimate_messages
+
+    session = get_session()
+    chosen, model_name = session.resolve(model, provider)
+    model_name = session.chat_model_for(chosen, model_name)
+    messages: list[Message] = [{"role": "system", "content": system}] if system else []
+    if isinstance(prompt_or_messages, str):
+        messages.append({"role": "user", "content": prompt_or_messages})
+    else:
+        messages.extend(dict(m) for m in prompt_or_messages)
+    return estimate_messages(
+        messages,
+        model=model_name,
+        provider=chosen,
+        session=session,
+        max_tokens=max_tokens,
+        repeats=repeats,
+    )
+
+
+def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:
+    """Write the table (or one experiment) to ``.parquet``, ``.csv`` or ``.jsonl``."""
+    return get_session().store.export(path, experiment=experiment)
+
+
+def import_runs(path: str | os.PathLike[str]) -> int:
+    """Merge an exported file into the table by run_id; returns how many rows were new."""
+    return get_session().store.import_runs(path)
+
+
+def set_price(
+    model: str,
+    *,
+    input_per_mtok: float | Decimal,
+    output_per_mtok: float | Decimal,
+    cached_input_per_mtok: float | Decimal | None = None,
+) -> None:
+    """Price a model the price table does not know (USD per million tokens); kept in the
+    store, and wins over the table."""
+
+    def dec(value: float | Decimal) -> Decimal:
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+    get_session().store.set_price(
+        model,
+        dec(input_per_mtok),
+        dec(output_per_mtok),
+        None if cached_input_per_mtok is None else dec(cached_input_per_mtok),
+    )
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext workbench``: register %%chat, %%embed and %workbench."""
+    from .magics import register
+
+    register(ipython)
+
+
+def expand_json(df: pd.DataFrame, column: str = "params") -> pd.DataFrame:
+    """Expand a JSON column of ``wb.runs()`` (params, variables, ...) into columns."""
+    from .store import expand_json as _expand
+
+    return _expand(df, column)

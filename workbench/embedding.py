@@ -1,0 +1,199 @@
+"""Embedding calls: one row per call, vectors cached per (model, dimensions, text).
+
+Only texts the table has not seen are sent, so re-embedding a list that grew by one
+line costs one line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import WorkbenchError
+from .identity import request_hash
+from .record import RunRecord
+from .results import EmbedResponse
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .client import EmbeddingResult
+    from .providers import Provider
+    from .session import Session
+
+__all__ = ["embed", "aembed", "summarize_vectors"]
+
+
+@dataclass
+class _PreparedEmbed:
+    provider: Provider
+    model: str
+    dimensions: int | None
+    texts: list[str]
+    record: RunRecord
+    known: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        # dict.fromkeys keeps order and sends a repeated text once.
+        return list(dict.fromkeys(t for t in self.texts if t not in self.known))
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "input": self.missing}
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        body["encoding_format"] = "float"
+        return body
+
+
+def summarize_vectors(vectors: Sequence[Sequence[float]]) -> str:
+    """The `output` column for an embedding call: shape and the first few numbers."""
+    if not vectors:
+        return "0 vectors"
+    head = ", ".join(f"{x:.4f}" for x in vectors[0][:4])
+    return f"{len(vectors)} vectors x {len(vectors[0])} dims; first: [{head}, ...]"
+
+
+def _prepare(
+    session: Session,
+    texts: str | Sequence[str],
+    *,
+    model: str | None,
+    provider: str | None,
+    dimensions: int | None,
+    fresh: bool,
+    experiment: str | None,
+    sweep_id: str | None,
+) -> _PreparedEmbed:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise ValueError("Nothing to embed: pass at least one text")
+    chosen, model_name = session.resolve(model, provider)
+    model_name = model_name or chosen.default_embed_model()
+    if not model_name:
+        raise WorkbenchError(
+            f"Provider {chosen.name!r} has no default embedding model: pass model=..."
+        )
+    identity: dict[str, Any] = {"model": model_name, "input": texts}
+    if dimensions is not None:
+        identity["dimensions"] = dimensions
+    record = RunRecord(
+        kind="embed",
+        provider=chosen.name,
+        model=model_name,
+        experiment=experiment or session.experiment,
+        sweep_id=sweep_id,
+        params=json.dumps({k: v for k, v in identity.items() if k != "input"}),
+        prompt="\n".join(texts),
+        messages=json.dumps(texts),
+        request_hash=request_hash(chosen.name, identity),
+    )
+    prepared = _PreparedEmbed(chosen, model_name, dimensions, texts, record)
+    if not fresh:
+        prepared.known = session.store.get_embeddings(model_name, dimensions, texts)
+    return prepared
+
+
+def _finish(
+    session: Session, prepared: _PreparedEmbed, result: EmbeddingResult | None
+) -> EmbedResponse:
+    record = prepared.record
+    vectors = dict(prepared.known)
+    if result is None:
+        # Every text came from the table: a replay, at no cost.
+        record.cache_hit = True
+        record.latency_s = 0.0
+        record.cost_usd = 0.0
+        record.price_source = "cache"
+        record.prompt_tokens = record.total_tokens = 0
+    else:
+        fetched = dict(zip(prepared.missing, result.vectors, strict=True))
+        session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
+        vectors.update(fetched)
+        record.response_model = result.model
+        record.latency_s = result.latency_s
+        record.retries = result.retries
+        record.params = json.dumps({k: v for k, v in prepared.body().items() if k != "input"})
+        usage = result.usage or _counted(prepared)
+        session._record_usage_and_cost(record, usage, prepared.provider)
+    ordered = [vectors[t] for t in prepared.texts]
+    record.output = summarize_vectors(ordered)
+    session.store.append(record)
+    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered)
+
+
+def _counted(prepared: _PreparedEmbed) -> Usage:
+    from .tokens import count_embedding_tokens
+
+    n = count_embedding_tokens(prepared.missing, prepared.model)
+    return Usage(prompt_tokens=n, completion_tokens=0, total_tokens=n, counted=True)
+
+
+def embed(
+    session: Session,
+    texts: str | Sequence[str],
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    dimensions: int | None = None,
+    fresh: bool = False,
+    experiment: str | None = None,
+    sweep_id: str | None = None,
+) -> EmbedResponse:
+    prepared = _prepare(
+        session,
+        texts,
+        model=model,
+        provider=provider,
+        dimensions=dimensions,
+        fresh=fresh,
+        experiment=experiment,
+        sweep_id=sweep_id,
+    )
+    if not prepared.missing:
+        return _finish(session, prepared, None)
+    started = time.perf_counter()
+    try:
+        client = session.client(prepared.provider, embeddings=True)
+        result = client.embeddings(prepared.body())
+    except WorkbenchError as exc:
+        session.finish_error(prepared.record, exc, started)
+        raise
+    return _finish(session, prepared, result)
+
+
+async def aembed(
+    session: Session,
+    texts: str | Sequence[str],
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    dimensions: int | None = None,
+    fresh: bool = False,
+    experiment: str | None = None,
+    sweep_id: str | None = None,
+) -> EmbedResponse:
+    prepared = _prepare(
+        session,
+        texts,
+        model=model,
+        provider=provider,
+        dimensions=dimensions,
+        fresh=fresh,
+        experiment=experiment,
+        sweep_id=sweep_id,
+    )
+    if not prepared.missing:
+        return _finish(session, prepared, None)
+    started = time.perf_counter()
+    try:
+        client = session.aclient(prepared.provider, embeddings=True)
+        result = await client.embeddings(prepared.body())
+    except WorkbenchError as exc:
+        session.finish_error(prepared.record, exc, started)
+        raise
+    return _finish(session, prepared, result)

@@ -1,0 +1,127 @@
+"""Cost estimates before anything is sent: tokens counted offline, dollars from the table.
+
+Prompt tokens are counted with tiktoken; completion tokens are bounded by ``max_tokens``
+(worst case) and expected from the mean of earlier ok runs of the same model and
+experiment. Estimates add up, so a sweep's estimate is the sum of its points'.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .providers import Provider
+    from .session import Session
+
+__all__ = ["Estimate", "estimate_messages", "DEFAULT_MAX_TOKENS"]
+
+# The worst case when no max_tokens is given: a long answer, but a bounded one, so that
+# an estimate is still a number. Set max_tokens to make the worst case exact.
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return None if a is None or b is None else a + b
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Tokens and dollars for ``runs`` calls; costs are None when the price is unknown."""
+
+    runs: int
+    prompt_tokens: int
+    completion_tokens_expected: int
+    completion_tokens_max: int
+    cost_low: Decimal | None
+    cost_expected: Decimal | None
+    cost_high: Decimal | None
+
+    def __add__(self, other: Estimate) -> Estimate:
+        return Estimate(
+            runs=self.runs + other.runs,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens_expected=self.completion_tokens_expected
+            + other.completion_tokens_expected,
+            completion_tokens_max=self.completion_tokens_max + other.completion_tokens_max,
+            cost_low=_add(self.cost_low, other.cost_low),
+            cost_expected=_add(self.cost_expected, other.cost_expected),
+            cost_high=_add(self.cost_high, other.cost_high),
+        )
+
+    @classmethod
+    def zero(cls) -> Estimate:
+        return cls(0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0))
+
+    def __str__(self) -> str:
+        if self.cost_expected is None:
+            dollars = "cost unknown (set a price with wb.set_price)"
+        else:
+            dollars = (
+                f"${self.cost_expected:.6f} expected "
+                f"(${self.cost_low:.6f} to ${self.cost_high:.6f})"
+            )
+        return (
+            f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
+            f"tokens · ~{self.completion_tokens_expected} completion tokens "
+            f"(at most {self.completion_tokens_max}) · {dollars}"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return f"**Estimate:** {self}"
+
+
+def _cost(
+    model: str, provider: Provider, prompt: int, completion: int, session: Session
+) -> Decimal | None:
+    from .pricing import CustomPrice, quote
+
+    custom = {m: CustomPrice(*p) for m, p in session.store.prices().items()}
+    with warnings.catch_warnings():
+        # The call itself warns about an unknown price; an estimate should not repeat it.
+        warnings.simplefilter("ignore")
+        return quote(
+            model,
+            Usage(prompt_tokens=prompt, completion_tokens=completion),
+            provider_id=provider.price_provider,
+            use_table=provider.price_provider is not None,
+            local=provider.local,
+            custom=custom,
+        ).cost_usd
+
+
+def estimate_messages(
+    messages: Sequence[dict[str, Any]],
+    *,
+    model: str,
+    provider: Provider,
+    session: Session,
+    max_tokens: int | None = None,
+    repeats: int = 1,
+    experiment: str | None = None,
+) -> Estimate:
+    """Estimate ``repeats`` calls of one message list."""
+    from .tokens import count_chat_tokens
+
+    prompt = count_chat_tokens(list(messages), model)
+    worst = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
+    mean = session.store.mean_completion_tokens(model, experiment or session.experiment)
+    expected = worst if mean is None else min(worst, round(mean))
+    low = _cost(model, provider, prompt, 0, session)
+    mid = _cost(model, provider, prompt, expected, session)
+    high = _cost(model, provider, prompt, worst, session)
+    n = Decimal(repeats)
+    return Estimate(
+        runs=repeats,
+        prompt_tokens=prompt * repeats,
+        completion_tokens_expected=expected * repeats,
+        completion_tokens_max=worst * repeats,
+        cost_low=None if low is None else low * n,
+        cost_expected=None if mid is None else mid * n,
+        cost_high=None if high is None else high * n,
+    )

@@ -1,0 +1,218 @@
+"""Where a call goes: OpenAI, any OpenAI-compatible base URL, or the embedded local model.
+
+Resolution order: an explicit provider (argument or ``NAME:model``), else the default set
+with ``wb.configure(provider=...)`` or ``workbench.toml``, else ``OPENAI_BASE_URL`` /
+``OPENAI_API_KEY`` from the environment (the openai SDK's conventions), else the local
+model. Keys are read from the environment when a call is made and never stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "Provider",
+    "OPENAI_URL",
+    "LOCAL",
+    "load_config",
+    "known_providers",
+    "resolve",
+]
+
+OPENAI_URL = "https://api.openai.com/v1"
+LOCAL = "local"
+CONFIG_FILE = "workbench.toml"
+
+# Models used when none is named and the provider has no default of its own.
+_OPENAI_CHAT_DEFAULT = "gpt-4o-mini"
+_OPENAI_EMBED_DEFAULT = "text-embedding-3-small"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A place to send calls. Holds the *name* of the key's variable, never the key."""
+
+    name: str
+    base_url: str | None = None  # None for the local model: known once it has started
+    api_key_env: str | None = None
+    default_model: str | None = None
+    default_embedding_model: str | None = None
+    local: bool = False
+    # Which genai-prices provider prices this one's models; None: only wb.set_price
+    # prices apply, because guessing a price for a self-hosted model would be wrong.
+    price_provider: str | None = None
+
+    def chat_base_url(self) -> str:
+        if self.local:
+            from .local import get_local_server
+
+            return get_local_server().chat_base_url
+        assert self.base_url is not None
+        return self.base_url
+
+    def embeddings_base_url(self) -> str:
+        if self.local:
+            from .local import get_local_server
+
+            return get_local_server().embeddings_base_url
+        assert self.base_url is not None
+        return self.base_url
+
+    def api_key(self) -> str | None:
+        """The key, read now from the environment (or the local server's own key)."""
+        if self.local:
+            from .local import get_local_server
+
+            return get_local_server().api_key
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key and self.base_url == OPENAI_URL:
+            raise ConfigurationError(
+                f"No API key: set {self.api_key_env}, or unset OPENAI_API_KEY and "
+                "OPENAI_BASE_URL to use the local model"
+            )
+        if not key and self.name != "openai":
+            raise ConfigurationError(
+                f"No API key for provider {self.name!r}: set the environment variable "
+                f"{self.api_key_env} (named by api_key_env in {CONFIG_FILE})"
+            )
+        return key or None
+
+    def default_chat_model(self) -> str | None:
+        if self.default_model:
+            return self.default_model
+        if self.local:
+            from .local import CHAT_MODEL_ALIAS
+
+            return CHAT_MODEL_ALIAS
+        if self.base_url == OPENAI_URL:
+            return _OPENAI_CHAT_DEFAULT
+        return None  # the caller asks the server's model list
+
+    def default_embed_model(self) -> str | None:
+        if self.default_embedding_model:
+            return self.default_embedding_model
+        if self.local:
+            from .local import EMBEDDING_MODEL_ALIAS
+
+            return EMBEDDING_MODEL_ALIAS
+        if self.base_url == OPENAI_URL:
+            return _OPENAI_EMBED_DEFAULT
+        return None
+
+
+LOCAL_PROVIDER = Provider(name=LOCAL, local=True)
+
+
+def _env_provider() -> Provider:
+    base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+    # OPENAI_* variables mean "OpenAI or a drop-in for it": price by OpenAI's table.
+    return Provider(
+        name="openai", base_url=base_url, api_key_env="OPENAI_API_KEY", price_provider="openai"
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    try:
+        with path.open("rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Config:
+    providers: dict[str, Provider]
+    default_provider: str | None
+
+
+def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
+    """Named providers from ``workbench.toml`` in ``directory`` (default: the cwd)."""
+    path = Path(directory or os.getcwd()) / CONFIG_FILE
+    if not path.is_file():
+        return Config(providers={}, default_provider=None)
+    data = _read_toml(path)
+    providers: dict[str, Provider] = {}
+    for name, table in (data.get("providers") or {}).items():
+        if not isinstance(table, dict) or not table.get("base_url"):
+            raise ConfigurationError(
+                f'{path}: [providers.{name}] needs base_url = "http://host:port/v1"'
+            )
+        if "api_key" in table:
+            raise ConfigurationError(
+                f"{path}: [providers.{name}] has api_key; keys belong in the environment: "
+                'use api_key_env = "NAME_OF_VARIABLE"'
+            )
+        providers[name] = Provider(
+            name=name,
+            base_url=str(table["base_url"]).rstrip("/"),
+            api_key_env=table.get("api_key_env"),
+            default_model=table.get("default_model"),
+            default_embedding_model=table.get("default_embedding_model"),
+            price_provider=table.get("price_provider"),
+        )
+    default = data.get("default_provider")
+    if default is not None and default not in providers and default not in (LOCAL, "openai"):
+        raise ConfigurationError(
+            f"{path}: default_provider = {default!r} is not one of "
+            f"{sorted([*providers, LOCAL, 'openai'])}"
+        )
+    return Config(providers=providers, default_provider=default)
+
+
+def known_providers(config: Config | None = None) -> dict[str, Provider]:
+    """Every provider that can be named: local, openai (from the environment), toml ones."""
+    config = config or load_config()
+    return {LOCAL: LOCAL_PROVIDER, "openai": _env_provider(), **config.providers}
+
+
+def _by_name(name: str, providers: dict[str, Provider]) -> Provider:
+    if name in providers:
+        return providers[name]
+    hint = difflib.get_close_matches(name, list(providers), n=1)
+    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    raise ConfigurationError(
+        f"Unknown provider {name!r}.{suggestion} Known: {', '.join(sorted(providers))} "
+        f"(add others under [providers.NAME] in {CONFIG_FILE})"
+    )
+
+
+def resolve(
+    model: str | None = None,
+    provider: str | None = None,
+    *,
+    default_provider: str | None = None,
+    config: Config | None = None,
+) -> tuple[Provider, str | None]:
+    """Pick the provider for a call and the model name to send (None: provider default).
+
+    ``NAME:model`` selects a provider only when NAME is a known provider, because model
+    names themselves may contain colons (Ollama's ``llama3:8b``).
+    """
+    config = config or load_config()
+    providers = known_providers(config)
+    if model and ":" in model and provider is None:
+        prefix, rest = model.split(":", 1)
+        if prefix in providers:
+            return providers[prefix], rest or None
+    if provider is not None:
+        return _by_name(provider, providers), model
+    chosen = default_provider or config.default_provider
+    if chosen is not None:
+        return _by_name(chosen, providers), model
+    if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
+        return providers["openai"], model
+    return LOCAL_PROVIDER, model

@@ -1,0 +1,75 @@
+"""The run record: one row of the experiment table per call, success or failure.
+
+This is the central contract of the workbench (see the README's column table). The store
+persists it, the session fills it, the front ends display it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+__all__ = ["RunRecord", "COLUMNS", "new_run_id"]
+
+Kind = Literal["chat", "embed"]
+Status = Literal["ok", "error"]
+
+
+def new_run_id() -> str:
+    """A unique id that sorts by creation time (ns clock + 64 random bits)."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RunRecord:
+    kind: Kind
+    provider: str
+    model: str
+    run_id: str = field(default_factory=new_run_id)
+    created_at: datetime = field(default_factory=_utcnow)
+    experiment: str = "default"
+    sweep_id: str | None = None
+    response_model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    params: str = "{}"  # JSON of every request parameter actually sent (never the key)
+    system: str | None = None
+    prompt: str | None = None
+    messages: str | None = None  # JSON list of messages (chat) or of texts (embed)
+    template: str | None = None
+    variables: str | None = None  # JSON
+    output: str | None = None
+    finish_reason: str | None = None
+    tool_calls: str | None = None  # JSON
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    total_tokens: int | None = None
+    tokens_counted: bool = False  # True: counted with tiktoken, the server reported none
+    cost_usd: float | None = None
+    price_source: str | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    system_fingerprint: str | None = None
+    request_hash: str = ""
+    sample_index: int = 0
+    cache_hit: bool = False
+    status: Status = "ok"
+    error: str | None = None
+    retries: int = 0
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
