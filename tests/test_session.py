@@ -223,3 +223,28 @@ def test_the_key_appears_nowhere_in_the_store(api: LoopbackAPI, isolated_store: 
         p.read_bytes() for p in isolated_store.parent.iterdir() if p.name.startswith("experiments")
     )
     assert blobs and SENTINEL.encode() not in blobs
+
+
+def test_default_experiment_is_the_notebook_name(
+    api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/notebooks/haiku study.ipynb")
+    wb.chat("a", model="gpt-4o-mini")
+    assert wb.runs().iloc[-1].experiment == "haiku study"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_a_colleague_replays_from_an_exported_file(
+    api: LoopbackAPI, tmp_path: Path, suffix: str
+) -> None:
+    with wb.experiment("shared"):
+        original = wb.chat("Capital of France?", model="gpt-4o-mini", seed=3)
+    exported = wb.export(tmp_path / f"shared{suffix}", experiment="shared")
+    wb.configure(store=tmp_path / "colleague.db")
+    assert len(wb.runs()) == 0
+    assert wb.import_runs(exported) == 1
+    assert wb.import_runs(exported) == 0  # merging twice adds nothing
+    with wb.experiment("shared"):
+        replay = wb.chat("Capital of France?", model="gpt-4o-mini", seed=3)
+    assert replay.cache_hit and replay.text == original.text
+    assert api.count("/chat/completions") == 1
