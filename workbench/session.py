@@ -439,7 +439,9 @@ def _last_user_text(messages: Sequence[Message]) -> str | None:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+                # Text parts only: image parts would add empty lines to the prompt column.
+                parts = [p["text"] for p in content if isinstance(p, dict) and "text" in p]
+                return "\n".join(str(t) for t in parts)
     return None
 
 

@@ -1,0 +1,90 @@
+"""Option values: one parser for every knob, ranges checked, sweeps refused (for now)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from workbench.options import ChatRequest, EmbedRequest, OptionError, parse_knob, split_texts
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "value"),
+    [
+        ("temperature", "0", 0.0),
+        ("temperature", " 2 ", 2.0),
+        ("top_p", "0.25", 0.25),
+        ("seed", "-7", -7),
+        ("max_tokens", "1", 1),
+        ("presence_penalty", "-2", -2.0),
+        ("frequency_penalty", "1.5", 1.5),
+        ("dimensions", "256", 256),
+        ("model", "ollama:llama3:8b", "ollama:llama3:8b"),
+        ("budget", "0.5", 0.5),
+        ("temperature", None, None),
+    ],
+)
+def test_good_values(name: str, raw: str | None, value: Any) -> None:
+    assert parse_knob(name, raw) == value
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("temperature", "2.01", "--temperature must be between 0 and 2, got 2.01"),
+        ("temperature", "nan", "--temperature must be between 0 and 2, got nan"),
+        ("temperature", "inf", "--temperature must be between 0 and 2"),
+        ("top_p", "-0.1", "--top-p must be between 0 and 1"),
+        ("seed", "1e3", "--seed must be an integer, got '1e3'"),
+        ("max_tokens", "0", "--max-tokens must be at least 1, got 0"),
+        ("dimensions", "many", "--dimensions must be an integer"),
+        ("budget", "1,5", "--budget must be an amount in USD, got '1,5'"),
+        ("model", "", "--model needs a value"),
+    ],
+)
+def test_bad_values_name_the_option_and_the_range(name: str, raw: str, message: str) -> None:
+    with pytest.raises(OptionError) as info:
+        parse_knob(name, raw)
+    assert str(info.value) == message or str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("temperature", "0,0.7,1.2"), ("seed", "1:4"), ("top_p", "0:1:0.5"), ("model", "a,b")],
+)
+def test_lists_and_ranges_are_for_a_later_version(name: str, raw: str) -> None:
+    with pytest.raises(OptionError, match=r"lists and ranges of values \(sweeps\) come in a later"):
+        parse_knob(name, raw)
+
+
+def chat_args(**given: Any) -> argparse.Namespace:
+    names = [
+        "model", "temperature", "top_p", "seed", "max_tokens", "system", "stop",
+        "presence_penalty", "frequency_penalty", "provider", "experiment", "out", "thread",
+        "schema", "tools", "image", "budget",
+    ]
+    flags = ["no_stream", "fresh", "json", "run_tools"]
+    values: dict[str, Any] = {**dict.fromkeys(names), **dict.fromkeys(flags, False), **given}
+    return argparse.Namespace(**values)
+
+
+def test_a_chat_request_holds_only_what_was_given() -> None:
+    request = ChatRequest.from_args(
+        chat_args(temperature="0.5", stop=["\\n", "END"], image=["a.png"], no_stream=True),
+        "\n\nHello\n  \n",
+    )
+    assert request.prompt == "Hello"
+    assert request.params == {"temperature": 0.5, "stop": ["\n", "END"]}
+    assert request.images == ("a.png",) and not request.stream
+
+
+def test_split_texts() -> None:
+    cell = "  one \n\n two\nthree\n\n\nfour\n"
+    assert split_texts(cell) == ["one", "two", "three", "four"]
+    assert split_texts(cell, "paragraph") == ["one", "two three", "four"]
+    args = argparse.Namespace(
+        split="line", model=None, dimensions="8", out="v", experiment=None, fresh=False
+    )
+    assert EmbedRequest.from_args(args, cell).dimensions == 8

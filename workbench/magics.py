@@ -1,0 +1,403 @@
+"""The notebook front end: ``%%chat``, ``%%embed`` and ``%workbench``.
+
+Magics are thin: the line becomes a request (:mod:`workbench.options`), the request runs
+through the same session as ``wb.chat``/``wb.embed`` (:mod:`workbench.cells`), and the
+answer comes back as a display object (:mod:`workbench.display`). Every user mistake
+leaves as one ``UsageError`` line that names the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+
+from .cells import run_chat, run_embed
+from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
+from .errors import APIConnectionError, APITimeoutError, WorkbenchError
+from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
+from .session import Session, get_session, one_line
+from .templates import TemplateError
+from .tools import ToolError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .providers import Provider
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    # IPython's decorators carry no annotations; these are their real shapes.
+    def argument(*args: Any, **kwargs: Any) -> Callable[[_F], _F]: ...
+    def magic_arguments(name: str | None = None) -> Callable[[_F], _F]: ...
+else:
+    from IPython.core.magic_arguments import argument, magic_arguments
+
+__all__ = ["WorkbenchMagics", "register", "user_errors", "SUBCOMMANDS", "HELP"]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Translate the workbench's errors into IPython's one-line ``UsageError``, once."""
+    try:
+        yield
+    except (OptionError, TemplateError, ToolError) as exc:
+        raise UsageError(one_line(exc)) from None
+    except APIConnectionError as exc:
+        if isinstance(exc, APITimeoutError):
+            raise UsageError(one_line(exc)) from None
+        raise UsageError(f"No provider reachable: {one_line(exc)}") from None
+    except WorkbenchError as exc:  # API status errors keep the status and server message
+        raise UsageError(one_line(exc)) from None
+
+
+def _parse(magics: Magics, name: str, line: str) -> argparse.Namespace:
+    """A magic's line parsed by its ``@magic_arguments`` parser, unknown words refused."""
+    parser: argparse.ArgumentParser = getattr(type(magics), name).parser
+    label = f"%{parser.prog}"  # both parsed magics are cell magics: %%chat, %%embed
+    try:
+        argv = shlex.split(line)  # quotes group words and are removed, as in a shell
+    except ValueError as exc:
+        raise OptionError(f"Cannot read the {label} line: {exc} (close the quote)") from None
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    word = extra[0].split("=")[0]
+    if not word.startswith("-"):
+        raise OptionError(
+            f"Unexpected {word!r} on the {label} line: options start with --, the "
+            f"text goes in the cell below (see {label}?)"
+        )
+    options = sorted({s for action in parser._actions for s in action.option_strings})
+    hint = difflib.get_close_matches(word, options, n=1)
+    suggestion = f": did you mean {hint[0]}?" if hint else ""
+    raise OptionError(f"Unknown option {word} for {label}{suggestion} (see {label}?)")
+
+
+def _in_kernel(shell: Any) -> bool:
+    # A Jupyter kernel can redraw an output in place; a terminal can only append.
+    return getattr(shell, "kernel", None) is not None
+
+
+@magics_class
+class WorkbenchMagics(Magics):
+    """``%%chat``, ``%%embed`` and ``%workbench``; loaded with ``%load_ext workbench``."""
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's variables: templates read them, --out writes them."""
+        assert self.shell is not None, "magics run inside an IPython shell"
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
+
+    @magic_arguments(name="%chat")  # IPython prints usage with one more "%"
+    @argument("-m", "--model", help="model name, or provider:model")
+    @argument("-t", "--temperature", help="sampling temperature, 0 to 2")
+    @argument("--top-p", help="nucleus sampling mass, 0 to 1")
+    @argument("--seed", help="integer seed, for repeatable sampling")
+    @argument("--max-tokens", help="at most this many tokens in the answer")
+    @argument("-s", "--system", help="system prompt: text or {{var}}")
+    @argument("--stop", action="append", help="stop sequence (repeatable; \\n is a newline)")
+    @argument("--presence-penalty", help="-2 to 2")
+    @argument("--frequency-penalty", help="-2 to 2")
+    @argument("--provider", help="local, openai, or a provider of workbench.toml")
+    @argument("--experiment", help="experiment name for this run")
+    @argument("--out", metavar="VAR", help="bind the result to VAR (with --schema: the object)")
+    @argument("--thread", metavar="NAME", help="multi-turn: send the thread's earlier messages")
+    @argument("--no-stream", action="store_true", help="wait for the whole answer")
+    @argument("--fresh", action="store_true", help="ask the model even if the table has it")
+    @argument("--json", action="store_true", help="ask for a JSON object, shown parsed")
+    @argument("--schema", metavar="VAR", help="JSON-schema dict or pydantic class to answer in")
+    @argument("--tools", metavar="VAR", help="list of Python functions or tool schemas")
+    @argument("--run-tools", action="store_true", help="run the tools the model calls")
+    @argument("--image", action="append", metavar="PATH_OR_URL", help="attach (repeatable)")
+    @argument("--budget", metavar="USD", help="refuse if the estimated cost is above this")
+    @cell_magic
+    @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
+    def chat(self, line: str, cell: str) -> None:
+        """Send the cell to a chat model and show the answer (streamed, then Markdown).
+
+        The cell is the user message, a template over the notebook's variables:
+        ``{{name}}`` is replaced, other braces (JSON, code) are left alone. Every call is
+        one row of the experiment table (``wb.runs()``); an identical earlier call is
+        replayed from it (``cached``) unless ``--fresh``.
+
+        Example::
+
+            %%chat -m smollm2-135m-instruct -t 0.7 --seed 1 --max-tokens 60 --thread t
+            Write a haiku about {{topic}}.
+        """
+        with user_errors():
+            request = ChatRequest.from_args(_parse(self, "chat", line), cell)
+            with StreamDisplay(live=_in_kernel(self.shell)) as screen:
+                on_delta = screen if request.stream else None
+                outcome = run_chat(request, self.user_ns, on_delta=on_delta)
+                result = ChatDisplay(outcome)
+                screen.finish(result)
+            if request.out and request.schema:
+                if outcome.parse_error is not None:
+                    raise OptionError(
+                        f"The answer does not fit --schema {request.schema} "
+                        f"({outcome.parse_error}); nothing was bound to {request.out}: "
+                        "raise --max-tokens, or try --fresh"
+                    )
+                self.user_ns[request.out] = outcome.parsed
+            elif request.out:
+                self.user_ns[request.out] = result
+
+    @magic_arguments(name="%embed")
+    @argument("-m", "--model", help="embedding model name, or provider:model")
+    @argument("--dimensions", help="ask for shorter vectors (models that support it)")
+    @argument("--split", choices=("line", "paragraph"), default="line",
+              help="one text per non-empty line (default), or per paragraph")
+    @argument("--out", metavar="VAR", help="bind the result (.vectors, .df, .similarity())")
+    @argument("--experiment", help="experiment name for this run")
+    @argument("--fresh", action="store_true", help="embed again even texts the table has")
+    @cell_magic
+    @no_var_expand
+    def embed(self, line: str, cell: str) -> None:
+        """Embed each non-empty line of the cell and show their cosine similarities.
+
+        The result has ``.texts``, ``.vectors`` (unit length), ``.df``,
+        ``.similarity()`` and ``.nearest(query, k=5)``. Texts already embedded with the
+        same model are read from the table; the call is one row either way.
+        """
+        with user_errors():
+            request = EmbedRequest.from_args(_parse(self, "embed", line), cell)
+            result = EmbedResult(run_embed(request))
+            show(result)
+            if request.out:
+                self.user_ns[request.out] = result
+
+    @line_magic
+    @no_var_expand
+    def workbench(self, line: str) -> object:
+        """Workbench status and settings: ``%workbench [COMMAND] [ARGS]``.
+
+        Commands: (none) status · models [PROVIDER] · runs [N] · experiment [NAME] ·
+        budget [USD|off] · use PROVIDER · thread list|show NAME|reset NAME · help
+        """
+        with user_errors():
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:
+                raise OptionError(f"Cannot read the %workbench line: {exc}") from None
+            name, args = (words[0], words[1:]) if words else ("status", [])
+            if name not in SUBCOMMANDS:
+                raise OptionError(_unknown_command("%workbench", name, SUBCOMMANDS))
+            return SUBCOMMANDS[name](get_session(), args)
+
+
+def register(ipython: Any) -> None:
+    """Called by ``%load_ext workbench``."""
+    ipython.register_magics(WorkbenchMagics)
+
+
+# -- %workbench commands: (session, words after the command) -> what to show ----------
+
+Command = Callable[[Session, list[str]], object]
+
+
+def _unknown_command(prefix: str, name: str, known: dict[str, Command]) -> str:
+    hint = difflib.get_close_matches(name, list(known), n=1)
+    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    return f"Unknown command {prefix} {name}.{suggestion} Commands: {', '.join(known)}"
+
+
+def _takes(usage: str, args: list[str], most: int, least: int = 0) -> None:
+    if not least <= len(args) <= most:
+        raise OptionError(f"Usage: {usage}")
+
+
+def _base_url(provider: Provider) -> str:
+    if not provider.local:
+        return provider.base_url or ""
+    from .local import get_local_server
+
+    server = get_local_server()
+    # Asking a stopped server for its URL would start it: status must not.
+    return server.chat_base_url if server.chat_running else "127.0.0.1 (starts on first call)"
+
+
+def _table(rows: list[tuple[str, str]]) -> Note:
+    markdown = "| | |\n|---|---|\n" + "\n".join(f"| **{k}** | {v} |" for k, v in rows)
+    width = max(len(k) for k, _ in rows)
+    return Note(markdown, "\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+def _status(session: Session, args: list[str]) -> Note:
+    _takes("%workbench", args, 0)
+    provider, _ = session.resolve(None, None)
+    remaining = session.remaining_budget()
+    budget = "none" if session.budget is None else (
+        f"{format_cost(float(session.budget))} ({format_cost(float(remaining or 0))} left)"
+    )
+    return _table([
+        ("provider", f"{provider.name} · {_base_url(provider)}"),
+        ("store", str(session.store_path)),
+        ("experiment", session.experiment),
+        ("spent", f"{format_cost(float(session.spent))} this session"),
+        ("budget", budget),
+        ("threads", ", ".join(session.threads) or "none"),
+    ])
+
+
+def _models(session: Session, args: list[str]) -> Note:
+    _takes("%workbench models [PROVIDER]", args, 1)
+    provider, _ = session.resolve(None, args[0] if args else None)
+    names = session.models(provider, refresh=True)
+    listing = "\n".join(f"- `{n}`" for n in names) or "(none listed)"
+    return Note(f"**{provider.name}** models:\n\n{listing}", "\n".join(names))
+
+
+RUN_COLUMNS = [
+    "run_id", "created_at", "experiment", "kind", "model", "temperature", "seed",
+    "max_tokens", "prompt", "output", "prompt_tokens", "completion_tokens", "cost_usd",
+    "latency_s", "cache_hit", "status",
+]
+
+
+def _runs(session: Session, args: list[str]) -> pd.DataFrame:
+    _takes("%workbench runs [N]", args, 1)
+    limit = 10
+    if args:
+        try:
+            limit = int(args[0])
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise OptionError(f"%workbench runs N needs a positive whole number, got {args[0]!r}")
+    df = session.store.runs(limit=limit)[RUN_COLUMNS].copy()
+    for column in ("prompt", "output"):
+        df[column] = df[column].map(lambda v: shorten(v, 40) if isinstance(v, str) else v)
+    return df
+
+
+def _experiment(session: Session, args: list[str]) -> Note:
+    if args:
+        session.experiment = " ".join(args)
+        return Note(f"Runs from now on belong to experiment **{session.experiment}**.")
+    return Note(f"Experiment: **{session.experiment}**")
+
+
+def _budget(session: Session, args: list[str]) -> Note:
+    _takes("%workbench budget [USD|off]", args, 1)
+    if args and args[0].lower() in ("off", "none"):
+        session.budget = None
+    elif args:
+        session.configure(budget=parse_knob("budget", args[0]))
+    if session.budget is None:
+        return Note("No session budget.")
+    left = format_cost(float(session.remaining_budget() or 0))
+    return Note(f"Session budget {format_cost(float(session.budget))}, {left} left.")
+
+
+def _use(session: Session, args: list[str]) -> Note:
+    _takes("%workbench use PROVIDER", args, 1, 1)
+    session.configure(provider=args[0])
+    provider, _ = session.resolve(None, None)
+    return Note(f"Calls now go to **{provider.name}** ({_base_url(provider)}).")
+
+
+def _thread_list(session: Session, args: list[str]) -> Note:
+    _takes("%workbench thread list", args, 0)
+    rows = [(name, f"{len(messages)} messages") for name, messages in session.threads.items()]
+    return _table(rows) if rows else Note("No threads yet: use %%chat --thread NAME.")
+
+
+def _thread_named(session: Session, args: list[str], usage: str) -> str:
+    _takes(usage, args, 1, 1)
+    if args[0] not in session.threads:
+        hint = difflib.get_close_matches(args[0], list(session.threads), n=1)
+        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+        known = ", ".join(session.threads) or "none yet"
+        raise OptionError(f"No thread {args[0]!r}.{suggestion} Threads: {known}")
+    return args[0]
+
+
+def _thread_show(session: Session, args: list[str]) -> Note:
+    name = _thread_named(session, args, "%workbench thread show NAME")
+    lines = []
+    for message in session.threads[name]:
+        content = message.get("content")
+        if not isinstance(content, str):  # text and images: show the text parts
+            content = " ".join(p.get("text", "[image]") for p in content or [])
+        lines.append((message["role"], content))
+    markdown = "\n\n".join(f"**{role}:** {text}" for role, text in lines)
+    return Note(markdown, "\n\n".join(f"{role}: {text}" for role, text in lines))
+
+
+def _thread_reset(session: Session, args: list[str]) -> Note:
+    name = _thread_named(session, args, "%workbench thread reset NAME")
+    del session.threads[name]
+    return Note(f"Thread **{name}** is empty again.")
+
+
+THREAD_COMMANDS: dict[str, Command] = {
+    "list": _thread_list,
+    "show": _thread_show,
+    "reset": _thread_reset,
+}
+
+
+def _thread(session: Session, args: list[str]) -> object:
+    name, rest = (args[0], args[1:]) if args else ("list", [])
+    if name not in THREAD_COMMANDS:
+        raise OptionError(_unknown_command("%workbench thread", name, THREAD_COMMANDS))
+    return THREAD_COMMANDS[name](session, rest)
+
+
+_HELP_ROWS = [
+    ("%%chat [options]",
+     "the cell is the prompt (`{{name}}` fills in a variable). Knobs: `-m/--model`, "
+     "`-t/--temperature`, `--top-p`, `--seed`, `--max-tokens`, `-s/--system`, `--stop`, "
+     "`--presence-penalty`, `--frequency-penalty`. Also `--thread NAME`, `--json`, "
+     "`--schema VAR`, `--tools VAR --run-tools`, `--image PATH`, `--out VAR`, "
+     "`--no-stream`, `--fresh`, `--budget USD`, `--provider`, `--experiment`"),
+    ("%%embed [options]",
+     "one text per line; shows a similarity heatmap. `-m/--model`, `--dimensions`, "
+     "`--split line|paragraph`, `--out VAR`, `--experiment`, `--fresh`"),
+    ("%workbench", "status: provider, store, experiment, spend and budget"),
+    ("%workbench models [PROVIDER]", "the models a provider lists"),
+    ("%workbench runs [N]", "the last N runs (default 10)"),
+    ("%workbench experiment [NAME]", "name the runs that follow"),
+    ("%workbench budget [USD|off]", "refuse calls once the session has spent this"),
+    ("%workbench use PROVIDER", "send calls to another provider"),
+    ("%workbench thread list|show NAME|reset NAME", "the conversations of `--thread`"),
+]
+
+
+def _cell(text: str) -> str:
+    # A "|" inside a Markdown table cell must be escaped, even inside backticks.
+    return text.replace("|", "\\|")
+
+
+HELP = (
+    "**Prompt Workbench**: every call is a row of `wb.runs()`, with tokens, cost and "
+    "latency.\n\n| command | what it does |\n|---|---|\n"
+    + "\n".join(f"| `{_cell(c)}` | {_cell(d)} |" for c, d in _HELP_ROWS)
+    + "\n\nDetails of each magic: `%%chat?`, `%%embed?`, `%workbench?`."
+)
+
+
+def _help(session: Session, args: list[str]) -> Note:
+    plain = "\n".join(f"{c}\n    {d.replace('`', '')}" for c, d in _HELP_ROWS)
+    return Note(HELP, f"{plain}\n\nDetails of each magic: %%chat?, %%embed?, %workbench?")
+
+
+SUBCOMMANDS: dict[str, Command] = {
+    "status": _status,
+    "models": _models,
+    "runs": _runs,
+    "experiment": _experiment,
+    "budget": _budget,
+    "use": _use,
+    "thread": _thread,
+    "help": _help,
+}
