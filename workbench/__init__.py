@@ -17,6 +17,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+# plots and compare load matplotlib, numpy and pandas only when they draw. compare is bound
+# here, not lazily: importing its submodule later would replace the function with it.
+from . import plots
+from .compare import compare
 from .errors import (
     APIConnectionError,
     APIError,
@@ -43,6 +47,9 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .sweeps import Sweep, sweep
+    from .widgets import Playground, SweepPanel
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -58,6 +65,12 @@ __all__ = [
     "import_runs",
     "set_price",
     "expand_json",
+    "compare",
+    "plots",
+    "sweep",
+    "Sweep",
+    "SweepPanel",
+    "Playground",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
@@ -336,3 +349,25 @@ def expand_json(df: pd.DataFrame, column: str = "params") -> pd.DataFrame:
     from .store import expand_json as _expand
 
     return _expand(df, column)
+
+
+# Sweeps pull in asyncio and jinja2, the panels ipywidgets: each loads on first use, so
+# `import workbench` stays quick. The engine's module is `sweeps`, not `sweep`: importing a
+# submodule sets it as an attribute of the package, which would replace wb.sweep.
+_LAZY = {
+    "sweep": "sweeps",
+    "Sweep": "sweeps",
+    "SweepPanel": "widgets",
+    "Playground": "widgets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is an ordinary one
+    return value

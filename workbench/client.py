@@ -31,11 +31,17 @@ from .wire import (
     embeddings_body,
     event_stream_error,
     is_event_stream,
+    lower_headers,
     model_ids,
     read_reply,
 )
 
 __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
+
+# Called before each retry's wait with the HTTP status (None for a timeout or a broken
+# connection), the response headers (lower-case names; empty without a response) and the
+# seconds about to be waited: how a caller such as a sweep learns of rate limits.
+RetryHook = Callable[[int | None, Mapping[str, str], float], None]
 
 # Header names whose values are secrets besides our own key (Azure's api-key, proxies').
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
@@ -78,21 +84,33 @@ class _Target:
         return {"Accept": accept, **self._headers}
 
 
-def _retry_after_status(endpoint: Endpoint, attempts: Attempts, response: httpx.Response) -> float:
+def _retry_after_status(
+    endpoint: Endpoint,
+    attempts: Attempts,
+    response: httpx.Response,
+    on_retry: RetryHook | None = None,
+) -> float:
     """Seconds to wait before retrying a non-2xx response (body read); raises if we give up."""
     delay = attempts.after_status(response.status_code, response.headers)
     if delay is None:
         raise endpoint.status_error(response, attempts.retries)
+    if on_retry is not None:
+        on_retry(response.status_code, lower_headers(response.headers), delay)
     return delay
 
 
 def _retry_after_transport(
-    endpoint: Endpoint, attempts: Attempts, exc: httpx.TransportError
+    endpoint: Endpoint,
+    attempts: Attempts,
+    exc: httpx.TransportError,
+    on_retry: RetryHook | None = None,
 ) -> float:
     """Seconds to wait before retrying a timeout or broken connection; raises if we give up."""
     delay = attempts.after_transport_error()
     if delay is None:
         raise endpoint.transport_error(exc, attempts.retries) from exc
+    if on_retry is not None:
+        on_retry(None, {}, delay)
     return delay
 
 
@@ -136,18 +154,23 @@ class OpenAIClient:
         return self._target.base_url
 
     def chat(
-        self, body: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryHook | None = None,
     ) -> ChatResult:
         """POST /chat/completions; streams when ``body["stream"]`` is true.
 
-        ``on_delta`` receives each piece of content text of a stream as it arrives.
+        ``on_delta`` receives each piece of content text of a stream as it arrives;
+        ``on_retry`` hears of each retry before its wait (see :data:`RetryHook`).
         """
         start = self._target.clock()
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
         if sent.get("stream"):
-            return self._stream_chat(endpoint, sent, start, on_delta)
-        reply = self._request(endpoint, sent)
+            return self._stream_chat(endpoint, sent, start, on_delta, on_retry)
+        reply = self._request(endpoint, sent, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
@@ -160,7 +183,9 @@ class OpenAIClient:
         """GET /models: the ids the server offers."""
         return model_ids(self._request(self._target.endpoint("GET", "/models"), None))
 
-    def _request(self, endpoint: Endpoint, body: dict[str, Any] | None) -> Reply:
+    def _request(
+        self, endpoint: Endpoint, body: dict[str, Any] | None, on_retry: RetryHook | None = None
+    ) -> Reply:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
@@ -169,13 +194,13 @@ class OpenAIClient:
                     endpoint.method, endpoint.url, json=body, headers=headers
                 )
             except httpx.TransportError as exc:
-                self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                self._sleep(_retry_after_transport(endpoint, attempts, exc, on_retry))
                 continue
             except httpx.DecodingError as exc:
                 _undecodable(endpoint, exc, attempts.retries)
             if response.is_success:
                 return read_reply(endpoint, response, attempts.retries)
-            self._sleep(_retry_after_status(endpoint, attempts, response))
+            self._sleep(_retry_after_status(endpoint, attempts, response, on_retry))
 
     def _stream_chat(
         self,
@@ -183,6 +208,7 @@ class OpenAIClient:
         body: dict[str, Any],
         start: float,
         on_delta: Callable[[str], None] | None,
+        on_retry: RetryHook | None = None,
     ) -> ChatResult:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
@@ -201,12 +227,12 @@ class OpenAIClient:
                                 break
                         return stream.result(response)
                     response.read()
-                    delay = _retry_after_status(endpoint, attempts, response)
+                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
             except httpx.DecodingError as exc:
                 stream.undecodable(exc)
             except httpx.TransportError as exc:
                 stream.raise_if_delivered(exc)
-                delay = _retry_after_transport(endpoint, attempts, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
             self._sleep(delay)
 
     def close(self) -> None:
@@ -254,15 +280,19 @@ class AsyncOpenAIClient:
         return self._target.base_url
 
     async def chat(
-        self, body: dict[str, Any], *, on_delta: Callable[[str], None] | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryHook | None = None,
     ) -> ChatResult:
         """POST /chat/completions; streams when ``body["stream"]`` is true."""
         start = self._target.clock()
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
         if sent.get("stream"):
-            return await self._stream_chat(endpoint, sent, start, on_delta)
-        reply = await self._request(endpoint, sent)
+            return await self._stream_chat(endpoint, sent, start, on_delta, on_retry)
+        reply = await self._request(endpoint, sent, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
@@ -277,7 +307,9 @@ class AsyncOpenAIClient:
         """GET /models: the ids the server offers."""
         return model_ids(await self._request(self._target.endpoint("GET", "/models"), None))
 
-    async def _request(self, endpoint: Endpoint, body: dict[str, Any] | None) -> Reply:
+    async def _request(
+        self, endpoint: Endpoint, body: dict[str, Any] | None, on_retry: RetryHook | None = None
+    ) -> Reply:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
@@ -286,13 +318,13 @@ class AsyncOpenAIClient:
                     endpoint.method, endpoint.url, json=body, headers=headers
                 )
             except httpx.TransportError as exc:
-                await self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                await self._sleep(_retry_after_transport(endpoint, attempts, exc, on_retry))
                 continue
             except httpx.DecodingError as exc:
                 _undecodable(endpoint, exc, attempts.retries)
             if response.is_success:
                 return read_reply(endpoint, response, attempts.retries)
-            await self._sleep(_retry_after_status(endpoint, attempts, response))
+            await self._sleep(_retry_after_status(endpoint, attempts, response, on_retry))
 
     async def _stream_chat(
         self,
@@ -300,6 +332,7 @@ class AsyncOpenAIClient:
         body: dict[str, Any],
         start: float,
         on_delta: Callable[[str], None] | None,
+        on_retry: RetryHook | None = None,
     ) -> ChatResult:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
@@ -320,12 +353,12 @@ class AsyncOpenAIClient:
                                     break
                         return stream.result(response)
                     await response.aread()
-                    delay = _retry_after_status(endpoint, attempts, response)
+                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
             except httpx.DecodingError as exc:
                 stream.undecodable(exc)
             except httpx.TransportError as exc:
                 stream.raise_if_delivered(exc)
-                delay = _retry_after_transport(endpoint, attempts, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
             await self._sleep(delay)
 
     async def close(self) -> None:

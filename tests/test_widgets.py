@@ -1,0 +1,212 @@
+"""The panels without a browser: ipywidgets fire observers and click handlers synchronously,
+so setting a value or clicking a button here is what a person does in the notebook."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from loopback import LoopbackAPI, Received, Reply, chat_reply
+
+import workbench as wb
+from workbench.widgets import Playground, SweepPanel, parse_variables
+
+KEY = "sk-test-widgets-0123456789"
+
+
+def echo(request: Received) -> Reply:
+    body = request.body
+    if body["model"] == "broken":
+        return Reply(400, {"error": {"message": "model 'broken' does not exist"}})
+    text = f"{body['messages'][-1]['content']} t={body.get('temperature')}"
+    return chat_reply(text, model=body["model"], prompt_tokens=12, completion_tokens=4)
+
+
+@pytest.fixture
+def start_api(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> Iterator[Callable[[Callable[[Received], Reply]], LoopbackAPI]]:
+    """Start a loopback API with a handler of the test's own; stopped after the test."""
+    with ExitStack() as stack:
+
+        def start(handler: Callable[[Received], Reply]) -> LoopbackAPI:
+            server = stack.enter_context(LoopbackAPI(handler))
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            monkeypatch.setenv("OPENAI_API_KEY", KEY)
+            return server
+
+        yield start
+
+
+Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]
+
+
+@pytest.fixture
+def api(start_api: Start) -> LoopbackAPI:
+    return start_api(echo)
+
+
+def chats(api: LoopbackAPI) -> int:
+    return api.count("/chat/completions")
+
+
+def panel(**kwargs: object) -> SweepPanel:
+    return SweepPanel("Capital of {{country}}?", models=["gpt-4o-mini", "gpt-4o"], **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_estimate_follows_every_control(api: LoopbackAPI) -> None:
+    p = panel()
+    assert "Undefined variable" in p.estimate.value  # {{country}} has no values yet
+    p.variables.value = "country = France, Japan"
+    assert p.estimate_runs == 2 * 3  # 2 countries x temperature 0, 0.5, 1
+    assert "6 runs" in p.estimate.value and "$" in p.estimate.value
+    p.temperature.control.value = (0.2, 0.8)
+    p.temperature_steps.value = 4
+    assert p.estimate_runs == 2 * 4
+    assert p.build().grid["temperature"] == [0.2, 0.4, 0.6, 0.8]
+    before = p.estimate.value
+    p.max_tokens.value = 1_000
+    assert p.estimate.value != before  # more completion tokens at most
+    p.models.value = ("gpt-4o-mini", "gpt-4o")
+    p.seeds.value = "1:3"
+    p.repeats.value = 2
+    assert p.estimate_runs == 2 * 4 * 2 * 3 * 2
+    p.temperature.check.value = False  # unchecked: temperature is not sent at all
+    assert p.estimate_runs == 2 * 2 * 3 * 2 and "temperature" not in p.build().grid
+    p.seeds.value = "1,x"
+    assert "whole numbers" in p.estimate.value
+    assert chats(api) == 0  # estimating sends nothing
+
+
+def test_run_fills_results_and_plot(api: LoopbackAPI) -> None:
+    p = panel()
+    p.variables.value = "country = France, Japan"
+    p.temperature.control.value = (0.0, 1.0)
+    p.temperature_steps.value = 2
+    p.run_button.click()
+    assert p.wait(timeout=30)
+    assert chats(api) == 4
+    assert p.sweep is not None and p.sweep.progress.state == "done"
+    assert p.progress.value == p.progress.max == 4
+    assert "4/4 done" in p.status.value
+    assert p.table is not None and p.table.shape == (2, 2)
+    assert p.table.loc["Japan", "temperature=1.0"] == "Capital of Japan? t=1.0"
+    assert "Capital of Japan? t=1.0" in p.results.value and "<table" in p.results.value
+    assert p.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not p.run_button.disabled and p.stop_button.disabled
+    p.update_estimate()
+    assert "4 already in the table" in p.estimate.value
+    # Run again: the answers are in the table, nothing is sent
+    p.run_button.click()
+    assert p.wait(timeout=30) and chats(api) == 4
+
+
+def test_stop_cancels_the_sweep(start_api: Start) -> None:
+    def slow(request: Received) -> Reply:
+        reply = echo(request)
+        reply.delay_s = 0.3
+        return reply
+
+    api = start_api(slow)
+    p = panel()
+    p.variables.value = "country = " + ", ".join(f"c{i}" for i in range(6))
+    p.temperature.check.value = False
+    p.concurrency.value = 1
+    p.run_button.click()
+    assert p.stop_button.disabled is False
+    p.stop_button.click()
+    assert p.wait(timeout=30)
+    assert p.sweep is not None and p.sweep.progress.state == "stopped"
+    assert len(wb.runs()) < 6 and chats(api) < 6
+    assert "stopped" in p.status.value
+    assert not p.run_button.disabled
+
+
+def test_errors_show_in_the_panel(api: LoopbackAPI) -> None:
+    p = panel()
+    p.variables.value = "country = France"
+    p.models.value = ()
+    p.run_button.click()
+    assert "Pick at least one model" in p.message.value
+    wb.configure(budget=0.000001)
+    p.models.value = ("gpt-4o",)
+    p.max_tokens.value = 100_000
+    p.run_button.click()
+    assert "refused before sending" in p.message.value
+    assert p.wait(timeout=1) and not p.run_button.disabled
+    assert chats(api) == 0
+
+
+def test_a_failing_sweep_shows_its_error(api: LoopbackAPI) -> None:
+    p = SweepPanel("n={{n}}", models=["broken"])
+    p.variables.value = "n = 1:12"
+    p.temperature.check.value = False
+    p.run_button.click()
+    assert p.wait(timeout=30)
+    assert "does not exist" in p.message.value
+    assert p.sweep is not None and p.sweep.progress.state == "failed"
+
+
+def test_parse_variables() -> None:
+    assert parse_variables("a = 1:3\n\n b = x, y ") == {"a": [1, 2, 3], "b": ["x", "y"]}
+    with pytest.raises(ValueError, match="line 1"):
+        parse_variables("no equals sign")
+
+
+def test_playground_runs_with_its_knobs(api: LoopbackAPI) -> None:
+    g = Playground("Capital of France?", models=["gpt-4o-mini", "gpt-4o"])
+    g.stream.value = False
+    g.knobs["temperature"].control.value = 0.3
+    g.knobs["seed"].check.value = True
+    g.knobs["seed"].control.value = 7
+    g.run_button.click()
+    assert g.message.value == ""
+    assert g.answer.value == "Capital of France? t=0.3"
+    assert "gpt-4o-mini" in g.footer.value and "12→4 tokens" in g.footer.value
+    assert api.received[-1].body["seed"] == 7 and "top_p" not in api.received[-1].body
+    g.run_button.click()  # the same again: answered from the table
+    assert chats(api) == 1 and "cached" in g.footer.value
+    g.model.value = "gpt-4o"
+    g.fresh.value = True
+    g.run_button.click()
+    assert chats(api) == 2
+
+
+def test_playground_shows_errors(api: LoopbackAPI) -> None:
+    g = Playground("hi", models=["broken"])
+    g.stream.value = False
+    g.run_button.click()
+    assert "does not exist" in g.message.value and g.answer.value == ""
+    g.prompt.value = " "
+    g.run_button.click()
+    assert "Write a prompt" in g.message.value
+
+
+def test_panels_are_exported_lazily() -> None:
+    assert wb.SweepPanel is SweepPanel and wb.Playground is Playground
+    assert callable(wb.sweep) and wb.Sweep.__name__ == "Sweep"
+
+
+@pytest.mark.integration
+def test_playground_streams_from_the_local_model(in_tmp_dir: Path) -> None:
+    g = Playground("Say hello.")
+    assert g.model.value == "smollm2-135m-instruct"
+    g.knobs["max_tokens"].control.value = 8
+    g.knobs["temperature"].control.value = 0.0
+    g.run_button.click()
+    assert g.message.value == "" and g.answer.value.strip()
+    assert g.answer.value == g.response.text and "local" not in g.message.value
+
+
+def test_import_workbench_loads_neither_sweeps_nor_widgets() -> None:
+    code = (
+        "import sys, workbench\n"
+        "heavy = ('workbench.sweeps', 'workbench.widgets', 'ipywidgets', 'tqdm', 'jinja2')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

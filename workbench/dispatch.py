@@ -1,0 +1,198 @@
+"""Sending a sweep's runs: one pooled httpx client, at most N calls at once, rate limits
+respected, each finished call logged as one row the moment it ends.
+
+Used by :mod:`workbench.sweeps` inside the event loop that runs the sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .errors import APIError, BudgetExceededError, RateLimitError, WorkbenchError
+from .progress import SharedProgress, SweepProgress
+from .ratelimit import RateLimits
+from .record import new_run_id
+from .retry import retry_delay
+
+if TYPE_CHECKING:
+    from .client import AsyncOpenAIClient, ChatResult
+    from .providers import Provider
+    from .session import PreparedChat, Session
+
+__all__ = ["Job", "Dispatcher", "RATE_LIMIT_ATTEMPTS"]
+
+# The client already retries a 429 (max_retries times, honouring retry-after). A sweep
+# gives such a call this many goes in all, because losing a run of a long sweep to a
+# busy minute costs more than waiting: each go starts after the model's back-off.
+RATE_LIMIT_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to send; ``tokens`` (prompt + most completion tokens) feeds token quotas."""
+
+    prepared: PreparedChat
+    tokens: int = 0
+
+
+def attempt_of(prepared: PreparedChat) -> PreparedChat:
+    """A copy with a new run_id and timestamp: a row is stamped when its call is made."""
+    from .session import PreparedChat
+
+    record = replace(prepared.record, run_id=new_run_id(), created_at=datetime.now(timezone.utc))
+    return PreparedChat(provider=prepared.provider, body=prepared.body, record=record)
+
+
+class Dispatcher:
+    """Sends jobs concurrently and logs them; stops early on a budget or a dead provider.
+
+    Calls that fail are logged as error rows and the sweep goes on, unless
+    ``max(5, concurrency)`` fail in a row (a wrong URL or key fails every call the same
+    way: better one clear error than a thousand rows of it). Spending past ``budget``
+    (USD, this sweep) or the session's budget stops new calls with BudgetExceededError.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        progress: SharedProgress,
+        *,
+        concurrency: int,
+        budget: Decimal | None = None,
+        on_progress: Callable[[SweepProgress], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.progress = progress
+        self.concurrency = concurrency
+        self.budget = budget
+        self.on_progress = on_progress
+        self.limits = RateLimits(concurrency)
+        self.spent = Decimal(0)
+        self._failures_in_a_row = 0
+        self._failure_limit = max(5, concurrency)
+
+    async def run(self, jobs: Sequence[Job]) -> None:
+        """Send every job; returns when all have ended, raises what stopped the sweep."""
+        if not jobs:
+            return
+        # One pool for every provider of the sweep, sized to the sweep's concurrency.
+        pool = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        async with httpx.AsyncClient(timeout=self.session.timeout, limits=pool) as http:
+            clients: dict[Provider, AsyncOpenAIClient] = {}
+            for job in jobs:
+                provider = job.prepared.provider
+                if provider not in clients:
+                    clients[provider] = await self._client(provider, http)
+            tasks = [
+                asyncio.create_task(self._one(job, clients[job.prepared.provider])) for job in jobs
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    failure = None if task.cancelled() else task.exception()
+                    if failure is not None:
+                        raise failure
+            finally:
+                # On a stop (cancellation) or a failure, nothing more is sent; calls in
+                # flight are abandoned and leave no row: they did not finish.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _client(self, provider: Provider, http: httpx.AsyncClient) -> AsyncOpenAIClient:
+        from .client import AsyncOpenAIClient
+
+        # The local model starts on first use (~0.5 s): not on the event loop's thread.
+        base_url = await asyncio.to_thread(provider.chat_base_url)
+        return AsyncOpenAIClient(
+            base_url,
+            provider.api_key(),
+            max_retries=self.session.max_retries,
+            http_client=http,
+        )
+
+    def _check_budget(self) -> None:
+        if self.budget is not None and self.spent > self.budget:
+            raise BudgetExceededError(
+                f"Sweep stopped: it has spent ${self.spent:.6f}, above its budget of "
+                f"${self.budget:.6f}; the runs not sent can be resumed with a larger budget"
+            )
+        remaining = self.session.remaining_budget()
+        if remaining is not None and remaining < 0:
+            raise BudgetExceededError(
+                f"Sweep stopped: the session budget of ${self.session.budget:.6f} is spent "
+                "(raise it with wb.configure(budget=...) and run the sweep again to resume)"
+            )
+
+    async def _one(self, job: Job, client: AsyncOpenAIClient) -> None:
+        provider, model = job.prepared.provider.name, job.prepared.record.model
+        extra_retries = 0
+        first_sent: float | None = None
+        for attempt in range(RATE_LIMIT_ATTEMPTS):
+            current = attempt_of(job.prepared)
+            async with self.limits.slot(provider, model, job.tokens) as slot:
+                self._check_budget()
+                started = time.perf_counter()
+                first_sent = first_sent or started
+                self._report(in_flight=1, sent=1)
+                try:
+                    result = await client.chat(current.body, on_retry=slot.on_retry)
+                except RateLimitError as exc:
+                    if attempt + 1 < RATE_LIMIT_ATTEMPTS:
+                        extra_retries += exc.retries + 1
+                        # The give-up carries no retry-after: back off by the usual rule.
+                        slot.limiter.on_rate_limited(retry_delay(attempt))
+                        continue
+                    self._failed(current, exc, started, extra_retries)
+                    return
+                except WorkbenchError as exc:
+                    self._failed(current, exc, started, extra_retries)
+                    return
+                finally:
+                    self._report(in_flight=-1)
+                slot.on_success(result.headers)
+                # Logged before anything else is awaited: a stop cannot come between an
+                # answer and its row.
+                self._succeeded(current, result, extra_retries, first_sent)
+                return
+
+    def _succeeded(
+        self, prepared: PreparedChat, result: ChatResult, extra_retries: int, first_sent: float
+    ) -> None:
+        if extra_retries:
+            # As the client does for its own retries: retries and their waits count.
+            result.retries += extra_retries
+            result.latency_s = time.perf_counter() - first_sent
+        response = self.session.finish_ok(prepared, result)
+        cost = response.cost_usd or 0.0
+        self.spent += Decimal(str(cost))
+        self._failures_in_a_row = 0
+        self._report(done=1, ok=1, spent_usd=cost)
+
+    def _failed(
+        self, prepared: PreparedChat, exc: WorkbenchError, started: float, extra_retries: int
+    ) -> None:
+        if isinstance(exc, APIError):
+            exc.retries += extra_retries
+        self.session.finish_error(prepared.record, exc, started)
+        self._failures_in_a_row += 1
+        self._report(done=1, errors=1)
+        if self._failures_in_a_row >= self._failure_limit:
+            self.progress.update(message=f"{self._failures_in_a_row} calls failed in a row")
+            raise exc
+
+    def _report(self, **deltas: float) -> None:
+        self.progress.add(**deltas)
+        snapshot = self.progress.update(rate_limited=self.limits.rate_limited)
+        if self.on_progress is not None and ("done" in deltas or "sent" in deltas):
+            self.on_progress(snapshot)

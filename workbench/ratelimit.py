@@ -1,0 +1,234 @@
+"""Client-side rate limiting for sweeps: how many calls may be in flight, and when to wait.
+
+Per (provider, model) an AIMD limit (halve on a 429, grow by about one per window of
+successes), the server's ``retry-after`` as a pause for every call of that model, and its
+``x-ratelimit-*`` headers to slow down before a limit is hit. The timing rules are pure
+functions of an injectable clock; only :meth:`AdaptiveLimiter.acquire` awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+__all__ = ["AdaptiveLimiter", "RateLimits", "Slot", "parse_reset"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds in an ``x-ratelimit-reset-*`` header: OpenAI's ``6m0s``/``20ms``, or a number."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            return None
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(float(headers[name]))
+    except (KeyError, ValueError):
+        return None
+
+
+@dataclass
+class _Quota:
+    """What the server said is left of one of its limits, and when the window resets."""
+
+    remaining: int | None = None
+    reset_at: float | None = None
+
+    def update(self, remaining: int | None, reset_s: float | None, now: float) -> None:
+        if remaining is not None:
+            self.remaining = remaining
+            self.reset_at = None if reset_s is None else now + reset_s
+
+    def expire(self, now: float) -> None:
+        # After the reset the old count says nothing; the next response says what is left.
+        if self.reset_at is not None and now >= self.reset_at:
+            self.remaining, self.reset_at = None, None
+
+    def wait(self, needed: int, now: float) -> float:
+        if self.remaining is None or needed <= self.remaining or self.reset_at is None:
+            # Without a reset time there is nothing sound to wait for: go, and let a 429
+            # (with its retry-after) correct us.
+            return 0.0
+        return self.reset_at - now
+
+    def spend(self, amount: int) -> None:
+        if self.remaining is not None:
+            self.remaining -= amount
+
+
+class AdaptiveLimiter:
+    """The calls of one (provider, model): an AIMD concurrency limit plus pauses.
+
+    ``limit`` starts at ``max_concurrency``; a 429 halves it (once per retry-after window,
+    so a burst of 429s from one overload counts once) and pauses new calls for the
+    server's delay; each success adds ``1/limit``, so a full window of successes adds one.
+    """
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        *,
+        min_concurrency: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, not {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self.min_concurrency = min(min_concurrency, max_concurrency)
+        self.limit = float(max_concurrency)
+        self.in_flight = 0
+        self.rate_limited = 0  # 429s seen
+        self.paused_until = 0.0
+        self._no_decrease_until = 0.0
+        self._requests = _Quota()
+        self._tokens = _Quota()
+        self._clock = clock
+        self._changed: asyncio.Event | None = None
+
+    # -- the rules (pure, clock-driven) --------------------------------------------
+
+    def wait_time(self, tokens: int = 0) -> float:
+        """0 to start a call now, ``math.inf`` to wait for one to finish, else seconds."""
+        now = self._clock()
+        self._requests.expire(now)
+        self._tokens.expire(now)
+        timed = max(
+            self.paused_until - now, self._requests.wait(1, now), self._tokens.wait(tokens, now)
+        )
+        if timed > 0:
+            return timed
+        return math.inf if self.in_flight >= int(self.limit) else 0.0
+
+    def start(self, tokens: int = 0) -> None:
+        """Count a call as sent (and spend from the server's quotas until it says more)."""
+        self.in_flight += 1
+        self._requests.spend(1)
+        self._tokens.spend(tokens)
+
+    def finish(self) -> None:
+        self.in_flight -= 1
+        self._notify()
+
+    def on_success(self, headers: Mapping[str, str]) -> None:
+        self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+        self.observe(headers)
+        self._notify()
+
+    def on_rate_limited(self, delay: float, headers: Mapping[str, str] | None = None) -> None:
+        """A 429 (or a call that gave up on one): back off and pause for ``delay`` seconds."""
+        now = self._clock()
+        self.rate_limited += 1
+        if now >= self._no_decrease_until:
+            self.limit = max(float(self.min_concurrency), self.limit / 2)
+            self._no_decrease_until = now + max(delay, 0.0)
+        self.paused_until = max(self.paused_until, now + max(delay, 0.0))
+        if headers:
+            self.observe(headers)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Take in ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` (lower-case names)."""
+        now = self._clock()
+        self._requests.update(
+            _int_header(headers, "x-ratelimit-remaining-requests"),
+            parse_reset(headers.get("x-ratelimit-reset-requests")),
+            now,
+        )
+        self._tokens.update(
+            _int_header(headers, "x-ratelimit-remaining-tokens"),
+            parse_reset(headers.get("x-ratelimit-reset-tokens")),
+            now,
+        )
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        # Wake every waiter to re-check the rules; an Event per generation needs no lock,
+        # and everything runs on one event loop.
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def acquire(self, tokens: int = 0) -> None:
+        """Wait until the rules allow one more call, then count it as started."""
+        while (wait := self.wait_time(tokens)) > 0:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            if math.isinf(wait):
+                await changed.wait()
+            else:
+                with suppress(asyncio.TimeoutError):  # the time to re-check has come
+                    await asyncio.wait_for(changed.wait(), wait)
+        self.start(tokens)
+
+
+@dataclass
+class Slot:
+    """One call's permission to run: report how it went through these methods."""
+
+    limiter: AdaptiveLimiter
+    retries_seen: list[int | None] = field(default_factory=list)
+
+    def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> None:
+        """The client's retry hook (:data:`workbench.client.RetryHook`)."""
+        self.retries_seen.append(status)
+        if status == 429:
+            self.limiter.on_rate_limited(delay, headers)
+
+    def on_success(self, headers: Mapping[str, str]) -> None:
+        self.limiter.on_success(headers)
+
+
+class RateLimits:
+    """Every limiter of one sweep: at most ``concurrency`` calls in all, and per model."""
+
+    def __init__(self, concurrency: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+        self.concurrency = concurrency
+        self._clock = clock
+        self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
+        self._total: asyncio.Semaphore | None = None
+
+    def limiter(self, provider: str, model: str) -> AdaptiveLimiter:
+        key = (provider, model)
+        if key not in self._limiters:
+            self._limiters[key] = AdaptiveLimiter(self.concurrency, clock=self._clock)
+        return self._limiters[key]
+
+    @property
+    def rate_limited(self) -> int:
+        """How many 429s the sweep has met, over every model."""
+        return sum(limiter.rate_limited for limiter in self._limiters.values())
+
+    @asynccontextmanager
+    async def slot(self, provider: str, model: str, tokens: int = 0) -> AsyncIterator[Slot]:
+        """``async with limits.slot(p, m, tokens) as slot:`` around one call."""
+        if self._total is None:
+            self._total = asyncio.Semaphore(self.concurrency)
+        limiter = self.limiter(provider, model)
+        # The model's own limit first: a call waiting out its model's pause must not
+        # hold one of the sweep's slots that another model's call could use.
+        await limiter.acquire(tokens)
+        try:
+            async with self._total:
+                yield Slot(limiter)
+        finally:
+            limiter.finish()

@@ -1,0 +1,381 @@
+"""Parameter sweeps: a grid of chat calls, estimated and budgeted before anything is sent,
+run concurrently, and resumable: running a sweep again sends only what is still missing.
+
+    s = wb.sweep("Translate {{word}} to French.", vars={"word": ["cat", "dog"]},
+                 grid={"temperature": [0, 1], "seed": [1, 2]}, max_tokens=20)
+    s.estimate()        # before any request
+    s.run()             # one row per point, in the experiment table
+    s.table()           # one row per prompt, one column per knob combination
+
+Identity. The sweep_id is a hash of the experiment and of every planned run's identity
+(request hash + sample index), so the same sweep defined again (a notebook re-run) is the
+same sweep. A point already answered *in this sweep* is neither sent nor logged again:
+one row per point per sweep. A point answered elsewhere (another sweep, a single call) is
+replayed as a cache-hit row of this sweep, at no cost. ``fresh=True`` ignores answers from
+elsewhere and makes a new sweep each time it is defined. A call that errored stays in the
+table as history; the next run sends it again. A call cut off by a stop leaves no row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .background import BackgroundLoop
+from .errors import BudgetExceededError
+from .estimate import Estimate
+from .plan import plan_runs, points_frame, sweep_id_of
+from .progress import ProgressBar, SharedProgress, SweepProgress
+from .session import PreparedChat, Session, get_session
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .dispatch import Job
+
+__all__ = ["sweep", "Sweep"]
+
+ProgressCallback = Callable[[SweepProgress], None]
+
+
+def sweep(
+    template: str,
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    vars: Mapping[str, Sequence[Any]] | None = None,  # noqa: A002 - the issue's name
+    repeats: int = 1,
+    system: str | None = None,
+    experiment: str | None = None,
+    concurrency: int = 8,
+    budget: float | Decimal | None = None,
+    fresh: bool = False,
+    strict: bool = False,
+    context: Mapping[str, Any] | None = None,
+    **fixed_params: Any,
+) -> Sweep:
+    """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
+    (request parameters: model, temperature, top_p, seed, max_tokens, system, ...), times
+    ``repeats``. Nothing is sent until :meth:`Sweep.run`.
+
+    ``fixed_params`` are sent with every call (``max_tokens=50``, ``model=...``);
+    ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
+    ``budget`` (USD) refuses the sweep when its expected cost (worst case with
+    ``strict=True``) is above it or above what is left of the session budget.
+    """
+    return Sweep(
+        template,
+        grid=grid,
+        variables=vars,
+        repeats=repeats,
+        system=system,
+        experiment=experiment,
+        concurrency=concurrency,
+        budget=budget,
+        fresh=fresh,
+        strict=strict,
+        context=context,
+        fixed=fixed_params,
+    )
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What one run of a sweep has to do, decided before anything is sent."""
+
+    replay: list[PreparedChat]
+    send: list[Job]
+    already: int
+    cost: Estimate  # of the calls to send
+
+
+class Sweep:
+    """A planned grid of chat calls; see :func:`sweep` and the module docstring."""
+
+    def __init__(
+        self,
+        template: str,
+        *,
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        variables: Mapping[str, Sequence[Any]] | None = None,
+        repeats: int = 1,
+        system: str | None = None,
+        experiment: str | None = None,
+        concurrency: int = 8,
+        budget: float | Decimal | None = None,
+        fresh: bool = False,
+        strict: bool = False,
+        context: Mapping[str, Any] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
+        self.template = template
+        self.grid = {name: list(values) for name, values in (grid or {}).items()}
+        self.variables = {name: list(values) for name, values in (variables or {}).items()}
+        self.fixed = dict(fixed or {})
+        self.repeats = repeats
+        self.system = system
+        self.concurrency = concurrency
+        self.budget = None if budget is None else Decimal(str(budget))
+        self.fresh = fresh
+        self.strict = strict
+        self.session = session or get_session()
+        self.experiment = experiment or self.session.experiment
+        self._plan = plan_runs(
+            self.session,
+            template,
+            grid=self.grid,
+            variables=self.variables,
+            fixed=self.fixed,
+            repeats=repeats,
+            system=system,
+            experiment=self.experiment,
+            context=context,
+        )
+        self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
+        for planned in self._plan:
+            planned.prepared.record.sweep_id = self.sweep_id
+        self._shared = SharedProgress()
+        self._runner: BackgroundLoop | None = None
+        self._active = False  # from a run's start until its end, in whichever thread
+
+    def __len__(self) -> int:
+        return len(self._plan)
+
+    def __repr__(self) -> str:
+        axes = [f"{name}×{len(values)}" for name, values in {**self.variables, **self.grid}.items()]
+        shape = " · ".join(axes + ([f"repeats×{self.repeats}"] if self.repeats > 1 else []))
+        return f"<Sweep {self.sweep_id}: {len(self)} runs ({shape or 'one point'})>"
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """The planned runs in order: point, variables, knobs, sample_index, provider,
+        model, prompt, request_hash."""
+        return points_frame(self._plan)
+
+    # -- estimates and budget -------------------------------------------------------
+
+    def estimate(self, *, remaining: bool = False) -> Estimate:
+        """Tokens and low/expected/high dollars of every run or, with ``remaining=True``,
+        of the runs that :meth:`run` would send now. Sends nothing."""
+        if remaining:
+            return self._work().cost
+        return sum(self._estimates([p.prepared for p in self._plan]), Estimate.zero())
+
+    def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
+        from .estimate import estimate_messages
+
+        # Points that differ only in seed or temperature cost the same: count them once.
+        cache: dict[str, Estimate] = {}
+        out = []
+        for each in prepared:
+            record, messages = each.record, each.body["messages"]
+            key = json.dumps([each.provider.name, record.model, record.max_tokens, messages])
+            if key not in cache:
+                cache[key] = estimate_messages(
+                    messages,
+                    model=record.model,
+                    provider=each.provider,
+                    session=self.session,
+                    max_tokens=record.max_tokens,
+                    experiment=self.experiment,
+                )
+            out.append(cache[key])
+        return out
+
+    def _work(self) -> _Work:
+        from .dispatch import Job
+
+        store = self.session.store
+        here = store.runs(sweep_id=self.sweep_id, status="ok")
+        done = set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
+        todo = [p for p in self._plan if p.identity not in done]
+        elsewhere = {} if self.fresh else store.find_ok_many(p.identity for p in todo)
+        replay = [p.prepared for p in todo if p.identity in elsewhere]
+        sending = [p.prepared for p in todo if p.identity not in elsewhere]
+        estimates = self._estimates(sending)
+        jobs = [
+            Job(p, e.prompt_tokens + e.completion_tokens_max)
+            for p, e in zip(sending, estimates, strict=True)
+        ]
+        total = sum(estimates, Estimate.zero())
+        return _Work(replay, jobs, len(self._plan) - len(todo), total)
+
+    def _refuse_over_budget(self, work: _Work) -> None:
+        limits = [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
+        cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        if limits and cost is not None and cost > min(limits):
+            which = "worst-case" if self.strict else "expected"
+            raise BudgetExceededError(
+                f"Sweep refused before sending anything: the {which} cost ${cost:.6f} is "
+                f"above the budget of ${min(limits):.6f}. Estimate: {work.cost}. Lower "
+                "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
+            )
+
+    # -- running ----------------------------------------------------------------------
+
+    def _begin(self) -> _Work:
+        if self._active:
+            raise RuntimeError(f"sweep {self.sweep_id} is already running")
+        work = self._work()
+        self._refuse_over_budget(work)  # here, in the caller's thread, before any call
+        for provider in {job.prepared.provider for job in work.send}:
+            provider.api_key()  # a missing key fails here too, naming the variable to set
+        self._active = True
+        self._shared.update(
+            total=len(self._plan),
+            done=work.already,
+            ok=work.already,
+            errors=0,
+            replayed=0,
+            already=work.already,
+            sent=0,
+            in_flight=0,
+            spent_usd=0.0,
+            rate_limited=0,
+            state="running",
+            message="",
+        )
+        return work
+
+    async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
+        from .dispatch import Dispatcher, attempt_of
+
+        try:
+            for prepared in work.replay:
+                self.session.cached(attempt_of(prepared))
+                snapshot = self._shared.add(done=1, ok=1, replayed=1)
+                if on_progress is not None:
+                    on_progress(snapshot)
+            dispatcher = Dispatcher(
+                self.session,
+                self._shared,
+                concurrency=self.concurrency,
+                budget=self.budget,
+                on_progress=on_progress,
+            )
+            await dispatcher.run(work.send)
+        except asyncio.CancelledError:
+            self._shared.update(state="stopped", message="stopped: run it again to resume")
+            raise
+        except BaseException as exc:
+            why = self._shared.snapshot().message  # e.g. "5 calls failed in a row"
+            message = f"{why}: {exc}" if why else str(exc)
+            self._shared.update(state="failed", message=message[:300])
+            raise
+        finally:
+            self._active = False
+        self._shared.update(state="done")
+
+    @property
+    def progress(self) -> SweepProgress:
+        """A snapshot of how far the current (or last) run got."""
+        return self._shared.snapshot()
+
+    @property
+    def running(self) -> bool:
+        return self._active
+
+    def start(
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_done: Callable[[Sweep], None] | None = None,
+    ) -> None:
+        """Run in a background thread with its own event loop, and return at once.
+
+        Works whether or not the caller's thread runs an event loop (Jupyter's does).
+        Refusals (budget) raise here; a later failure is raised by :meth:`wait`.
+        ``on_progress`` and ``on_done`` are called from the sweep's thread.
+        """
+        work = self._begin()
+
+        def settle() -> None:
+            # A stop that comes before the coroutine started leaves no trace in it.
+            if self._shared.snapshot().state == "running":
+                self._shared.update(state="stopped", message="stopped before it began")
+            self._active = False
+            if on_done is not None:
+                on_done(self)
+
+        self._runner = BackgroundLoop(
+            lambda: self._execute(work, on_progress), name=f"sweep-{self.sweep_id}", on_done=settle
+        )
+        self._runner.start()
+
+    def stop(self) -> None:
+        """Cancel the calls in flight; finished runs stay in the table. Any thread."""
+        if self._runner is not None:
+            self._runner.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a started run to end; True when it has. Raises what made it fail."""
+        runner = self._runner
+        if runner is None or not runner.wait(timeout):
+            return runner is None
+        if runner.error is not None:
+            error, runner.error = runner.error, None
+            raise error
+        return True
+
+    def run(
+        self, *, progress: bool = True, on_progress: ProgressCallback | None = None
+    ) -> pd.DataFrame:
+        """Send what is missing, wait, and return :attr:`df`.
+
+        ``progress`` shows a bar (a widget in a notebook, text in a terminal). Ctrl-C
+        (KeyboardInterrupt) cancels the calls in flight, keeps the finished rows and is
+        raised again, so a notebook stops there; running the sweep again resumes it.
+        ``on_progress`` gets a :class:`SweepProgress` from the sweep's thread.
+        """
+        self.start(on_progress=on_progress)
+        bar = ProgressBar(len(self._plan)) if progress else None
+        try:
+            while not self.wait(0.1):
+                if bar is not None:
+                    bar.show(self.progress)
+        except KeyboardInterrupt:
+            self.stop()
+            assert self._runner is not None
+            self._runner.wait()
+            raise
+        finally:
+            if bar is not None:
+                bar.show(self.progress)
+                bar.close()
+        return self.df
+
+    async def arun(self, *, on_progress: ProgressCallback | None = None) -> pd.DataFrame:
+        """Run in the current event loop (``await sweep.arun()``); cancelling it stops it."""
+        await self._execute(self._begin(), on_progress)
+        return self.df
+
+    # -- results ----------------------------------------------------------------------
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """This sweep's rows, one per point that has one (its ok row, else its latest
+        error), in point order, with ``point`` and the point's variables and knobs."""
+        from .sidebyside import rows_by_point
+
+        return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)
+
+    def table(self, values: str = "output") -> pd.DataFrame:
+        """Side by side: one row per prompt (its variables), one column per knob
+        combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`."""
+        from .sidebyside import side_by_side
+
+        df = self.df
+        if values not in df.columns:
+            raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
+        keys = zip(df["request_hash"], df["sample_index"].astype(int), df[values], strict=True)
+        found = {(h, i): v for h, i, v in keys}
+        plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
+        return side_by_side(
+            plan, found, variable_names=list(self.variables), repeats=self.repeats, values=values
+        )

@@ -1,0 +1,390 @@
+"""Notebook panels (ipywidgets): ``SweepPanel`` to plan, estimate, run and compare a sweep,
+and ``Playground`` to turn every knob of one prompt.
+
+The panels only read their controls and call the engine (:mod:`workbench.sweeps`, the
+session); errors show inside the panel as one line, never as a traceback. Results are
+HTML and PNG values of widgets, so they also update from the sweep's thread.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from .errors import WorkbenchError
+from .grid import parse_values, spaced, unique
+from .session import Session, get_session, one_line
+from .sidebyside import table_html, token_usage_png
+from .sweeps import Sweep
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .progress import SweepProgress
+
+__all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
+
+_WIDE = {"width": "100%"}
+# Model lists mix in models that cannot chat (OpenAI's lists audio, image and moderation).
+_NOT_CHAT = re.compile(r"embed|whisper|tts|dall-e|moderation|transcribe", re.IGNORECASE)
+
+
+def available_models(session: Session) -> list[str]:
+    """Chat models to offer: the default provider's plain, named providers' as
+    ``name:model``. A provider that cannot be listed is left out (it may be offline)."""
+    from .local import CHAT_MODEL_ALIAS
+    from .providers import LOCAL, known_providers
+
+    default, _ = session.resolve(None, None)
+    providers = [default] + [
+        p for name, p in known_providers().items() if name not in (LOCAL, "openai", default.name)
+    ]
+    names: list[str] = []
+    for provider in providers:
+        if provider.local:
+            listed = [CHAT_MODEL_ALIAS]  # listing would start both local servers
+        else:
+            try:
+                listed = list(session.models(provider))
+            except WorkbenchError:
+                listed = [provider.default_chat_model() or ""]
+        prefix = "" if provider is default else f"{provider.name}:"
+        names += [prefix + m for m in listed if m and not _NOT_CHAT.search(m)]
+    return unique(names)
+
+
+def parse_variables(text: str) -> dict[str, list[Any]]:
+    """Template variables from lines of ``name = value, value`` (values as for knobs)."""
+    variables: dict[str, list[Any]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, equals, values = line.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ValueError(f"variables, line {number}: write it as `name = value, value`")
+        variables[name.strip()] = parse_values(values)
+    return variables
+
+
+class _Knob:
+    """A control with a check box: unchecked, the knob is not sent at all."""
+
+    def __init__(self, name: str, control: Any, *, on: bool) -> None:
+        self.control = control
+        self.check = w.Checkbox(value=on, description=name, indent=False, layout={"width": "110px"})
+        control.disabled = not on
+        self.check.observe(
+            lambda change: setattr(control, "disabled", not change["new"]), names="value"
+        )
+
+    @property
+    def on(self) -> bool:
+        return bool(self.check.value)
+
+
+def _error_html(exc: BaseException) -> str:
+    text = html.escape(one_line(exc))
+    return f'<span style="color:#b00020">⚠ {text}</span>'
+
+
+class _Panel:
+    """Shows as its ``widget``; failures go to its ``message`` line."""
+
+    widget: Any
+    message: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.message.value = _error_html(exc)
+
+
+class SweepPanel(_Panel):
+    """Plan a sweep with sliders and boxes, see its cost before running, run and stop it,
+    and compare the answers side by side. ``models`` replaces the providers' lists."""
+
+    def __init__(
+        self,
+        template: str | None = None,
+        *,
+        models: Sequence[str] | None = None,
+        session: Session | None = None,
+    ) -> None:
+        self.session = session or get_session()
+        self.sweep: Sweep | None = None
+        self.message = w.HTML()
+        try:
+            options = list(models) if models is not None else available_models(self.session)
+        except WorkbenchError as exc:
+            options = []
+            self._show_error(exc)
+        text = {"layout": _WIDE, "continuous_update": False}
+        self.template = w.Textarea(
+            value=template or "", placeholder="Prompt; {{name}} for a variable", rows=4, **text
+        )
+        self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, **text)
+        self.variables = w.Textarea(
+            placeholder="name = value, value (one per line)", rows=2, **text
+        )
+        self.models = w.SelectMultiple(
+            options=options, value=options[:1], rows=4, description="models"
+        )
+        self.temperature = _Knob(
+            "temperature", w.FloatRangeSlider(value=(0.0, 1.0), min=0, max=2, step=0.05), on=True
+        )
+        self.temperature_steps = w.BoundedIntText(value=3, min=1, max=21, description="steps")
+        self.top_p = _Knob(
+            "top_p", w.FloatRangeSlider(value=(1.0, 1.0), min=0, max=1, step=0.05), on=False
+        )
+        self.top_p_steps = w.BoundedIntText(value=1, min=1, max=21, description="steps")
+        self.seeds = w.Text(placeholder="e.g. 1,2,3 or 1:10", description="seeds", **text)
+        self.max_tokens = w.BoundedIntText(
+            value=128, min=1, max=1_000_000, description="max_tokens"
+        )
+        self.repeats = w.BoundedIntText(value=1, min=1, max=1000, description="repeats")
+        self.concurrency = w.BoundedIntText(value=4, min=1, max=256, description="concurrency")
+        self.estimate = w.HTML()
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=1)
+        self.status = w.HTML()
+        self.results = w.HTML()
+        self.plot = w.Image(format="png")
+        self.table: pd.DataFrame | None = None  # the last run's side-by-side results
+        self.estimate_runs = 0
+        self._idle = threading.Event()
+        self._idle.set()
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        controls = [
+            self.template,
+            self.system,
+            self.variables,
+            self.models,
+            self.seeds,
+            self.temperature.control,
+            self.temperature.check,
+            self.temperature_steps,
+            self.top_p.control,
+            self.top_p.check,
+            self.top_p_steps,
+            self.max_tokens,
+            self.repeats,
+            self.concurrency,
+        ]
+        for control in controls:
+            control.observe(lambda _: self.update_estimate(), names="value")
+        self.widget = w.VBox(
+            [
+                self.template,
+                self.system,
+                self.variables,
+                self.models,
+                w.HBox([self.temperature.check, self.temperature.control, self.temperature_steps]),
+                w.HBox([self.top_p.check, self.top_p.control, self.top_p_steps]),
+                w.HBox([self.seeds, self.max_tokens]),
+                w.HBox([self.repeats, self.concurrency]),
+                self.estimate,
+                w.HBox([self.run_button, self.stop_button, self.progress]),
+                self.status,
+                self.message,
+                self.results,
+                self.plot,
+            ]
+        )
+        self.update_estimate()
+
+    def build(self) -> Sweep:
+        """The sweep the controls describe (nothing is sent)."""
+        if not self.template.value.strip():
+            raise ValueError("Write a prompt first")
+        if not self.models.value:
+            raise ValueError("Pick at least one model")
+        grid: dict[str, list[Any]] = {"model": list(self.models.value)}
+        for name, knob, steps in (
+            ("temperature", self.temperature, self.temperature_steps),
+            ("top_p", self.top_p, self.top_p_steps),
+        ):
+            if knob.on:
+                low, high = knob.control.value
+                grid[name] = spaced(low, high, steps.value)
+        if self.seeds.value.strip():
+            seeds = unique(parse_values(self.seeds.value))
+            if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+                raise ValueError(f"seeds are whole numbers, not {self.seeds.value!r}")
+            grid["seed"] = seeds
+        # A knob with one value is the same in every column: keep it out of the labels.
+        fixed = {k: v[0] for k, v in grid.items() if len(v) == 1}
+        grid = {k: v for k, v in grid.items() if len(v) > 1}
+        return Sweep(
+            self.template.value,
+            grid=grid,
+            variables=parse_variables(self.variables.value),
+            repeats=self.repeats.value,
+            system=self.system.value.strip() or None,
+            concurrency=self.concurrency.value,
+            session=self.session,
+            fixed={**fixed, "max_tokens": self.max_tokens.value},
+        )
+
+    def update_estimate(self) -> None:
+        """Re-plan from the controls and show runs, tokens and dollars (or the problem)."""
+        try:
+            sweep = self.build()
+            total, to_send = sweep.estimate(), sweep.estimate(remaining=True)
+        except Exception as exc:  # noqa: BLE001 - half-typed input is normal here
+            self.estimate.value = _error_html(exc)
+            return
+        answered = total.runs - to_send.runs
+        note = f" ({answered} already in the table, free)" if answered else ""
+        self.estimate.value = html.escape(f"{total}{note}")
+        self.estimate_runs = total.runs
+
+    def run(self) -> None:
+        """Start the sweep in the background (the Run button)."""
+        if self.sweep is not None and self.sweep.running:
+            return
+        self.message.value = ""
+        try:
+            sweep = self.build()
+        except Exception as exc:  # noqa: BLE001 - a panel shows every failure as a message
+            self._show_error(exc)
+            return
+        self.sweep = sweep
+        self.progress.max, self.progress.value = max(len(sweep), 1), 0
+        # Before start(): a quick sweep may be over (and the buttons reset) before it returns.
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._idle.clear()
+        try:
+            sweep.start(on_progress=self._show_progress, on_done=self._finished)
+        except Exception as exc:  # noqa: BLE001 - e.g. the budget refusal, as a message
+            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._idle.set()
+            self._show_error(exc)
+
+    def stop(self) -> None:
+        """Cancel the calls in flight (the Stop button); finished rows stay."""
+        if self.sweep is not None:
+            self.sweep.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a run and its results display have finished (for scripts, tests)."""
+        return self._idle.wait(timeout)
+
+    def _show_progress(self, progress: SweepProgress) -> None:
+        self.progress.value = progress.done
+        self.status.value = html.escape(progress.summary())
+
+    def _finished(self, sweep: Sweep) -> None:
+        # Called from the sweep's thread; widget values may be set from any thread.
+        try:
+            self._show_progress(sweep.progress)
+            try:
+                sweep.wait(0)  # raises what made the run fail
+            except Exception as exc:  # noqa: BLE001 - shown, and the rows so far still are
+                self._show_error(exc)
+            df = sweep.df
+            self.table = sweep.table()
+            self.results.value = table_html(self.table)
+            if not df.empty:
+                self.plot.value = token_usage_png(df, list(sweep.grid))
+            self.update_estimate()  # what is now in the table costs nothing
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            self._show_error(exc)
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._idle.set()
+
+
+class Playground(_Panel):
+    """One prompt and a slider for every knob; Run shows the answer and its footer."""
+
+    def __init__(
+        self,
+        prompt: str = "",
+        *,
+        models: Sequence[str] | None = None,
+        session: Session | None = None,
+    ) -> None:
+        self.session = session or get_session()
+        self.message = w.HTML()
+        try:
+            options = list(models) if models is not None else available_models(self.session)
+        except WorkbenchError as exc:
+            options = []
+            self._show_error(exc)
+        self.prompt = w.Textarea(value=prompt, placeholder="Prompt", rows=4, layout=_WIDE)
+        self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, layout=_WIDE)
+        self.model = w.Dropdown(
+            options=options, value=options[0] if options else None, description="model"
+        )
+        self.knobs = {
+            "temperature": _Knob(
+                "temperature", w.FloatSlider(0.7, min=0, max=2, step=0.05), on=True
+            ),
+            "top_p": _Knob("top_p", w.FloatSlider(1.0, min=0, max=1, step=0.01), on=False),
+            "max_tokens": _Knob("max_tokens", w.IntSlider(256, min=1, max=4096), on=True),
+            "seed": _Knob("seed", w.IntText(1), on=False),
+            "presence_penalty": _Knob(
+                "presence", w.FloatSlider(0.0, min=-2, max=2, step=0.1), on=False
+            ),
+            "frequency_penalty": _Knob(
+                "frequency", w.FloatSlider(0.0, min=-2, max=2, step=0.1), on=False
+            ),
+        }
+        self.stream = w.Checkbox(value=True, description="stream", indent=False)
+        self.fresh = w.Checkbox(value=False, description="fresh (skip the table)", indent=False)
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.answer = w.Textarea(rows=8, layout=_WIDE, disabled=True)
+        self.footer = w.HTML()
+        self.response: Any = None
+        self.run_button.on_click(lambda _: self.run())
+        self.widget = w.VBox(
+            [
+                self.prompt,
+                self.system,
+                self.model,
+                *[w.HBox([knob.check, knob.control]) for knob in self.knobs.values()],
+                w.HBox([self.stream, self.fresh, self.run_button]),
+                self.message,
+                self.answer,
+                self.footer,
+            ]
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The knobs that are switched on, as request parameters."""
+        return {name: knob.control.value for name, knob in self.knobs.items() if knob.on}
+
+    def run(self) -> None:
+        """Send the prompt (or answer it from the table) and show the answer."""
+        from .display import footer
+
+        self.message.value = self.footer.value = self.answer.value = ""
+        try:
+            if not self.prompt.value.strip():
+                raise ValueError("Write a prompt first")
+            stream = bool(self.stream.value)
+            self.response = self.session.chat(
+                self.prompt.value,
+                model=self.model.value or None,
+                system=self.system.value.strip() or None,
+                stream=stream,
+                fresh=bool(self.fresh.value),
+                on_delta=self._delta if stream else None,
+                **self.params(),
+            )
+        except Exception as exc:  # noqa: BLE001 - a panel shows every failure as a message
+            self._show_error(exc)
+            return
+        self.answer.value = self.response.text
+        self.footer.value = html.escape(footer(self.response))
+
+    def _delta(self, text: str) -> None:
+        self.answer.value += text
