@@ -14,7 +14,7 @@ LAB_FLAGS += --allow-root
 endif
 PYTEST_FLAGS ?=
 
-.PHONY: setup lab test unit typecheck lint clean
+.PHONY: setup lab test unit browser-deps typecheck lint clean
 
 setup: $(STAMP)
 
@@ -28,9 +28,20 @@ $(STAMP): pyproject.toml Makefile
 lab: setup
 	cd notebooks && ../$(BIN)/jupyter lab quickstart.ipynb $(LAB_FLAGS)
 
-# Everything: unit tests, integration tests against the real local model, and the
-# notebooks executed by nbval.
-test: setup
+# The real-browser check drives Debian's chromium with Playwright (Playwright's own
+# browser download does not work offline). Installed once, as root, when missing.
+CHROMIUM := /usr/bin/chromium
+browser-deps:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser check needs $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
+	  fi; }
+
+# Everything: unit tests, integration tests against the real local model, the
+# notebooks executed by nbval, and the real-browser check of the widget panel.
+test: setup browser-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks
 
 unit: setup

@@ -104,7 +104,9 @@ def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
     )
     ax.set_xticks(list(positions), list(means.index), rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("tokens (mean per run)")
-    ax.legend()
+    ax.set_title(f"Token usage per knob combination ({len(df)} runs)", fontsize=10)
+    ax.margins(y=0.25)  # room above the bars, so the legend covers none of them
+    ax.legend(loc="upper right", fontsize=8, ncols=2)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)

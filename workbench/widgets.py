@@ -155,13 +155,21 @@ class SweepPanel(_Panel):
         self.progress = w.IntProgress(value=0, min=0, max=1)
         self.status = w.HTML()
         self.results = w.HTML()
-        self.plot = w.Image(format="png")
+        self.plot = w.Image(format="png", layout=w.Layout(max_width="640px"))
         self.table: pd.DataFrame | None = None  # the last run's side-by-side results
         self.estimate_runs = 0
         self._idle = threading.Event()
         self._idle.set()
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
+        # Stable CSS hooks, so that a browser (and the browser test) can find the parts.
+        for part, name in (
+            (self.estimate, "estimate"), (self.run_button, "run"), (self.stop_button, "stop"),
+            (self.results, "results"), (self.plot, "plot"), (self.message, "message"),
+            (self.temperature.control, "temperature"), (self.top_p.control, "top-p"),
+            (self.progress, "progress"), (self.status, "status"),
+        ):
+            part.add_class(f"wb-{name}")
         controls = [
             self.template,
             self.system,
@@ -243,7 +251,14 @@ class SweepPanel(_Panel):
             return
         answered = total.runs - to_send.runs
         note = f" ({answered} already in the table, free)" if answered else ""
-        self.estimate.value = html.escape(f"{total}{note}")
+        # Say which values the sweep will try: a moved slider shows up here at once.
+        knobs = "; ".join(
+            f"{name} = {', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}"
+            for name, values in sweep.grid.items()
+        )
+        self.estimate.value = html.escape(f"{total}{note}") + (
+            f"<br><small>{html.escape(knobs)}</small>" if knobs else ""
+        )
         self.estimate_runs = total.runs
 
     def run(self) -> None:
