@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,16 @@ def _finish(
         record.prompt_tokens = record.total_tokens = 0
     else:
         fetched = dict(zip(prepared.missing, result.vectors, strict=True))
+        returned = len(result.vectors[0]) if result.vectors else None
+        if prepared.dimensions is not None and returned != prepared.dimensions:
+            # llama.cpp, for one, ignores `dimensions`: say so rather than let a
+            # dimensions sweep compare identical vectors without anyone noticing.
+            warnings.warn(
+                f"{prepared.model} ignored dimensions={prepared.dimensions} and returned "
+                f"{returned}-dimensional vectors (only some models, such as OpenAI's "
+                "text-embedding-3-*, can shorten them)",
+                stacklevel=4,
+            )
         session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
         vectors.update(fetched)
         record.response_model = result.model
