@@ -1,4 +1,4 @@
-"""Option values: one parser for every knob, ranges checked, sweeps refused (for now)."""
+"""Option values: one parser for every knob, ranges checked, lists and ranges for sweeps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from workbench.options import ChatRequest, EmbedRequest, OptionError, parse_knob, split_texts
+from workbench.options import (
+    ChatRequest,
+    EmbedRequest,
+    OptionError,
+    parse_knob,
+    parse_knob_values,
+    split_texts,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,16 +61,35 @@ def test_bad_values_name_the_option_and_the_range(name: str, raw: str, message: 
     ("name", "raw"),
     [("temperature", "0,0.7,1.2"), ("seed", "1:4"), ("top_p", "0:1:0.5"), ("model", "a,b")],
 )
-def test_lists_and_ranges_are_for_a_later_version(name: str, raw: str) -> None:
-    with pytest.raises(OptionError, match=r"lists and ranges of values \(sweeps\) come in a later"):
+def test_one_value_options_refuse_lists_and_ranges(name: str, raw: str) -> None:
+    with pytest.raises(OptionError, match=r"give one value here \(lists and ranges of values make"):
         parse_knob(name, raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "values"),
+    [
+        ("temperature", "0,0.7,1.2", [0.0, 0.7, 1.2]),
+        ("temperature", "0:1:0.5", [0.0, 0.5, 1.0]),
+        ("temperature", "0:2", [0.0, 1.0, 2.0]),  # floats, as one value would be
+        ("temperature", "none,0.7", [None, 0.7]),
+        ("seed", "1:4", [1, 2, 3, 4]),
+        ("seed", "1,5:3:-1", [1, 5, 4, 3]),
+        ("max_tokens", "8", [8]),
+        ("model", "gpt-4o-mini, ollama:llama3:8b", ["gpt-4o-mini", "ollama:llama3:8b"]),
+        ("model", "ollama:llama3:8b", ["ollama:llama3:8b"]),
+        ("seed", None, []),
+    ],
+)
+def test_chat_knobs_take_lists_and_ranges(name: str, raw: str | None, values: list[Any]) -> None:
+    assert parse_knob_values(name, raw) == values
 
 
 def chat_args(**given: Any) -> argparse.Namespace:
     names = [
         "model", "temperature", "top_p", "seed", "max_tokens", "system", "stop",
         "presence_penalty", "frequency_penalty", "provider", "experiment", "out", "thread",
-        "schema", "tools", "image", "budget",
+        "schema", "tools", "image", "budget", "repeat", "concurrency",
     ]
     flags = ["no_stream", "fresh", "json", "run_tools"]
     values: dict[str, Any] = {**dict.fromkeys(names), **dict.fromkeys(flags, False), **given}
@@ -78,6 +104,15 @@ def test_a_chat_request_holds_only_what_was_given() -> None:
     assert request.prompt == "Hello"
     assert request.params == {"temperature": 0.5, "stop": ["\n", "END"]}
     assert request.images == ("a.png",) and not request.stream
+
+
+def test_several_values_make_a_sweep() -> None:
+    request = ChatRequest.from_args(chat_args(temperature="0,1", seed="3", model="a,b"), "hi")
+    assert request.is_sweep and request.model is None
+    assert request.grid == {"model": ("a", "b"), "temperature": (0.0, 1.0)}
+    assert request.params == {"seed": 3}
+    assert ChatRequest.from_args(chat_args(repeat="2"), "hi").is_sweep
+    assert not ChatRequest.from_args(chat_args(seed="1:1", repeat="1"), "hi").is_sweep
 
 
 def test_split_texts() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIStatusError
+from .keycheck import warn_if_key
 from .options import ChatRequest, EmbedRequest, OptionError
 from .session import Message, Session, get_session, one_line
 from .templates import render, variables_of
@@ -32,6 +33,7 @@ __all__ = [
     "check_model",
     "image_url",
     "response_format_for",
+    "response_format_of",
 ]
 
 Parser = Callable[[str], Any]
@@ -111,9 +113,10 @@ def response_format_for(value: Any, name: str) -> tuple[dict[str, Any], Parser]:
     return format_, parse
 
 
-def _response_format(
+def response_format_of(
     request: ChatRequest, namespace: Mapping[str, Any]
 ) -> tuple[dict[str, Any] | None, Parser | None]:
+    """The response format ``--json``/``--schema VAR`` ask for, and how to parse an answer."""
     if request.json:
         return {"type": "json_object"}, json.loads
     if request.schema:
@@ -171,7 +174,8 @@ def run_chat(
     session = session or get_session()
     prompt = render(request.prompt, namespace)
     system = None if request.system is None else render(request.system, namespace, what="--system")
-    response_format, parse = _response_format(request, namespace)
+    warn_if_key("%%chat", [prompt, system])  # before anything is sent
+    response_format, parse = response_format_of(request, namespace)
     tools, functions = (
         tool_specs(_lookup(namespace, request.tools, "--tools"), request.tools)
         if request.tools
@@ -235,6 +239,7 @@ def run_embed(request: EmbedRequest, *, session: Session | None = None) -> Embed
     from .embedding import embed
 
     session = session or get_session()
+    warn_if_key("%%embed", request.texts)  # before anything is sent
     if request.model and (request.fresh or not _all_embedded(session, request)):
         check_model(session, request.model, None)
     return embed(

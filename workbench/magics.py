@@ -19,6 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 
 from .cells import run_chat, run_embed
+from .cellsweep import plan_sweep, run_sweep
 from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError
 from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
@@ -97,10 +98,10 @@ class WorkbenchMagics(Magics):
         return ns
 
     @magic_arguments(name="%chat")  # IPython prints usage with one more "%"
-    @argument("-m", "--model", help="model name, or provider:model")
-    @argument("-t", "--temperature", help="sampling temperature, 0 to 2")
+    @argument("-m", "--model", help="model name, or provider:model (a,b: a sweep)")
+    @argument("-t", "--temperature", help="sampling temperature, 0 to 2 (0,0.7 or 0:1:0.5: sweep)")
     @argument("--top-p", help="nucleus sampling mass, 0 to 1")
-    @argument("--seed", help="integer seed, for repeatable sampling")
+    @argument("--seed", help="integer seed, for repeatable sampling (1:4 is 1,2,3,4)")
     @argument("--max-tokens", help="at most this many tokens in the answer")
     @argument("-s", "--system", help="system prompt: text or {{var}}")
     @argument("--stop", action="append", help="stop sequence (repeatable; \\n is a newline)")
@@ -118,6 +119,8 @@ class WorkbenchMagics(Magics):
     @argument("--run-tools", action="store_true", help="run the tools the model calls")
     @argument("--image", action="append", metavar="PATH_OR_URL", help="attach (repeatable)")
     @argument("--budget", metavar="USD", help="refuse if the estimated cost is above this")
+    @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
+    @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
     @cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
     def chat(self, line: str, cell: str) -> None:
@@ -128,13 +131,28 @@ class WorkbenchMagics(Magics):
         one row of the experiment table (``wb.runs()``); an identical earlier call is
         replayed from it (``cached``) unless ``--fresh``.
 
+        A list or range on a knob makes the cell a sweep, as does ``--repeat K``: one call
+        per combination (``--temperature 0,0.7 --seed 1:3`` is six), estimated first, run
+        with a progress bar and shown side by side. Ranges include both ends: ``1:3`` is
+        1, 2, 3 and ``0:1:0.5`` is 0, 0.5, 1. ``--out VAR`` binds the ``Sweep`` (bound
+        before it runs); re-running the cell sends only the runs still missing.
+
         Example::
 
             %%chat -m smollm2-135m-instruct -t 0.7 --seed 1 --max-tokens 60 --thread t
             Write a haiku about {{topic}}.
+
+            %%chat -t 0,0.7,1.2 --seed 1:2 --max-tokens 60 --budget 0.05 --out s
+            Write a haiku about {{topic}}.
         """
         with user_errors():
             request = ChatRequest.from_args(_parse(self, "chat", line), cell)
+            if request.is_sweep:
+                planned = plan_sweep(request, self.user_ns)
+                if request.out:
+                    self.user_ns[request.out] = planned
+                run_sweep(planned, request)
+                return
             with StreamDisplay(live=_in_kernel(self.shell)) as screen:
                 on_delta = screen if request.stream else None
                 outcome = run_chat(request, self.user_ns, on_delta=on_delta)
@@ -359,7 +377,9 @@ _HELP_ROWS = [
      "`-t/--temperature`, `--top-p`, `--seed`, `--max-tokens`, `-s/--system`, `--stop`, "
      "`--presence-penalty`, `--frequency-penalty`. Also `--thread NAME`, `--json`, "
      "`--schema VAR`, `--tools VAR --run-tools`, `--image PATH`, `--out VAR`, "
-     "`--no-stream`, `--fresh`, `--budget USD`, `--provider`, `--experiment`"),
+     "`--no-stream`, `--fresh`, `--budget USD`, `--provider`, `--experiment`. "
+     "A list or range on a knob (`-t 0,0.7 --seed 1:3`) or `--repeat K` makes a sweep; "
+     "`--concurrency N` sends at most N calls at once"),
     ("%%embed [options]",
      "one text per line; shows a similarity heatmap. `-m/--model`, `--dimensions`, "
      "`--split line|paragraph`, `--out VAR`, `--experiment`, `--fresh`"),

@@ -1,17 +1,23 @@
 """What a ``%%chat`` or ``%%embed`` cell asks for: its options checked and held in a request.
 
-Every knob value goes through :func:`parse_knob`, the one place that will later turn a
-list or range (``--temperature 0,0.7 --seed 1:4``) into a sweep; for now it refuses them.
+Every knob value is read here: :func:`parse_knob` for options that take one value,
+:func:`parse_knob_values` for ``%%chat`` knobs, where a list or range
+(``--temperature 0,0.7 --seed 1:4``, read by :func:`workbench.grid.parse_values`)
+makes the cell a sweep.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import keyword
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .grid import parse_values
 
 __all__ = [
     "OptionError",
@@ -19,6 +25,7 @@ __all__ = [
     "KNOBS",
     "CHAT_KNOBS",
     "parse_knob",
+    "parse_knob_values",
     "ChatRequest",
     "EmbedRequest",
     "split_texts",
@@ -38,7 +45,7 @@ class Knob:
     kind: str  # for messages: "a number", "an integer"
     low: float | None = None
     high: float | None = None
-    sweepable: bool = True  # a later version accepts lists and ranges here
+    sweepable: bool = True  # %%chat accepts a list or range of values: a sweep
 
 
 def _text(raw: str) -> str:
@@ -55,6 +62,8 @@ KNOBS: dict[str, Knob] = {
     "frequency_penalty": Knob("--frequency-penalty", float, "a number", -2, 2),
     "dimensions": Knob("--dimensions", int, "an integer", 1),
     "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
+    "repeat": Knob("--repeat", int, "a whole number", 1, sweepable=False),
+    "concurrency": Knob("--concurrency", int, "a whole number", 1, sweepable=False),
 }
 # The knobs a %%chat sends as request parameters, in the order the footer and table use.
 CHAT_KNOBS = (
@@ -80,16 +89,25 @@ def _range_words(knob: Knob) -> str:
     return f"at least {knob.low:g}" if knob.low is not None else ""
 
 
+def _out_of_range(knob: Knob, value: Any) -> bool:
+    too_low = knob.low is not None and value < knob.low
+    too_high = knob.high is not None and value > knob.high
+    return too_low or too_high or (isinstance(value, float) and not math.isfinite(value))
+
+
 def parse_knob(name: str, raw: str | None) -> Any:
-    """One option value, converted and range-checked; ``None`` stays ``None``."""
+    """One option value, converted and range-checked; ``None`` stays ``None``.
+
+    A list or range is refused: only :func:`parse_knob_values` (``%%chat``) reads them.
+    """
     if raw is None:
         return None
     knob = KNOBS[name]
     text = raw.strip()
     if knob.sweepable and _looks_like_sweep(name, text):
         raise OptionError(
-            f"{knob.option} {raw}: lists and ranges of values (sweeps) come in a later "
-            f"version; give {knob.option} one value"
+            f"{knob.option} {raw}: give one value here (lists and ranges of values make "
+            "a sweep, in %%chat only)"
         )
     try:
         value = knob.convert(text)
@@ -99,11 +117,53 @@ def parse_knob(name: str, raw: str | None) -> Any:
         if not value:
             raise OptionError(f"{knob.option} needs a value")
         return value
-    too_low = knob.low is not None and value < knob.low
-    too_high = knob.high is not None and value > knob.high
-    if too_low or too_high or (isinstance(value, float) and not math.isfinite(value)):
+    if _out_of_range(knob, value):
         raise OptionError(f"{knob.option} must be {_range_words(knob)}, got {raw}")
     return value
+
+
+def _listed_value(knob: Knob, raw: str, value: Any) -> Any:
+    """One value of a list or range, as :func:`parse_knob` would check it alone."""
+    if value is None:  # `none` in a list: the knob is not sent (the server's default)
+        return None
+    shown = value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(f"{knob.option} {raw}: {shown!r} is not {knob.kind}")
+    if knob.convert is int and not isinstance(value, int):
+        raise OptionError(f"{knob.option} {raw}: {shown} is not {knob.kind}")
+    if _out_of_range(knob, value):
+        raise OptionError(f"{knob.option} {raw}: {shown} is not {_range_words(knob)}")
+    return int(value) if knob.convert is int else float(value)
+
+
+def parse_knob_values(name: str, raw: str | None) -> list[Any]:
+    """Every value of one ``%%chat`` knob: none, one, or a list or range (a sweep).
+
+    ``0,0.7,1.2`` is a list; ``1:4`` and ``0:1:0.5`` are ranges that include both ends
+    (:func:`workbench.grid.parse_values`). Model names are split on commas only, since
+    they hold colons. Each value is checked as :func:`parse_knob` checks one.
+    """
+    if raw is None:
+        return []
+    knob = KNOBS[name]
+    text = raw.strip()
+    if not knob.sweepable or not _looks_like_sweep(name, text):
+        return [parse_knob(name, raw)]
+    if knob.convert is _text:
+        values: list[Any] = [item.strip() for item in next(csv.reader([text]))]
+        if not all(values):
+            raise OptionError(f"{knob.option} {raw}: an empty name in the list")
+    else:
+        try:
+            parsed = parse_values(text)
+        except ValueError as exc:  # an empty item, an empty or endless range
+            raise OptionError(f"{knob.option} {raw}: {exc}") from None
+        values = [_listed_value(knob, raw, value) for value in parsed]
+    for i, value in enumerate(values):
+        if value in values[:i]:  # two values, one request: the sweep would refuse it
+            shown = "none" if value is None else value
+            raise OptionError(f"{knob.option} {raw}: {shown} is listed twice; list each once")
+    return values
 
 
 def _variable_name(option: str, name: str | None) -> str | None:
@@ -117,9 +177,23 @@ def _unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
+# What a sweep cannot do: each is one conversation or one exchange, not a grid of calls.
+_NOT_IN_SWEEPS = {
+    "thread": "--thread",
+    "tools": "--tools",
+    "run_tools": "--run-tools",
+    "image": "--image",
+}
+
+
 @dataclass(frozen=True)
 class ChatRequest:
-    """A ``%%chat`` cell: the prompt template, where it goes, and every knob to send."""
+    """A ``%%chat`` cell: the prompt template, where it goes, and every knob to send.
+
+    A knob given several values goes in ``grid`` (``model`` first, then the knobs in
+    :data:`CHAT_KNOBS` order), not in ``model``/``params``; with a grid or ``repeat``
+    above 1 the cell is a sweep (:attr:`is_sweep`).
+    """
 
     prompt: str
     system: str | None = None
@@ -137,6 +211,13 @@ class ChatRequest:
     run_tools: bool = False
     images: tuple[str, ...] = ()
     budget: float | None = None
+    grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
+    repeat: int = 1
+    concurrency: int | None = None  # None: the sweep engine's default
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.grid) or self.repeat > 1
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, cell: str) -> ChatRequest:
@@ -146,16 +227,24 @@ class ChatRequest:
             raise OptionError("Use --json or --schema, not both (--schema already asks for JSON)")
         if args.run_tools and not args.tools:
             raise OptionError("--run-tools needs --tools VAR: the functions to run")
-        params = {name: parse_knob(name, getattr(args, name)) for name in CHAT_KNOBS}
+        values = {name: parse_knob_values(name, getattr(args, name)) for name in
+                  ("model", *CHAT_KNOBS)}
+        grid = {name: tuple(v) for name, v in values.items() if len(v) > 1}
+        one = {name: v[0] for name, v in values.items() if len(v) == 1}
+        repeat = parse_knob("repeat", args.repeat) or 1
+        if grid or repeat > 1:
+            _refuse_in_sweep(args, grid, repeat)
+        model = one.pop("model", None)
+        params: dict[str, Any] = one
         if args.stop:
             params["stop"] = [_unescape(s) for s in args.stop]
         return cls(
             # A cell's trailing newline and blank lines around it are layout, not prompt.
             prompt=cell.rstrip().lstrip("\r\n"),
             system=args.system,
-            model=parse_knob("model", args.model),
+            model=model,
             provider=args.provider,
-            params={k: v for k, v in params.items() if v is not None},
+            params=params,
             experiment=args.experiment,
             out=_variable_name("--out", args.out),
             thread=args.thread,
@@ -167,7 +256,25 @@ class ChatRequest:
             run_tools=args.run_tools,
             images=tuple(args.image or ()),
             budget=parse_knob("budget", args.budget),
+            grid=grid,
+            repeat=repeat,
+            concurrency=parse_knob("concurrency", args.concurrency),
         )
+
+
+def _refuse_in_sweep(
+    args: argparse.Namespace, grid: Mapping[str, tuple[Any, ...]], repeat: int
+) -> None:
+    for name, option in _NOT_IN_SWEEPS.items():
+        if getattr(args, name):
+            swept = next(iter(grid), None)
+            why = (
+                f"{KNOBS[swept].option} {getattr(args, swept)}" if swept else f"--repeat {repeat}"
+            )
+            raise OptionError(
+                f"{option} can't be combined with a sweep ({why}): give each knob one "
+                f"value and no --repeat, or drop {option}"
+            )
 
 
 Split = Literal["line", "paragraph"]
