@@ -5,6 +5,7 @@ pandas and matplotlib are imported lazily.
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -77,8 +78,25 @@ def table_html(table: pd.DataFrame) -> str:
     """The table as HTML with every cell in full (escaped), for a widget."""
     import pandas as pd
 
+    def cell(value: object) -> str:
+        # Escape here (not in to_html) so that line breaks in answers can become <br>:
+        # pandas would show them as a literal "\\n".
+        if value is None or (isinstance(value, float) and value != value):
+            return "—"
+        return html.escape(str(value)).replace("\n", "<br>")
+
+    shown = table.map(cell)
+    for axis in ("index", "columns"):
+        labels = getattr(shown, axis)
+        if isinstance(labels, pd.MultiIndex):
+            escaped = labels.set_levels(
+                [level.map(lambda v: html.escape(str(v))) for level in labels.levels]
+            )
+        else:
+            escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
+        setattr(shown, axis, escaped)
     with pd.option_context("display.max_colwidth", None):
-        return str(table.to_html(escape=True, na_rep="—"))
+        return str(shown.to_html(escape=False))
 
 
 def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
