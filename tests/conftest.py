@@ -14,6 +14,9 @@ _ROUTING_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_STORE", "JPY_SE
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stress: fault injection, crashes and concurrent processes (tests/faults)"
+    )
     # nbval starts notebook kernels before any fixture runs, so what a kernel must see
     # (no real key, a throwaway store) goes into the process environment here.
     for name in _ROUTING_VARS:

@@ -1,0 +1,247 @@
+"""Key hygiene: with a sentinel OPENAI_API_KEY, nothing the workbench writes or says holds it.
+
+Magics make ok calls, failing calls and calls whose errors echo the Authorization header
+back; the table is exported; a notebook is executed in a real kernel and saved. The
+sentinel must be in none of the store, the exports, the notebook, the logs, the output,
+nor any exception (its message, its chain, its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faults import Action, Fault, FaultServer, Request
+from IPython.core.error import UsageError
+from testing_shell import open_shell
+
+import workbench as wb
+from workbench.keycheck import KeyInPromptWarning, find_key
+
+pytestmark = pytest.mark.stress
+
+# Not shaped like any key pattern: only exact-value redaction can hide it.
+SENTINEL = "wbSENTINEL7q2x9ZkLmN4rT8vY"
+
+
+def by_prompt(request: Request) -> Action:
+    """What each test prompt asks the server to do."""
+    text = str(request.body)
+    if "echo-auth-401" in text:
+        return Action(Fault.ECHO_AUTH)
+    if "echo-auth-400" in text:
+        return Action(Fault.ECHO_AUTH_400)
+    if "please-fail" in text:
+        return Action(Fault.HTTP_503, retry_after_ms=1)
+    if "please-reset" in text:
+        return Action(Fault.RESET)
+    if "please-cut" in text:
+        return Action(Fault.SSE_CUT)
+    return Action(Fault.OK)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path) -> Iterator[FaultServer]:
+    with FaultServer(by_prompt, stall_s=1) as running:
+        monkeypatch.setenv("OPENAI_BASE_URL", running.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+        yield running
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and secret.encode() in path.read_bytes():
+            found.append(str(path))
+    return found
+
+
+def exception_text(exc: BaseException) -> str:
+    """The message, every exception of the chain, and the traceback a user could print."""
+    parts = ["".join(traceback.format_exception(exc))]
+    seen: BaseException | None = exc
+    while seen is not None:
+        parts += [str(seen), repr(seen), repr(getattr(seen, "body", None))]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(parts)
+
+
+CELLS = [
+    ("--model gpt-4o-mini", "Say hi."),
+    ("--model gpt-4o-mini --no-stream --seed 1", "Say hi again."),
+    ("--model gpt-4o-mini --no-stream", "echo-auth-401"),
+    ("--model gpt-4o-mini", "echo-auth-401 streamed"),
+    ("--model gpt-4o-mini --no-stream", "echo-auth-400"),
+    ("--model gpt-4o-mini", "echo-auth-400 streamed"),
+    ("--model gpt-4o-mini --no-stream", "please-fail"),
+    ("--model gpt-4o-mini --no-stream", "please-reset"),
+    ("--model gpt-4o-mini", "please-cut"),
+]
+
+
+def test_the_key_appears_nowhere_the_workbench_writes_or_says(
+    server: FaultServer,
+    in_tmp_dir: Path,
+    isolated_store: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    wb.configure(timeout=0.5, max_retries=1)
+    caplog.set_level(logging.DEBUG)  # root, httpx and httpcore at their most talkative
+    for name in ("httpx", "httpcore", "workbench", "asyncio"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    errors: list[BaseException] = []
+    with open_shell() as shell:
+        shell.user_ns["topic"] = "keys"
+        for line, cell in CELLS:
+            try:
+                shell.run_cell(f"%%chat {line}\n{cell}")
+            except UsageError as exc:
+                errors.append(exc)
+        shell.run_cell("%workbench")
+        shell.run_cell("%workbench models")
+        shell.run_cell("%%embed --model text-embedding-3-small\na cat\na dog")
+        try:
+            shell.run_cell("%%embed --model text-embedding-3-small\necho-auth-401")
+        except UsageError as exc:
+            errors.append(exc)
+    # The same from plain Python, where exceptions keep their chain.
+    for prompt in ("echo-auth-401", "echo-auth-400", "please-fail", "please-reset"):
+        with pytest.raises(wb.APIError) as caught:
+            wb.chat(prompt, model="gpt-4o-mini")
+        errors.append(caught.value)
+    assert len(errors) == 12  # every failing call did fail
+    assert any("Authorization" in str(e) for e in errors)  # the echo reached the user...
+    for exc in errors:
+        assert SENTINEL not in exception_text(exc)  # ...without the key
+
+    rows = wb.runs()
+    assert len(rows) == 15 and (rows.status == "error").sum() == 12
+    for suffix in ("parquet", "csv", "jsonl"):
+        wb.export(in_tmp_dir / f"exported.{suffix}")
+    out, err = capfd.readouterr()
+    logs = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request" in logs  # httpx did log, at DEBUG and INFO
+    assert SENTINEL not in out and SENTINEL not in err and SENTINEL not in logs
+    assert files_holding(in_tmp_dir, SENTINEL) == []
+    assert isolated_store.exists() and files_holding(isolated_store.parent, SENTINEL) == []
+    assert server.count() >= 20  # the key was sent where it belongs: to the server
+    assert all(r.headers.get("authorization") == f"Bearer {SENTINEL}" for r in server.received())
+
+
+def test_an_executed_notebook_holds_no_key(server: FaultServer, tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, force=True)\n"
+        "import workbench as wb\n"
+        "wb.configure(timeout=0.5, max_retries=1)\n"
+        "%load_ext workbench",
+        "%%chat --model gpt-4o-mini\nSay hi.",
+        "%%chat --model gpt-4o-mini --no-stream\necho-auth-401",
+        "%%chat --model gpt-4o-mini\necho-auth-400",
+        "%%chat --model gpt-4o-mini --no-stream\nplease-fail",
+        "wb.chat('echo-auth-401', model='gpt-4o-mini')",
+        "import os; print(len(os.environ['OPENAI_API_KEY']))",
+        "%workbench",
+        "wb.runs()[['status', 'error']]",
+        "wb.export('from-notebook.csv')",
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": SENTINEL,
+        "OPENAI_BASE_URL": server.base_url,
+        "WORKBENCH_STORE": str(tmp_path / "notebook.db"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute(env=env)
+    saved = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, saved)
+
+    text = saved.read_text()
+    assert "echo: Say hi." in text  # the calls did run...
+    assert "Authorization" in text and "HTTP 401" in text  # ...and failed as scripted
+    assert str(len(SENTINEL)) in text  # the kernel had the key
+    assert "HTTP Request: POST" in text  # and logged at DEBUG into the outputs
+    assert SENTINEL not in text
+    assert files_holding(tmp_path, SENTINEL) == []
+    assert (tmp_path / "from-notebook.csv").exists() and (tmp_path / "notebook.db").exists()
+
+
+# -- the warning for a key in a cell ----------------------------------------------------
+
+KEY_SHAPED = [
+    "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
+    "sk-" + "0123456789abcdefghijABCDEFGHIJ",
+    "AKIA" + "ABCDEFGHIJKLMNOP",
+    "ghp_" + "a" * 36,
+    "xoxb-" + "1234567890-abcdefghij",
+    "Authorization: Bearer " + "eyJhbGciOiJIUzI1NiJ9.abcdefghijklmnop",
+]
+NOT_KEYS = [
+    "Summarise the task-force report.",
+    "sha256: " + "9f" * 32,
+    "Explain what sk-learn does.",
+    "A bearer of good news.",
+]
+
+
+@pytest.mark.parametrize("text", KEY_SHAPED)
+def test_key_shapes_are_found(text: str) -> None:
+    assert find_key(f"Here: {text} ok") is not None
+
+
+@pytest.mark.parametrize("text", NOT_KEYS)
+def test_ordinary_text_is_not_a_key(text: str) -> None:
+    assert find_key(text) is None
+
+
+def test_a_cell_holding_a_key_is_warned_about_before_it_is_sent(server: FaultServer) -> None:
+    shown: list[tuple[int, str]] = []  # (calls sent so far, the line a person sees)
+
+    def record(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object
+    ) -> None:
+        line = warnings.formatwarning(message, category, filename, lineno).strip()
+        shown.append((server.count("/chat/completions"), line))
+
+    with open_shell() as shell, warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = record  # restored by catch_warnings
+        shell.user_ns["secret"] = KEY_SHAPED[0]
+        shell.run_cell("%%chat --model gpt-4o-mini\nUse this key: {{secret}} to call the API.")
+        shell.run_cell(f"%%chat --model gpt-4o-mini\nMy key is {SENTINEL}, remember it.")
+        shell.run_cell("%%chat --model gpt-4o-mini\nSummarise the task-force report.")
+        shell.run_cell("%%chat --model gpt-4o-mini --fresh\nUse this key: {{secret}} again.")
+    assert [sent for sent, _ in shown] == [0, 1, 3]  # each before its call went out
+    lines = [line for _, line in shown]
+    assert all(line.startswith("%%chat:1: KeyInPromptWarning: ") for line in lines)
+    assert all("\n" not in line for line in lines)
+    assert "OpenAI-style key" in lines[0] and "$OPENAI_API_KEY" in lines[1]
+    assert all(SENTINEL not in line and KEY_SHAPED[0] not in line for line in lines)
+    assert server.count("/chat/completions") == 4  # a warning, not a refusal
+
+
+def test_the_warning_is_a_warning_category_people_can_filter() -> None:
+    assert issubclass(KeyInPromptWarning, UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KeyInPromptWarning)
+        from workbench.keycheck import warn_if_key
+
+        with pytest.raises(KeyInPromptWarning, match="OpenAI-style key"):
+            warn_if_key("%%chat", [KEY_SHAPED[1]])
