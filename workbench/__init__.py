@@ -30,6 +30,7 @@ from .errors import (
     BadRequestError,
     BudgetExceededError,
     ConfigurationError,
+    InvalidInputError,
     LocalModelError,
     RateLimitError,
     StoreError,
@@ -77,6 +78,7 @@ __all__ = [
     "Usage",
     "WorkbenchError",
     "ConfigurationError",
+    "InvalidInputError",
     "LocalModelError",
     "BudgetExceededError",
     "StoreError",
@@ -286,8 +288,12 @@ def estimate(
     provider: str | None = None,
 ) -> Estimate:
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
+    from .checks import whole
     from .estimate import estimate_messages
 
+    whole("repeats", repeats, low=1)
+    if max_tokens is not None:
+        whole("max_tokens", max_tokens, low=1)
     session = get_session()
     chosen, model_name = session.resolve(model, provider)
     model_name = session.chat_model_for(chosen, model_name)
@@ -326,8 +332,10 @@ def set_price(
     """Price a model the price table does not know (USD per million tokens); kept in the
     store, and wins over the table."""
 
+    from .checks import amount
+
     def dec(value: float | Decimal) -> Decimal:
-        return value if isinstance(value, Decimal) else Decimal(str(value))
+        return amount("a price per million tokens", value)
 
     get_session().store.set_price(
         model,

@@ -18,6 +18,7 @@ import httpx
 from httpx_sse import EventSource
 
 from .errors import ConfigurationError
+from .logguard import guard_logs
 from .retry import Attempts
 from .streaming import StreamAttempt
 from .wire import (
@@ -75,6 +76,7 @@ class _Target:
             [api_key or ""]
             + [value for name, value in self._headers.items() if name.lower() in _SECRET_HEADERS]
         )
+        guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
         return Endpoint(method, f"{self.base_url}{path}", self._secrets)

@@ -68,11 +68,22 @@ def _prepare(
     experiment: str | None,
     sweep_id: str | None,
 ) -> _PreparedEmbed:
+    from . import checks
+
     if isinstance(texts, str):
         texts = [texts]
+    if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+        raise checks.InvalidInputError(
+            f"texts must be a string or a list of strings, got {type(texts).__name__}"
+            + ("" if not isinstance(texts, Sequence) else " holding other things")
+        )
     texts = list(texts)
     if not texts:
         raise ValueError("Nothing to embed: pass at least one text")
+    for index, text in enumerate(texts):
+        checks.sendable(f"Text {index} to embed", text)
+    if dimensions is not None:
+        checks.whole("dimensions", dimensions, low=1)
     chosen, model_name = session.resolve(model, provider)
     model_name = model_name or chosen.default_embed_model()
     if not model_name:
@@ -167,6 +178,7 @@ def embed(
     )
     if not prepared.missing:
         return _finish(session, prepared, None)
+    session.store.check_writable()  # before the call is paid for, not after
     started = time.perf_counter()
     try:
         client = session.client(prepared.provider, embeddings=True)
@@ -200,6 +212,7 @@ async def aembed(
     )
     if not prepared.missing:
         return _finish(session, prepared, None)
+    session.store.check_writable()  # before the call is paid for, not after
     started = time.perf_counter()
     try:
         client = session.aclient(prepared.provider, embeddings=True)

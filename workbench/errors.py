@@ -5,6 +5,7 @@
     ├── LocalModelError             the embedded local model cannot be found or started
     ├── BudgetExceededError         an estimate is above the budget; nothing was sent
     ├── StoreError                  the experiment table cannot be read or written
+    ├── InvalidInputError           an argument that cannot be sent (also a ValueError)
     └── APIError                    anything that went wrong talking to the API
         ├── APIConnectionError      could not connect, connection reset
         │   └── APITimeoutError     connect/read/write/pool timeout
@@ -35,6 +36,7 @@ __all__ = [
     "LocalModelError",
     "BudgetExceededError",
     "StoreError",
+    "InvalidInputError",
     "APIError",
     "APIConnectionError",
     "APITimeoutError",
@@ -88,6 +90,11 @@ class BudgetExceededError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The experiment table could not be opened, read or written."""
+
+
+class InvalidInputError(WorkbenchError, ValueError):
+    """An argument the workbench cannot use (a knob of the wrong type, text that is not
+    valid Unicode, a negative budget); raised before anything is sent or written."""
 
 
 class APIError(WorkbenchError):

@@ -8,7 +8,7 @@ experiment. Estimates add up, so a sweep's estimate is the sum of its points'.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -77,11 +77,10 @@ class Estimate:
 
 
 def _cost(
-    model: str, provider: Provider, prompt: int, completion: int, session: Session
+    model: str, provider: Provider, prompt: int, completion: int, custom: Mapping[str, Any]
 ) -> Decimal | None:
-    from .pricing import CustomPrice, quote
+    from .pricing import quote
 
-    custom = {m: CustomPrice(*p) for m, p in session.store.prices().items()}
     with warnings.catch_warnings():
         # The call itself warns about an unknown price; an estimate should not repeat it.
         warnings.simplefilter("ignore")
@@ -104,17 +103,31 @@ def estimate_messages(
     max_tokens: int | None = None,
     repeats: int = 1,
     experiment: str | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Estimate:
-    """Estimate ``repeats`` calls of one message list."""
+    """Estimate ``repeats`` calls of one message list.
+
+    ``memo`` (any dict, kept by the caller) keeps what the store said about prices and
+    earlier runs across many estimates, e.g. of one sweep's points: those are queries,
+    and the mean is a scan of the table.
+    """
+    from .pricing import CustomPrice
     from .tokens import count_chat_tokens
 
+    memo = {} if memo is None else memo
     prompt = count_chat_tokens(list(messages), model)
     worst = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
-    mean = session.store.mean_completion_tokens(model, experiment or session.experiment)
+    which = experiment or session.experiment
+    if ("mean", model, which) not in memo:
+        memo["mean", model, which] = session.store.mean_completion_tokens(model, which)
+    mean = memo["mean", model, which]
     expected = worst if mean is None else min(worst, round(mean))
-    low = _cost(model, provider, prompt, 0, session)
-    mid = _cost(model, provider, prompt, expected, session)
-    high = _cost(model, provider, prompt, worst, session)
+    if "custom" not in memo:
+        memo["custom"] = {m: CustomPrice(*p) for m, p in session.store.prices().items()}
+    custom = memo["custom"]
+    low = _cost(model, provider, prompt, 0, custom)
+    mid = _cost(model, provider, prompt, expected, custom)
+    high = _cost(model, provider, prompt, worst, custom)
     n = Decimal(repeats)
     return Estimate(
         runs=repeats,

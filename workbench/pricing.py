@@ -6,6 +6,7 @@ Pure functions over :class:`~workbench.usage.Usage`; nothing here touches the ne
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from collections.abc import Mapping
@@ -145,6 +146,46 @@ def quote(
         _warn_unknown(model, provider_id)
         return _NO_QUOTE
 
+    if at is None:
+        try:
+            return _table_quote(reference, provider_id, prompt, cached, completion, reasoning)
+        except LookupError:  # unknown provider or model
+            _warn_unknown(model, provider_id)
+            return _NO_QUOTE
+    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, at)
+    if quoted is None:
+        _warn_unknown(model, provider_id)
+        return _NO_QUOTE
+    return quoted
+
+
+@functools.lru_cache(maxsize=4096)
+def _table_quote(
+    reference: str,
+    provider_id: str | None,
+    prompt: int,
+    cached: int,
+    completion: int,
+    reasoning: int,
+) -> PriceQuote:
+    # Pricing one call in genai-prices costs ~0.4 ms; a sweep prices each point three
+    # times to estimate it and once more when it is answered, mostly with the same token
+    # counts. LookupError (no price) propagates and is not cached.
+    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, None)
+    if quoted is None:
+        raise LookupError(reference)
+    return quoted
+
+
+def _table_quote_at(
+    reference: str,
+    provider_id: str | None,
+    prompt: int,
+    cached: int,
+    completion: int,
+    reasoning: int,
+    at: datetime | None,
+) -> PriceQuote | None:
     from genai_prices import Usage as PricesUsage
     from genai_prices import __version__, calc_price
 
@@ -164,8 +205,7 @@ def quote(
             prices_usage, reference, provider_id=provider_id, genai_request_timestamp=at
         )
     except LookupError:  # unknown provider or model
-        _warn_unknown(model, provider_id)
-        return _NO_QUOTE
+        return None
     source = f"genai-prices {__version__}"
     if calculation.auto_update_timestamp is not None:
         source += f", prices fetched {calculation.auto_update_timestamp:%Y-%m-%d %H:%M}"

@@ -102,6 +102,19 @@ class Session:
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> None:
+        from . import checks
+
+        # Every value is checked before any is applied: a bad call changes nothing.
+        if budget is not None:
+            budget = checks.amount("budget", budget)
+        if timeout is not None:
+            timeout = checks.seconds("timeout", timeout)
+        if max_retries is not None:
+            max_retries = checks.whole("max_retries", max_retries, low=0)
+        if store is not None and not isinstance(store, (str, os.PathLike)):
+            raise checks.InvalidInputError(
+                f"store must be a file path, got {type(store).__name__}"
+            )
         with self._lock:
             if store is not None:
                 self.close_store()
@@ -238,6 +251,18 @@ class Session:
         **params: Any,
     ) -> PreparedChat:
         """Build the request body and the row it will become, without sending anything."""
+        from . import checks
+
+        # Checked before anything is sent: a knob of the wrong type would otherwise be
+        # sent (and billed) and only then fail to be stored, losing the run's row.
+        if not isinstance(prompt, str) and not (
+            isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt)
+        ):
+            raise checks.InvalidInputError(
+                "the prompt must be text or a list of message dicts "
+                f"({{'role': ..., 'content': ...}}), got {type(prompt).__name__}"
+            )
+        checks.chat_knobs(params)
         chosen, model_name = self.resolve(model, provider)
         model_name = self.chat_model_for(chosen, model_name)
         messages: list[Message] = []
@@ -250,6 +275,7 @@ class Session:
         else:
             messages.extend(dict(m) for m in prompt)
             prompt_text = _last_user_text(messages)
+        checks.messages_sendable(messages)
         sent = {k: v for k, v in params.items() if v is not None}
         body: dict[str, Any] = {"model": model_name, "messages": messages, **sent}
         if stream:
@@ -401,6 +427,7 @@ class Session:
         if not fresh and (hit := self.cached(prepared)) is not None:
             return hit
         self.check_budget(prepared, budget)
+        self.store.check_writable()  # before the call is paid for, not after
         started = time.perf_counter()
         try:
             result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
@@ -422,6 +449,7 @@ class Session:
         if not fresh and (hit := self.cached(prepared)) is not None:
             return hit
         self.check_budget(prepared, budget)
+        self.store.check_writable()  # before the call is paid for, not after
         started = time.perf_counter()
         try:
             client = self.aclient(prepared.provider)

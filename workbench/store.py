@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .errors import StoreError
+from .checks import choice
+from .errors import InvalidInputError, StoreError
 from .frames import (
     EXPORT_SUFFIXES,
     expand_json,
@@ -64,6 +65,7 @@ class ExperimentStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._conn = open_database(self.path)
+        self._writable = False  # known once check_writable has passed
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -97,6 +99,23 @@ class ExperimentStore:
         """Write one run, committed before returning."""
         row = record_to_row(record)
         self._write(lambda conn: conn.execute(_INSERT, row))
+
+    def check_writable(self) -> None:
+        """Raise StoreError now if a row could not be written.
+
+        Called before a paid call is sent: a read-only file (a colleague's store, read-only
+        media) still answers replays, but a new call's answer would be lost after the fact.
+        """
+        if self._writable:
+            return
+
+        def probe(conn: sqlite3.Connection) -> None:
+            # A write that changes nothing still needs write access: BEGIN IMMEDIATE
+            # alone succeeds on a read-only file.
+            conn.execute("DELETE FROM runs WHERE 0")
+
+        self._write(probe)
+        self._writable = True
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
         """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
@@ -358,6 +377,8 @@ def _where(
     since: datetime | str | None,
     kind: str | None,
 ) -> tuple[str, list[Any]]:
+    choice("status", status, ("ok", "error"))  # a typo would quietly match no row
+    choice("kind", kind, ("chat", "embed"))
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (
@@ -372,7 +393,13 @@ def _where(
     if since is not None:
         # Stored timestamps share one ISO format, so comparing text compares times.
         clauses.append("created_at >= ?")
-        params.append(iso_utc(since))
+        try:
+            params.append(iso_utc(since))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidInputError(
+                f"since must be a datetime or a date like '2026-01-31' or "
+                f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
+            ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .background import BackgroundLoop
+from .checks import amount
 from .errors import BudgetExceededError
 from .estimate import Estimate
 from .plan import plan_runs, points_frame, sweep_id_of
@@ -82,6 +83,12 @@ def sweep(
     )
 
 
+def _listed(values: Any) -> Any:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        return values
+    return list(values)
+
+
 @dataclass(frozen=True)
 class _Work:
     """What one run of a sweep has to do, decided before anything is sent."""
@@ -115,13 +122,15 @@ class Sweep:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
         self.template = template
-        self.grid = {name: list(values) for name, values in (grid or {}).items()}
-        self.variables = {name: list(values) for name, values in (variables or {}).items()}
+        # A string is left as it is, for the grid's own "needs a list" error: list("0.5")
+        # would make three points out of one value.
+        self.grid = {name: _listed(values) for name, values in (grid or {}).items()}
+        self.variables = {name: _listed(values) for name, values in (variables or {}).items()}
         self.fixed = dict(fixed or {})
         self.repeats = repeats
         self.system = system
         self.concurrency = concurrency
-        self.budget = None if budget is None else Decimal(str(budget))
+        self.budget = None if budget is None else amount("budget", budget)
         self.fresh = fresh
         self.strict = strict
         self.session = session or get_session()
@@ -172,6 +181,7 @@ class Sweep:
 
         # Points that differ only in seed or temperature cost the same: count them once.
         cache: dict[str, Estimate] = {}
+        memo: dict[Any, Any] = {}  # the store's prices and means, asked once per sweep
         out = []
         for each in prepared:
             record, messages = each.record, each.body["messages"]
@@ -184,6 +194,7 @@ class Sweep:
                     session=self.session,
                     max_tokens=record.max_tokens,
                     experiment=self.experiment,
+                    memo=memo,
                 )
             out.append(cache[key])
         return out
@@ -224,6 +235,7 @@ class Sweep:
             raise RuntimeError(f"sweep {self.sweep_id} is already running")
         work = self._work()
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
+        self.session.store.check_writable()  # a read-only store would lose every answer
         for provider in {job.prepared.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True

@@ -148,6 +148,13 @@ def _as_tool(item: Any, where: str) -> tuple[JSON, Callable[..., Any] | None]:
     if isinstance(item, Mapping):
         spec = dict(item)
         if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
+            tool_name = spec["function"].get("name")
+            if not isinstance(tool_name, str) or not tool_name:
+                # Sent as is, the server would refuse it, or the model could never call it.
+                raise ToolError(
+                    f"{where} has no function name: a tool schema needs "
+                    '{"type": "function", "function": {"name": ..., "parameters": ...}}'
+                )
             return spec, None
         if "name" in spec:  # the bare function object of a schema
             return {"type": "function", "function": spec}, None
