@@ -1,0 +1,48 @@
+"""Shared by the benchmarks: the results file, a loopback API in a process of its own."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).with_name("RESULTS.md")
+FAULT_SERVER = ROOT / "tests" / "faults" / "server.py"
+
+
+def record(name: str, figures: str) -> None:
+    """Append one dated line to bench/RESULTS.md and print it."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    line = f"- {stamp} · `{name}` · {figures}"
+    print(line)
+    with RESULTS.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+@contextmanager
+def loopback_api(delay_s: float, seconds: float = 900) -> Iterator[str]:
+    """The fault server answering every call after ``delay_s``, in its own process so
+    that its CPU is not the client's; yields the base URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(FAULT_SERVER), f"--delay={delay_s}", f"--seconds={seconds}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise RuntimeError("the loopback API did not start")
+        yield base_url
+    finally:
+        process.kill()
+        process.wait()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

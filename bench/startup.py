@@ -1,0 +1,79 @@
+"""Startup: ``%load_ext workbench`` in a fresh IPython shell, against ``import openai``.
+
+Each measurement is a fresh interpreter (``--repeat`` times, median reported), so module
+caches are warm on disk but nothing is imported yet. The shell itself is created before
+timing: a kernel has one already. Also lists which heavy libraries the load pulled in
+(they should load on first use, not here). Target: under 0.5 s.
+
+    .venv/bin/python bench/startup.py [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from common import median, record
+
+LOAD_EXT = """
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+config = Config()
+config.HistoryManager.hist_file = ":memory:"
+shell = InteractiveShell.instance(config=config)
+before = set(sys.modules)
+start = time.perf_counter()
+shell.run_line_magic("load_ext", "workbench")
+took = time.perf_counter() - start
+heavy = ["pandas", "numpy", "matplotlib", "tiktoken", "genai_prices", "jinja2", "httpx",
+         "ipywidgets", "xllamacpp", "pyarrow"]
+print(json.dumps({"seconds": took, "loaded": [m for m in heavy if m in sys.modules
+                                               and m not in before]}))
+"""
+
+IMPORT_OPENAI = """
+import json, time
+start = time.perf_counter()
+import openai
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def once(code: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    once(LOAD_EXT)  # the first run compiles bytecode; not counted
+    once(IMPORT_OPENAI)
+    loads, openais, loaded = [], [], []
+    for _ in range(args.repeat):  # interleaved, so both see the same machine
+        result = once(LOAD_EXT)
+        loads.append(float(result["seconds"]))  # type: ignore[arg-type]
+        loaded = list(result["loaded"])  # type: ignore[call-overload]
+        openais.append(float(once(IMPORT_OPENAI)["seconds"]))  # type: ignore[arg-type]
+    load, baseline = median(loads), median(openais)
+    print(f"%load_ext workbench: median {load:.3f} s of {args.repeat} fresh shells")
+    print(f"import openai:       median {baseline:.3f} s (ratio {load / baseline:.2f})")
+    print(f"heavy modules the load imported: {', '.join(loaded) or 'none'}")
+    record(
+        "startup",
+        f"%load_ext workbench {load:.3f} s = {load / baseline:.2f} x import openai "
+        f"({baseline:.3f} s), median of {args.repeat} (target < 0.5 s: "
+        f"{'met' if load < 0.5 else 'MISSED'}); heavy modules loaded: "
+        f"{', '.join(loaded) or 'none'}",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Store scale: append rows to the experiment table, then load a million with ``wb.runs()``.
+
+Figures: appends per second one row at a time (as calls finish; measured on the first
+``--appended`` rows) and in one transaction (how the rest of the million is filled, as
+an import would); ``wb.runs()`` of every row against the baseline of a bare sqlite3
+``fetchall`` of the same query (the floor any loader pays for Python objects); and
+``wb.runs(experiment=...)`` of one experiment in a hundred. Targets: load < 3 s,
+filtered query < 0.2 s.
+
+    .venv/bin/python bench/store_scale.py [--rows 1000000] [--appended 20000] [--profile]
+
+Needs ~0.6 GB of disk for a million rows, in a temporary folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import pstats
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from common import record
+
+from workbench.frames import record_to_row
+from workbench.record import COLUMNS, RunRecord, new_run_id
+from workbench.store import ExperimentStore
+
+EXPERIMENTS = 100
+
+
+def run_record(i: int) -> RunRecord:
+    """A chat run as a sweep logs one: short prompt and answer, usage, cost, latency."""
+    prompt = f"Translate word number {i} into French."
+    return RunRecord(
+        kind="chat",
+        provider="openai",
+        model="gpt-4o-mini" if i % 2 else "gpt-4o",
+        experiment=f"experiment-{i % EXPERIMENTS}",
+        sweep_id=f"{i // 1000:016x}",
+        response_model="gpt-4o-mini-2024-07-18",
+        temperature=(i % 3) * 0.5,
+        seed=i % 7,
+        max_tokens=64,
+        params='{"model": "gpt-4o-mini", "max_tokens": 64, "temperature": 0.5, "seed": 3}',
+        prompt=prompt,
+        messages=f'[{{"role": "user", "content": "{prompt}"}}]',
+        output=f"Le mot numéro {i} en français.",
+        finish_reason="stop",
+        prompt_tokens=14,
+        completion_tokens=9,
+        cached_tokens=0,
+        total_tokens=23,
+        cost_usd=0.0000075,
+        price_source="genai-prices 0.2.3",
+        latency_s=0.42,
+        system_fingerprint="fp_0123456789",
+        request_hash=f"{i:064x}",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--appended", type=int, default=20_000)
+    parser.add_argument("--profile", action="store_true", help="cProfile wb.runs()")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "scale.db"
+        store = ExperimentStore(path)
+
+        start = time.perf_counter()
+        for i in range(args.appended):
+            store.append(run_record(i))
+        one_by_one = args.appended / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        batch: list[tuple[object, ...]] = []
+        placeholders = ", ".join("?" * len(COLUMNS))
+        insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        for i in range(args.appended, args.rows):
+            row = run_record(i)
+            row.run_id = new_run_id()
+            batch.append(record_to_row(row))
+            if len(batch) == 50_000 or i == args.rows - 1:
+                store._write(lambda conn, rows=batch: conn.executemany(insert, rows))
+                batch = []
+        bulk = (args.rows - args.appended) / (time.perf_counter() - start)
+        store.close()
+        size_mb = path.stat().st_size / 1e6
+
+        # The floor: the same SELECT through bare sqlite3, rows as tuples.
+        conn = sqlite3.connect(path)
+        gc.collect()
+        start = time.perf_counter()
+        rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM runs").fetchall()
+        raw_load = time.perf_counter() - start
+        assert len(rows) == args.rows
+        del rows
+        conn.close()
+
+        store = ExperimentStore(path)
+        gc.collect()
+        profiler = cProfile.Profile() if args.profile else None
+        start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        frame = store.runs()
+        if profiler is not None:
+            profiler.disable()
+        load = time.perf_counter() - start
+        assert len(frame) == args.rows
+        del frame
+        gc.collect()
+        start = time.perf_counter()
+        one = store.runs(experiment="experiment-7")
+        filtered = time.perf_counter() - start
+        assert len(one) == args.rows // EXPERIMENTS
+        store.close()
+
+    print(f"{args.rows:,} rows, {size_mb:.0f} MB")
+    print(f"append one by one: {one_by_one:,.0f} rows/s; in one transaction: {bulk:,.0f} rows/s")
+    print(
+        f"wb.runs() all: {load:.2f} s (bare sqlite3 fetchall {raw_load:.2f} s, "
+        f"ratio {load / raw_load:.2f})"
+    )
+    print(f"wb.runs(experiment=...) of {len(one):,} rows: {filtered:.3f} s")
+    record(
+        "store_scale",
+        f"{args.rows:,} rows ({size_mb:.0f} MB): append {one_by_one:,.0f} rows/s one by one, "
+        f"{bulk:,.0f} rows/s batched; wb.runs() {load:.2f} s = {load / raw_load:.2f} x bare "
+        f"sqlite3 fetchall ({raw_load:.2f} s) (target < 3 s: "
+        f"{'met' if load < 3 else 'MISSED'}); one experiment ({len(one):,} rows) "
+        f"{filtered:.3f} s (target < 0.2 s: {'met' if filtered < 0.2 else 'MISSED'})",
+    )
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
