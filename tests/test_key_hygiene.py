@@ -245,3 +245,18 @@ def test_the_warning_is_a_warning_category_people_can_filter() -> None:
 
         with pytest.raises(KeyInPromptWarning, match="OpenAI-style key"):
             warn_if_key("%%chat", [KEY_SHAPED[1]])
+
+
+def test_a_sweep_cell_holding_a_key_is_warned_about_before_anything_is_sent(
+    server: FaultServer,
+) -> None:
+    with open_shell() as shell, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shell.user_ns["secret"] = KEY_SHAPED[0]
+        with pytest.raises(KeyInPromptWarning):
+            warnings.simplefilter("error", KeyInPromptWarning)
+            shell.run_cell_magic(
+                "chat", "--model gpt-4o-mini --temperature 0,1", "Use this key: {{secret}}."
+            )
+    assert server.count("/chat/completions") == 0
+    assert all(KEY_SHAPED[0] not in str(w.message) for w in caught)

@@ -13,6 +13,7 @@ from .cells import check_model, response_format_of
 from .display import Note, format_cost, show
 from .errors import WorkbenchError
 from .grid import unique
+from .keycheck import warn_if_key
 from .options import ChatRequest, OptionError
 from .session import Session, get_session, one_line
 from .sidebyside import table_html
@@ -35,9 +36,9 @@ def plan_sweep(
 ) -> Sweep:
     """The sweep a ``%%chat`` cell asks for; nothing is sent. The notebook's variables
     fill the template (they are not swept), so a missing one is the single call's error."""
-    render(request.prompt, namespace)
-    if request.system is not None:
-        render(request.system, namespace, what="--system")
+    prompt = render(request.prompt, namespace)
+    system = None if request.system is None else render(request.system, namespace, what="--system")
+    warn_if_key("%%chat", [prompt, system])  # before anything is sent, as for one call
     response_format, _ = response_format_of(request, namespace)
     fixed: dict[str, Any] = {
         "model": request.model,
