@@ -166,19 +166,9 @@ def embed(
     experiment: str | None = None,
     sweep_id: str | None = None,
 ) -> EmbedResponse:
-    prepared = _prepare(
-        session,
-        texts,
-        model=model,
-        provider=provider,
-        dimensions=dimensions,
-        fresh=fresh,
-        experiment=experiment,
-        sweep_id=sweep_id,
-    )
+    prepared = _begin(session, texts, model, provider, dimensions, fresh, experiment, sweep_id)
     if not prepared.missing:
         return _finish(session, prepared, None)
-    session.store.check_writable()  # before the call is paid for, not after
     started = time.perf_counter()
     try:
         client = session.client(prepared.provider, embeddings=True)
@@ -200,6 +190,30 @@ async def aembed(
     experiment: str | None = None,
     sweep_id: str | None = None,
 ) -> EmbedResponse:
+    prepared = _begin(session, texts, model, provider, dimensions, fresh, experiment, sweep_id)
+    if not prepared.missing:
+        return _finish(session, prepared, None)
+    started = time.perf_counter()
+    try:
+        client = session.aclient(prepared.provider, embeddings=True)
+        result = await client.embeddings(prepared.body())
+    except WorkbenchError as exc:
+        session.finish_error(prepared.record, exc, started)
+        raise
+    return _finish(session, prepared, result)
+
+
+def _begin(
+    session: Session,
+    texts: str | Sequence[str],
+    model: str | None,
+    provider: str | None,
+    dimensions: int | None,
+    fresh: bool,
+    experiment: str | None,
+    sweep_id: str | None,
+) -> _PreparedEmbed:
+    """Everything before the HTTP call, shared by :func:`embed` and :func:`aembed`."""
     prepared = _prepare(
         session,
         texts,
@@ -210,14 +224,6 @@ async def aembed(
         experiment=experiment,
         sweep_id=sweep_id,
     )
-    if not prepared.missing:
-        return _finish(session, prepared, None)
-    session.store.check_writable()  # before the call is paid for, not after
-    started = time.perf_counter()
-    try:
-        client = session.aclient(prepared.provider, embeddings=True)
-        result = await client.embeddings(prepared.body())
-    except WorkbenchError as exc:
-        session.finish_error(prepared.record, exc, started)
-        raise
-    return _finish(session, prepared, result)
+    if prepared.missing:
+        session.store.check_writable()  # before the call is paid for, not after
+    return prepared

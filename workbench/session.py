@@ -414,20 +414,33 @@ class Session:
             with self._lock:
                 self.spent += priced.cost_usd
 
-    def chat(
+    def begin_chat(
         self,
         prompt: str | Sequence[Message],
         *,
         fresh: bool = False,
         budget: float | Decimal | None = None,
+        **kwargs: Any,
+    ) -> tuple[PreparedChat, ChatResponse | None]:
+        """Everything before the HTTP call, shared by :meth:`chat` and :meth:`achat`:
+        prepare, answer from the table if possible, else check budget and store."""
+        prepared = self.prepare_chat(prompt, **kwargs)
+        if not fresh and (hit := self.cached(prepared)) is not None:
+            return prepared, hit
+        self.check_budget(prepared, budget)
+        self.store.check_writable()  # before the call is paid for, not after
+        return prepared, None
+
+    def chat(
+        self,
+        prompt: str | Sequence[Message],
+        *,
         on_delta: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
-        prepared = self.prepare_chat(prompt, **kwargs)
-        if not fresh and (hit := self.cached(prepared)) is not None:
+        prepared, hit = self.begin_chat(prompt, **kwargs)
+        if hit is not None:
             return hit
-        self.check_budget(prepared, budget)
-        self.store.check_writable()  # before the call is paid for, not after
         started = time.perf_counter()
         try:
             result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
@@ -440,20 +453,15 @@ class Session:
         self,
         prompt: str | Sequence[Message],
         *,
-        fresh: bool = False,
-        budget: float | Decimal | None = None,
         on_delta: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
-        prepared = self.prepare_chat(prompt, **kwargs)
-        if not fresh and (hit := self.cached(prepared)) is not None:
+        prepared, hit = self.begin_chat(prompt, **kwargs)
+        if hit is not None:
             return hit
-        self.check_budget(prepared, budget)
-        self.store.check_writable()  # before the call is paid for, not after
         started = time.perf_counter()
         try:
-            client = self.aclient(prepared.provider)
-            result = await client.chat(prepared.body, on_delta=on_delta)
+            result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
         except WorkbenchError as exc:
             self.finish_error(prepared.record, exc, started)
             raise
