@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,22 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty directory, so no workbench.toml of the developer's is read."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def start_api(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> Iterator[Callable[[Callable[[Any], Any]], Any]]:
+    """Start loopback APIs (tests/loopback.py) with the test's own handler and point
+    OPENAI_BASE_URL / OPENAI_API_KEY at the last one; all stop after the test."""
+    from loopback import LoopbackAPI
+
+    with ExitStack() as stack:
+
+        def start(handler: Callable[[Any], Any]) -> LoopbackAPI:
+            server = stack.enter_context(LoopbackAPI(handler))
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            monkeypatch.setenv("OPENAI_API_KEY", "sk-test-loopback-0123456789")
+            return server
+
+        yield start

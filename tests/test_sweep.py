@@ -8,8 +8,7 @@ import asyncio
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import workbench as wb
 from workbench.progress import SweepProgress
 from workbench.sweeps import Sweep
 
-KEY = "sk-test-sweep-0123456789"
-
 
 def echo(request: Received) -> Reply:
     """Answer with what was asked, so a row can be matched to its request."""
@@ -33,23 +30,7 @@ def echo(request: Received) -> Reply:
     return chat_reply(text, model=body["model"], prompt_tokens=20, completion_tokens=5)
 
 
-@pytest.fixture
-def start_api(
-    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
-) -> Iterator[Callable[[Callable[[Received], Reply]], LoopbackAPI]]:
-    """Start a loopback API with a handler of the test's own; stopped after the test."""
-    with ExitStack() as stack:
-
-        def start(handler: Callable[[Received], Reply]) -> LoopbackAPI:
-            server = stack.enter_context(LoopbackAPI(handler))
-            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-            monkeypatch.setenv("OPENAI_API_KEY", KEY)
-            return server
-
-        yield start
-
-
-Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]
+Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
 
 @pytest.fixture

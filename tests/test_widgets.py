@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
 from workbench.widgets import Playground, SweepPanel, parse_variables
-
-KEY = "sk-test-widgets-0123456789"
 
 
 def echo(request: Received) -> Reply:
@@ -26,23 +23,7 @@ def echo(request: Received) -> Reply:
     return chat_reply(text, model=body["model"], prompt_tokens=12, completion_tokens=4)
 
 
-@pytest.fixture
-def start_api(
-    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
-) -> Iterator[Callable[[Callable[[Received], Reply]], LoopbackAPI]]:
-    """Start a loopback API with a handler of the test's own; stopped after the test."""
-    with ExitStack() as stack:
-
-        def start(handler: Callable[[Received], Reply]) -> LoopbackAPI:
-            server = stack.enter_context(LoopbackAPI(handler))
-            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-            monkeypatch.setenv("OPENAI_API_KEY", KEY)
-            return server
-
-        yield start
-
-
-Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]
+Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
 
 @pytest.fixture
