@@ -97,12 +97,22 @@ class _Panel:
 
     widget: Any
     message: Any
+    session: Session
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def _show_error(self, exc: BaseException) -> None:
         self.message.value = _error_html(exc)
+
+    def _model_options(self, models: Sequence[str] | None) -> list[str]:
+        """The models to offer: as given, else the providers' lists; a provider that
+        cannot be asked leaves the list empty and says why in the message line."""
+        try:
+            return list(models) if models is not None else available_models(self.session)
+        except WorkbenchError as exc:
+            self._show_error(exc)
+            return []
 
 
 class SweepPanel(_Panel):
@@ -119,11 +129,7 @@ class SweepPanel(_Panel):
         self.session = session or get_session()
         self.sweep: Sweep | None = None
         self.message = w.HTML()
-        try:
-            options = list(models) if models is not None else available_models(self.session)
-        except WorkbenchError as exc:
-            options = []
-            self._show_error(exc)
+        options = self._model_options(models)
         text = {"layout": _WIDE, "continuous_update": False}
         self.template = w.Textarea(
             value=template or "", placeholder="Prompt; {{name}} for a variable", rows=4, **text
@@ -329,11 +335,7 @@ class Playground(_Panel):
     ) -> None:
         self.session = session or get_session()
         self.message = w.HTML()
-        try:
-            options = list(models) if models is not None else available_models(self.session)
-        except WorkbenchError as exc:
-            options = []
-            self._show_error(exc)
+        options = self._model_options(models)
         self.prompt = w.Textarea(value=prompt, placeholder="Prompt", rows=4, layout=_WIDE)
         self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, layout=_WIDE)
         self.model = w.Dropdown(
