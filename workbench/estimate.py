@@ -77,21 +77,18 @@ class Estimate:
 
 
 def _cost(
-    model: str, provider: Provider, prompt: int, completion: int, custom: Mapping[str, Any]
+    session: Session,
+    model: str,
+    provider: Provider,
+    prompt: int,
+    completion: int,
+    custom: Mapping[str, Any],
 ) -> Decimal | None:
-    from .pricing import quote
-
     with warnings.catch_warnings():
         # The call itself warns about an unknown price; an estimate should not repeat it.
         warnings.simplefilter("ignore")
-        return quote(
-            model,
-            Usage(prompt_tokens=prompt, completion_tokens=completion),
-            provider_id=provider.price_provider,
-            use_table=provider.price_provider is not None,
-            local=provider.local,
-            custom=custom,
-        ).cost_usd
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
+        return session.quote(model, usage, provider, custom=custom).cost_usd
 
 
 def estimate_messages(
@@ -111,7 +108,6 @@ def estimate_messages(
     earlier runs across many estimates, e.g. of one sweep's points: those are queries,
     and the mean is a scan of the table.
     """
-    from .pricing import CustomPrice
     from .tokens import count_chat_tokens
 
     memo = {} if memo is None else memo
@@ -123,11 +119,11 @@ def estimate_messages(
     mean = memo["mean", model, which]
     expected = worst if mean is None else min(worst, round(mean))
     if "custom" not in memo:
-        memo["custom"] = {m: CustomPrice(*p) for m, p in session.store.prices().items()}
+        memo["custom"] = session.custom_prices()
     custom = memo["custom"]
-    low = _cost(model, provider, prompt, 0, custom)
-    mid = _cost(model, provider, prompt, expected, custom)
-    high = _cost(model, provider, prompt, worst, custom)
+    low = _cost(session, model, provider, prompt, 0, custom)
+    mid = _cost(session, model, provider, prompt, expected, custom)
+    high = _cost(session, model, provider, prompt, worst, custom)
     n = Decimal(repeats)
     return Estimate(
         runs=repeats,

@@ -34,6 +34,7 @@ from .usage import Usage
 
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult, OpenAIClient
+    from .pricing import CustomPrice, PriceQuote
     from .store import ExperimentStore
 
 __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line"]
@@ -388,26 +389,43 @@ class Session:
         completion = count_tokens(text, model)
         return Usage(prompt, completion, None, None, prompt + completion, counted=True)
 
+    def custom_prices(self) -> dict[str, CustomPrice]:
+        """The prices set with ``wb.set_price``, kept in the store."""
+        from .pricing import CustomPrice
+
+        return {m: CustomPrice(*p) for m, p in self.store.prices().items()}
+
+    def quote(
+        self,
+        model: str,
+        usage: Usage,
+        provider: providers_mod.Provider,
+        *,
+        custom: Mapping[str, CustomPrice] | None = None,
+    ) -> PriceQuote:
+        """The price of ``usage`` on ``model`` at ``provider``: custom prices first, then
+        the provider's price table (none for a self-hosted one), 0 for the local model."""
+        from .pricing import quote
+
+        return quote(
+            model,
+            usage,
+            provider_id=provider.price_provider,
+            use_table=provider.price_provider is not None,
+            local=provider.local,
+            custom=self.custom_prices() if custom is None else custom,
+        )
+
     def _record_usage_and_cost(
         self, record: RunRecord, usage: Usage, provider: providers_mod.Provider
     ) -> None:
-        from .pricing import CustomPrice, quote
-
         record.prompt_tokens = usage.prompt_tokens
         record.completion_tokens = usage.completion_tokens
         record.cached_tokens = usage.cached_tokens
         record.reasoning_tokens = usage.reasoning_tokens
         record.total_tokens = usage.total_tokens
         record.tokens_counted = usage.counted
-        custom = {m: CustomPrice(*p) for m, p in self.store.prices().items()}
-        priced = quote(
-            record.model,
-            usage,
-            provider_id=provider.price_provider,
-            use_table=provider.price_provider is not None,
-            local=provider.local,
-            custom=custom,
-        )
+        priced = self.quote(record.model, usage, provider)
         record.cost_usd = float(priced.cost_usd) if priced.cost_usd is not None else None
         record.price_source = priced.source
         if priced.cost_usd is not None:
