@@ -82,8 +82,11 @@ def _prepare(
         raise ValueError("Nothing to embed: pass at least one text")
     for index, text in enumerate(texts):
         checks.sendable(f"Text {index} to embed", text)
-    if dimensions is not None:
-        checks.whole("dimensions", dimensions, low=1)
+    from .knobs import check
+
+    dimensions = check("dimensions", dimensions)
+    for name, value in (("model", model), ("provider", provider), ("experiment", experiment)):
+        checks.text(name, value)
     chosen, model_name = session.resolve(model, provider)
     model_name = model_name or chosen.default_embed_model()
     if not model_name:

@@ -263,7 +263,13 @@ class Session:
                 "the prompt must be text or a list of message dicts "
                 f"({{'role': ..., 'content': ...}}), got {type(prompt).__name__}"
             )
-        checks.chat_knobs(params)
+        for name, value in (
+            ("model", model), ("provider", provider), ("system", system),
+            ("experiment", experiment),
+        ):
+            checks.text(name, value)
+        checks.flag("stream", stream)
+        params = checks.chat_knobs(params)
         chosen, model_name = self.resolve(model, provider)
         model_name = self.chat_model_for(chosen, model_name)
         messages: list[Message] = []
@@ -442,6 +448,11 @@ class Session:
     ) -> tuple[PreparedChat, ChatResponse | None]:
         """Everything before the HTTP call, shared by :meth:`chat` and :meth:`achat`:
         prepare, answer from the table if possible, else check budget and store."""
+        from . import checks
+
+        checks.flag("fresh", fresh)
+        if budget is not None:
+            budget = checks.amount("budget", budget)
         prepared = self.prepare_chat(prompt, **kwargs)
         if not fresh and (hit := self.cached(prepared)) is not None:
             return prepared, hit
@@ -456,6 +467,7 @@ class Session:
         on_delta: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        _check_on_delta(on_delta)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
@@ -474,6 +486,7 @@ class Session:
         on_delta: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        _check_on_delta(on_delta)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
@@ -484,6 +497,17 @@ class Session:
             self.finish_error(prepared.record, exc, started)
             raise
         return self.finish_ok(prepared, result)
+
+
+def _check_on_delta(on_delta: Any) -> None:
+    # Called with the first streamed text: a wrong value would fail after the call is paid.
+    if on_delta is not None and not callable(on_delta):
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"on_delta must be a function taking the text of each chunk, got "
+            f"{type(on_delta).__name__}"
+        )
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:
