@@ -29,6 +29,8 @@ from .background import BackgroundLoop
 from .checks import amount
 from .errors import BudgetExceededError
 from .estimate import Estimate
+from .knobs import check as check_knob
+from .knobs import checked as checked_knobs
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
@@ -89,6 +91,15 @@ def _listed(values: Any) -> Any:
     return list(values)
 
 
+def _knob_values(name: str, values: Any) -> Any:
+    """Every value of one swept knob, checked as ``wb.chat`` checks one (the table in
+    :mod:`workbench.knobs`) and made plain, before any point is planned or sent."""
+    listed = _listed(values)
+    if not isinstance(listed, list):
+        return listed  # the grid's own "needs a list" error says it better
+    return [check_knob(name, value) for value in listed]
+
+
 @dataclass(frozen=True)
 class _Work:
     """What one run of a sweep has to do, decided before anything is sent."""
@@ -124,9 +135,9 @@ class Sweep:
         self.template = template
         # A string is left as it is, for the grid's own "needs a list" error: list("0.5")
         # would make three points out of one value.
-        self.grid = {name: _listed(values) for name, values in (grid or {}).items()}
+        self.grid = {name: _knob_values(name, values) for name, values in (grid or {}).items()}
         self.variables = {name: _listed(values) for name, values in (variables or {}).items()}
-        self.fixed = dict(fixed or {})
+        self.fixed = checked_knobs(fixed or {})
         self.repeats = repeats
         self.system = system
         self.concurrency = concurrency
