@@ -265,7 +265,8 @@ class ChatRequest:
         params: dict[str, Any] = one
         if args.stop:
             stops = [_unescape(s) for s in args.stop]
-            params["stop"] = _in_range("stop", Knob("--stop", str, ""), stops, f"{len(stops)} of them")
+            stop_option = Knob("--stop", str, "")
+            params["stop"] = _in_range("stop", stop_option, stops, f"{len(stops)} of them")
         return cls(
             # A cell's trailing newline and blank lines around it are layout, not prompt.
             prompt=cell.rstrip().lstrip("\r\n"),

@@ -20,7 +20,8 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InvalidInputError
 
@@ -67,13 +68,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
             count, item = (right, left) if isinstance(right, int) else (left, right)
-            if isinstance(count, int) and hasattr(item, "__len__"):
-                if count * len(item) > _MOST_ITEMS:
-                    raise SecurityError(
-                        f"a repetition of {count * len(item):,} items is too large"
-                    )
+            size = count * len(item) if isinstance(count, int) and hasattr(item, "__len__") else 0
+            if size > _MOST_ITEMS:
+                raise SecurityError(f"a repetition of {size:,} items is too large")
         elif isinstance(left, int) and isinstance(right, int) and right > 0:
-            if right * max(abs(left).bit_length(), 1) > _MOST_BITS:
+            bits = right * max(abs(left).bit_length(), 1)
+            if bits > _MOST_BITS:
                 raise SecurityError(f"{left}**{right} is too large a number")
         return super().call_binop(context, operator_, left, right)
 
