@@ -290,10 +290,10 @@ def estimate(
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
     from .checks import whole
     from .estimate import estimate_messages
+    from .knobs import check
 
     whole("repeats", repeats, low=1)
-    if max_tokens is not None:
-        whole("max_tokens", max_tokens, low=1)
+    max_tokens = check("max_tokens", max_tokens)
     session = get_session()
     chosen, model_name = session.resolve(model, provider)
     model_name = session.chat_model_for(chosen, model_name)
