@@ -151,9 +151,7 @@ def _finish(
     ordered = [vectors[t] for t in prepared.texts]
     record.output = summarize_vectors(ordered)
     unsaved = session.save(record, extra={"embeddings": fetched} if fetched else None)
-    return EmbedResponse(
-        record=record, texts=prepared.texts, embeddings=ordered, unsaved=unsaved
-    )
+    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered, unsaved=unsaved)
 
 
 def _one_vector_per_text(prepared: _PreparedEmbed, result: EmbeddingResult) -> EmbeddingResult:

@@ -11,12 +11,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Notes", "fit_text", "SQLITE_MAX_INT"]
+__all__ = ["Notes", "fit_text", "kind_of", "SQLITE_MAX_INT"]
 
 SQLITE_MAX_INT = 2**63 - 1  # the largest INTEGER a SQLite column can hold
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a JSON value is, as a message says it: "a number", "an object", "a list"..."""
     names = {
         dict: "an object",
         list: "a list",
@@ -57,11 +58,11 @@ class Notes:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.add(f"{name} was {_kind(value)}, not text: stored as empty")
+            self.add(f"{name} was {kind_of(value)}, not text: stored as empty")
             return None
         fitted, changed = fit_text(value)
         if changed:
-            self.add(f"{name} held unpaired UTF-16 surrogates: replaced with U+FFFD")
+            self.add(f"{name} held UTF-16 surrogates: stored as UTF-8 (U+FFFD if unpaired)")
         return fitted
 
     def count(self, name: str, value: Any) -> int | None:
@@ -69,7 +70,7 @@ class Notes:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.add(f"{name} was {_kind(value)}, not a number: stored as empty")
+            self.add(f"{name} was {kind_of(value)}, not a number: stored as empty")
             return None
         if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
             self.add(f"{name} was {value!r}, not a whole number: stored as empty")
@@ -87,7 +88,7 @@ class Notes:
         """A nested object such as ``usage.prompt_tokens_details``; anything else is empty."""
         if value is None or isinstance(value, Mapping):
             return value or {}
-        self.add(f"{name} was {_kind(value)}, not an object: ignored")
+        self.add(f"{name} was {kind_of(value)}, not an object: ignored")
         return {}
 
     def joined(self) -> str | None:

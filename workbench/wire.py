@@ -24,7 +24,7 @@ from .errors import (
     redact,
     status_error_class,
 )
-from .notes import Notes
+from .notes import Notes, kind_of
 from .usage import Usage
 
 __all__ = [
@@ -330,12 +330,12 @@ def chat_result(reply: Reply, *, latency_s: float, ttft_s: float | None = None) 
     message = choice.get("message")
     if not isinstance(message, dict):
         kind = "missing" if "message" not in choice else "null"
-        kind = kind if message is None else f"a {type(message).__name__}"
+        kind = kind if message is None else kind_of(message)
         raise _unusable(reply, f"choices[0].message is {kind}, not an object")
     text = _text(message.get("content"))
     if text is None:
-        kind = type(message["content"]).__name__
-        raise _unusable(reply, f"choices[0].message.content is a {kind}, not text")
+        kind = kind_of(message["content"])
+        raise _unusable(reply, f"choices[0].message.content is {kind}, not text")
     notes = Notes()
     text = notes.text("message.content", text) or ""
     return ChatResult(
