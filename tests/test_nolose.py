@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply, chunk
+from testing_shell import open_shell
 
 import workbench as wb
 from workbench.errors import APIResponseError
@@ -119,6 +122,17 @@ def test_a_pair_split_between_stream_chunks_is_joined_again(start_api: Start) ->
     assert wb.runs().iloc[0].output == "smile \U0001f600"
 
 
+def test_a_stream_chunk_of_the_wrong_shape_is_an_error_row(start_api: Start) -> None:
+    odd_call = {"index": "first", "function": {"name": "f", "arguments": "{}"}}
+    odd = chunk()
+    odd["choices"][0]["delta"]["tool_calls"] = [odd_call]
+    start_api(lambda request: Reply(events=[chunk("Hi"), odd, "[DONE]"]))
+    with pytest.raises(wb.TruncatedStreamError, match="unexpected chunk shape"):
+        wb.chat("Call f", model="gpt-4o-mini", stream=True)
+    row = wb.runs().iloc[0]
+    assert row.status == "error" and row.output == "Hi"
+
+
 @pytest.mark.parametrize(
     ("message", "problem"),
     [
@@ -165,10 +179,14 @@ def test_five_calls_on_a_full_disk_return_five_answers_all_kept(
 
     start_api(handler)
     answers = []
-    for n in range(5):
-        free_disk()  # as if some space were freed before each call
-        with pytest.warns(UnsavedRunWarning, match=r"could not be saved.*disk is full.*kept in"):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")  # as a notebook shows them: once per message
+        for n in range(5):
+            free_disk()  # as if some space were freed before each call
             answers.append(wb.chat(f"Tell a long story #{n}", model="gpt-4o-mini"))
+    said = [str(w.message) for w in shown if w.category is UnsavedRunWarning]
+    assert len(said) == 5
+    assert all(re.search(r"could not be saved.*disk is full.*kept in", line) for line in said)
     assert [a.text for a in answers] == [f"{LONG}Tell a long story #{n}" for n in range(5)]
     assert not any(a.saved for a in answers)
     kept = fallback_lines(isolated_store)
@@ -238,6 +256,23 @@ def test_rows_go_to_the_data_folder_when_the_stores_folder_refuses_them(
     assert response.unsaved.kept_in.is_relative_to(tmp_path / "data")
     kept = response.unsaved.kept_in.read_text(encoding="utf-8")
     assert json.loads(kept)["output"] == LONG
+
+
+def test_a_chat_cell_on_a_full_disk_shows_its_answer_and_a_warning(
+    start_api: Start, isolated_store: Path
+) -> None:
+    def handler(request: Received) -> Reply:
+        if request.path.endswith("/models"):  # %%chat checks the model name first
+            return Reply(body={"object": "list", "data": [{"id": "gpt-4o-mini"}]})
+        fill_disk()  # %%chat streams: the answer arrives in pieces
+        pieces = [chunk(role="assistant"), chunk(LONG[:9_000]), chunk(LONG[9_000:])]
+        return Reply(events=[*pieces, chunk(finish_reason="stop"), "[DONE]"])
+
+    start_api(handler)
+    with open_shell() as shell, pytest.warns(UnsavedRunWarning, match="disk is full"):
+        shell.run_cell("%%chat -m gpt-4o-mini --out answer\nTell a long story")  # no error
+        assert shell.user_ns["answer"].text == LONG
+    assert [line["output"] for line in fallback_lines(isolated_store)] == [LONG]
 
 
 # -- sweeps ----------------------------------------------------------------------------

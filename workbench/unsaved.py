@@ -29,6 +29,7 @@ class UnsavedRun:
     store: Path
     reason: str
     kept_in: Path | None
+    run_id: str
 
     def message(self) -> str:
         where = (
@@ -37,7 +38,11 @@ class UnsavedRun:
             if self.kept_in is not None
             else "and it could not be kept in a file either"
         )
-        return f"This run could not be saved to {self.store} ({self.reason}); it is {where}"
+        # The run_id also makes each message distinct, so Python's "once per place"
+        # warning filter does not hide the second run that was not saved.
+        return (
+            f"Run {self.run_id} could not be saved to {self.store} ({self.reason}); it is {where}"
+        )
 
 
 def fallback_paths(store: Path) -> list[Path]:
@@ -77,5 +82,5 @@ def keep(
                 out.write(line)
         except OSError:
             continue
-        return UnsavedRun(store, reason, path)
-    return UnsavedRun(store, reason, None)
+        return UnsavedRun(store, reason, path, record.run_id)
+    return UnsavedRun(store, reason, None, record.run_id)
