@@ -324,6 +324,7 @@ class Session:
             "total_tokens",
             "tokens_counted",
             "system_fingerprint",
+            "notes",
         ):
             setattr(record, name, getattr(hit, name))
         # A replay costs nothing and takes no API time; the original row keeps both.
