@@ -22,6 +22,11 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # An event stream instead of ``body``: each item is sent (and flushed) as one SSE
+    # ``data:`` event (dicts as JSON); then, with ``stall``, the server holds the
+    # connection open until the event is set (at most 30 s), as a stuck server does.
+    events: list[Any] | None = None
+    stall: threading.Event | None = None
 
 
 @dataclass
@@ -33,6 +38,21 @@ class Received:
 
 
 Handler = Callable[[Received], Reply]
+
+
+def chunk(content: str | None = None, *, role: str | None = None, **fields: Any) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` event with a content (or role) delta."""
+    delta: dict[str, Any] = {} if content is None else {"content": content}
+    if role is not None:
+        delta["role"] = role
+    choice = {"index": 0, "delta": delta, "finish_reason": fields.pop("finish_reason", None)}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [choice],
+        **fields,
+    }
 
 
 def chat_reply(
@@ -101,6 +121,9 @@ class LoopbackAPI:
                     reply = outer.handler(request)
                     if reply.delay_s:
                         time.sleep(reply.delay_s)
+                    if reply.events is not None:
+                        self._stream(reply)
+                        return
                     data = (
                         reply.body
                         if isinstance(reply.body, bytes)
@@ -116,6 +139,22 @@ class LoopbackAPI:
                 finally:
                     with outer._lock:
                         outer.in_flight -= 1
+
+            def _stream(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")  # the end of the body is the close
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for event in reply.events or []:
+                        data = event if isinstance(event, str) else json.dumps(event)
+                        self.wfile.write(f"data: {data}\n\n".encode())
+                        self.wfile.flush()
+                    if reply.stall is not None:
+                        reply.stall.wait(30)
+                except OSError:
+                    pass  # the client hung up: what a stalled stream is for
 
             do_GET = do_POST = _serve
 

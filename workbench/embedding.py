@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import WorkbenchError
+from .errors import APIResponseError, StoreError, WorkbenchError
 from .identity import request_hash
 from .record import RunRecord
 from .results import EmbedResponse
@@ -118,6 +118,7 @@ def _finish(
 ) -> EmbedResponse:
     record = prepared.record
     vectors = dict(prepared.known)
+    fetched: dict[str, list[float]] = {}
     if result is None:
         # Every text came from the table: a replay, at no cost.
         record.cache_hit = True
@@ -137,8 +138,13 @@ def _finish(
                 "text-embedding-3-*, can shorten them)",
                 stacklevel=4,
             )
-        session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
         vectors.update(fetched)
+        try:
+            session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
+            fetched = {}  # cached: the fallback file need not hold them
+        except StoreError:
+            pass  # the vectors are returned, and kept with the row if it fails too
+        record.notes = "; ".join(result.notes) or None
         record.response_model = result.model
         record.latency_s = result.latency_s
         record.retries = result.retries
@@ -147,8 +153,20 @@ def _finish(
         session._record_usage_and_cost(record, usage, prepared.provider)
     ordered = [vectors[t] for t in prepared.texts]
     record.output = summarize_vectors(ordered)
-    session.store.append(record)
-    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered)
+    unsaved = session.save(record, extra={"embeddings": fetched} if fetched else None)
+    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered, unsaved=unsaved)
+
+
+def _one_vector_per_text(prepared: _PreparedEmbed, result: EmbeddingResult) -> EmbeddingResult:
+    """``result``, if it has one vector per text sent; else the call failed (an error row)."""
+    sent = len(prepared.missing)
+    if len(result.vectors) != sent:
+        raise APIResponseError(
+            f"Unusable answer from {prepared.model}: {len(result.vectors)} vectors "
+            f"for {sent} texts",
+            retries=result.retries,
+        )
+    return result
 
 
 def _counted(prepared: _PreparedEmbed) -> Usage:
@@ -175,7 +193,7 @@ def embed(
     started = time.perf_counter()
     try:
         client = session.client(prepared.provider, embeddings=True)
-        result = client.embeddings(prepared.body())
+        result = _one_vector_per_text(prepared, client.embeddings(prepared.body()))
     except WorkbenchError as exc:
         session.finish_error(prepared.record, exc, started)
         raise
@@ -199,7 +217,7 @@ async def aembed(
     started = time.perf_counter()
     try:
         client = session.aclient(prepared.provider, embeddings=True)
-        result = await client.embeddings(prepared.body())
+        result = _one_vector_per_text(prepared, await client.embeddings(prepared.body()))
     except WorkbenchError as exc:
         session.finish_error(prepared.record, exc, started)
         raise

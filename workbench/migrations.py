@@ -137,9 +137,19 @@ def _m003_create_prices(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m004_add_runs_notes(conn: sqlite3.Connection) -> None:
+    # Reply values that could not be stored (dropped as NULL) are noted here, per row.
+    conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
-    for fn in (_m001_create_runs, _m002_create_embeddings, _m003_create_prices)
+    for fn in (
+        _m001_create_runs,
+        _m002_create_embeddings,
+        _m003_create_prices,
+        _m004_add_runs_notes,
+    )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
 

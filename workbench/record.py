@@ -67,6 +67,9 @@ class RunRecord:
     status: Status = "ok"
     error: str | None = None
     retries: int = 0
+    # What the reply held that the table cannot (a NaN token count, a number as model...)
+    # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
+    notes: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ from .errors import (
     WorkbenchError,
 )
 from .identity import request_hash
+from .notes import fit_text
 from .record import RunRecord
 from .results import ChatResponse
+from .unsaved import UnsavedRun, UnsavedRunWarning
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -327,6 +330,7 @@ class Session:
             "total_tokens",
             "tokens_counted",
             "system_fingerprint",
+            "notes",
         ):
             setattr(record, name, getattr(hit, name))
         # A replay costs nothing and takes no API time; the original row keeps both.
@@ -334,8 +338,7 @@ class Session:
         record.price_source = "cache"
         record.latency_s = 0.0
         record.cache_hit = True
-        self.store.append(record)
-        return ChatResponse(record=record)
+        return ChatResponse(record=record, unsaved=self.save(record))
 
     def check_budget(self, prepared: PreparedChat, budget: float | Decimal | None) -> None:
         """Refuse before sending when the estimate is above the call's or session's budget."""
@@ -362,7 +365,33 @@ class Session:
     def remaining_budget(self) -> Decimal | None:
         return None if self.budget is None else self.budget - self.spent
 
-    def finish_ok(self, prepared: PreparedChat, result: ChatResult) -> ChatResponse:
+    def save(
+        self,
+        record: RunRecord,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        warn: bool = True,
+    ) -> UnsavedRun | None:
+        """Append ``record``; when the table refuses it, keep it in a file beside the store
+        (with ``extra``, e.g. vectors) and warn, so the caller still gets the answer.
+
+        Returns None when the row is in the store. ``warn=False`` leaves saying so to
+        the caller (a sweep stops with one line instead of a warning per row).
+        """
+        try:
+            self.store.append(record)
+        except Exception as exc:  # whatever refused the row (disk, schema...), keep it
+            from .unsaved import keep
+
+            unsaved = keep(record, self.store_path, one_line(exc), extra)
+            if warn:
+                warnings.warn(unsaved.message(), UnsavedRunWarning, stacklevel=3)
+            return unsaved
+        return None
+
+    def finish_ok(
+        self, prepared: PreparedChat, result: ChatResult, *, warn: bool = True
+    ) -> ChatResponse:
         record = prepared.record
         record.response_model = result.model
         record.output = result.text
@@ -372,20 +401,55 @@ class Session:
         record.latency_s = result.latency_s
         record.ttft_s = result.ttft_s
         record.retries = result.retries
+        record.notes = "; ".join(result.notes) or None
         usage = result.usage or self._counted_chat_usage(prepared, result.text)
         self._record_usage_and_cost(record, usage, prepared.provider)
-        self.store.append(record)
-        return ChatResponse(record=record, raw=result.raw)
+        unsaved = self.save(record, warn=warn)
+        return ChatResponse(record=record, raw=result.raw, unsaved=unsaved)
 
-    def finish_error(self, record: RunRecord, exc: WorkbenchError, started: float) -> None:
-        """Log a failed call as a row: nothing is lost, not even a failure."""
+    def finish_error(
+        self,
+        record: RunRecord,
+        exc: BaseException,
+        started: float,
+        *,
+        partial: str = "",
+        warn: bool = True,
+    ) -> UnsavedRun | None:
+        """Log a failed call as a row: nothing is lost, not even a failure.
+
+        ``exc`` is one of ours, or KeyboardInterrupt / CancelledError with ``partial``,
+        the text streamed before it. The caller raises ``exc`` afterwards; a row that
+        cannot be saved only warns, so the original error is never masked by the store's.
+        """
+        if isinstance(exc, TruncatedStreamError):
+            partial = exc.partial_text
+        text = fit_text(partial)[0]
         record.status = "error"
-        record.error = one_line(exc)
+        if isinstance(exc, WorkbenchError):
+            record.error = fit_text(one_line(exc))[0]
+        else:  # an interrupt has no message of its own
+            record.error = f"Interrupted ({type(exc).__name__}) after {len(text)} characters"
         record.retries = exc.retries if isinstance(exc, APIError) else 0
         record.latency_s = time.perf_counter() - started
+        record.output = text or None
+        return self.save(record, warn=warn)
+
+    def finish_chat_error(
+        self, prepared: PreparedChat, exc: BaseException, started: float, partial: str = ""
+    ) -> None:
+        """Log a failed chat call; the caller re-raises ``exc`` afterwards.
+
+        A stream cut short after output arrived, by the server (TruncatedStreamError) or
+        by Ctrl-C / a cancelled task (``partial`` holds what came), keeps its partial
+        answer and is charged for it, counted locally: its usage never came.
+        """
         if isinstance(exc, TruncatedStreamError):
-            record.output = exc.partial_text or None
-        self.store.append(record)
+            partial = exc.partial_text
+        if partial and prepared.body.get("stream"):
+            usage = self._counted_chat_usage(prepared, fit_text(partial)[0])
+            self._record_usage_and_cost(prepared.record, usage, prepared.provider)
+        self.finish_error(prepared.record, exc, started, partial=partial)
 
     def _counted_chat_usage(self, prepared: PreparedChat, text: str) -> Usage:
         from .tokens import count_chat_tokens, count_tokens
@@ -472,10 +536,11 @@ class Session:
         if hit is not None:
             return hit
         started = time.perf_counter()
+        received, on_delta = _collecting(on_delta)
         try:
             result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
-        except WorkbenchError as exc:
-            self.finish_error(prepared.record, exc, started)
+        except (WorkbenchError, KeyboardInterrupt) as exc:
+            self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
         return self.finish_ok(prepared, result)
 
@@ -491,10 +556,11 @@ class Session:
         if hit is not None:
             return hit
         started = time.perf_counter()
+        received, on_delta = _collecting(on_delta)
         try:
             result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
-        except WorkbenchError as exc:
-            self.finish_error(prepared.record, exc, started)
+        except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
+            self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
         return self.finish_ok(prepared, result)
 
@@ -508,6 +574,21 @@ def _check_on_delta(on_delta: Any) -> None:
             f"on_delta must be a function taking the text of each chunk, got "
             f"{type(on_delta).__name__}"
         )
+
+
+def _collecting(
+    on_delta: Callable[[str], None] | None,
+) -> tuple[list[str], Callable[[str], None]]:
+    """The deltas of a stream as they arrive, kept before the caller's ``on_delta`` sees
+    them: what an interrupt (even one raised in ``on_delta``) leaves of the answer."""
+    received: list[str] = []
+
+    def collect(delta: str) -> None:
+        received.append(delta)
+        if on_delta is not None:
+            on_delta(delta)
+
+    return received, collect
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:
