@@ -620,13 +620,17 @@ def test_a_path_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
     _assert_one_line(caught.value, tmp_path)
 
 
-def _open_error(path: str) -> str:
+def _open_error(path: str) -> tuple[int | None, str]:
+    """(runs read, StoreError message) of opening ``path`` then checking it is writable."""
+    read = None
     try:
-        ExperimentStore(path).close()
+        with ExperimentStore(path) as store:
+            read = store.count()  # a store that can only be read still reads
+            store.check_writable()
     except StoreError as exc:
-        assert isinstance(exc.__cause__, (sqlite3.Error, OSError))
-        return str(exc)
-    return ""
+        assert isinstance(exc.__cause__, (sqlite3.Error, OSError, type(None)))
+        return read, str(exc)
+    return read, ""
 
 
 def _open_error_in_child(path: str, results: Any) -> None:
@@ -635,8 +639,8 @@ def _open_error_in_child(path: str, results: Any) -> None:
     results.put(_open_error(path))
 
 
-def open_error_as_unprivileged(path: Path) -> str:
-    """The StoreError message of opening ``path`` as a user who is bound by permissions.
+def open_error_as_unprivileged(path: Path) -> tuple[int | None, str]:
+    """What ``_open_error`` gives for ``path`` as a user who is bound by permissions.
 
     root ignores file modes, so under root the open happens in a forked child that has
     given up root first.
@@ -649,9 +653,9 @@ def open_error_as_unprivileged(path: Path) -> str:
     results = context.Queue()
     child = context.Process(target=_open_error_in_child, args=(str(path), results))
     child.start()
-    message: str = results.get(timeout=120)
+    outcome: tuple[int | None, str] = results.get(timeout=120)
     child.join()
-    return message
+    return outcome
 
 
 @pytest.fixture
@@ -669,6 +673,8 @@ def shared_dir() -> Iterator[Path]:
     "case", ["read-only file", "read-only folder", "new file, read-only folder"]
 )
 def test_read_only_places_give_a_one_line_store_error(shared_dir: Path, case: str) -> None:
+    # An existing store there is opened read-only: it reads, and refuses writes before
+    # any call is sent. A new one cannot even be created.
     folder = shared_dir / "stores"
     folder.mkdir()
     path = folder / "runs.db"
@@ -685,8 +691,9 @@ def test_read_only_places_give_a_one_line_store_error(shared_dir: Path, case: st
             path.chmod(0o666)
         folder.chmod(0o555)
 
-    message = open_error_as_unprivileged(path)
+    read, message = open_error_as_unprivileged(path)
 
+    assert read == (None if case == "new file, read-only folder" else 1)
     assert message.startswith("cannot write the workbench store"), message
     assert "\n" not in message and str(path) in message and "WORKBENCH_STORE" in message
     assert (path.read_bytes() if path.exists() else None) == before
