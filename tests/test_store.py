@@ -473,28 +473,39 @@ def test_export_of_one_experiment_and_merging_into_a_store_with_runs(tmp_path: P
         assert theirs.count() == 5
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_jsonl_and_parquet_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_exports_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) -> None:
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
     with ExperimentStore(tmp_path / "a.db") as store:
-        store.append(bare_record(output="", system=None))
+        store.append(bare_record(output="", system=None, request_hash=""))
+        store.append(bare_record(output=None, system="", prompt='""', error=","))
         path = store.export(tmp_path / f"runs{suffix}")
+        original = store.runs()
     with ExperimentStore(tmp_path / "b.db") as other:
         other.import_runs(path)
-        row = other.runs().iloc[0]
-    assert row["output"] == "" and row["system"] is None
+        rows = other.runs()
+    assert list(rows["output"]) == ["", None] and list(rows["system"]) == [None, ""]
+    assert list(rows["prompt"]) == [None, '""'] and list(rows["request_hash"]) == ["", ""]
+    pd.testing.assert_frame_equal(rows, original)
 
 
-def test_csv_reads_an_empty_nullable_field_as_null(tmp_path: Path) -> None:
-    # CSV has one spelling for "" and null; nullable text takes null, required text "".
-    with ExperimentStore(tmp_path / "a.db") as store:
-        store.append(bare_record(output="", request_hash=""))
-        path = store.export(tmp_path / "runs.csv")
-    with ExperimentStore(tmp_path / "b.db") as other:
-        other.import_runs(path)
-        row = other.runs().iloc[0]
-    assert row["output"] is None and row["request_hash"] == ""
+def test_a_hand_made_csv_reads_empty_fields_as_null_or_empty_text(tmp_path: Path) -> None:
+    # A spreadsheet writes nothing at all for an empty cell: null where the column may
+    # be null, "" in a required text column.
+    lines = [
+        "\ufeffrun_id,created_at,kind,provider,model,request_hash,output,seed,cache_hit",
+        "r1,2026-01-31T12:00:00Z,chat,openai,gpt-4o,,,,False",
+        'r2,2026-01-31T12:00:01Z,chat,openai,gpt-4o,h,"a, ""b""\nc",7,true',
+    ]
+    path = tmp_path / "by-hand.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    with ExperimentStore(tmp_path / "runs.db") as store:
+        assert store.import_runs(path) == 2
+        rows = store.runs()
+    assert list(rows["request_hash"]) == ["", "h"]
+    assert list(rows["output"]) == [None, 'a, "b"\nc']
+    assert rows["seed"].tolist() == [pd.NA, 7] and list(rows["cache_hit"]) == [False, True]
 
 
 def test_export_and_import_name_the_three_formats(store: ExperimentStore, tmp_path: Path) -> None:
