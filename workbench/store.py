@@ -83,14 +83,18 @@ class ExperimentStore:
         self._conn = opened.conn
         # Why every write is refused before anything is sent (None: writes may go ahead).
         self._refusal: str | None = None
-        if opened.read_only:
-            self._refusal = str(read_only_store_error(self.path))
-        elif unknown := self._query_with(unknown_migrations):
-            self._refusal = str(newer_store_error(self.path, unknown))
         # Set once any statement found a damaged page: no paid call goes out after that.
         self._damage: str | None = None
         self._scanned_for_damage = False
-        (self._page_size,) = self._query("PRAGMA page_size")[0]
+        try:
+            if opened.read_only:
+                self._refusal = str(read_only_store_error(self.path))
+            elif unknown := self._query_with(unknown_migrations):
+                self._refusal = str(newer_store_error(self.path, unknown))
+            (self._page_size,) = self._query("PRAGMA page_size")[0]
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -170,6 +174,8 @@ class ExperimentStore:
             disk = os.statvfs(self.path.parent)
         except OSError:
             return
+        if disk.f_blocks == 0:
+            return  # a file system that reports no sizes (some FUSE mounts): nothing to go by
         # root may use the blocks the file system keeps back from other users.
         blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
         if blocks * disk.f_frsize < _MIN_FREE_BYTES:
