@@ -34,6 +34,16 @@ NEWER_MIGRATION = "m999_newer_workbench_adds_team"
 
 
 def answer(request: Received) -> Reply:
+    if request.path.endswith("/embeddings"):
+        vectors = [[float(len(text)), 1.0] for text in request.body["input"]]
+        return Reply(
+            body={
+                "object": "list",
+                "model": request.body["model"],
+                "data": [{"index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            }
+        )
     return chat_reply("Paris.", model=request.body["model"])
 
 
@@ -156,6 +166,35 @@ def test_a_store_on_read_only_media_answers_reads_and_replays(start_api: StartAP
             assert "WORKBENCH_STORE" in message
             assert api.count("/chat/completions") == 1
             assert path.read_bytes() == before
+        finally:
+            close_session_store()
+
+
+def test_sweeps_and_embeddings_replay_from_read_only_media(start_api: StartAPI) -> None:
+    api = start_api(answer)
+
+    def sweep(*words: str) -> wb.Sweep:
+        return wb.sweep("Say {{word}}.", vars={"word": list(words)}, model="gpt-4o-mini")
+
+    with mounted_tmpfs("8m") as disk:
+        path = disk / "experiments.db"
+        try:
+            wb.configure(store=path)
+            sweep("cat", "dog").run(progress=False)
+            wb.embed(["rain", "snow"], model="text-embedding-3-small")
+            close_session_store()
+            remount_read_only(disk)
+            requests = len(api.received)
+
+            wb.configure(store=path)
+            assert list(sweep("cat", "dog").run(progress=False).output) == ["Paris."] * 2
+            again = wb.embed(["rain", "snow"], model="text-embedding-3-small")
+            assert again.cache_hit and again.embeddings == [[4.0, 1.0], [4.0, 1.0]]
+            with pytest.raises(StoreError, match="read-only"):
+                sweep("cat", "dog", "fish").run(progress=False)
+            with pytest.raises(StoreError, match="read-only"):
+                wb.embed(["hail"], model="text-embedding-3-small")
+            assert len(api.received) == requests  # nothing sent from the read-only store
         finally:
             close_session_store()
 
