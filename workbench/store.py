@@ -161,10 +161,11 @@ class ExperimentStore:
         # which touch only the last pages, keep working: scan once, before the first paid
         # call of this store object. quick_check reads every page: ~1.7 ms per MB here
         # (0.3 s for 200,000 runs), too slow for every call; later damage is caught by the
-        # probe (the last pages) or by any read that meets it (see _note_damage).
+        # probe (the last pages) or by any statement that meets it (see _locked).
         problems = [str(line) for (line,) in self._query("PRAGMA quick_check") if line != "ok"]
         if problems:
-            self._damage = str(damaged_store_error(self.path, one_line(Exception(problems[0]))))
+            reason = " ".join(problems[0].split())
+            self._damage = str(damaged_store_error(self.path, reason))
         self._scanned_for_damage = True
 
     def _check_free_space(self) -> None:
@@ -184,9 +185,9 @@ class ExperimentStore:
     def _probe(self) -> None:
         # A probe run inserted and rolled back: it needs the write lock and write access,
         # takes a new page (its output is a page long, so a full database or a lowered
-        # max_page_count refuses it), walks to the last page of the table and its indexes
-        # as a real append does (a damaged last page fails here), and must satisfy every
-        # NOT NULL column, including one a newer workbench added to the table.
+        # max_page_count refuses it), lands on the table's last page as a real run does
+        # (its rowid, run_id and created_at sort last; a damaged last page fails here),
+        # and must fill every NOT NULL column, including one a newer workbench added.
         probe = RunRecord(
             kind="chat",
             provider="workbench",
