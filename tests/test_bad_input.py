@@ -220,7 +220,7 @@ MAGIC_CASES = [
     magic(
         "corrupted-store",
         f"{CHAT}\nhi",
-        "is not a workbench store",
+        "is damaged",
         setup=Env.corrupt_store,
         store_damaged=True,
     ),
@@ -458,7 +458,7 @@ API_CASES = [
         "runs-from-corrupted-store",
         lambda e: wb.runs(),
         wb.StoreError,
-        "is not a workbench store",
+        "is damaged",
         setup=Env.corrupt_store,
         store_damaged=True,
     ),

@@ -246,7 +246,8 @@ class Sweep:
             raise RuntimeError(f"sweep {self.sweep_id} is already running")
         work = self._work()
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
-        self.session.store.check_writable()  # a read-only store would lose every answer
+        if work.send:  # a sweep answered from a read-only store sends nothing to lose
+            self.session.store.check_writable()  # a read-only store would lose every answer
         for provider in {job.prepared.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True
