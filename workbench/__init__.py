@@ -266,8 +266,15 @@ def configure(
     budget: float | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    deadline: float | None = None,
+    allow_unpriced: bool | None = None,
 ) -> None:
-    """Session settings: the store file, the default provider, experiment, budget (USD)."""
+    """Session settings: the store file, the default provider, experiment, budget (USD).
+
+    ``timeout`` is per network read; ``deadline`` (seconds, default 900) bounds a whole
+    call, retries and their waits included. Under a budget, calls to a model with no
+    known price are refused unless ``allow_unpriced=True``. None leaves a setting as is.
+    """
     get_session().configure(
         store=store,
         provider=provider,
@@ -275,6 +282,8 @@ def configure(
         budget=budget,
         timeout=timeout,
         max_retries=max_retries,
+        deadline=deadline,
+        allow_unpriced=allow_unpriced,
     )
 
 

@@ -189,10 +189,12 @@ class Dispatcher:
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
         response = self.session.finish_ok(prepared, result)
-        cost = response.cost_usd or 0.0
-        self.spent += Decimal(str(cost))
+        cost = response.cost_usd
+        if cost is not None:
+            self.spent += Decimal(str(cost))
         self._failures_in_a_row = 0
-        self._report(done=1, ok=1, spent_usd=cost)
+        # An unknown cost is counted as unknown, never as $0.
+        self._report(done=1, ok=1, spent_usd=cost or 0.0, unpriced=int(cost is None))
 
     def _failed(
         self, prepared: PreparedChat, exc: WorkbenchError, started: float, extra_retries: int

@@ -260,10 +260,18 @@ def _status(session: Session, args: list[str]) -> Note:
         ("provider", f"{provider.name} · {_base_url(provider)}"),
         ("store", str(session.store_path)),
         ("experiment", session.experiment),
-        ("spent", f"{format_cost(float(session.spent))} this session"),
+        ("spent", f"{_spent(session)} this session"),
         ("budget", budget),
         ("threads", ", ".join(session.threads) or "none"),
     ])
+
+
+def _spent(session: Session) -> str:
+    """The session's spend; calls of unknown price make it "+ unknown", never $0."""
+    spent = format_cost(float(session.spent))
+    if not session.unpriced_calls:
+        return spent
+    return f"{spent} + unknown" if session.spent else "unknown"
 
 
 def _models(session: Session, args: list[str]) -> Note:

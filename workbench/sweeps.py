@@ -220,12 +220,34 @@ class Sweep:
     def _refuse_over_budget(self, work: _Work) -> None:
         limits = [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
         cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        if limits and work.send and cost is None and not self.session.allow_unpriced:
+            # As for one call: a budget cannot be kept on calls whose price is unknown.
+            raise BudgetExceededError(
+                "Sweep refused before sending anything: no price is known for "
+                f"{', '.join(map(repr, self._unpriced_models(work)))}, so the budget cannot "
+                "be kept. Set prices with wb.set_price(...), or send calls of unknown cost "
+                "anyway with wb.configure(allow_unpriced=True)"
+            )
         if limits and cost is not None and cost > min(limits):
             which = "worst-case" if self.strict else "expected"
             raise BudgetExceededError(
                 f"Sweep refused before sending anything: the {which} cost ${cost:.6f} is "
                 f"above the budget of ${min(limits):.6f}. Estimate: {work.cost}. Lower "
                 "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
+            )
+
+    def _unpriced_models(self, work: _Work) -> list[str]:
+        import warnings
+
+        from .usage import Usage
+
+        models = {(job.prepared.record.model, job.prepared.provider) for job in work.send}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the refusal says it; no warning on top
+            return sorted(
+                model
+                for model, provider in models
+                if self.session.quote(model, Usage(1, 1), provider).cost_usd is None
             )
 
     # -- running ----------------------------------------------------------------------
@@ -249,6 +271,7 @@ class Sweep:
             sent=0,
             in_flight=0,
             spent_usd=0.0,
+            unpriced=0,
             rate_limited=0,
             state="running",
             message="",
