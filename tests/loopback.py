@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +22,11 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # Sent instead of ``body``, piece by piece, ``chunk_delay_s`` apart and flushed each
+    # time, with no content-length (the body ends when the connection closes): SSE pings,
+    # a body dripped a byte at a time. Writing stops when the client hangs up.
+    chunks: Iterable[bytes] | None = None
+    chunk_delay_s: float = 0.0
 
 
 @dataclass
@@ -101,6 +106,9 @@ class LoopbackAPI:
                     reply = outer.handler(request)
                     if reply.delay_s:
                         time.sleep(reply.delay_s)
+                    if reply.chunks is not None:
+                        self._send_chunks(reply)
+                        return
                     data = (
                         reply.body
                         if isinstance(reply.body, bytes)
@@ -116,6 +124,20 @@ class LoopbackAPI:
                 finally:
                     with outer._lock:
                         outer.in_flight -= 1
+
+            def _send_chunks(self, reply: Reply) -> None:
+                self.close_connection = True
+                self.send_response(reply.status)
+                for name, value in {"connection": "close", **reply.headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    for chunk in reply.chunks or ():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(reply.chunk_delay_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what the test wanted
 
             do_GET = do_POST = _serve
 

@@ -134,6 +134,7 @@ class Dispatcher:
             provider.api_key(),
             max_retries=self.session.max_retries,
             http_client=http,
+            deadline=self.session.deadline,  # each go of a run has the whole deadline
         )
 
     def _check_budget(self) -> None:

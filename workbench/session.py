@@ -24,6 +24,7 @@ from .errors import (
     APIError,
     BudgetExceededError,
     ConfigurationError,
+    DeadlineExceededError,
     TruncatedStreamError,
     WorkbenchError,
 )
@@ -153,6 +154,7 @@ class Session:
                 self._close_clients()
             if deadline is not None:
                 self.deadline = float(deadline)
+                self._close_clients()
             if allow_unpriced is not None:
                 self.allow_unpriced = allow_unpriced
 
@@ -203,7 +205,11 @@ class Session:
             client = self._clients.get(cache_key)
             if client is None:
                 client = OpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 self._clients[cache_key] = client
             return client
@@ -222,7 +228,11 @@ class Session:
             client = per_loop.get((base_url, key))
             if client is None:
                 client = AsyncOpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 per_loop[(base_url, key)] = client
             return client
@@ -418,7 +428,7 @@ class Session:
         record.error = one_line(exc)
         record.retries = exc.retries if isinstance(exc, APIError) else 0
         record.latency_s = time.perf_counter() - started
-        if isinstance(exc, TruncatedStreamError):
+        if isinstance(exc, (TruncatedStreamError, DeadlineExceededError)):
             record.output = exc.partial_text or None
         self.store.append(record)
 
@@ -499,14 +509,17 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
         started = time.perf_counter()
         try:
-            result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            client = self.client(prepared.provider)
+            result = client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
         except WorkbenchError as exc:
             self.finish_error(prepared.record, exc, started)
             raise
@@ -517,18 +530,28 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
         started = time.perf_counter()
         try:
-            result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            client = self.aclient(prepared.provider)
+            result = await client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
         except WorkbenchError as exc:
             self.finish_error(prepared.record, exc, started)
             raise
         return self.finish_ok(prepared, result)
+
+
+def _deadline_or_none(deadline: float | None) -> float | None:
+    """A call's own deadline, checked before anything is sent (None: the session's)."""
+    from . import checks
+
+    return None if deadline is None else checks.seconds("deadline", deadline)
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:
