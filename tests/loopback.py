@@ -128,7 +128,8 @@ class LoopbackAPI:
             def _send_chunks(self, reply: Reply) -> None:
                 self.close_connection = True
                 self.send_response(reply.status)
-                for name, value in {"connection": "close", **reply.headers}.items():
+                headers = {"content-type": "application/json", **reply.headers}
+                for name, value in {"connection": "close", **headers}.items():
                     self.send_header(name, value)
                 self.end_headers()
                 try:

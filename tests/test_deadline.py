@@ -31,9 +31,14 @@ def _event(content: str) -> bytes:
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
+MODELS = Reply(body={"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+
+
 def pinging(request: Received) -> Reply:
     """A stream that says "Hel" and then only ``: ping`` every 0.2 s (for up to 30 s):
     every read succeeds, so a per-read timeout never fires."""
+    if request.path.endswith("/models"):
+        return MODELS
 
     def chunks() -> Iterator[bytes]:
         yield _event("Hel")
@@ -47,6 +52,8 @@ def pinging(request: Received) -> Reply:
 
 def dripping(request: Received) -> Reply:
     """A proper JSON answer, one byte every 0.05 s (about 20 s for all of it)."""
+    if request.path.endswith("/models"):
+        return MODELS
     body = json.dumps(chat_reply("Paris.").body).encode()
     return Reply(chunks=(body[i : i + 1] for i in range(len(body))), chunk_delay_s=0.05)
 
@@ -179,3 +186,38 @@ def test_deadline_rules() -> None:
     endless = Deadline(None, clock.now, clock)
     clock.now += 1e9
     assert not endless.passed and endless.timeout(base) is base and endless.allows_wait(1e9)
+
+
+# -- %%chat --deadline ------------------------------------------------------------------------
+
+
+def test_chat_cell_deadline_option(start_api: Start, in_tmp_dir: object) -> None:
+    from IPython.core.error import UsageError
+    from testing_shell import open_shell
+
+    start_api(pinging)
+    wb.configure(deadline=600)  # the cell's own deadline is the one that ends it
+    with open_shell() as shell:
+        with pytest.raises(UsageError, match="deadline of 0.5 s"):
+            shell.run_cell("%%chat -m gpt-4o-mini --deadline 0.5\nhi")
+        with pytest.raises(UsageError, match="--deadline must be at least"):
+            shell.run_cell("%%chat -m gpt-4o-mini --deadline 0\nhi")
+    assert_deadline_row_of(0.5, "Hel")
+
+
+def test_sweep_cell_deadline_option(start_api: Start, in_tmp_dir: object) -> None:
+    from testing_shell import open_shell
+
+    start_api(dripping)
+    wb.configure(deadline=600)
+    with open_shell() as shell:
+        shell.run_cell("%%chat -m gpt-4o-mini --seed 1,2 --deadline 0.5 --out s\nhi")
+    rows = wb.runs()
+    assert list(rows.status) == ["error", "error"]
+    assert all("deadline of 0.5 s" in error for error in rows.error)
+
+
+def assert_deadline_row_of(seconds: float, partial: str) -> None:
+    row = the_row()
+    assert row.status == "error" and f"deadline of {seconds:g} s" in row.error
+    assert row.output == partial

@@ -54,6 +54,7 @@ def plan_sweep(
             system=request.system,
             experiment=request.experiment,
             budget=request.budget,
+            deadline=request.deadline,
             fresh=request.fresh,
             context=namespace,
             fixed={name: value for name, value in fixed.items() if value is not None},

@@ -69,12 +69,14 @@ class Dispatcher:
         concurrency: int,
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
         self.concurrency = concurrency
         self.budget = budget
         self.on_progress = on_progress
+        self.deadline = session.deadline if deadline is None else deadline
         self.limits = RateLimits(concurrency)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
@@ -134,7 +136,7 @@ class Dispatcher:
             provider.api_key(),
             max_retries=self.session.max_retries,
             http_client=http,
-            deadline=self.session.deadline,  # each go of a run has the whole deadline
+            deadline=self.deadline,  # each go of a run (after a 429) has all of it
         )
 
     def _check_budget(self) -> None:

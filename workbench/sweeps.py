@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .background import BackgroundLoop
-from .checks import amount
+from .checks import amount, seconds
 from .errors import BudgetExceededError
 from .estimate import Estimate
 from .plan import plan_runs, points_frame, sweep_id_of
@@ -56,6 +56,7 @@ def sweep(
     fresh: bool = False,
     strict: bool = False,
     context: Mapping[str, Any] | None = None,
+    deadline: float | None = None,
     **fixed_params: Any,
 ) -> Sweep:
     """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
@@ -66,6 +67,7 @@ def sweep(
     ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
     ``budget`` (USD) refuses the sweep when its expected cost (worst case with
     ``strict=True``) is above it or above what is left of the session budget.
+    ``deadline`` (seconds) bounds each call instead of the session's deadline.
     """
     return Sweep(
         template,
@@ -80,6 +82,7 @@ def sweep(
         strict=strict,
         context=context,
         fixed=fixed_params,
+        deadline=deadline,
     )
 
 
@@ -118,6 +121,7 @@ class Sweep:
         context: Mapping[str, Any] | None = None,
         fixed: Mapping[str, Any] | None = None,
         session: Session | None = None,
+        deadline: float | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
@@ -131,6 +135,7 @@ class Sweep:
         self.system = system
         self.concurrency = concurrency
         self.budget = None if budget is None else amount("budget", budget)
+        self.deadline = None if deadline is None else seconds("deadline", deadline)
         self.fresh = fresh
         self.strict = strict
         self.session = session or get_session()
@@ -293,6 +298,7 @@ class Sweep:
                 concurrency=self.concurrency,
                 budget=self.budget,
                 on_progress=on_progress,
+                deadline=self.deadline,
             )
             await dispatcher.run(work.send)
         except asyncio.CancelledError:
