@@ -183,3 +183,12 @@ def test_session_status_shows_unknown_spend(api: LoopbackAPI) -> None:
     wb.chat("hi", model=UNPRICED)
     assert "unknown this session" in _status(get_session(), []).plain
     assert pd.isna(wb.runs().iloc[-1].cost_usd)
+
+
+def test_overspent_session_refuses_a_sweep_of_unpriced_models(api: LoopbackAPI) -> None:
+    wb.configure(budget=0.001, allow_unpriced=True)
+    wb.chat("hi", model="gpt-4o-mini", max_tokens=1)  # billed $0.0033: overspent
+    s = wb.sweep("Say {{w}}.", vars={"w": ["a", "b"]}, model=UNPRICED)
+    with pytest.raises(wb.BudgetExceededError, match="refused before sending anything: the"):
+        s.run(progress=False)
+    assert api.count() == 1

@@ -225,6 +225,12 @@ class Sweep:
     def _refuse_over_budget(self, work: _Work) -> None:
         limits = [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
         cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        remaining = self.session.remaining_budget()
+        if work.send and remaining is not None and remaining < 0:
+            raise BudgetExceededError(
+                f"Sweep refused before sending anything: the session budget of "
+                f"${self.session.budget:.6f} is spent; raise it with wb.configure(budget=...)"
+            )
         if limits and work.send and cost is None and not self.session.allow_unpriced:
             # As for one call: a budget cannot be kept on calls whose price is unknown.
             raise BudgetExceededError(
