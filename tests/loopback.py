@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,11 @@ class Reply:
     # connection open until the event is set (at most 30 s), as a stuck server does.
     events: list[Any] | None = None
     stall: threading.Event | None = None
+    # Sent instead of ``body``, piece by piece, ``chunk_delay_s`` apart and flushed each
+    # time, with no content-length (the body ends when the connection closes): SSE pings,
+    # a body dripped a byte at a time. Writing stops when the client hangs up.
+    chunks: Iterable[bytes] | None = None
+    chunk_delay_s: float = 0.0
 
 
 @dataclass
@@ -124,6 +129,9 @@ class LoopbackAPI:
                     if reply.events is not None:
                         self._stream(reply)
                         return
+                    if reply.chunks is not None:
+                        self._send_chunks(reply)
+                        return
                     data = (
                         reply.body
                         if isinstance(reply.body, bytes)
@@ -155,6 +163,21 @@ class LoopbackAPI:
                         reply.stall.wait(30)
                 except OSError:
                     pass  # the client hung up: what a stalled stream is for
+
+            def _send_chunks(self, reply: Reply) -> None:
+                self.close_connection = True
+                self.send_response(reply.status)
+                headers = {"content-type": "application/json", **reply.headers}
+                for name, value in {"connection": "close", **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    for chunk in reply.chunks or ():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(reply.chunk_delay_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what the test wanted
 
             do_GET = do_POST = _serve
 

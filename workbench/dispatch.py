@@ -72,12 +72,14 @@ class Dispatcher:
         concurrency: int,
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
         self.concurrency = concurrency
         self.budget = budget
         self.on_progress = on_progress
+        self.deadline = session.deadline if deadline is None else deadline
         self.limits = RateLimits(concurrency)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
@@ -138,6 +140,7 @@ class Dispatcher:
             provider.api_key(),
             max_retries=self.session.max_retries,
             http_client=http,
+            deadline=self.deadline,  # each go of a run (after a 429) has all of it
         )
 
     def _check_budget(self) -> None:
@@ -194,10 +197,12 @@ class Dispatcher:
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
         response = self.session.finish_ok(prepared, result, warn=False)
-        cost = response.cost_usd or 0.0
-        self.spent += Decimal(str(cost))
+        cost = response.cost_usd
+        if cost is not None:
+            self.spent += Decimal(str(cost))
         self._failures_in_a_row = 0
-        self._report(done=1, ok=1, spent_usd=cost)
+        # An unknown cost is counted as unknown, never as $0.
+        self._report(done=1, ok=1, spent_usd=cost or 0.0, unpriced=int(cost is None))
         self._check_saving(response.unsaved)
 
     def _failed(

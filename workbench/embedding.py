@@ -246,5 +246,22 @@ def _begin(
         sweep_id=sweep_id,
     )
     if prepared.missing:
+        _check_budget(session, prepared)
         session.store.check_writable()  # before the call is paid for, not after
     return prepared
+
+
+def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
+    """Under a session budget, refuse before sending as a chat call would: when the
+    budget is spent, the price is unknown (unless allowed) or the texts cost more."""
+    remaining = session.remaining_budget()
+    if remaining is None:
+        return
+    from .tokens import count_embedding_tokens
+
+    n = count_embedding_tokens(prepared.missing, prepared.model)
+    usage = Usage(prompt_tokens=n, completion_tokens=0, total_tokens=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the call itself warns of an unknown price
+        cost = session.quote(prepared.model, usage, prepared.provider).cost_usd
+    session.refuse_beyond_budget(prepared.model, cost, remaining)

@@ -67,6 +67,7 @@ KNOBS: dict[str, Knob] = {
     "frequency_penalty": Knob("--frequency-penalty", float, "a number"),
     "dimensions": Knob("--dimensions", int, "an integer"),
     "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
+    "deadline": Knob("--deadline", float, "a number of seconds", 0.001, sweepable=False),
     "repeat": Knob("--repeat", int, "a whole number", 1, sweepable=False),
     "concurrency": Knob("--concurrency", int, "a whole number", 1, sweepable=False),
 }
@@ -238,6 +239,7 @@ class ChatRequest:
     run_tools: bool = False
     images: tuple[str, ...] = ()
     budget: float | None = None
+    deadline: float | None = None  # seconds for each call, retries included
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
@@ -285,6 +287,7 @@ class ChatRequest:
             run_tools=args.run_tools,
             images=tuple(args.image or ()),
             budget=parse_knob("budget", args.budget),
+            deadline=parse_knob("deadline", args.deadline),
             grid=grid,
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),

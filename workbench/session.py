@@ -25,6 +25,7 @@ from .errors import (
     APIError,
     BudgetExceededError,
     ConfigurationError,
+    DeadlineExceededError,
     TruncatedStreamError,
     WorkbenchError,
 )
@@ -45,6 +46,10 @@ __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line"]
 Message = dict[str, Any]
 
 DEFAULT_STORE = "experiments.db"
+# Seconds one call may take in all, retries and their waits included. `timeout` is per
+# read, so a server that keeps a stream alive with pings would otherwise hold a call for
+# as long as it likes; 15 minutes leaves room for the longest reasoning answers.
+DEFAULT_DEADLINE = 900.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -83,7 +88,13 @@ class Session:
         self.default_provider: str | None = None
         self.budget: Decimal | None = None
         self.spent = Decimal(0)
+        # Calls answered at a price nobody knows: the spend is "$X + unknown" then.
+        self.unpriced_calls = 0
+        # With a budget set, a call whose cost cannot be known is refused unless this is
+        # True: a budget that silently lets unpriced calls through is no budget.
+        self.allow_unpriced = False
         self.timeout = 600.0
+        self.deadline = DEFAULT_DEADLINE
         self.max_retries = 2
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
@@ -105,6 +116,8 @@ class Session:
         budget: float | Decimal | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        deadline: float | None = None,
+        allow_unpriced: bool | None = None,
     ) -> None:
         from . import checks
 
@@ -115,6 +128,12 @@ class Session:
             timeout = checks.seconds("timeout", timeout)
         if max_retries is not None:
             max_retries = checks.whole("max_retries", max_retries, low=0)
+        if deadline is not None:
+            deadline = checks.seconds("deadline", deadline)
+        if allow_unpriced is not None and not isinstance(allow_unpriced, bool):
+            raise checks.InvalidInputError(
+                f"allow_unpriced must be True or False, got {allow_unpriced!r}"
+            )
         if store is not None and not isinstance(store, (str, os.PathLike)):
             raise checks.InvalidInputError(
                 f"store must be a file path, got {type(store).__name__}"
@@ -136,6 +155,11 @@ class Session:
             if max_retries is not None:
                 self.max_retries = int(max_retries)
                 self._close_clients()
+            if deadline is not None:
+                self.deadline = float(deadline)
+                self._close_clients()
+            if allow_unpriced is not None:
+                self.allow_unpriced = allow_unpriced
 
     @property
     def store_path(self) -> Path:
@@ -184,7 +208,11 @@ class Session:
             client = self._clients.get(cache_key)
             if client is None:
                 client = OpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 self._clients[cache_key] = client
             return client
@@ -203,7 +231,11 @@ class Session:
             client = per_loop.get((base_url, key))
             if client is None:
                 client = AsyncOpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 per_loop[(base_url, key)] = client
             return client
@@ -355,10 +387,29 @@ class Session:
             max_tokens=prepared.record.max_tokens,
             experiment=prepared.record.experiment,
         )
-        limit = min(limits)
-        if est.cost_expected is not None and est.cost_expected > limit:
+        self.refuse_beyond_budget(prepared.record.model, est.cost_expected, min(limits))
+
+    def refuse_beyond_budget(self, model: str, cost: Decimal | None, limit: Decimal) -> None:
+        """Raise BudgetExceededError (one line, before sending) for a call estimated at
+        ``cost`` (None: no price known) under a budget with ``limit`` left."""
+        remaining = self.remaining_budget()
+        if remaining is not None and remaining < 0:
+            # Spent already: nothing more goes out, whether its price is known or not.
             raise BudgetExceededError(
-                f"Refused before sending: estimated ${est.cost_expected:.6f} is above the "
+                f"Refused before sending: the session budget of ${self.budget:.6f} is spent "
+                f"(${self.spent:.6f}); raise it with wb.configure(budget=...)"
+            )
+        if cost is None:
+            if self.allow_unpriced:
+                return
+            raise BudgetExceededError(
+                f"Refused before sending: no price is known for {model!r}, so the budget "
+                f'cannot be kept. Set one with wb.set_price("{model}", ...), or send calls '
+                "of unknown cost anyway with wb.configure(allow_unpriced=True)"
+            )
+        if cost > limit:
+            raise BudgetExceededError(
+                f"Refused before sending: estimated ${cost:.6f} is above the "
                 f"budget of ${limit:.6f} (raise it with budget=... or wb.configure(budget=...))"
             )
 
@@ -422,7 +473,7 @@ class Session:
         the text streamed before it. The caller raises ``exc`` afterwards; a row that
         cannot be saved only warns, so the original error is never masked by the store's.
         """
-        if isinstance(exc, TruncatedStreamError):
+        if isinstance(exc, (TruncatedStreamError, DeadlineExceededError)):
             partial = exc.partial_text
         text = fit_text(partial)[0]
         record.status = "error"
@@ -444,7 +495,7 @@ class Session:
         by Ctrl-C / a cancelled task (``partial`` holds what came), keeps its partial
         answer and is charged for it, counted locally: its usage never came.
         """
-        if isinstance(exc, TruncatedStreamError):
+        if isinstance(exc, (TruncatedStreamError, DeadlineExceededError)):
             partial = exc.partial_text
         if partial and prepared.body.get("stream"):
             usage = self._counted_chat_usage(prepared, fit_text(partial)[0])
@@ -495,12 +546,16 @@ class Session:
         record.reasoning_tokens = usage.reasoning_tokens
         record.total_tokens = usage.total_tokens
         record.tokens_counted = usage.counted
+        # Counted usage gives a cost marked as estimated (see pricing.ESTIMATED); it
+        # counts towards the spend and budgets all the same, as the best figure there is.
         priced = self.quote(record.model, usage, provider)
         record.cost_usd = float(priced.cost_usd) if priced.cost_usd is not None else None
         record.price_source = priced.source
-        if priced.cost_usd is not None:
-            with self._lock:
+        with self._lock:
+            if priced.cost_usd is not None:
                 self.spent += priced.cost_usd
+            else:
+                self.unpriced_calls += 1
 
     def begin_chat(
         self,
@@ -529,16 +584,19 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
         _check_on_delta(on_delta)
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
-            result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            client = self.client(prepared.provider)
+            result = client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
         except (WorkbenchError, KeyboardInterrupt) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
@@ -549,16 +607,19 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
         _check_on_delta(on_delta)
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
-            result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            client = self.aclient(prepared.provider)
+            result = await client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
         except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
@@ -589,6 +650,13 @@ def _collecting(
             on_delta(delta)
 
     return received, collect
+
+
+def _deadline_or_none(deadline: float | None) -> float | None:
+    """A call's own deadline, checked before anything is sent (None: the session's)."""
+    from . import checks
+
+    return None if deadline is None else checks.seconds("deadline", deadline)
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:

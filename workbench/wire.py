@@ -20,6 +20,7 @@ from .errors import (
     APIResponseError,
     APIStatusError,
     APITimeoutError,
+    DeadlineExceededError,
     TruncatedStreamError,
     redact,
     status_error_class,
@@ -217,6 +218,22 @@ class Endpoint:
         """The error for a connection that broke or timed out after output had arrived."""
         problem = f"the connection broke ({_describe(self.scrub(exc))})"
         return self.truncated_error(problem, partial_text, retries)
+
+    def deadline_error(
+        self, seconds: float, partial_text: str, retries: int
+    ) -> DeadlineExceededError:
+        """The error for a call past its overall deadline (``partial_text``: what came)."""
+        got = f", after {len(partial_text)} characters" if partial_text else ""
+        message = (
+            f"No complete answer from {self._where()} within the deadline of {seconds:g} s"
+            f"{got}{_gave_up(retries)}: raise it with wb.configure(deadline=...)"
+        )
+        return DeadlineExceededError(
+            self._redact(message),
+            partial_text=partial_text,
+            url=self._redact(self.url),
+            retries=retries,
+        )
 
 
 @dataclass
