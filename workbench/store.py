@@ -7,12 +7,11 @@ its own short transaction, so concurrent writers queue briefly instead of losing
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from operator import itemgetter
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import choice
+from .columnar import gc_paused, read_runs_frame, read_runs_table
 from .errors import InvalidInputError, StoreError
 from .frames import (
     EXPORT_SUFFIXES,
@@ -275,12 +275,19 @@ class ExperimentStore:
         """
         where, params = _where(experiment, sweep_id, status, since, kind)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        with self._lock:
+            self._connection()  # a closed store says so, whichever reader runs
+        # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
+        # sqlite3 row by row when that reader cannot read this file.
+        frame = read_runs_frame(self._read_uri(), where, params, limit=limit)
+        if frame is not None:
+            return frame
         if limit is not None:
-            if limit < 0:
-                raise ValueError(f"limit must be 0 or more, not {limit}")
             sql += " ORDER BY run_id DESC LIMIT ?"
             params.append(limit)
-        with _gc_paused():
+        with gc_paused():
             rows = self._query(sql, params)
             if limit is not None:
                 rows.reverse()
@@ -328,10 +335,20 @@ class ExperimentStore:
         """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
         target = Path(path)
         _check_suffix(target, "export to")
-        frame = self.runs(experiment=experiment)
+        table = None
+        if target.suffix.lower() == ".parquet":
+            # Arrow straight to Parquet: no pandas frame in between (a million rows: the
+            # time of the read alone, not the read plus a frame made and taken apart).
+            where, params = _where(experiment, None, None, None, None)
+            table = read_runs_table(self._read_uri(), where, params)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_runs(frame, target)
+            if table is not None:
+                import pyarrow.parquet as pq
+
+                pq.write_table(table, target)
+            else:
+                write_runs(self.runs(experiment=experiment), target)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
@@ -448,6 +465,10 @@ class ExperimentStore:
             raise StoreError(f"the workbench store {self.path} is closed")
         return self._conn
 
+    def _read_uri(self) -> str:
+        """A SQLite URI to read this store from another connection."""
+        return f"{self.path.absolute().as_uri()}?mode=ro"
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of one read-only statement."""
         return self._query_with(lambda conn: conn.execute(sql, params).fetchall())
@@ -522,19 +543,6 @@ def _where(
                 f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
             ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building a million row tuples sets off the cyclic collector again and again (each
-    # pass walks every tuple made so far); none of them can form a cycle, so pause it.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _check_suffix(path: Path, verb: str) -> None:
