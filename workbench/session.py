@@ -28,12 +28,13 @@ from .errors import (
     WorkbenchError,
 )
 from .identity import request_hash
+from .pacing import Pacer, PacerRegistry, Ticket
 from .record import RunRecord
 from .results import ChatResponse
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient
+    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
     from .pricing import CustomPrice, PriceQuote
     from .store import ExperimentStore
 
@@ -88,6 +89,9 @@ class Session:
             asyncio.AbstractEventLoop, dict[tuple[str, str | None], AsyncOpenAIClient]
         ] = weakref.WeakKeyDictionary()
         self._model_lists: dict[str, list[str]] = {}
+        # The servers' announced rate limits, per (provider, model): every sweep and call
+        # of the session paces against the same buckets (two sweeps split one limit).
+        self.pacers = PacerRegistry()
         # Multi-turn conversations by name: the user and assistant messages so far.
         self.threads: dict[str, list[Message]] = {}
 
@@ -459,12 +463,17 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        time.sleep(ticket.wait_s)
         started = time.perf_counter()
         try:
-            result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            result = self.client(prepared.provider).chat(
+                prepared.body, on_delta=on_delta, on_retry=self._retry_hook(prepared, ticket)
+            )
         except WorkbenchError as exc:
             self.finish_error(prepared.record, exc, started)
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
 
     async def achat(
@@ -477,13 +486,46 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        await asyncio.sleep(ticket.wait_s)
         started = time.perf_counter()
         try:
-            result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
+            result = await self.aclient(prepared.provider).chat(
+                prepared.body, on_delta=on_delta, on_retry=self._retry_hook(prepared, ticket)
+            )
         except WorkbenchError as exc:
             self.finish_error(prepared.record, exc, started)
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
+
+    # -- pacing single calls ----------------------------------------------------------
+
+    def _pacer(self, prepared: PreparedChat) -> Pacer:
+        return self.pacers.pacer(prepared.provider.name, prepared.record.model)
+
+    def _pace(self, prepared: PreparedChat) -> Ticket:
+        """This call's place in its model's pacer (shared with running sweeps)."""
+        pacer = self._pacer(prepared)
+        tokens = 0
+        if pacer.tokens.bucket is not None:  # only a token limit needs the count
+            from .tokens import count_chat_tokens
+
+            reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens
+            tokens = count_chat_tokens(prepared.body["messages"], prepared.record.model)
+            tokens += int(reserved or 0)
+        return pacer.reserve(tokens)
+
+    def _retry_hook(self, prepared: PreparedChat, ticket: Ticket) -> RetryHook:
+        pacer = self._pacer(prepared)
+
+        def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
+            if status != 429:
+                return delay
+            pacer.rate_limited(delay, headers)
+            return max(delay, pacer.reserve().wait_s)
+
+        return on_retry
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:
