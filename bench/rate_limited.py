@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,10 +247,8 @@ def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int]:
                     done += 1
 
             jobs = [asyncio.ensure_future(one(t)) for t in texts]
-            try:
+            with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), cap_s)
-            except asyncio.TimeoutError:
-                pass
 
     start = time.perf_counter()
     asyncio.run(main())
