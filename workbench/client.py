@@ -42,8 +42,9 @@ __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 
 # Called before each retry's wait with the HTTP status (None for a timeout or a broken
 # connection), the response headers (lower-case names; empty without a response) and the
-# seconds about to be waited: how a caller such as a sweep learns of rate limits.
-RetryHook = Callable[[int | None, Mapping[str, str], float], None]
+# seconds about to be waited: how a caller such as a sweep learns of rate limits. It may
+# return a longer wait (a sweep's pacer queues the retry behind calls already waiting).
+RetryHook = Callable[[int | None, Mapping[str, str], float], "float | None"]
 
 # Header names whose values are secrets besides our own key (Azure's api-key, proxies').
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
@@ -106,7 +107,8 @@ def _retry_after_status(
     if delay is None:
         raise endpoint.status_error(response, attempts.retries)
     if on_retry is not None:
-        on_retry(response.status_code, lower_headers(response.headers), delay)
+        wanted = on_retry(response.status_code, lower_headers(response.headers), delay)
+        delay = max(delay, wanted or 0.0)
     return delay
 
 
@@ -121,7 +123,7 @@ def _retry_after_transport(
     if delay is None:
         raise endpoint.transport_error(exc, attempts.retries) from exc
     if on_retry is not None:
-        on_retry(None, {}, delay)
+        delay = max(delay, on_retry(None, {}, delay) or 0.0)
     return delay
 
 

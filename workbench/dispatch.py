@@ -80,7 +80,7 @@ class Dispatcher:
         self.budget = budget
         self.on_progress = on_progress
         self.deadline = session.deadline if deadline is None else deadline
-        self.limits = RateLimits(concurrency)
+        self.limits = RateLimits(concurrency, pacers=session.pacers)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
@@ -174,7 +174,7 @@ class Dispatcher:
                     if attempt + 1 < RATE_LIMIT_ATTEMPTS:
                         extra_retries += exc.retries + 1
                         # The give-up carries no retry-after: back off by the usual rule.
-                        slot.limiter.on_rate_limited(retry_delay(attempt))
+                        slot.limiter.on_rate_limited(retry_delay(attempt), started=slot.started)
                         continue
                     self._failed(current, exc, started, extra_retries)
                     return

@@ -31,13 +31,14 @@ from .errors import (
 )
 from .identity import request_hash
 from .notes import fit_text
+from .pacing import Pacer, PacerRegistry, Ticket
 from .record import RunRecord
 from .results import ChatResponse
 from .unsaved import UnsavedRun, UnsavedRunWarning
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient
+    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
     from .pricing import CustomPrice, PriceQuote
     from .store import ExperimentStore
 
@@ -102,6 +103,9 @@ class Session:
             asyncio.AbstractEventLoop, dict[tuple[str, str | None], AsyncOpenAIClient]
         ] = weakref.WeakKeyDictionary()
         self._model_lists: dict[str, list[str]] = {}
+        # The servers' announced rate limits, per (provider, model): every sweep and call
+        # of the session paces against the same buckets (two sweeps split one limit).
+        self.pacers = PacerRegistry()
         # Multi-turn conversations by name: the user and assistant messages so far.
         self.threads: dict[str, list[Message]] = {}
 
@@ -592,14 +596,21 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        time.sleep(ticket.wait_s)
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
-            client = self.client(prepared.provider)
-            result = client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
+            result = self.client(prepared.provider).chat(
+                prepared.body,
+                on_delta=on_delta,
+                deadline=deadline,
+                on_retry=self._retry_hook(prepared, ticket),
+            )
         except (WorkbenchError, KeyboardInterrupt) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
 
     async def achat(
@@ -615,15 +626,50 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        await asyncio.sleep(ticket.wait_s)
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
-            client = self.aclient(prepared.provider)
-            result = await client.chat(prepared.body, on_delta=on_delta, deadline=deadline)
+            result = await self.aclient(prepared.provider).chat(
+                prepared.body,
+                on_delta=on_delta,
+                deadline=deadline,
+                on_retry=self._retry_hook(prepared, ticket),
+            )
         except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
+
+    # -- pacing single calls ----------------------------------------------------------
+
+    def _pacer(self, prepared: PreparedChat) -> Pacer:
+        return self.pacers.pacer(prepared.provider.name, prepared.record.model)
+
+    def _pace(self, prepared: PreparedChat) -> Ticket:
+        """This call's place in its model's pacer (shared with running sweeps)."""
+        pacer = self._pacer(prepared)
+        tokens = 0
+        if pacer.tokens.bucket is not None:  # only a token limit needs the count
+            from .tokens import count_chat_tokens
+
+            reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens
+            tokens = count_chat_tokens(prepared.body["messages"], prepared.record.model)
+            tokens += int(reserved or 0)
+        return pacer.reserve(tokens)
+
+    def _retry_hook(self, prepared: PreparedChat, ticket: Ticket) -> RetryHook:
+        pacer = self._pacer(prepared)
+
+        def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
+            if status != 429:
+                return delay
+            pacer.rate_limited(delay, headers)
+            return max(delay, pacer.reserve().wait_s)
+
+        return on_retry
 
 
 def _check_on_delta(on_delta: Any) -> None:
