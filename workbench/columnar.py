@@ -74,7 +74,14 @@ def read_runs_table(
                 queries = [(where, list(params))]
             else:
                 # rowid ranges split the table into parts read at once, each in table order.
-                queries = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in _parts(uri)]
+                rows, parts = _parts(uri)
+                queries = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in parts]
+                tables = _read_tables(uri, queries)
+                # A damaged page can make a rowid seek find nothing where a full scan would
+                # fail loudly: a count that disagrees sends the caller to the full scan.
+                if sum(table.num_rows for table in tables) != rows:
+                    return None
+                return _typed_table(tables)
             return _typed_table(_read_tables(uri, queries))
     except Exception:  # noqa: BLE001 - any failure of the fast path falls back to sqlite3
         return None
@@ -93,17 +100,19 @@ def read_runs_frame(
         )
 
 
-def _parts(uri: str) -> list[tuple[int, int]]:
+def _parts(uri: str) -> tuple[int, list[tuple[int, int]]]:
+    """How many rows the table has (up to its highest rowid now) and the rowid ranges
+    that split it for the readers. Runs are only ever appended, with growing rowids."""
     import adbc_driver_sqlite.dbapi as dbapi
 
     with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), 0) FROM runs")
+        cur.execute("SELECT COUNT(*), COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), 0) FROM runs")
         row = cur.fetchone()
-    low, high = (int(row[0]) - 1, int(row[1])) if row else (0, 0)
+    rows, low, high = (int(row[0]), int(row[1]) - 1, int(row[2])) if row else (0, 0, 0)
     parts = _READERS if high - low >= _SPLIT_ROWS else 1
     step = (high - low) // parts
     edges = [low + i * step for i in range(parts)] + [high]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return rows, list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _read_tables(uri: str, queries: Sequence[tuple[str, list[Any]]]) -> list[pa.Table]:
