@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 import httpx
 from httpx_sse import EventSource
 
-from .errors import ConfigurationError
+from .credentials import ApiKey, SecretHeaders, request_auth
+from .errors import ConfigurationError, mask_url
 from .logguard import guard_logs
 from .retry import Attempts
 from .streaming import StreamAttempt
@@ -44,9 +45,6 @@ __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 # seconds about to be waited: how a caller such as a sweep learns of rate limits.
 RetryHook = Callable[[int | None, Mapping[str, str], float], None]
 
-# Header names whose values are secrets besides our own key (Azure's api-key, proxies').
-_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
-
 
 class _Target:
     """What both flavours know before any I/O: where to go, how to authenticate, limits."""
@@ -54,7 +52,7 @@ class _Target:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None,
+        api_key: str | ApiKey | None,
         max_retries: int,
         default_headers: Mapping[str, str] | None,
         clock: Callable[[], float],
@@ -62,28 +60,23 @@ class _Target:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url must start with http:// or https:// and end in the API version "
-                f"(e.g. https://api.openai.com/v1), got {base_url!r}"
+                f"(e.g. https://api.openai.com/v1), got {mask_url(base_url)!r}"
             )
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.clock = clock
-        self._headers: dict[str, str] = dict(default_headers or {})
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._secrets = tuple(
-            [api_key or ""]
-            + [value for name, value in self._headers.items() if name.lower() in _SECRET_HEADERS]
-        )
+        # Headers and secrets repr masked: verbose tracebacks print every frame's locals.
+        self._headers, self._secrets = request_auth(self.base_url, api_key, default_headers)
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
         return Endpoint(method, f"{self.base_url}{path}", self._secrets)
 
-    def request_headers(self, *, stream: bool) -> dict[str, str]:
+    def request_headers(self, *, stream: bool) -> SecretHeaders:
         accept = "text/event-stream" if stream else "application/json"
-        return {"Accept": accept, **self._headers}
+        return SecretHeaders({"Accept": accept, **self._headers})
 
 
 def _retry_after_status(
@@ -134,7 +127,7 @@ class OpenAIClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None = None,
+        api_key: str | ApiKey | None = None,
         *,
         timeout: float | httpx.Timeout = 600.0,
         max_retries: int = 2,
@@ -260,7 +253,7 @@ class AsyncOpenAIClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None = None,
+        api_key: str | ApiKey | None = None,
         *,
         timeout: float | httpx.Timeout = 600.0,
         max_retries: int = 2,

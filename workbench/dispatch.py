@@ -131,7 +131,7 @@ class Dispatcher:
         base_url = await asyncio.to_thread(provider.chat_base_url)
         return AsyncOpenAIClient(
             base_url,
-            provider.api_key(),
+            provider.key(),
             max_retries=self.session.max_retries,
             http_client=http,
         )

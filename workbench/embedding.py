@@ -95,14 +95,14 @@ def _prepare(
         identity["dimensions"] = dimensions
     record = RunRecord(
         kind="embed",
-        provider=chosen.name,
+        provider=chosen.identity,
         model=model_name,
         experiment=experiment or session.experiment,
         sweep_id=sweep_id,
         params=json.dumps({k: v for k, v in identity.items() if k != "input"}),
         prompt="\n".join(texts),
         messages=json.dumps(texts),
-        request_hash=request_hash(chosen.name, identity),
+        request_hash=request_hash(chosen.identity, identity),
     )
     prepared = _PreparedEmbed(chosen, model_name, dimensions, texts, record)
     if not fresh:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from .credentials import ApiKey, load_key
 from .errors import ConfigurationError
+from .keycheck import find_key
 
 __all__ = [
     "Provider",
@@ -48,6 +52,20 @@ class Provider:
     # Which genai-prices provider prices this one's models; None: only wb.set_price
     # prices apply, because guessing a price for a self-hosted model would be wrong.
     price_provider: str | None = None
+    # The server an environment OPENAI_BASE_URL reaches (host[:port]), None for
+    # api.openai.com and for named providers: see ``identity``.
+    origin: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """The provider as the table records it and replays key on.
+
+        ``openai`` reaching another server is ``openai@host:port``, so a replay answers
+        only for the server that gave the answer. A provider named in workbench.toml
+        keeps its name: a team that names its proxy shares replays across machines that
+        reach it by different URLs.
+        """
+        return f"{self.name}@{self.origin}" if self.origin else self.name
 
     def chat_base_url(self) -> str:
         if self.local:
@@ -67,13 +85,20 @@ class Provider:
 
     def api_key(self) -> str | None:
         """The key, read now from the environment (or the local server's own key)."""
+        key = self.key()
+        return key.reveal() if key is not None else None
+
+    def key(self) -> ApiKey | None:
+        """The key as :meth:`api_key` reads it, held so that no repr shows it."""
         if self.local:
             from .local import get_local_server
 
-            return get_local_server().api_key
+            return ApiKey(get_local_server().api_key)
         if not self.api_key_env:
             return None
-        key = os.environ.get(self.api_key_env)
+        # No local holds the plain text, and os.environ is not named on this line: a
+        # verbose traceback prints the locals and the values of names on the failing line.
+        key = load_key(os.getenv(self.api_key_env), source=f"${self.api_key_env}")
         if not key and self.base_url == OPENAI_URL:
             raise ConfigurationError(
                 f"No API key: set {self.api_key_env}, or unset OPENAI_API_KEY and "
@@ -84,7 +109,7 @@ class Provider:
                 f"No API key for provider {self.name!r}: set the environment variable "
                 f"{self.api_key_env} (named by api_key_env in {CONFIG_FILE})"
             )
-        return key or None
+        return key
 
     def default_chat_model(self) -> str | None:
         if self.default_model:
@@ -112,11 +137,34 @@ class Provider:
 LOCAL_PROVIDER = Provider(name=LOCAL, local=True)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(base_url: str) -> str | None:
+    """``host[:port]`` of a base URL (never its user or password); None for OpenAI's own."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if host == "api.openai.com":
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the client refuses the URL with its own message
+        port = None
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        shown += f":{port}"
+    return shown or None
+
+
 def _env_provider() -> Provider:
     base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
     # OPENAI_* variables mean "OpenAI or a drop-in for it": price by OpenAI's table.
     return Provider(
-        name="openai", base_url=base_url, api_key_env="OPENAI_API_KEY", price_provider="openai"
+        name="openai",
+        base_url=base_url,
+        api_key_env="OPENAI_API_KEY",
+        price_provider="openai",
+        origin=_origin(base_url),
     )
 
 
@@ -139,6 +187,36 @@ class Config:
     default_provider: str | None
 
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _looks_like_key(value: str) -> bool:
+    if find_key(value) is not None:
+        return True
+    # Variable names are words; a long run mixing cases and digits is random, a key.
+    mixed = (
+        any(c.islower() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+    return len(value) >= 16 and mixed
+
+
+def _key_variable(path: Path, provider: str, value: object) -> str | None:
+    """The ``api_key_env`` of a provider, refused (never echoed) unless it is a name."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _VARIABLE_NAME.fullmatch(value) or _looks_like_key(value):
+        # Not echoed, and refused before any call: the commonest slip is pasting the key
+        # itself here, and an error message or the table's error column would keep it.
+        raise ConfigurationError(
+            f"{path}: [providers.{provider}] api_key_env must be the name of an environment "
+            'variable (like "TEAM_API_KEY"), and what is there is not one (a key itself?): '
+            "put the key in an environment variable and name that variable here"
+        )
+    return value
+
+
 def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
     """Named providers from ``workbench.toml`` in ``directory`` (default: the cwd)."""
     path = Path(directory or os.getcwd()) / CONFIG_FILE
@@ -159,7 +237,7 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
         providers[name] = Provider(
             name=name,
             base_url=str(table["base_url"]).rstrip("/"),
-            api_key_env=table.get("api_key_env"),
+            api_key_env=_key_variable(path, name, table.get("api_key_env")),
             default_model=table.get("default_model"),
             default_embedding_model=table.get("default_embedding_model"),
             price_provider=table.get("price_provider"),
