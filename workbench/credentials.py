@@ -20,6 +20,7 @@ from .errors import ConfigurationError, mask_url, redact
 
 __all__ = [
     "ApiKey",
+    "MaskedUrl",
     "SecretHeaders",
     "UnencryptedKeyWarning",
     "header_problem",
@@ -70,6 +71,16 @@ class SecretHeaders(dict[str, str]):
         return f"SecretHeaders({shown!r})"
 
     __str__ = __repr__
+
+
+class MaskedUrl(str):
+    """A URL whose repr masks its credentials: IPython's verbose tracebacks print the value
+    of every expression on the failing line, ``endpoint.url`` included."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_url(str(self)))
 
 
 class UnencryptedKeyWarning(UserWarning):

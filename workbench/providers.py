@@ -12,13 +12,13 @@ import difflib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .credentials import ApiKey, load_key
-from .errors import ConfigurationError
+from .errors import ConfigurationError, mask_url
 from .keycheck import find_key
 
 __all__ = [
@@ -55,6 +55,12 @@ class Provider:
     # The server an environment OPENAI_BASE_URL reaches (host[:port]), None for
     # api.openai.com and for named providers: see ``identity``.
     origin: str | None = None
+
+    def __repr__(self) -> str:
+        # A base URL may carry a password: shown masked, as every message shows it.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["base_url"] = mask_url(self.base_url) if self.base_url else self.base_url
+        return f"Provider({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @property
     def identity(self) -> str:
@@ -202,19 +208,32 @@ def _looks_like_key(value: str) -> bool:
     return len(value) >= 16 and mixed
 
 
-def _key_variable(path: Path, provider: str, value: object) -> str | None:
-    """The ``api_key_env`` of a provider, refused (never echoed) unless it is a name."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _VARIABLE_NAME.fullmatch(value) or _looks_like_key(value):
-        # Not echoed, and refused before any call: the commonest slip is pasting the key
-        # itself here, and an error message or the table's error column would keep it.
-        raise ConfigurationError(
-            f"{path}: [providers.{provider}] api_key_env must be the name of an environment "
-            'variable (like "TEAM_API_KEY"), and what is there is not one (a key itself?): '
-            "put the key in an environment variable and name that variable here"
-        )
-    return value
+def _secret_in_config(path: Path, data: dict[str, Any]) -> str | None:
+    """Why ``data`` cannot be used because it holds a key, never showing it; or None."""
+    for name, table in (data.get("providers") or {}).items():
+        if not isinstance(table, dict):
+            continue
+        if "api_key" in table:
+            return (
+                f"{path}: [providers.{name}] has api_key; keys belong in the environment: "
+                'use api_key_env = "NAME_OF_VARIABLE"'
+            )
+        value = table.get("api_key_env")
+        if value is None:
+            continue
+        if (
+            not isinstance(value, str)
+            or not _VARIABLE_NAME.fullmatch(value)
+            or _looks_like_key(value)
+        ):
+            # The commonest slip is pasting the key itself here: an error message, or the
+            # table's error column, must not keep it.
+            return (
+                f"{path}: [providers.{name}] api_key_env must be the name of an environment "
+                'variable (like "TEAM_API_KEY"), and what is there is not one (a key itself?): '
+                "put the key in an environment variable and name that variable here"
+            )
+    return None
 
 
 def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
@@ -223,21 +242,22 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
     if not path.is_file():
         return Config(providers={}, default_provider=None)
     data = _read_toml(path)
+    refused = _secret_in_config(path, data)
+    if refused is not None:
+        # The parsed file holds a key, and a verbose traceback prints every frame's
+        # locals: none may keep it when the error is raised.
+        del data
+        raise ConfigurationError(refused)
     providers: dict[str, Provider] = {}
     for name, table in (data.get("providers") or {}).items():
         if not isinstance(table, dict) or not table.get("base_url"):
             raise ConfigurationError(
                 f'{path}: [providers.{name}] needs base_url = "http://host:port/v1"'
             )
-        if "api_key" in table:
-            raise ConfigurationError(
-                f"{path}: [providers.{name}] has api_key; keys belong in the environment: "
-                'use api_key_env = "NAME_OF_VARIABLE"'
-            )
         providers[name] = Provider(
             name=name,
             base_url=str(table["base_url"]).rstrip("/"),
-            api_key_env=_key_variable(path, name, table.get("api_key_env")),
+            api_key_env=table.get("api_key_env"),
             default_model=table.get("default_model"),
             default_embedding_model=table.get("default_embedding_model"),
             price_provider=table.get("price_provider"),

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .credentials import scrub_chain
+from .credentials import MaskedUrl, scrub_chain
 from .errors import (
     APIConnectionError,
     APIResponseError,
@@ -146,7 +146,14 @@ class Endpoint:
 
     method: str
     url: str
-    secrets: tuple[str, ...] = field(default=(), repr=False)
+    secrets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", MaskedUrl(self.url))
+
+    def __repr__(self) -> str:
+        # The URL may carry a password: shown as every message shows it.
+        return f"Endpoint({self.method} {redact(self.url, self.secrets)})"
 
     def _redact(self, text: str) -> str:
         return redact(text, self.secrets)
