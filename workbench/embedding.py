@@ -106,7 +106,9 @@ def _prepare(
     )
     prepared = _PreparedEmbed(chosen, model_name, dimensions, texts, record)
     if not fresh:
-        prepared.known = session.store.get_embeddings(model_name, dimensions, texts)
+        prepared.known = session.store.get_embeddings(
+            _vectors_key(chosen, model_name), dimensions, texts
+        )
     return prepared
 
 
@@ -134,7 +136,8 @@ def _finish(
                 "text-embedding-3-*, can shorten them)",
                 stacklevel=4,
             )
-        session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
+        key = _vectors_key(prepared.provider, prepared.model)
+        session.store.put_embeddings(key, prepared.dimensions, fetched)
         vectors.update(fetched)
         record.response_model = result.model
         record.latency_s = result.latency_s
@@ -146,6 +149,16 @@ def _finish(
     record.output = summarize_vectors(ordered)
     session.store.append(record)
     return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered)
+
+
+def _vectors_key(provider: Provider, model: str) -> str:
+    """Under which model name the table keeps this provider's vectors.
+
+    An OPENAI_BASE_URL other than OpenAI's qualifies it with the server, so that vectors,
+    like runs, are replayed only for the server that made them; others keep the bare
+    name, so vectors stored before this rule still replay.
+    """
+    return f"{model}@{provider.origin}" if provider.origin else model
 
 
 def _counted(prepared: _PreparedEmbed) -> Usage:
