@@ -84,7 +84,8 @@ def mask_url(text: str) -> str:
 def _masked_echo(secret: str) -> re.Pattern[str]:
     """A masked echo of ``secret``: anything with a mask run that ends in its last chars."""
     tail = re.escape(secret[-_ENDS_KEPT:])
-    return re.compile(rf"[\w-]*{_MASK}[\w*.…-]*?{tail}(?![\w-])")
+    # Anchored at the start of a word: a body of one long word (base64) stays linear.
+    return re.compile(rf"(?<![\w-])[\w-]*{_MASK}[\w*.…-]*?{tail}(?![\w-])")
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
