@@ -330,6 +330,12 @@ def test_no_secret_reaches_a_verbose_traceback_chain_log_row_export_or_the_wal(
                 errors.append(
                     verbose_run(shell, f"wb.chat({prompt!r}, model='gpt-4o-mini', stream={stream})")
                 )
+        for stream in (False, True):  # the async client, through IPython's autoawait
+            errors.append(
+                verbose_run(
+                    shell, f"await wb.achat('please-reset', model='gpt-4o-mini', stream={stream})"
+                )
+            )
         # The key pasted where the name of its variable belongs: refused, no row.
         toml = in_tmp_dir / "workbench.toml"
         toml.write_text(
@@ -356,8 +362,19 @@ def test_no_secret_reaches_a_verbose_traceback_chain_log_row_export_or_the_wal(
         errors.append(verbose_run(shell, "wb.chat('unreachable', model='gpt-4o-mini')"))
         shell.run_cell("%workbench")
     failures = [exc for exc in errors if exc is not None]
-    assert len(failures) == len(errors) == 13
+    assert len(failures) == len(errors) == 15
     messages = [str(exc) for exc in failures]
+    assert [type(exc).__name__ for exc in failures] == [
+        *["APIConnectionError"] * 3,  # reset, reset streamed, a plain answer cut short
+        "TruncatedStreamError",
+        *["AuthenticationError"] * 2,
+        *["BadRequestError"] * 2,
+        *["APIConnectionError"] * 2,  # the async client
+        *["ConfigurationError"] * 2,  # the key as api_key_env; a key no header can carry
+        "AuthenticationError",  # masked echoes
+        "APIStatusError",  # the redirect
+        "APIConnectionError",  # unreachable, credentials in the URL
+    ]
     assert any("non-ASCII" in m and "$OPENAI_API_KEY" in m for m in messages)
     assert any("api_key_env must be the name of an environment variable" in m for m in messages)
     assert any(
