@@ -19,7 +19,7 @@ from workbench.credentials import (
     scrub_chain,
     warn_if_unencrypted,
 )
-from workbench.errors import ConfigurationError, mask_url, redact
+from workbench.errors import APIError, ConfigurationError, mask_url, redact
 
 KEY = "wbKEY4hT9vQ2mX7pL5nR8cdef"
 
@@ -130,6 +130,26 @@ def test_scrub_chain_redacts_messages_and_clears_frame_locals() -> None:
     # Where it failed stays: file, function and line of every frame.
     assert "_leaky" in rendered(caught.value) and "_wrapped" in rendered(caught.value)
     assert "Illegal header value 'Bearer [redacted]'" in rendered(caught.value)
+
+
+def _callers_helper() -> None:
+    note = "the caller's own variable"  # noqa: F841 - a local for the traceback to show
+    raise APIError("an earlier failure the caller is handling")
+
+
+def test_scrub_chain_leaves_an_earlier_error_of_the_caller_alone() -> None:
+    low: BaseException | None = None
+    try:
+        _callers_helper()
+    except APIError:
+        try:
+            _leaky()
+        except ValueError as exc:
+            low = exc
+    assert low is not None and isinstance(low.__context__, APIError)
+    scrub_chain(low, [KEY])
+    assert KEY not in rendered(low)
+    assert 'note = "the caller\'s own variable"' in rendered(low.__context__)
 
 
 # -- redaction ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, mask_url, redact
+from .errors import ConfigurationError, WorkbenchError, mask_url, redact
 
 __all__ = [
     "ApiKey",
@@ -128,7 +128,7 @@ def request_auth(
     Besides the key and secret headers, a password in the base URL is a secret, and so is
     the Basic credential httpx builds from it.
     """
-    key = api_key if not isinstance(api_key, str) else load_key(api_key, source="api_key")
+    key = load_key(api_key, source="the api_key argument") if isinstance(api_key, str) else api_key
     headers = SecretHeaders(default_headers or {})
     for name, value in headers.items():
         problem = header_problem(value)
@@ -185,6 +185,10 @@ def scrub_chain(exc: BaseException, secrets: Iterable[str]) -> BaseException:
     while chain:
         current = chain.pop()
         if current is None or id(current) in seen:
+            continue
+        if current is not exc and isinstance(current, WorkbenchError):
+            # Ours are clean already; beyond them lie frames that are not the HTTP
+            # libraries' (a caller's earlier error), whose locals are not ours to clear.
             continue
         seen.add(id(current))
         current.args = tuple(redact(a, known) if isinstance(a, str) else a for a in current.args)

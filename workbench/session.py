@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import providers as providers_mod
+from .credentials import known_secrets
 from .errors import (
     APIError,
     BudgetExceededError,
@@ -47,8 +48,6 @@ DEFAULT_STORE = "experiments.db"
 
 def one_line(exc: BaseException) -> str:
     """An error as the single line the table keeps, with every key known here masked."""
-    from .credentials import known_secrets
-
     text = redact(" ".join(str(exc).split()), known_secrets()) or type(exc).__name__
     return text[:500]
 
