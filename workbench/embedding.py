@@ -98,18 +98,20 @@ def _prepare(
         identity["dimensions"] = dimensions
     record = RunRecord(
         kind="embed",
-        provider=chosen.name,
+        provider=chosen.identity,
         model=model_name,
         experiment=experiment or session.experiment,
         sweep_id=sweep_id,
         params=json.dumps({k: v for k, v in identity.items() if k != "input"}),
         prompt="\n".join(texts),
         messages=json.dumps(texts),
-        request_hash=request_hash(chosen.name, identity),
+        request_hash=request_hash(chosen.identity, identity),
     )
     prepared = _PreparedEmbed(chosen, model_name, dimensions, texts, record)
     if not fresh:
-        prepared.known = session.store.get_embeddings(model_name, dimensions, texts)
+        prepared.known = session.store.get_embeddings(
+            _vectors_key(chosen, model_name), dimensions, texts
+        )
     return prepared
 
 
@@ -140,7 +142,8 @@ def _finish(
             )
         vectors.update(fetched)
         try:
-            session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
+            key = _vectors_key(prepared.provider, prepared.model)
+            session.store.put_embeddings(key, prepared.dimensions, fetched)
             fetched = {}  # cached: the fallback file need not hold them
         except StoreError:
             pass  # the vectors are returned, and kept with the row if it fails too
@@ -167,6 +170,16 @@ def _one_vector_per_text(prepared: _PreparedEmbed, result: EmbeddingResult) -> E
             retries=result.retries,
         )
     return result
+
+
+def _vectors_key(provider: Provider, model: str) -> str:
+    """Under which model name the table keeps this provider's vectors.
+
+    An OPENAI_BASE_URL other than OpenAI's qualifies it with the server, so that vectors,
+    like runs, are replayed only for the server that made them; others keep the bare
+    name, so vectors stored before this rule still replay.
+    """
+    return f"{model}@{provider.origin}" if provider.origin else model
 
 
 def _counted(prepared: _PreparedEmbed) -> Usage:

@@ -21,7 +21,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
 from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
-from .errors import APIConnectionError, APITimeoutError, WorkbenchError
+from .errors import APIConnectionError, APITimeoutError, WorkbenchError, mask_url
 from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
 from .session import Session, get_session, one_line
 from .templates import TemplateError
@@ -236,7 +236,7 @@ def _takes(usage: str, args: list[str], most: int, least: int = 0) -> None:
 
 def _base_url(provider: Provider) -> str:
     if not provider.local:
-        return provider.base_url or ""
+        return mask_url(provider.base_url or "")
     from .local import get_local_server
 
     server = get_local_server()
