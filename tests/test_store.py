@@ -43,6 +43,7 @@ EXPECTED_DTYPES = {
             "total_tokens",
             "sample_index",
             "retries",
+            "requests",
         )
     },
     **{name: "float64" for name in ("temperature", "top_p", "cost_usd", "latency_s", "ttft_s")},
@@ -91,6 +92,10 @@ def full_record(**overrides: Any) -> RunRecord:
         status="ok",
         error=None,
         retries=2,
+        refusal="I can't help with that.",
+        logprobs=json.dumps([["NA", -0.25, [["NA", -0.25], ["No", -1.5]]]]),
+        service_tier="default",
+        requests=1,
     )
     values.update(overrides)
     return RunRecord(**values)
@@ -167,6 +172,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m001_create_runs",
         "m002_create_embeddings",
         "m003_create_prices",
+        "m004_response_fields",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

@@ -137,9 +137,26 @@ def _m003_create_prices(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m004_response_fields(conn: sqlite3.Connection) -> None:
+    # What the API returns that the table dropped (refusals, logprobs, service tier), and
+    # how many requests an embedding call took once split within the API's limits.
+    for column, kind in (
+        ("refusal", "TEXT"),
+        ("logprobs", "TEXT"),  # JSON, compact: [[token, logprob, [[alt, logprob], ...]], ...]
+        ("service_tier", "TEXT"),
+        ("requests", "INTEGER"),
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
-    for fn in (_m001_create_runs, _m002_create_embeddings, _m003_create_prices)
+    for fn in (
+        _m001_create_runs,
+        _m002_create_embeddings,
+        _m003_create_prices,
+        _m004_response_fields,
+    )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
 

@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .logprobs import LogprobsView
+
     Floats = npt.NDArray[np.float64]
     Codes = npt.NDArray[np.int64]
 
-__all__ = ["tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings"]
+__all__ = [
+    "tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings", "outcomes",
+    "logprobs",
+]
 
 _MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
 _MAX_POINTS = 300  # beyond this many runs, boxes alone: thousands of dots are a smear
@@ -246,6 +251,15 @@ def embeddings(
     return _finish(ax, f"Embeddings: 2-D PCA of {len(texts)} texts", None,
                    xlabel=f"PC1 ({explained[0]:.0%} of variance)",
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")
+
+
+def logprobs(run: Any) -> LogprobsView:
+    """A run's answer token by token, each shaded by its probability, alternatives on
+    hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
+    a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
+    from .logprobs import logprobs_view
+
+    return logprobs_view(run)
 
 
 # ---------------------------------------------------------------------- measures

@@ -67,6 +67,11 @@ class RunRecord:
     status: Status = "ok"
     error: str | None = None
     retries: int = 0
+    # Added by migration m004_response_fields (issue 14): kept as returned, streamed or not.
+    refusal: str | None = None  # message.refusal: the model declined; output is then empty
+    logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
+    service_tier: str | None = None
+    requests: int | None = None  # HTTP requests an embedding call was split into
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -60,6 +60,9 @@ class ChatResult:
     retries: int
     headers: dict[str, str] = field(repr=False)  # lower-case names
     raw: dict[str, Any] = field(repr=False)  # for streams: assembled like chat.completion
+    refusal: str | None = None  # message.refusal: why the model declined to answer
+    logprobs: list[dict[str, Any]] | None = None  # choices[0].logprobs.content, as returned
+    service_tier: str | None = None
 
 
 @dataclass
@@ -310,7 +313,22 @@ def chat_result(reply: Reply, *, latency_s: float, ttft_s: float | None = None) 
         retries=reply.retries,
         headers=reply.headers,
         raw=data,
+        refusal=_str_or_none(message.get("refusal")),
+        logprobs=_logprobs_content(choice.get("logprobs")),
+        service_tier=_str_or_none(data.get("service_tier")),
     )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _logprobs_content(logprobs: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` (one entry per token), or None when not asked for."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return None
+    return [entry for entry in content if isinstance(entry, dict)]
 
 
 def _vector(embedding: Any) -> list[float]:
