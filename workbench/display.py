@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .jsonmode import has_json_instruction
 from .results import ChatResponse, EmbedResponse
 
 if TYPE_CHECKING:
@@ -76,12 +77,19 @@ def _tokens(response: ChatResponse | EmbedResponse, *, completion: bool = True) 
     mark = "~" if usage.counted else ""  # counted with tiktoken: the server gave none
     if not completion:
         return f"{mark}{usage.prompt_tokens} tokens"
-    return f"{mark}{usage.prompt_tokens}→{usage.completion_tokens or 0} tokens"
+    # Reasoning tokens are billed within the completion tokens; say how many they were.
+    reasoning = f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else ""
+    return f"{mark}{usage.prompt_tokens}→{usage.completion_tokens or 0} tokens{reasoning}"
 
 
 def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ()) -> str:
     """model · prompt→completion tokens · cost · latency · cached · run id."""
     parts = [response.model, *extra]
+    if isinstance(response, ChatResponse):
+        if response.refusal:
+            parts.append("refused")
+        if has_json_instruction(response.record.messages):
+            parts.append("JSON instruction added")
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
     parts.append(format_cost(response.cost_usd))
     if response.latency_s is not None:
@@ -182,6 +190,9 @@ class ChatDisplay:
     # -- rendering ------------------------------------------------------------------
 
     def _answer(self, *, fenced: bool) -> str:
+        refusal = self.response.refusal
+        if refusal:
+            return f"**Refused:** {refusal}" if fenced else f"Refused: {refusal}"
         if not self.outcome.json:
             return self.text
         if self.outcome.parse_error is not None:
