@@ -89,7 +89,8 @@ def chat_args(**given: Any) -> argparse.Namespace:
     names = [
         "model", "temperature", "top_p", "seed", "max_tokens", "system", "stop",
         "presence_penalty", "frequency_penalty", "provider", "experiment", "out", "thread",
-        "schema", "tools", "image", "budget", "repeat", "concurrency",
+        "schema", "tools", "image", "budget", "repeat", "concurrency", "reasoning_effort",
+        "logprobs",
     ]
     flags = ["no_stream", "fresh", "json", "run_tools"]
     values: dict[str, Any] = {**dict.fromkeys(names), **dict.fromkeys(flags, False), **given}

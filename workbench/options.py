@@ -60,6 +60,8 @@ KNOBS: dict[str, Knob] = {
     "max_tokens": Knob("--max-tokens", int, "an integer", 1),
     "presence_penalty": Knob("--presence-penalty", float, "a number", -2, 2),
     "frequency_penalty": Knob("--frequency-penalty", float, "a number", -2, 2),
+    "reasoning_effort": Knob("--reasoning-effort", _text, "an effort such as low or high"),
+    "logprobs": Knob("--logprobs", int, "a whole number", 0, sweepable=False),
     "dimensions": Knob("--dimensions", int, "an integer", 1),
     "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
     "repeat": Knob("--repeat", int, "a whole number", 1, sweepable=False),
@@ -73,6 +75,7 @@ CHAT_KNOBS = (
     "max_tokens",
     "presence_penalty",
     "frequency_penalty",
+    "reasoning_effort",  # reasoning models only (workbench.reasoning)
 )
 
 
@@ -238,6 +241,9 @@ class ChatRequest:
         params: dict[str, Any] = one
         if args.stop:
             params["stop"] = [_unescape(s) for s in args.stop]
+        top_logprobs = parse_knob("logprobs", args.logprobs)
+        if top_logprobs is not None:  # --logprobs N: each token and its N likeliest rivals
+            params.update(logprobs=True, top_logprobs=top_logprobs)
         return cls(
             # A cell's trailing newline and blank lines around it are layout, not prompt.
             prompt=cell.rstrip().lstrip("\r\n"),
