@@ -458,3 +458,23 @@ def test_a_stream_keeps_every_column_a_plain_answer_keeps(start: Start) -> None:
         assert plain[column] == streamed_row[column] or (
             plain[column] is None and streamed_row[column] is None
         ), column
+
+
+def test_reasoning_models_by_name() -> None:
+    from workbench.reasoning import is_reasoning_model
+
+    reasoning = ["o1", "o1-preview", "o3-pro", "o4-mini", "gpt-5", "gpt-5-nano", "openai/o3-mini"]
+    others = ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation-latest", "llama3"]
+    assert all(is_reasoning_model(name) for name in reasoning)
+    assert not any(is_reasoning_model(name) for name in others)
+
+
+def test_a_bad_reasoning_setting_in_workbench_toml_is_one_line(in_tmp_dir: Path) -> None:
+    from workbench.errors import ConfigurationError
+    from workbench.providers import load_config
+
+    (in_tmp_dir / "workbench.toml").write_text(
+        '[providers.p]\nbase_url = "http://x/v1"\nreasoning_models = "o3"\n'
+    )
+    with pytest.raises(ConfigurationError, match="must be a list of model names"):
+        load_config()

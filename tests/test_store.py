@@ -184,6 +184,31 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
     assert sql(path, "SELECT name, applied_at FROM schema_migrations ORDER BY rowid") == first
 
 
+def test_a_store_from_before_the_response_fields_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, migration in MIGRATIONS[:3]:  # a file written before issue 14
+        migration(conn)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, T0.isoformat()))
+    old = [c for c in COLUMNS if c not in ("refusal", "logprobs", "service_tier", "requests")]
+    row = bare_record().as_row()
+    row["created_at"] = T0.isoformat()
+    conn.execute(
+        f"INSERT INTO runs ({', '.join(old)}) VALUES ({', '.join('?' * len(old))})",
+        [row[c] for c in old],
+    )
+    conn.close()
+
+    with ExperimentStore(path) as store:
+        frame = store.runs()
+        store.append(full_record())
+        assert tuple(frame.columns) == COLUMNS
+        assert frame.iloc[0][["refusal", "logprobs", "service_tier"]].isna().all()
+        assert store.runs().iloc[-1].refusal == full_record().refusal
+    assert tuple(row[1] for row in sql(path, "PRAGMA table_info(runs)")) == COLUMNS
+
+
 # ---------------------------------------------------------------- append and runs()
 
 
