@@ -478,3 +478,11 @@ def test_a_bad_reasoning_setting_in_workbench_toml_is_one_line(in_tmp_dir: Path)
     )
     with pytest.raises(ConfigurationError, match="must be a list of model names"):
         load_config()
+
+
+def test_a_refused_schema_answer_says_refused(start: Start, shell: TestingShell) -> None:
+    start(answer_with(refusing))
+    shell.user_ns["shape"] = {"type": "object", "properties": {"a": {"type": "string"}}}
+    with pytest.raises(UsageError, match="the model refused: I'm sorry"):
+        shell.run_cell("%%chat -m gpt-4o-mini --schema shape --out got\nDo it.")
+    assert "got" not in shell.user_ns

@@ -216,7 +216,9 @@ def run_chat(
         runs = [ToolRun(c["id"], c["function"]["name"], c["function"]["arguments"])
                 for c in calls_of(responses[0])]
     outcome = ChatOutcome(responses, runs, json=parse is not None)
-    if parse is not None:
+    if parse is not None and outcome.response.refusal:
+        outcome.parse_error = f"the model refused: {outcome.response.refusal}"
+    elif parse is not None:
         try:
             outcome.parsed = parse(outcome.response.text)
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
