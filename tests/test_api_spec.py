@@ -486,3 +486,14 @@ def test_a_refused_schema_answer_says_refused(start: Start, shell: TestingShell)
     with pytest.raises(UsageError, match="the model refused: I'm sorry"):
         shell.run_cell("%%chat -m gpt-4o-mini --schema shape --out got\nDo it.")
     assert "got" not in shell.user_ns
+
+
+def test_compare_sets_reasoning_efforts_side_by_side(start: Start) -> None:
+    start(answer_with(lambda body: completion({"content": body["reasoning_effort"]})))
+    sweep = wb.sweep("Why?", model="o3-mini", grid={"reasoning_effort": ["low", "high"]})
+    sweep.run()
+    table = wb.compare(sweep)
+    assert table.df.iloc[0].to_dict() == {
+        "reasoning_effort=low": "low",
+        "reasoning_effort=high": "high",
+    }

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["compare", "Comparison", "Cell", "KNOBS"]
 
 KNOBS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "seed", "max_tokens",
-                          "sample_index")
+                          "reasoning_effort", "sample_index")
 """The columns ``by`` defaults to: those of these that take more than one value."""
 
 NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
