@@ -107,6 +107,8 @@ class WorkbenchMagics(Magics):
     @argument("--stop", action="append", help="stop sequence (repeatable; \\n is a newline)")
     @argument("--presence-penalty", help="-2 to 2")
     @argument("--frequency-penalty", help="-2 to 2")
+    @argument("--reasoning-effort", help="reasoning models: low, medium, high (a,b: sweep)")
+    @argument("--logprobs", metavar="N", help="keep each token's log-probability and N rivals")
     @argument("--provider", help="local, openai, or a provider of workbench.toml")
     @argument("--experiment", help="experiment name for this run")
     @argument("--out", metavar="VAR", help="bind the result to VAR (with --schema: the object)")
@@ -384,7 +386,8 @@ _HELP_ROWS = [
     ("%%chat [options]",
      "the cell is the prompt (`{{name}}` fills in a variable). Knobs: `-m/--model`, "
      "`-t/--temperature`, `--top-p`, `--seed`, `--max-tokens`, `-s/--system`, `--stop`, "
-     "`--presence-penalty`, `--frequency-penalty`. Also `--thread NAME`, `--json`, "
+     "`--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`. Also "
+     "`--logprobs N`, `--thread NAME`, `--json`, "
      "`--schema VAR`, `--tools VAR --run-tools`, `--image PATH`, `--out VAR`, "
      "`--no-stream`, `--fresh`, `--budget USD`, `--deadline SECONDS`, `--provider`, "
      "`--experiment`. "

@@ -152,6 +152,18 @@ def _m004_add_runs_notes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
 
+def _m005_response_fields(conn: sqlite3.Connection) -> None:
+    # What the API returns that the table dropped (refusals, logprobs, service tier), and
+    # how many requests an embedding call took once split within the API's limits.
+    for column, kind in (
+        ("refusal", "TEXT"),
+        ("logprobs", "TEXT"),  # JSON, compact: [[token, logprob, [[alt, logprob], ...]], ...]
+        ("service_tier", "TEXT"),
+        ("requests", "INTEGER"),
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
     for fn in (
@@ -159,6 +171,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m002_create_embeddings,
         _m003_create_prices,
         _m004_add_runs_notes,
+        _m005_response_fields,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""

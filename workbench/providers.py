@@ -52,6 +52,10 @@ class Provider:
     # Which genai-prices provider prices this one's models; None: only wb.set_price
     # prices apply, because guessing a price for a self-hosted model would be wrong.
     price_provider: str | None = None
+    # Which models are reasoning models (workbench.reasoning): these names, then
+    # ``reasoning`` for every other model (None: judged by OpenAI's model names).
+    reasoning_models: tuple[str, ...] = ()
+    reasoning: bool | None = None
     # The server an environment OPENAI_BASE_URL reaches (host[:port]), None for
     # api.openai.com and for named providers: see ``identity``.
     origin: str | None = None
@@ -261,6 +265,7 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
             default_model=table.get("default_model"),
             default_embedding_model=table.get("default_embedding_model"),
             price_provider=table.get("price_provider"),
+            **_reasoning_settings(path, name, table),
         )
     default = data.get("default_provider")
     if default is not None and default not in providers and default not in (LOCAL, "openai"):
@@ -269,6 +274,22 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
             f"{sorted([*providers, LOCAL, 'openai'])}"
         )
     return Config(providers=providers, default_provider=default)
+
+
+def _reasoning_settings(path: Path, name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """``reasoning_models = ["name", ...]`` and ``reasoning = true|false`` of a provider."""
+    models = table.get("reasoning_models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigurationError(
+            f'{path}: [providers.{name}] reasoning_models must be a list of model names, '
+            'e.g. ["my-proxy-model"]'
+        )
+    reasoning = table.get("reasoning")
+    if reasoning is not None and not isinstance(reasoning, bool):
+        raise ConfigurationError(
+            f"{path}: [providers.{name}] reasoning must be true or false, got {reasoning!r}"
+        )
+    return {"reasoning_models": tuple(models), "reasoning": reasoning}
 
 
 def known_providers(config: Config | None = None) -> dict[str, Provider]:

@@ -70,6 +70,11 @@ class RunRecord:
     # What the reply held that the table cannot (a NaN token count, a number as model...)
     # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
     notes: str | None = None
+    # Added by migration m005_response_fields (issue 14): kept as returned, streamed or not.
+    refusal: str | None = None  # message.refusal: the model declined; output is then empty
+    logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
+    service_tier: str | None = None
+    requests: int | None = None  # HTTP requests an embedding call was split into
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -32,8 +32,11 @@ from .errors import (
     redact,
 )
 from .identity import request_hash
+from .jsonmode import with_json_instruction
+from .logprobs import compact_logprobs
 from .notes import fit_text
 from .pacing import Pacer, PacerRegistry, Ticket
+from .reasoning import adapt_for_reasoning
 from .record import RunRecord
 from .results import ChatResponse
 from .unsaved import UnsavedRun, UnsavedRunWarning
@@ -327,7 +330,9 @@ class Session:
             prompt_text = _last_user_text(messages)
         checks.messages_sendable(messages)
         sent = {k: v for k, v in params.items() if v is not None}
+        messages = with_json_instruction(messages, sent.get("response_format"))
         body: dict[str, Any] = {"model": model_name, "messages": messages, **sent}
+        body = adapt_for_reasoning(body, chosen)  # max_completion_tokens; refuses temperature
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -348,7 +353,8 @@ class Session:
             temperature=sent.get("temperature"),
             top_p=sent.get("top_p"),
             seed=sent.get("seed"),
-            max_tokens=sent.get("max_tokens"),
+            # The bound on the answer, whichever name it is sent under.
+            max_tokens=sent.get("max_tokens", sent.get("max_completion_tokens")),
         )
         return PreparedChat(provider=chosen, body=body, record=record)
 
@@ -371,6 +377,9 @@ class Session:
             "tokens_counted",
             "system_fingerprint",
             "notes",
+            "refusal",
+            "logprobs",
+            "service_tier",
         ):
             setattr(record, name, getattr(hit, name))
         # A replay costs nothing and takes no API time; the original row keeps both.
@@ -457,6 +466,9 @@ class Session:
         record.finish_reason = result.finish_reason
         record.tool_calls = json.dumps(result.tool_calls) if result.tool_calls else None
         record.system_fingerprint = result.system_fingerprint
+        record.refusal = result.refusal
+        record.logprobs = compact_logprobs(result.logprobs)
+        record.service_tier = result.service_tier
         record.latency_s = result.latency_s
         record.ttft_s = result.ttft_s
         record.retries = result.retries

@@ -65,6 +65,9 @@ class ChatResult:
     raw: dict[str, Any] = field(repr=False)  # for streams: assembled like chat.completion
     # Reply values the table could not hold, each dropped with one note (see notes.py).
     notes: list[str] = field(default_factory=list)
+    refusal: str | None = None  # message.refusal: why the model declined to answer
+    logprobs: list[dict[str, Any]] | None = None  # choices[0].logprobs.content, as returned
+    service_tier: str | None = None
 
 
 @dataclass
@@ -391,7 +394,18 @@ def chat_result(reply: Reply, *, latency_s: float, ttft_s: float | None = None) 
         headers=reply.headers,
         raw=data,
         notes=notes.items,
+        refusal=notes.text("message.refusal", message.get("refusal")),
+        logprobs=_logprobs_content(choice.get("logprobs")),
+        service_tier=notes.text("service_tier", data.get("service_tier")),
     )
+
+
+def _logprobs_content(logprobs: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` (one entry per token), or None when not asked for."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return None
+    return [entry for entry in content if isinstance(entry, dict)]
 
 
 def _vector(embedding: Any) -> list[float]:
