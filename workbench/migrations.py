@@ -137,9 +137,32 @@ def _m003_create_prices(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m004_datasets(conn: sqlite3.Connection) -> None:
+    # Which test case a run answered, and its reference answer as text, on the run itself:
+    # scorers, exports and replays need no join to find them. All NULL outside datasets.
+    for column in ("dataset", "dataset_version", "item_id", "expected"):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+    # Runs of the same test case pair up across sweeps by item_id.
+    conn.execute("CREATE INDEX idx_runs_item ON runs (item_id)")
+    # A named dataset's rows, one version per content hash: the same rows stored again are
+    # the same version, so wb.dataset(name, data) in a re-run notebook adds nothing.
+    conn.execute(
+        """
+        CREATE TABLE datasets (
+            name        TEXT NOT NULL,
+            version     TEXT NOT NULL,  -- content hash of rows + expected column
+            expected    TEXT,           -- the name of the column holding the reference answer
+            items       TEXT NOT NULL,  -- JSON list of row objects, in the dataset's order
+            created_at  TEXT NOT NULL,
+            PRIMARY KEY (name, version)
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
-    for fn in (_m001_create_runs, _m002_create_embeddings, _m003_create_prices)
+    for fn in (_m001_create_runs, _m002_create_embeddings, _m003_create_prices, _m004_datasets)
 )
 """Every migration in the order it must run, by the name recorded in the database."""
 
