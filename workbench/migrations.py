@@ -153,16 +153,45 @@ def _m004_datasets(conn: sqlite3.Connection) -> None:
             version     TEXT NOT NULL,  -- content hash of rows + expected column
             expected    TEXT,           -- the name of the column holding the reference answer
             items       TEXT NOT NULL,  -- JSON list of row objects, in the dataset's order
-            created_at  TEXT NOT NULL,
+            stored_at   TEXT NOT NULL,  -- last stored: the latest version is the newest one
             PRIMARY KEY (name, version)
         )
         """
     )
 
 
+def _m005_scores(conn: sqlite3.Connection) -> None:
+    # One score per run per scorer definition: scorer_id is the name plus a hash of the
+    # definition, so a changed rubric adds rows beside the old ones. A judge's own call is
+    # an ordinary run, linked by judge_run_id. WITHOUT ROWID: rows are looked up and
+    # clustered by (scorer_id, run_id), the question "is this run scored yet?".
+    conn.execute(
+        """
+        CREATE TABLE scores (
+            run_id       TEXT NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        REAL,
+            passed       INTEGER CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT NOT NULL,
+            PRIMARY KEY (scorer_id, run_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute("CREATE INDEX idx_scores_run ON scores (run_id)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
-    for fn in (_m001_create_runs, _m002_create_embeddings, _m003_create_prices, _m004_datasets)
+    for fn in (
+        _m001_create_runs,
+        _m002_create_embeddings,
+        _m003_create_prices,
+        _m004_datasets,
+        _m005_scores,
+    )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
 
