@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .scoring import scorers
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -68,6 +69,10 @@ __all__ = [
     "expand_json",
     "compare",
     "plots",
+    "score",
+    "scores",
+    "scorers",
+    "check",
     "sweep",
     "Sweep",
     "SweepPanel",
@@ -224,10 +229,54 @@ def runs(
     since: datetime | str | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """The experiment table as a DataFrame, oldest first (``limit``: the newest N)."""
-    return get_session().store.runs(
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N), with a
+    ``score:<name>`` column per scorer that has scored its runs (see :func:`score`)."""
+    from .scoring.columns import add_score_columns
+
+    store = get_session().store
+    frame = store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
     )
+    return add_score_columns(frame, store)
+
+
+def score(
+    data: Any,
+    scorers: Any,
+    *,
+    fresh: bool = False,
+    budget: float | Decimal | None = None,
+) -> pd.DataFrame:
+    """Score the runs of a Sweep, a runs DataFrame or an experiment (by name) with one
+    scorer or a list (``wb.scorers.*`` or functions); return the scores, one row per run
+    and scorer. Scores already stored are not computed again (``fresh=True`` forces it);
+    outputs are never generated again. ``budget`` (USD) caps a judge's calls."""
+    from .scoring.engine import score as _score
+
+    return _score(data, scorers, fresh=fresh, budget=budget)
+
+
+def scores(experiment: str | None = None, *, scorer: str | None = None) -> pd.DataFrame:
+    """Every stored score (one row per run and scorer definition), oldest first."""
+    from .scoring.engine import scores as _scores
+
+    return _scores(experiment, scorer=scorer)
+
+
+def check(
+    candidate: Any,
+    *,
+    scorer: str,
+    baseline: Any = None,
+    min_score: float | None = None,
+    max_drop: float | None = None,
+) -> None:
+    """A regression gate: raise AssertionError (one line: means, difference, interval)
+    when ``candidate`` (a Sweep, runs DataFrame or experiment name) has a mean
+    ``score:<scorer>`` below ``min_score``, or more than ``max_drop`` below ``baseline``."""
+    from .scoring.gate import check as _check
+
+    _check(candidate, scorer=scorer, baseline=baseline, min_score=min_score, max_drop=max_drop)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb
@@ -371,6 +420,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "scorers":  # a module of scorer constructors: wb.scorers.contains(...)
+        from .scoring import scorers as scorer_module
+
+        globals()[name] = scorer_module
+        return scorer_module
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -1,0 +1,334 @@
+"""Scorers, the scores table and wb.score, on a real SQLite store (and a loopback judge)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from loopback import Received, Reply, chat_reply
+
+import workbench as wb
+from workbench.errors import BudgetExceededError, InvalidInputError
+from workbench.migrations import MIGRATIONS
+from workbench.record import RunRecord
+from workbench.scoring.base import Item, Score
+from workbench.scoring.judge import parse_verdict
+from workbench.session import get_session
+from workbench.store import ExperimentStore
+
+S = wb.scorers
+
+
+def verdict(scorer: Any, output: str, **item: Any) -> Score:
+    return scorer.score(Item(output=output, **item))
+
+
+def add_run(output: str | None, *, experiment: str = "exp", status: str = "ok",
+            expected: str | None = None, **fields: Any) -> str:
+    record = RunRecord(kind="chat", provider="openai", model="gpt-4o-mini",
+                       experiment=experiment, output=output, status=status,  # type: ignore[arg-type]
+                       request_hash=f"h-{output}", **fields)
+    if expected is not None and hasattr(record, "expected"):
+        record.expected = expected  # the datasets migration's column
+    get_session().store.append(record)
+    return record.run_id
+
+
+# ---------------------------------------------------------------- built-in scorers
+
+
+def test_contains_ignores_case_unless_asked() -> None:
+    assert verdict(S.contains("paris"), "It is PARIS.") == Score(1.0, True, "contains 'paris'")
+    assert verdict(S.contains("paris", case=True), "It is PARIS.").passed is False
+    assert verdict(S.contains("paris"), "Lyon").reason == "does not contain 'paris'"
+    with pytest.raises(InvalidInputError, match="non-empty"):
+        S.contains("")
+
+
+def test_regex_searches_and_rejects_a_bad_pattern() -> None:
+    assert verdict(S.regex(r"\b\d{4}\b"), "in 1969 it").passed is True
+    assert verdict(S.regex(r"^\d+$"), "12a").passed is False
+    with pytest.raises(InvalidInputError, match="not a valid pattern"):
+        S.regex("(")
+
+
+def test_equals_normalizes_and_reads_the_runs_expected_answer() -> None:
+    assert verdict(S.equals("Paris"), "  paris. ").passed is True
+    assert verdict(S.equals("Paris", normalize=False), "paris").passed is False
+    assert verdict(S.equals(), "Rome", expected="rome").passed is True
+    missing = verdict(S.equals(), "Rome")
+    assert missing.value is None and "no expected answer" in missing.reason
+
+
+def test_one_of_and_is_json() -> None:
+    assert verdict(S.one_of(["yes", "no"]), "Yes.").passed is True
+    assert verdict(S.one_of(["yes", "no"]), "maybe").passed is False
+    assert verdict(S.is_json(), '{"a": [1, 2]}').passed is True
+    assert verdict(S.is_json(), "{'a': 1}").passed is False
+    with pytest.raises(InvalidInputError, match="non-empty list"):
+        S.one_of("yes")
+
+
+def test_json_schema_from_a_dict_and_from_pydantic() -> None:
+    import pydantic
+
+    class City(pydantic.BaseModel):
+        name: str
+        population: int
+
+    schema = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    assert verdict(S.json_schema(schema), '{"name": "Oslo"}').passed is True
+    wrong = verdict(S.json_schema(City), '{"name": "Oslo", "population": "many"}')
+    assert wrong.passed is False and "population" in wrong.reason
+    assert "not valid JSON" in verdict(S.json_schema(City), "Oslo").reason
+    with pytest.raises(InvalidInputError, match="not a valid JSON schema"):
+        S.json_schema({"type": 12})
+
+
+def test_length_in_words_and_tokens() -> None:
+    assert verdict(S.length(min_words=2, max_words=3), "one two").passed is True
+    too_long = verdict(S.length(max_words=3), "one two three four")
+    assert too_long.passed is False and "4 words > 3" in too_long.reason
+    assert verdict(S.length(max_tokens=2), "a b c d e f g h").passed is False
+    with pytest.raises(InvalidInputError, match="needs"):
+        S.length()
+
+
+def test_a_function_is_a_scorer_named_after_it() -> None:
+    def short(output: str) -> bool:
+        return len(output) < 5
+
+    def overlap(output: str, *, expected: str | None = None, vars: Any = None) -> float:
+        return float(expected in output) + len(vars)
+
+    from workbench.scoring.base import as_scorer
+
+    scorer = as_scorer(short)
+    assert scorer.name == "short" and scorer.id.startswith("short:")
+    assert verdict(scorer, "hey") == Score(1.0, True, "")
+    assert verdict(as_scorer(overlap), "a b", expected="b", vars={"x": 1}).value == 2.0
+    assert as_scorer(lambda o: Score(0.5, None, "half")).score(Item("x")).reason == "half"
+
+
+def test_the_id_follows_the_definition_and_names_can_be_given() -> None:
+    assert S.contains("a").id == S.contains("a").id
+    assert S.contains("a").id != S.contains("b").id
+    assert S.judge("Is it kind?").id != S.judge("Is it polite?").id
+    assert S.contains("a", name="has_a").id.startswith("has_a:")
+    with pytest.raises(InvalidInputError, match="both named 'contains'"):
+        wb.score(pd.DataFrame({"run_id": [], "output": []}), [S.contains("a"), S.contains("b")])
+
+
+# ---------------------------------------------------------------- judge parsing
+
+
+@pytest.mark.parametrize(
+    ("answer", "grade"),
+    [
+        ('{"score": 4, "reason": "mostly right"}', 4.0),
+        ('Here you go:\n```json\n{"score": 2, "reason": "wrong city"}\n```', 2.0),
+        ('{"score": 5, "reason": "The answer is corr', 5.0),  # cut off by max_tokens
+        ("Score: 3\nReason: vague", 3.0),
+        ("I would give it 4/5.", 4.0),
+        ("5", 5.0),
+    ],
+)
+def test_judge_answers_that_can_be_read(answer: str, grade: float) -> None:
+    value, _ = parse_verdict(answer, (1, 5))
+    assert value == grade
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ['{"score": 9, "reason": "great"}', "It is good, maybe 3 or 4.", "", "<html>oops</html>",
+     '{"verdict": "excellent"}'],
+)
+def test_judge_answers_that_cannot_be_read_are_none_with_the_reason(answer: str) -> None:
+    value, reason = parse_verdict(answer, (1, 5))
+    assert value is None and "could not read a grade" in reason
+
+
+def test_pass_fail_answers() -> None:
+    assert parse_verdict('{"score": "pass", "reason": "ok"}', None) == (1.0, "ok")
+    assert parse_verdict("FAIL - it invents a city", None)[0] == 0.0
+    assert parse_verdict("pass or fail, hard to say", None)[0] is None
+
+
+# ---------------------------------------------------------------- the table and wb.score
+
+
+def test_the_migration_adds_the_scores_table_to_an_existing_store(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, migration in MIGRATIONS:
+        if name != "m005_scores":
+            migration(conn)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, '2026-01-01T00:00:00+00:00')",
+                         (name,))
+    conn.close()
+    with ExperimentStore(path) as store:
+        store.append(RunRecord(kind="chat", provider="p", model="m"))
+    conn = sqlite3.connect(path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(scores)")]
+    assert columns == ["run_id", "scorer", "scorer_id", "value", "passed", "reason",
+                       "judge_run_id", "created_at"]
+    names = [n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
+    assert names[-1] == "m005_scores" and conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+
+
+def test_score_stores_and_rescoring_computes_nothing_already_stored() -> None:
+    ids = [add_run(text) for text in ("Paris", "Lyon", '{"a": 1}')]
+    add_run(None, status="error")  # a failed run has nothing to score
+    calls: list[str] = []
+
+    def counted(output: str) -> bool:
+        calls.append(output)
+        return "a" in output
+
+    first = wb.score("exp", [S.contains("paris"), counted])
+    assert len(first) == 6 and set(first.run_id) == set(ids)
+    assert list(first.columns) == ["run_id", "scorer", "scorer_id", "value", "passed", "reason",
+                                   "judge_run_id", "created_at"]
+    again = wb.score("exp", [S.contains("paris"), counted])
+    assert len(calls) == 3  # nothing computed the second time
+    pd.testing.assert_frame_equal(
+        first.sort_values(["scorer", "run_id"]).reset_index(drop=True),
+        again.sort_values(["scorer", "run_id"]).reset_index(drop=True),
+    )
+    wb.score("exp", counted, fresh=True)
+    assert len(calls) == 6
+
+    table = wb.runs(experiment="exp")
+    by_output = table.set_index("output")
+    assert by_output.loc["Paris", "score:contains"] == 1.0
+    assert by_output.loc["Lyon", "score:contains"] == 0.0
+    assert by_output.loc["Lyon", "score:counted"] == 0.0
+    assert pd.isna(table.loc[table.status.eq("error"), "score:contains"]).all()
+    assert len(wb.scores()) == 6 and len(wb.scores(scorer="counted")) == 3
+
+
+def test_a_changed_definition_is_a_new_scorer_and_the_old_scores_stay() -> None:
+    add_run("Paris")
+    wb.score("exp", S.contains("paris"))
+    wb.score("exp", S.contains("lyon"))
+    assert len(wb.scores()) == 2
+    assert wb.runs()["score:contains"].tolist() == [0.0]  # the latest definition shows
+
+
+def test_a_scorer_that_raises_scores_none_naming_the_scorer_and_run() -> None:
+    good, bad = add_run("fine"), add_run("boom")
+
+    def fragile(output: str) -> bool:
+        if output == "boom":
+            raise ValueError("cannot cope")
+        return True
+
+    with pytest.warns(RuntimeWarning, match="fragile failed"):
+        out = wb.score("exp", fragile).set_index("run_id")
+    assert out.loc[good, "passed"]
+    assert pd.isna(out.loc[bad, "value"])
+    assert out.loc[bad, "reason"] == (
+        f"scorer fragile failed on run {bad}: ValueError: cannot cope"
+    )
+
+
+def test_scoring_a_dataframe_and_bad_data() -> None:
+    add_run("Paris")
+    assert wb.score(wb.runs(), S.contains("Paris"))["passed"].tolist() == [True]
+    with pytest.raises(InvalidInputError, match="has no runs"):
+        wb.score("nope", S.is_json())
+    with pytest.raises(InvalidInputError, match="not a scorer"):
+        wb.score("exp", "contains")
+    with pytest.raises(InvalidInputError, match="takes a Sweep"):
+        wb.score(42, S.is_json())
+
+
+def test_check_passes_and_fails_in_one_line() -> None:
+    for text in ("Paris", "Paris", "Lyon", "Paris"):
+        add_run(text, experiment="new")
+    for text in ("Paris", "Paris", "Paris", "Paris"):
+        add_run(text + " ", experiment="old")
+    for name in ("new", "old"):
+        wb.score(name, S.contains("paris"))
+    wb.check("new", scorer="contains", min_score=0.5)
+    with pytest.raises(AssertionError) as failed:
+        wb.check("new", scorer="contains", baseline="old", max_drop=0.1)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith("contains: candidate mean 0.75")
+    assert "baseline mean 1" in message and "difference -0.25" in message
+    with pytest.raises(AssertionError, match="below min_score 0.9"):
+        wb.check("new", scorer="contains", min_score=0.9)
+    with pytest.raises(InvalidInputError, match="no 'score:judge' scores"):
+        wb.check("new", scorer="judge", min_score=1)
+
+
+# ---------------------------------------------------------------- the judge, on loopback
+
+
+def grader(answer: str) -> Any:
+    def handler(request: Received) -> Reply:
+        return chat_reply(answer, model=request.body["model"], prompt_tokens=50,
+                          completion_tokens=10)
+
+    return handler
+
+
+def test_judge_calls_are_rows_linked_by_judge_run_id_and_replayed(start_api: Any) -> None:
+    api = start_api(grader('{"score": 4, "reason": "right city, no detail"}'))
+    run = add_run("Paris", prompt="Capital of France?")
+    rubric = S.judge("Grade the answer to {{input}}: {{output}}", model="gpt-4o-mini",
+                     threshold=3)
+    out = wb.score("exp", rubric)
+    assert out[["value", "passed", "reason"]].values.tolist() == [[4.0, True,
+                                                                   "right city, no detail"]]
+    judged = wb.runs(experiment="exp:judge")
+    assert len(judged) == 1 and judged.run_id[0] == out.judge_run_id[0]
+    assert judged.temperature[0] == 0 and judged.seed[0] == 0
+    body = api.received[-1].body
+    assert body["response_format"]["type"] == "json_schema"
+    assert "Capital of France?" in body["messages"][1]["content"]
+    assert judged.cost_usd[0] > 0
+
+    wb.score("exp", rubric)  # stored: nothing sent
+    assert api.count("/chat/completions") == 1
+    wb.score("exp", rubric, fresh=True)
+    assert api.count("/chat/completions") == 2
+    assert wb.runs()["score:judge"].dropna().tolist() == [4.0]
+    assert run in set(wb.scores().run_id)
+
+
+def test_an_unreadable_judge_answer_is_a_none_score(start_api: Any) -> None:
+    start_api(grader("I cannot grade this."))
+    add_run("Paris")
+    out = wb.score("exp", S.judge("Correct?", model="gpt-4o-mini"))
+    assert pd.isna(out.value[0]) and "could not read a grade" in out.reason[0]
+    assert out.judge_run_id[0] is not None
+
+
+def test_a_judge_over_budget_is_refused_before_sending(start_api: Any) -> None:
+    api = start_api(grader('{"score": 4, "reason": "ok"}'))
+    for text in ("a", "b", "c"):
+        add_run(text)
+    with pytest.raises(BudgetExceededError, match="refused before sending"):
+        wb.score("exp", S.judge("Correct?", model="gpt-4o-mini"), budget=1e-7)
+    assert api.count("/chat/completions") == 0
+
+
+def test_a_server_without_structured_output_gets_plain_json(start_api: Any) -> None:
+    def handler(request: Received) -> Reply:
+        if "response_format" in request.body:
+            return Reply(400, {"error": {"message": "response_format is not supported"}})
+        return chat_reply('{"score": "pass", "reason": "fine"}', model="m-plain")
+
+    api = start_api(handler)
+    add_run("Paris")
+    out = wb.score("exp", S.judge("Correct?", model="m-plain", scale="pass/fail"))
+    assert out.passed.tolist() == [True]
+    assert [("response_format" in r.body) for r in api.received] == [True, False]
+    assert json.loads(wb.runs(experiment="exp:judge").params.iloc[-1]).get("response_format") is None
