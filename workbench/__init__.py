@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .scoring import scorers
+    from .scoring.datasets import Dataset
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -65,6 +66,9 @@ __all__ = [
     "estimate",
     "export",
     "import_runs",
+    "dataset",
+    "datasets",
+    "Dataset",
     "set_price",
     "expand_json",
     "compare",
@@ -371,6 +375,35 @@ def import_runs(path: str | os.PathLike[str]) -> int:
     return get_session().store.import_runs(path)
 
 
+def dataset(
+    name: str, data: Any = None, *, expected: str | None = None, version: str | None = None
+) -> Dataset:
+    """A named set of test cases: rows of template variables, one column (``expected``, or
+    the one named by ``expected=``) holding the reference answer. With ``data`` (a
+    DataFrame, a list of dicts, a .csv/.jsonl/.parquet path) it is stored, versioned by its
+    content; without, the latest stored version (or ``version``) is loaded.
+    ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
+    from .scoring.datasets import load_dataset, save_dataset
+
+    store = get_session().store
+    if data is None:
+        if expected is not None:
+            raise InvalidInputError(
+                "expected= goes with rows to store: wb.dataset(name, rows, expected=...)"
+            )
+        return load_dataset(store, name, version=version)
+    if version is not None:
+        raise InvalidInputError(
+            "version= picks a stored version: wb.dataset(name, version=...) without rows"
+        )
+    return save_dataset(store, name, data, expected=expected)
+
+
+def datasets() -> pd.DataFrame:
+    """The stored datasets, newest first: name, version, rows, expected, stored_at."""
+    return get_session().store.datasets()
+
+
 def set_price(
     model: str,
     *,
@@ -416,6 +449,7 @@ _LAZY = {
     "Sweep": "sweeps",
     "SweepPanel": "widgets",
     "Playground": "widgets",
+    "Dataset": "scoring.datasets",
 }
 
 

@@ -23,20 +23,34 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
 from .checks import amount
-from .errors import BudgetExceededError
+from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
 
 if TYPE_CHECKING:
+    import os
+
     import pandas as pd
 
     from .dispatch import Job
+    from .scoring.datasets import Dataset
+
+    # What vars= takes: value lists per name (a product), or test cases (one point a row).
+    VarsInput: TypeAlias = (
+        Mapping[str, Sequence[Any]]
+        | Dataset
+        | pd.DataFrame
+        | Sequence[Mapping[str, Any]]
+        | str
+        | os.PathLike[str]
+        | None
+    )
 
 __all__ = ["sweep", "Sweep"]
 
@@ -47,7 +61,8 @@ def sweep(
     template: str,
     *,
     grid: Mapping[str, Sequence[Any]] | None = None,
-    vars: Mapping[str, Sequence[Any]] | None = None,  # noqa: A002 - the issue's name
+    vars: VarsInput = None,  # noqa: A002 - the issue's name
+    expected: str | None = None,
     repeats: int = 1,
     system: str | None = None,
     experiment: str | None = None,
@@ -62,6 +77,11 @@ def sweep(
     (request parameters: model, temperature, top_p, seed, max_tokens, system, ...), times
     ``repeats``. Nothing is sent until :meth:`Sweep.run`.
 
+    ``vars`` is a dict of value lists, or test cases: a DataFrame, a list of dicts, a
+    .csv/.jsonl/.parquet path or ``wb.dataset(name)``. Each case (row) is one set of
+    template variables, not a product; ``expected`` names the column with the reference
+    answer (by default a column called ``expected``), which runs record for scorers.
+
     ``fixed_params`` are sent with every call (``max_tokens=50``, ``model=...``);
     ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
     ``budget`` (USD) refuses the sweep when its expected cost (worst case with
@@ -71,6 +91,7 @@ def sweep(
         template,
         grid=grid,
         variables=vars,
+        expected=expected,
         repeats=repeats,
         system=system,
         experiment=experiment,
@@ -107,7 +128,8 @@ class Sweep:
         template: str,
         *,
         grid: Mapping[str, Sequence[Any]] | None = None,
-        variables: Mapping[str, Sequence[Any]] | None = None,
+        variables: VarsInput = None,
+        expected: str | None = None,
         repeats: int = 1,
         system: str | None = None,
         experiment: str | None = None,
@@ -125,6 +147,16 @@ class Sweep:
         # A string is left as it is, for the grid's own "needs a list" error: list("0.5")
         # would make three points out of one value.
         self.grid = {name: _listed(values) for name, values in (grid or {}).items()}
+        self.dataset: Dataset | None = None  # the test cases, when vars= gave some
+        if variables is not None and not isinstance(variables, Mapping):
+            from .scoring.datasets import as_dataset
+
+            self.dataset, variables = as_dataset(variables, expected=expected), None
+        elif expected is not None:
+            raise InvalidInputError(
+                f"expected={expected!r} names the answer column of test cases: give vars= a "
+                "DataFrame, a list of dicts, a file or wb.dataset(...), not a dict of lists"
+            )
         self.variables = {name: _listed(values) for name, values in (variables or {}).items()}
         self.fixed = dict(fixed or {})
         self.repeats = repeats
@@ -145,6 +177,7 @@ class Sweep:
             system=system,
             experiment=self.experiment,
             context=context,
+            dataset=self.dataset,
         )
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         for planned in self._plan:
@@ -158,6 +191,8 @@ class Sweep:
 
     def __repr__(self) -> str:
         axes = [f"{name}×{len(values)}" for name, values in {**self.variables, **self.grid}.items()]
+        if self.dataset is not None:
+            axes.insert(0, f"{self.dataset.name or 'cases'}×{len(self.dataset)}")
         shape = " · ".join(axes + ([f"repeats×{self.repeats}"] if self.repeats > 1 else []))
         return f"<Sweep {self.sweep_id}: {len(self)} runs ({shape or 'one point'})>"
 
@@ -389,5 +424,10 @@ class Sweep:
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
         return side_by_side(
-            plan, found, variable_names=list(self.variables), repeats=self.repeats, values=values
+            plan, found, variable_names=self._variable_names(), repeats=self.repeats, values=values
         )
+
+    def _variable_names(self) -> list[str]:
+        if self.dataset is not None and self._plan:
+            return list(self._plan[0].point.variables)  # the columns the template uses
+        return list(self.variables)
