@@ -100,6 +100,7 @@ def test_each_row_is_one_case_times_the_grid_and_repeats(api: LoopbackAPI) -> No
     # Not the product of the columns (that would be 4 prompts): 2 cases x 2 x 2.
     assert len(s) == 8
     assert list(s.points.prompt.unique()) == ["Is Paris in France?", "Is Rome in Italy?"]
+    assert list(s.points.item_id) == [i for i in as_dataset(rows).item_ids for _ in range(4)]
     assert repr(s).startswith(f"<Sweep {s.sweep_id}: 8 runs (cases×2 · temperature×2")
     df = s.run(progress=False)
     assert chats(api) == 8 and len(df) == 8

@@ -172,7 +172,7 @@ def sweep_id_of(experiment: str, plan: Sequence[PlannedRun], *, fresh: bool) -> 
 
 def points_frame(plan: Sequence[PlannedRun]) -> pd.DataFrame:
     """The planned runs in order: point, variables, knobs, sample_index, provider, model,
-    prompt, request_hash."""
+    prompt, request_hash (and item_id in a dataset sweep)."""
     import pandas as pd
 
     rows = []
@@ -183,5 +183,7 @@ def points_frame(plan: Sequence[PlannedRun]) -> pd.DataFrame:
         row.update(planned.point.knobs)
         for name in ("sample_index", "provider", "model", "prompt", "request_hash"):
             row.setdefault(name, getattr(record, name))
+        if record.item_id is not None:
+            row.setdefault("item_id", record.item_id)  # the test case, for dataset sweeps
         rows.append(row)
     return pd.DataFrame(rows)

@@ -117,7 +117,7 @@ class Dataset:
 
     def items_json(self) -> str:
         """The rows as stored in the ``datasets`` table."""
-        return json.dumps(self.rows, ensure_ascii=False, allow_nan=False)
+        return json.dumps(self.rows, ensure_ascii=False)
 
 
 def answer_text(value: Any) -> str | None:
