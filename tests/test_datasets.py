@@ -140,6 +140,7 @@ def test_the_panel_takes_test_cases_and_a_typed_file_path(
 
 def test_named_datasets_are_versioned_by_content(api: LoopbackAPI) -> None:
     first = wb.dataset("capitals", CASES)
+    assert isinstance(first, wb.Dataset)
     assert first.name == "capitals" and first.version == as_dataset(CASES).version
     again = wb.dataset("capitals", pd.DataFrame(CASES))
     assert again.version == first.version
@@ -270,6 +271,15 @@ def test_export_and_import_carry_datasets(
     assert list(wb.datasets().name) == ["capitals"]
 
 
+def test_a_file_exported_before_datasets_still_imports(api: LoopbackAPI, tmp_path: Path) -> None:
+    wb.sweep("Say {{w}}", vars={"w": ["a", "b"]}, model="m", max_tokens=2).run(progress=False)
+    old = wb.runs().drop(columns=["dataset", "dataset_version", "item_id", "expected"])
+    old.to_json(tmp_path / "old.jsonl", orient="records", lines=True, date_format="iso")
+    wb.configure(store=tmp_path / "other.db")
+    assert wb.import_runs(tmp_path / "old.jsonl") == 2
+    assert wb.runs().item_id.isna().all() and wb.runs().expected.isna().all()
+
+
 def test_an_export_of_runs_without_datasets_leaves_no_stale_sidecar(
     api: LoopbackAPI, tmp_path: Path
 ) -> None:
@@ -297,6 +307,8 @@ def bad_inputs(tmp_path: Path) -> list[tuple[dict[str, Any], str]]:
     not_objects.write_text('["Paris"]\n', encoding="utf-8")
     junk = tmp_path / "junk.parquet"
     junk.write_bytes(b"not parquet at all")
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
     return [
         ({"vars": [{"town": "Paris"}]}, "has no column city (its columns: town)"),
         ({"vars": [{"city": "Paris"}, {"town": "Rome"}]}, "row 1 of the dataset has no 'city'"),
@@ -304,6 +316,7 @@ def bad_inputs(tmp_path: Path) -> list[tuple[dict[str, Any], str]]:
         ({"vars": pd.DataFrame({"city": []})}, "the DataFrame has no rows"),
         ({"vars": empty_csv}, "empty.csv has no rows"),
         ({"vars": tmp_path / "missing.csv"}, "missing.csv (No such file or directory)"),
+        ({"vars": folder}, "folder.csv (Is a directory): check the path"),
         ({"vars": str(tmp_path / "cases.txt")}, "the name must end in .csv, .jsonl, .parquet"),
         ({"vars": broken}, "broken.jsonl, line 2 is not JSON"),
         ({"vars": not_objects}, "line 1 is a JSON list: write one JSON object a line"),
