@@ -117,6 +117,10 @@ def test_expected_is_recorded_per_run_and_is_not_a_template_variable(api: Loopba
     assert [json.loads(v) for v in df.variables] == [{"q": "2+2"}, {"q": "3+3"}]
     assert list(df.item_id) == as_dataset(rows, expected="answer").item_ids
     assert s.dataset is not None and s.dataset.expected_of(df.item_id[0]) == 4
+    assert s.dataset.expected_of("not-an-item") is None
+    frame = s.dataset.to_frame()
+    assert list(frame.columns) == ["item_id", "q", "answer", "note"]
+    assert list(frame.item_id) == list(df.item_id) and list(frame.answer) == [4, 6]
     # The default answer column is one called "expected".
     assert list(run_sweep(CASES).df.expected) == ["France", "Italy", "Peru"]
 

@@ -31,7 +31,6 @@ __all__ = [
     "answer_text",
     "as_dataset",
     "case_variables",
-    "is_dataset_input",
     "load_dataset",
     "mark_run",
     "save_dataset",
@@ -130,15 +129,6 @@ def answer_text(value: Any) -> str | None:
 # ---------------------------------------------------------------------- inputs
 
 
-def is_dataset_input(data: Any) -> bool:
-    """True for what ``vars=`` takes as test cases rather than a dict of value lists."""
-    import pandas as pd
-
-    if isinstance(data, (Dataset, pd.DataFrame, str, os.PathLike)):
-        return True
-    return isinstance(data, Sequence) and not isinstance(data, bytes)
-
-
 def as_dataset(data: Any, *, expected: str | None = None, name: str | None = None) -> Dataset:
     """Test cases from a Dataset, a DataFrame, a list of dicts or a .csv/.jsonl/.parquet
     path. ``expected`` names the answer column; by default a column called ``expected``."""
@@ -161,12 +151,6 @@ def as_dataset(data: Any, *, expected: str | None = None, name: str | None = Non
         rows = _frame_rows(data, source)
     elif isinstance(data, Sequence) and not isinstance(data, bytes):
         source = "the list of test cases"
-        bad = next((i for i, row in enumerate(data) if not isinstance(row, Mapping)), None)
-        if bad is not None:
-            raise InvalidInputError(
-                f"item {bad} of the list of test cases is a {type(data[bad]).__name__}: "
-                "give one dict per test case, e.g. [{'city': 'Paris', 'expected': 'France'}]"
-            )
         rows = list(data)
     else:
         raise InvalidInputError(
@@ -244,6 +228,11 @@ def _frame_rows(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
 
 
 def _plain_row(row: Mapping[str, Any], index: int, source: str) -> dict[str, Any]:
+    if not isinstance(row, Mapping):
+        raise InvalidInputError(
+            f"item {index} of {source} is a {type(row).__name__}: give one dict per test "
+            "case, e.g. [{'city': 'Paris', 'expected': 'France'}]"
+        )
     plain: dict[str, Any] = {}
     for column, value in row.items():
         if not isinstance(column, str):
