@@ -125,6 +125,14 @@ def test_expected_is_recorded_per_run_and_is_not_a_template_variable(api: Loopba
     assert list(run_sweep(CASES).df.expected) == ["France", "Italy", "Peru"]
 
 
+def test_cases_with_list_values_make_a_side_by_side_table(api: LoopbackAPI) -> None:
+    rows = [{"options": ["a", "b"], "expected": "a"}, {"options": ["c"], "expected": "c"}]
+    s = run_sweep(rows, template="Pick one of {{options}}.", grid={"temperature": [0, 1]})
+    table = s.table()
+    assert list(table.index) == ['["a", "b"]', '["c"]'] and table.shape == (2, 2)
+    assert table.iloc[0, 0] == "echo: Pick one of ['a', 'b']."
+
+
 def test_the_panel_takes_test_cases_and_a_typed_file_path(
     api: LoopbackAPI, tmp_path: Path
 ) -> None:
