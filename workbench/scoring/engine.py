@@ -18,7 +18,7 @@ from ..errors import BudgetExceededError, InvalidInputError
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
-from .table import SCORE_COLUMNS, now_text, read_scores, scored_run_ids, scores_frame, write_scores
+from .table import SCORE_COLUMNS, NewScores, known_scores, read_scores, write_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,14 +60,22 @@ def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
         raise InvalidInputError(
             f"the DataFrame has no {sorted(missing)} column: pass rows of wb.runs() or sweep.df"
         )
-    keep = frame["output"].notna()
+    keep = frame["output"].notna().to_numpy(dtype=bool, copy=True)
     if "status" in frame:
-        keep &= frame["status"].eq("ok")
+        keep &= frame["status"].to_numpy() == "ok"
     if "kind" in frame:
-        keep &= frame["kind"].eq("chat")
+        keep &= frame["kind"].to_numpy() == "chat"
     if "experiment" in frame:
-        keep &= ~frame["experiment"].astype(str).str.endswith(JUDGE_SUFFIX)
-    return frame[keep].drop_duplicates("run_id")
+        # A judge's own calls are not scored; few distinct names, so test those only.
+        names = pd.unique(frame["experiment"])
+        judges = [e for e in names if isinstance(e, str) and e.endswith(JUDGE_SUFFIX)]
+        if judges:
+            keep &= ~frame["experiment"].isin(judges).to_numpy(dtype=bool)
+    if not keep.all():
+        frame = frame[keep]
+    if len(set(frame["run_id"].tolist())) != len(frame):
+        frame = frame.drop_duplicates("run_id")
+    return frame
 
 
 def items_of(frame: pd.DataFrame) -> list[Item]:
@@ -158,28 +166,37 @@ def score(
     store = session.store
     run_ids = frame["run_id"].tolist()
     pending: dict[str, list[int]] = {}
+    known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
     for scorer in chosen:
-        done = set() if fresh else scored_run_ids(store, scorer.id)
-        pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
+        done = known[scorer.id][1]
+        if fresh:
+            pending[scorer.id] = list(range(len(run_ids)))
+        elif done.issuperset(run_ids):  # the re-score of a whole sweep: one C-level pass
+            pending[scorer.id] = []
+        else:
+            pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
     _refuse_over_budget(chosen, frame, pending, session, limit)
     spending = _Spending(session, limit)
-    fresh_rows: list[tuple[Any, ...]] = []
     items: list[Item] | None = None
+    parts = []
     for scorer in chosen:
         todo = pending[scorer.id]
-        if not todo:
-            continue
-        if isinstance(scorer, YesNoScorer):
-            rows = _yes_no_rows(scorer, frame["output"].tolist(), run_ids, todo)
-        else:
-            items = items if items is not None else items_of(frame)
-            rows = _rows(scorer, [items[i] for i in todo], session, fresh, spending)
-        write_scores(store, rows)
-        fresh_rows += rows
-    if len(fresh_rows) == len(run_ids) * len(chosen):
-        return scores_frame(fresh_rows)  # all new: no need to read them back
-    stored = read_scores(store, scorer_ids=[s.id for s in chosen], run_ids=run_ids)
-    return pd.DataFrame(stored).reset_index(drop=True)
+        if todo:
+            if isinstance(scorer, YesNoScorer):
+                new = _yes_no_scores(scorer, frame["output"].tolist(), run_ids, todo)
+            else:
+                items = items if items is not None else items_of(frame)
+                new = _scores(scorer, [items[i] for i in todo], session, fresh, spending)
+            added = write_scores(store, new)
+            if len(todo) == len(run_ids):  # all new: nothing to look up
+                parts.append(added)
+                continue
+            known[scorer.id] = known_scores(store, scorer.id)
+        stored, ids = known[scorer.id]
+        if len(ids) != len(run_ids):  # else, holding every run_id, it holds just those
+            stored = stored[stored["run_id"].isin(set(run_ids))]
+        parts.append(stored)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _refuse_over_budget(
@@ -206,37 +223,35 @@ def _refuse_over_budget(
         )
 
 
-def _yes_no_rows(
+def _yes_no_scores(
     scorer: YesNoScorer, outputs: list[Any], run_ids: list[str], todo: list[int]
-) -> list[tuple[Any, ...]]:
-    name, scorer_id, now = scorer.name, scorer.id, now_text()
-    yes = (1.0, 1, scorer.yes)
-    no = (0.0, 0, scorer.no)
+) -> NewScores:
+    new = NewScores(scorer.name, scorer.id)
     try:
-        texts = [outputs[i] for i in todo]
-        verdicts = scorer.verdicts(texts)
+        verdicts: list[bool] | None = scorer.verdicts([outputs[i] for i in todo])
     except Exception:  # noqa: BLE001 - find the run that broke it, one by one below
         verdicts = None
     if verdicts is None:
-        rows = []
         for i in todo:
             result = _safe(scorer, lambda i=i: scorer.score(Item(output=outputs[i])), run_ids[i])
-            rows.append(_row(run_ids[i], scorer, result, now))
-        return rows
-    return [
-        (run_ids[i], name, scorer_id, *(yes if ok else no), None, now)
-        for i, ok in zip(todo, verdicts, strict=True)
-    ]
+            _add(new, run_ids[i], result)
+        return new
+    new.run_ids = [run_ids[i] for i in todo]
+    new.values = [1.0 if ok else 0.0 for ok in verdicts]
+    new.passed = list(verdicts)
+    yes, no = scorer.yes, scorer.no
+    new.reasons = [yes if ok else no for ok in verdicts]
+    new.judge_run_ids = [None] * len(todo)
+    return new
 
 
-def _rows(
+def _scores(
     scorer: Scorer,
     items: list[Item],
     session: Session,
     fresh: bool,
     spending: _Spending,
-) -> list[tuple[Any, ...]]:
-    now = now_text()
+) -> NewScores:
     try:
         results = scorer.score_many(items, session, fresh=fresh, on_cost=spending)
     except BudgetExceededError:
@@ -251,10 +266,10 @@ def _rows(
             )
             for item in items
         ]
-    return [
-        _row(str(item.run.get("run_id")), scorer, result, now)
-        for item, result in zip(items, results, strict=True)
-    ]
+    new = NewScores(scorer.name, scorer.id)
+    for item, result in zip(items, results, strict=True):
+        _add(new, str(item.run.get("run_id")), result)
+    return new
 
 
 def _safe(scorer: Scorer, compute: Any, run_id: str) -> Score:
@@ -272,11 +287,12 @@ def _safe(scorer: Scorer, compute: Any, run_id: str) -> Score:
     return result if isinstance(result, Score) else Score(None, None, "no score")
 
 
-def _row(run_id: str, scorer: Scorer, result: Score, now: str) -> tuple[Any, ...]:
-    passed = None if result.passed is None else int(bool(result.passed))
-    value = None if result.value is None else float(result.value)
-    return (run_id, scorer.name, scorer.id, value, passed, result.reason or "",
-            result.judge_run_id, now)
+def _add(new: NewScores, run_id: str, result: Score) -> None:
+    new.run_ids.append(run_id)
+    new.values.append(None if result.value is None else float(result.value))
+    new.passed.append(None if result.passed is None else bool(result.passed))
+    new.reasons.append(result.reason or "")
+    new.judge_run_ids.append(result.judge_run_id)
 
 
 def scores(
