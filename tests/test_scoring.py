@@ -332,3 +332,65 @@ def test_a_server_without_structured_output_gets_plain_json(start_api: Any) -> N
     assert out.passed.tolist() == [True]
     assert [("response_format" in r.body) for r in api.received] == [True, False]
     assert json.loads(wb.runs(experiment="exp:judge").params.iloc[-1]).get("response_format") is None
+
+
+# ---------------------------------------------------------------- sweeps with scorers
+
+
+def answer_or_grade(request: Received) -> Reply:
+    body = request.body
+    if "response_format" in body:  # the judge
+        return chat_reply('{"score": 5, "reason": "fine"}', model=body["model"],
+                          prompt_tokens=80, completion_tokens=12)
+    text = f"The capital is {body['messages'][-1]['content']}"
+    return chat_reply(text, model=body["model"], prompt_tokens=20, completion_tokens=5)
+
+
+def test_a_sweep_scores_each_run_and_its_estimate_counts_the_judge(start_api: Any) -> None:
+    api = start_api(answer_or_grade)
+    grade = S.judge("Is it right?", model="gpt-4o-mini")
+    plain = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome"]}, model="gpt-4o-mini",
+                     max_tokens=10, experiment="caps")
+    judged = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome"]}, model="gpt-4o-mini",
+                      max_tokens=10, experiment="caps", scorers=[S.contains("paris"), grade])
+    bare, with_judge = plain.estimate(), judged.estimate()
+    assert with_judge.runs == bare.runs + 2  # one judge call per run
+    assert with_judge.cost_expected > bare.cost_expected
+
+    df = judged.run(progress=False)
+    assert df["score:contains"].tolist() == [1.0, 0.0]
+    assert df["score:judge"].tolist() == [5.0, 5.0]
+    assert len(wb.runs(experiment="caps:judge")) == 2
+    sent = api.count("/chat/completions")
+    assert sent == 4
+
+    again = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome"]}, model="gpt-4o-mini",
+                     max_tokens=10, experiment="caps", scorers=[S.contains("paris"), grade])
+    again.run(progress=False)
+    assert api.count("/chat/completions") == sent  # nothing asked again, nothing judged again
+    assert len(wb.scores()) == 4
+
+
+def test_a_scorer_that_raises_does_not_stop_the_sweep(start_api: Any) -> None:
+    start_api(answer_or_grade)
+
+    def picky(output: str) -> bool:
+        if "Rome" in output:
+            raise KeyError("rome")
+        return True
+
+    s = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome"]}, model="gpt-4o-mini",
+                 max_tokens=10, scorers=picky)
+    with pytest.warns(RuntimeWarning, match="picky failed"):
+        df = s.run(progress=False)
+    assert (df.status == "ok").all()
+    assert df["score:picky"].tolist()[0] == 1.0 and pd.isna(df["score:picky"].tolist()[1])
+    reasons = wb.scores(scorer="picky").reason.tolist()
+    assert any(r.startswith("scorer picky failed on run ") and "KeyError" in r for r in reasons)
+
+
+def test_bad_scorers_are_refused_before_a_sweep_sends_anything(start_api: Any) -> None:
+    api = start_api(answer_or_grade)
+    with pytest.raises(InvalidInputError, match="is not a scorer"):
+        wb.sweep("{{city}}", vars={"city": ["Paris"]}, scorers=["contains"])
+    assert api.count() == 0

@@ -26,6 +26,7 @@ from .slots import SlotTransport
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
     from .providers import Provider
+    from .record import RunRecord
     from .session import PreparedChat, Session
 
 __all__ = ["Job", "Dispatcher", "RATE_LIMIT_ATTEMPTS"]
@@ -69,12 +70,14 @@ class Dispatcher:
         concurrency: int,
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
+        on_row: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
         self.concurrency = concurrency
         self.budget = budget
         self.on_progress = on_progress
+        self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
@@ -189,6 +192,8 @@ class Dispatcher:
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
         response = self.session.finish_ok(prepared, result)
+        if self.on_row is not None:
+            self.on_row(response.record)
         cost = response.cost_usd or 0.0
         self.spent += Decimal(str(cost))
         self._failures_in_a_row = 0

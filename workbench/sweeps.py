@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from .dispatch import Job
     from .scoring.datasets import Dataset
+    from .scoring.live import LiveScoring
 
     # What vars= takes: value lists per name (a product), or test cases (one point a row).
     VarsInput: TypeAlias = (
@@ -71,6 +72,7 @@ def sweep(
     fresh: bool = False,
     strict: bool = False,
     context: Mapping[str, Any] | None = None,
+    scorers: Any = None,
     **fixed_params: Any,
 ) -> Sweep:
     """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
@@ -86,6 +88,8 @@ def sweep(
     ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
     ``budget`` (USD) refuses the sweep when its expected cost (worst case with
     ``strict=True``) is above it or above what is left of the session budget.
+    ``scorers`` (``wb.scorers.*`` or functions) score each run as it finishes; the
+    estimate and the budget include a judge's calls.
     """
     return Sweep(
         template,
@@ -101,6 +105,7 @@ def sweep(
         strict=strict,
         context=context,
         fixed=fixed_params,
+        scorers=scorers,
     )
 
 
@@ -140,6 +145,7 @@ class Sweep:
         context: Mapping[str, Any] | None = None,
         fixed: Mapping[str, Any] | None = None,
         session: Session | None = None,
+        scorers: Any = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
@@ -167,6 +173,11 @@ class Sweep:
         self.strict = strict
         self.session = session or get_session()
         self.experiment = experiment or self.session.experiment
+        self.scoring: LiveScoring | None = None
+        if scorers is not None:
+            from .scoring.live import LiveScoring
+
+            self.scoring = LiveScoring(scorers, self.session)  # checked before any call
         self._plan = plan_runs(
             self.session,
             template,
@@ -209,7 +220,16 @@ class Sweep:
         of the runs that :meth:`run` would send now. Sends nothing."""
         if remaining:
             return self._work().cost
-        return sum(self._estimates([p.prepared for p in self._plan]), Estimate.zero())
+        planned = [p.prepared for p in self._plan]
+        return sum(self._estimates(planned), self._scoring_estimate(planned))
+
+    def _scoring_estimate(self, prepared: Sequence[PreparedChat]) -> Estimate:
+        """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
+        if self.scoring is None:
+            return Estimate.zero()
+        from .scoring.live import estimate_planned
+
+        return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
         from .estimate import estimate_messages
@@ -249,7 +269,7 @@ class Sweep:
             Job(p, e.prompt_tokens + e.completion_tokens_max)
             for p, e in zip(sending, estimates, strict=True)
         ]
-        total = sum(estimates, Estimate.zero())
+        total = sum(estimates, self._scoring_estimate(sending))
         return _Work(replay, jobs, len(self._plan) - len(todo), total)
 
     def _refuse_over_budget(self, work: _Work) -> None:
@@ -293,9 +313,12 @@ class Sweep:
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
         from .dispatch import Dispatcher, attempt_of
 
+        scoring = self.scoring
         try:
             for prepared in work.replay:
-                self.session.cached(attempt_of(prepared))
+                replayed = self.session.cached(attempt_of(prepared))
+                if scoring is not None and replayed is not None:
+                    scoring.add(replayed.record)
                 snapshot = self._shared.add(done=1, ok=1, replayed=1)
                 if on_progress is not None:
                     on_progress(snapshot)
@@ -305,9 +328,16 @@ class Sweep:
                 concurrency=self.concurrency,
                 budget=self.budget,
                 on_progress=on_progress,
+                on_row=None if scoring is None else scoring.add,
             )
             await dispatcher.run(work.send)
+            if scoring is not None:
+                # Off the event loop: a judge's calls block. The last pass scores the runs
+                # of earlier runs of this sweep too.
+                await asyncio.to_thread(scoring.finish, self._rows())
         except asyncio.CancelledError:
+            if scoring is not None:
+                scoring.cancel()
             self._shared.update(state="stopped", message="stopped: run it again to resume")
             raise
         except BaseException as exc:
@@ -407,7 +437,13 @@ class Sweep:
     @property
     def df(self) -> pd.DataFrame:
         """This sweep's rows, one per point that has one (its ok row, else its latest
-        error), in point order, with ``point`` and the point's variables and knobs."""
+        error), in point order, with ``point``, the point's variables and knobs, and a
+        ``score:<name>`` column per scorer that has scored them."""
+        from .scoring.columns import add_score_columns
+
+        return add_score_columns(self._rows(), self.session.store)
+
+    def _rows(self) -> pd.DataFrame:
         from .sidebyside import rows_by_point
 
         return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)

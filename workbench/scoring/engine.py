@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..estimate import Estimate
+    from ..record import RunRecord
     from ..session import Session
 
 __all__ = ["score", "scores", "runs_to_score", "items_of", "estimate_scoring", "expected_for"]
@@ -36,10 +37,18 @@ def expected_for(run: Any) -> Any:
 
 
 def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
-    """The ok chat runs of ``data`` (a Sweep, a runs DataFrame or an experiment name)
-    that have an output to score; a judge's own calls are left out."""
+    """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
+    list of responses or run records) that have an output to score; a judge's own calls
+    are left out."""
     import pandas as pd
 
+    if isinstance(data, (list, tuple)) and all(hasattr(r, "record") or hasattr(r, "as_row")
+                                                for r in data):
+        from .live import records_frame
+
+        # ChatResponses (their records) or RunRecords: a cell's or a script's own runs.
+        records: list[RunRecord] = [r.record if hasattr(r, "record") else r for r in data]
+        data = records_frame(records)
     if isinstance(data, str):
         frame = session.store.runs(experiment=data)
         if frame.empty:
