@@ -394,3 +394,52 @@ def test_bad_scorers_are_refused_before_a_sweep_sends_anything(start_api: Any) -
     with pytest.raises(InvalidInputError, match="is not a scorer"):
         wb.sweep("{{city}}", vars={"city": ["Paris"]}, scorers=["contains"])
     assert api.count() == 0
+
+
+# ---------------------------------------------------------------- plots and intervals
+
+
+def scored_grid() -> None:
+    for temperature, texts in ((0.0, ["Paris", "Paris", "Paris", "Lyon"]),
+                               (1.0, ["Rome", "Lyon", "Paris", "Nice"])):
+        for i, text in enumerate(texts):
+            add_run(f"{text} {i} {temperature}", temperature=temperature, seed=i,
+                    cost_usd=0.001 * (1 + temperature))
+    wb.score("exp", [S.contains("paris"), S.length(max_words=3)])
+
+
+def test_the_score_plot_shows_pass_rates_with_intervals() -> None:
+    scored_grid()
+    ax = wb.plots.scores(wb.runs(), by="temperature", scorer="contains")
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == [0.75, 0.25]
+    assert ax.get_ylabel() == "pass rate" and "95% CI" in ax.get_title()
+    assert len(ax.lines) + len(ax.collections) > 0  # the error bars
+    both = wb.plots.scores(wb.runs(), by="temperature")
+    assert [t.get_text() for t in both.get_legend().get_texts()] == ["contains", "length"]
+    with pytest.raises(InvalidInputError, match="no 'score:judge' column"):
+        wb.plots.scores(wb.runs(), scorer="judge")
+
+
+def test_pareto_marks_the_front_and_heatmap_takes_scores() -> None:
+    from workbench.scoring.plots import pareto_front
+
+    assert pareto_front([1, 2, 3, 4], [0.5, 0.4, 0.9, 0.9]) == [0, 2]
+    scored_grid()
+    ax = wb.plots.pareto(wb.runs(), quality="contains", cost="cost_usd")
+    front = [line for line in ax.lines if line.get_label() == "Pareto front"]
+    assert len(front) == 1 and list(front[0].get_xdata()) == [0.001]
+    grid = wb.plots.heatmap(wb.runs(), x="temperature", y="seed", value="score:contains")
+    assert "score:contains" in grid.get_title()
+
+
+def test_intervals() -> None:
+    from workbench.scoring.stats import difference_interval, mean_interval, t_975, wilson_interval
+
+    assert t_975(10) == 2.228 and abs(t_975(200) - 1.972) < 0.001
+    m = mean_interval([1.0, 2.0, 3.0])
+    assert m.estimate == 2.0 and abs(m.high - 4.484) < 0.01
+    w = wilson_interval(0, 10)
+    assert w.low == 0.0 and 0.27 < w.high < 0.28
+    d = difference_interval([1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0])
+    assert d.estimate == 0.5 and d.low < 0 < d.high
