@@ -121,6 +121,7 @@ class WorkbenchMagics(Magics):
     @argument("--budget", metavar="USD", help="refuse if the estimated cost is above this")
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
+    @argument("--score", metavar="VAR", help="score each run with the scorer(s) in VAR")
     @cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
     def chat(self, line: str, cell: str) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..record import RunRecord
     from ..session import PreparedChat, Session
 
-__all__ = ["LiveScoring", "records_frame", "estimate_planned"]
+__all__ = ["LiveScoring", "records_frame", "estimate_planned", "compact", "compact_row"]
 
 
 def records_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -110,3 +110,33 @@ def estimate_planned(
         )
     total: Estimate = estimate_scoring(paid, items, session)
     return total
+
+
+def _compact(name: str, value: Any, passed: Any) -> str:
+    if passed is True or passed is False:
+        return f"{name} {'✓' if passed else '✗'}"
+    if value is None or value != value:  # None or NaN: the scorer had no answer
+        return f"{name} ?"
+    return f"{name} {float(value):.3g}"
+
+
+def compact(scores: pd.DataFrame) -> list[str]:
+    """Scores of one run as short labels: ``contains ✓``, ``judge 4``, ``similar 0.91``."""
+    return [
+        _compact(str(name), value, None if passed is None or passed != passed else bool(passed))
+        for name, value, passed in zip(
+            scores["scorer"], scores["value"], scores["passed"].astype(object), strict=True
+        )
+    ]
+
+
+def compact_row(run: Any) -> str:
+    """The ``score:`` columns of one row of a runs table, as short labels."""
+    from .columns import PREFIX
+
+    labels = [
+        _compact(str(key).removeprefix(PREFIX), value, None)
+        for key, value in run.items()
+        if str(key).startswith(PREFIX) and value is not None and value == value
+    ]
+    return " · ".join(labels)
