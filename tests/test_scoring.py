@@ -47,6 +47,9 @@ def test_contains_ignores_case_unless_asked() -> None:
     assert verdict(S.contains("paris"), "Lyon").reason == "does not contain 'paris'"
     with pytest.raises(InvalidInputError, match="non-empty"):
         S.contains("")
+    assert verdict(S.contains(), "It is Paris.", expected="paris").passed is True
+    assert verdict(S.contains(), "Lyon", expected="Paris").reason == "does not contain 'Paris'"
+    assert verdict(S.contains(), "Lyon").value is None
 
 
 def test_regex_searches_and_rejects_a_bad_pattern() -> None:
@@ -178,7 +181,8 @@ def test_the_migration_adds_the_scores_table_to_an_existing_store(tmp_path: Path
     assert columns == ["run_id", "scorer", "scorer_id", "value", "passed", "reason",
                        "judge_run_id", "created_at"]
     names = [n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
-    assert names[-1] == "m005_scores" and conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+    assert names[-1] == "m005_scores"
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
 
 
 def test_score_stores_and_rescoring_computes_nothing_already_stored() -> None:
@@ -331,7 +335,8 @@ def test_a_server_without_structured_output_gets_plain_json(start_api: Any) -> N
     out = wb.score("exp", S.judge("Correct?", model="m-plain", scale="pass/fail"))
     assert out.passed.tolist() == [True]
     assert [("response_format" in r.body) for r in api.received] == [True, False]
-    assert json.loads(wb.runs(experiment="exp:judge").params.iloc[-1]).get("response_format") is None
+    last = json.loads(wb.runs(experiment="exp:judge").params.iloc[-1])
+    assert "response_format" not in last
 
 
 # ---------------------------------------------------------------- sweeps with scorers

@@ -59,11 +59,33 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
-def contains(text: str, case: bool = False, *, name: str | None = None) -> Scorer:
-    """Yes when the output contains ``text`` (ignoring case unless ``case=True``)."""
-    needle = _text("contains(text)", text)
+class _ContainsExpected(Scorer):
+    kind = "contains"
+
+    def __init__(self, case: bool, name: str | None) -> None:
+        super().__init__(name, {"text": None, "case": case})
+        self.case = case
+
+    def score(self, item: Item) -> Score:
+        if item.expected is None:
+            return Score(None, None, "no expected answer: pass contains(text) or give the"
+                         " dataset an expected column")
+        needle = str(item.expected)
+        found = needle in item.output if self.case else (
+            needle.casefold() in item.output.casefold()
+        )
+        return Score(1.0 if found else 0.0, found,
+                     f"{'contains' if found else 'does not contain'} {needle[:80]!r}")
+
+
+def contains(text: str | None = None, case: bool = False, *, name: str | None = None) -> Scorer:
+    """Yes when the output contains ``text`` (None: the run's expected answer), ignoring
+    case unless ``case=True``."""
     if not isinstance(case, bool):
         raise InvalidInputError(f"contains(case=...) must be True or False, got {case!r}")
+    if text is None:
+        return _ContainsExpected(case, name)
+    needle = _text("contains(text)", text)
     test: Callable[[str], bool]
     if case:
         test = lambda output: needle in output  # noqa: E731
