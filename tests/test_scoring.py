@@ -448,3 +448,30 @@ def test_intervals() -> None:
     assert w.low == 0.0 and 0.27 < w.high < 0.28
     d = difference_interval([1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0])
     assert d.estimate == 0.5 and d.low < 0 < d.high
+
+
+# ---------------------------------------------------------------- the real local model
+
+
+@pytest.mark.integration
+def test_a_judged_sweep_on_the_local_model() -> None:
+    cases = [{"question": "What is the capital of France?", "expected": "Paris"},
+             {"question": "What colour is the sky on a clear day?", "expected": "Blue"}]
+    grade = S.judge("Does the answer agree with the reference {{expected}}?", max_tokens=40)
+    s = wb.sweep("{{question}}", vars=cases, grid={"temperature": [0, 1]}, seed=1,
+                 max_tokens=16, experiment="judged", scorers=[S.contains(), grade])
+    df = s.run(progress=False)
+    assert len(df) == 4 and (df.status == "ok").all()
+    assert df["score:contains"].notna().all()
+    judge_rows = wb.runs(experiment="judged:judge")
+    assert len(judge_rows) == 4 and (judge_rows.temperature == 0).all()
+    stored = wb.scores(scorer="judge")
+    assert len(stored) == 4 and set(stored.judge_run_id) == set(judge_rows.run_id)
+    for value, reason in zip(stored.value, stored.reason, strict=True):
+        # the small model's grades are weak, but each is on the scale or says why not
+        assert (1 <= value <= 5) or (pd.isna(value) and "could not read" in reason)
+
+    wb.sweep("{{question}}", vars=cases, grid={"temperature": [0, 1]}, seed=1, max_tokens=16,
+             experiment="judged", scorers=[S.contains(), grade]).run(progress=False)
+    assert len(wb.runs(experiment="judged:judge")) == 4  # replayed: not judged again
+    wb.check(s, scorer="contains", min_score=0)

@@ -31,9 +31,8 @@ JUDGE_SUFFIX = ":judge"
 _JUDGE_CONCURRENCY = 4
 
 _SYSTEM = (
-    "You are a careful, strict grader. Grade the answer against the rubric. "
-    'Reply with JSON only, like {{"score": {example}, "reason": "one short sentence"}}, '
-    "where score is {what}."
+    "You are a careful, strict grader. Grade the answer against the rubric. Reply with "
+    'JSON only, with two keys: "score" ({what}) and "reason" (why, in a few words).'
 )
 
 # (provider name, model) pairs that refused response_format: ask them for plain JSON.
@@ -231,11 +230,10 @@ class Judge(Scorer):
             if item.expected is not None and "expected" not in self.variables:
                 text += f"\n\nReference answer:\n{item.expected}"
         if self.scale is None:
-            example, what = '"pass"', '"pass" or "fail"'
+            what = '"pass" or "fail"'
         else:
-            example = str(self.scale[1])
             what = f"a whole number from {self.scale[0]} (worst) to {self.scale[1]} (best)"
-        system = _SYSTEM.format(example=example, what=what)
+        system = _SYSTEM.format(what=what)
         return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
     def _target(self, session: Session) -> tuple[Any, str]:
