@@ -475,3 +475,25 @@ def test_a_judged_sweep_on_the_local_model() -> None:
              experiment="judged", scorers=[S.contains(), grade]).run(progress=False)
     assert len(wb.runs(experiment="judged:judge")) == 4  # replayed: not judged again
     wb.check(s, scorer="contains", min_score=0)
+
+
+def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
+    from workbench.scoring.engine import score
+    from workbench.session import Session
+
+    calls: list[str] = []
+
+    def counted(output: str) -> bool:
+        calls.append(output)
+        return True
+
+    add_run("a")
+    wb.score("exp", counted)
+    other = Session()  # another kernel on the same file
+    other.configure(store=get_session().store_path)
+    add_run("b")
+    score("exp", counted, session=other)
+    assert calls == ["a", "b"]
+    out = wb.score("exp", counted)  # this process's memory is stale: it must notice
+    assert calls == ["a", "b"] and len(out) == 2
+    other.close_store()

@@ -187,12 +187,14 @@ def score(
     _refuse_over_budget(chosen, frame, pending, session, limit)
     spending = _Spending(session, limit)
     items: list[Item] | None = None
+    outputs: list[Any] | None = None
     parts = []
     for scorer in chosen:
         todo = pending[scorer.id]
         if todo:
             if isinstance(scorer, YesNoScorer):
-                new = _yes_no_scores(scorer, frame["output"].tolist(), run_ids, todo)
+                outputs = outputs if outputs is not None else frame["output"].tolist()
+                new = _yes_no_scores(scorer, outputs, run_ids, todo)
             else:
                 items = items if items is not None else items_of(frame)
                 new = _scores(scorer, [items[i] for i in todo], session, fresh, spending)
@@ -237,7 +239,10 @@ def _yes_no_scores(
 ) -> NewScores:
     new = NewScores(scorer.name, scorer.id)
     try:
-        verdicts: list[bool] | None = scorer.verdicts([outputs[i] for i in todo])
+        everything = len(todo) == len(outputs)
+        verdicts: list[bool] | None = scorer.verdicts(
+            outputs if everything else [outputs[i] for i in todo]
+        )
     except Exception:  # noqa: BLE001 - find the run that broke it, one by one below
         verdicts = None
     if verdicts is None:
@@ -245,7 +250,7 @@ def _yes_no_scores(
             result = _safe(scorer, lambda i=i: scorer.score(Item(output=outputs[i])), run_ids[i])
             _add(new, run_ids[i], result)
         return new
-    new.run_ids = [run_ids[i] for i in todo]
+    new.run_ids = run_ids if len(todo) == len(run_ids) else [run_ids[i] for i in todo]
     new.values = [1.0 if ok else 0.0 for ok in verdicts]
     new.passed = list(verdicts)
     yes, no = scorer.yes, scorer.no
