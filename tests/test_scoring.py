@@ -339,6 +339,38 @@ def test_a_server_without_structured_output_gets_plain_json(start_api: Any) -> N
     assert "response_format" not in last
 
 
+def embedder(request: Received) -> Reply:
+    """Two-dimensional vectors: texts naming Paris point one way, the rest another."""
+    texts = request.body["input"]
+    vectors = [[1.0, 0.0] if "paris" in t.lower() else [0.6, 0.8] for t in texts]
+    return Reply(body={
+        "object": "list",
+        "model": request.body["model"],
+        "data": [{"object": "embedding", "index": i, "embedding": v}
+                 for i, v in enumerate(vectors)],
+        "usage": {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)},
+    })
+
+
+def test_similar_is_the_cosine_to_the_reference_through_logged_embed_calls(
+    start_api: Any,
+) -> None:
+    api = start_api(embedder)
+    near, far = add_run("Paris, of course"), add_run("Lyon")
+    add_run("no reference", experiment="other")
+    out = wb.score("exp", S.similar(expected="Paris", threshold=0.7,
+                                    model="text-embedding-3-small")).set_index("run_id")
+    assert out.loc[near, "value"] == pytest.approx(1.0) and out.loc[near, "passed"]
+    assert out.loc[far, "value"] == pytest.approx(0.6) and not out.loc[far, "passed"]
+    assert out.loc[far, "reason"] == "cosine 0.600 < 0.7"
+    logged = wb.runs(experiment="exp:judge")
+    assert list(logged.kind) == ["embed"] and out.loc[near, "judge_run_id"] == logged.run_id[0]
+    wb.score("exp", S.similar(expected="Paris", threshold=0.7, model="text-embedding-3-small"))
+    assert api.count("/embeddings") == 1  # stored: nothing embedded again
+    missing = wb.score("other", S.similar(model="text-embedding-3-small"))
+    assert pd.isna(missing.value[0]) and "no expected answer" in missing.reason[0]
+
+
 # ---------------------------------------------------------------- sweeps with scorers
 
 
@@ -497,3 +529,14 @@ def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
     out = wb.score("exp", counted)  # this process's memory is stale: it must notice
     assert calls == ["a", "b"] and len(out) == 2
     other.close_store()
+
+
+def test_equals_reads_the_expected_answer_of_a_dataset_sweep(start_api: Any) -> None:
+    start_api(answer_or_grade)  # answers "The capital is <question>"
+    cases = [{"q": "Paris", "answer": "The capital is Paris"},
+             {"q": "Rome", "answer": "Madrid"}]
+    s = wb.sweep("{{q}}", vars=cases, expected="answer", model="gpt-4o-mini", max_tokens=5,
+                 scorers=[S.equals(), S.contains()])
+    df = s.run(progress=False)
+    assert df["score:equals"].tolist() == [1.0, 0.0]
+    assert df["score:contains"].tolist() == [1.0, 0.0]
