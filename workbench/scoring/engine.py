@@ -18,7 +18,7 @@ from ..errors import BudgetExceededError, InvalidInputError
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
-from .table import SCORE_COLUMNS, NewScores, known_scores, read_scores, write_scores
+from .table import NewScores, known_scores, read_scores, write_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -328,5 +328,4 @@ def scores(
     frame = read_scores(store, run_ids=run_ids)
     if scorer is not None:
         frame = frame[frame["scorer"].eq(scorer)].reset_index(drop=True)
-    assert list(frame.columns) == list(SCORE_COLUMNS)
     return frame
