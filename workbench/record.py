@@ -75,6 +75,11 @@ class RunRecord:
     logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
     service_tier: str | None = None
     requests: int | None = None  # HTTP requests an embedding call was split into
+    # Datasets (migration m006_datasets): the test case this run answered. NULL outside datasets.
+    dataset: str | None = None  # the name given to wb.dataset; None for unnamed data
+    dataset_version: str | None = None  # content hash of the dataset's rows
+    item_id: str | None = None  # hash of the test case's row: pairs runs across sweeps
+    expected: str | None = None  # the reference answer as text (JSON for non-strings)
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
