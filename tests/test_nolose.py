@@ -107,6 +107,21 @@ def test_an_odd_reply_value_is_an_empty_cell_with_a_note(
     assert f"{path.replace('choices.0.', '')} was" in row.notes and note in row.notes
 
 
+@pytest.mark.parametrize("path", ["usage.prompt_tokens", "usage.completion_tokens"])
+def test_a_dropped_token_count_leaves_the_cost_unknown_not_partial(
+    start_api: Start, path: str
+) -> None:
+    def handler(request: Received) -> Reply:
+        reply = chat_reply("Paris.", prompt_tokens=12, completion_tokens=3)
+        _set(reply.body, path, -5)
+        return reply
+
+    start_api(handler)
+    wb.chat("Capital of France?", model="gpt-4o-mini")
+    row = wb.runs().iloc[0]
+    assert pd.isna(row.cost_usd) and row.price_source is None
+
+
 def test_surrogate_escapes_are_stored_as_utf8(start_api: Start) -> None:
     start_api(lambda request: chat_reply("caf\ud83d"))  # half an emoji
     assert wb.chat("Say café", model="gpt-4o-mini").text == "caf\ufffd"

@@ -15,7 +15,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -569,6 +569,10 @@ class Session:
         # Counted usage gives a cost marked as estimated (see pricing.ESTIMATED); it
         # counts towards the spend and budgets all the same, as the best figure there is.
         priced = self.quote(record.model, usage, provider)
+        if record.kind == "chat" and usage.completion_tokens is None and not provider.local:
+            # A chat answer whose completion count was unusable (dropped, with a note):
+            # pricing the prompt alone would pass a part for the whole. Unknown instead.
+            priced = replace(priced, cost_usd=None, source=None)
         record.cost_usd = float(priced.cost_usd) if priced.cost_usd is not None else None
         record.price_source = priced.source
         with self._lock:
