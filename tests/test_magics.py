@@ -375,6 +375,10 @@ def test_embed_mistakes(shell: TestingShell) -> None:
         shell.run_cell("%%embed --split word\nx\n")
     with pytest.raises(UsageError, match="Unknown option --dims for %%embed: did you mean --dim"):
         shell.run_cell("%%embed --dims 3\nx\n")
+    # A word that is close to no option gets no suggestion (difflib offered --repeat).
+    with pytest.raises(UsageError) as far:
+        shell.run_cell("%%chat --format json\nx\n")
+    assert str(far.value) == "Unknown option --format for %%chat (see %%chat?)"
     assert rows() == 0
 
 
@@ -388,6 +392,25 @@ def test_unknown_model_names_the_closest(shell: TestingShell, sent: list[dict[st
     )
     with pytest.raises(UsageError, match="Unknown model 'minilm'.*'all-minilm-l6-v2'"):
         shell.run_cell("%%embed -m minilm\nx\n")
+    # The README's own example of a "did you mean": the start of the id, misspelled.
+    with pytest.raises(UsageError, match="Did you mean 'smollm2-135m-instruct'"):
+        chat(shell, "-m smolm2 --max-tokens 4", "hi")
+    assert sent == [] and rows() == 0
+
+
+@integration
+def test_a_hosted_model_without_a_key_says_to_set_the_key(
+    shell: TestingShell, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(UsageError) as info:
+        chat(shell, "-m gpt-4o-mini --max-tokens 4", "hi")
+    message = str(info.value)
+    assert message.startswith("Unknown model 'gpt-4o-mini': no OPENAI_API_KEY is set")
+    assert "export OPENAI_API_KEY=" in message
+    # Only chat models are offered for a chat: never the embedding model.
+    assert "smollm2-135m-instruct" in message and "all-minilm" not in message
     assert sent == [] and rows() == 0
 
 

@@ -22,7 +22,7 @@ from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
 from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError
-from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
+from .options import ChatRequest, EmbedRequest, OptionError, closest_name, parse_knob
 from .session import Session, get_session, one_line
 from .templates import TemplateError
 from .tools import ToolError
@@ -76,8 +76,8 @@ def _parse(magics: Magics, name: str, line: str) -> argparse.Namespace:
             f"text goes in the cell below (see {label}?)"
         )
     options = sorted({s for action in parser._actions for s in action.option_strings})
-    hint = difflib.get_close_matches(word, options, n=1)
-    suggestion = f": did you mean {hint[0]}?" if hint else ""
+    hint = closest_name(word, options)
+    suggestion = f": did you mean {hint}?" if hint else ""
     raise OptionError(f"Unknown option {word} for {label}{suggestion} (see {label}?)")
 
 
