@@ -639,8 +639,26 @@ def test_help_for_every_magic(shell: TestingShell, capsys: pytest.CaptureFixture
     shell.run_cell("%%embed?")
     shell.run_cell("%workbench?")
     shown = capsys.readouterr().out
-    assert "%%chat [-m MODEL] [-t TEMPERATURE]" in shown and "--run-tools" in shown
+    assert "%%chat [options]" in shown and "--run-tools" in shown
     assert "%%embed [-m MODEL] [--dimensions DIMENSIONS]" in shown
     assert "thread list|show NAME|reset NAME" in shown
     overview = shell.run_line_magic("workbench", "help")
     assert "%%chat?" in repr(overview) and "| `%%embed [options]` |" in overview._repr_markdown_()
+
+
+def test_the_help_reads_as_text_not_rst(shell: TestingShell) -> None:
+    for magic in ("chat", "embed"):
+        with capture_output() as shown:
+            shell.run_cell(f"%%{magic}?")
+        text = shown.stdout
+        assert f"%%{magic} [options]" in text and "--model" in text
+        assert "``" not in text and "::" not in text, text[:300]
+
+
+def test_a_one_line_chat_sends_the_rest_of_the_line(shell: TestingShell, api: LoopbackAPI) -> None:
+    shell.run_cell("%chat -m gpt-4o-mini --no-stream --max-tokens 9 What's a haiku?")
+    [body] = bodies(api)
+    assert body["messages"] == [{"role": "user", "content": "What's a haiku?"}]
+    assert body["max_tokens"] == 9 and len(wb.runs()) == 1
+    with pytest.raises(UsageError, match="%chat needs a question after the options"):
+        shell.run_cell("%chat -t 0.5")
