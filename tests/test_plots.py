@@ -372,7 +372,7 @@ def test_a_bare_plot_cell_shows_the_figure_not_the_axes_repr() -> None:
     stored(run(), run(model="gpt-4o"))
     with open_shell() as shell, capture_output() as shown:
         shell.run_cell("import workbench as wb\nwb.plots.tokens(wb.runs())")
-        ax = shell.user_ns["_"] if "_" in shell.user_ns else None
+        ax = shell.user_ns.get("_")
     assert "<Axes" not in shown.stdout
     assert [o.data["text/plain"] for o in shown.outputs] == ["<Figure size 750x480 with 1 Axes>"]
     assert isinstance(ax, Axes)  # still the Axes, for composition

@@ -11,7 +11,7 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 from .compare import _column, _frame, _groups
-from .display import format_cost, shorten
+from .display import format_cost, shorten, show
 
 if TYPE_CHECKING:
     import numpy as np
@@ -411,8 +411,10 @@ def _show_figure(ax: Axes) -> None:
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    display(ax.figure)
-    plt.close(ax.figure)  # shown once: the inline backend would show it again at cell end
+    figure = ax.get_figure(root=True)
+    display(figure)
+    if figure is not None:  # shown once: the inline backend would show it again at cell end
+        plt.close(figure)
 
 
 def _finish(ax: Axes, title: str, runs: int | None, *, xlabel: str | None, ylabel: str) -> Axes:
