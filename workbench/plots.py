@@ -409,10 +409,9 @@ def _boxes(
 
 def _show_figure(ax: Axes) -> None:
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     figure = ax.get_figure(root=True)
-    display(figure)
+    show(figure)
     if figure is not None:  # shown once: the inline backend would show it again at cell end
         plt.close(figure)
 
