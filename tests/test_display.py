@@ -164,7 +164,10 @@ def test_nearest_by_text_or_index_and_the_frame() -> None:
 def test_the_heatmap_is_a_labelled_png_in_the_bundle() -> None:
     result = embed_result()
     ax = result.heatmap()
-    assert [t.get_text() for t in ax.get_yticklabels()] == [shorten(t, 24) for t in TEXTS]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "1  a cat sat on the mat", "2  a kitten", "3  stock markets fell sharply today", "4  zero"
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4"]
     assert len(ax.texts) == 16  # every cell annotated
     assert result.png().startswith(b"\x89PNG\r\n\x1a\n")
     data, metadata = result._repr_mimebundle_()
@@ -172,6 +175,21 @@ def test_the_heatmap_is_a_labelled_png_in_the_bundle() -> None:
     assert "text-embedding-3-small · 4 texts × 3 dims · 9 tokens · $0" in data["text/html"]
     assert "a kitten" in data["text/plain"] and "stock markets fell shar…" in data["text/plain"]
     assert metadata["workbench"]["run_id"] == "e1" and metadata["workbench"]["texts"] == 4
+
+
+def test_the_heatmap_keeps_long_texts_readable_and_grows_with_them() -> None:
+    long = "the quick brown fox jumps over the lazy dog while the cat watches from the mat"
+    vectors = [[1.0, float(i), 0.5] for i in range(8)]
+    record = RunRecord(kind="embed", provider="openai", model="m", run_id="e2")
+    many = EmbedResult(EmbedResponse(record=record, texts=[long] * 8, embeddings=vectors))
+    ax = many.heatmap()
+    label = ax.get_yticklabels()[0]
+    assert label.get_text().replace("\n    ", " ") == f"1  {long}"  # wrapped, not cut
+    assert label.get_fontsize() >= 10 and ax.texts[0].get_fontsize() >= 9
+    # At the figure's dpi, 10 pt is 14 px: the 5-7 px lettering is gone.
+    assert ax.figure.dpi >= 100
+    small = embed_result().heatmap().figure.get_size_inches()
+    assert ax.figure.get_size_inches()[1] > small[1]
 
 
 def test_the_heatmap_draws_on_a_given_axes() -> None:
