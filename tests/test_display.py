@@ -13,7 +13,7 @@ from IPython.utils.capture import capture_output
 from testing_shell import TestingShell, open_shell
 
 from workbench.cells import ChatOutcome
-from workbench.display import ChatDisplay, EmbedResult, StreamDisplay, footer, shorten
+from workbench.display import ChatDisplay, EmbedResult, StreamDisplay, footer
 from workbench.record import RunRecord
 from workbench.results import ChatResponse, EmbedResponse
 from workbench.tools import ToolRun
