@@ -97,14 +97,29 @@ def test_live_streaming_redraws_at_most_every_interval(shell: TestingShell) -> N
             screen(f"w{step} ")
         screen.finish(ChatDisplay(ChatOutcome([chat_response("final")])))
     outputs = captured.outputs
-    assert outputs[0].data == {"text/plain": "w0 "} and not outputs[0].update
-    redraws = [o.data["text/plain"] for o in outputs[1:-1]]
+    # Markdown from the first word, as the final answer is: no monospace, no reflow.
+    assert outputs[0].data == {"text/markdown": "w0 ", "text/plain": "w0 "}
+    assert not outputs[0].update
+    redraws = [o.data["text/markdown"] for o in outputs[1:-1]]
     # Redrawn at 0.3, 0.6 and 0.9 s: never two within 0.25 s, so not per token.
     assert redraws == ["w0 w1 w2 w3 ", "w0 w1 w2 w3 w4 w5 w6 ", "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 "]
     assert all(o.update for o in outputs[1:])
     assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub>")
     assert outputs[-1].metadata["workbench"]["run_id"] == "run42"
     assert screen.text == "".join(f"w{i} " for i in range(10))
+
+
+def test_a_status_line_shows_until_the_first_words_replace_it(shell: TestingShell) -> None:
+    clock = Clock()
+    screen = StreamDisplay(live=True, interval=0.25, clock=clock)
+    with capture_output() as captured:
+        screen.status("starting the local model…")
+        screen("Hel")  # at once, not after the interval: the status must not linger
+        screen.finish(ChatDisplay(ChatOutcome([chat_response("Hello")])))
+    status, words, final = captured.outputs
+    assert status.data["text/plain"] == "starting the local model…" and not status.update
+    assert words.update and words.data["text/markdown"] == "Hel"
+    assert final.update and final.data["text/markdown"].startswith("Hello")
 
 
 def test_a_replay_streams_nothing_and_is_shown_once(shell: TestingShell) -> None:

@@ -227,6 +227,8 @@ class StreamDisplay:
 
     ``live``: one display output, updated at most every ``interval`` seconds (a kernel
     re-renders the whole output on each update, so per-token updates would flood it).
+    The partial answer is Markdown, as the final one is: streamed as monospace text it
+    broke words mid-way, then jumped to proportional Markdown and reflowed at the end.
     Not live (a terminal): the text is written as it comes.
     """
 
@@ -251,7 +253,17 @@ class StreamDisplay:
     def text(self) -> str:
         return "".join(self._parts)
 
+    def _partial(self) -> dict[str, str]:
+        return {"text/markdown": self.text, "text/plain": self.text}
+
+    def status(self, message: str) -> None:
+        """A line shown until the first words arrive (e.g. while the local model starts)."""
+        if self.live and self._handle is None:
+            note = {"text/markdown": f"<sub>{html.escape(message)}</sub>", "text/plain": message}
+            self._handle = show(note, raw=True, display_id=True)
+
     def __call__(self, delta: str) -> None:
+        first = not self._parts
         self._parts.append(delta)
         if not self.live:
             out = self._stream or sys.stdout
@@ -260,10 +272,10 @@ class StreamDisplay:
             return
         now = self._clock()
         if self._handle is None:
-            self._handle = show({"text/plain": self.text}, raw=True, display_id=True)
+            self._handle = show(self._partial(), raw=True, display_id=True)
             self._last = now
-        elif now - self._last >= self.interval:
-            self._handle.update({"text/plain": self.text}, raw=True)
+        elif first or now - self._last >= self.interval:  # first words replace a status
+            self._handle.update(self._partial(), raw=True)
             self.updates += 1
             self._last = now
 

@@ -90,6 +90,15 @@ def _parse(magics: Magics, name: str, line: str) -> argparse.Namespace:
     raise OptionError(f"Unknown option {word} for {label}{suggestion} (see {label}?)")
 
 
+def _local_model_will_start(request: ChatRequest) -> bool:
+    provider, _ = get_session().resolve(request.model, request.provider)
+    if not provider.local:
+        return False
+    from .local import get_local_server
+
+    return not get_local_server().chat_running  # asking does not start it
+
+
 def _in_kernel(shell: Any) -> bool:
     # A Jupyter kernel can redraw an output in place; a terminal can only append.
     return getattr(shell, "kernel", None) is not None
@@ -145,6 +154,8 @@ class WorkbenchMagics(Magics):
                 run_sweep(planned, request)
                 return
             with StreamDisplay(live=_in_kernel(self.shell)) as screen:
+                if _local_model_will_start(request):  # ~2.5 s of a blank output otherwise
+                    screen.status("starting the local model… (once per kernel)")
                 on_delta = screen if request.stream else None
                 outcome = run_chat(request, self.user_ns, on_delta=on_delta)
                 result = ChatDisplay(outcome)
