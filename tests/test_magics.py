@@ -609,10 +609,10 @@ def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
 def test_workbench_runs_shows_the_last_n(shell: TestingShell, api: LoopbackAPI) -> None:
     for word in ("one", "two", "three"):
         chat(shell, "-m gpt-4o-mini --no-stream", word)
-    table = shell.run_line_magic("workbench", "runs 2")
-    assert isinstance(table, pd.DataFrame)
-    assert list(table.prompt) == ["two", "three"] and "run_id" in table.columns
-    assert len(shell.run_line_magic("workbench", "runs")) == 3
+    grid = shell.run_line_magic("workbench", "runs 2")
+    assert [row["prompt"][1] for row in grid.rows] == ["three", "two"]  # newest first
+    assert len(shell.run_line_magic("workbench", "runs").rows) == 3
+    assert repr(grid).startswith("2 runs, newest first")
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .runtable.grid import RunsBrowser
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -59,6 +60,7 @@ __all__ = [
     "embed",
     "aembed",
     "runs",
+    "browse",
     "experiment",
     "configure",
     "estimate",
@@ -224,10 +226,31 @@ def runs(
     since: datetime | str | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """The experiment table as a DataFrame, oldest first (``limit``: the newest N)."""
-    return get_session().store.runs(
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N).
+
+    Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
+    cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
+    from .runtable import reading_order
+
+    return reading_order(get_session().store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
-    )
+    ))
+
+
+def browse(
+    data: Any = None, *, experiment: str | None = None, limit: int | None = 1000
+) -> RunsBrowser:
+    """The runs as a grid, newest first: sort by a header, search, filter, unfold texts.
+
+    ``data``: a runs DataFrame or a Sweep (``.df``); None reads the table (the newest
+    ``limit`` runs, of ``experiment`` when given)."""
+    from .runtable.grid import RunsBrowser
+
+    if data is None:
+        df = get_session().store.runs(experiment=experiment, limit=limit)
+    else:
+        df = getattr(data, "df", data)
+    return RunsBrowser(df)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb

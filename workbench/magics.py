@@ -29,7 +29,7 @@ from IPython.core.magic import (
 
 from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
-from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
+from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError
 from .options import ChatRequest, EmbedRequest, OptionError, closest_name, parse_knob
 from .session import Session, get_session, one_line
@@ -37,8 +37,6 @@ from .templates import TemplateError
 from .tools import ToolError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from .providers import Provider
 
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -400,16 +398,9 @@ def _models(session: Session, args: list[str]) -> Note:
     return Note(f"**{provider.name}** models:\n\n{listing}", "\n".join(names))
 
 
-RUN_COLUMNS = [
-    "run_id", "created_at", "experiment", "kind", "model", "temperature", "seed",
-    "max_tokens", "prompt", "output", "prompt_tokens", "completion_tokens", "cost_usd",
-    "latency_s", "cache_hit", "status",
-]
-
-
-def _runs(session: Session, args: list[str]) -> pd.DataFrame:
+def _runs(session: Session, args: list[str]) -> object:
     _takes("%workbench runs [N]", args, 1)
-    limit = 10
+    limit = 100
     if args:
         try:
             limit = int(args[0])
@@ -417,10 +408,9 @@ def _runs(session: Session, args: list[str]) -> pd.DataFrame:
             limit = 0
         if limit < 1:
             raise OptionError(f"%workbench runs N needs a positive whole number, got {args[0]!r}")
-    df = session.store.runs(limit=limit)[RUN_COLUMNS].copy()
-    for column in ("prompt", "output"):
-        df[column] = df[column].map(lambda v: shorten(v, 40) if isinstance(v, str) else v)
-    return df
+    from .runtable.grid import RunsBrowser
+
+    return RunsBrowser(session.store.runs(limit=limit))
 
 
 def _experiment(session: Session, args: list[str]) -> Note:
@@ -512,7 +502,7 @@ _HELP_ROWS = [
      "`--split line|paragraph`, `--out VAR`, `--experiment`, `--fresh`"),
     ("%workbench", "status: provider, store, experiment, spend and budget"),
     ("%workbench models [PROVIDER]", "the models a provider lists"),
-    ("%workbench runs [N]", "the last N runs (default 10)"),
+    ("%workbench runs [N]", "the last N runs (default 100), newest first: sort, search, filter"),
     ("%workbench experiment [NAME]", "name the runs that follow"),
     ("%workbench budget [USD|off]", "refuse calls once the session has spent this"),
     ("%workbench use PROVIDER", "send calls to another provider"),
