@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 import workbench as wb
+from workbench.record import COLUMNS, RunRecord
 from workbench.runtable import reading_order
 from workbench.runtable.grid import RunsBrowser, browse_rows
-from workbench.record import COLUMNS, RunRecord
 from workbench.session import get_session
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
