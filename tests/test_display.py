@@ -122,6 +122,18 @@ def test_a_status_line_shows_until_the_first_words_replace_it(shell: TestingShel
     assert final.update and final.data["text/markdown"].startswith("Hello")
 
 
+def test_a_status_line_is_cleared_when_the_call_fails(shell: TestingShell) -> None:
+    with (
+        capture_output() as captured,
+        pytest.raises(RuntimeError),
+        StreamDisplay(live=True) as screen,
+    ):
+        screen.status("starting the local model…")
+        raise RuntimeError("Unknown model")
+    status, cleared = captured.outputs
+    assert cleared.update and cleared.data == {"text/plain": ""}
+
+
 def test_a_replay_streams_nothing_and_is_shown_once(shell: TestingShell) -> None:
     screen = StreamDisplay(live=True)
     with capture_output() as captured:

@@ -296,6 +296,9 @@ class StreamDisplay:
     def __exit__(self, *exc_info: object) -> None:
         if exc_info[0] is not None and self._parts and not self.live:
             (self._stream or sys.stdout).write("\n")  # the error goes on a line of its own
+        if exc_info[0] is not None and self._handle is not None and not self._parts:
+            # Only a status was shown ("starting the local model…"): the error replaces it.
+            self._handle.update({"text/plain": ""}, raw=True)
 
 
 class EmbedResult:

@@ -39,7 +39,7 @@ for i in range(9):
 BROWSE = "wb.browse(experiment=EXPERIMENT)"
 PLOT = "wb.plots.tokens(wb.runs(experiment=EXPERIMENT))"
 LOAD = "%load_ext workbench"
-CHAT = "%%chat -t 0 --seed 1 --max-tokens 60\nWrite two sentences about rain."
+CHAT = "%%chat -t 0 --seed 1 --max-tokens 60 --fresh\nWrite two sentences about rain."  # streamed
 ERROR = "%%chat -m smolm2 --max-tokens 5\nhi"  # last: an error stops the cells queued after it
 CELLS = [SEED_RUNS, BROWSE, PLOT, LOAD, CHAT, ERROR]  # one Lab, one store: an experiment per theme
 BROWSER_CELL, PLOT_CELL, CHAT_CELL, ERROR_CELL = 1, 2, 4, 5
@@ -104,7 +104,7 @@ def test_a_streamed_chat_ends_as_one_markdown_answer(views: RunCells) -> None:
     answer.wait_for(timeout=60_000)
     assert output.locator(".jp-OutputArea-output").count() == 1  # the status was replaced
     text = answer.inner_text()
-    assert "starting the local model" not in text
+    assert "starting the local model" not in text and "cached" not in text
     assert re.search(r"smollm2-135m-instruct · \d+→\d+ tokens", text)
     assert contrast(answer.locator("p").first) >= 4.5
     views.screenshot(CHAT_CELL, "chat-streamed")
@@ -116,5 +116,6 @@ def test_an_error_is_one_readable_line(views: RunCells) -> None:
     error.wait_for(timeout=60_000)
     text = error.inner_text()
     assert "Did you mean 'smollm2-135m-instruct'?" in text and "Traceback" not in text
+    assert "starting the local model" not in output.inner_text()  # the status was cleared
     assert contrast(error.locator("pre")) >= 4.5, "error text against its background"
     views.screenshot(ERROR_CELL, "error")

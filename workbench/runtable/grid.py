@@ -161,6 +161,10 @@ function render({ model, el: root }) {
   table.append(head, body);
   scroller.appendChild(table);
   box.append(bar, scroller);
+  // The output area lays widgets out in a flex row, where a child grows to its
+  // content: without min-width 0 the wide table pushed past the cell instead of scrolling.
+  root.style.minWidth = "0";
+  root.style.width = "100%";
   root.appendChild(box);
 
   function fillFilters(rows) {
@@ -237,7 +241,7 @@ export default { render };
 
 _CSS = """
 .wb-browse { font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);
-  color: var(--jp-ui-font-color1); }
+  color: var(--jp-ui-font-color1); max-width: 100%; }
 .wb-browse-bar { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: center;
   margin-bottom: 6px; }
 .wb-browse-search { flex: 0 1 320px; min-width: 200px; padding: 4px 8px;
