@@ -267,7 +267,7 @@ _CSS = """
 .wb-browse-table tbody tr:nth-child(even) { background: var(--jp-layout-color2); }
 .wb-browse-table tbody tr:hover { background: var(--jp-layout-color3); }
 .wb-browse-table .wb-num { text-align: right; font-variant-numeric: tabular-nums; }
-.wb-browse-table td.wb-long { white-space: normal; min-width: 220px; max-width: 420px; }
+.wb-browse-table td.wb-long { white-space: normal; min-width: 200px; max-width: 300px; }
 .wb-fold { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
   overflow: hidden; cursor: pointer; white-space: pre-wrap; overflow-wrap: anywhere; }
 .wb-fold.wb-open { display: block; -webkit-line-clamp: unset; }
