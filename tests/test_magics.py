@@ -137,8 +137,11 @@ def test_a_kernel_sees_the_text_grow_then_the_rendered_answer(
     monkeypatch.setattr("workbench.magics._in_kernel", lambda shell: True)
     with capture_output() as captured:
         chat(shell, "-t 0 --max-tokens 24", "Count from one to ten.")
-    first, *_, last = captured.outputs
-    assert set(first.data) == {"text/plain"}  # raw text while streaming
+    # A fresh kernel first says the local model is starting; the answer then replaces it.
+    shown = [o for o in captured.outputs if "starting the local model" not in str(o.data)]
+    first, *_, last = shown
+    # Markdown while streaming too, as the final answer: no monospace text, no reflow.
+    assert set(first.data) == {"text/markdown", "text/plain"}
     row = wb.runs().iloc[0]
     assert row.output.startswith(first.data["text/plain"])
     assert last.update  # the same output, redrawn as Markdown with the footer
