@@ -66,6 +66,11 @@ def test_runs_browser_is_newest_first_sortable_searchable_filterable(views: RunC
     times = _column(views, "time")
     assert times == sorted(times, reverse=True) and len(times) == 9
     views.screenshot(BROWSER_CELL, "runs-browser")
+    # Wider than the cell: it scrolls inside the output instead of running off the page.
+    assert grid.locator(".wb-browse-scroll").evaluate(
+        "e => e.scrollWidth > e.clientWidth && e.getBoundingClientRect().right"
+        " <= e.closest('.jp-OutputArea').getBoundingClientRect().right + 1"
+    )
 
     grid.locator("th", has_text="tokens").click()  # numbers sort largest first
     tokens = [int(t.split("→")[0]) + int(t.split("→")[1]) for t in _column(views, "tokens")]
