@@ -66,6 +66,8 @@ def test_runs_browser_is_newest_first_sortable_searchable_filterable(views: RunC
     times = _column(views, "time")
     assert times == sorted(times, reverse=True) and len(times) == 9
     views.screenshot(BROWSER_CELL, "runs-browser")
+    grid.locator(".wb-browse-scroll").evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+    views.screenshot(BROWSER_CELL, "runs-browser-scrolled")
     # Wider than the cell: it scrolls inside the output instead of running off the page.
     assert grid.locator(".wb-browse-scroll").evaluate(
         "e => e.scrollWidth > e.clientWidth && e.getBoundingClientRect().right"

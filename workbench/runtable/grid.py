@@ -264,7 +264,12 @@ _CSS = """
 .wb-browse-table th:focus-visible { outline: 1px solid var(--jp-brand-color1); }
 .wb-browse-table td { padding: 4px 8px; vertical-align: top; text-align: left;
   border-bottom: 1px solid var(--jp-border-color2); white-space: nowrap; }
+.wb-browse-table tbody tr { background: var(--jp-layout-color1); }
 .wb-browse-table tbody tr:nth-child(even) { background: var(--jp-layout-color2); }
+/* The time stays in view while the row scrolls sideways to the output and cost. */
+.wb-browse-table td:first-child { position: sticky; left: 0; background: inherit;
+  box-shadow: inset -1px 0 0 var(--jp-border-color2); }
+.wb-browse-table th:first-child { left: 0; z-index: 2; }
 .wb-browse-table tbody tr:hover { background: var(--jp-layout-color3); }
 .wb-browse-table .wb-num { text-align: right; font-variant-numeric: tabular-nums; }
 .wb-browse-table td.wb-long { white-space: normal; min-width: 200px; max-width: 300px; }
