@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from .estimate import Estimate
 
-__all__ = ["plan_sweep", "run_sweep", "SweepDisplay"]
+__all__ = ["plan_sweep", "run_sweep", "SweepDisplay", "SweepInterrupted"]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 _PLAIN_WIDTH = 40  # characters of each output in the text table; the HTML has them all
@@ -80,8 +80,9 @@ def run_sweep(
 ) -> None:
     """Show the estimate, run what is missing with a progress bar, show the table.
 
-    Ctrl-C stops the calls in flight, shows what finished and is raised again, so "Run
-    all" stops there; running the cell again sends only the missing runs.
+    Ctrl-C stops the calls in flight, shows what finished and is raised again (as
+    :class:`SweepInterrupted`, one line, no traceback), so "Run all" stops there; running
+    the cell again sends only the missing runs.
     """
     to_send = sweep.estimate(remaining=True)
     if to_send.runs:  # a replay needs no server, so a shared notebook re-runs offline
@@ -93,12 +94,29 @@ def run_sweep(
         sweep.run(progress=progress)
     except KeyboardInterrupt:
         display(SweepDisplay(sweep))
-        raise
+        raise SweepInterrupted(len(sweep.df), len(sweep)) from None
     except WorkbenchError:
         if sweep.progress.state == "failed":  # some runs may have finished: show them
             display(SweepDisplay(sweep))
         raise
     display(SweepDisplay(sweep))
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: still an interrupt (so "Run all" stops at this cell), but
+    shown as the one line that says how to resume, not eleven frames of the engine's
+    threads nobody needs to read."""
+
+    def __init__(self, kept: int, total: int) -> None:
+        self.line = (
+            f"Sweep stopped: {kept} of {total} runs are in the table; "
+            "run the cell again to send the rest."
+        )
+        super().__init__(self.line)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of a traceback (InteractiveShell.showtraceback).
+        return [self.line]
 
 
 def _shape(sweep: Sweep) -> str:
