@@ -167,6 +167,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m001_create_runs",
         "m002_create_embeddings",
         "m003_create_prices",
+        "batch_runs_mode_and_batches",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

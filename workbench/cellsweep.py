@@ -87,7 +87,7 @@ def run_sweep(
                 check_model(sweep.session, model, request.provider)
     display(plan_note(sweep, to_send))
     try:
-        sweep.run(progress=progress)
+        sweep.run(mode="batch" if request.batch else "live", progress=progress)
     except KeyboardInterrupt:
         display(SweepDisplay(sweep))
         raise

@@ -121,6 +121,7 @@ class WorkbenchMagics(Magics):
     @argument("--budget", metavar="USD", help="refuse if the estimated cost is above this")
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
+    @argument("--batch", action="store_true", help="a sweep through the Batch API (24 h)")
     @cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
     def chat(self, line: str, cell: str) -> None:
@@ -136,6 +137,8 @@ class WorkbenchMagics(Magics):
         with a progress bar and shown side by side. Ranges include both ends: ``1:3`` is
         1, 2, 3 and ``0:1:0.5`` is 0, 0.5, 1. ``--out VAR`` binds the ``Sweep`` (bound
         before it runs); re-running the cell sends only the runs still missing.
+        ``--batch`` sends the sweep through the provider's Batch API instead (half price
+        on OpenAI, answers within 24 hours); re-running the cell collects it.
 
         Example::
 

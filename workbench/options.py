@@ -214,6 +214,7 @@ class ChatRequest:
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
+    batch: bool = False  # send the sweep through the Batch API (workbench.batch)
 
     @property
     def is_sweep(self) -> bool:
@@ -234,6 +235,11 @@ class ChatRequest:
         repeat = parse_knob("repeat", args.repeat) or 1
         if grid or repeat > 1:
             _refuse_in_sweep(args, grid, repeat)
+        elif getattr(args, "batch", False):
+            raise OptionError(
+                "--batch sends a sweep through the Batch API: give a knob a list or range "
+                "(-t 0,0.7) or --repeat K, or drop --batch to send this one call live"
+            )
         model = one.pop("model", None)
         params: dict[str, Any] = one
         if args.stop:
@@ -259,6 +265,7 @@ class ChatRequest:
             grid=grid,
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),
+            batch=bool(getattr(args, "batch", False)),
         )
 
 

@@ -101,6 +101,7 @@ def quote(
     custom: Mapping[str, CustomPrice] | None = None,
     at: datetime | None = None,
     use_table: bool = True,
+    batch: bool = False,
 ) -> PriceQuote:
     """Cost of one call of ``model`` with ``usage``.
 
@@ -113,6 +114,8 @@ def quote(
     up with and without it); the provider is always ``provider_id``, never the prefix.
     ``use_table=False`` skips genai-prices (a self-hosted model has no public price).
     A model found nowhere gives no cost and an :class:`UnknownPriceWarning`, once per name.
+    ``batch=True`` prices a Batch API call: the table's batch variant (half price on
+    OpenAI), or its usual price where it has none; a custom price applies as it is.
 
     Reasoning tokens are inside ``completion_tokens`` and billed as output once; cached
     tokens are inside ``prompt_tokens`` and billed at the cached-input price.
@@ -148,11 +151,15 @@ def quote(
 
     if at is None:
         try:
-            return _table_quote(reference, provider_id, prompt, cached, completion, reasoning)
+            return _table_quote(
+                reference, provider_id, prompt, cached, completion, reasoning, batch
+            )
         except LookupError:  # unknown provider or model
             _warn_unknown(model, provider_id)
             return _NO_QUOTE
-    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, at)
+    quoted = _table_quote_at(
+        reference, provider_id, prompt, cached, completion, reasoning, at, batch
+    )
     if quoted is None:
         _warn_unknown(model, provider_id)
         return _NO_QUOTE
@@ -167,11 +174,14 @@ def _table_quote(
     cached: int,
     completion: int,
     reasoning: int,
+    batch: bool = False,
 ) -> PriceQuote:
     # Pricing one call in genai-prices costs ~0.4 ms; a sweep prices each point three
     # times to estimate it and once more when it is answered, mostly with the same token
     # counts. LookupError (no price) propagates and is not cached.
-    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, None)
+    quoted = _table_quote_at(
+        reference, provider_id, prompt, cached, completion, reasoning, None, batch
+    )
     if quoted is None:
         raise LookupError(reference)
     return quoted
@@ -185,6 +195,7 @@ def _table_quote_at(
     completion: int,
     reasoning: int,
     at: datetime | None,
+    batch: bool = False,
 ) -> PriceQuote | None:
     from genai_prices import Usage as PricesUsage
     from genai_prices import __version__, calc_price
@@ -202,7 +213,12 @@ def _table_quote_at(
     )
     try:
         calculation = calc_price(
-            prices_usage, reference, provider_id=provider_id, genai_request_timestamp=at
+            prices_usage,
+            reference,
+            provider_id=provider_id,
+            genai_request_timestamp=at,
+            # The table's Batch API variants are selected by this context.
+            price_context={"processing": "batch"} if batch else None,
         )
     except LookupError:  # unknown provider or model
         return None

@@ -16,6 +16,7 @@ __all__ = ["RunRecord", "COLUMNS", "new_run_id"]
 
 Kind = Literal["chat", "embed"]
 Status = Literal["ok", "error"]
+Mode = Literal["live", "batch"]
 
 
 def new_run_id() -> str:
@@ -67,6 +68,9 @@ class RunRecord:
     status: Status = "ok"
     error: str | None = None
     retries: int = 0
+    # Added by migration batch_runs_mode_and_batches (issue 15): how the call was sent,
+    # one request at a time or in a Batch API file (workbench.batch).
+    mode: Mode = "live"
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -402,9 +402,11 @@ class Session:
         provider: providers_mod.Provider,
         *,
         custom: Mapping[str, CustomPrice] | None = None,
+        batch: bool = False,
     ) -> PriceQuote:
         """The price of ``usage`` on ``model`` at ``provider``: custom prices first, then
-        the provider's price table (none for a self-hosted one), 0 for the local model."""
+        the provider's price table (none for a self-hosted one), 0 for the local model.
+        ``batch=True``: the Batch API's price."""
         from .pricing import quote
 
         return quote(
@@ -414,6 +416,7 @@ class Session:
             use_table=provider.price_provider is not None,
             local=provider.local,
             custom=self.custom_prices() if custom is None else custom,
+            batch=batch,
         )
 
     def _record_usage_and_cost(
@@ -425,7 +428,7 @@ class Session:
         record.reasoning_tokens = usage.reasoning_tokens
         record.total_tokens = usage.total_tokens
         record.tokens_counted = usage.counted
-        priced = self.quote(record.model, usage, provider)
+        priced = self.quote(record.model, usage, provider, batch=record.mode == "batch")
         record.cost_usd = float(priced.cost_usd) if priced.cost_usd is not None else None
         record.price_source = priced.source
         if priced.cost_usd is not None:
