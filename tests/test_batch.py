@@ -370,3 +370,78 @@ def test_a_batch_answered_by_the_real_local_model(start: Start) -> None:
     # The same requests live give the same greedy answers: a batch changes nothing asked.
     live = wb.chat("Name a fruit.", model=CHAT_MODEL_ALIAS, max_tokens=8, temperature=0, fresh=True)
     assert live.text == df.output.iloc[0]
+
+
+# -- the front ends: %%chat --batch and the panel's switch ------------------------------------
+
+
+def test_chat_batch_sends_a_sweep_cell_through_the_batch_api(start: Start) -> None:
+    from IPython.utils.capture import capture_output
+    from testing_shell import open_shell
+
+    server = start()
+    cell = "%%chat -m gpt-4o-mini -t 0,1 --max-tokens 5 --batch --out s\nSay hi."
+    with open_shell() as shell, capture_output() as captured:
+        shell.run_cell(cell)
+        shell.run_cell(cell)  # the cell again: everything is in the table, nothing is sent
+        s = shell.user_ns["s"]
+    assert statuses(server) == ["completed"] and set(s.df["mode"]) == {"batch"}
+    assert len(wb.runs()) == 2
+    shown = "\n".join(str(o.data.get("text/plain", "")) for o in captured.outputs)
+    assert "batch $" in shown  # the estimate line: live and batch side by side
+
+
+def test_chat_batch_on_a_single_call_is_one_clear_line(start: Start) -> None:
+    from IPython.core.error import UsageError
+    from testing_shell import open_shell
+
+    server = start()
+    with open_shell() as shell, pytest.raises(UsageError) as info:
+        shell.run_cell("%%chat -m gpt-4o-mini --batch\nSay hi.")
+    assert "--batch sends a sweep" in str(info.value) and "\n" not in str(info.value)
+    assert server.log == []
+
+
+def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
+    from workbench.widgets import SweepPanel
+
+    server = start()
+    p = SweepPanel("Capital of {{country}}?", models=["gpt-4o-mini"])
+    p.variables.value = "country = France, Japan"
+    p.temperature.check.value = False
+    assert "batch $" in p.estimate.value
+    p.batch.value = True
+    p.run_button.click()
+    assert p.wait(timeout=30)
+    assert statuses(server) == ["completed"] and p.progress.value == 2
+    assert p.sweep is not None and set(p.sweep.df["mode"]) == {"batch"}
+    assert "echo: Capital of Japan?" in p.results.value
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
+def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
+    from workbench.migrations import MIGRATIONS, migrate
+    from workbench.record import RunRecord
+    from workbench.store import ExperimentStore
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, migration in MIGRATIONS[:3]:  # a store made before the Batch API
+        migration(conn)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
+    conn.close()
+    with ExperimentStore(path) as store:
+        store.append(RunRecord(kind="chat", provider="openai", model="m"))
+    with sqlite3.connect(path) as conn:
+        assert migrate(conn) == []  # applied on open, once
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(batches)")]
+        modes = conn.execute("SELECT mode FROM runs").fetchall()
+    assert columns == [
+        "batch_id", "provider", "sweep_id", "experiment", "input_file_id", "status",
+        "created_at", "custom_ids", "output_file_id", "error_file_id", "total", "completed",
+        "failed", "ended_at", "collected_at", "message",
+    ]
+    assert modes == [("live",)]
