@@ -132,8 +132,13 @@ def test_a_restarted_kernel_finds_the_batch_and_collects_it(start: Start) -> Non
 def test_a_failed_batch_leaves_the_points_pending_and_says_why(start: Start) -> None:
     server = start(scripts=[Script(end="failed")])
     s = make_sweep()
-    s.run(mode="batch", progress=False)
-    assert statuses(server) == ["failed"] and s.df.empty
+    with pytest.raises(wb.APIError) as info:
+        s.run(mode="batch", progress=False)
+    assert str(info.value) == (
+        "batch batch_1 failed (line 1 is wrong): its 3 runs were not sent; run again to "
+        "submit them anew, or s.run() to send them live"
+    )
+    assert statuses(server) == ["failed"] and s.df.empty and s.progress.state == "failed"
     assert s.batches.loc[0, "message"] == "line 1 is wrong"
     s.run(mode="batch", progress=False)  # the next run sends them again, in a new batch
     assert statuses(server) == ["failed", "completed"] and len(s.df) == 3
@@ -440,8 +445,32 @@ def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(batches)")]
         modes = conn.execute("SELECT mode FROM runs").fetchall()
     assert columns == [
-        "batch_id", "provider", "sweep_id", "experiment", "input_file_id", "status",
-        "created_at", "custom_ids", "output_file_id", "error_file_id", "total", "completed",
-        "failed", "ended_at", "collected_at", "message",
+        "batch_id",
+        "provider",
+        "sweep_id",
+        "experiment",
+        "input_file_id",
+        "status",
+        "created_at",
+        "custom_ids",
+        "output_file_id",
+        "error_file_id",
+        "total",
+        "completed",
+        "failed",
+        "ended_at",
+        "collected_at",
+        "message",
     ]
     assert modes == [("live",)]
+
+
+def test_the_cell_again_collects_the_batch_it_submitted(start: Start) -> None:
+    from workbench.cellsweep import plan_note
+
+    server = start(scripts=[Script(steps_in_progress=10**6)])
+    s = make_sweep()
+    s.batch.submit()
+    note = plan_note(s, s.estimate(remaining=True))
+    assert "batch batch_1 in progress: collecting it" in note.plain
+    assert len(server.batches) == 1

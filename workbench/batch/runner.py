@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..errors import (
+    APIError,
     APIStatusError,
     BudgetExceededError,
     ConfigurationError,
@@ -84,6 +85,7 @@ class SweepBatches:
         self._api_factory = api_factory or self._default_api
         self._apis: dict[str, BatchAPI] = {}
         self._stop = threading.Event()
+        self._failed: list[BatchRow] = []  # failed batches collected by the current wait
         self._sleep = sleep or self._stop.wait
         # None: the module's limits when used (tests lower them with monkeypatch).
         self.max_requests = max_requests
@@ -210,6 +212,7 @@ class SweepBatches:
         bar = ProgressBar(total, "batch") if progress else None
         shared.update(total=total, state="running", message="", sent=0, in_flight=0)
         polls = 0
+        self._failed = []
         try:
             while True:
                 still_open = self.poll()
@@ -217,6 +220,7 @@ class SweepBatches:
                 if bar is not None:
                     bar.show(shared.snapshot())
                 if not still_open:
+                    self._raise_if_failed()
                     shared.update(state="done")
                     return True
                 delay = poll_delay(polls)
@@ -241,6 +245,16 @@ class SweepBatches:
                 bar.show(shared.snapshot())
                 bar.close()
 
+    def _raise_if_failed(self) -> None:
+        """A batch the provider refused ran nothing: say so, once, in one line."""
+        if self._failed:
+            row = self._failed[0]
+            raise APIError(
+                f"batch {row.batch_id} failed ({row.message or 'no reason given'}): its "
+                f"{len(row.ids)} runs were not sent; run again to submit them anew, or "
+                "s.run() to send them live"
+            )
+
     def _detached(self) -> str:
         return "the batch goes on: s.wait() (or the cell again) collects it"
 
@@ -259,6 +273,8 @@ class SweepBatches:
                 row = _updated(row, info)
             if row.terminal:
                 self.collect(row)
+                if row.status == "failed":
+                    self._failed.append(row)
             else:
                 still_open.append(row)
         return still_open
