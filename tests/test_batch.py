@@ -474,3 +474,42 @@ def test_the_cell_again_collects_the_batch_it_submitted(start: Start) -> None:
     note = plan_note(s, s.estimate(remaining=True))
     assert "batch batch_1 in progress: collecting it" in note.plain
     assert len(server.batches) == 1
+
+
+# -- the HTTP client: retries and the error tree (what a real server will not do on demand) --
+
+
+def test_the_batch_client_retries_and_raises_our_errors_without_the_key() -> None:
+    from workbench.batch import BatchAPI
+    from workbench.errors import AuthenticationError
+
+    replies = [
+        httpx.Response(503, json={"error": {"message": "busy"}}),
+        httpx.Response(
+            200,
+            json={
+                "id": "batch_9",
+                "status": "in_progress",
+                "input_file_id": "file-1",
+                "request_counts": {"total": 4, "completed": 1, "failed": 0},
+            },
+        ),
+        httpx.Response(401, json={"error": {"message": f"bad key {KEY}"}}),
+    ]
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return replies.pop(0)
+
+    slept: list[float] = []
+    api = BatchAPI(
+        "http://batch.test/v1", KEY, transport=httpx.MockTransport(handler), sleep=slept.append
+    )
+    info = api.retrieve("batch_9")
+    assert (info.status, info.total, info.completed) == ("in_progress", 4, 1)
+    assert len(seen) == 2 and len(slept) == 1  # the 503 was retried once
+    with pytest.raises(AuthenticationError) as caught:
+        api.cancel("batch_9")
+    assert "HTTP 401" in str(caught.value) and KEY not in str(caught.value)
+    assert seen[-1].url.path == "/v1/batches/batch_9/cancel"

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+# The chat client's own plumbing, so both speak to a server the same way: one place for
+# the key header, the retry rule and the redaction of errors.
 from ..client import _retry_after_status, _retry_after_transport, _Target
 from ..retry import Attempts
 from ..wire import Endpoint, read_reply

@@ -108,6 +108,10 @@ class SweepBatches:
         self, *, progress: bool = True, on_progress: ProgressCallback | None = None
     ) -> pd.DataFrame:
         """Submit what is pending unless batches are still open, then wait for them all."""
+        if self.sweep.running:  # its live calls would be sent a second time in a batch
+            raise InvalidInputError(
+                f"sweep {self.sweep.sweep_id} is running live: s.wait() for it, or s.stop()"
+            )
         if not self.open_rows():
             self.submit()
         self.wait(progress=progress, on_progress=on_progress)
