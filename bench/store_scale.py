@@ -4,8 +4,9 @@ Figures: appends per second one row at a time (as calls finish; measured on the 
 ``--appended`` rows) and in one transaction (how the rest of the million is filled, as
 an import would); ``wb.runs()`` of every row against the baseline of a bare sqlite3
 ``fetchall`` of the same query (the floor any loader pays for Python objects); and
-``wb.runs(experiment=...)`` of one experiment in a hundred. Targets: load < 3 s,
-filtered query < 0.2 s.
+``wb.runs(experiment=...)`` of one experiment in a hundred; and the export of every row
+to Parquet. Targets: load <= 0.35 x the bare fetchall, filtered query < 0.2 s, the
+Parquet export in the same order of time as the load.
 
     .venv/bin/python bench/store_scale.py [--rows 1000000] [--appended 20000] [--profile]
 
@@ -121,6 +122,10 @@ def main() -> None:
         one = store.runs(experiment="experiment-7")
         filtered = time.perf_counter() - start
         assert len(one) == args.rows // EXPERIMENTS
+        gc.collect()
+        start = time.perf_counter()
+        store.export(Path(scratch) / "all.parquet")
+        export = time.perf_counter() - start
         store.close()
 
     print(f"{args.rows:,} rows, {size_mb:.0f} MB")
@@ -130,13 +135,16 @@ def main() -> None:
         f"ratio {load / raw_load:.2f})"
     )
     print(f"wb.runs(experiment=...) of {len(one):,} rows: {filtered:.3f} s")
+    print(f"export to Parquet: {export:.2f} s ({export / load:.2f} x the load)")
+    ratio = load / raw_load
     record(
         "store_scale",
         f"{args.rows:,} rows ({size_mb:.0f} MB): append {one_by_one:,.0f} rows/s one by one, "
-        f"{bulk:,.0f} rows/s batched; wb.runs() {load:.2f} s = {load / raw_load:.2f} x bare "
-        f"sqlite3 fetchall ({raw_load:.2f} s) (target < 3 s: "
-        f"{'met' if load < 3 else 'MISSED'}); one experiment ({len(one):,} rows) "
-        f"{filtered:.3f} s (target < 0.2 s: {'met' if filtered < 0.2 else 'MISSED'})",
+        f"{bulk:,.0f} rows/s batched; wb.runs() {load:.2f} s = {ratio:.2f} x bare "
+        f"sqlite3 fetchall ({raw_load:.2f} s) (target <= 0.35 x: "
+        f"{'met' if ratio <= 0.35 else 'MISSED'}); one experiment ({len(one):,} rows) "
+        f"{filtered:.3f} s (target < 0.2 s: {'met' if filtered < 0.2 else 'MISSED'}); "
+        f"Parquet export {export:.2f} s = {export / load:.2f} x the load",
     )
     if profiler is not None:
         out = io.StringIO()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +22,16 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # An event stream instead of ``body``: each item is sent (and flushed) as one SSE
+    # ``data:`` event (dicts as JSON); then, with ``stall``, the server holds the
+    # connection open until the event is set (at most 30 s), as a stuck server does.
+    events: list[Any] | None = None
+    stall: threading.Event | None = None
+    # Sent instead of ``body``, piece by piece, ``chunk_delay_s`` apart and flushed each
+    # time, with no content-length (the body ends when the connection closes): SSE pings,
+    # a body dripped a byte at a time. Writing stops when the client hangs up.
+    chunks: Iterable[bytes] | None = None
+    chunk_delay_s: float = 0.0
 
 
 @dataclass
@@ -33,6 +43,21 @@ class Received:
 
 
 Handler = Callable[[Received], Reply]
+
+
+def chunk(content: str | None = None, *, role: str | None = None, **fields: Any) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` event with a content (or role) delta."""
+    delta: dict[str, Any] = {} if content is None else {"content": content}
+    if role is not None:
+        delta["role"] = role
+    choice = {"index": 0, "delta": delta, "finish_reason": fields.pop("finish_reason", None)}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [choice],
+        **fields,
+    }
 
 
 def chat_reply(
@@ -101,6 +126,12 @@ class LoopbackAPI:
                     reply = outer.handler(request)
                     if reply.delay_s:
                         time.sleep(reply.delay_s)
+                    if reply.events is not None:
+                        self._stream(reply)
+                        return
+                    if reply.chunks is not None:
+                        self._send_chunks(reply)
+                        return
                     data = (
                         reply.body
                         if isinstance(reply.body, bytes)
@@ -116,6 +147,37 @@ class LoopbackAPI:
                 finally:
                     with outer._lock:
                         outer.in_flight -= 1
+
+            def _stream(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")  # the end of the body is the close
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for event in reply.events or []:
+                        data = event if isinstance(event, str) else json.dumps(event)
+                        self.wfile.write(f"data: {data}\n\n".encode())
+                        self.wfile.flush()
+                    if reply.stall is not None:
+                        reply.stall.wait(30)
+                except OSError:
+                    pass  # the client hung up: what a stalled stream is for
+
+            def _send_chunks(self, reply: Reply) -> None:
+                self.close_connection = True
+                self.send_response(reply.status)
+                headers = {"content-type": "application/json", **reply.headers}
+                for name, value in {"connection": "close", **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    for chunk in reply.chunks or ():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(reply.chunk_delay_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what the test wanted
 
             do_GET = do_POST = _serve
 

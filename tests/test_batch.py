@@ -434,7 +434,7 @@ def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    for name, migration in MIGRATIONS[:3]:  # a store made before the Batch API
+    for name, migration in MIGRATIONS[:-1]:  # a store made before the Batch API
         migration(conn)
         conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
     conn.close()

@@ -315,7 +315,7 @@ def test_embed_shows_a_symmetric_similarity(shell: TestingShell) -> None:
 def test_embed_paragraphs_and_dimensions_option(shell: TestingShell) -> None:
     shell.run_cell("%%embed --split paragraph --out paras\nfirst line\nstill first\n\nsecond\n")
     assert shell.user_ns["paras"].texts == ["first line still first", "second"]
-    with pytest.raises(UsageError, match="--dimensions must be at least 1, got 0"):
+    with pytest.raises(UsageError, match="--dimensions must be a whole number, at least 1, got 0"):
         shell.run_cell("%%embed --dimensions 0\nx\n")
     assert rows() == 1
 
@@ -327,13 +327,13 @@ def test_embed_paragraphs_and_dimensions_option(shell: TestingShell) -> None:
     [
         ("--temprature 0.5", "hi", "Unknown option --temprature for %%chat: did you mean --temp"),
         ("hello", "hi", "Unexpected 'hello' on the %%chat line"),
-        ("-t 2.5", "hi", "--temperature must be between 0 and 2, got 2.5"),
-        ("-t -0.1", "hi", "--temperature must be between 0 and 2, got -0.1"),
-        ("-t warm", "hi", "--temperature must be a number, got 'warm'"),
-        ("--top-p 1.2", "hi", "--top-p must be between 0 and 1, got 1.2"),
-        ("--seed 1.5", "hi", "--seed must be an integer, got '1.5'"),
-        ("--max-tokens 0", "hi", "--max-tokens must be at least 1, got 0"),
-        ("--presence-penalty 3", "hi", "--presence-penalty must be between -2 and 2"),
+        ("-t 2.5", "hi", "--temperature must be a number between 0 and 2, got 2.5"),
+        ("-t -0.1", "hi", "--temperature must be a number between 0 and 2, got -0.1"),
+        ("-t warm", "hi", "--temperature must be a number between 0 and 2, got 'warm'"),
+        ("--top-p 1.2", "hi", "--top-p must be a number between 0 and 1, got 1.2"),
+        ("--seed 1.5", "hi", "--seed must be a whole number between -2**63 and 2**63-1, got '1.5'"),
+        ("--max-tokens 0", "hi", "--max-tokens must be a whole number, at least 1, got 0"),
+        ("--presence-penalty 3", "hi", "--presence-penalty must be a number between -2 and 2"),
         ("--budget -1", "hi", "--budget must be at least 0"),
         ("", "   \n  ", "The cell is empty: write the prompt"),
         ("", "Tell of {{topic}} in {{place}}.", "Undefined variables place, topic in the prompt"),

@@ -264,12 +264,12 @@ def test_ctrl_c_keeps_finished_rows_shows_them_and_stops(
 @pytest.mark.parametrize(
     ("line", "cell", "message"),
     [
-        ("--temperature 0,3", "hi", "--temperature 0,3: 3 is not between 0 and 2"),
-        ("-t 0,warm", "hi", "--temperature 0,warm: 'warm' is not a number"),
-        ("--seed 1,1.5", "hi", "--seed 1,1.5: 1.5 is not an integer"),
+        ("--temperature 0,3", "hi", "--temperature 0,3: 3 is not a number between 0 and 2"),
+        ("-t 0,warm", "hi", "--temperature 0,warm: 'warm' is not a number between 0 and 2"),
+        ("--seed 1,1.5", "hi", "--seed 1,1.5: 1.5 is not a whole number between -2**63 and"),
         ("--seed 1,1", "hi", "--seed 1,1: 1 is listed twice; list each once"),
         ("--seed 3:1", "hi", "--seed 3:1: range '3:1' is empty"),
-        ("--max-tokens 0,8", "hi", "--max-tokens 0,8: 0 is not at least 1"),
+        ("--max-tokens 0,8", "hi", "--max-tokens 0,8: 0 is not a whole number, at least 1"),
         ("--model gpt-4o-mini,", "hi", "--model gpt-4o-mini,: an empty name in the list"),
         ("--repeat 0", "hi", "--repeat must be at least 1, got 0"),
         ("--repeat 2,3", "hi", "--repeat must be a whole number, got '2,3'"),

@@ -30,6 +30,7 @@ from workbench.options import (
         ("dimensions", "256", 256),
         ("model", "ollama:llama3:8b", "ollama:llama3:8b"),
         ("budget", "0.5", 0.5),
+        ("deadline", "2.5", 2.5),
         ("temperature", None, None),
     ],
 )
@@ -40,14 +41,15 @@ def test_good_values(name: str, raw: str | None, value: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "message"),
     [
-        ("temperature", "2.01", "--temperature must be between 0 and 2, got 2.01"),
-        ("temperature", "nan", "--temperature must be between 0 and 2, got nan"),
-        ("temperature", "inf", "--temperature must be between 0 and 2"),
-        ("top_p", "-0.1", "--top-p must be between 0 and 1"),
-        ("seed", "1e3", "--seed must be an integer, got '1e3'"),
-        ("max_tokens", "0", "--max-tokens must be at least 1, got 0"),
-        ("dimensions", "many", "--dimensions must be an integer"),
+        ("temperature", "2.01", "--temperature must be a number between 0 and 2, got 2.01"),
+        ("temperature", "nan", "--temperature must be a number between 0 and 2, got nan"),
+        ("temperature", "inf", "--temperature must be a number between 0 and 2"),
+        ("top_p", "-0.1", "--top-p must be a number between 0 and 1"),
+        ("seed", "1e3", "--seed must be a whole number between -2**63 and 2**63-1, got '1e3'"),
+        ("max_tokens", "0", "--max-tokens must be a whole number, at least 1, got 0"),
+        ("dimensions", "many", "--dimensions must be a whole number, at least 1"),
         ("budget", "1,5", "--budget must be an amount in USD, got '1,5'"),
+        ("deadline", "0", "--deadline must be at least 0.001, got 0"),
         ("model", "", "--model needs a value"),
     ],
 )
@@ -89,7 +91,7 @@ def chat_args(**given: Any) -> argparse.Namespace:
     names = [
         "model", "temperature", "top_p", "seed", "max_tokens", "system", "stop",
         "presence_penalty", "frequency_penalty", "provider", "experiment", "out", "thread",
-        "schema", "tools", "image", "budget", "repeat", "concurrency",
+        "schema", "tools", "image", "budget", "deadline", "repeat", "concurrency",
     ]
     flags = ["no_stream", "fresh", "json", "run_tools"]
     values: dict[str, Any] = {**dict.fromkeys(names), **dict.fromkeys(flags, False), **given}

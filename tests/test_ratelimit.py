@@ -12,6 +12,12 @@ from fake_openai import BASE_URL, FakeOpenAI, completion, json_response
 from workbench.client import AsyncOpenAIClient, OpenAIClient
 from workbench.ratelimit import AdaptiveLimiter, RateLimits, Slot, parse_reset
 
+ANNOUNCED = {
+    "x-ratelimit-limit-requests": "100",
+    "x-ratelimit-remaining-requests": "99",
+    "x-ratelimit-reset-requests": "10ms",
+}
+
 
 class Clock:
     def __init__(self) -> None:
@@ -61,11 +67,42 @@ def test_429_halves_once_per_window_and_pauses() -> None:
     assert limiter.wait_time() == pytest.approx(0.5)
     clock.now += 0.5
     assert limiter.wait_time() == 0
-    limiter.on_rate_limited(1.0)  # a new window: halve again, never below 1
+    limiter.start()
+    limiter.on_rate_limited(1.0)  # a new window and a call sent since: halve again
+    assert limiter.limit == 2
     limiter.on_rate_limited(0.0)
     clock.now += 1.0
+    limiter.start()
     limiter.on_rate_limited(0.0)
-    assert limiter.limit == 1
+    limiter.start()
+    limiter.on_rate_limited(0.0)
+    assert limiter.limit == 1  # never below 1
+
+
+def test_a_429_of_a_call_sent_before_the_last_halving_does_not_halve_again() -> None:
+    # Scattered 429s with tiny retry-after-ms values: the retry-after window alone let
+    # each of them halve, holding a 64-wide sweep at 1-6 calls in flight.
+    clock = Clock()
+    limiter = AdaptiveLimiter(64, clock=clock)
+    early = [limiter.start() for _ in range(64)]
+    for started in early:
+        limiter.on_rate_limited(0.001, started=started)
+        clock.now += 0.01  # each 429 after the last one's retry-after window
+    assert limiter.limit == 32  # one flight of calls, one overload: one halving
+    later = limiter.start()
+    limiter.on_rate_limited(0.001, started=later)
+    assert limiter.limit == 16
+
+
+def test_with_announced_limits_a_429_pauses_but_keeps_concurrency() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(8, clock=clock)
+    ticket = limiter.pacer.reserve()
+    limiter.on_success(ANNOUNCED, ticket)
+    limiter.start()
+    limiter.on_rate_limited(0.5)
+    assert limiter.limit == 8
+    assert limiter.wait_time() == pytest.approx(0.5)
 
 
 def test_successes_grow_the_limit_back_by_about_one_per_window() -> None:
@@ -162,9 +199,9 @@ def test_rate_limits_cap_the_sweep_over_models() -> None:
 def test_slot_feeds_429s_to_its_model() -> None:
     limiter = AdaptiveLimiter(4, clock=Clock())
     slot = Slot(limiter)
-    slot.on_retry(503, {}, 1.0)  # not a rate limit: no back-off
+    assert slot.on_retry(503, {}, 1.0) == 1.0  # not a rate limit: no back-off
     assert limiter.limit == 4
-    slot.on_retry(429, {"retry-after": "2"}, 2.0)
+    assert slot.on_retry(429, {"retry-after": "2"}, 2.0) == pytest.approx(2.0)
     assert limiter.limit == 2 and limiter.wait_time() == pytest.approx(2.0)
     assert slot.retries_seen == [503, 429]
 

@@ -167,7 +167,8 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m001_create_runs",
         "m002_create_embeddings",
         "m003_create_prices",
-        "batch_runs_mode_and_batches",
+        "m004_add_runs_notes",
+        "m005_runs_mode_and_batches",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)
@@ -474,28 +475,39 @@ def test_export_of_one_experiment_and_merging_into_a_store_with_runs(tmp_path: P
         assert theirs.count() == 5
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_jsonl_and_parquet_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_exports_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) -> None:
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
     with ExperimentStore(tmp_path / "a.db") as store:
-        store.append(bare_record(output="", system=None))
+        store.append(bare_record(output="", system=None, request_hash=""))
+        store.append(bare_record(output=None, system="", prompt='""', error=","))
         path = store.export(tmp_path / f"runs{suffix}")
+        original = store.runs()
     with ExperimentStore(tmp_path / "b.db") as other:
         other.import_runs(path)
-        row = other.runs().iloc[0]
-    assert row["output"] == "" and row["system"] is None
+        rows = other.runs()
+    assert list(rows["output"]) == ["", None] and list(rows["system"]) == [None, ""]
+    assert list(rows["prompt"]) == [None, '""'] and list(rows["request_hash"]) == ["", ""]
+    pd.testing.assert_frame_equal(rows, original)
 
 
-def test_csv_reads_an_empty_nullable_field_as_null(tmp_path: Path) -> None:
-    # CSV has one spelling for "" and null; nullable text takes null, required text "".
-    with ExperimentStore(tmp_path / "a.db") as store:
-        store.append(bare_record(output="", request_hash=""))
-        path = store.export(tmp_path / "runs.csv")
-    with ExperimentStore(tmp_path / "b.db") as other:
-        other.import_runs(path)
-        row = other.runs().iloc[0]
-    assert row["output"] is None and row["request_hash"] == ""
+def test_a_hand_made_csv_reads_empty_fields_as_null_or_empty_text(tmp_path: Path) -> None:
+    # A spreadsheet writes nothing at all for an empty cell: null where the column may
+    # be null, "" in a required text column.
+    lines = [
+        "\ufeffrun_id,created_at,kind,provider,model,request_hash,output,seed,cache_hit",
+        "r1,2026-01-31T12:00:00Z,chat,openai,gpt-4o,,,,False",
+        'r2,2026-01-31T12:00:01Z,chat,openai,gpt-4o,h,"a, ""b""\nc",7,true',
+    ]
+    path = tmp_path / "by-hand.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    with ExperimentStore(tmp_path / "runs.db") as store:
+        assert store.import_runs(path) == 2
+        rows = store.runs()
+    assert list(rows["request_hash"]) == ["", "h"]
+    assert list(rows["output"]) == [None, 'a, "b"\nc']
+    assert rows["seed"].tolist() == [pd.NA, 7] and list(rows["cache_hit"]) == [False, True]
 
 
 def test_export_and_import_name_the_three_formats(store: ExperimentStore, tmp_path: Path) -> None:
@@ -621,13 +633,17 @@ def test_a_path_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
     _assert_one_line(caught.value, tmp_path)
 
 
-def _open_error(path: str) -> str:
+def _open_error(path: str) -> tuple[int | None, str]:
+    """(runs read, StoreError message) of opening ``path`` then checking it is writable."""
+    read = None
     try:
-        ExperimentStore(path).close()
+        with ExperimentStore(path) as store:
+            read = store.count()  # a store that can only be read still reads
+            store.check_writable()
     except StoreError as exc:
-        assert isinstance(exc.__cause__, (sqlite3.Error, OSError))
-        return str(exc)
-    return ""
+        assert isinstance(exc.__cause__, (sqlite3.Error, OSError, type(None)))
+        return read, str(exc)
+    return read, ""
 
 
 def _open_error_in_child(path: str, results: Any) -> None:
@@ -636,8 +652,8 @@ def _open_error_in_child(path: str, results: Any) -> None:
     results.put(_open_error(path))
 
 
-def open_error_as_unprivileged(path: Path) -> str:
-    """The StoreError message of opening ``path`` as a user who is bound by permissions.
+def open_error_as_unprivileged(path: Path) -> tuple[int | None, str]:
+    """What ``_open_error`` gives for ``path`` as a user who is bound by permissions.
 
     root ignores file modes, so under root the open happens in a forked child that has
     given up root first.
@@ -650,9 +666,9 @@ def open_error_as_unprivileged(path: Path) -> str:
     results = context.Queue()
     child = context.Process(target=_open_error_in_child, args=(str(path), results))
     child.start()
-    message: str = results.get(timeout=120)
+    outcome: tuple[int | None, str] = results.get(timeout=120)
     child.join()
-    return message
+    return outcome
 
 
 @pytest.fixture
@@ -670,6 +686,8 @@ def shared_dir() -> Iterator[Path]:
     "case", ["read-only file", "read-only folder", "new file, read-only folder"]
 )
 def test_read_only_places_give_a_one_line_store_error(shared_dir: Path, case: str) -> None:
+    # An existing store there is opened read-only: it reads, and refuses writes before
+    # any call is sent. A new one cannot even be created.
     folder = shared_dir / "stores"
     folder.mkdir()
     path = folder / "runs.db"
@@ -686,8 +704,9 @@ def test_read_only_places_give_a_one_line_store_error(shared_dir: Path, case: st
             path.chmod(0o666)
         folder.chmod(0o555)
 
-    message = open_error_as_unprivileged(path)
+    read, message = open_error_as_unprivileged(path)
 
+    assert read == (None if case == "new file, read-only folder" else 1)
     assert message.startswith("cannot write the workbench store"), message
     assert "\n" not in message and str(path) in message and "WORKBENCH_STORE" in message
     assert (path.read_bytes() if path.exists() else None) == before

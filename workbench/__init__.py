@@ -30,6 +30,7 @@ from .errors import (
     BadRequestError,
     BudgetExceededError,
     ConfigurationError,
+    DeadlineExceededError,
     InvalidInputError,
     LocalModelError,
     RateLimitError,
@@ -85,6 +86,7 @@ __all__ = [
     "APIError",
     "APIConnectionError",
     "APITimeoutError",
+    "DeadlineExceededError",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
@@ -109,6 +111,7 @@ def chat(
     fresh: bool = False,
     budget: float | None = None,
     on_delta: Callable[[str], None] | None = None,
+    deadline: float | None = None,
     **params: Any,
 ) -> ChatResponse:
     """Send one chat call (or answer it from the experiment table) and log it as a row.
@@ -116,6 +119,7 @@ def chat(
     Parameters left as None are not sent. ``model`` may be ``"provider:model"``. Extra
     keyword arguments (``stop``, ``response_format``, ``tools``, ...) are sent as given.
     ``fresh=True`` asks the API even when an identical run is already in the table.
+    ``deadline`` (seconds) bounds this call, retries included, instead of the session's.
     """
     return get_session().chat(
         prompt,
@@ -131,6 +135,7 @@ def chat(
         fresh=fresh,
         budget=budget,
         on_delta=on_delta,
+        deadline=deadline,
         **params,
     )
 
@@ -150,6 +155,7 @@ async def achat(
     fresh: bool = False,
     budget: float | None = None,
     on_delta: Callable[[str], None] | None = None,
+    deadline: float | None = None,
     **params: Any,
 ) -> ChatResponse:
     """The async twin of :func:`chat`."""
@@ -167,6 +173,7 @@ async def achat(
         fresh=fresh,
         budget=budget,
         on_delta=on_delta,
+        deadline=deadline,
         **params,
     )
 
@@ -266,8 +273,15 @@ def configure(
     budget: float | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    deadline: float | None = None,
+    allow_unpriced: bool | None = None,
 ) -> None:
-    """Session settings: the store file, the default provider, experiment, budget (USD)."""
+    """Session settings: the store file, the default provider, experiment, budget (USD).
+
+    ``timeout`` is per network read; ``deadline`` (seconds, default 900) bounds a whole
+    call, retries and their waits included. Under a budget, calls to a model with no
+    known price are refused unless ``allow_unpriced=True``. None leaves a setting as is.
+    """
     get_session().configure(
         store=store,
         provider=provider,
@@ -275,6 +289,8 @@ def configure(
         budget=budget,
         timeout=timeout,
         max_retries=max_retries,
+        deadline=deadline,
+        allow_unpriced=allow_unpriced,
     )
 
 
@@ -290,10 +306,10 @@ def estimate(
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
     from .checks import whole
     from .estimate import estimate_messages
+    from .knobs import check
 
     whole("repeats", repeats, low=1)
-    if max_tokens is not None:
-        whole("max_tokens", max_tokens, low=1)
+    max_tokens = check("max_tokens", max_tokens)
     session = get_session()
     chosen, model_name = session.resolve(model, provider)
     model_name = session.chat_model_for(chosen, model_name)

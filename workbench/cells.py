@@ -203,6 +203,7 @@ def run_chat(
             list(conversation),
             fresh=request.fresh,
             budget=request.budget,
+            deadline=request.deadline,
             on_delta=on_delta,
             **call,
         )

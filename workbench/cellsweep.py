@@ -54,6 +54,7 @@ def plan_sweep(
             system=request.system,
             experiment=request.experiment,
             budget=request.budget,
+            deadline=request.deadline,
             fresh=request.fresh,
             context=namespace,
             fixed={name: value for name, value in fixed.items() if value is not None},
@@ -150,7 +151,7 @@ class SweepDisplay:
         if errors:
             parts.append(f"{errors} error{'s' if errors != 1 else ''}")
         parts.append(f"{_total(df, 'prompt_tokens')}→{_total(df, 'completion_tokens')} tokens")
-        parts.append(format_cost(self.cost_usd))
+        parts.append(self._cost_text())
         cached = _total(df, "cache_hit")
         if cached:
             parts.append(f"{cached} cached")
@@ -169,6 +170,21 @@ class SweepDisplay:
         if len(ok) and bool(ok["cost_usd"].isna().any()):
             return None
         return float(ok["cost_usd"].sum()) if len(ok) else 0.0
+
+    def _cost_text(self) -> str:
+        """``$X``, ``~$X`` (some costs estimated from counted tokens), ``$X + unknown``
+        (some prices unknown) or ``cost unknown``: an unknown price is never shown as $0."""
+        from .pricing import is_estimated
+
+        ok = self.df[self.df["status"] == "ok"] if len(self.df) else self.df
+        if not len(ok):
+            return format_cost(0.0)
+        known = ok[ok["cost_usd"].notna()]
+        if not len(known):
+            return "cost unknown"
+        mark = "~" if any(is_estimated(s) for s in known["price_source"].dropna()) else ""
+        spent = mark + format_cost(float(known["cost_usd"].sum()))
+        return spent if len(known) == len(ok) else f"{spent} + unknown"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
         page = f"{table_html(self.table)}<div><sub>{html.escape(self.summary)}</sub></div>"

@@ -1,8 +1,9 @@
 """Checks of what a caller passed, made before anything is sent or written.
 
 Each failure is one :class:`~workbench.errors.InvalidInputError` line naming the argument,
-what it must be and what it was; values that pass are returned unchanged, so a check
-never alters a request's identity (``0`` and ``0.0`` hash differently).
+what it must be and what it was; values that pass are returned unchanged (numpy's
+scalars become Python numbers), so a check never alters a request's identity (``0`` and
+``0.0`` hash differently). The request knobs' ranges are in :mod:`workbench.knobs`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ __all__ = [
     "sendable",
     "messages_sendable",
     "chat_knobs",
+    "text",
+    "flag",
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -122,28 +125,28 @@ def _texts(content: Any) -> Iterable[str]:
                 yield part["text"]
 
 
-# The knobs every OpenAI-compatible server reads; others are sent as given.
-_KNOBS: dict[str, tuple[str, float | None, float | None]] = {
-    "temperature": ("number", 0, None),
-    "top_p": ("number", 0, 1),
-    "presence_penalty": ("number", -2, 2),
-    "frequency_penalty": ("number", -2, 2),
-    "seed": ("whole", None, None),
-    "max_tokens": ("whole", 1, None),
-    "max_completion_tokens": ("whole", 1, None),
-}
+def chat_knobs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request parameters with every known knob checked against the one table of
+    :mod:`workbench.knobs` (type and range) and made plain (numpy scalars to numbers)."""
+    from .knobs import checked
+
+    return checked(params)
 
 
-def chat_knobs(params: Mapping[str, Any]) -> None:
-    """The type (and sign) of each known knob that will be sent."""
-    for name, value in params.items():
-        if value is None or name not in _KNOBS:
-            continue
-        kind, low, high = _KNOBS[name]
-        if kind == "whole":
-            whole(name, value, low=None if low is None else int(low))
-        else:
-            number(name, value, low=low, high=high)
+def text(name: str, value: Any) -> str | None:
+    """Text or None: names, prompts and labels that go into the table as text."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be text (a str), got {_shown(value)}")
+    if value is not None:
+        sendable(name, value)
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """True or False (numpy's bool too); 0, 1 and strings are refused as likely slips."""
+    from .knobs import Knob
+
+    return bool(Knob(name, "flag").check(value))
 
 
 def _range(kind: str, low: float | None, high: float | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import httpx
 from httpx_sse import EventSource
 
+from .deadline import Deadline, DeadlinePassed
 from .errors import ConfigurationError
 from .logguard import guard_logs
 from .retry import Attempts
@@ -41,8 +42,9 @@ __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 
 # Called before each retry's wait with the HTTP status (None for a timeout or a broken
 # connection), the response headers (lower-case names; empty without a response) and the
-# seconds about to be waited: how a caller such as a sweep learns of rate limits.
-RetryHook = Callable[[int | None, Mapping[str, str], float], None]
+# seconds about to be waited: how a caller such as a sweep learns of rate limits. It may
+# return a longer wait (a sweep's pacer queues the retry behind calls already waiting).
+RetryHook = Callable[[int | None, Mapping[str, str], float], "float | None"]
 
 # Header names whose values are secrets besides our own key (Azure's api-key, proxies').
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
@@ -58,6 +60,7 @@ class _Target:
         max_retries: int,
         default_headers: Mapping[str, str] | None,
         clock: Callable[[], float],
+        deadline: float | None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
@@ -67,8 +70,11 @@ class _Target:
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
         self.base_url = base_url.rstrip("/")
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be a number of seconds above 0, got {deadline}")
         self.max_retries = max_retries
         self.clock = clock
+        self.deadline = deadline
         self._headers: dict[str, str] = dict(default_headers or {})
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -80,6 +86,10 @@ class _Target:
 
     def endpoint(self, method: str, path: str) -> Endpoint:
         return Endpoint(method, f"{self.base_url}{path}", self._secrets)
+
+    def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
+        """The deadline of a call started at ``start``: ``seconds``, or the client's."""
+        return Deadline(self.deadline if seconds is None else seconds, start, self.clock)
 
     def request_headers(self, *, stream: bool) -> dict[str, str]:
         accept = "text/event-stream" if stream else "application/json"
@@ -97,7 +107,8 @@ def _retry_after_status(
     if delay is None:
         raise endpoint.status_error(response, attempts.retries)
     if on_retry is not None:
-        on_retry(response.status_code, lower_headers(response.headers), delay)
+        wanted = on_retry(response.status_code, lower_headers(response.headers), delay)
+        delay = max(delay, wanted or 0.0)
     return delay
 
 
@@ -112,7 +123,7 @@ def _retry_after_transport(
     if delay is None:
         raise endpoint.transport_error(exc, attempts.retries) from exc
     if on_retry is not None:
-        on_retry(None, {}, delay)
+        delay = max(delay, on_retry(None, {}, delay) or 0.0)
     return delay
 
 
@@ -129,6 +140,8 @@ class OpenAIClient:
     the waits of any retries (``retries`` says how many there were). ``timeout`` and
     ``transport`` configure the ``httpx.Client`` this class creates; an injected
     ``http_client`` keeps its own settings and is left for its owner to close.
+    ``timeout`` bounds each read; ``deadline`` (seconds, None: none) bounds a whole call,
+    retries and their waits included, and raises ``DeadlineExceededError`` past it.
     """
 
     def __init__(
@@ -143,10 +156,11 @@ class OpenAIClient:
         default_headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.perf_counter,
+        deadline: float | None = None,
     ) -> None:
         if http_client is not None and transport is not None:
             raise ValueError("pass either http_client or transport, not both")
-        self._target = _Target(base_url, api_key, max_retries, default_headers, clock)
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock, deadline)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, transport=transport)
         self._sleep = sleep
@@ -161,65 +175,102 @@ class OpenAIClient:
         *,
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
+        deadline: float | None = None,
     ) -> ChatResult:
         """POST /chat/completions; streams when ``body["stream"]`` is true.
 
         ``on_delta`` receives each piece of content text of a stream as it arrives;
-        ``on_retry`` hears of each retry before its wait (see :data:`RetryHook`).
+        ``on_retry`` hears of each retry before its wait (see :data:`RetryHook`);
+        ``deadline`` overrides the client's for this call.
         """
         start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
         if sent.get("stream"):
-            return self._stream_chat(endpoint, sent, start, on_delta, on_retry)
-        reply = self._request(endpoint, sent, on_retry)
+            return self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
+        reply = self._request(endpoint, sent, ends, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
-    def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
+    def embeddings(self, body: dict[str, Any], *, deadline: float | None = None) -> EmbeddingResult:
         """POST /embeddings; vectors in input order."""
         start = self._target.clock()
-        reply = self._request(self._target.endpoint("POST", "/embeddings"), embeddings_body(body))
+        ends = self._target.deadline_from(start, deadline)
+        endpoint = self._target.endpoint("POST", "/embeddings")
+        reply = self._request(endpoint, embeddings_body(body), ends)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     def models(self) -> list[str]:
         """GET /models: the ids the server offers."""
-        return model_ids(self._request(self._target.endpoint("GET", "/models"), None))
+        ends = self._target.deadline_from(self._target.clock())
+        return model_ids(self._request(self._target.endpoint("GET", "/models"), None, ends))
 
     def _request(
-        self, endpoint: Endpoint, body: dict[str, Any] | None, on_retry: RetryHook | None = None
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any] | None,
+        deadline: Deadline,
+        on_retry: RetryHook | None = None,
     ) -> Reply:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            request = self._http.build_request(
+                endpoint.method,
+                endpoint.url,
+                json=body,
+                headers=headers,
+                timeout=deadline.timeout(self._http.timeout),
+            )
             try:
-                response = self._http.request(
-                    endpoint.method, endpoint.url, json=body, headers=headers
-                )
+                # Sent as a stream so that a body dripped a byte at a time is read under
+                # the deadline's watch, not in one read that could last for ever.
+                response = self._http.send(request, stream=True)
+                try:
+                    deadline.watch(response)
+                    response.read()
+                finally:
+                    response.close()
+            except DeadlinePassed:
+                raise deadline.error(endpoint, attempts.retries) from None
             except httpx.TransportError as exc:
-                self._sleep(_retry_after_transport(endpoint, attempts, exc, on_retry))
-                continue
+                deadline.raise_if_cut(endpoint, attempts.retries, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
             except httpx.DecodingError as exc:
                 _undecodable(endpoint, exc, attempts.retries)
-            if response.is_success:
-                return read_reply(endpoint, response, attempts.retries)
-            self._sleep(_retry_after_status(endpoint, attempts, response, on_retry))
+            else:
+                if response.is_success:
+                    return read_reply(endpoint, response, attempts.retries)
+                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            self._sleep(deadline.wait(endpoint, attempts, delay))
 
     def _stream_chat(
         self,
         endpoint: Endpoint,
         body: dict[str, Any],
         start: float,
+        deadline: Deadline,
         on_delta: Callable[[str], None] | None,
         on_retry: RetryHook | None = None,
     ) -> ChatResult:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
         while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
             stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
             try:
                 with self._http.stream(
-                    endpoint.method, endpoint.url, json=body, headers=headers
+                    endpoint.method,
+                    endpoint.url,
+                    json=body,
+                    headers=headers,
+                    timeout=deadline.timeout(self._http.timeout),
                 ) as response:
+                    # A `: ping` comment or a dripped byte is a chunk: each is checked.
+                    deadline.watch(response)
                     if response.is_success:
                         if not is_event_stream(response):
                             response.read()
@@ -230,12 +281,16 @@ class OpenAIClient:
                         return stream.result(response)
                     response.read()
                     delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            except DeadlinePassed:
+                text = stream.accumulator.text
+                raise deadline.error(endpoint, attempts.retries, text) from None
             except httpx.DecodingError as exc:
                 stream.undecodable(exc)
             except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
                 stream.raise_if_delivered(exc)
                 delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
-            self._sleep(delay)
+            self._sleep(deadline.wait(endpoint, attempts, delay))
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -269,10 +324,11 @@ class AsyncOpenAIClient:
         default_headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.perf_counter,
+        deadline: float | None = None,
     ) -> None:
         if http_client is not None and transport is not None:
             raise ValueError("pass either http_client or transport, not both")
-        self._target = _Target(base_url, api_key, max_retries, default_headers, clock)
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock, deadline)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
         self._sleep = sleep
@@ -287,63 +343,96 @@ class AsyncOpenAIClient:
         *,
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
+        deadline: float | None = None,
     ) -> ChatResult:
         """POST /chat/completions; streams when ``body["stream"]`` is true."""
         start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
         if sent.get("stream"):
-            return await self._stream_chat(endpoint, sent, start, on_delta, on_retry)
-        reply = await self._request(endpoint, sent, on_retry)
+            return await self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
+        reply = await self._request(endpoint, sent, ends, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
-    async def embeddings(self, body: dict[str, Any]) -> EmbeddingResult:
+    async def embeddings(
+        self, body: dict[str, Any], *, deadline: float | None = None
+    ) -> EmbeddingResult:
         """POST /embeddings; vectors in input order."""
         start = self._target.clock()
-        reply = await self._request(
-            self._target.endpoint("POST", "/embeddings"), embeddings_body(body)
-        )
+        ends = self._target.deadline_from(start, deadline)
+        endpoint = self._target.endpoint("POST", "/embeddings")
+        reply = await self._request(endpoint, embeddings_body(body), ends)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     async def models(self) -> list[str]:
         """GET /models: the ids the server offers."""
-        return model_ids(await self._request(self._target.endpoint("GET", "/models"), None))
+        ends = self._target.deadline_from(self._target.clock())
+        return model_ids(await self._request(self._target.endpoint("GET", "/models"), None, ends))
 
     async def _request(
-        self, endpoint: Endpoint, body: dict[str, Any] | None, on_retry: RetryHook | None = None
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any] | None,
+        deadline: Deadline,
+        on_retry: RetryHook | None = None,
     ) -> Reply:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            request = self._http.build_request(
+                endpoint.method,
+                endpoint.url,
+                json=body,
+                headers=headers,
+                timeout=deadline.timeout(self._http.timeout),
+            )
             try:
-                response = await self._http.request(
-                    endpoint.method, endpoint.url, json=body, headers=headers
-                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    deadline.watch(response)
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            except DeadlinePassed:
+                raise deadline.error(endpoint, attempts.retries) from None
             except httpx.TransportError as exc:
-                await self._sleep(_retry_after_transport(endpoint, attempts, exc, on_retry))
-                continue
+                deadline.raise_if_cut(endpoint, attempts.retries, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
             except httpx.DecodingError as exc:
                 _undecodable(endpoint, exc, attempts.retries)
-            if response.is_success:
-                return read_reply(endpoint, response, attempts.retries)
-            await self._sleep(_retry_after_status(endpoint, attempts, response, on_retry))
+            else:
+                if response.is_success:
+                    return read_reply(endpoint, response, attempts.retries)
+                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            await self._sleep(deadline.wait(endpoint, attempts, delay))
 
     async def _stream_chat(
         self,
         endpoint: Endpoint,
         body: dict[str, Any],
         start: float,
+        deadline: Deadline,
         on_delta: Callable[[str], None] | None,
         on_retry: RetryHook | None = None,
     ) -> ChatResult:
         attempts = Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
         while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
             stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
             try:
                 async with self._http.stream(
-                    endpoint.method, endpoint.url, json=body, headers=headers
+                    endpoint.method,
+                    endpoint.url,
+                    json=body,
+                    headers=headers,
+                    timeout=deadline.timeout(self._http.timeout),
                 ) as response:
+                    deadline.watch(response)
                     if response.is_success:
                         if not is_event_stream(response):
                             await response.aread()
@@ -356,12 +445,16 @@ class AsyncOpenAIClient:
                         return stream.result(response)
                     await response.aread()
                     delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            except DeadlinePassed:
+                text = stream.accumulator.text
+                raise deadline.error(endpoint, attempts.retries, text) from None
             except httpx.DecodingError as exc:
                 stream.undecodable(exc)
             except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
                 stream.raise_if_delivered(exc)
                 delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
-            await self._sleep(delay)
+            await self._sleep(deadline.wait(endpoint, attempts, delay))
 
     async def close(self) -> None:
         """Close the HTTP client if this object created it."""

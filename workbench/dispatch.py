@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .errors import APIError, BudgetExceededError, RateLimitError, WorkbenchError
+from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
 from .progress import SharedProgress, SweepProgress
 from .ratelimit import RateLimits
 from .record import new_run_id
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
     from .providers import Provider
     from .session import PreparedChat, Session
+    from .unsaved import UnsavedRun
 
 __all__ = ["Job", "Dispatcher", "RATE_LIMIT_ATTEMPTS"]
 
@@ -59,6 +60,8 @@ class Dispatcher:
     ``max(5, concurrency)`` fail in a row (a wrong URL or key fails every call the same
     way: better one clear error than a thousand rows of it). Spending past ``budget``
     (USD, this sweep) or the session's budget stops new calls with BudgetExceededError.
+    A row the store refuses stops new calls with StoreError: that row, and those of calls
+    already in flight, are kept in the fallback file (see :mod:`workbench.unsaved`).
     """
 
     def __init__(
@@ -69,16 +72,19 @@ class Dispatcher:
         concurrency: int,
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
         self.concurrency = concurrency
         self.budget = budget
         self.on_progress = on_progress
-        self.limits = RateLimits(concurrency)
+        self.deadline = session.deadline if deadline is None else deadline
+        self.limits = RateLimits(concurrency, pacers=session.pacers)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
+        self._unsaved: UnsavedRun | None = None  # the first row the store refused
 
     async def run(self, jobs: Sequence[Job]) -> None:
         """Send every job; returns when all have ended, raises what stopped the sweep."""
@@ -134,9 +140,11 @@ class Dispatcher:
             provider.api_key(),
             max_retries=self.session.max_retries,
             http_client=http,
+            deadline=self.deadline,  # each go of a run (after a 429) has all of it
         )
 
     def _check_budget(self) -> None:
+        self._check_saving()
         if self.budget is not None and self.spent > self.budget:
             raise BudgetExceededError(
                 f"Sweep stopped: it has spent ${self.spent:.6f}, above its budget of "
@@ -166,7 +174,7 @@ class Dispatcher:
                     if attempt + 1 < RATE_LIMIT_ATTEMPTS:
                         extra_retries += exc.retries + 1
                         # The give-up carries no retry-after: back off by the usual rule.
-                        slot.limiter.on_rate_limited(retry_delay(attempt))
+                        slot.limiter.on_rate_limited(retry_delay(attempt), started=slot.started)
                         continue
                     self._failed(current, exc, started, extra_retries)
                     return
@@ -188,23 +196,40 @@ class Dispatcher:
             # As the client does for its own retries: retries and their waits count.
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
-        response = self.session.finish_ok(prepared, result)
-        cost = response.cost_usd or 0.0
-        self.spent += Decimal(str(cost))
+        response = self.session.finish_ok(prepared, result, warn=False)
+        cost = response.cost_usd
+        if cost is not None:
+            self.spent += Decimal(str(cost))
         self._failures_in_a_row = 0
-        self._report(done=1, ok=1, spent_usd=cost)
+        # An unknown cost is counted as unknown, never as $0.
+        self._report(done=1, ok=1, spent_usd=cost or 0.0, unpriced=int(cost is None))
+        self._check_saving(response.unsaved)
 
     def _failed(
         self, prepared: PreparedChat, exc: WorkbenchError, started: float, extra_retries: int
     ) -> None:
         if isinstance(exc, APIError):
             exc.retries += extra_retries
-        self.session.finish_error(prepared.record, exc, started)
+        unsaved = self.session.finish_error(prepared.record, exc, started, warn=False)
         self._failures_in_a_row += 1
         self._report(done=1, errors=1)
+        self._check_saving(unsaved)
         if self._failures_in_a_row >= self._failure_limit:
             self.progress.update(message=f"{self._failures_in_a_row} calls failed in a row")
             raise exc
+
+    def _check_saving(self, unsaved: UnsavedRun | None = None) -> None:
+        """Stop sending once the store has refused a row: every answer after that would
+        only add to the fallback file. Raised by each worker, so all of them stop."""
+        if self._unsaved is None:
+            self._unsaved = unsaved
+        if self._unsaved is not None:
+            where = self._unsaved.kept_in or "nowhere: the fallback file failed too"
+            raise StoreError(
+                f"Sweep stopped: the store refused a row ({self._unsaved.reason}); the "
+                f"answers that arrived are kept in {where} (wb.import_runs of that file "
+                "brings them back; then run the sweep again to resume)"
+            )
 
     def _report(self, **deltas: float) -> None:
         self.progress.add(**deltas)

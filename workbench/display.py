@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .pricing import is_estimated
 from .results import ChatResponse, EmbedResponse
 
 if TYPE_CHECKING:
@@ -83,7 +84,9 @@ def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ())
     """model · prompt→completion tokens · cost · latency · cached · run id."""
     parts = [response.model, *extra]
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
-    parts.append(format_cost(response.cost_usd))
+    # "~": a cost worked out from tokens counted here, the server having sent no usage.
+    estimated = is_estimated(response.record.price_source) and response.cost_usd is not None
+    parts.append(("~" if estimated else "") + format_cost(response.cost_usd))
     if response.latency_s is not None:
         parts.append(f"{response.latency_s:.2f} s")
     if response.cache_hit:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import WorkbenchError
+from .errors import APIResponseError, StoreError, WorkbenchError
 from .identity import request_hash
 from .record import RunRecord
 from .results import EmbedResponse
@@ -82,8 +82,11 @@ def _prepare(
         raise ValueError("Nothing to embed: pass at least one text")
     for index, text in enumerate(texts):
         checks.sendable(f"Text {index} to embed", text)
-    if dimensions is not None:
-        checks.whole("dimensions", dimensions, low=1)
+    from .knobs import check
+
+    dimensions = check("dimensions", dimensions)
+    for name, value in (("model", model), ("provider", provider), ("experiment", experiment)):
+        checks.text(name, value)
     chosen, model_name = session.resolve(model, provider)
     model_name = model_name or chosen.default_embed_model()
     if not model_name:
@@ -115,6 +118,7 @@ def _finish(
 ) -> EmbedResponse:
     record = prepared.record
     vectors = dict(prepared.known)
+    fetched: dict[str, list[float]] = {}
     if result is None:
         # Every text came from the table: a replay, at no cost.
         record.cache_hit = True
@@ -134,8 +138,13 @@ def _finish(
                 "text-embedding-3-*, can shorten them)",
                 stacklevel=4,
             )
-        session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
         vectors.update(fetched)
+        try:
+            session.store.put_embeddings(prepared.model, prepared.dimensions, fetched)
+            fetched = {}  # cached: the fallback file need not hold them
+        except StoreError:
+            pass  # the vectors are returned, and kept with the row if it fails too
+        record.notes = "; ".join(result.notes) or None
         record.response_model = result.model
         record.latency_s = result.latency_s
         record.retries = result.retries
@@ -144,8 +153,20 @@ def _finish(
         session._record_usage_and_cost(record, usage, prepared.provider)
     ordered = [vectors[t] for t in prepared.texts]
     record.output = summarize_vectors(ordered)
-    session.store.append(record)
-    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered)
+    unsaved = session.save(record, extra={"embeddings": fetched} if fetched else None)
+    return EmbedResponse(record=record, texts=prepared.texts, embeddings=ordered, unsaved=unsaved)
+
+
+def _one_vector_per_text(prepared: _PreparedEmbed, result: EmbeddingResult) -> EmbeddingResult:
+    """``result``, if it has one vector per text sent; else the call failed (an error row)."""
+    sent = len(prepared.missing)
+    if len(result.vectors) != sent:
+        raise APIResponseError(
+            f"Unusable answer from {prepared.model}: {len(result.vectors)} vectors "
+            f"for {sent} texts",
+            retries=result.retries,
+        )
+    return result
 
 
 def _counted(prepared: _PreparedEmbed) -> Usage:
@@ -172,7 +193,7 @@ def embed(
     started = time.perf_counter()
     try:
         client = session.client(prepared.provider, embeddings=True)
-        result = client.embeddings(prepared.body())
+        result = _one_vector_per_text(prepared, client.embeddings(prepared.body()))
     except WorkbenchError as exc:
         session.finish_error(prepared.record, exc, started)
         raise
@@ -196,7 +217,7 @@ async def aembed(
     started = time.perf_counter()
     try:
         client = session.aclient(prepared.provider, embeddings=True)
-        result = await client.embeddings(prepared.body())
+        result = _one_vector_per_text(prepared, await client.embeddings(prepared.body()))
     except WorkbenchError as exc:
         session.finish_error(prepared.record, exc, started)
         raise
@@ -225,5 +246,22 @@ def _begin(
         sweep_id=sweep_id,
     )
     if prepared.missing:
+        _check_budget(session, prepared)
         session.store.check_writable()  # before the call is paid for, not after
     return prepared
+
+
+def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
+    """Under a session budget, refuse before sending as a chat call would: when the
+    budget is spent, the price is unknown (unless allowed) or the texts cost more."""
+    remaining = session.remaining_budget()
+    if remaining is None:
+        return
+    from .tokens import count_embedding_tokens
+
+    n = count_embedding_tokens(prepared.missing, prepared.model)
+    usage = Usage(prompt_tokens=n, completion_tokens=0, total_tokens=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the call itself warns of an unknown price
+        cost = session.quote(prepared.model, usage, prepared.provider).cost_usd
+    session.refuse_beyond_budget(prepared.model, cost, remaining)

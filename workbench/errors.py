@@ -9,6 +9,7 @@
     └── APIError                    anything that went wrong talking to the API
         ├── APIConnectionError      could not connect, connection reset
         │   └── APITimeoutError     connect/read/write/pool timeout
+        │       └── DeadlineExceededError  the call's overall deadline passed
         ├── APIStatusError          the server answered with an HTTP error status
         │   ├── BadRequestError         400 (and 422): the server's message is kept
         │   ├── AuthenticationError     401
@@ -40,6 +41,7 @@ __all__ = [
     "APIError",
     "APIConnectionError",
     "APITimeoutError",
+    "DeadlineExceededError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",
@@ -130,6 +132,15 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class DeadlineExceededError(APITimeoutError):
+    """The call ran past its overall deadline (retries included); ``partial_text`` holds
+    what a stream had delivered by then."""
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.partial_text = partial_text
 
 
 class APIStatusError(APIError):

@@ -119,6 +119,7 @@ class WorkbenchMagics(Magics):
     @argument("--run-tools", action="store_true", help="run the tools the model calls")
     @argument("--image", action="append", metavar="PATH_OR_URL", help="attach (repeatable)")
     @argument("--budget", metavar="USD", help="refuse if the estimated cost is above this")
+    @argument("--deadline", metavar="SECONDS", help="give up on a call after this long, all in")
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
     @argument("--batch", action="store_true", help="a sweep through the Batch API (24 h)")
@@ -263,10 +264,18 @@ def _status(session: Session, args: list[str]) -> Note:
         ("provider", f"{provider.name} · {_base_url(provider)}"),
         ("store", str(session.store_path)),
         ("experiment", session.experiment),
-        ("spent", f"{format_cost(float(session.spent))} this session"),
+        ("spent", f"{_spent(session)} this session"),
         ("budget", budget),
         ("threads", ", ".join(session.threads) or "none"),
     ])
+
+
+def _spent(session: Session) -> str:
+    """The session's spend; calls of unknown price make it "+ unknown", never $0."""
+    spent = format_cost(float(session.spent))
+    if not session.unpriced_calls:
+        return spent
+    return f"{spent} + unknown" if session.spent else "unknown"
 
 
 def _models(session: Session, args: list[str]) -> Note:
@@ -380,7 +389,8 @@ _HELP_ROWS = [
      "`-t/--temperature`, `--top-p`, `--seed`, `--max-tokens`, `-s/--system`, `--stop`, "
      "`--presence-penalty`, `--frequency-penalty`. Also `--thread NAME`, `--json`, "
      "`--schema VAR`, `--tools VAR --run-tools`, `--image PATH`, `--out VAR`, "
-     "`--no-stream`, `--fresh`, `--budget USD`, `--provider`, `--experiment`. "
+     "`--no-stream`, `--fresh`, `--budget USD`, `--deadline SECONDS`, `--provider`, "
+     "`--experiment`. "
      "A list or range on a knob (`-t 0,0.7 --seed 1:3`) or `--repeat K` makes a sweep; "
      "`--concurrency N` sends at most N calls at once"),
     ("%%embed [options]",

@@ -6,10 +6,13 @@ applied, so a file created by any version of the workbench is brought up to date
 
 from __future__ import annotations
 
+import functools
 import itertools
+import shlex
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -20,10 +23,17 @@ __all__ = [
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
     "NotAWorkbenchStore",
+    "OpenedDatabase",
     "applied_migrations",
     "pending_migrations",
+    "unknown_migrations",
     "migrate",
     "open_database",
+    "is_damaged",
+    "damaged_store_error",
+    "newer_store_error",
+    "read_only_store_error",
+    "low_disk_store_error",
     "with_retries",
     "store_error",
     "one_line",
@@ -137,7 +147,12 @@ def _m003_create_prices(conn: sqlite3.Connection) -> None:
     )
 
 
-def _batch_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
+def _m004_add_runs_notes(conn: sqlite3.Connection) -> None:
+    # Reply values that could not be stored (dropped as NULL) are noted here, per row.
+    conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
+
+
+def _m005_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
     # Issue 15, the Batch API. Every older row was sent live.
     conn.execute("ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live'")
     # One row per batch, written the moment the API has created it: a kernel that restarts
@@ -173,7 +188,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m001_create_runs,
         _m002_create_embeddings,
         _m003_create_prices,
-        _batch_runs_mode_and_batches,
+        _m004_add_runs_notes,
+        _m005_runs_mode_and_batches,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
@@ -191,6 +207,13 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
     """Names of the migrations this database still needs, in order."""
     done = {name for name, _ in applied_migrations(conn)}
     return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def unknown_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Names recorded in the database that this workbench does not know: a newer
+    workbench has migrated the file, and its schema may need values we do not write."""
+    known = {name for name, _ in MIGRATIONS}
+    return [name for name, _ in applied_migrations(conn) if name not in known]
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
@@ -250,11 +273,21 @@ def _user_tables(conn: sqlite3.Connection) -> list[str]:
 # ---------------------------------------------------------------------- opening the file
 
 
-def open_database(path: Path) -> sqlite3.Connection:
+@dataclass(frozen=True)
+class OpenedDatabase:
+    """A connection to the store's file; ``read_only`` is set when it could only be read."""
+
+    conn: sqlite3.Connection
+    read_only: bool = False
+
+
+def open_database(path: Path) -> OpenedDatabase:
     """A connection to the store at ``path``, created and migrated as needed.
 
     The connection is in autocommit mode (callers issue BEGIN/COMMIT) and may be used from
-    any thread; the caller serialises its use.
+    any thread; the caller serialises its use. A store that exists but cannot be written
+    here (read-only media, a file or folder without write permission) is opened read-only,
+    so its runs can still be read and replayed; writing to it is the caller's to refuse.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,10 +301,15 @@ def open_database(path: Path) -> sqlite3.Connection:
         raise store_error(path, exc) from exc
     try:
         with_retries(path, lambda: _prepare(conn))
+    except StoreError as exc:
+        conn.close()
+        if path.is_file() and _is_read_only(exc.__cause__):
+            return _open_read_only(path, exc)
+        raise
     except BaseException:
         conn.close()
         raise
-    return conn
+    return OpenedDatabase(conn)
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
@@ -281,7 +319,38 @@ def _prepare(conn: sqlite3.Connection) -> None:
     # In WAL mode NORMAL still survives a crashed kernel; only a power cut can lose the
     # last commits, and it saves an fsync per appended run.
     conn.execute("PRAGMA synchronous = NORMAL")
-    migrate(conn)
+    if not unknown_migrations(conn):
+        # A file migrated by a newer workbench is left as it is: the caller refuses to
+        # write to it, and our older migrations have no business running on it.
+        migrate(conn)
+
+
+def _open_read_only(path: Path, cannot_write: StoreError) -> OpenedDatabase:
+    """``path`` opened for reading only, or ``cannot_write`` raised if even that fails."""
+    # mode=ro still shares the file with writers (it reads their -wal through the -shm);
+    # it needs the -shm to exist or be creatable, which read-only media do not allow.
+    # There immutable=1 reads the file as it is on disk, without locks: nothing can be
+    # changing it, although commits left in a -wal that was never checkpointed are unseen.
+    for query in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            is_store = with_retries(path, functools.partial(_has_table, conn, MIGRATIONS_TABLE))
+        except StoreError as exc:
+            conn.close()
+            if _is_read_only(exc.__cause__):
+                continue
+            raise
+        if not is_store:
+            conn.close()
+            raise cannot_write  # an empty or foreign file: nothing to read either
+        return OpenedDatabase(conn, read_only=True)
+    raise cannot_write
 
 
 def with_retries(path: Path, work: Callable[[], T]) -> T:
@@ -315,9 +384,11 @@ def store_error(path: Path, exc: BaseException) -> StoreError:
         return StoreError(f"cannot create the workbench store {path} ({reason}): {_FIX}")
     reason = one_line(exc)
     lowered = reason.lower()
-    if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
+    if is_damaged(exc):
+        return damaged_store_error(path, reason)
+    if "not a database" in lowered or "encrypted" in lowered:
         return StoreError(f"{path} is not a workbench store ({reason}): move it aside or {_FIX}")
-    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+    if _is_read_only(exc):
         return StoreError(
             f"cannot write the workbench store {path} ({reason}): make the file and its"
             f" folder writable, or {_FIX}"
@@ -332,6 +403,53 @@ def store_error(path: Path, exc: BaseException) -> StoreError:
     if "unique constraint failed: runs.run_id" in lowered:
         return StoreError(f"the workbench store {path} already holds this run_id ({reason})")
     return StoreError(f"the workbench store {path} failed: {reason}")
+
+
+def is_damaged(exc: BaseException | None) -> bool:
+    """SQLITE_CORRUPT: a valid store with a damaged page (junk is SQLITE_NOTADB instead)."""
+    return isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc).lower()
+
+
+def damaged_store_error(path: Path, reason: str) -> StoreError:
+    recovered = path.with_name(f"{path.stem}-recovered{path.suffix}")
+    return StoreError(
+        f"the workbench store {path} is damaged ({reason}): copy out what can still be read"
+        f" with  sqlite3 {shlex.quote(str(path))} .recover | sqlite3"
+        f" {shlex.quote(str(recovered))}  and point WORKBENCH_STORE at {recovered}"
+    )
+
+
+def newer_store_error(path: Path, unknown: list[str]) -> StoreError:
+    from . import __version__  # here, not at the top: the package imports this module
+
+    return StoreError(
+        f"the workbench store {path} was written by a newer workbench (its schema goes up to"
+        f" {unknown[-1]}; workbench {__version__} knows up to {MIGRATIONS[-1][0]}): upgrade"
+        " prompt-workbench to add runs to it (reading it still works), or " + _FIX
+    )
+
+
+def read_only_store_error(path: Path) -> StoreError:
+    return StoreError(
+        f"cannot write the workbench store {path}: it is read-only here, so it was opened for"
+        f" reading and replays only: make the file and its folder writable, or {_FIX}"
+    )
+
+
+def low_disk_store_error(path: Path, free_bytes: int, needed_bytes: int) -> StoreError:
+    return StoreError(
+        f"cannot write the workbench store {path}: its disk has {free_bytes // 1024} KiB free,"
+        f" under the {needed_bytes // 1024} KiB kept for a run: free disk space, or {_FIX}"
+    )
+
+
+def _is_read_only(exc: BaseException | None) -> bool:
+    # SQLITE_READONLY (and its _DIRECTORY, _DBMOVED... variants) and SQLITE_CANTOPEN,
+    # which is what a WAL file's missing -shm on read-only media gives.
+    message = str(exc).lower()
+    return isinstance(exc, sqlite3.Error) and (
+        "readonly" in message or "read-only" in message or "unable to open" in message
+    )
 
 
 def one_line(exc: BaseException) -> str:

@@ -17,7 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import InvalidInputError
 from .grid import parse_values
+from .knobs import KNOBS as API_KNOBS
+from .knobs import check as check_api_knob
 
 __all__ = [
     "OptionError",
@@ -38,7 +41,9 @@ class OptionError(ValueError):
 
 @dataclass(frozen=True)
 class Knob:
-    """How to read one option's value, and the range OpenAI accepts for it."""
+    """How to read one option's value. A request knob's range is the API's, from the
+    table in :mod:`workbench.knobs` (as ``wb.chat`` checks it); ``low``/``high`` are for
+    the workbench's own options (budget, repeat, concurrency)."""
 
     option: str
     convert: Callable[[str], Any]
@@ -54,14 +59,15 @@ def _text(raw: str) -> str:
 
 KNOBS: dict[str, Knob] = {
     "model": Knob("--model", _text, "a model name"),
-    "temperature": Knob("--temperature", float, "a number", 0, 2),
-    "top_p": Knob("--top-p", float, "a number", 0, 1),
+    "temperature": Knob("--temperature", float, "a number"),
+    "top_p": Knob("--top-p", float, "a number"),
     "seed": Knob("--seed", int, "an integer"),
-    "max_tokens": Knob("--max-tokens", int, "an integer", 1),
-    "presence_penalty": Knob("--presence-penalty", float, "a number", -2, 2),
-    "frequency_penalty": Knob("--frequency-penalty", float, "a number", -2, 2),
-    "dimensions": Knob("--dimensions", int, "an integer", 1),
+    "max_tokens": Knob("--max-tokens", int, "an integer"),
+    "presence_penalty": Knob("--presence-penalty", float, "a number"),
+    "frequency_penalty": Knob("--frequency-penalty", float, "a number"),
+    "dimensions": Knob("--dimensions", int, "an integer"),
     "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
+    "deadline": Knob("--deadline", float, "a number of seconds", 0.001, sweepable=False),
     "repeat": Knob("--repeat", int, "a whole number", 1, sweepable=False),
     "concurrency": Knob("--concurrency", int, "a whole number", 1, sweepable=False),
 }
@@ -89,6 +95,30 @@ def _range_words(knob: Knob) -> str:
     return f"at least {knob.low:g}" if knob.low is not None else ""
 
 
+def _wanted(name: str, knob: Knob) -> str:
+    """What the option takes, for a value that is not even of the right kind."""
+    api = API_KNOBS.get(name)
+    return api.describe() if api is not None else knob.kind
+
+
+def _in_range(name: str, knob: Knob, value: Any, shown: str, prefix: str = "") -> Any:
+    """``value`` checked against the API's range (the one table ``wb.chat`` uses) or,
+    for the workbench's own options, the knob's; one :class:`OptionError` line if not."""
+    if name in API_KNOBS:
+        try:
+            return check_api_knob(name, value, label=knob.option, shown=shown)
+        except InvalidInputError as exc:
+            if prefix:  # a value of a list: say which one, in the list's words
+                wanted = API_KNOBS[name].describe()
+                raise OptionError(f"{prefix}{shown} is not {wanted}") from None
+            raise OptionError(str(exc)) from None
+    if _out_of_range(knob, value):
+        if prefix:
+            raise OptionError(f"{prefix}{shown} is not {_range_words(knob)}")
+        raise OptionError(f"{knob.option} must be {_range_words(knob)}, got {shown}")
+    return value
+
+
 def _out_of_range(knob: Knob, value: Any) -> bool:
     too_low = knob.low is not None and value < knob.low
     too_high = knob.high is not None and value > knob.high
@@ -112,28 +142,26 @@ def parse_knob(name: str, raw: str | None) -> Any:
     try:
         value = knob.convert(text)
     except ValueError:
-        raise OptionError(f"{knob.option} must be {knob.kind}, got {raw!r}") from None
+        raise OptionError(f"{knob.option} must be {_wanted(name, knob)}, got {raw!r}") from None
     if isinstance(value, str):
         if not value:
             raise OptionError(f"{knob.option} needs a value")
         return value
-    if _out_of_range(knob, value):
-        raise OptionError(f"{knob.option} must be {_range_words(knob)}, got {raw}")
-    return value
+    return _in_range(name, knob, value, text)
 
 
-def _listed_value(knob: Knob, raw: str, value: Any) -> Any:
+def _listed_value(name: str, knob: Knob, raw: str, value: Any) -> Any:
     """One value of a list or range, as :func:`parse_knob` would check it alone."""
     if value is None:  # `none` in a list: the knob is not sent (the server's default)
         return None
     shown = value if isinstance(value, str) else json.dumps(value)
+    prefix = f"{knob.option} {raw}: "
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise OptionError(f"{knob.option} {raw}: {shown!r} is not {knob.kind}")
+        raise OptionError(f"{prefix}{shown!r} is not {_wanted(name, knob)}")
     if knob.convert is int and not isinstance(value, int):
-        raise OptionError(f"{knob.option} {raw}: {shown} is not {knob.kind}")
-    if _out_of_range(knob, value):
-        raise OptionError(f"{knob.option} {raw}: {shown} is not {_range_words(knob)}")
-    return int(value) if knob.convert is int else float(value)
+        raise OptionError(f"{prefix}{shown} is not {_wanted(name, knob)}")
+    value = int(value) if knob.convert is int else float(value)
+    return _in_range(name, knob, value, shown, prefix)
 
 
 def parse_knob_values(name: str, raw: str | None) -> list[Any]:
@@ -158,7 +186,7 @@ def parse_knob_values(name: str, raw: str | None) -> list[Any]:
             parsed = parse_values(text)
         except ValueError as exc:  # an empty item, an empty or endless range
             raise OptionError(f"{knob.option} {raw}: {exc}") from None
-        values = [_listed_value(knob, raw, value) for value in parsed]
+        values = [_listed_value(name, knob, raw, value) for value in parsed]
     for i, value in enumerate(values):
         if value in values[:i]:  # two values, one request: the sweep would refuse it
             shown = "none" if value is None else value
@@ -211,6 +239,7 @@ class ChatRequest:
     run_tools: bool = False
     images: tuple[str, ...] = ()
     budget: float | None = None
+    deadline: float | None = None  # seconds for each call, retries included
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
@@ -243,7 +272,9 @@ class ChatRequest:
         model = one.pop("model", None)
         params: dict[str, Any] = one
         if args.stop:
-            params["stop"] = [_unescape(s) for s in args.stop]
+            stops = [_unescape(s) for s in args.stop]
+            stop_option = Knob("--stop", str, "")
+            params["stop"] = _in_range("stop", stop_option, stops, f"{len(stops)} of them")
         return cls(
             # A cell's trailing newline and blank lines around it are layout, not prompt.
             prompt=cell.rstrip().lstrip("\r\n"),
@@ -262,6 +293,7 @@ class ChatRequest:
             run_tools=args.run_tools,
             images=tuple(args.image or ()),
             budget=parse_knob("budget", args.budget),
+            deadline=parse_knob("deadline", args.deadline),
             grid=grid,
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),

@@ -21,6 +21,8 @@ __all__ = [
     "CustomPrice",
     "PriceQuote",
     "UnknownPriceWarning",
+    "ESTIMATED",
+    "is_estimated",
     "quote",
     "price",
     "estimate_cost",
@@ -86,6 +88,16 @@ class PriceQuote:
 
 _NO_QUOTE = PriceQuote(None, None)
 
+# Appended to a price_source when the tokens were counted with tiktoken because the
+# server sent no usage: the price is real, the token counts are ours, so the cost is an
+# estimate and says so (a billed cost never carries this mark).
+ESTIMATED = " (estimated from counted tokens)"
+
+
+def is_estimated(source: str | None) -> bool:
+    """Whether a ``price_source`` marks its cost as estimated from counted tokens."""
+    return source is not None and source.endswith(ESTIMATED)
+
 # Unknown models warn once per name per process: a grid of 200 runs on a model without
 # a price should say so once, not 200 times. The lock keeps "once" true across threads.
 _warned_models: set[str] = set()
@@ -119,7 +131,26 @@ def quote(
 
     Reasoning tokens are inside ``completion_tokens`` and billed as output once; cached
     tokens are inside ``prompt_tokens`` and billed at the cached-input price.
+
+    Usage counted locally (``usage.counted``) is priced the same way, but its source ends
+    in :data:`ESTIMATED`: such a cost is an estimate, never passed off as a bill.
     """
+    quoted = _quote(model, usage, provider_id, local, custom, at, use_table, batch)
+    if usage is not None and usage.counted and quoted.source not in (None, "local"):
+        return PriceQuote(quoted.cost_usd, quoted.source + ESTIMATED)
+    return quoted
+
+
+def _quote(
+    model: str,
+    usage: Usage | None,
+    provider_id: str | None,
+    local: bool,
+    custom: Mapping[str, CustomPrice] | None,
+    at: datetime | None,
+    use_table: bool,
+    batch: bool = False,
+) -> PriceQuote:
     if local:
         return PriceQuote(Decimal(0), "local")
     if usage is None or usage.prompt_tokens is None:
@@ -137,7 +168,7 @@ def quote(
             f"cached_tokens={cached}, completion_tokens={completion}, "
             f"reasoning_tokens={reasoning})",
             UnknownPriceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return _NO_QUOTE
 
@@ -250,8 +281,7 @@ def estimate_cost(
         cached_tokens=cached_tokens,
         reasoning_tokens=reasoning_tokens,
         total_tokens=prompt_tokens + completion_tokens,
-        counted=True,
-    )
+    )  # not marked counted: a quote of a call not yet made is an estimate by its nature
     return quote(model, usage, **kwargs)
 
 
@@ -293,7 +323,7 @@ def _warn_unknown(model: str, provider_id: str | None) -> None:
         f'so its cost is None. Set one with wb.set_price("{model}", input_per_mtok=..., '
         "output_per_mtok=..., cached_input_per_mtok=None)",
         UnknownPriceWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 

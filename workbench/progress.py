@@ -8,9 +8,17 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["SweepProgress", "SharedProgress", "ProgressBar", "State"]
+__all__ = ["SweepProgress", "SharedProgress", "ProgressBar", "State", "spent_text"]
 
 State = Literal["planned", "running", "done", "stopped", "failed"]
+
+
+def spent_text(spent_usd: float, unpriced: int) -> str:
+    """Dollars spent, honest about calls of unknown price: ``$0.001200``,
+    ``$0.001200 + unknown``, or ``unknown`` (never ``$0`` for calls nobody priced)."""
+    if not unpriced:
+        return f"${spent_usd:.6f}"
+    return f"${spent_usd:.6f} + unknown" if spent_usd else "unknown"
 
 
 @dataclass
@@ -26,12 +34,14 @@ class SweepProgress:
     sent: int = 0  # calls that went to the API in this run
     in_flight: int = 0
     spent_usd: float = 0.0
+    unpriced: int = 0  # calls answered at a price nobody knows: spent_usd leaves them out
     rate_limited: int = 0
     state: State = "planned"
     message: str = ""
 
     def summary(self) -> str:
-        """One line: ``12/20 done · 1 error · 3 from the table · $0.001200``."""
+        """One line: ``12/20 done · 1 error · 3 from the table · $0.001200`` (the spend
+        ends in ``+ unknown``, or is ``unknown``, when some calls have no known price)."""
         parts = [f"{self.done}/{self.total} done"]
         if self.errors:
             parts.append(f"{self.errors} error{'s' if self.errors != 1 else ''}")
@@ -41,7 +51,7 @@ class SweepProgress:
             parts.append(f"{self.already} already done")
         if self.rate_limited:
             parts.append(f"{self.rate_limited}× rate-limited")
-        parts.append(f"${self.spent_usd:.6f}")
+        parts.append(spent_text(self.spent_usd, self.unpriced))
         if self.state in ("stopped", "failed"):
             parts.append(self.state + (f": {self.message}" if self.message else ""))
         return " · ".join(parts)
@@ -81,7 +91,8 @@ class ProgressBar:
 
     def show(self, progress: SweepProgress) -> None:
         self._bar.n = progress.done
-        postfix = f"errors={progress.errors} spent=${progress.spent_usd:.6f}"
+        spent = spent_text(progress.spent_usd, progress.unpriced)
+        postfix = f"errors={progress.errors} spent={spent}"
         if progress.replayed or progress.already:
             postfix += f" from-table={progress.replayed + progress.already}"
         self._bar.set_postfix_str(postfix, refresh=False)

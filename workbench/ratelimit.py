@@ -2,7 +2,8 @@
 
 Per (provider, model) an AIMD limit (halve on a 429, grow by about one per window of
 successes), the server's ``retry-after`` as a pause for every call of that model, and its
-``x-ratelimit-*`` headers to slow down before a limit is hit. The timing rules are pure
+``x-ratelimit-*`` headers: paced to where it announces its limits (:mod:`workbench.pacing`),
+else used to slow down before a limit is hit. The timing rules are pure
 functions of an injectable clock; only :meth:`AdaptiveLimiter.acquire` awaits.
 """
 
@@ -15,6 +16,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+
+from .pacing import Pacer, PacerRegistry, Ticket
 
 __all__ = ["AdaptiveLimiter", "RateLimits", "Slot", "parse_reset"]
 
@@ -74,11 +77,14 @@ class _Quota:
 
 
 class AdaptiveLimiter:
-    """The calls of one (provider, model): an AIMD concurrency limit plus pauses.
+    """The calls of one (provider, model) in one sweep: an AIMD concurrency limit, the
+    session's :class:`~workbench.pacing.Pacer` for that model, and the server's quotas.
 
-    ``limit`` starts at ``max_concurrency``; a 429 halves it (once per retry-after window,
-    so a burst of 429s from one overload counts once) and pauses new calls for the
-    server's delay; each success adds ``1/limit``, so a full window of successes adds one.
+    ``limit`` starts at ``max_concurrency``. Where the server announces its limits the
+    pacer keeps the rate and a 429 only pauses; where it announces nothing a 429 halves
+    ``limit``, once per flight of calls (a 429 of a call sent before the last halving is
+    news of the same overload) and once per retry-after window; each success adds
+    ``1/limit``, so a full window of successes adds one.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class AdaptiveLimiter:
         *,
         min_concurrency: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"concurrency must be 1 or more, not {max_concurrency}")
@@ -94,51 +101,77 @@ class AdaptiveLimiter:
         self.min_concurrency = min(min_concurrency, max_concurrency)
         self.limit = float(max_concurrency)
         self.in_flight = 0
+        self.started = 0  # calls ever started: a 429's call is "before" or "after" a halving
         self.rate_limited = 0  # 429s seen
-        self.paused_until = 0.0
+        self.pacer = pacer if pacer is not None else Pacer(clock)
         self._no_decrease_until = 0.0
+        self._decreased_at_start = -1
         self._requests = _Quota()
         self._tokens = _Quota()
         self._clock = clock
         self._changed: asyncio.Event | None = None
 
+    @property
+    def paused_until(self) -> float:
+        return self.pacer.paused_until
+
     # -- the rules (pure, clock-driven) --------------------------------------------
 
     def wait_time(self, tokens: int = 0) -> float:
-        """0 to start a call now, ``math.inf`` to wait for one to finish, else seconds."""
+        """0 to start a call now, ``math.inf`` to wait for one to finish, else seconds.
+
+        (The pacer's queue is not in here: a call joins it once it may start, see
+        :meth:`acquire`.)"""
         now = self._clock()
         self._requests.expire(now)
         self._tokens.expire(now)
         timed = max(
-            self.paused_until - now, self._requests.wait(1, now), self._tokens.wait(tokens, now)
+            self.pacer.pause_left(), self._requests.wait(1, now), self._tokens.wait(tokens, now)
         )
         if timed > 0:
             return timed
         return math.inf if self.in_flight >= int(self.limit) else 0.0
 
-    def start(self, tokens: int = 0) -> None:
-        """Count a call as sent (and spend from the server's quotas until it says more)."""
+    def start(self, tokens: int = 0) -> int:
+        """Count a call as sent (and spend from the server's quotas until it says more);
+        returns the call's start number."""
         self.in_flight += 1
+        self.started += 1
         self._requests.spend(1)
         self._tokens.spend(tokens)
+        return self.started
 
     def finish(self) -> None:
         self.in_flight -= 1
         self._notify()
 
-    def on_success(self, headers: Mapping[str, str]) -> None:
+    def on_success(self, headers: Mapping[str, str], ticket: Ticket | None = None) -> None:
         self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
         self.observe(headers)
+        if ticket is not None:
+            self.pacer.observe(ticket, headers)
         self._notify()
 
-    def on_rate_limited(self, delay: float, headers: Mapping[str, str] | None = None) -> None:
-        """A 429 (or a call that gave up on one): back off and pause for ``delay`` seconds."""
+    def on_rate_limited(
+        self, delay: float, headers: Mapping[str, str] | None = None, started: int | None = None
+    ) -> None:
+        """A 429 (or a call that gave up on one) of the call ``started`` (its start number;
+        None: the latest): back off and pause for ``delay`` seconds."""
         now = self._clock()
         self.rate_limited += 1
-        if now >= self._no_decrease_until:
+        started = self.started if started is None else started
+        # With announced limits the pacer keeps the rate; halving concurrency on top would
+        # only idle the sweep (scattered 429s with tiny retry-after-ms values held a
+        # 64-wide sweep at 1-6 calls in flight).
+        if (
+            not self.pacer.announced
+            and now >= self._no_decrease_until
+            and started > self._decreased_at_start
+        ):
             self.limit = max(float(self.min_concurrency), self.limit / 2)
             self._no_decrease_until = now + max(delay, 0.0)
-        self.paused_until = max(self.paused_until, now + max(delay, 0.0))
+            self._decreased_at_start = self.started
+        self.pacer.rate_limited(delay, headers)
         if headers:
             self.observe(headers)
 
@@ -165,8 +198,9 @@ class AdaptiveLimiter:
             self._changed.set()
             self._changed = None
 
-    async def acquire(self, tokens: int = 0) -> None:
-        """Wait until the rules allow one more call, then count it as started."""
+    async def acquire(self, tokens: int = 0) -> tuple[int, Ticket]:
+        """Wait until the rules allow one more call and the pacer's queue reaches it, then
+        count it as started; returns its start number and pacing ticket."""
         while (wait := self.wait_time(tokens)) > 0:
             if self._changed is None:
                 self._changed = asyncio.Event()
@@ -176,7 +210,17 @@ class AdaptiveLimiter:
             else:
                 with suppress(asyncio.TimeoutError):  # the time to re-check has come
                     await asyncio.wait_for(changed.wait(), wait)
-        self.start(tokens)
+        started = self.start(tokens)
+        try:
+            ticket = self.pacer.reserve(tokens)
+            await asyncio.sleep(ticket.wait_s)
+            # A 429 heard while this call waited its turn pauses it too.
+            while (pause := self.pacer.pause_left()) > 0:
+                await asyncio.sleep(pause)
+        except BaseException:
+            self.finish()
+            raise
+        return started, ticket
 
 
 @dataclass
@@ -184,33 +228,52 @@ class Slot:
     """One call's permission to run: report how it went through these methods."""
 
     limiter: AdaptiveLimiter
+    started: int | None = None
+    ticket: Ticket | None = None
+    tokens: int = 0
     retries_seen: list[int | None] = field(default_factory=list)
 
-    def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> None:
-        """The client's retry hook (:data:`workbench.client.RetryHook`)."""
+    def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> float:
+        """The client's retry hook (:data:`workbench.client.RetryHook`): returns how long
+        the retry must wait, at least ``delay``."""
         self.retries_seen.append(status)
-        if status == 429:
-            self.limiter.on_rate_limited(delay, headers)
+        if status != 429:
+            return delay
+        self.limiter.on_rate_limited(delay, headers, self.started)
+        # The retry is a request like any other: it takes its place in the pacer's queue
+        # (after the pause), so it is counted and does not jump ahead of waiting calls.
+        self.ticket = self.limiter.pacer.reserve(self.tokens)
+        return max(delay, self.ticket.wait_s)
 
     def on_success(self, headers: Mapping[str, str]) -> None:
-        self.limiter.on_success(headers)
+        self.limiter.on_success(headers, self.ticket)
 
 
 class RateLimits:
-    """Every limiter of one sweep: at most ``concurrency`` calls in all, and per model."""
+    """Every limiter of one sweep: at most ``concurrency`` calls in all, and per model;
+    the pacers (the server's announced limits) are the session's, shared by all sweeps."""
 
-    def __init__(self, concurrency: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        pacers: PacerRegistry | None = None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
         self.concurrency = concurrency
         self._clock = clock
+        self._pacers = pacers if pacers is not None else PacerRegistry(clock)
         self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
         self._total: asyncio.Semaphore | None = None
 
     def limiter(self, provider: str, model: str) -> AdaptiveLimiter:
         key = (provider, model)
         if key not in self._limiters:
-            self._limiters[key] = AdaptiveLimiter(self.concurrency, clock=self._clock)
+            self._limiters[key] = AdaptiveLimiter(
+                self.concurrency, clock=self._clock, pacer=self._pacers.pacer(provider, model)
+            )
         return self._limiters[key]
 
     @property
@@ -226,9 +289,9 @@ class RateLimits:
         limiter = self.limiter(provider, model)
         # The model's own limit first: a call waiting out its model's pause must not
         # hold one of the sweep's slots that another model's call could use.
-        await limiter.acquire(tokens)
+        started, ticket = await limiter.acquire(tokens)
         try:
             async with self._total:
-                yield Slot(limiter)
+                yield Slot(limiter, started, ticket, tokens)
         finally:
             limiter.finish()

@@ -68,7 +68,10 @@ class RunRecord:
     status: Status = "ok"
     error: str | None = None
     retries: int = 0
-    # Added by migration batch_runs_mode_and_batches (issue 15): how the call was sent,
+    # What the reply held that the table cannot (a NaN token count, a number as model...)
+    # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
+    notes: str | None = None
+    # Added by migration m005_runs_mode_and_batches (issue 15): how the call was sent,
     # one request at a time or in a Batch API file (workbench.batch).
     mode: Mode = "live"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .record import RunRecord
+from .unsaved import UnsavedRun
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ def _usage_of(record: RunRecord) -> Usage:
 @dataclass
 class _RunView:
     record: RunRecord
+    # Set when the store refused the row: why, and the file that keeps it instead.
+    unsaved: UnsavedRun | None = None
 
     @property
     def run_id(self) -> str:
@@ -62,6 +65,11 @@ class _RunView:
     @property
     def retries(self) -> int:
         return self.record.retries
+
+    @property
+    def saved(self) -> bool:
+        """True when the run's row is in the store (see ``unsaved`` when it is not)."""
+        return self.unsaved is None
 
 
 @dataclass

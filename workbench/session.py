@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,16 +25,20 @@ from .errors import (
     APIError,
     BudgetExceededError,
     ConfigurationError,
+    DeadlineExceededError,
     TruncatedStreamError,
     WorkbenchError,
 )
 from .identity import request_hash
+from .notes import fit_text
+from .pacing import Pacer, PacerRegistry, Ticket
 from .record import RunRecord
 from .results import ChatResponse
+from .unsaved import UnsavedRun, UnsavedRunWarning
 from .usage import Usage
 
 if TYPE_CHECKING:
-    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient
+    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
     from .pricing import CustomPrice, PriceQuote
     from .store import ExperimentStore
 
@@ -42,6 +47,10 @@ __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line"]
 Message = dict[str, Any]
 
 DEFAULT_STORE = "experiments.db"
+# Seconds one call may take in all, retries and their waits included. `timeout` is per
+# read, so a server that keeps a stream alive with pings would otherwise hold a call for
+# as long as it likes; 15 minutes leaves room for the longest reasoning answers.
+DEFAULT_DEADLINE = 900.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -80,7 +89,13 @@ class Session:
         self.default_provider: str | None = None
         self.budget: Decimal | None = None
         self.spent = Decimal(0)
+        # Calls answered at a price nobody knows: the spend is "$X + unknown" then.
+        self.unpriced_calls = 0
+        # With a budget set, a call whose cost cannot be known is refused unless this is
+        # True: a budget that silently lets unpriced calls through is no budget.
+        self.allow_unpriced = False
         self.timeout = 600.0
+        self.deadline = DEFAULT_DEADLINE
         self.max_retries = 2
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
@@ -88,6 +103,9 @@ class Session:
             asyncio.AbstractEventLoop, dict[tuple[str, str | None], AsyncOpenAIClient]
         ] = weakref.WeakKeyDictionary()
         self._model_lists: dict[str, list[str]] = {}
+        # The servers' announced rate limits, per (provider, model): every sweep and call
+        # of the session paces against the same buckets (two sweeps split one limit).
+        self.pacers = PacerRegistry()
         # Multi-turn conversations by name: the user and assistant messages so far.
         self.threads: dict[str, list[Message]] = {}
 
@@ -102,6 +120,8 @@ class Session:
         budget: float | Decimal | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        deadline: float | None = None,
+        allow_unpriced: bool | None = None,
     ) -> None:
         from . import checks
 
@@ -112,6 +132,12 @@ class Session:
             timeout = checks.seconds("timeout", timeout)
         if max_retries is not None:
             max_retries = checks.whole("max_retries", max_retries, low=0)
+        if deadline is not None:
+            deadline = checks.seconds("deadline", deadline)
+        if allow_unpriced is not None and not isinstance(allow_unpriced, bool):
+            raise checks.InvalidInputError(
+                f"allow_unpriced must be True or False, got {allow_unpriced!r}"
+            )
         if store is not None and not isinstance(store, (str, os.PathLike)):
             raise checks.InvalidInputError(
                 f"store must be a file path, got {type(store).__name__}"
@@ -133,6 +159,11 @@ class Session:
             if max_retries is not None:
                 self.max_retries = int(max_retries)
                 self._close_clients()
+            if deadline is not None:
+                self.deadline = float(deadline)
+                self._close_clients()
+            if allow_unpriced is not None:
+                self.allow_unpriced = allow_unpriced
 
     @property
     def store_path(self) -> Path:
@@ -181,7 +212,11 @@ class Session:
             client = self._clients.get(cache_key)
             if client is None:
                 client = OpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 self._clients[cache_key] = client
             return client
@@ -200,7 +235,11 @@ class Session:
             client = per_loop.get((base_url, key))
             if client is None:
                 client = AsyncOpenAIClient(
-                    base_url, key, timeout=self.timeout, max_retries=self.max_retries
+                    base_url,
+                    key,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    deadline=self.deadline,
                 )
                 per_loop[(base_url, key)] = client
             return client
@@ -263,7 +302,13 @@ class Session:
                 "the prompt must be text or a list of message dicts "
                 f"({{'role': ..., 'content': ...}}), got {type(prompt).__name__}"
             )
-        checks.chat_knobs(params)
+        for name, value in (
+            ("model", model), ("provider", provider), ("system", system),
+            ("experiment", experiment),
+        ):
+            checks.text(name, value)
+        checks.flag("stream", stream)
+        params = checks.chat_knobs(params)
         chosen, model_name = self.resolve(model, provider)
         model_name = self.chat_model_for(chosen, model_name)
         messages: list[Message] = []
@@ -321,6 +366,7 @@ class Session:
             "total_tokens",
             "tokens_counted",
             "system_fingerprint",
+            "notes",
         ):
             setattr(record, name, getattr(hit, name))
         # A replay costs nothing and takes no API time; the original row keeps both.
@@ -328,8 +374,7 @@ class Session:
         record.price_source = "cache"
         record.latency_s = 0.0
         record.cache_hit = True
-        self.store.append(record)
-        return ChatResponse(record=record)
+        return ChatResponse(record=record, unsaved=self.save(record))
 
     def check_budget(self, prepared: PreparedChat, budget: float | Decimal | None) -> None:
         """Refuse before sending when the estimate is above the call's or session's budget."""
@@ -346,17 +391,62 @@ class Session:
             max_tokens=prepared.record.max_tokens,
             experiment=prepared.record.experiment,
         )
-        limit = min(limits)
-        if est.cost_expected is not None and est.cost_expected > limit:
+        self.refuse_beyond_budget(prepared.record.model, est.cost_expected, min(limits))
+
+    def refuse_beyond_budget(self, model: str, cost: Decimal | None, limit: Decimal) -> None:
+        """Raise BudgetExceededError (one line, before sending) for a call estimated at
+        ``cost`` (None: no price known) under a budget with ``limit`` left."""
+        remaining = self.remaining_budget()
+        if remaining is not None and remaining < 0:
+            # Spent already: nothing more goes out, whether its price is known or not.
             raise BudgetExceededError(
-                f"Refused before sending: estimated ${est.cost_expected:.6f} is above the "
+                f"Refused before sending: the session budget of ${self.budget:.6f} is spent "
+                f"(${self.spent:.6f}); raise it with wb.configure(budget=...)"
+            )
+        if cost is None:
+            if self.allow_unpriced:
+                return
+            raise BudgetExceededError(
+                f"Refused before sending: no price is known for {model!r}, so the budget "
+                f'cannot be kept. Set one with wb.set_price("{model}", ...), or send calls '
+                "of unknown cost anyway with wb.configure(allow_unpriced=True)"
+            )
+        if cost > limit:
+            raise BudgetExceededError(
+                f"Refused before sending: estimated ${cost:.6f} is above the "
                 f"budget of ${limit:.6f} (raise it with budget=... or wb.configure(budget=...))"
             )
 
     def remaining_budget(self) -> Decimal | None:
         return None if self.budget is None else self.budget - self.spent
 
-    def finish_ok(self, prepared: PreparedChat, result: ChatResult) -> ChatResponse:
+    def save(
+        self,
+        record: RunRecord,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        warn: bool = True,
+    ) -> UnsavedRun | None:
+        """Append ``record``; when the table refuses it, keep it in a file beside the store
+        (with ``extra``, e.g. vectors) and warn, so the caller still gets the answer.
+
+        Returns None when the row is in the store. ``warn=False`` leaves saying so to
+        the caller (a sweep stops with one line instead of a warning per row).
+        """
+        try:
+            self.store.append(record)
+        except Exception as exc:  # whatever refused the row (disk, schema...), keep it
+            from .unsaved import keep
+
+            unsaved = keep(record, self.store_path, one_line(exc), extra)
+            if warn:
+                warnings.warn(unsaved.message(), UnsavedRunWarning, stacklevel=3)
+            return unsaved
+        return None
+
+    def finish_ok(
+        self, prepared: PreparedChat, result: ChatResult, *, warn: bool = True
+    ) -> ChatResponse:
         record = prepared.record
         record.response_model = result.model
         record.output = result.text
@@ -366,20 +456,55 @@ class Session:
         record.latency_s = result.latency_s
         record.ttft_s = result.ttft_s
         record.retries = result.retries
+        record.notes = "; ".join(result.notes) or None
         usage = result.usage or self._counted_chat_usage(prepared, result.text)
         self._record_usage_and_cost(record, usage, prepared.provider)
-        self.store.append(record)
-        return ChatResponse(record=record, raw=result.raw)
+        unsaved = self.save(record, warn=warn)
+        return ChatResponse(record=record, raw=result.raw, unsaved=unsaved)
 
-    def finish_error(self, record: RunRecord, exc: WorkbenchError, started: float) -> None:
-        """Log a failed call as a row: nothing is lost, not even a failure."""
+    def finish_error(
+        self,
+        record: RunRecord,
+        exc: BaseException,
+        started: float,
+        *,
+        partial: str = "",
+        warn: bool = True,
+    ) -> UnsavedRun | None:
+        """Log a failed call as a row: nothing is lost, not even a failure.
+
+        ``exc`` is one of ours, or KeyboardInterrupt / CancelledError with ``partial``,
+        the text streamed before it. The caller raises ``exc`` afterwards; a row that
+        cannot be saved only warns, so the original error is never masked by the store's.
+        """
+        if isinstance(exc, (TruncatedStreamError, DeadlineExceededError)):
+            partial = exc.partial_text
+        text = fit_text(partial)[0]
         record.status = "error"
-        record.error = one_line(exc)
+        if isinstance(exc, WorkbenchError):
+            record.error = fit_text(one_line(exc))[0]
+        else:  # an interrupt has no message of its own
+            record.error = f"Interrupted ({type(exc).__name__}) after {len(text)} characters"
         record.retries = exc.retries if isinstance(exc, APIError) else 0
         record.latency_s = time.perf_counter() - started
-        if isinstance(exc, TruncatedStreamError):
-            record.output = exc.partial_text or None
-        self.store.append(record)
+        record.output = text or None
+        return self.save(record, warn=warn)
+
+    def finish_chat_error(
+        self, prepared: PreparedChat, exc: BaseException, started: float, partial: str = ""
+    ) -> None:
+        """Log a failed chat call; the caller re-raises ``exc`` afterwards.
+
+        A stream cut short after output arrived, by the server (TruncatedStreamError) or
+        by Ctrl-C / a cancelled task (``partial`` holds what came), keeps its partial
+        answer and is charged for it, counted locally: its usage never came.
+        """
+        if isinstance(exc, (TruncatedStreamError, DeadlineExceededError)):
+            partial = exc.partial_text
+        if partial and prepared.body.get("stream"):
+            usage = self._counted_chat_usage(prepared, fit_text(partial)[0])
+            self._record_usage_and_cost(prepared.record, usage, prepared.provider)
+        self.finish_error(prepared.record, exc, started, partial=partial)
 
     def _counted_chat_usage(self, prepared: PreparedChat, text: str) -> Usage:
         from .tokens import count_chat_tokens, count_tokens
@@ -428,12 +553,16 @@ class Session:
         record.reasoning_tokens = usage.reasoning_tokens
         record.total_tokens = usage.total_tokens
         record.tokens_counted = usage.counted
+        # Counted usage gives a cost marked as estimated (see pricing.ESTIMATED); it
+        # counts towards the spend and budgets all the same, as the best figure there is.
         priced = self.quote(record.model, usage, provider, batch=record.mode == "batch")
         record.cost_usd = float(priced.cost_usd) if priced.cost_usd is not None else None
         record.price_source = priced.source
-        if priced.cost_usd is not None:
-            with self._lock:
+        with self._lock:
+            if priced.cost_usd is not None:
                 self.spent += priced.cost_usd
+            else:
+                self.unpriced_calls += 1
 
     def begin_chat(
         self,
@@ -445,6 +574,11 @@ class Session:
     ) -> tuple[PreparedChat, ChatResponse | None]:
         """Everything before the HTTP call, shared by :meth:`chat` and :meth:`achat`:
         prepare, answer from the table if possible, else check budget and store."""
+        from . import checks
+
+        checks.flag("fresh", fresh)
+        if budget is not None:
+            budget = checks.amount("budget", budget)
         prepared = self.prepare_chat(prompt, **kwargs)
         if not fresh and (hit := self.cached(prepared)) is not None:
             return prepared, hit
@@ -457,17 +591,29 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        _check_on_delta(on_delta)
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        time.sleep(ticket.wait_s)
         started = time.perf_counter()
+        received, on_delta = _collecting(on_delta)
         try:
-            result = self.client(prepared.provider).chat(prepared.body, on_delta=on_delta)
-        except WorkbenchError as exc:
-            self.finish_error(prepared.record, exc, started)
+            result = self.client(prepared.provider).chat(
+                prepared.body,
+                on_delta=on_delta,
+                deadline=deadline,
+                on_retry=self._retry_hook(prepared, ticket),
+            )
+        except (WorkbenchError, KeyboardInterrupt) as exc:
+            self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
 
     async def achat(
@@ -475,18 +621,91 @@ class Session:
         prompt: str | Sequence[Message],
         *,
         on_delta: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> ChatResponse:
+        _check_on_delta(on_delta)
+        deadline = _deadline_or_none(deadline)
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
+        ticket = self._pace(prepared)
+        await asyncio.sleep(ticket.wait_s)
         started = time.perf_counter()
+        received, on_delta = _collecting(on_delta)
         try:
-            result = await self.aclient(prepared.provider).chat(prepared.body, on_delta=on_delta)
-        except WorkbenchError as exc:
-            self.finish_error(prepared.record, exc, started)
+            result = await self.aclient(prepared.provider).chat(
+                prepared.body,
+                on_delta=on_delta,
+                deadline=deadline,
+                on_retry=self._retry_hook(prepared, ticket),
+            )
+        except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
+            self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
+        self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
+
+    # -- pacing single calls ----------------------------------------------------------
+
+    def _pacer(self, prepared: PreparedChat) -> Pacer:
+        return self.pacers.pacer(prepared.provider.name, prepared.record.model)
+
+    def _pace(self, prepared: PreparedChat) -> Ticket:
+        """This call's place in its model's pacer (shared with running sweeps)."""
+        pacer = self._pacer(prepared)
+        tokens = 0
+        if pacer.tokens.bucket is not None:  # only a token limit needs the count
+            from .tokens import count_chat_tokens
+
+            reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens
+            tokens = count_chat_tokens(prepared.body["messages"], prepared.record.model)
+            tokens += int(reserved or 0)
+        return pacer.reserve(tokens)
+
+    def _retry_hook(self, prepared: PreparedChat, ticket: Ticket) -> RetryHook:
+        pacer = self._pacer(prepared)
+
+        def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
+            if status != 429:
+                return delay
+            pacer.rate_limited(delay, headers)
+            return max(delay, pacer.reserve().wait_s)
+
+        return on_retry
+
+
+def _check_on_delta(on_delta: Any) -> None:
+    # Called with the first streamed text: a wrong value would fail after the call is paid.
+    if on_delta is not None and not callable(on_delta):
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"on_delta must be a function taking the text of each chunk, got "
+            f"{type(on_delta).__name__}"
+        )
+
+
+def _collecting(
+    on_delta: Callable[[str], None] | None,
+) -> tuple[list[str], Callable[[str], None]]:
+    """The deltas of a stream as they arrive, kept before the caller's ``on_delta`` sees
+    them: what an interrupt (even one raised in ``on_delta``) leaves of the answer."""
+    received: list[str] = []
+
+    def collect(delta: str) -> None:
+        received.append(delta)
+        if on_delta is not None:
+            on_delta(delta)
+
+    return received, collect
+
+
+def _deadline_or_none(deadline: float | None) -> float | None:
+    """A call's own deadline, checked before anything is sent (None: the session's)."""
+    from . import checks
+
+    return None if deadline is None else checks.seconds("deadline", deadline)
 
 
 def _last_user_text(messages: Sequence[Message]) -> str | None:

@@ -60,7 +60,7 @@ class StreamAccumulator:
             raise StreamProtocolError(f"event is not a JSON object: {data[:200]!r}")
         try:
             return self.feed(chunk)
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, TypeError, ValueError) as exc:  # ValueError: int("a")
             raise StreamProtocolError(f"unexpected chunk shape ({exc}): {data[:200]!r}") from exc
 
     def feed(self, chunk: dict[str, Any]) -> str:

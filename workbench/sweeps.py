@@ -26,9 +26,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .background import BackgroundLoop
-from .checks import amount, choice
+from .checks import amount, choice, seconds
 from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
+from .knobs import check as check_knob
+from .knobs import checked as checked_knobs
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
@@ -57,6 +59,7 @@ def sweep(
     fresh: bool = False,
     strict: bool = False,
     context: Mapping[str, Any] | None = None,
+    deadline: float | None = None,
     **fixed_params: Any,
 ) -> Sweep:
     """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
@@ -67,6 +70,7 @@ def sweep(
     ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
     ``budget`` (USD) refuses the sweep when its expected cost (worst case with
     ``strict=True``) is above it or above what is left of the session budget.
+    ``deadline`` (seconds) bounds each call instead of the session's deadline.
     """
     return Sweep(
         template,
@@ -81,6 +85,7 @@ def sweep(
         strict=strict,
         context=context,
         fixed=fixed_params,
+        deadline=deadline,
     )
 
 
@@ -88,6 +93,15 @@ def _listed(values: Any) -> Any:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         return values
     return list(values)
+
+
+def _knob_values(name: str, values: Any) -> Any:
+    """Every value of one swept knob, checked as ``wb.chat`` checks one (the table in
+    :mod:`workbench.knobs`) and made plain, before any point is planned or sent."""
+    listed = _listed(values)
+    if not isinstance(listed, list):
+        return listed  # the grid's own "needs a list" error says it better
+    return [check_knob(name, value) for value in listed]
 
 
 @dataclass(frozen=True)
@@ -119,19 +133,21 @@ class Sweep:
         context: Mapping[str, Any] | None = None,
         fixed: Mapping[str, Any] | None = None,
         session: Session | None = None,
+        deadline: float | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
         self.template = template
         # A string is left as it is, for the grid's own "needs a list" error: list("0.5")
         # would make three points out of one value.
-        self.grid = {name: _listed(values) for name, values in (grid or {}).items()}
+        self.grid = {name: _knob_values(name, values) for name, values in (grid or {}).items()}
         self.variables = {name: _listed(values) for name, values in (variables or {}).items()}
-        self.fixed = dict(fixed or {})
+        self.fixed = checked_knobs(fixed or {})
         self.repeats = repeats
         self.system = system
         self.concurrency = concurrency
         self.budget = None if budget is None else amount("budget", budget)
+        self.deadline = None if deadline is None else seconds("deadline", deadline)
         self.fresh = fresh
         self.strict = strict
         self.session = session or get_session()
@@ -222,12 +238,40 @@ class Sweep:
     def _refuse_over_budget(self, work: _Work) -> None:
         limits = [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
         cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        remaining = self.session.remaining_budget()
+        if work.send and remaining is not None and remaining < 0:
+            raise BudgetExceededError(
+                f"Sweep refused before sending anything: the session budget of "
+                f"${self.session.budget:.6f} is spent; raise it with wb.configure(budget=...)"
+            )
+        if limits and work.send and cost is None and not self.session.allow_unpriced:
+            # As for one call: a budget cannot be kept on calls whose price is unknown.
+            raise BudgetExceededError(
+                "Sweep refused before sending anything: no price is known for "
+                f"{', '.join(map(repr, self._unpriced_models(work)))}, so the budget cannot "
+                "be kept. Set prices with wb.set_price(...), or send calls of unknown cost "
+                "anyway with wb.configure(allow_unpriced=True)"
+            )
         if limits and cost is not None and cost > min(limits):
             which = "worst-case" if self.strict else "expected"
             raise BudgetExceededError(
                 f"Sweep refused before sending anything: the {which} cost ${cost:.6f} is "
                 f"above the budget of ${min(limits):.6f}. Estimate: {work.cost}. Lower "
                 "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
+            )
+
+    def _unpriced_models(self, work: _Work) -> list[str]:
+        import warnings
+
+        from .usage import Usage
+
+        models = {(job.prepared.record.model, job.prepared.provider) for job in work.send}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the refusal says it; no warning on top
+            return sorted(
+                model
+                for model, provider in models
+                if self.session.quote(model, Usage(1, 1), provider).cost_usd is None
             )
 
     # -- running ----------------------------------------------------------------------
@@ -242,7 +286,8 @@ class Sweep:
             )
         work = self._work()
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
-        self.session.store.check_writable()  # a read-only store would lose every answer
+        if work.send:  # a sweep answered from a read-only store sends nothing to lose
+            self.session.store.check_writable()  # a read-only store would lose every answer
         for provider in {job.prepared.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True
@@ -256,6 +301,7 @@ class Sweep:
             sent=0,
             in_flight=0,
             spent_usd=0.0,
+            unpriced=0,
             rate_limited=0,
             state="running",
             message="",
@@ -277,6 +323,7 @@ class Sweep:
                 concurrency=self.concurrency,
                 budget=self.budget,
                 on_progress=on_progress,
+                deadline=self.deadline,
             )
             await dispatcher.run(work.send)
         except asyncio.CancelledError:

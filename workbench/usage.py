@@ -9,11 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .notes import Notes
+
 __all__ = ["Usage"]
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -28,21 +26,37 @@ class Usage:
     counted: bool = False
 
     @classmethod
-    def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage | None:
-        """Read an OpenAI-style ``usage`` object; ``None`` when the server sent none."""
+    def from_openai(
+        cls, usage: Mapping[str, Any] | None, notes: Notes | None = None
+    ) -> Usage | None:
+        """Read an OpenAI-style ``usage`` object; ``None`` when the server sent none.
+
+        A count that is not a whole number from 0 to SQLite's largest integer (NaN, -5,
+        10**20, "12") becomes None, with a note in ``notes``: never an exception.
+        """
         if not usage:
             return None
-        prompt = _int_or_none(usage.get("prompt_tokens"))
-        completion = _int_or_none(usage.get("completion_tokens"))
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        total = _int_or_none(usage.get("total_tokens"))
-        if total is None and prompt is not None:
-            total = prompt + (completion or 0)
+        notes = notes if notes is not None else Notes()
+        prompt = notes.count("usage.prompt_tokens", usage.get("prompt_tokens"))
+        completion = notes.count("usage.completion_tokens", usage.get("completion_tokens"))
+        prompt_details = notes.mapping(
+            "usage.prompt_tokens_details", usage.get("prompt_tokens_details")
+        )
+        completion_details = notes.mapping(
+            "usage.completion_tokens_details", usage.get("completion_tokens_details")
+        )
+        total = notes.count("usage.total_tokens", usage.get("total_tokens"))
+        if usage.get("total_tokens") is None and prompt is not None:
+            total = notes.count("usage.total_tokens", prompt + (completion or 0))
         return cls(
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cached_tokens=_int_or_none(prompt_details.get("cached_tokens")),
-            reasoning_tokens=_int_or_none(completion_details.get("reasoning_tokens")),
+            cached_tokens=notes.count(
+                "usage.prompt_tokens_details.cached_tokens", prompt_details.get("cached_tokens")
+            ),
+            reasoning_tokens=notes.count(
+                "usage.completion_tokens_details.reasoning_tokens",
+                completion_details.get("reasoning_tokens"),
+            ),
             total_tokens=total,
         )

@@ -18,6 +18,7 @@ import ipywidgets as w
 
 from .errors import WorkbenchError
 from .grid import parse_values, spaced, unique
+from .knobs import KNOBS
 from .session import Session, get_session, one_line
 from .sidebyside import table_html, token_usage_png
 from .sweeps import Sweep
@@ -32,6 +33,14 @@ __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
 _WIDE = {"width": "100%"}
 # Model lists mix in models that cannot chat (OpenAI's lists audio, image and moderation).
 _NOT_CHAT = re.compile(r"embed|whisper|tts|dall-e|moderation|transcribe", re.IGNORECASE)
+
+
+def _api_range(name: str, **ui: Any) -> dict[str, Any]:
+    """A control's ``min``/``max`` from the API's range in the knob table (the one
+    ``wb.chat`` and ``%%chat`` check), where it has one; ``ui`` gives what it lacks."""
+    knob = KNOBS[name]
+    bounds = {"min": knob.low, "max": knob.high}
+    return {**ui, **{k: v for k, v in bounds.items() if v is not None}}
 
 
 def available_models(session: Session) -> list[str]:
@@ -142,16 +151,19 @@ class SweepPanel(_Panel):
             options=options, value=options[:1], rows=4, description="models"
         )
         self.temperature = _Knob(
-            "temperature", w.FloatRangeSlider(value=(0.0, 1.0), min=0, max=2, step=0.05), on=True
+            "temperature",
+            w.FloatRangeSlider(value=(0.0, 1.0), step=0.05, **_api_range("temperature")),
+            on=True,
         )
         self.temperature_steps = w.BoundedIntText(value=3, min=1, max=21, description="steps")
         self.top_p = _Knob(
-            "top_p", w.FloatRangeSlider(value=(1.0, 1.0), min=0, max=1, step=0.05), on=False
+            "top_p", w.FloatRangeSlider(value=(1.0, 1.0), step=0.05, **_api_range("top_p")),
+            on=False,
         )
         self.top_p_steps = w.BoundedIntText(value=1, min=1, max=21, description="steps")
         self.seeds = w.Text(placeholder="e.g. 1,2,3 or 1:10", description="seeds", **text)
         self.max_tokens = w.BoundedIntText(
-            value=128, min=1, max=1_000_000, description="max_tokens"
+            value=128, description="max_tokens", **_api_range("max_tokens", max=1_000_000)
         )
         self.repeats = w.BoundedIntText(value=1, min=1, max=1000, description="repeats")
         self.concurrency = w.BoundedIntText(value=4, min=1, max=256, description="concurrency")
@@ -346,16 +358,25 @@ class Playground(_Panel):
         )
         self.knobs = {
             "temperature": _Knob(
-                "temperature", w.FloatSlider(0.7, min=0, max=2, step=0.05), on=True
+                "temperature", w.FloatSlider(0.7, step=0.05, **_api_range("temperature")), on=True
             ),
-            "top_p": _Knob("top_p", w.FloatSlider(1.0, min=0, max=1, step=0.01), on=False),
-            "max_tokens": _Knob("max_tokens", w.IntSlider(256, min=1, max=4096), on=True),
+            "top_p": _Knob(
+                "top_p", w.FloatSlider(1.0, step=0.01, **_api_range("top_p")), on=False
+            ),
+            "max_tokens": _Knob(
+                "max_tokens", w.IntSlider(256, **_api_range("max_tokens", max=4096)), on=True
+            ),
+            # A typed seed beyond the API's range is refused by the chat call, as one line.
             "seed": _Knob("seed", w.IntText(1), on=False),
             "presence_penalty": _Knob(
-                "presence", w.FloatSlider(0.0, min=-2, max=2, step=0.1), on=False
+                "presence",
+                w.FloatSlider(0.0, step=0.1, **_api_range("presence_penalty")),
+                on=False,
             ),
             "frequency_penalty": _Knob(
-                "frequency", w.FloatSlider(0.0, min=-2, max=2, step=0.1), on=False
+                "frequency",
+                w.FloatSlider(0.0, step=0.1, **_api_range("frequency_penalty")),
+                on=False,
             ),
         }
         self.stream = w.Checkbox(value=True, description="stream", indent=False)

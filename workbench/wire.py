@@ -20,10 +20,12 @@ from .errors import (
     APIResponseError,
     APIStatusError,
     APITimeoutError,
+    DeadlineExceededError,
     TruncatedStreamError,
     redact,
     status_error_class,
 )
+from .notes import Notes, kind_of
 from .usage import Usage
 
 __all__ = [
@@ -60,6 +62,8 @@ class ChatResult:
     retries: int
     headers: dict[str, str] = field(repr=False)  # lower-case names
     raw: dict[str, Any] = field(repr=False)  # for streams: assembled like chat.completion
+    # Reply values the table could not hold, each dropped with one note (see notes.py).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class EmbeddingResult:
     retries: int
     headers: dict[str, str] = field(repr=False)
     raw: dict[str, Any] = field(repr=False)
+    notes: list[str] = field(default_factory=list)
 
 
 def chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,6 +219,22 @@ class Endpoint:
         problem = f"the connection broke ({_describe(self.scrub(exc))})"
         return self.truncated_error(problem, partial_text, retries)
 
+    def deadline_error(
+        self, seconds: float, partial_text: str, retries: int
+    ) -> DeadlineExceededError:
+        """The error for a call past its overall deadline (``partial_text``: what came)."""
+        got = f", after {len(partial_text)} characters" if partial_text else ""
+        message = (
+            f"No complete answer from {self._where()} within the deadline of {seconds:g} s"
+            f"{got}{_gave_up(retries)}: raise it with wb.configure(deadline=...)"
+        )
+        return DeadlineExceededError(
+            self._redact(message),
+            partial_text=partial_text,
+            url=self._redact(self.url),
+            retries=retries,
+        )
+
 
 @dataclass
 class Reply:
@@ -278,38 +299,76 @@ def _unusable(reply: Reply, problem: str) -> APIResponseError:
     )
 
 
-def _text(content: Any) -> str:
+def _text(content: Any) -> str | None:
+    """The text of ``message.content``; None when it is neither text nor content parts."""
+    if content is None:
+        return ""  # tool calls (or a refusal) come without content
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts, as some servers answer
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return None
+
+
+def _usage(data: Mapping[str, Any], notes: Notes) -> Usage | None:
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        notes.add(f"usage was a {type(usage).__name__}, not an object: ignored")
+        return None
+    return Usage.from_openai(usage, notes)
+
+
+def _tool_calls(message: Mapping[str, Any], notes: Notes) -> list[dict[str, Any]]:
+    calls = message.get("tool_calls")
+    if calls is None:
+        return []
+    if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+        notes.add("message.tool_calls was not a list of objects: stored as empty")
+        return []
+    return calls
 
 
 def chat_result(reply: Reply, *, latency_s: float, ttft_s: float | None = None) -> ChatResult:
-    """Read a ``chat.completion`` (or one assembled from a stream) into a result."""
+    """Read a ``chat.completion`` (or one assembled from a stream) into a result.
+
+    An answer without a message, or whose content is neither text nor content parts, is
+    unusable (an error row, not an ok row that was charged for nothing). Any other value
+    the table cannot hold is dropped with a note in ``notes``.
+    """
     data = reply.data
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _unusable(reply, "no choices in the response")
     choice = choices[0]
-    message = choice.get("message") or {}
+    message = choice.get("message")
     if not isinstance(message, dict):
-        raise _unusable(reply, "choices[0].message is not an object")
-    usage = data.get("usage")
+        kind = "missing" if "message" not in choice else "null"
+        kind = kind if message is None else kind_of(message)
+        raise _unusable(reply, f"choices[0].message is {kind}, not an object")
+    text = _text(message.get("content"))
+    if text is None:
+        kind = kind_of(message["content"])
+        raise _unusable(reply, f"choices[0].message.content is {kind}, not text")
+    notes = Notes()
+    text = notes.text("message.content", text) or ""
     return ChatResult(
-        text=_text(message.get("content")),
-        finish_reason=choice.get("finish_reason"),
-        tool_calls=list(message.get("tool_calls") or []),
-        usage=Usage.from_openai(usage) if isinstance(usage, dict) else None,
-        model=data.get("model"),
-        system_fingerprint=data.get("system_fingerprint"),
-        id=data.get("id"),
+        text=text,
+        finish_reason=notes.text("finish_reason", choice.get("finish_reason")),
+        tool_calls=_tool_calls(message, notes),
+        usage=_usage(data, notes),
+        model=notes.text("model", data.get("model")),
+        system_fingerprint=notes.text("system_fingerprint", data.get("system_fingerprint")),
+        id=notes.text("id", data.get("id")),
         latency_s=latency_s,
         ttft_s=ttft_s,
         retries=reply.retries,
         headers=reply.headers,
         raw=data,
+        notes=notes.items,
     )
 
 
@@ -331,15 +390,16 @@ def embedding_result(reply: Reply, *, latency_s: float) -> EmbeddingResult:
         vectors = [_vector(item["embedding"]) for item in ordered]
     except (KeyError, TypeError, ValueError, struct.error) as exc:
         raise _unusable(reply, f"malformed embedding ({type(exc).__name__}: {exc})") from exc
-    usage = data.get("usage")
+    notes = Notes()
     return EmbeddingResult(
         vectors=vectors,
-        model=data.get("model"),
-        usage=Usage.from_openai(usage) if isinstance(usage, dict) else None,
+        model=notes.text("model", data.get("model")),
+        usage=_usage(data, notes),
         latency_s=latency_s,
         retries=reply.retries,
         headers=reply.headers,
         raw=data,
+        notes=notes.items,
     )
 
 

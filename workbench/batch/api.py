@@ -97,7 +97,8 @@ class BatchAPI:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._target = _Target(base_url, api_key, max_retries, None, time.perf_counter)
+        # No overall deadline: an upload of a 200 MB file takes what it takes.
+        self._target = _Target(base_url, api_key, max_retries, None, time.perf_counter, None)
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._sleep = sleep
 

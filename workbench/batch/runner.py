@@ -123,13 +123,23 @@ class SweepBatches:
         sweep = self.sweep
         work = sweep._work()
         waiting = {i for row in self.open_rows() for i in jsonl.identities(row.ids)}
-        send = [
-            job.prepared
+        jobs = [
+            job
             for job in work.send
             if (job.prepared.record.request_hash, job.prepared.record.sample_index) not in waiting
         ]
+        send = [job.prepared for job in jobs]
         cost = work.cost.batch_cost_high if sweep.strict else work.cost.batch_cost_expected
         self._check(send, cost)
+        # The sweep's own refusals too (a spent session budget, calls of unknown price),
+        # judged on what the batch will cost.
+        at_batch_price = replace(
+            work.cost,
+            cost_low=work.cost.batch_cost_low,
+            cost_expected=work.cost.batch_cost_expected,
+            cost_high=work.cost.batch_cost_high,
+        )
+        sweep._refuse_over_budget(replace(work, send=jobs, cost=at_batch_price))
         from ..dispatch import attempt_of
 
         for prepared in work.replay:
@@ -354,7 +364,7 @@ class SweepBatches:
         record.status = "error"
         record.error = message[:500]
         record.latency_s = latency
-        self.session.store.append(record)
+        self.session.save(record)  # a row the store refuses is kept beside it, with a warning
 
     # -- plumbing -------------------------------------------------------------------
 

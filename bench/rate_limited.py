@@ -1,0 +1,347 @@
+"""Sweeps at a server's rate limit: 1,000 calls against a loopback API that enforces an
+OpenAI-style limit, through ``wb.sweep`` and through the openai SDK + a semaphore.
+
+The server (a process of its own) keeps a continuous token bucket per limit, as OpenAI
+does: ``x-ratelimit-limit-*`` is the bucket's size, ``-remaining-*`` what is left when a
+request arrives, ``-reset-*`` how long until it is full again ("20ms", "1.5s", "6m0s").
+A request that finds the bucket short gets a 429, in one of three ways (``retry-after-ms``,
+a whole-second ``retry-after``, or the rate-limit headers only), and refused requests
+count against the limit or not (OpenAI's do). Answers take 200 ms. Requests limit: 100 a
+second, a bucket of one second's worth. Tokens variant: 20,000 tokens a second (prompt
+tokens + max_tokens, prompts of varied length), requests unlimited.
+
+Figures per variant: wall time / the bound (calls / rate, or tokens / token rate), the
+share of requests refused, and the same for the SDK (stopped after ``--sdk-cap`` seconds;
+then how many of the calls it finished). Targets: workbench wall <= 1.05 x the bound in
+every variant, < 2 % refused, ahead of the SDK in every variant.
+
+    .venv/bin/python bench/rate_limited.py [--calls 1000] [--variants all] [--sdk-cap 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from common import record
+
+LATENCY_S = 0.2
+RATE = 100.0  # requests a second
+TOKEN_RATE = 20_000.0  # tokens a second, in the tokens variant
+CONCURRENCY = 64
+MAX_TOKENS = 16
+
+# name -> (how a 429 says when to come back, do refused requests count)
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "retry-after-ms": ("ms", False),
+    "retry-after-ms, refused count": ("ms", True),
+    "retry-after s": ("s", False),
+    "retry-after s, refused count": ("s", True),
+    "headers only": ("headers", False),
+    "headers only, refused count": ("headers", True),
+    "tokens, retry-after-ms, refused count": ("ms", True),
+}
+
+
+# ---------------------------------------------------------------------- the server
+
+
+class Bucket:
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity, self.rate = capacity, rate
+        self.level, self.at = capacity, time.monotonic()
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
+        self.at = now
+
+    def reset_text(self) -> str:
+        seconds = max(self.capacity - self.level, 0.0) / self.rate
+        if seconds < 1:
+            return f"{round(seconds * 1000)}ms"
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}m{rest:.3f}s" if minutes else f"{rest:.3f}s"
+
+    def shortfall_s(self, cost: float) -> float:
+        return max(cost - self.level, 0.0) / self.rate
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    from workbench.tokens import count_chat_tokens
+
+    return count_chat_tokens(body["messages"], body["model"])
+
+
+async def serve(variant: str) -> None:
+    style, refused_count = VARIANTS[variant]
+    tokens_limited = variant.startswith("tokens")
+    requests = Bucket(RATE, RATE) if not tokens_limited else None
+    tokens = Bucket(TOKEN_RATE, TOKEN_RATE) if tokens_limited else None
+    counts = {"ok": 0, "refused": 0}
+
+    def headers_of() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for kind, bucket in (("requests", requests), ("tokens", tokens)):
+            if bucket is not None:
+                out[f"x-ratelimit-limit-{kind}"] = str(int(bucket.capacity))
+                out[f"x-ratelimit-remaining-{kind}"] = str(max(int(bucket.level), 0))
+                out[f"x-ratelimit-reset-{kind}"] = bucket.reset_text()
+        return out
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                fields = {
+                    k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
+                }
+                raw = await reader.readexactly(int(fields.get("content-length", "0")))
+                if lines[0].startswith("GET /stats"):
+                    await respond(writer, 200, counts, {})
+                    continue
+                body = json.loads(raw)
+                cost = prompt_tokens(body) + int(body.get("max_tokens") or 0) if tokens else 0
+                short = 0.0
+                for bucket, need in ((requests, 1.0), (tokens, float(cost))):
+                    if bucket is not None:
+                        bucket.refill()
+                        short = max(short, bucket.shortfall_s(need))
+                if short > 0:
+                    counts["refused"] += 1
+                    if refused_count:
+                        for bucket, need in ((requests, 1.0), (tokens, float(cost))):
+                            if bucket is not None:
+                                bucket.level -= need
+                    extra = headers_of()
+                    if style == "ms":
+                        extra["retry-after-ms"] = str(max(1, math.ceil(short * 1000)))
+                    elif style == "s":
+                        extra["retry-after"] = str(max(1, math.ceil(short)))
+                    await respond(writer, 429, {"error": {"message": "Rate limit reached"}}, extra)
+                    continue
+                for bucket, need in ((requests, 1.0), (tokens, float(cost))):
+                    if bucket is not None:
+                        bucket.level -= need
+                extra = headers_of()  # as it was when the request arrived
+                counts["ok"] += 1
+                await asyncio.sleep(LATENCY_S)
+                await respond(writer, 200, completion(body), extra)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
+    port = server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "model": body["model"],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    }
+
+
+async def respond(
+    writer: asyncio.StreamWriter, status: int, payload: Any, headers: dict[str, str]
+) -> None:
+    data = json.dumps(payload).encode()
+    reason = {200: "OK", 429: "Too Many Requests"}[status]
+    lines = [
+        f"HTTP/1.1 {status} {reason}",
+        "content-type: application/json",
+        f"content-length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
+    await writer.drain()
+
+
+@contextmanager
+def rate_limited_api(variant: str) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", variant], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def stats(base_url: str) -> dict[str, int]:
+    import httpx
+
+    return dict(httpx.get(base_url.removesuffix("/v1") + "/stats").json())
+
+
+# ---------------------------------------------------------------------- the clients
+
+
+def prompts(calls: int, varied: bool) -> list[str]:
+    if not varied:
+        return [f"Bench #{i}" for i in range(calls)]
+    # 5 to ~400 words: token costs that differ call by call.
+    return [f"Bench #{i}: " + "lorem ipsum " * (5 + (i * 37) % 200) for i in range(calls)]
+
+
+def workbench_run(texts: list[str]) -> tuple[float, int]:
+    import workbench as wb
+
+    start = time.perf_counter()
+    s = wb.sweep(
+        "{{p}}",
+        vars={"p": texts},
+        model="gpt-4o-mini",
+        max_tokens=MAX_TOKENS,
+        concurrency=CONCURRENCY,
+    )
+    df = s.run(progress=False)
+    wall = time.perf_counter() - start
+    return wall, int((df.status == "ok").sum())
+
+
+def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int]:
+    import httpx
+    from openai import AsyncOpenAI
+
+    done = 0
+
+    async def main() -> None:
+        nonlocal done
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+            client = AsyncOpenAI(base_url=base_url, api_key="sk-bench", http_client=http)
+            gate = asyncio.Semaphore(CONCURRENCY)
+
+            async def one(text: str) -> None:
+                nonlocal done
+                async with gate:
+                    await client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": text}],
+                        max_tokens=MAX_TOKENS,
+                    )
+                    done += 1
+
+            jobs = [asyncio.ensure_future(one(t)) for t in texts]
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), cap_s)
+
+    start = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - start, done
+
+
+@dataclass
+class Outcome:
+    wall: float
+    done: int
+    refused: int
+    sent: int
+
+
+def run_variant(variant: str, calls: int, cap_s: float) -> tuple[Outcome, Outcome, float]:
+    import workbench as wb
+
+    varied = variant.startswith("tokens")
+    texts = prompts(calls, varied)
+    if varied:
+        from workbench.tokens import count_chat_tokens
+
+        total = sum(
+            count_chat_tokens([{"role": "user", "content": t}], "gpt-4o-mini") + MAX_TOKENS
+            for t in texts
+        )
+        bound = total / TOKEN_RATE
+    else:
+        bound = calls / RATE
+    results = []
+    for side in ("workbench", "sdk"):
+        with rate_limited_api(variant) as base_url, tempfile.TemporaryDirectory() as scratch:
+            os.environ["OPENAI_BASE_URL"] = base_url
+            os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
+            if side == "workbench":
+                wb.configure(store=os.path.join(scratch, "bench.db"), experiment=variant)
+                wall, done = workbench_run(texts)
+            else:
+                wall, done = sdk_run(base_url, texts, cap_s)
+            counts = stats(base_url)
+            results.append(Outcome(wall, done, counts["refused"], counts["ok"] + counts["refused"]))
+    return results[0], results[1], bound
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--sdk-cap", type=float, default=60.0)
+    parser.add_argument("--variants", default="all", help="names separated by ;, or all")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return
+    names = list(VARIANTS) if args.variants == "all" else args.variants.split(";")
+    import openai  # noqa: F401 - imported before timing
+
+    import workbench
+
+    # Warm both sides up (imports, the store, first connections), untimed.
+    with rate_limited_api("retry-after-ms") as base_url, tempfile.TemporaryDirectory() as tmp:
+        os.environ["OPENAI_BASE_URL"] = base_url
+        os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
+        workbench.configure(store=os.path.join(tmp, "warm.db"))
+        workbench_run([f"warm {i}" for i in range(20)])
+        sdk_run(base_url, [f"warm {i}" for i in range(20)], 30)
+    lines, all_met = [], True
+    for name in names:
+        ours, sdk, bound = run_variant(name, args.calls, args.sdk_cap)
+        ratio = ours.wall / bound
+        refused = ours.refused / max(ours.sent, 1)
+        ahead = ours.done == args.calls and (sdk.done < args.calls or ours.wall < sdk.wall)
+        met = ratio <= 1.05 and refused < 0.02 and ahead
+        all_met &= met
+        sdk_text = (
+            f"{sdk.wall / bound:.2f} x, {sdk.refused / max(sdk.sent, 1):.0%} refused"
+            if sdk.done == args.calls
+            else f"{sdk.done} of {args.calls} done in {sdk.wall:.0f} s"
+        )
+        line = (
+            f"{name}: workbench {ratio:.3f} x bound ({bound:.1f} s), {refused:.1%} refused, "
+            f"{ours.done}/{args.calls} ok; SDK {sdk_text} ({'met' if met else 'MISSED'})"
+        )
+        print(line, flush=True)
+        lines.append(line)
+    record(
+        "rate_limited",
+        f"{args.calls} calls, concurrency {CONCURRENCY}, {LATENCY_S * 1000:.0f} ms answers, "
+        f"{RATE:.0f} req/s (tokens: {TOKEN_RATE:,.0f}/s): "
+        + "; ".join(lines)
+        + f" (targets ≤ 1.05 x, < 2 % refused, ahead of the SDK: {'met' if all_met else 'MISSED'})",
+    )
+
+
+if __name__ == "__main__":
+    main()

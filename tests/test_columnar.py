@@ -1,0 +1,168 @@
+"""The column-wise reader (workbench/columnar.py) against the row-wise sqlite3 reader:
+the same frame, value for value and dtype for dtype, from real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from test_store import EXPECTED_DTYPES, T0, full_record
+
+from workbench import columnar
+from workbench.record import COLUMNS, RunRecord
+from workbench.store import ExperimentStore
+
+
+def sparse_record(i: int) -> RunRecord:
+    """A run with most optional columns empty: as an error row or an embed call leaves it."""
+    return RunRecord(
+        kind="embed" if i % 2 else "chat",
+        provider="local",
+        model="m",
+        created_at=T0 + timedelta(seconds=i),
+        experiment=f"e{i % 3}",
+        request_hash=f"{i:064x}",
+        status="error",
+        error=f"failed {i}",
+    )
+
+
+def mixed_store(path: Path, rows: int = 40) -> ExperimentStore:
+    """Sparse rows first (every optional column NULL, as the driver's type inference sees
+    them), then full rows; '' and None both present; run_ids not in table order."""
+    store = ExperimentStore(path)
+    for i in range(rows):
+        store.append(sparse_record(i))
+    for i in range(rows):
+        record = full_record(
+            run_id=f"{rows - i:08x}{'0' * 24}",  # descending: the reader must sort
+            created_at=T0 + timedelta(minutes=i),
+            output="" if i % 5 == 0 else f"answer {i} — ünïcode",
+            system=None if i % 4 == 0 else "be brief",
+            seed=None if i % 3 == 0 else 2**63 - 1,
+            temperature=None if i % 2 else 0.7,
+            cache_hit=bool(i % 2),
+            experiment=f"e{i % 3}",
+        )
+        store.append(record)
+    return store
+
+
+def row_wise(store: ExperimentStore, monkeypatch: pytest.MonkeyPatch, **filters: Any) -> Any:
+    with monkeypatch.context() as patch:
+        patch.setattr("workbench.store.read_runs_frame", lambda *a, **k: None)
+        return store.runs(**filters)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"experiment": "e1"}, {"status": "ok", "kind": "chat"}, {"limit": 7}, {"limit": 0}],
+)
+def test_same_frame_as_the_row_wise_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: dict[str, Any]
+) -> None:
+    store = mixed_store(tmp_path / "runs.db")
+    calls: list[Any] = []
+    real = columnar.read_runs_frame
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(result := real(*args, **kwargs))
+        return result
+
+    monkeypatch.setattr("workbench.store.read_runs_frame", spy)
+    fast = store.runs(**filters)
+    assert calls and calls[0] is not None, "the column-wise reader did not read this store"
+    monkeypatch.undo()
+    slow = row_wise(store, monkeypatch, **filters)
+    assert {c: str(t) for c, t in fast.dtypes.items()} == EXPECTED_DTYPES
+    pd.testing.assert_frame_equal(fast, slow)
+    assert list(fast.columns) == list(COLUMNS)
+    # '' and missing stay apart, text cells hold str or None (never NaN).
+    if not filters:
+        assert (fast["output"] == "").sum() == 8
+        assert fast["output"].isna().sum() == 40
+        assert all(v is None or isinstance(v, str) for v in fast["system"])
+        assert fast["run_id"].is_monotonic_increasing
+
+
+def test_a_large_table_is_read_in_parts_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = mixed_store(tmp_path / "runs.db", rows=60)
+    monkeypatch.setattr(columnar, "_SPLIT_ROWS", 10)  # split a small table as a big one
+    parts = columnar._parts(store._read_uri())
+    assert len(parts) == 2
+    fast = store.runs()
+    pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
+
+
+def test_repeated_text_is_made_once_per_distinct_value(tmp_path: Path) -> None:
+    store = ExperimentStore(tmp_path / "runs.db")
+    base = full_record()
+    rows = [replace(base, run_id=f"{i:032x}", request_hash=f"{i:064x}") for i in range(12_000)]
+    store._write(
+        lambda conn: conn.executemany(
+            f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [__import__("workbench.frames", fromlist=["x"]).record_to_row(r) for r in rows],
+        )
+    )
+    frame = store.runs()
+    models = frame["model"].to_numpy()
+    assert models[0] is models[-1]  # one shared string, not 12,000 copies
+    assert frame["run_id"].iloc[0] is not frame["run_id"].iloc[1]
+    assert frame["model"].tolist() == [base.model] * 12_000
+
+
+def test_falls_back_to_sqlite3_when_a_column_holds_a_value_of_another_type(
+    tmp_path: Path,
+) -> None:
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    # Written by hand or by another tool: text in an INTEGER column from row 3 on. The
+    # column-wise reader cannot type it; it says so rather than guessing.
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE runs SET retries = 'three' WHERE rowid = 3")
+    assert columnar.read_runs_frame(store._read_uri(), "", []) is None
+
+
+def test_falls_back_when_the_driver_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    monkeypatch.setitem(__import__("sys").modules, "adbc_driver_sqlite.dbapi", None)
+    assert columnar.read_runs_frame(store._read_uri(), "", []) is None
+    assert len(store.runs()) == 10
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = mixed_store(tmp_path / "runs.db", rows=2)
+    store.close()
+    with pytest.raises(Exception, match="closed"):
+        store.runs()
+
+
+def test_an_empty_store(tmp_path: Path) -> None:
+    frame = ExperimentStore(tmp_path / "runs.db").runs()
+    assert len(frame) == 0
+    assert {c: str(t) for c, t in frame.dtypes.items()} == EXPECTED_DTYPES
+
+
+def test_parquet_export_is_written_from_arrow_and_reads_back_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = mixed_store(tmp_path / "runs.db")
+    written: list[Any] = []
+    import pyarrow.parquet as pq
+
+    real_write = pq.write_table
+    monkeypatch.setattr(pq, "write_table", lambda t, p: (written.append(t), real_write(t, p)))
+    path = store.export(tmp_path / "all.parquet")
+    assert written, "the export did not go straight from Arrow to Parquet"
+    copy = ExperimentStore(tmp_path / "copy.db")
+    assert copy.import_runs(path) == 80
+    pd.testing.assert_frame_equal(copy.runs(), store.runs())
+    assert copy.runs()["seed"].max() == 2**63 - 1  # not rounded through float64
