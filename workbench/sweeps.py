@@ -279,12 +279,12 @@ class Sweep:
     def _begin(self) -> _Work:
         if self._active:
             raise RuntimeError(f"sweep {self.sweep_id} is already running")
+        work = self._work()
         if self.batch.open_rows():  # sending those calls live too would pay for them twice
             raise InvalidInputError(
                 f"sweep {self.sweep_id} has a batch in progress: s.wait() collects it, "
                 "s.cancel() cancels it"
             )
-        work = self._work()
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
             self.session.store.check_writable()  # a read-only store would lose every answer
