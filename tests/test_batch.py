@@ -504,7 +504,7 @@ def test_the_batch_client_retries_and_raises_our_errors_without_the_key() -> Non
 
     slept: list[float] = []
     api = BatchAPI(
-        "http://batch.test/v1", KEY, transport=httpx.MockTransport(handler), sleep=slept.append
+        "http://127.0.0.1:9/v1", KEY, transport=httpx.MockTransport(handler), sleep=slept.append
     )
     info = api.retrieve("batch_9")
     assert (info.status, info.total, info.completed) == ("in_progress", 4, 1)

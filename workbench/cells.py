@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIStatusError
+from .jsonmode import schema_name
 from .keycheck import warn_if_key
 from .options import ChatRequest, EmbedRequest, OptionError
 from .session import Message, Session, get_session, one_line
@@ -109,7 +110,8 @@ def response_format_for(value: Any, name: str) -> tuple[dict[str, Any], Parser]:
             f"--schema {name}: {name} is a {type(value).__name__}, not a JSON-schema dict "
             "(with 'type' and 'properties') or a pydantic model class"
         )
-    format_ = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    # The API takes [a-zA-Z0-9_-]{1,64}; a Python name may be longer or hold other letters.
+    format_ = {"type": "json_schema", "json_schema": {"name": schema_name(name), "schema": schema}}
     return format_, parse
 
 
@@ -215,7 +217,9 @@ def run_chat(
         runs = [ToolRun(c["id"], c["function"]["name"], c["function"]["arguments"])
                 for c in calls_of(responses[0])]
     outcome = ChatOutcome(responses, runs, json=parse is not None)
-    if parse is not None:
+    if parse is not None and outcome.response.refusal:
+        outcome.parse_error = f"the model refused: {outcome.response.refusal}"
+    elif parse is not None:
         try:
             outcome.parsed = parse(outcome.response.text)
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors

@@ -105,7 +105,7 @@ class Dispatcher:
             # of its own, so a model paused by a 429 holds up none of another's calls.
             by_model: dict[tuple[str, str], list[Job]] = {}
             for job in jobs:
-                model = (job.prepared.provider.name, job.prepared.record.model)
+                model = (job.prepared.provider.identity, job.prepared.record.model)
                 by_model.setdefault(model, []).append(job)
 
             async def worker(queue: Iterator[Job]) -> None:
@@ -137,7 +137,7 @@ class Dispatcher:
         base_url = await asyncio.to_thread(provider.chat_base_url)
         return AsyncOpenAIClient(
             base_url,
-            provider.api_key(),
+            provider.key(),
             max_retries=self.session.max_retries,
             http_client=http,
             deadline=self.deadline,  # each go of a run (after a 429) has all of it
@@ -158,7 +158,7 @@ class Dispatcher:
             )
 
     async def _one(self, job: Job, client: AsyncOpenAIClient) -> None:
-        provider, model = job.prepared.provider.name, job.prepared.record.model
+        provider, model = job.prepared.provider.identity, job.prepared.record.model
         extra_retries = 0
         first_sent: float | None = None
         for attempt in range(RATE_LIMIT_ATTEMPTS):

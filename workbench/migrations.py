@@ -152,7 +152,19 @@ def _m004_add_runs_notes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
 
-def _m005_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
+def _m005_response_fields(conn: sqlite3.Connection) -> None:
+    # What the API returns that the table dropped (refusals, logprobs, service tier), and
+    # how many requests an embedding call took once split within the API's limits.
+    for column, kind in (
+        ("refusal", "TEXT"),
+        ("logprobs", "TEXT"),  # JSON, compact: [[token, logprob, [[alt, logprob], ...]], ...]
+        ("service_tier", "TEXT"),
+        ("requests", "INTEGER"),
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
+def _m006_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
     # Issue 15, the Batch API. Every older row was sent live.
     conn.execute("ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live'")
     # One row per batch, written the moment the API has created it: a kernel that restarts
@@ -189,7 +201,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m002_create_embeddings,
         _m003_create_prices,
         _m004_add_runs_notes,
-        _m005_runs_mode_and_batches,
+        _m005_response_fields,
+        _m006_runs_mode_and_batches,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""

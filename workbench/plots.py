@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .logprobs import LogprobsView
+
     Floats = npt.NDArray[np.float64]
     Codes = npt.NDArray[np.int64]
 
-__all__ = ["tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings"]
+__all__ = [
+    "tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings", "outcomes",
+    "logprobs",
+]
 
 _MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
 _MAX_POINTS = 300  # beyond this many runs, boxes alone: thousands of dots are a smear
@@ -129,11 +134,62 @@ def latency(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> A
 def length(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
     """Distribution of output length per run, in tokens and in words."""
     df = _runs(data)
+    # A refusal is not a short answer: it is left out of the lengths and counted apart.
+    refused = _refused(df)
+    df = df[~refused]
     words = df["output"].map(lambda text: len(text.split()) if isinstance(text, str) else None)
     series = [("completion tokens", df["completion_tokens"]), ("words", words)]
     ax = _boxes(ax, df, by, series)
-    return _finish(ax, f"Output length by {by or 'run'}", len(df), xlabel=by,
-                   ylabel="output length (tokens, words)")
+    title = f"Output length by {by or 'run'}"
+    if refused.any():
+        title += f"; {int(refused.sum())} refusals left out"
+    return _finish(ax, title, len(df), xlabel=by, ylabel="output length (tokens, words)")
+
+
+def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
+    """How the runs of each group ended, counted: each finish reason, ``refusal`` (the
+    model declined: not an empty answer), ``empty`` (no text, no tool call) and ``error``."""
+    import numpy as np
+    import pandas as pd
+
+    frame = _frame(data)
+    ok = _runs(data)
+    failed = frame[frame["status"].eq("error")] if "status" in frame else frame.iloc[:0]
+    if "kind" in failed:
+        failed = failed[failed["kind"].eq("chat")]
+    df = pd.concat([ok, failed])
+    kinds = np.array([_outcome(row) for _, row in ok.iterrows()] + ["error"] * len(failed))
+    groups, labels = _codes(df, by)
+    names = sorted(set(kinds), key=lambda k: (k in ("refusal", "empty", "error"), k))
+    ax = _axes(ax, len(labels))
+    bottom = np.zeros(len(labels))
+    for j, name in enumerate(names):
+        counts = np.bincount(groups[kinds == name], minlength=len(labels))
+        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}", label=name)
+        bottom += counts
+    if names:
+        _legend(ax, title="outcome")
+    _category_ticks(ax, labels)
+    return _finish(ax, f"Outcomes by {by or 'run'}", len(df), xlabel=by, ylabel="runs")
+
+
+def _outcome(row: Any) -> str:
+    refusal = row.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        return "refusal"
+    output, calls = row.get("output"), row.get("tool_calls")
+    if (not isinstance(output, str) or not output.strip()) and not isinstance(calls, str):
+        return "empty"
+    reason = row.get("finish_reason")
+    return str(reason) if isinstance(reason, str) and reason else "unknown"
+
+
+def _refused(df: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
+    if "refusal" not in df:
+        return pd.Series(False, index=df.index)
+    return df["refusal"].map(lambda text: isinstance(text, str) and bool(text)).astype(bool)
 
 
 def diversity(
@@ -246,6 +302,15 @@ def embeddings(
     return _finish(ax, f"Embeddings: 2-D PCA of {len(texts)} texts", None,
                    xlabel=f"PC1 ({explained[0]:.0%} of variance)",
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")
+
+
+def logprobs(run: Any) -> LogprobsView:
+    """A run's answer token by token, each shaded by its probability, alternatives on
+    hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
+    a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
+    from .logprobs import logprobs_view
+
+    return logprobs_view(run)
 
 
 # ---------------------------------------------------------------------- measures

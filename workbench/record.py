@@ -71,7 +71,12 @@ class RunRecord:
     # What the reply held that the table cannot (a NaN token count, a number as model...)
     # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
     notes: str | None = None
-    # Added by migration m005_runs_mode_and_batches (issue 15): how the call was sent,
+    # Added by migration m005_response_fields (issue 14): kept as returned, streamed or not.
+    refusal: str | None = None  # message.refusal: the model declined; output is then empty
+    logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
+    service_tier: str | None = None
+    requests: int | None = None  # HTTP requests an embedding call was split into
+    # Added by migration m006_runs_mode_and_batches (issue 15): how the call was sent,
     # one request at a time or in a Batch API file (workbench.batch).
     mode: Mode = "live"
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import choice
-from .columnar import gc_paused, read_runs_frame, read_runs_table
+from .columnar import export_parquet, gc_paused, read_runs_frame
 from .errors import InvalidInputError, StoreError
 from .frames import (
     EXPORT_SUFFIXES,
@@ -236,6 +236,11 @@ class ExperimentStore:
         )
         return record_from_row(rows[0]) if rows else None
 
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """The run with this run_id, or None."""
+        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = ?", (run_id,))
+        return record_from_row(rows[0]) if rows else None
+
     def find_ok_many(
         self, identities: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], RunRecord]:
@@ -281,7 +286,8 @@ class ExperimentStore:
             self._connection()  # a closed store says so, whichever reader runs
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
-        frame = read_runs_frame(self._read_uri(), where, params, limit=limit)
+        total = self.count(experiment, sweep_id, status, since, limit, kind)
+        frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
         if frame is not None:
             return frame
         if limit is not None:
@@ -335,19 +341,14 @@ class ExperimentStore:
         """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
         target = Path(path)
         _check_suffix(target, "export to")
-        table = None
-        if target.suffix.lower() == ".parquet":
-            # Arrow straight to Parquet: no pandas frame in between (a million rows: the
-            # time of the read alone, not the read plus a frame made and taken apart).
-            where, params = _where(experiment, None, None, None, None)
-            table = read_runs_table(self._read_uri(), where, params)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if table is not None:
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, target)
-            else:
+            where, params = _where(experiment, None, None, None, None)
+            rows = self.count(experiment=experiment)
+            if not (
+                target.suffix.lower() == ".parquet"
+                and export_parquet(self._read_uri(), where, params, target, rows=rows)
+            ):
                 write_runs(self.runs(experiment=experiment), target)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc

@@ -503,7 +503,11 @@ class Sweep:
         df = self.df
         if values not in df.columns:
             raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
-        keys = zip(df["request_hash"], df["sample_index"].astype(int), df[values], strict=True)
+        shown = df[values]
+        if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
+            refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
+            shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
+        keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
         return side_by_side(
