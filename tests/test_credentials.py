@@ -230,3 +230,17 @@ def test_a_client_warns_only_when_a_key_would_travel() -> None:
         OpenAIClient("http://vllm.lan:8000/v1", KEY, transport=transport)
         OpenAIClient("http://vllm.lan:8000/v1", KEY, transport=transport)
     assert [w.category for w in caught] == [UnencryptedKeyWarning]
+
+
+@pytest.mark.parametrize("key", ["sk-bearer-wins-0123456789", None])
+def test_credentials_in_a_base_url_travel_in_a_header_not_in_the_url(key: str | None) -> None:
+    from loopback import LoopbackAPI, chat_reply
+
+    with LoopbackAPI(lambda request: chat_reply("ok")) as server:
+        host = server.base_url.removeprefix("http://")
+        with OpenAIClient(f"http://proxyuser:proxy-pass-9f8e7d@{host}", key) as client:
+            assert client.chat({"model": "m", "messages": []}).text == "ok"
+        sent = server.received[-1].headers["authorization"]
+    # The key is sent when there is one (httpx's Basic from the URL used to replace it);
+    # without one the URL's credentials are, as Basic; never in a request's URL.
+    assert sent == (f"Bearer {key}" if key else "Basic cHJveHl1c2VyOnByb3h5LXBhc3MtOWY4ZTdk")

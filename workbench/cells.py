@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIStatusError
+from .errors import APIStatusError, InvalidInputError
 from .jsonmode import schema_name
 from .keycheck import warn_if_key
 from .options import ChatRequest, EmbedRequest, OptionError
@@ -50,10 +50,23 @@ class ChatOutcome:
     json: bool = False  # the answer was asked for as JSON
     parsed: Any = None
     parse_error: str | None = None
+    scores: list[str] = field(default_factory=list)  # --score: "contains ✓", "judge 4"
 
     @property
     def response(self) -> ChatResponse:
         return self.responses[-1]
+
+
+def scorers_of(request: ChatRequest, namespace: Mapping[str, Any]) -> list[Any] | None:
+    """The scorers ``--score VAR`` names, checked; None without --score."""
+    if request.score is None:
+        return None
+    from .scoring.base import as_scorers
+
+    try:
+        return list(as_scorers(_lookup(namespace, request.score, "--score")))
+    except InvalidInputError as exc:
+        raise OptionError(f"--score {request.score}: {one_line(exc)}") from None
 
 
 def _lookup(namespace: Mapping[str, Any], name: str, option: str) -> Any:
@@ -194,6 +207,7 @@ def run_chat(
         **_template_columns(request, namespace),
         **request.params,
     }
+    scorers = scorers_of(request, namespace)  # a wrong --score fails before anything is sent
     history = session.threads.get(request.thread, []) if request.thread else []
     messages = [*history, _user_message(prompt, request.images)]
     # A replay needs no server, so a shared notebook re-runs offline: check only misses.
@@ -224,6 +238,11 @@ def run_chat(
             outcome.parsed = parse(outcome.response.text)
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
             outcome.parse_error = one_line(exc)
+    if scorers is not None:
+        from .scoring.engine import score
+        from .scoring.live import compact
+
+        outcome.scores = compact(score([outcome.response], scorers, session=session))
     if request.thread:
         answer: Message = {"role": "assistant", "content": outcome.response.text}
         session.threads[request.thread] = [*messages, answer]

@@ -74,11 +74,15 @@ class _Target:
         self.clock = clock
         self.deadline = deadline
         # Headers and secrets repr masked: verbose tracebacks print every frame's locals.
-        self._headers, self._secrets = request_auth(self.base_url, api_key, default_headers)
+        self._headers, self._secrets, self._send_url = request_auth(
+            self.base_url, api_key, default_headers
+        )
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(method, f"{self.base_url}{path}", self._secrets)
+        return Endpoint(
+            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
+        )
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""
@@ -212,7 +216,7 @@ class OpenAIClient:
                 raise deadline.error(endpoint, attempts.retries)
             request = self._http.build_request(
                 endpoint.method,
-                endpoint.url,
+                endpoint.send_url,
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
@@ -257,7 +261,7 @@ class OpenAIClient:
             try:
                 with self._http.stream(
                     endpoint.method,
-                    endpoint.url,
+                    endpoint.send_url,
                     json=body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
@@ -377,7 +381,7 @@ class AsyncOpenAIClient:
                 raise deadline.error(endpoint, attempts.retries)
             request = self._http.build_request(
                 endpoint.method,
-                endpoint.url,
+                endpoint.send_url,
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
@@ -420,7 +424,7 @@ class AsyncOpenAIClient:
             try:
                 async with self._http.stream(
                     endpoint.method,
-                    endpoint.url,
+                    endpoint.send_url,
                     json=body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .display import format_cost, shorten
 from .grid import knob_label
+from .scoring.live import compact_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +57,7 @@ class Cell:
     cache_hit: bool
     runs: int  # distinct requests that landed in this cell; the latest ok one is shown
     refusal: str | None = None  # the model declined (message.refusal): not an empty answer
+    scores: str = ""  # its score: columns, compact ("contains ✓ · judge 4")
 
 
 @dataclass(frozen=True, eq=False)  # a DataFrame has no single truth value to compare by
@@ -305,6 +307,7 @@ def _cell(run: Mapping[str, Any], runs: int) -> Cell:
         cache_hit=bool(known("cache_hit")),
         runs=runs,
         refusal=known("refusal"),
+        scores=compact_row(run),
     )
 
 
@@ -334,6 +337,8 @@ def _meta(cell: Cell) -> str:
             parts.append(f"{cell.latency_s:.2f} s")
     if cell.runs > 1:
         parts.append(f"latest of {cell.runs} runs")
+    if cell.scores:
+        parts.append(cell.scores)
     return " · ".join(parts)
 
 

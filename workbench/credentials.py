@@ -14,7 +14,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConfigurationError, WorkbenchError, mask_url, redact
 
@@ -122,11 +122,15 @@ def load_key(raw: str | None, *, source: str) -> ApiKey | None:
 
 def request_auth(
     base_url: str, api_key: str | ApiKey | None, default_headers: Mapping[str, str] | None
-) -> tuple[SecretHeaders, tuple[str, ...]]:
-    """The headers that authenticate every request, and every secret to keep out of text.
+) -> tuple[SecretHeaders, tuple[str, ...], str]:
+    """The headers that authenticate every request, every secret to keep out of text, and
+    the base URL to send to, without credentials.
 
     Besides the key and secret headers, a password in the base URL is a secret, and so is
-    the Basic credential httpx builds from it.
+    its Basic credential. The URL loses them (an httpx request holding them would show
+    them in any traceback that prints its locals); they go in a Basic ``Authorization``
+    header instead, unless a key already fills it (httpx put Basic over our Bearer and
+    the key was never sent).
     """
     key = load_key(api_key, source="the api_key argument") if isinstance(api_key, str) else api_key
     headers = SecretHeaders(default_headers or {})
@@ -147,9 +151,16 @@ def request_auth(
         secrets += [parts.password, base64.b64encode(pair.encode()).decode()]
     elif parts.username:
         secrets.append(parts.username)  # a token given as the URL's user name
+    if parts.username is not None or parts.password is not None:
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        secrets.append(base64.b64encode(pair.encode()).decode())
+        if "authorization" not in {name.lower() for name in headers}:
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        host = parts.netloc.rpartition("@")[2]
+        base_url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     kept = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
     remember_secrets(kept)
-    return headers, kept
+    return headers, kept, base_url
 
 
 # -- secrets known to this process, for messages that do not pass through a client --------

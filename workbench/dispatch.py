@@ -26,6 +26,7 @@ from .slots import SlotTransport
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
     from .providers import Provider
+    from .record import RunRecord
     from .session import PreparedChat, Session
     from .unsaved import UnsavedRun
 
@@ -73,6 +74,7 @@ class Dispatcher:
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
         deadline: float | None = None,
+        on_row: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -80,6 +82,7 @@ class Dispatcher:
         self.budget = budget
         self.on_progress = on_progress
         self.deadline = session.deadline if deadline is None else deadline
+        self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency, pacers=session.pacers)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
@@ -197,6 +200,8 @@ class Dispatcher:
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
         response = self.session.finish_ok(prepared, result, warn=False)
+        if self.on_row is not None:
+            self.on_row(response.record)
         cost = response.cost_usd
         if cost is not None:
             self.spent += Decimal(str(cost))

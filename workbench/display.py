@@ -185,7 +185,7 @@ class ChatDisplay:
     def footer(self) -> str:
         rounds = len(self.outcome.responses)
         extra = [f"{rounds} calls"] if rounds > 1 else []
-        return footer(self.response, extra=extra)
+        return footer(self.response, extra=[*extra, *self.outcome.scores])
 
     def __str__(self) -> str:
         return self.text

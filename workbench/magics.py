@@ -124,6 +124,7 @@ class WorkbenchMagics(Magics):
     @argument("--deadline", metavar="SECONDS", help="give up on a call after this long, all in")
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
+    @argument("--score", metavar="VAR", help="score each run with the scorer(s) in VAR")
     @argument("--batch", action="store_true", help="a sweep through the Batch API (24 h)")
     @cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job

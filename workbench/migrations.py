@@ -164,7 +164,54 @@ def _m005_response_fields(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
 
-def _m006_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
+def _m006_datasets(conn: sqlite3.Connection) -> None:
+    # Which test case a run answered, and its reference answer as text, on the run itself:
+    # scorers, exports and replays need no join to find them. All NULL outside datasets.
+    for column in ("dataset", "dataset_version", "item_id", "expected"):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+    # Runs of the same test case pair up across sweeps by item_id.
+    conn.execute("CREATE INDEX idx_runs_item ON runs (item_id)")
+    # A named dataset's rows, one version per content hash: the same rows stored again are
+    # the same version, so wb.dataset(name, data) in a re-run notebook adds nothing.
+    conn.execute(
+        """
+        CREATE TABLE datasets (
+            name        TEXT NOT NULL,
+            version     TEXT NOT NULL,  -- content hash of rows + expected column
+            expected    TEXT,           -- the name of the column holding the reference answer
+            items       TEXT NOT NULL,  -- JSON list of row objects, in the dataset's order
+            stored_at   TEXT NOT NULL,  -- last stored: the latest version is the newest one
+            PRIMARY KEY (name, version)
+        )
+        """
+    )
+
+
+def _m007_scores(conn: sqlite3.Connection) -> None:
+    # One score per run per scorer definition: scorer_id is the name plus a hash of the
+    # definition, so a changed rubric adds rows beside the old ones. A judge's own call is
+    # an ordinary run, linked by judge_run_id. WITHOUT ROWID: rows are looked up and
+    # clustered by (scorer_id, run_id), the question "is this run scored yet?". No second
+    # index on run_id: it made writing 100,000 scores ~40 % slower (bench/scoring.py), and
+    # reading one run's scores is rare next to scoring thousands.
+    conn.execute(
+        """
+        CREATE TABLE scores (
+            run_id       TEXT NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        REAL,
+            passed       INTEGER CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT NOT NULL,
+            PRIMARY KEY (scorer_id, run_id)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+def _m008_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
     # Issue 15, the Batch API. Every older row was sent live.
     conn.execute("ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live'")
     # One row per batch, written the moment the API has created it: a kernel that restarts
@@ -202,7 +249,9 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m003_create_prices,
         _m004_add_runs_notes,
         _m005_response_fields,
-        _m006_runs_mode_and_batches,
+        _m006_datasets,
+        _m007_scores,
+        _m008_runs_mode_and_batches,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""

@@ -247,6 +247,7 @@ class ChatRequest:
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
+    score: str | None = None  # the name of a variable holding a scorer or a list of them
     batch: bool = False  # send the sweep through the Batch API (workbench.batch)
 
     @property
@@ -304,6 +305,7 @@ class ChatRequest:
             grid=grid,
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),
+            score=_variable_name("--score", getattr(args, "score", None)),
             batch=bool(getattr(args, "batch", False)),
         )
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings", "outcomes",
-    "logprobs",
+    "logprobs", "scores", "pareto",
 ]
 
 _MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
@@ -233,11 +233,17 @@ def heatmap(
     data: Any, x: str = "temperature", y: str = "top_p", value: str = "completion_tokens",
     *, agg: str = "mean", ax: Axes | None = None,
 ) -> Axes:
-    """A grid of ``x`` by ``y`` knobs, each cell the ``agg`` (mean, median, ...) of ``value``."""
+    """A grid of ``x`` by ``y`` knobs, each cell the ``agg`` (mean, median, ...) of ``value``
+    (a score column too: ``value="score:judge"``)."""
     import numpy as np
     import pandas as pd
 
-    df = _runs(data)
+    if value.startswith("score:"):
+        from .scoring.plots import scored_runs
+
+        df = scored_runs(data, value)
+    else:
+        df = _runs(data)
     xs, x_labels = _codes(df, x)
     ys, y_labels = _codes(df, y)
     ax = _axes(ax, len(x_labels))
@@ -354,6 +360,30 @@ def _pca_2d(vectors: Floats) -> tuple[Floats, tuple[float, float]]:
     variance = np.append(singular**2, [0.0, 0.0])  # fewer than two components: 0% for PC2
     share = variance / variance.sum() if variance.sum() > 0 else variance
     return points, (float(share[0]), float(share[1]))
+
+
+def scores(
+    data: Any,
+    by: str | None = "temperature",
+    scorer: str | None = None,
+    hue: str | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean score (pass rate for yes/no scorers) per group of ``by``, with 95 % intervals;
+    ``scorer`` picks one ``score:<name>`` column (None: every scorer of the runs)."""
+    from .scoring.plots import scores as _scores
+
+    return _scores(data, by, scorer, hue, ax=ax)
+
+
+def pareto(
+    data: Any, quality: str = "score:judge", cost: str = "cost_usd", *, ax: Axes | None = None
+) -> Axes:
+    """Mean ``quality`` against mean ``cost`` per knob combination, the Pareto front marked."""
+    from .scoring.plots import pareto as _pareto
+
+    return _pareto(data, quality, cost, ax=ax)
 
 
 # ---------------------------------------------------------------------- shared helpers

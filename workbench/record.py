@@ -76,7 +76,12 @@ class RunRecord:
     logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
     service_tier: str | None = None
     requests: int | None = None  # HTTP requests an embedding call was split into
-    # Added by migration m006_runs_mode_and_batches (issue 15): how the call was sent,
+    # Datasets (migration m006_datasets): the test case this run answered. NULL outside datasets.
+    dataset: str | None = None  # the name given to wb.dataset; None for unnamed data
+    dataset_version: str | None = None  # content hash of the dataset's rows
+    item_id: str | None = None  # hash of the test case's row: pairs runs across sweeps
+    expected: str | None = None  # the reference answer as text (JSON for non-strings)
+    # Added by migration m008_runs_mode_and_batches (issue 15): how the call was sent,
     # one request at a time or in a Batch API file (workbench.batch).
     mode: Mode = "live"
 

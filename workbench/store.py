@@ -27,13 +27,16 @@ from .columnar import export_parquet, gc_paused, read_runs_frame
 from .errors import InvalidInputError, StoreError
 from .frames import (
     EXPORT_SUFFIXES,
+    datasets_file,
     expand_json,
     frame_to_rows,
     iso_utc,
+    read_datasets,
     read_runs,
     record_from_row,
     record_to_row,
     runs_frame,
+    write_datasets,
     write_runs,
 )
 from .migrations import (
@@ -59,6 +62,10 @@ _EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files t
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT_DATASET = (
+    "INSERT INTO datasets (name, version, expected, items, stored_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (name, version) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)"
+)
 _RUN_ID = COLUMNS.index("run_id")
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 
@@ -350,6 +357,7 @@ class ExperimentStore:
                 and export_parquet(self._read_uri(), where, params, target, rows=rows)
             ):
                 write_runs(self.runs(experiment=experiment), target)
+            self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
@@ -360,8 +368,10 @@ class ExperimentStore:
         """Merge the runs in an exported file by run_id; return how many were new."""
         source = Path(path)
         _check_suffix(source, "import from")
+        sidecar = datasets_file(source)
         try:
             rows = frame_to_rows(read_runs(source))
+            datasets = read_datasets(sidecar) if sidecar.exists() else []
         except ImportError as exc:
             raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
@@ -373,10 +383,29 @@ class ExperimentStore:
             before = conn.total_changes
             # Only a clash on run_id is skipped; any other constraint still fails loudly.
             conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
-            return conn.total_changes - before
+            added = conn.total_changes - before
+            conn.executemany(_INSERT_DATASET, datasets)  # the datasets the runs came from
+            return added
 
         # One transaction: a file imports completely or not at all.
         return self._write(insert)
+
+    def _export_datasets(self, target: Path, experiment: str | None) -> None:
+        # Beside the runs file, so wb.dataset(name) works in the store that imports it.
+        keys = None
+        if experiment is not None:
+            named = self._query(
+                "SELECT DISTINCT dataset, dataset_version FROM runs"
+                " WHERE experiment = ? AND dataset IS NOT NULL",
+                [experiment],
+            )
+            keys = {(name, version) for name, version in named}
+        rows = self.dataset_rows(keys)
+        sidecar = datasets_file(target)
+        if rows:
+            write_datasets(rows, sidecar)
+        else:
+            sidecar.unlink(missing_ok=True)  # a stale one would import other datasets
 
     # ------------------------------------------------------------------ prices
 
@@ -415,6 +444,58 @@ class ExperimentStore:
             model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
             for model, inp, out, cached in rows
         }
+
+    # ------------------------------------------------------------------ datasets
+
+    def put_dataset(self, name: str, version: str, expected: str | None, items: str) -> None:
+        """Keep one version of a named dataset (rows as JSON); storing it again only
+        makes it the latest."""
+        self.put_dataset_rows([(name, version, expected, items, _now())])
+
+    def put_dataset_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert ``datasets`` rows (name, version, expected, items, stored_at); a version
+        already there keeps its rows and takes the newer stored_at. Returns rows written."""
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(_INSERT_DATASET, rows)
+            return conn.total_changes - before
+
+        return self._write(insert)
+
+    def get_dataset(
+        self, name: str, version: str | None = None
+    ) -> tuple[str, str | None, str] | None:
+        """(version, expected column, rows JSON) of dataset ``name``: the latest stored
+        version, or ``version``; None when there is none."""
+        sql = "SELECT version, expected, items FROM datasets WHERE name = ?"
+        params: list[Any] = [name]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        rows = self._query(sql + " ORDER BY stored_at DESC, rowid DESC LIMIT 1", params)
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def dataset_rows(self, keys: Iterable[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
+        """Raw ``datasets`` rows (name, version, expected, items, stored_at), all or those
+        whose (name, version) is in ``keys``; for exports."""
+        rows = self._query(
+            "SELECT name, version, expected, items, stored_at FROM datasets ORDER BY rowid"
+        )
+        if keys is None:
+            return rows
+        wanted = set(keys)
+        return [row for row in rows if (row[0], row[1]) in wanted]
+
+    def datasets(self) -> pd.DataFrame:
+        """The stored datasets, newest first: name, version, rows, expected, stored_at."""
+        rows = self._query(
+            "SELECT name, version, json_array_length(items), expected, stored_at FROM datasets"
+            " ORDER BY stored_at DESC, rowid DESC"
+        )
+        frame = pd.DataFrame(rows, columns=["name", "version", "rows", "expected", "stored_at"])
+        frame["stored_at"] = pd.to_datetime(frame["stored_at"], utc=True, format="ISO8601")
+        return frame
 
     # ------------------------------------------------------------------ embeddings
 

@@ -155,8 +155,11 @@ class Endpoint:
     method: str
     url: str
     secrets: tuple[str, ...] = ()
+    # Where requests go: ``url`` without credentials (they travel in a header instead).
+    send_url: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "send_url", self.send_url or str(self.url))
         object.__setattr__(self, "url", MaskedUrl(self.url))
 
     def __repr__(self) -> str:

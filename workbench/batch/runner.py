@@ -235,6 +235,8 @@ class SweepBatches:
                     bar.show(shared.snapshot())
                 if not still_open:
                     self._raise_if_failed()
+                    if self.sweep.scoring is not None:  # the sweep's scorers, as live runs get
+                        self.sweep.scoring.finish(self.sweep._rows())
                     shared.update(state="done")
                     return True
                 delay = poll_delay(polls)
