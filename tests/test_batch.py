@@ -513,3 +513,14 @@ def test_the_batch_client_retries_and_raises_our_errors_without_the_key() -> Non
         api.cancel("batch_9")
     assert "HTTP 401" in str(caught.value) and KEY not in str(caught.value)
     assert seen[-1].url.path == "/v1/batches/batch_9/cancel"
+
+
+def test_a_batchs_answers_are_scored_by_the_sweeps_scorers(start: Start) -> None:
+    start()
+    s = make_sweep(("cat", "dog"), scorers=[wb.scorers.contains("cat")])
+    df = s.run(mode="batch", progress=False)
+    assert set(df["mode"]) == {"batch"}
+    assert dict(zip(df.output, df["score:contains"], strict=True)) == {
+        "echo: Say cat.": 1.0,
+        "echo: Say dog.": 0.0,
+    }
