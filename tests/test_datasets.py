@@ -214,7 +214,7 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
     with monkeypatch.context() as patch:
         patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
         ExperimentStore(path).close()
-    old_columns = COLUMNS[: COLUMNS.index("dataset")]
+    old_columns = COLUMNS[: COLUMNS.index("notes")]  # the first release's columns
     conn = sqlite3.connect(path)
     assert tuple(r[1] for r in conn.execute("PRAGMA table_info(runs)")) == old_columns
     conn.close()
