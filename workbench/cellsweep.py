@@ -91,7 +91,7 @@ def run_sweep(
                 check_model(sweep.session, model, request.provider)
     display(plan_note(sweep, to_send))
     try:
-        sweep.run(progress=progress)
+        sweep.run(mode="batch" if request.batch else "live", progress=progress)
     except KeyboardInterrupt:
         display(SweepDisplay(sweep))
         raise SweepInterrupted(len(sweep.df), len(sweep)) from None
@@ -135,7 +135,12 @@ def plan_note(sweep: Sweep, to_send: Estimate) -> Note:
         parts.append(f"{done} already done")
     if replayed:
         parts.append(f"{replayed} from the table, free")
-    parts.append(f"to send: {to_send}" if to_send.runs else "nothing to send")
+    waiting = sweep.batch.open_rows()  # submitted by an earlier run of the cell
+    if waiting:
+        ids = ", ".join(row.batch_id for row in waiting)
+        parts.append(f"batch {ids} in progress: collecting it")
+    else:
+        parts.append(f"to send: {to_send}" if to_send.runs else "nothing to send")
     text = " · ".join(parts)
     # Jupyter reads "$...$" in Markdown as LaTeX; an estimate has three dollar amounts.
     markdown = html.escape(text).replace("$", "\\$")

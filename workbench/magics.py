@@ -141,6 +141,7 @@ class WorkbenchMagics(Magics):
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
     @argument("--score", metavar="VAR", help="score each run with the scorer(s) in VAR")
+    @argument("--batch", action="store_true", help="a sweep through the Batch API (24 h)")
     @line_cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
     def chat(self, line: str, cell: str | None = None) -> None:
@@ -281,7 +282,9 @@ by the variable's value; other braces (JSON, code) are left as they are.
 A list or a range on a knob makes the cell a sweep, as does --repeat K: one call
 per combination, estimated first, run with a progress bar and shown side by
 side. Ranges include both ends: --seed 1:3 is 1, 2, 3; -t 0:1:0.5 is 0, 0.5, 1.
-Re-running a sweep sends only the runs still missing.
+Re-running a sweep sends only the runs still missing. --batch sends a sweep
+through the provider's Batch API instead (half price on OpenAI, answers within
+24 hours); re-running the cell collects it.
 
 Examples
   %chat What is a haiku?

@@ -269,6 +269,7 @@ class ChatRequest:
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
     score: str | None = None  # the name of a variable holding a scorer or a list of them
+    batch: bool = False  # send the sweep through the Batch API (workbench.batch)
 
     @property
     def is_sweep(self) -> bool:
@@ -289,6 +290,11 @@ class ChatRequest:
         repeat = parse_knob("repeat", args.repeat) or 1
         if grid or repeat > 1:
             _refuse_in_sweep(args, grid, repeat)
+        elif getattr(args, "batch", False):
+            raise OptionError(
+                "--batch sends a sweep through the Batch API: give a knob a list or range "
+                "(-t 0,0.7) or --repeat K, or drop --batch to send this one call live"
+            )
         model = one.pop("model", None)
         params: dict[str, Any] = one
         if args.stop:
@@ -321,6 +327,7 @@ class ChatRequest:
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),
             score=_variable_name("--score", getattr(args, "score", None)),
+            batch=bool(getattr(args, "batch", False)),
         )
 
 
