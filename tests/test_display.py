@@ -13,7 +13,7 @@ from IPython.utils.capture import capture_output
 from testing_shell import TestingShell, open_shell
 
 from workbench.cells import ChatOutcome
-from workbench.display import ChatDisplay, EmbedResult, StreamDisplay, footer, shorten
+from workbench.display import ChatDisplay, EmbedResult, StreamDisplay, footer
 from workbench.record import RunRecord
 from workbench.results import ChatResponse, EmbedResponse
 from workbench.tools import ToolRun
@@ -97,14 +97,41 @@ def test_live_streaming_redraws_at_most_every_interval(shell: TestingShell) -> N
             screen(f"w{step} ")
         screen.finish(ChatDisplay(ChatOutcome([chat_response("final")])))
     outputs = captured.outputs
-    assert outputs[0].data == {"text/plain": "w0 "} and not outputs[0].update
-    redraws = [o.data["text/plain"] for o in outputs[1:-1]]
+    # Markdown from the first word, as the final answer is: no monospace, no reflow.
+    assert outputs[0].data == {"text/markdown": "w0 ", "text/plain": "w0 "}
+    assert not outputs[0].update
+    redraws = [o.data["text/markdown"] for o in outputs[1:-1]]
     # Redrawn at 0.3, 0.6 and 0.9 s: never two within 0.25 s, so not per token.
     assert redraws == ["w0 w1 w2 w3 ", "w0 w1 w2 w3 w4 w5 w6 ", "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 "]
     assert all(o.update for o in outputs[1:])
     assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub>")
     assert outputs[-1].metadata["workbench"]["run_id"] == "run42"
     assert screen.text == "".join(f"w{i} " for i in range(10))
+
+
+def test_a_status_line_shows_until_the_first_words_replace_it(shell: TestingShell) -> None:
+    clock = Clock()
+    screen = StreamDisplay(live=True, interval=0.25, clock=clock)
+    with capture_output() as captured:
+        screen.status("starting the local model…")
+        screen("Hel")  # at once, not after the interval: the status must not linger
+        screen.finish(ChatDisplay(ChatOutcome([chat_response("Hello")])))
+    status, words, final = captured.outputs
+    assert status.data["text/plain"] == "starting the local model…" and not status.update
+    assert words.update and words.data["text/markdown"] == "Hel"
+    assert final.update and final.data["text/markdown"].startswith("Hello")
+
+
+def test_a_status_line_is_cleared_when_the_call_fails(shell: TestingShell) -> None:
+    with (
+        capture_output() as captured,
+        pytest.raises(RuntimeError),
+        StreamDisplay(live=True) as screen,
+    ):
+        screen.status("starting the local model…")
+        raise RuntimeError("Unknown model")
+    status, cleared = captured.outputs
+    assert cleared.update and cleared.data == {"text/plain": ""}
 
 
 def test_a_replay_streams_nothing_and_is_shown_once(shell: TestingShell) -> None:
@@ -164,7 +191,10 @@ def test_nearest_by_text_or_index_and_the_frame() -> None:
 def test_the_heatmap_is_a_labelled_png_in_the_bundle() -> None:
     result = embed_result()
     ax = result.heatmap()
-    assert [t.get_text() for t in ax.get_yticklabels()] == [shorten(t, 24) for t in TEXTS]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "1  a cat sat on the mat", "2  a kitten", "3  stock markets fell sharply today", "4  zero"
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4"]
     assert len(ax.texts) == 16  # every cell annotated
     assert result.png().startswith(b"\x89PNG\r\n\x1a\n")
     data, metadata = result._repr_mimebundle_()
@@ -172,6 +202,21 @@ def test_the_heatmap_is_a_labelled_png_in_the_bundle() -> None:
     assert "text-embedding-3-small · 4 texts × 3 dims · 9 tokens · $0" in data["text/html"]
     assert "a kitten" in data["text/plain"] and "stock markets fell shar…" in data["text/plain"]
     assert metadata["workbench"]["run_id"] == "e1" and metadata["workbench"]["texts"] == 4
+
+
+def test_the_heatmap_keeps_long_texts_readable_and_grows_with_them() -> None:
+    long = "the quick brown fox jumps over the lazy dog while the cat watches from the mat"
+    vectors = [[1.0, float(i), 0.5] for i in range(8)]
+    record = RunRecord(kind="embed", provider="openai", model="m", run_id="e2")
+    many = EmbedResult(EmbedResponse(record=record, texts=[long] * 8, embeddings=vectors))
+    ax = many.heatmap()
+    label = ax.get_yticklabels()[0]
+    assert label.get_text().replace("\n    ", " ") == f"1  {long}"  # wrapped, not cut
+    assert label.get_fontsize() >= 10 and ax.texts[0].get_fontsize() >= 9
+    # At the figure's dpi, 10 pt is 14 px: the 5-7 px lettering is gone.
+    assert ax.figure.dpi >= 100
+    small = embed_result().heatmap().figure.get_size_inches()
+    assert ax.figure.get_size_inches()[1] > small[1]
 
 
 def test_the_heatmap_draws_on_a_given_axes() -> None:

@@ -146,8 +146,11 @@ def test_a_kernel_sees_the_text_grow_then_the_rendered_answer(
     monkeypatch.setattr("workbench.magics._in_kernel", lambda shell: True)
     with capture_output() as captured:
         chat(shell, "-t 0 --max-tokens 24", "Count from one to ten.")
-    first, *_, last = captured.outputs
-    assert set(first.data) == {"text/plain"}  # raw text while streaming
+    # A fresh kernel first says the local model is starting; the answer then replaces it.
+    shown = [o for o in captured.outputs if "starting the local model" not in str(o.data)]
+    first, *_, last = shown
+    # Markdown while streaming too, as the final answer: no monospace text, no reflow.
+    assert set(first.data) == {"text/markdown", "text/plain"}
     row = wb.runs().iloc[0]
     assert row.output.startswith(first.data["text/plain"])
     assert last.update  # the same output, redrawn as Markdown with the footer
@@ -384,6 +387,10 @@ def test_embed_mistakes(shell: TestingShell) -> None:
         shell.run_cell("%%embed --split word\nx\n")
     with pytest.raises(UsageError, match="Unknown option --dims for %%embed: did you mean --dim"):
         shell.run_cell("%%embed --dims 3\nx\n")
+    # A word that is close to no option gets no suggestion (difflib offered --repeat).
+    with pytest.raises(UsageError) as far:
+        shell.run_cell("%%chat --format json\nx\n")
+    assert str(far.value) == "Unknown option --format for %%chat (see %%chat?)"
     assert rows() == 0
 
 
@@ -397,6 +404,25 @@ def test_unknown_model_names_the_closest(shell: TestingShell, sent: list[dict[st
     )
     with pytest.raises(UsageError, match="Unknown model 'minilm'.*'all-minilm-l6-v2'"):
         shell.run_cell("%%embed -m minilm\nx\n")
+    # The README's own example of a "did you mean": the start of the id, misspelled.
+    with pytest.raises(UsageError, match="Did you mean 'smollm2-135m-instruct'"):
+        chat(shell, "-m smolm2 --max-tokens 4", "hi")
+    assert sent == [] and rows() == 0
+
+
+@integration
+def test_a_hosted_model_without_a_key_says_to_set_the_key(
+    shell: TestingShell, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(UsageError) as info:
+        chat(shell, "-m gpt-4o-mini --max-tokens 4", "hi")
+    message = str(info.value)
+    assert message.startswith("Unknown model 'gpt-4o-mini': no OPENAI_API_KEY is set")
+    assert "export OPENAI_API_KEY=" in message
+    # Only chat models are offered for a chat: never the embedding model.
+    assert "smollm2-135m-instruct" in message and "all-minilm" not in message
     assert sent == [] and rows() == 0
 
 
@@ -595,10 +621,10 @@ def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
 def test_workbench_runs_shows_the_last_n(shell: TestingShell, api: LoopbackAPI) -> None:
     for word in ("one", "two", "three"):
         chat(shell, "-m gpt-4o-mini --no-stream", word)
-    table = shell.run_line_magic("workbench", "runs 2")
-    assert isinstance(table, pd.DataFrame)
-    assert list(table.prompt) == ["two", "three"] and "run_id" in table.columns
-    assert len(shell.run_line_magic("workbench", "runs")) == 3
+    grid = shell.run_line_magic("workbench", "runs 2")
+    assert [row["prompt"][1] for row in grid.rows] == ["three", "two"]  # newest first
+    assert len(shell.run_line_magic("workbench", "runs").rows) == 3
+    assert repr(grid).startswith("2 runs, newest first")
 
 
 @pytest.mark.parametrize(
@@ -625,8 +651,26 @@ def test_help_for_every_magic(shell: TestingShell, capsys: pytest.CaptureFixture
     shell.run_cell("%%embed?")
     shell.run_cell("%workbench?")
     shown = capsys.readouterr().out
-    assert "%%chat [-m MODEL] [-t TEMPERATURE]" in shown and "--run-tools" in shown
-    assert "%%embed [-m MODEL] [--dimensions DIMENSIONS]" in shown
+    assert "%%chat [options]" in shown and "--run-tools" in shown
+    assert "%%embed [options]" in shown and "--dimensions" in shown
     assert "thread list|show NAME|reset NAME" in shown
     overview = shell.run_line_magic("workbench", "help")
     assert "%%chat?" in repr(overview) and "| `%%embed [options]` |" in overview._repr_markdown_()
+
+
+def test_the_help_reads_as_text_not_rst(shell: TestingShell) -> None:
+    for magic in ("chat", "embed"):
+        with capture_output() as shown:
+            shell.run_cell(f"%%{magic}?")
+        text = shown.stdout
+        assert f"%%{magic} [options]" in text and "--model" in text
+        assert "``" not in text and "::" not in text, text[:300]
+
+
+def test_a_one_line_chat_sends_the_rest_of_the_line(shell: TestingShell, api: LoopbackAPI) -> None:
+    shell.run_cell("%chat -m gpt-4o-mini --no-stream --max-tokens 9 What's a haiku?")
+    [body] = bodies(api)
+    assert body["messages"] == [{"role": "user", "content": "What's a haiku?"}]
+    assert body["max_tokens"] == 9 and len(wb.runs()) == 1
+    with pytest.raises(UsageError, match="%chat needs a question after the options"):
+        shell.run_cell("%chat -t 0.5")

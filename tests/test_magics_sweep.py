@@ -251,12 +251,18 @@ def test_ctrl_c_keeps_finished_rows_shows_them_and_stops(
 
     api = start_api(interrupting)
     line = "-m gpt-4o-mini --seed 1:8 --concurrency 1 --out s"
-    with capture_output() as captured, pytest.raises(KeyboardInterrupt):
+    with capture_output() as captured, pytest.raises(KeyboardInterrupt) as stopped:
         chat(shell, line)
     kept = len(wb.runs())
     assert 2 <= kept < 8
     shown = captured.outputs[-1].data["text/plain"]
     assert f"{kept}/8 runs" in shown and "stopped: run the cell again to resume" in shown
+    # What the notebook shows for the interrupt: the one line, no traceback of frames.
+    with capture_output() as printed:
+        shell.showtraceback((stopped.type, stopped.value, stopped.tb))
+    assert printed.stdout.strip() == (
+        f"Sweep stopped: {kept} of 8 runs are in the table; run the cell again to send the rest."
+    )
     assert shell.user_ns["s"].progress.state == "stopped"
     before = len(bodies(api))
     chat(shell, line)

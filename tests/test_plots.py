@@ -363,3 +363,16 @@ def test_diversity_with_the_local_models(
     # Greedy decoding gives one text three times; sampling at 1.5 gives three texts.
     assert cosine[0] == pytest.approx(0, abs=1e-6) and distinct[0] < 0.5
     assert cosine[1] > 0.01 and distinct[1] > distinct[0]
+
+
+def test_a_bare_plot_cell_shows_the_figure_not_the_axes_repr() -> None:
+    from IPython.utils.capture import capture_output
+    from testing_shell import open_shell
+
+    stored(run(), run(model="gpt-4o"))
+    with open_shell() as shell, capture_output() as shown:
+        shell.run_cell("import workbench as wb\nwb.plots.tokens(wb.runs())")
+        ax = shell.user_ns.get("_")
+    assert "<Axes" not in shown.stdout
+    assert [o.data["text/plain"] for o in shown.outputs] == ["<Figure size 750x480 with 1 Axes>"]
+    assert isinstance(ax, Axes)  # still the Axes, for composition

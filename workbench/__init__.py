@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .runtable.grid import RunsBrowser
     from .scoring import scorers
     from .scoring.datasets import Dataset
     from .sweeps import Sweep, sweep
@@ -62,6 +63,7 @@ __all__ = [
     "embed",
     "aembed",
     "runs",
+    "browse",
     "experiment",
     "configure",
     "estimate",
@@ -241,14 +243,18 @@ def runs(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """The experiment table as a DataFrame, oldest first (``limit``: the newest N), with a
-    ``score:<name>`` column per scorer that has scored its runs (see :func:`score`)."""
+    ``score:<name>`` column per scorer that has scored its runs (see :func:`score`).
+
+    Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
+    cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
+    from .runtable import reading_order
     from .scoring.columns import add_score_columns
 
     store = get_session().store
     frame = store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
     )
-    return add_score_columns(frame, store)
+    return reading_order(add_score_columns(frame, store))
 
 
 def score(
@@ -288,6 +294,19 @@ def check(
     from .scoring.gate import check as _check
 
     _check(candidate, scorer=scorer, baseline=baseline, min_score=min_score, max_drop=max_drop)
+
+
+def browse(
+    data: Any = None, *, experiment: str | None = None, limit: int | None = 1000
+) -> RunsBrowser:
+    """The runs as a grid, newest first: sort by a header, search, filter, unfold texts.
+
+    ``data``: a runs DataFrame or a Sweep (``.df``); None reads the table (the newest
+    ``limit`` runs, of ``experiment`` when given)."""
+    from .runtable.grid import RunsBrowser
+
+    df = runs(experiment=experiment, limit=limit) if data is None else getattr(data, "df", data)
+    return RunsBrowser(df)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb

@@ -11,6 +11,7 @@ import base64
 import difflib
 import json
 import mimetypes
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .errors import APIStatusError, InvalidInputError
 from .jsonmode import schema_name
 from .keycheck import warn_if_key
-from .options import ChatRequest, EmbedRequest, OptionError
+from .options import ChatRequest, EmbedRequest, OptionError, closest_name
 from .session import Message, Session, get_session, one_line
 from .templates import render, variables_of
 from .tools import ToolRun, calls_of, run_tool_loop, tool_specs
 
 if TYPE_CHECKING:
+    from .providers import Provider
     from .results import ChatResponse, EmbedResponse
 
 __all__ = [
@@ -146,7 +148,23 @@ def _template_columns(request: ChatRequest, namespace: Mapping[str, Any]) -> dic
     return {"template": request.prompt, "variables": {n: namespace[n] for n in sorted(set(names))}}
 
 
-def check_model(session: Session, model: str | None, provider: str | None) -> None:
+def _of_kind(provider: Provider, listed: list[str], kind: str) -> list[str]:
+    """The listed models fit for ``kind`` ("chat" or "embedding"), by name: servers do
+    not say which is which, and offering an embedding model for a chat sends people
+    into an error they cannot read."""
+    from .local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+
+    if provider.local:
+        return [CHAT_MODEL_ALIAS if kind == "chat" else EMBEDDING_MODEL_ALIAS]
+    embedding = [n for n in listed if "embed" in n.lower()]
+    if kind == "embedding":
+        return embedding or listed
+    return [n for n in listed if n not in embedding] or listed
+
+
+def check_model(
+    session: Session, model: str | None, provider: str | None, kind: str = "chat"
+) -> None:
     """Refuse a model the provider does not list, naming the closest one it does.
 
     Some servers (llama.cpp among them) answer with whatever model they hold whatever
@@ -161,12 +179,21 @@ def check_model(session: Session, model: str | None, provider: str | None) -> No
         return
     if not listed or name in listed:
         return
-    hint = difflib.get_close_matches(name, listed, n=1, cutoff=0.5)
-    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-    shown = ", ".join(listed[:8]) + (", ..." if len(listed) > 8 else "")
+    fit = _of_kind(chosen, listed, kind)
+    hint = closest_name(name, fit) or closest_name(name, listed)
+    shown = ", ".join(fit[:8]) + (", ..." if len(fit) > 8 else "")
+    if hint is None and chosen.local and not os.environ.get("OPENAI_API_KEY"):
+        # Most often a hosted model's name in a notebook opened without a key.
+        raise OptionError(
+            f"Unknown model {name!r}: no OPENAI_API_KEY is set, so calls go to the local "
+            f"model ({shown}). To use {name}, set the key before starting Jupyter "
+            "(export OPENAI_API_KEY=sk-...) or in a cell: import os, getpass; "
+            'os.environ["OPENAI_API_KEY"] = getpass.getpass()'
+        )
+    suggestion = f" Did you mean {hint!r}?" if hint else ""
     raise OptionError(
         f"Unknown model {name!r} for provider {chosen.name!r}.{suggestion} "
-        f"It lists: {shown} (see %workbench models)"
+        f"Its {kind} models: {shown} (see %workbench models)"
     )
 
 
@@ -265,7 +292,7 @@ def run_embed(request: EmbedRequest, *, session: Session | None = None) -> Embed
     session = session or get_session()
     warn_if_key("%%embed", request.texts)  # before anything is sent
     if request.model and (request.fresh or not _all_embedded(session, request)):
-        check_model(session, request.model, None)
+        check_model(session, request.model, None, kind="embedding")
     return embed(
         session,
         list(request.texts),

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from .estimate import Estimate
 
-__all__ = ["plan_sweep", "run_sweep", "SweepDisplay"]
+__all__ = ["plan_sweep", "run_sweep", "SweepDisplay", "SweepInterrupted"]
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 _PLAIN_WIDTH = 40  # characters of each output in the text table; the HTML has them all
@@ -80,8 +80,9 @@ def run_sweep(
 ) -> None:
     """Show the estimate, run what is missing with a progress bar, show the table.
 
-    Ctrl-C stops the calls in flight, shows what finished and is raised again, so "Run
-    all" stops there; running the cell again sends only the missing runs.
+    Ctrl-C stops the calls in flight, shows what finished and is raised again (as
+    :class:`SweepInterrupted`, one line, no traceback), so "Run all" stops there; running
+    the cell again sends only the missing runs.
     """
     to_send = sweep.estimate(remaining=True)
     if to_send.runs:  # a replay needs no server, so a shared notebook re-runs offline
@@ -90,15 +91,32 @@ def run_sweep(
                 check_model(sweep.session, model, request.provider)
     display(plan_note(sweep, to_send))
     try:
-        sweep.run(progress=progress)
+        sweep.run(mode="batch" if request.batch else "live", progress=progress)
     except KeyboardInterrupt:
         display(SweepDisplay(sweep))
-        raise
+        raise SweepInterrupted(len(sweep.df), len(sweep)) from None
     except WorkbenchError:
         if sweep.progress.state == "failed":  # some runs may have finished: show them
             display(SweepDisplay(sweep))
         raise
     display(SweepDisplay(sweep))
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: still an interrupt (so "Run all" stops at this cell), but
+    shown as the one line that says how to resume, not eleven frames of the engine's
+    threads nobody needs to read."""
+
+    def __init__(self, kept: int, total: int) -> None:
+        self.line = (
+            f"Sweep stopped: {kept} of {total} runs are in the table; "
+            "run the cell again to send the rest."
+        )
+        super().__init__(self.line)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of a traceback (InteractiveShell.showtraceback).
+        return [self.line]
 
 
 def _shape(sweep: Sweep) -> str:
@@ -117,7 +135,12 @@ def plan_note(sweep: Sweep, to_send: Estimate) -> Note:
         parts.append(f"{done} already done")
     if replayed:
         parts.append(f"{replayed} from the table, free")
-    parts.append(f"to send: {to_send}" if to_send.runs else "nothing to send")
+    waiting = sweep.batch.open_rows()  # submitted by an earlier run of the cell
+    if waiting:
+        ids = ", ".join(row.batch_id for row in waiting)
+        parts.append(f"batch {ids} in progress: collecting it")
+    else:
+        parts.append(f"to send: {to_send}" if to_send.runs else "nothing to send")
     text = " · ".join(parts)
     # Jupyter reads "$...$" in Markdown as LaTeX; an estimate has three dollar amounts.
     markdown = html.escape(text).replace("$", "\\$")

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -240,6 +241,8 @@ class StreamDisplay:
 
     ``live``: one display output, updated at most every ``interval`` seconds (a kernel
     re-renders the whole output on each update, so per-token updates would flood it).
+    The partial answer is Markdown, as the final one is: streamed as monospace text it
+    broke words mid-way, then jumped to proportional Markdown and reflowed at the end.
     Not live (a terminal): the text is written as it comes.
     """
 
@@ -264,7 +267,17 @@ class StreamDisplay:
     def text(self) -> str:
         return "".join(self._parts)
 
+    def _partial(self) -> dict[str, str]:
+        return {"text/markdown": self.text, "text/plain": self.text}
+
+    def status(self, message: str) -> None:
+        """A line shown until the first words arrive (e.g. while the local model starts)."""
+        if self.live and self._handle is None:
+            note = {"text/markdown": f"<sub>{html.escape(message)}</sub>", "text/plain": message}
+            self._handle = show(note, raw=True, display_id=True)
+
     def __call__(self, delta: str) -> None:
+        first = not self._parts
         self._parts.append(delta)
         if not self.live:
             out = self._stream or sys.stdout
@@ -273,10 +286,10 @@ class StreamDisplay:
             return
         now = self._clock()
         if self._handle is None:
-            self._handle = show({"text/plain": self.text}, raw=True, display_id=True)
+            self._handle = show(self._partial(), raw=True, display_id=True)
             self._last = now
-        elif now - self._last >= self.interval:
-            self._handle.update({"text/plain": self.text}, raw=True)
+        elif first or now - self._last >= self.interval:  # first words replace a status
+            self._handle.update(self._partial(), raw=True)
             self.updates += 1
             self._last = now
 
@@ -297,6 +310,9 @@ class StreamDisplay:
     def __exit__(self, *exc_info: object) -> None:
         if exc_info[0] is not None and self._parts and not self.live:
             (self._stream or sys.stdout).write("\n")  # the error goes on a line of its own
+        if exc_info[0] is not None and self._handle is not None and not self._parts:
+            # Only a status was shown ("starting the local model…"): the error replaces it.
+            self._handle.update({"text/plain": ""}, raw=True)
 
 
 class EmbedResult:
@@ -377,28 +393,36 @@ class EmbedResult:
         return footer(self.response, extra=extra)
 
     def heatmap(self, ax: Axes | None = None) -> Axes:
-        """Draw the similarity matrix, labelled with shortened texts; returns the Axes."""
+        """Draw the similarity matrix; returns the Axes.
+
+        Rows carry the texts in full (wrapped, numbered), columns their numbers: rotated
+        texts on both axes cut them at ~20 characters and left half the figure empty.
+        The figure grows with the number of texts, so its lettering stays at ~10 px."""
+        n = len(self.texts)
         if ax is None:
             from matplotlib.figure import Figure
 
             # A bare Figure needs no pyplot or GUI backend: safe in kernels and tests.
-            size = min(2.5 + 0.45 * len(self.texts), 12)
-            ax = Figure(figsize=(size + 1.5, size), dpi=72).add_subplot()
+            cell = 0.6 if n <= 12 else max(0.2, 7.0 / n)  # inches per text
+            side = min(max(2.0, cell * n), 9.0)
+            figure = Figure(figsize=(side + 4.6, side + 0.9), dpi=100, layout="constrained")
+            ax = figure.add_subplot()
         matrix = self.similarity().to_numpy()
         image = ax.imshow(matrix, vmin=min(0.0, float(matrix.min())), vmax=1.0, cmap="viridis")
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        n = len(self.texts)
         if n <= 40:  # beyond that, labels overlap into a black smear
-            labels = [shorten(t, 24) for t in self.texts]
-            ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
-            ax.set_yticks(range(n), labels, fontsize=8)
+            ax.set_xticks(range(n), [str(i + 1) for i in range(n)], fontsize=10)
+            ax.set_yticks(range(n), [_wrapped_label(i, t) for i, t in enumerate(self.texts)],
+                          fontsize=10 if n <= 12 else 8)
+            ax.xaxis.tick_top()
         if n <= 12:
             for i in range(n):
                 for j in range(n):
                     value = matrix[i, j]
                     color = "black" if value > 0.6 else "white"
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
-        ax.set_title("cosine similarity", fontsize=9)
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                            color=color)
+        ax.set_title("cosine similarity", fontsize=11)
         return ax
 
     def png(self) -> bytes:
@@ -424,6 +448,14 @@ class EmbedResult:
         # Small matrices in full; pandas' own elision for the rest.
         text = table.to_string() if len(self.texts) <= 12 else str(table)
         return f"{text}\n\n{self.footer}"
+
+
+def _wrapped_label(index: int, text: str, width: int = 36, lines: int = 3) -> str:
+    # Numbered like the columns; at most three lines of the text, then an ellipsis.
+    wrapped = textwrap.wrap(" ".join(text.split()), width) or [""]
+    if len(wrapped) > lines:
+        wrapped = [*wrapped[: lines - 1], shorten(" ".join(wrapped[lines - 1:]), width)]
+    return f"{index + 1}  " + "\n    ".join(wrapped)
 
 
 class Note:

@@ -41,6 +41,10 @@ class Estimate:
     cost_low: Decimal | None
     cost_expected: Decimal | None
     cost_high: Decimal | None
+    # The same calls through the Batch API (workbench.batch); None where there is none.
+    batch_cost_low: Decimal | None = None
+    batch_cost_expected: Decimal | None = None
+    batch_cost_high: Decimal | None = None
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -52,11 +56,15 @@ class Estimate:
             cost_low=_add(self.cost_low, other.cost_low),
             cost_expected=_add(self.cost_expected, other.cost_expected),
             cost_high=_add(self.cost_high, other.cost_high),
+            batch_cost_low=_add(self.batch_cost_low, other.batch_cost_low),
+            batch_cost_expected=_add(self.batch_cost_expected, other.batch_cost_expected),
+            batch_cost_high=_add(self.batch_cost_high, other.batch_cost_high),
         )
 
     @classmethod
     def zero(cls) -> Estimate:
-        return cls(0, 0, 0, 0, Decimal(0), Decimal(0), Decimal(0))
+        zero = Decimal(0)
+        return cls(0, 0, 0, 0, zero, zero, zero, zero, zero, zero)
 
     def __str__(self) -> str:
         if self.cost_expected is None:
@@ -66,6 +74,11 @@ class Estimate:
                 f"${self.cost_expected:.6f} expected "
                 f"(${self.cost_low:.6f} to ${self.cost_high:.6f})"
             )
+            if self.batch_cost_expected is not None:
+                dollars += (
+                    f" · batch ${self.batch_cost_expected:.6f} expected "
+                    f"(${self.batch_cost_low:.6f} to ${self.batch_cost_high:.6f})"
+                )
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
             f"tokens · ~{self.completion_tokens_expected} completion tokens "
@@ -83,12 +96,13 @@ def _cost(
     prompt: int,
     completion: int,
     custom: Mapping[str, Any],
+    batch: bool = False,
 ) -> Decimal | None:
     with warnings.catch_warnings():
         # The call itself warns about an unknown price; an estimate should not repeat it.
         warnings.simplefilter("ignore")
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
-        return session.quote(model, usage, provider, custom=custom).cost_usd
+        return session.quote(model, usage, provider, custom=custom, batch=batch).cost_usd
 
 
 def estimate_messages(
@@ -125,6 +139,12 @@ def estimate_messages(
     mid = _cost(session, model, provider, prompt, expected, custom)
     high = _cost(session, model, provider, prompt, worst, custom)
     n = Decimal(repeats)
+    batch: list[Decimal | None] = [None, None, None]
+    if not provider.local:  # the local model has no Batch API
+        batch = [
+            _cost(session, model, provider, prompt, tokens, custom, batch=True)
+            for tokens in (0, expected, worst)
+        ]
     return Estimate(
         runs=repeats,
         prompt_tokens=prompt * repeats,
@@ -133,4 +153,7 @@ def estimate_messages(
         cost_low=None if low is None else low * n,
         cost_expected=None if mid is None else mid * n,
         cost_high=None if high is None else high * n,
+        batch_cost_low=None if batch[0] is None else batch[0] * n,
+        batch_cost_expected=None if batch[1] is None else batch[1] * n,
+        batch_cost_high=None if batch[2] is None else batch[2] * n,
     )

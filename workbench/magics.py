@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 
 from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
-from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
+from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError, mask_url
-from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
+from .options import ChatRequest, EmbedRequest, OptionError, closest_name, parse_knob
 from .session import Session, get_session, one_line
 from .templates import TemplateError
 from .tools import ToolError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from .providers import Provider
 
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -76,9 +83,18 @@ def _parse(magics: Magics, name: str, line: str) -> argparse.Namespace:
             f"text goes in the cell below (see {label}?)"
         )
     options = sorted({s for action in parser._actions for s in action.option_strings})
-    hint = difflib.get_close_matches(word, options, n=1)
-    suggestion = f": did you mean {hint[0]}?" if hint else ""
+    hint = closest_name(word, options)
+    suggestion = f": did you mean {hint}?" if hint else ""
     raise OptionError(f"Unknown option {word} for {label}{suggestion} (see {label}?)")
+
+
+def _local_model_will_start(request: ChatRequest) -> bool:
+    provider, _ = get_session().resolve(request.model, request.provider)
+    if not provider.local:
+        return False
+    from .local import get_local_server
+
+    return not get_local_server().chat_running  # asking does not start it
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -125,31 +141,14 @@ class WorkbenchMagics(Magics):
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
     @argument("--score", metavar="VAR", help="score each run with the scorer(s) in VAR")
-    @cell_magic
+    @argument("--batch", action="store_true", help="a sweep through the Batch API (24 h)")
+    @line_cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
-    def chat(self, line: str, cell: str) -> None:
-        """Send the cell to a chat model and show the answer (streamed, then Markdown).
-
-        The cell is the user message, a template over the notebook's variables:
-        ``{{name}}`` is replaced, other braces (JSON, code) are left alone. Every call is
-        one row of the experiment table (``wb.runs()``); an identical earlier call is
-        replayed from it (``cached``) unless ``--fresh``.
-
-        A list or range on a knob makes the cell a sweep, as does ``--repeat K``: one call
-        per combination (``--temperature 0,0.7 --seed 1:3`` is six), estimated first, run
-        with a progress bar and shown side by side. Ranges include both ends: ``1:3`` is
-        1, 2, 3 and ``0:1:0.5`` is 0, 0.5, 1. ``--out VAR`` binds the ``Sweep`` (bound
-        before it runs); re-running the cell sends only the runs still missing.
-
-        Example::
-
-            %%chat -m smollm2-135m-instruct -t 0.7 --seed 1 --max-tokens 60 --thread t
-            Write a haiku about {{topic}}.
-
-            %%chat -t 0,0.7,1.2 --seed 1:2 --max-tokens 60 --budget 0.05 --out s
-            Write a haiku about {{topic}}.
-        """
+    def chat(self, line: str, cell: str | None = None) -> None:
+        """Replaced by CHAT_HELP below (magic_arguments would prepend RST usage)."""
         with user_errors():
+            if cell is None:  # %chat [options] QUESTION: the rest of the line is the prompt
+                line, cell = _split_question(line)
             request = ChatRequest.from_args(_parse(self, "chat", line), cell)
             if request.is_sweep:
                 planned = plan_sweep(request, self.user_ns)
@@ -158,6 +157,8 @@ class WorkbenchMagics(Magics):
                 run_sweep(planned, request)
                 return
             with StreamDisplay(live=_in_kernel(self.shell)) as screen:
+                if _local_model_will_start(request):  # ~2.5 s of a blank output otherwise
+                    screen.status("starting the local model… (once per kernel)")
                 on_delta = screen if request.stream else None
                 outcome = run_chat(request, self.user_ns, on_delta=on_delta)
                 result = ChatDisplay(outcome)
@@ -184,12 +185,7 @@ class WorkbenchMagics(Magics):
     @cell_magic
     @no_var_expand
     def embed(self, line: str, cell: str) -> None:
-        """Embed each non-empty line of the cell and show their cosine similarities.
-
-        The result has ``.texts``, ``.vectors`` (unit length), ``.df``,
-        ``.similarity()`` and ``.nearest(query, k=5)``. Texts already embedded with the
-        same model are read from the table; the call is one row either way.
-        """
+        """Replaced by EMBED_HELP below (magic_arguments would prepend RST usage)."""
         with user_errors():
             request = EmbedRequest.from_args(_parse(self, "embed", line), cell)
             result = EmbedResult(run_embed(request))
@@ -200,7 +196,7 @@ class WorkbenchMagics(Magics):
     @line_magic
     @no_var_expand
     def workbench(self, line: str) -> object:
-        """Workbench status and settings: ``%workbench [COMMAND] [ARGS]``.
+        """Workbench status and settings: %workbench [COMMAND] [ARGS]
 
         Commands: (none) status · models [PROVIDER] · runs [N] · experiment [NAME] ·
         budget [USD|off] · use PROVIDER · thread list|show NAME|reset NAME · help
@@ -216,9 +212,140 @@ class WorkbenchMagics(Magics):
             return SUBCOMMANDS[name](get_session(), args)
 
 
+def _parser_of(magic: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = getattr(WorkbenchMagics, magic).parser
+    return parser
+
+
+def _split_question(line: str) -> tuple[str, str]:
+    """``%chat [options] QUESTION`` as (options, question): the options come first, the
+    question is the rest of the line as typed (an apostrophe in "What's" is no quote)."""
+    parser = _parser_of("chat")
+    takes_value = {
+        option for action in parser._actions if action.nargs != 0
+        for option in action.option_strings
+    }
+    stream = io.StringIO(line)
+    lexer = shlex.shlex(stream, posix=True)
+    lexer.whitespace_split = True
+    expect_value = False
+    while True:
+        start = stream.tell()
+        try:
+            word = lexer.get_token()
+        except ValueError:  # an unclosed quote: it belongs to the question
+            word = line[start:].strip()
+        if word is None or word == lexer.eof:
+            question = ""
+            break
+        if expect_value:
+            expect_value = False
+        elif word.startswith("-"):
+            expect_value = word in takes_value  # --temperature=0.7 carries its value
+        else:
+            question = line[start:].strip()
+            break
+    if not question:
+        raise OptionError(
+            "%chat needs a question after the options: %chat What is a haiku? "
+            "(or %%chat, with the prompt in the cell below)"
+        )
+    return line[:start], question
+
+
+def _options_help(parser: argparse.ArgumentParser) -> str:
+    rows = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        names = ", ".join(action.option_strings)
+        if action.choices:
+            names += " " + "|".join(map(str, action.choices))
+        elif action.nargs != 0:
+            names += f" {action.metavar or 'VALUE'}"
+        rows.append(f"  {names:<28} {action.help or ''}")
+    return "\n".join(rows)
+
+
+CHAT_HELP = f"""\
+%%chat [options]            the cell below is the prompt
+%chat [options] QUESTION    one line: the rest of the line is the prompt
+
+Sends the prompt to a chat model and shows the answer as it arrives, rendered
+as Markdown. Each call is one row of the experiment table (wb.runs()). Asking
+again exactly the same thing replays the answer from the table, free; --fresh
+asks the model again.
+
+The prompt is a template over the notebook's variables: {{{{name}}}} is replaced
+by the variable's value; other braces (JSON, code) are left as they are.
+
+A list or a range on a knob makes the cell a sweep, as does --repeat K: one call
+per combination, estimated first, run with a progress bar and shown side by
+side. Ranges include both ends: --seed 1:3 is 1, 2, 3; -t 0:1:0.5 is 0, 0.5, 1.
+Re-running a sweep sends only the runs still missing. --batch sends a sweep
+through the provider's Batch API instead (half price on OpenAI, answers within
+24 hours); re-running the cell collects it.
+
+Examples
+  %chat What is a haiku?
+
+  %%chat -m smollm2-135m-instruct -t 0.7 --max-tokens 60 --thread t
+  Write a haiku about {{{{topic}}}}.
+
+  %%chat -t 0,0.7,1.2 --seed 1:2 --max-tokens 60 --budget 0.05 --out s
+  Write a haiku about {{{{topic}}}}.
+
+Options
+{_options_help(_parser_of("chat"))}
+"""
+
+EMBED_HELP = f"""\
+%%embed [options]           one text per line of the cell
+
+Embeds each non-empty line of the cell and shows how similar they are (cosine
+similarity, as a heatmap). Texts already embedded with the same model are read
+from the table; the call is one row of wb.runs() either way.
+
+The result (--out VAR) has .texts, .vectors (unit length), .df,
+.similarity() and .nearest(query, k=5).
+
+Example
+  %%embed --out e
+  The cat sat on the mat.
+  A kitten rests on a rug.
+  Stock prices fell sharply.
+
+Options
+{_options_help(_parser_of("embed"))}
+"""
+
+# What %%chat? and %%embed? show in the pager: text for a notebook reader, not RST.
+WorkbenchMagics.chat.__doc__ = CHAT_HELP
+WorkbenchMagics.embed.__doc__ = EMBED_HELP
+
+
+_ONE_LINE_CHAT = re.compile(r"^%chat\s+(?!\?{1,2}\s*$)(\S.*?)\s*$")
+
+
+def one_line_chat_as_call(lines: list[str]) -> list[str]:
+    """``%chat What is a haiku?`` as a direct call of the magic.
+
+    A question ends with "?", and IPython reads a line ending in ``word?`` as a request
+    for help on ``word``; this runs before that rewrite (``input_transformers_cleanup``).
+    ``%chat?`` alone still shows the help."""
+    return [
+        f"get_ipython().run_line_magic('chat', {match.group(1)!r})\n"
+        if (match := _ONE_LINE_CHAT.match(line)) else line
+        for line in lines
+    ]
+
+
 def register(ipython: Any) -> None:
     """Called by ``%load_ext workbench``."""
     ipython.register_magics(WorkbenchMagics)
+    cleanup = ipython.input_transformers_cleanup
+    if one_line_chat_as_call not in cleanup:
+        cleanup.append(one_line_chat_as_call)
 
 
 # -- %workbench commands: (session, words after the command) -> what to show ----------
@@ -286,16 +413,9 @@ def _models(session: Session, args: list[str]) -> Note:
     return Note(f"**{provider.name}** models:\n\n{listing}", "\n".join(names))
 
 
-RUN_COLUMNS = [
-    "run_id", "created_at", "experiment", "kind", "model", "temperature", "seed",
-    "max_tokens", "prompt", "output", "prompt_tokens", "completion_tokens", "cost_usd",
-    "latency_s", "cache_hit", "status",
-]
-
-
-def _runs(session: Session, args: list[str]) -> pd.DataFrame:
+def _runs(session: Session, args: list[str]) -> object:
     _takes("%workbench runs [N]", args, 1)
-    limit = 10
+    limit = 100
     if args:
         try:
             limit = int(args[0])
@@ -303,10 +423,9 @@ def _runs(session: Session, args: list[str]) -> pd.DataFrame:
             limit = 0
         if limit < 1:
             raise OptionError(f"%workbench runs N needs a positive whole number, got {args[0]!r}")
-    df = session.store.runs(limit=limit)[RUN_COLUMNS].copy()
-    for column in ("prompt", "output"):
-        df[column] = df[column].map(lambda v: shorten(v, 40) if isinstance(v, str) else v)
-    return df
+    from .runtable.grid import RunsBrowser
+
+    return RunsBrowser(session.store.runs(limit=limit))
 
 
 def _experiment(session: Session, args: list[str]) -> Note:
@@ -394,12 +513,13 @@ _HELP_ROWS = [
      "`--experiment`. "
      "A list or range on a knob (`-t 0,0.7 --seed 1:3`) or `--repeat K` makes a sweep; "
      "`--concurrency N` sends at most N calls at once"),
+    ("%chat [options] QUESTION", "one line: the rest of the line is the prompt"),
     ("%%embed [options]",
      "one text per line; shows a similarity heatmap. `-m/--model`, `--dimensions`, "
      "`--split line|paragraph`, `--out VAR`, `--experiment`, `--fresh`"),
     ("%workbench", "status: provider, store, experiment, spend and budget"),
     ("%workbench models [PROVIDER]", "the models a provider lists"),
-    ("%workbench runs [N]", "the last N runs (default 10)"),
+    ("%workbench runs [N]", "the last N runs (default 100), newest first: sort, search, filter"),
     ("%workbench experiment [NAME]", "name the runs that follow"),
     ("%workbench budget [USD|off]", "refuse calls once the session has spent this"),
     ("%workbench use PROVIDER", "send calls to another provider"),

@@ -211,6 +211,36 @@ def _m007_scores(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m008_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
+    # Issue 15, the Batch API. Every older row was sent live.
+    conn.execute("ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live'")
+    # One row per batch, written the moment the API has created it: a kernel that restarts
+    # finds its batches here and collects them. No key, no URL: the provider's name only.
+    conn.execute(
+        """
+        CREATE TABLE batches (
+            batch_id       TEXT    NOT NULL PRIMARY KEY,
+            provider       TEXT    NOT NULL,
+            sweep_id       TEXT    NOT NULL,
+            experiment     TEXT    NOT NULL,
+            input_file_id  TEXT    NOT NULL,
+            status         TEXT    NOT NULL,  -- the API's: validating ... completed
+            created_at     TEXT    NOT NULL,  -- ISO-8601 UTC
+            custom_ids     TEXT    NOT NULL,  -- JSON list: request_hash:sample_index
+            output_file_id TEXT,
+            error_file_id  TEXT,
+            total          INTEGER,           -- request_counts as the API last said
+            completed      INTEGER,
+            failed         INTEGER,
+            ended_at       TEXT,              -- completed, failed, expired or cancelled
+            collected_at   TEXT,              -- its answers are rows of runs since then
+            message        TEXT               -- why it failed, in one line
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_batches_sweep ON batches (sweep_id, created_at)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
     for fn in (
@@ -221,6 +251,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m005_response_fields,
         _m006_datasets,
         _m007_scores,
+        _m008_runs_mode_and_batches,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import json
 import keyword
 import math
@@ -24,6 +25,7 @@ from .knobs import check as check_api_knob
 
 __all__ = [
     "OptionError",
+    "closest_name",
     "Knob",
     "KNOBS",
     "CHAT_KNOBS",
@@ -51,6 +53,25 @@ class Knob:
     low: float | None = None
     high: float | None = None
     sweepable: bool = True  # %%chat accepts a list or range of values: a sweep
+
+
+def _closeness(name: str, candidate: str) -> float:
+    # A short name is often the start of a long id ("smolm2" for "smollm2-135m-instruct",
+    # "--dims" for "--dimensions") or a part of it ("minilm"), which difflib's
+    # whole-string ratio scores at 0.4-0.6, as low as unrelated words ("--format" and
+    # "--repeat" score 0.62).
+    if len(name) >= 4 and name in candidate:
+        return 0.9
+    whole = difflib.SequenceMatcher(None, name, candidate).ratio()
+    start = difflib.SequenceMatcher(None, name, candidate[: len(name) + 1]).ratio()
+    return max(whole, start)
+
+
+def closest_name(name: str, candidates: list[str], cutoff: float = 0.7) -> str | None:
+    """The candidate a misspelled ``name`` most likely meant, or None when none is close."""
+    scored = [(_closeness(name.lower(), c.lower()), c) for c in candidates]
+    best = max(scored, default=(0.0, ""))
+    return best[1] if best[0] >= cutoff else None
 
 
 def _text(raw: str) -> str:
@@ -248,6 +269,7 @@ class ChatRequest:
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
     score: str | None = None  # the name of a variable holding a scorer or a list of them
+    batch: bool = False  # send the sweep through the Batch API (workbench.batch)
 
     @property
     def is_sweep(self) -> bool:
@@ -268,6 +290,11 @@ class ChatRequest:
         repeat = parse_knob("repeat", args.repeat) or 1
         if grid or repeat > 1:
             _refuse_in_sweep(args, grid, repeat)
+        elif getattr(args, "batch", False):
+            raise OptionError(
+                "--batch sends a sweep through the Batch API: give a knob a list or range "
+                "(-t 0,0.7) or --repeat K, or drop --batch to send this one call live"
+            )
         model = one.pop("model", None)
         params: dict[str, Any] = one
         if args.stop:
@@ -300,6 +327,7 @@ class ChatRequest:
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),
             score=_variable_name("--score", getattr(args, "score", None)),
+            batch=bool(getattr(args, "batch", False)),
         )
 
 

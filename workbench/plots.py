@@ -11,7 +11,7 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 from .compare import _column, _frame, _groups
-from .display import format_cost, shorten
+from .display import format_cost, shorten, show
 
 if TYPE_CHECKING:
     import numpy as np
@@ -502,7 +502,21 @@ def _boxes(
     return ax
 
 
+def _show_figure(ax: Axes) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = ax.get_figure(root=True)
+    show(figure)
+    if figure is not None:  # shown once: the inline backend would show it again at cell end
+        plt.close(figure)
+
+
 def _finish(ax: Axes, title: str, runs: int | None, *, xlabel: str | None, ylabel: str) -> Axes:
+    # The Axes is returned for composition, but a bare `wb.plots.tokens(df)` cell should
+    # show the chart, not "<Axes: title=...>" above it. IPython asks an object for
+    # `_ipython_display_` before any repr, and asks the instance, so only our Axes change
+    # (no global formatter for every matplotlib Axes in the kernel).
+    setattr(ax, "_ipython_display_", lambda: _show_figure(ax))  # noqa: B010 - not an Axes field
     ax.set_title(title if runs is None else f"{title} ({runs} runs)")
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel)

@@ -113,6 +113,7 @@ def quote(
     custom: Mapping[str, CustomPrice] | None = None,
     at: datetime | None = None,
     use_table: bool = True,
+    batch: bool = False,
 ) -> PriceQuote:
     """Cost of one call of ``model`` with ``usage``.
 
@@ -125,6 +126,8 @@ def quote(
     up with and without it); the provider is always ``provider_id``, never the prefix.
     ``use_table=False`` skips genai-prices (a self-hosted model has no public price).
     A model found nowhere gives no cost and an :class:`UnknownPriceWarning`, once per name.
+    ``batch=True`` prices a Batch API call: the table's batch variant (half price on
+    OpenAI), or its usual price where it has none; a custom price applies as it is.
 
     Reasoning tokens are inside ``completion_tokens`` and billed as output once; cached
     tokens are inside ``prompt_tokens`` and billed at the cached-input price.
@@ -132,7 +135,7 @@ def quote(
     Usage counted locally (``usage.counted``) is priced the same way, but its source ends
     in :data:`ESTIMATED`: such a cost is an estimate, never passed off as a bill.
     """
-    quoted = _quote(model, usage, provider_id, local, custom, at, use_table)
+    quoted = _quote(model, usage, provider_id, local, custom, at, use_table, batch)
     if usage is not None and usage.counted and quoted.source not in (None, "local"):
         return PriceQuote(quoted.cost_usd, quoted.source + ESTIMATED)
     return quoted
@@ -146,6 +149,7 @@ def _quote(
     custom: Mapping[str, CustomPrice] | None,
     at: datetime | None,
     use_table: bool,
+    batch: bool = False,
 ) -> PriceQuote:
     if local:
         return PriceQuote(Decimal(0), "local")
@@ -178,11 +182,15 @@ def _quote(
 
     if at is None:
         try:
-            return _table_quote(reference, provider_id, prompt, cached, completion, reasoning)
+            return _table_quote(
+                reference, provider_id, prompt, cached, completion, reasoning, batch
+            )
         except LookupError:  # unknown provider or model
             _warn_unknown(model, provider_id)
             return _NO_QUOTE
-    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, at)
+    quoted = _table_quote_at(
+        reference, provider_id, prompt, cached, completion, reasoning, at, batch
+    )
     if quoted is None:
         _warn_unknown(model, provider_id)
         return _NO_QUOTE
@@ -197,11 +205,14 @@ def _table_quote(
     cached: int,
     completion: int,
     reasoning: int,
+    batch: bool = False,
 ) -> PriceQuote:
     # Pricing one call in genai-prices costs ~0.4 ms; a sweep prices each point three
     # times to estimate it and once more when it is answered, mostly with the same token
     # counts. LookupError (no price) propagates and is not cached.
-    quoted = _table_quote_at(reference, provider_id, prompt, cached, completion, reasoning, None)
+    quoted = _table_quote_at(
+        reference, provider_id, prompt, cached, completion, reasoning, None, batch
+    )
     if quoted is None:
         raise LookupError(reference)
     return quoted
@@ -215,6 +226,7 @@ def _table_quote_at(
     completion: int,
     reasoning: int,
     at: datetime | None,
+    batch: bool = False,
 ) -> PriceQuote | None:
     from genai_prices import Usage as PricesUsage
     from genai_prices import __version__, calc_price
@@ -232,7 +244,12 @@ def _table_quote_at(
     )
     try:
         calculation = calc_price(
-            prices_usage, reference, provider_id=provider_id, genai_request_timestamp=at
+            prices_usage,
+            reference,
+            provider_id=provider_id,
+            genai_request_timestamp=at,
+            # The table's Batch API variants are selected by this context.
+            price_context={"processing": "batch"} if batch else None,
         )
     except LookupError:  # unknown provider or model
         return None

@@ -16,6 +16,7 @@ __all__ = ["RunRecord", "COLUMNS", "new_run_id"]
 
 Kind = Literal["chat", "embed"]
 Status = Literal["ok", "error"]
+Mode = Literal["live", "batch"]
 
 
 def new_run_id() -> str:
@@ -80,6 +81,9 @@ class RunRecord:
     dataset_version: str | None = None  # content hash of the dataset's rows
     item_id: str | None = None  # hash of the test case's row: pairs runs across sweeps
     expected: str | None = None  # the reference answer as text (JSON for non-strings)
+    # Added by migration m008_runs_mode_and_batches (issue 15): how the call was sent,
+    # one request at a time or in a Batch API file (workbench.batch).
+    mode: Mode = "live"
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

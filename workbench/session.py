@@ -543,9 +543,11 @@ class Session:
         provider: providers_mod.Provider,
         *,
         custom: Mapping[str, CustomPrice] | None = None,
+        batch: bool = False,
     ) -> PriceQuote:
         """The price of ``usage`` on ``model`` at ``provider``: custom prices first, then
-        the provider's price table (none for a self-hosted one), 0 for the local model."""
+        the provider's price table (none for a self-hosted one), 0 for the local model.
+        ``batch=True``: the Batch API's price."""
         from .pricing import quote
 
         return quote(
@@ -555,6 +557,7 @@ class Session:
             use_table=provider.price_provider is not None,
             local=provider.local,
             custom=self.custom_prices() if custom is None else custom,
+            batch=batch,
         )
 
     def _record_usage_and_cost(
@@ -568,7 +571,7 @@ class Session:
         record.tokens_counted = usage.counted
         # Counted usage gives a cost marked as estimated (see pricing.ESTIMATED); it
         # counts towards the spend and budgets all the same, as the best figure there is.
-        priced = self.quote(record.model, usage, provider)
+        priced = self.quote(record.model, usage, provider, batch=record.mode == "batch")
         if record.kind == "chat" and usage.completion_tokens is None and not provider.local:
             # A chat answer whose completion count was unusable (dropped, with a note):
             # pricing the prompt alone would pass a part for the whole. Unknown instead.

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
-from .checks import amount, seconds
+from .checks import amount, choice, seconds
 from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
 from .knobs import check as check_knob
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .batch import SweepBatches
     from .dispatch import Job
     from .scoring.datasets import Dataset
     from .scoring.live import LiveScoring
@@ -211,6 +212,7 @@ class Sweep:
             planned.prepared.record.sweep_id = self.sweep_id
         self._shared = SharedProgress()
         self._runner: BackgroundLoop | None = None
+        self._batch: SweepBatches | None = None  # the Batch API side, made on first use
         self._active = False  # from a run's start until its end, in whichever thread
 
     def __len__(self) -> int:
@@ -333,6 +335,11 @@ class Sweep:
         if self._active:
             raise RuntimeError(f"sweep {self.sweep_id} is already running")
         work = self._work()
+        if self.batch.open_rows():  # sending those calls live too would pay for them twice
+            raise InvalidInputError(
+                f"sweep {self.sweep_id} has a batch in progress: s.wait() collects it, "
+                "s.cancel() cancels it"
+            )
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
             self.session.store.check_writable()  # a read-only store would lose every answer
@@ -405,9 +412,30 @@ class Sweep:
     def running(self) -> bool:
         return self._active
 
+    @property
+    def batch(self) -> SweepBatches:
+        """The sweep's Batch API side (:mod:`workbench.batch`)."""
+        if self._batch is None:
+            from .batch import SweepBatches
+
+            self._batch = SweepBatches(self)
+        return self._batch
+
+    @property
+    def batches(self) -> pd.DataFrame:
+        """The sweep's batches as the store keeps them: id, status, counts, file ids."""
+        return self.batch.frame()
+
+    def cancel(self) -> pd.DataFrame:
+        """Cancel the sweep's batches still running; the answers they finished are kept
+        (collected by :meth:`wait`), and the rest can be resumed live or in a new batch."""
+        self.batch.cancel()
+        return self.batches
+
     def start(
         self,
         *,
+        mode: str = "live",
         on_progress: ProgressCallback | None = None,
         on_done: Callable[[Sweep], None] | None = None,
     ) -> None:
@@ -416,7 +444,11 @@ class Sweep:
         Works whether or not the caller's thread runs an event loop (Jupyter's does).
         Refusals (budget) raise here; a later failure is raised by :meth:`wait`.
         ``on_progress`` and ``on_done`` are called from the sweep's thread.
+        ``mode="batch"``: submit through the Batch API and wait for it there.
         """
+        if choice("mode", mode, ("live", "batch")) == "batch":
+            self._start_batch(on_progress, on_done)
+            return
         work = self._begin()
 
         def settle() -> None:
@@ -432,14 +464,42 @@ class Sweep:
         )
         self._runner.start()
 
+    def _start_batch(
+        self, on_progress: ProgressCallback | None, on_done: Callable[[Sweep], None] | None
+    ) -> None:
+        if self._active:
+            raise RuntimeError(f"sweep {self.sweep_id} is already running")
+        batch = self.batch
+        if not batch.open_rows():
+            batch.submit()  # refusals raise here, in the caller's thread
+        self._active = True
+
+        def settle() -> None:
+            self._active = False
+            if on_done is not None:
+                on_done(self)
+
+        async def waiting() -> None:
+            await asyncio.to_thread(batch.wait, progress=False, on_progress=on_progress)
+
+        self._runner = BackgroundLoop(waiting, name=f"batch-{self.sweep_id}", on_done=settle)
+        self._runner.start()
+
     def stop(self) -> None:
-        """Cancel the calls in flight; finished runs stay in the table. Any thread."""
+        """Cancel the calls in flight; finished runs stay in the table. Any thread.
+        Batches go on at the provider: only the waiting for them stops."""
+        if self._batch is not None:
+            self._batch.stop()
         if self._runner is not None:
             self._runner.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a started run to end; True when it has. Raises what made it fail."""
+        """Wait for a started run to end; True when it has. Raises what made it fail.
+        With no run started here, polls and collects the sweep's open batches (a kernel
+        restarted since ``run(mode="batch")`` finds them in the store)."""
         runner = self._runner
+        if runner is None and self.batch.open_rows():
+            return self.batch.wait(timeout=timeout)
         if runner is None or not runner.wait(timeout):
             return runner is None
         if runner.error is not None:
@@ -448,15 +508,26 @@ class Sweep:
         return True
 
     def run(
-        self, *, progress: bool = True, on_progress: ProgressCallback | None = None
+        self,
+        *,
+        mode: str = "live",
+        progress: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> pd.DataFrame:
         """Send what is missing, wait, and return :attr:`df`.
+
+        ``mode="batch"`` sends it through the provider's Batch API (half price on
+        OpenAI, answers within 24 hours; see :mod:`workbench.batch`). The batch id is in
+        the store at once: Ctrl-C stops the waiting, not the batch, and running again (or
+        :meth:`wait`, in this kernel or a new one) collects it.
 
         ``progress`` shows a bar (a widget in a notebook, text in a terminal). Ctrl-C
         (KeyboardInterrupt) cancels the calls in flight, keeps the finished rows and is
         raised again, so a notebook stops there; running the sweep again resumes it.
         ``on_progress`` gets a :class:`SweepProgress` from the sweep's thread.
         """
+        if choice("mode", mode, ("live", "batch")) == "batch":
+            return self.batch.run(progress=progress, on_progress=on_progress)
         self.start(on_progress=on_progress)
         bar = ProgressBar(len(self._plan)) if progress else None
         try:

@@ -188,6 +188,8 @@ class SweepPanel(_Panel):
         )
         self.repeats = w.BoundedIntText(value=1, min=1, max=1000, description="repeats")
         self.concurrency = w.BoundedIntText(value=4, min=1, max=256, description="concurrency")
+        # The Batch API (workbench.batch): half price on OpenAI, answers within 24 hours.
+        self.batch = w.Checkbox(value=False, description="Batch API (within 24 h)", indent=False)
         self.estimate = w.HTML()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
@@ -206,7 +208,7 @@ class SweepPanel(_Panel):
             (self.estimate, "estimate"), (self.run_button, "run"), (self.stop_button, "stop"),
             (self.results, "results"), (self.plot, "plot"), (self.message, "message"),
             (self.temperature.control, "temperature"), (self.top_p.control, "top-p"),
-            (self.progress, "progress"), (self.status, "status"),
+            (self.progress, "progress"), (self.status, "status"), (self.batch, "batch"),
         ):
             part.add_class(f"wb-{name}")
         controls = [
@@ -236,7 +238,7 @@ class SweepPanel(_Panel):
                 w.HBox([self.temperature.check, self.temperature.control, self.temperature_steps]),
                 w.HBox([self.top_p.check, self.top_p.control, self.top_p_steps]),
                 w.HBox([self.seeds, self.max_tokens]),
-                w.HBox([self.repeats, self.concurrency]),
+                w.HBox([self.repeats, self.concurrency, self.batch]),
                 self.estimate,
                 w.HBox([self.run_button, self.stop_button, self.progress]),
                 self.status,
@@ -325,7 +327,8 @@ class SweepPanel(_Panel):
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._idle.clear()
         try:
-            sweep.start(on_progress=self._show_progress, on_done=self._finished)
+            mode = "batch" if self.batch.value else "live"
+            sweep.start(mode=mode, on_progress=self._show_progress, on_done=self._finished)
         except Exception as exc:  # noqa: BLE001 - e.g. the budget refusal, as a message
             self.run_button.disabled, self.stop_button.disabled = False, True
             self._idle.set()

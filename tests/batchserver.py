@@ -1,0 +1,295 @@
+"""A real HTTP server on 127.0.0.1 that plays OpenAI's Files and Batches endpoints.
+
+Batches move through the documented statuses one step per ``GET /v1/batches/{id}``
+(validating → in_progress → finalizing → completed), or end ``failed``, ``expired`` or
+``cancelled`` as the test's script says, with output and error files as OpenAI writes
+them. The server has no clock of its own: each poll advances its time by a minute, so
+what a test sees does not depend on how fast the machine is.
+
+The requests inside a batch are answered by ``respond(body) -> (status, body)``: canned
+completions in unit tests, the real local model in integration tests (it has no batch
+endpoint of its own).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Respond = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+T0 = 1_750_000_000  # the server's clock at start (unix seconds)
+STEP_S = 60  # how far the clock moves per poll
+
+
+@dataclass
+class Script:
+    """How one batch ends: ``completed``, ``failed`` (validation), ``expired`` or
+    ``cancelled`` (after the client's cancel); ``answered`` requests run before an
+    expiry or cancellation, the rest never do."""
+
+    end: str = "completed"
+    answered: int = 0
+    steps_in_progress: int = 1  # polls that find it in_progress before it moves on
+
+
+@dataclass
+class _Batch:
+    data: dict[str, Any]
+    lines: list[dict[str, Any]]
+    script: Script
+    polls_in_progress: int = 0
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def canned(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A completion that repeats the prompt; 'FAIL' in it gets a 400, as a bad request."""
+    prompt = str(body["messages"][-1]["content"])
+    if "FAIL" in prompt:
+        return 400, {"error": {"message": "bad request for this line", "code": "invalid"}}
+    return 200, {
+        "id": "chatcmpl-batch",
+        "object": "chat.completion",
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"echo: {prompt}"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500},
+    }
+
+
+class BatchServer:
+    """``with BatchServer(respond) as api:`` then point OPENAI_BASE_URL at ``api.base_url``."""
+
+    def __init__(
+        self,
+        respond: Respond = canned,
+        *,
+        scripts: list[Script] | None = None,
+        supports_batches: bool = True,
+    ) -> None:
+        self.respond = respond
+        self.scripts = list(scripts or [])  # taken in order by each new batch
+        self.supports_batches = supports_batches
+        self.now = T0
+        self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
+        self.batches: dict[str, _Batch] = {}
+        self.log: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
+        self._lock = threading.Lock()
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with outer._lock:
+                    outer.log.append((self.command, self.path, headers))
+                    status, body = outer._route(self.command, self.path, headers, raw)
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                kind = "application/octet-stream" if isinstance(body, bytes) else "application/json"
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> BatchServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def input_lines(self) -> list[list[dict[str, Any]]]:
+        """The request lines of every batch, in the order they were created."""
+        return [batch.lines for batch in self.batches.values()]
+
+    # -- routing ------------------------------------------------------------------
+
+    def _route(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, Any]:
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return 401, {"error": {"message": "no key"}}
+        parts = path.split("?")[0].strip("/").split("/")
+        if not self.supports_batches or parts[:1] != ["v1"]:
+            return 404, {"error": {"message": f"Unknown request URL: {method} {path}"}}
+        match method, parts[1:]:
+            case "POST", ["chat", "completions"]:  # live calls, for a resumed sweep
+                return self.respond(json.loads(raw))
+            case "POST", ["files"]:
+                return self._upload(headers, raw)
+            case "GET", ["files", file_id, "content"]:
+                if file_id not in self.files:
+                    return 404, {"error": {"message": f"No such File object: {file_id}"}}
+                return 200, self.files[file_id][1]
+            case "POST", ["batches"]:
+                return self._create(json.loads(raw))
+            case "GET", ["batches", batch_id]:
+                return self._retrieve(batch_id)
+            case "POST", ["batches", batch_id, "cancel"]:
+                return self._cancel(batch_id)
+        return 404, {"error": {"message": f"Unknown request URL: {method} {path}"}}
+
+    def _upload(self, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        head = f"content-type: {headers.get('content-type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + raw)
+        fields: dict[str, tuple[str | None, bytes]] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            fields[str(name)] = (
+                part.get_filename(),
+                payload if isinstance(payload, bytes) else b"",
+            )
+        purpose = fields.get("purpose", (None, b""))[1].decode()
+        if "file" not in fields or purpose != "batch":
+            return 400, {"error": {"message": "file and purpose=batch are required"}}
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = ("batch", fields["file"][1])
+        filename, content = fields["file"]
+        return 200, {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": self.now,
+            "filename": filename,
+            "purpose": "batch",
+        }
+
+    def _create(self, body: dict[str, Any]) -> tuple[int, Any]:
+        file_id = body.get("input_file_id")
+        if file_id not in self.files:
+            return 404, {"error": {"message": f"No such File object: {file_id}"}}
+        if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+            return 400, {"error": {"message": "endpoint or completion_window not supported"}}
+        lines = [json.loads(line) for line in self.files[file_id][1].decode().splitlines()]
+        batch_id = f"batch_{len(self.batches) + 1}"
+        script = self.scripts.pop(0) if self.scripts else Script()
+        data = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": file_id,
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": self.now,
+            "in_progress_at": None,
+            "expires_at": self.now + 86_400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+        }
+        self.batches[batch_id] = _Batch(data, lines, script)
+        return 200, data
+
+    def _retrieve(self, batch_id: str) -> tuple[int, Any]:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return 404, {"error": {"message": f"No such batch: {batch_id}"}}
+        self.now += STEP_S
+        data, script = batch.data, batch.script
+        status = data["status"]
+        if status == "validating":
+            if script.end == "failed":
+                data.update(status="failed", failed_at=self.now)
+                data["errors"] = {
+                    "object": "list",
+                    "data": [{"code": "invalid_json_line", "message": "line 1 is wrong"}],
+                }
+            else:
+                data.update(status="in_progress", in_progress_at=self.now)
+        elif status == "in_progress":
+            batch.polls_in_progress += 1
+            if batch.polls_in_progress >= script.steps_in_progress:
+                if script.end == "expired":
+                    self._run(batch, script.answered, "batch_expired")
+                    data.update(status="expired", expired_at=self.now)
+                elif script.end != "cancelled":
+                    self._run(batch, len(batch.lines), None)
+                    data.update(status="finalizing", finalizing_at=self.now)
+        elif status == "finalizing":
+            data.update(status="completed", completed_at=self.now)
+        elif status == "cancelling":
+            self._run(batch, script.answered, "batch_cancelled")
+            data.update(status="cancelled", cancelled_at=self.now)
+        return 200, data
+
+    def _cancel(self, batch_id: str) -> tuple[int, Any]:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return 404, {"error": {"message": f"No such batch: {batch_id}"}}
+        if batch.data["status"] in ("completed", "failed", "expired", "cancelled"):
+            return 409, {"error": {"message": f"Cannot cancel a {batch.data['status']} batch"}}
+        batch.data.update(status="cancelling", cancelling_at=self.now)
+        return 200, batch.data
+
+    def _run(self, batch: _Batch, count: int, never_ran: str | None) -> None:
+        """Answer the first ``count`` requests; the rest are written off as ``never_ran``."""
+        for number, line in enumerate(batch.lines):
+            request_id = f"batch_req_{batch.data['id']}_{number}"
+            if number >= count:
+                batch.errors.append(
+                    {
+                        "id": request_id,
+                        "custom_id": line["custom_id"],
+                        "response": None,
+                        "error": {"code": never_ran, "message": "This request was not run."},
+                    }
+                )
+                continue
+            status, body = self.respond(line["body"])
+            entry = {
+                "id": request_id,
+                "custom_id": line["custom_id"],
+                "response": {"status_code": status, "request_id": request_id, "body": body},
+                "error": None,
+            }
+            (batch.outputs if status == 200 else batch.errors).append(entry)
+        counts = batch.data["request_counts"]
+        counts["completed"], counts["failed"] = (
+            len(batch.outputs),
+            (sum(1 for e in batch.errors if e["response"] is not None)),
+        )
+        for kind, entries in (("output_file_id", batch.outputs), ("error_file_id", batch.errors)):
+            if entries:
+                file_id = f"file-{len(self.files) + 1}"
+                text = "".join(json.dumps(e) + "\n" for e in entries)
+                self.files[file_id] = ("batch_output", text.encode())
+                batch.data[kind] = file_id

@@ -1,0 +1,428 @@
+"""A sweep through the Batch API: submit its pending calls, poll with backoff, collect.
+
+Each answer becomes a normal row of the sweep (``mode`` 'batch', priced at the batch
+price, ``latency_s`` the time the batch took). Every batch is in the store's ``batches``
+table from the moment it exists, so a restarted kernel collects it with ``s.wait()`` or
+by running the cell again. Timing is a pure rule of an injectable clock and sleep, as in
+:mod:`workbench.ratelimit`; tests drive both by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from ..errors import (
+    APIError,
+    APIStatusError,
+    BudgetExceededError,
+    ConfigurationError,
+    InvalidInputError,
+    WorkbenchError,
+)
+from ..frames import iso_utc
+from ..progress import ProgressBar, SweepProgress
+from ..session import PreparedChat, one_line
+from ..wire import Endpoint, Reply, chat_result
+from . import jsonl
+from .api import BatchAPI, BatchInfo
+from .ledger import BatchRow, Ledger, now_iso
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..plan import PlannedRun
+    from ..providers import Provider
+    from ..sweeps import Sweep
+
+__all__ = ["SweepBatches", "poll_delay", "NEVER_RAN"]
+
+ProgressCallback = Callable[[SweepProgress], None]
+ApiFactory = Callable[["Provider"], BatchAPI]
+
+# Error-file codes of requests an expired or cancelled batch never ran: no call was made,
+# so no row; the point stays pending and the next run sends it.
+NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
+# Polling: soon at first (a small batch may finish in a minute), then every few minutes
+# at most, since a batch takes up to 24 hours and each poll is a request.
+POLL_FIRST_S = 2.0
+POLL_FACTOR = 1.5
+POLL_MAX_S = 300.0
+
+
+def poll_delay(polls: int) -> float:
+    """Seconds to wait after the ``polls``-th poll (0-based) of batches not yet ended."""
+    return float(min(POLL_FIRST_S * POLL_FACTOR**polls, POLL_MAX_S))
+
+
+def _seconds_between(start: str, end: str | None, clock_now: datetime) -> float:
+    begun = datetime.fromisoformat(start)
+    ended = clock_now if end is None else datetime.fromisoformat(end)
+    return max((ended - begun).total_seconds(), 0.0)
+
+
+class SweepBatches:
+    """The Batch API side of one :class:`~workbench.sweeps.Sweep`."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        *,
+        api_factory: ApiFactory | None = None,
+        sleep: Callable[[float], object] | None = None,
+        max_requests: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        self.sweep = sweep
+        self.session = sweep.session
+        self.ledger = Ledger(self.session.store)
+        self._api_factory = api_factory or self._default_api
+        self._apis: dict[str, BatchAPI] = {}
+        self._stop = threading.Event()
+        self._failed: list[BatchRow] = []  # failed batches collected by the current wait
+        self._sleep = sleep or self._stop.wait
+        # None: the module's limits when used (tests lower them with monkeypatch).
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+
+    # -- what there is ------------------------------------------------------------
+
+    def rows(self) -> list[BatchRow]:
+        return self.ledger.for_sweep(self.sweep.sweep_id)
+
+    def open_rows(self) -> list[BatchRow]:
+        return [row for row in self.rows() if row.open]
+
+    def frame(self) -> pd.DataFrame:
+        return self.ledger.frame(self.sweep.sweep_id)
+
+    # -- running ------------------------------------------------------------------
+
+    def run(
+        self, *, progress: bool = True, on_progress: ProgressCallback | None = None
+    ) -> pd.DataFrame:
+        """Submit what is pending unless batches are still open, then wait for them all."""
+        if self.sweep.running:  # its live calls would be sent a second time in a batch
+            raise InvalidInputError(
+                f"sweep {self.sweep.sweep_id} is running live: s.wait() for it, or s.stop()"
+            )
+        if not self.open_rows():
+            self.submit()
+        self.wait(progress=progress, on_progress=on_progress)
+        return self.sweep.df
+
+    def submit(self) -> list[BatchRow]:
+        """Write, upload and create batches for the runs still missing; replay what the
+        table already has. Refusals (local model, budget, no key) come before any upload."""
+        sweep = self.sweep
+        work = sweep._work()
+        waiting = {i for row in self.open_rows() for i in jsonl.identities(row.ids)}
+        jobs = [
+            job
+            for job in work.send
+            if (job.prepared.record.request_hash, job.prepared.record.sample_index) not in waiting
+        ]
+        send = [job.prepared for job in jobs]
+        cost = work.cost.batch_cost_high if sweep.strict else work.cost.batch_cost_expected
+        self._check(send, cost)
+        # The sweep's own refusals too (a spent session budget, calls of unknown price),
+        # judged on what the batch will cost.
+        at_batch_price = replace(
+            work.cost,
+            cost_low=work.cost.batch_cost_low,
+            cost_expected=work.cost.batch_cost_expected,
+            cost_high=work.cost.batch_cost_high,
+        )
+        sweep._refuse_over_budget(replace(work, send=jobs, cost=at_batch_price))
+        from ..dispatch import attempt_of
+
+        for prepared in work.replay:
+            self.session.cached(attempt_of(prepared))
+        submitted: list[BatchRow] = []
+        for provider, group in _by_provider(send).items():
+            submitted += self._submit_group(provider, group)
+        return submitted
+
+    def _check(self, send: Sequence[PreparedChat], cost: Decimal | None) -> None:
+        for provider in {p.provider for p in send}:
+            if provider.local:
+                raise InvalidInputError(
+                    "The local model has no Batch API: run this sweep live (s.run(), or "
+                    "%%chat without --batch)"
+                )
+        limits = [b for b in (self.sweep.budget, self.session.remaining_budget()) if b is not None]
+        if send and limits and cost is not None and cost > min(limits):
+            raise BudgetExceededError(
+                f"Batch refused before sending anything: its cost ${cost:.6f} at the batch "
+                f"price is above the budget of ${min(limits):.6f}: shrink the grid or raise "
+                "budget=..."
+            )
+        if send:
+            self.session.store.check_writable()
+            for provider in {p.provider for p in send}:
+                provider.api_key()  # a missing key fails now, naming its variable
+
+    def _submit_group(self, provider: Provider, group: Sequence[PreparedChat]) -> list[BatchRow]:
+        api = self._api(provider)
+        ids = [jsonl.custom_id_of((p.record.request_hash, p.record.sample_index)) for p in group]
+        lines = [jsonl.request_line(i, p.body) for i, p in zip(ids, group, strict=True)]
+        files = jsonl.split_lines(
+            lines,
+            max_requests=self.max_requests or jsonl.MAX_BATCH_REQUESTS,
+            max_bytes=self.max_bytes or jsonl.MAX_BATCH_BYTES,
+        )
+        rows = []
+        start = 0
+        for number, content in enumerate(files, 1):
+            chunk_ids = ids[start : start + len(content)]
+            start += len(content)
+            name = f"sweep-{self.sweep.sweep_id}-{number}.jsonl"
+            try:
+                file_id = api.upload(name, b"".join(content))
+            except APIStatusError as exc:
+                if exc.status_code in (404, 405, 501):
+                    raise ConfigurationError(
+                        f"Provider {provider.name!r} has no Batch API (its /files answered "
+                        f"HTTP {exc.status_code}): run this sweep live (s.run(), or %%chat "
+                        "without --batch)"
+                    ) from None
+                raise
+            info = api.create(file_id, {"workbench_sweep": self.sweep.sweep_id})
+            row = BatchRow(
+                batch_id=info.id,
+                provider=provider.name,
+                sweep_id=self.sweep.sweep_id,
+                experiment=self.sweep.experiment,
+                input_file_id=file_id,
+                status=info.status,
+                created_at=iso_utc(info.created_at) if info.created_at else now_iso(),
+                custom_ids=json.dumps(chunk_ids),
+                total=info.total,
+            )
+            self.ledger.add(row)  # at once: a kernel that dies now still finds it
+            rows.append(row)
+        return rows
+
+    def wait(
+        self,
+        *,
+        progress: bool = True,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> bool:
+        """Poll the open batches with backoff and collect each that has ended; True when
+        none is left open. Ctrl-C (or :meth:`stop`) stops waiting, not the batches."""
+        self._stop.clear()
+        deadline = None if timeout is None else clock() + timeout
+        shared = self.sweep._shared
+        total = len(self.sweep)
+        bar = ProgressBar(total, "batch") if progress else None
+        shared.update(total=total, state="running", message="", sent=0, in_flight=0)
+        polls = 0
+        self._failed = []
+        try:
+            while True:
+                still_open = self.poll()
+                self._report(still_open, on_progress)
+                if bar is not None:
+                    bar.show(shared.snapshot())
+                if not still_open:
+                    self._raise_if_failed()
+                    if self.sweep.scoring is not None:  # the sweep's scorers, as live runs get
+                        self.sweep.scoring.finish(self.sweep._rows())
+                    shared.update(state="done")
+                    return True
+                delay = poll_delay(polls)
+                polls += 1
+                if deadline is not None:
+                    left = deadline - clock()
+                    if left <= 0:
+                        return False
+                    delay = min(delay, left)
+                self._sleep(delay)
+                if self._stop.is_set():
+                    shared.update(state="stopped", message=self._detached())
+                    return False
+        except KeyboardInterrupt:
+            shared.update(state="stopped", message=self._detached())
+            raise
+        except WorkbenchError as exc:
+            shared.update(state="failed", message=one_line(exc)[:300])
+            raise
+        finally:
+            if bar is not None:
+                bar.show(shared.snapshot())
+                bar.close()
+
+    def _raise_if_failed(self) -> None:
+        """A batch the provider refused ran nothing: say so, once, in one line."""
+        if self._failed:
+            row = self._failed[0]
+            raise APIError(
+                f"batch {row.batch_id} failed ({row.message or 'no reason given'}): its "
+                f"{len(row.ids)} runs were not sent; run again to submit them anew, or "
+                "s.run() to send them live"
+            )
+
+    def _detached(self) -> str:
+        return "the batch goes on: s.wait() (or the cell again) collects it"
+
+    def stop(self) -> None:
+        """Stop waiting (any thread); the batches go on at the provider."""
+        self._stop.set()
+
+    def poll(self) -> list[BatchRow]:
+        """Ask the API about every open batch, collect those that have ended; the rows
+        still open."""
+        still_open = []
+        for row in self.open_rows():
+            if not row.terminal:
+                info = self._api_for(row).retrieve(row.batch_id)
+                self.ledger.update(info)
+                row = _updated(row, info)
+            if row.terminal:
+                self.collect(row)
+                if row.status == "failed":
+                    self._failed.append(row)
+            else:
+                still_open.append(row)
+        return still_open
+
+    def cancel(self) -> list[BatchRow]:
+        """Ask the API to cancel every batch of the sweep still running; what finished is
+        collected by the next :meth:`wait`."""
+        cancelled = []
+        for row in self.open_rows():
+            if not row.terminal:
+                info = self._api_for(row).cancel(row.batch_id)
+                self.ledger.update(info)
+                cancelled.append(_updated(row, info))
+        return cancelled
+
+    # -- collecting -----------------------------------------------------------------
+
+    def collect(self, row: BatchRow) -> None:
+        """Log every answer of an ended batch as a row of the sweep (once)."""
+        api = self._api_for(row)
+        answers: list[jsonl.Answer] = []
+        for file_id in (row.output_file_id, row.error_file_id):
+            if file_id:
+                try:
+                    answers += jsonl.parse_answers(api.content(file_id))
+                except ValueError as exc:
+                    raise ConfigurationError(
+                        f"batch {row.batch_id}: its file {file_id} cannot be read ({exc})"
+                    ) from None
+        plan = {p.identity: p for p in self.sweep._plan}
+        done = self._answered()
+        latency = _seconds_between(row.created_at, row.ended_at, datetime.now().astimezone())
+        endpoint = Endpoint("POST", f"batch {row.batch_id}")
+        for answer in answers:
+            identity = jsonl.identity_of(answer.custom_id)
+            planned = plan.get(identity) if identity is not None else None
+            if planned is None or planned.identity in done:
+                continue  # not ours, or logged by an earlier collection cut short
+            if answer.error_code in NEVER_RAN:
+                continue
+            self._log(planned, answer, latency, endpoint, row)
+            done.add(planned.identity)
+        self.ledger.mark_collected(row.batch_id)
+
+    def _answered(self) -> set[tuple[str, int]]:
+        here = self.session.store.runs(sweep_id=self.sweep.sweep_id, status="ok")
+        return set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
+
+    def _log(
+        self,
+        planned: PlannedRun,
+        answer: jsonl.Answer,
+        latency: float,
+        endpoint: Endpoint,
+        row: BatchRow,
+    ) -> None:
+        from ..dispatch import attempt_of
+
+        prepared = attempt_of(planned.prepared)
+        prepared.record.mode = "batch"
+        if answer.ok and answer.body is not None:
+            try:
+                result = chat_result(Reply(endpoint, answer.body, {}, 0), latency_s=latency)
+            except WorkbenchError as exc:
+                self._log_error(prepared, one_line(exc), latency)
+                return
+            self.session.finish_ok(prepared, result)
+            return
+        self._log_error(prepared, f"batch {row.batch_id}: {answer.error}", latency)
+
+    def _log_error(self, prepared: PreparedChat, message: str, latency: float) -> None:
+        record = prepared.record
+        record.status = "error"
+        record.error = message[:500]
+        record.latency_s = latency
+        self.session.save(record)  # a row the store refuses is kept beside it, with a warning
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _report(self, still_open: Sequence[BatchRow], on_progress: ProgressCallback | None) -> None:
+        df = self.session.store.runs(sweep_id=self.sweep.sweep_id)
+        ok_rows = df[df["status"] == "ok"]
+        ok_count = len(set(zip(ok_rows["request_hash"], ok_rows["sample_index"], strict=True)))
+        running = sum((r.completed or 0) + (r.failed or 0) for r in still_open)
+        spent = float(ok_rows["cost_usd"].sum(skipna=True))
+        snapshot = self.sweep._shared.update(
+            done=min(ok_count + running, len(self.sweep)),
+            ok=ok_count,
+            errors=int((df["status"] == "error").sum()),
+            in_flight=sum(len(r.ids) for r in still_open) - running,
+            spent_usd=spent,
+        )
+        if on_progress is not None:
+            on_progress(snapshot)
+
+    def _default_api(self, provider: Provider) -> BatchAPI:
+        return BatchAPI(
+            provider.chat_base_url(),
+            provider.api_key(),
+            timeout=self.session.timeout,
+            max_retries=self.session.max_retries,
+        )
+
+    def _api(self, provider: Provider) -> BatchAPI:
+        if provider.name not in self._apis:
+            self._apis[provider.name] = self._api_factory(provider)
+        return self._apis[provider.name]
+
+    def _api_for(self, row: BatchRow) -> BatchAPI:
+        for planned in self.sweep._plan:
+            if planned.prepared.provider.name == row.provider:
+                return self._api(planned.prepared.provider)
+        provider, _ = self.session.resolve(None, row.provider)
+        return self._api(provider)
+
+
+def _by_provider(send: Sequence[PreparedChat]) -> dict[Provider, list[PreparedChat]]:
+    groups: dict[Provider, list[PreparedChat]] = {}
+    for prepared in send:
+        groups.setdefault(prepared.provider, []).append(prepared)
+    return groups
+
+
+def _updated(row: BatchRow, info: BatchInfo) -> BatchRow:
+    return replace(
+        row,
+        status=info.status,
+        output_file_id=info.output_file_id,
+        error_file_id=info.error_file_id,
+        total=info.total,
+        completed=info.completed,
+        failed=info.failed,
+        ended_at=None if info.ended_at is None else iso_utc(info.ended_at),
+        message=info.message,
+    )
