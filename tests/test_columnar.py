@@ -1,4 +1,4 @@
-"""The column-wise reader (workbench/columnar.py) against the row-wise sqlite3 reader:
+"""The column-wise reader (workbench/store/columnar.py) against the row-wise sqlite3 reader:
 the same frame, value for value and dtype for dtype, from real SQLite files."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
-from workbench import columnar
+from workbench.store import columnar
 from workbench.record import COLUMNS, RunRecord
 from workbench.store import ExperimentStore
 
@@ -55,7 +55,7 @@ def mixed_store(path: Path, rows: int = 40) -> ExperimentStore:
 
 def row_wise(store: ExperimentStore, monkeypatch: pytest.MonkeyPatch, **filters: Any) -> Any:
     with monkeypatch.context() as patch:
-        patch.setattr("workbench.store.read_runs_frame", lambda *a, **k: None)
+        patch.setattr("workbench.store.sqlite.read_runs_frame", lambda *a, **k: None)
         return store.runs(**filters)
 
 
@@ -74,7 +74,7 @@ def test_same_frame_as_the_row_wise_reader(
         calls.append(result := real(*args, **kwargs))
         return result
 
-    monkeypatch.setattr("workbench.store.read_runs_frame", spy)
+    monkeypatch.setattr("workbench.store.sqlite.read_runs_frame", spy)
     fast = store.runs(**filters)
     assert calls and calls[0] is not None, "the column-wise reader did not read this store"
     monkeypatch.undo()

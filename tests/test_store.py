@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from workbench.errors import StoreError
-from workbench.migrations import MIGRATIONS
+from workbench.store.migrations import MIGRATIONS
 from workbench.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import ExperimentStore, expand_json
 

@@ -24,7 +24,7 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 import workbench as wb
 from workbench import session as session_mod
 from workbench.errors import StoreError
-from workbench.migrations import MIGRATIONS
+from workbench.store.migrations import MIGRATIONS
 from workbench.record import RunRecord
 from workbench.store import ExperimentStore
 

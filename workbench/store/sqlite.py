@@ -1,0 +1,559 @@
+"""The experiment table: every call as one row of a SQLite file, plus the store's caches.
+
+One file (WAL mode) is shared by every kernel and script that points at it; each append is
+its own short transaction, so concurrent writers queue briefly instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ..checks import choice
+from .columnar import gc_paused, read_runs_frame, read_runs_table
+from ..errors import InvalidInputError, StoreError
+from ..frames import (
+    EXPORT_SUFFIXES,
+    expand_json,
+    frame_to_rows,
+    iso_utc,
+    read_runs,
+    record_from_row,
+    record_to_row,
+    runs_frame,
+    write_runs,
+)
+from .migrations import (
+    damaged_store_error,
+    is_damaged,
+    low_disk_store_error,
+    newer_store_error,
+    one_line,
+    open_database,
+    read_only_store_error,
+    unknown_migrations,
+    with_retries,
+)
+from ..record import COLUMNS, RunRecord
+
+__all__ = ["ExperimentStore", "expand_json"]
+
+T = TypeVar("T")
+
+# Bound parameters per "IN (...)" query: under SQLite's historical limit of 999.
+_CHUNK = 500
+_EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files travel
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_RUN_ID = COLUMNS.index("run_id")
+_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
+
+# Free space a paid call needs on the store's disk before it is sent: a large answer's
+# row, its index pages and their WAL frames, with room to spare (SQLite reports a full
+# disk only at COMMIT, after the answer has been paid for).
+_MIN_FREE_BYTES = 1 << 20
+
+
+class ExperimentStore:
+    """The runs of every experiment in one SQLite file at ``path``.
+
+    Safe to share between threads (calls are serialised on one connection) and between
+    processes (SQLite's locking; WAL lets readers run while a writer appends).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        opened = open_database(self.path)
+        self._conn = opened.conn
+        # Why every write is refused before anything is sent (None: writes may go ahead).
+        self._refusal: str | None = None
+        # Set once any statement found a damaged page: no paid call goes out after that.
+        self._damage: str | None = None
+        self._scanned_for_damage = False
+        try:
+            if opened.read_only:
+                self._refusal = str(read_only_store_error(self.path))
+            elif unknown := self._query_with(unknown_migrations):
+                self._refusal = str(newer_store_error(self.path, unknown))
+            (self._page_size,) = self._query("PRAGMA page_size")[0]
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection; later calls raise StoreError. Closing twice is fine."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                # Keeps the query planner's statistics fresh; cheap when nothing changed.
+                conn.execute("PRAGMA optimize")
+            conn.close()
+
+    def __enter__(self) -> ExperimentStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ExperimentStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ runs
+
+    def append(self, record: RunRecord) -> None:
+        """Write one run, committed before returning.
+
+        A replay (``cache_hit``) from a store that refuses writes (read-only, or from a
+        newer workbench) is not logged: the answer still reaches the caller, and nothing
+        paid is lost without its row.
+        """
+        row = record_to_row(record)
+        if record.cache_hit and self._refusal is not None:
+            return
+        self._write(lambda conn: conn.execute(_INSERT, row))
+
+    def check_writable(self) -> None:
+        """Raise StoreError now if a row could not be written.
+
+        Called before every paid call, so an answer is not lost after the fact: a read-only
+        file (a colleague's store, read-only media) still answers replays but takes no new
+        run, and a file can fill its disk, be damaged or be migrated by a newer workbench
+        while a session runs, so nothing here is remembered from one call to the next
+        except the one full scan for damaged pages. Cost measured on this project's 2-core
+        machine: 0.14 ms a call on a small store, 0.23 ms at 200,000 runs (an append is
+        0.26 ms); the first call also pays the scan, 0.3-0.6 s at 200,000 runs (178 MB).
+        """
+        if self._refusal is not None:
+            raise StoreError(self._refusal)
+        if self._damage is None and not self._scanned_for_damage:
+            self._scan_for_damage()
+        if self._damage is not None:
+            raise StoreError(self._damage)
+        self._check_free_space()
+        self._probe()
+
+    def _scan_for_damage(self) -> None:
+        # A damaged page in the middle of the table breaks reads (wb.runs()) while appends,
+        # which touch only the last pages, keep working: scan once, before the first paid
+        # call of this store object. quick_check reads every page: ~1.7 ms per MB here
+        # (0.3 s for 200,000 runs), too slow for every call; later damage is caught by the
+        # probe (the last pages) or by any statement that meets it (see _locked).
+        problems = [str(line) for (line,) in self._query("PRAGMA quick_check") if line != "ok"]
+        if problems:
+            reason = " ".join(problems[0].split())
+            self._damage = str(damaged_store_error(self.path, reason))
+        self._scanned_for_damage = True
+
+    def _check_free_space(self) -> None:
+        if not hasattr(os, "statvfs"):
+            return  # Windows: the probe and the append still report a full disk
+        try:
+            disk = os.statvfs(self.path.parent)
+        except OSError:
+            return
+        if disk.f_blocks == 0:
+            return  # a file system that reports no sizes (some FUSE mounts): nothing to go by
+        # root may use the blocks the file system keeps back from other users.
+        blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
+        if blocks * disk.f_frsize < _MIN_FREE_BYTES:
+            raise low_disk_store_error(self.path, blocks * disk.f_frsize, _MIN_FREE_BYTES)
+
+    def _probe(self) -> None:
+        # A probe run inserted and rolled back: it needs the write lock and write access,
+        # takes a new page (its output is a page long, so a full database or a lowered
+        # max_page_count refuses it), lands on the table's last page as a real run does
+        # (its rowid, run_id and created_at sort last; a damaged last page fails here),
+        # and must fill every NOT NULL column, including one a newer workbench added.
+        probe = RunRecord(
+            kind="chat",
+            provider="workbench",
+            model="write-probe",
+            experiment="write-probe",
+            request_hash="write-probe",
+            output="x" * self._page_size,
+        )
+        row = record_to_row(probe)
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Read under the write lock: another kernel may have migrated the file.
+                unknown = unknown_migrations(conn)
+                if not unknown:
+                    conn.execute(_INSERT, row)
+                return unknown
+            finally:
+                with contextlib.suppress(sqlite3.Error):  # report the first error
+                    conn.execute("ROLLBACK")
+
+        try:
+            unknown = self._locked(lambda conn: with_retries(self.path, lambda: work(conn)))
+        except StoreError as exc:
+            reason = str(exc.__cause__).lower()
+            if "not null constraint" in reason or "no column named" in reason:
+                raise StoreError(
+                    f"cannot write the workbench store {self.path}: its runs table no longer"
+                    f" takes this workbench's rows ({one_line(exc.__cause__ or exc)}); a newer"
+                    " workbench probably changed it: upgrade prompt-workbench, or point"
+                    " WORKBENCH_STORE (or wb.configure(store=...)) at another file"
+                ) from exc
+            raise
+        if unknown:
+            self._refusal = str(newer_store_error(self.path, unknown))
+            raise StoreError(self._refusal)
+
+    def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
+        """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
+        rows = self._query(
+            f"SELECT {_COLUMN_LIST} FROM runs"
+            " WHERE request_hash = ? AND sample_index = ? AND status = 'ok'"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            (request_hash, sample_index),
+        )
+        return record_from_row(rows[0]) if rows else None
+
+    def find_ok_many(
+        self, identities: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], RunRecord]:
+        """find_ok for many identities at once: what a resumed sweep has already got."""
+        wanted = set(identities)
+        hashes = sorted({request_hash for request_hash, _ in wanted})
+        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        for start in range(0, len(hashes), _CHUNK):
+            chunk = hashes[start : start + _CHUNK]
+            rows = self._query(
+                f"SELECT {_COLUMN_LIST} FROM runs WHERE status = 'ok'"
+                f" AND request_hash IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY created_at, run_id",
+                chunk,
+            )
+            for row in rows:  # oldest first, so the newest row of an identity wins
+                key = _IDENTITY(row)
+                if key in wanted:
+                    newest[key] = row
+        return {key: record_from_row(row) for key, row in newest.items()}
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+    ) -> pd.DataFrame:
+        """The runs as a DataFrame, ordered by run_id (oldest first).
+
+        ``limit`` keeps the most recent n runs. Columns are ``record.COLUMNS`` with real
+        dtypes: created_at datetime64[us, UTC]; counts and knobs that may be missing Int64;
+        temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
+        tokens_counted bool; text (JSON columns included) object holding str or None.
+        """
+        where, params = _where(experiment, sweep_id, status, since, kind)
+        sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        with self._lock:
+            self._connection()  # a closed store says so, whichever reader runs
+        # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
+        # sqlite3 row by row when that reader cannot read this file.
+        frame = read_runs_frame(self._read_uri(), where, params, limit=limit)
+        if frame is not None:
+            return frame
+        if limit is not None:
+            sql += " ORDER BY run_id DESC LIMIT ?"
+            params.append(limit)
+        with gc_paused():
+            rows = self._query(sql, params)
+            if limit is not None:
+                rows.reverse()
+            else:
+                # Table order is append order, nearly run_id order already; sorting here
+                # costs one pass where ORDER BY in SQL walked the primary-key index.
+                rows.sort(key=itemgetter(_RUN_ID))
+            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
+            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+
+    def count(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+    ) -> int:
+        """How many rows ``runs()`` would return with the same filters."""
+        where, params = _where(experiment, sweep_id, status, since, kind)
+        total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+        return total if limit is None else min(total, max(limit, 0))
+
+    def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
+        """Mean completion tokens of earlier ok chat runs of ``model`` (for estimates).
+
+        Cache hits are left out: they repeat an earlier run's numbers and would weight a
+        replayed notebook twice.
+        """
+        sql = (
+            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
+            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = ?"
+        )
+        params: list[Any] = [model]
+        if experiment is not None:
+            sql += " AND experiment = ?"
+            params.append(experiment)
+        ((mean,),) = self._query(sql, params)
+        return None if mean is None else float(mean)
+
+    # ------------------------------------------------------------------ files
+
+    def export(self, path: str | os.PathLike[str], experiment: str | None = None) -> Path:
+        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
+        target = Path(path)
+        _check_suffix(target, "export to")
+        table = None
+        if target.suffix.lower() == ".parquet":
+            # Arrow straight to Parquet: no pandas frame in between (a million rows: the
+            # time of the read alone, not the read plus a frame made and taken apart).
+            where, params = _where(experiment, None, None, None, None)
+            table = read_runs_table(self._read_uri(), where, params)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if table is not None:
+                import pyarrow.parquet as pq
+
+                pq.write_table(table, target)
+            else:
+                write_runs(self.runs(experiment=experiment), target)
+        except ImportError as exc:
+            raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return target
+
+    def import_runs(self, path: str | os.PathLike[str]) -> int:
+        """Merge the runs in an exported file by run_id; return how many were new."""
+        source = Path(path)
+        _check_suffix(source, "import from")
+        try:
+            rows = frame_to_rows(read_runs(source))
+        except ImportError as exc:
+            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            # Only a clash on run_id is skipped; any other constraint still fails loudly.
+            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
+            return conn.total_changes - before
+
+        # One transaction: a file imports completely or not at all.
+        return self._write(insert)
+
+    # ------------------------------------------------------------------ prices
+
+    def set_price(
+        self,
+        model: str,
+        input_per_mtok: Decimal,
+        output_per_mtok: Decimal,
+        cached_input_per_mtok: Decimal | None = None,
+    ) -> None:
+        """Keep a custom price (USD per million tokens) for ``model`` in the store."""
+        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
+        for price in prices:
+            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
+                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
+        texts = [None if price is None else str(price) for price in prices]
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
+                " cached_input_per_mtok, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
+                " output_per_mtok = excluded.output_per_mtok,"
+                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
+                " updated_at = excluded.updated_at",
+                (model, *texts, _now()),
+            )
+        )
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
+        """Custom prices: model -> (input, output, cached input) USD per million tokens."""
+        rows = self._query(
+            "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
+            " FROM prices ORDER BY model"
+        )
+        return {
+            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
+            for model, inp, out, cached in rows
+        }
+
+    # ------------------------------------------------------------------ embeddings
+
+    def get_embeddings(
+        self, model: str, dimensions: int | None, texts: Sequence[str]
+    ) -> dict[str, list[float]]:
+        """Cached vectors of ``texts`` for (model, dimensions); texts not cached are absent."""
+        by_key = {_text_key(text): text for text in texts}
+        keys = list(by_key)
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = self._query(
+                "SELECT text_sha256, vector FROM embeddings WHERE model = ? AND dimensions = ?"
+                f" AND text_sha256 IN ({', '.join('?' * len(chunk))})",
+                [model, dimensions or 0, *chunk],
+            )
+            for key, blob in rows:
+                found[by_key[key]] = np.frombuffer(blob, dtype=_EMBEDDING_DTYPE).tolist()
+        return found
+
+    def put_embeddings(
+        self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
+    ) -> None:
+        """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
+        now = _now()
+        rows = [
+            (
+                model,
+                dimensions or 0,  # 0 = the model's default size, see migration 002
+                _text_key(text),
+                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
+                now,
+            )
+            for text, vector in vectors.items()
+        ]
+        self._write(
+            lambda conn: conn.executemany(
+                "INSERT OR REPLACE INTO embeddings"
+                " (model, dimensions, text_sha256, vector, created_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the workbench store {self.path} is closed")
+        return self._conn
+
+    def _read_uri(self) -> str:
+        """A SQLite URI to read this store from another connection."""
+        return f"{self.path.absolute().as_uri()}?mode=ro"
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one read-only statement."""
+        return self._query_with(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _query_with(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        return self._locked(lambda conn: with_retries(self.path, lambda: read(conn)))
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in its own short write transaction, retried while the file is busy."""
+        if self._refusal is not None:
+            raise StoreError(self._refusal)
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            # IMMEDIATE takes the write lock up front: a deferred transaction that
+            # upgrades later can fail with SQLITE_BUSY without waiting at all.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # report the first error
+                        conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._locked(lambda conn: with_retries(self.path, lambda: transaction(conn)))
+
+    def _locked(self, use: Callable[[sqlite3.Connection], T]) -> T:
+        """``use(connection)`` under the store's lock, noting a damaged page if it meets one."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return use(conn)
+            except StoreError as exc:
+                if is_damaged(exc.__cause__):
+                    self._damage = str(exc)
+                raise
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _where(
+    experiment: str | None,
+    sweep_id: str | None,
+    status: str | None,
+    since: datetime | str | None,
+    kind: str | None,
+) -> tuple[str, list[Any]]:
+    choice("status", status, ("ok", "error"))  # a typo would quietly match no row
+    choice("kind", kind, ("chat", "embed"))
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("experiment", experiment),
+        ("sweep_id", sweep_id),
+        ("status", status),
+        ("kind", kind),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        # Stored timestamps share one ISO format, so comparing text compares times.
+        clauses.append("created_at >= ?")
+        try:
+            params.append(iso_utc(since))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidInputError(
+                f"since must be a datetime or a date like '2026-01-31' or "
+                f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
+            ) from None
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _check_suffix(path: Path, verb: str) -> None:
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise StoreError(f"cannot {verb} {path}: the name must end in {', '.join(EXPORT_SUFFIXES)}")
+
+
+def _text_key(text: str) -> str:
+    # surrogatepass: a lone surrogate from a badly decoded file is still a cacheable text.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _now() -> str:
+    return iso_utc(datetime.now(timezone.utc))
