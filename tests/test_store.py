@@ -168,6 +168,8 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m002_create_embeddings",
         "m003_create_prices",
         "m004_add_runs_notes",
+        "m006_add_runs_user",
+        "m007_create_claims",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

@@ -230,10 +230,13 @@ def runs(
     status: str | None = None,
     since: datetime | str | None = None,
     limit: int | None = None,
+    user: str | None = None,
 ) -> pd.DataFrame:
-    """The experiment table as a DataFrame, oldest first (``limit``: the newest N)."""
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N;
+    ``user``: only the runs of one person, as ``WORKBENCH_USER`` or the OS user named them)."""
     return get_session().store.runs(
-        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
+        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
+        user=user,
     )
 
 
@@ -334,7 +337,8 @@ def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:
 
 
 def import_runs(path: str | os.PathLike[str]) -> int:
-    """Merge an exported file into the table by run_id; returns how many rows were new."""
+    """Merge runs into the table by run_id: an exported file, a local SQLite store
+    (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
     return get_session().store.import_runs(path)
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-__all__ = ["RunRecord", "COLUMNS", "new_run_id"]
+__all__ = ["RunRecord", "COLUMNS", "new_run_id", "current_user"]
 
 Kind = Literal["chat", "embed"]
 Status = Literal["ok", "error"]
@@ -21,6 +21,16 @@ Status = Literal["ok", "error"]
 def new_run_id() -> str:
     """A unique id that sorts by creation time (ns clock + 64 random bits)."""
     return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+
+
+def current_user() -> str | None:
+    """Who is running this: ``WORKBENCH_USER``, else the OS user (a shared store's filter)."""
+    import getpass
+
+    try:
+        return os.environ.get("WORKBENCH_USER") or getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return None
 
 
 def _utcnow() -> datetime:
@@ -70,6 +80,7 @@ class RunRecord:
     # What the reply held that the table cannot (a NaN token count, a number as model...)
     # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
     notes: str | None = None
+    user: str | None = field(default_factory=current_user)
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,13 @@ from ..record import COLUMNS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["read_runs_frame", "read_runs_table", "gc_paused"]
+__all__ = [
+    "read_runs_frame",
+    "read_runs_table",
+    "read_postgres_runs_table",
+    "runs_frame_from_table",
+    "gc_paused",
+]
 
 # Below this many rows one query on one thread is quicker than splitting the table.
 _SPLIT_ROWS = 50_000
@@ -200,3 +206,50 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2...`` (what the ADBC driver binds)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+def read_postgres_runs_table(
+    uri: str, where: str, params: Sequence[Any], limit: int | None = None
+) -> pa.Table | None:
+    """:func:`read_runs_table` for a PostgreSQL ``uri``: the ADBC driver reads the
+    server's binary COPY stream into Arrow; ``None`` when the driver is missing or fails."""
+    try:
+        import adbc_driver_postgresql.dbapi as dbapi
+    except ImportError:
+        return None
+    columns = ", ".join(f'"{name}"' for name in COLUMNS)  # "user" is a reserved word
+    sql = f"SELECT {columns} FROM runs{where}"
+    bound = list(params)
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY run_id DESC LIMIT ?) AS newest"
+        bound.append(limit)
+    try:
+        with gc_paused(), dbapi.connect(uri) as conn, conn.cursor() as cur:
+            cur.execute(_numbered(sql), bound or None)
+            table = cur.fetch_arrow_table()
+        if table.num_rows == 0:
+            return _typed_table([_empty_table()])
+        return _typed_table([table])
+    except Exception:  # noqa: BLE001 - any failure of the fast path falls back to psycopg
+        return None
+
+
+def _empty_table() -> pa.Table:
+    import pyarrow as pa
+
+    types = {**_arrow_types(), "bool": pa.int64, "datetime": pa.string}
+    return pa.table({name: pa.array([], types[COLUMN_KINDS[name]]()) for name in COLUMNS})
+
+
+def runs_frame_from_table(table: pa.Table) -> pd.DataFrame:
+    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents."""
+    with gc_paused():
+        return runs_frame_from_columns(
+            {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}
+        )

@@ -28,9 +28,7 @@ from ..errors import InvalidInputError, StoreError
 from ..frames import (
     EXPORT_SUFFIXES,
     expand_json,
-    frame_to_rows,
     iso_utc,
-    read_runs,
     record_from_row,
     record_to_row,
     runs_frame,
@@ -265,6 +263,7 @@ class ExperimentStore:
         since: datetime | str | None = None,
         limit: int | None = None,
         kind: str | None = None,
+        user: str | None = None,
     ) -> pd.DataFrame:
         """The runs as a DataFrame, ordered by run_id (oldest first).
 
@@ -273,7 +272,7 @@ class ExperimentStore:
         temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
         tokens_counted bool; text (JSON columns included) object holding str or None.
         """
-        where, params = _where(experiment, sweep_id, status, since, kind)
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
@@ -306,9 +305,10 @@ class ExperimentStore:
         since: datetime | str | None = None,
         limit: int | None = None,
         kind: str | None = None,
+        user: str | None = None,
     ) -> int:
         """How many rows ``runs()`` would return with the same filters."""
-        where, params = _where(experiment, sweep_id, status, since, kind)
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
         total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
         return total if limit is None else min(total, max(limit, 0))
 
@@ -356,17 +356,14 @@ class ExperimentStore:
         return target
 
     def import_runs(self, path: str | os.PathLike[str]) -> int:
-        """Merge the runs in an exported file by run_id; return how many were new."""
-        source = Path(path)
-        _check_suffix(source, "import from")
-        try:
-            rows = frame_to_rows(read_runs(source))
-        except ImportError as exc:
-            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
-        except (ValueError, TypeError) as exc:
-            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+        """Merge the runs of an exported file or another store (a SQLite file, a
+        ``postgresql://`` URL) by run_id; return how many were new."""
+        from .copying import source_rows
+
+        return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+
+    def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
@@ -374,8 +371,26 @@ class ExperimentStore:
             conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
             return conn.total_changes - before
 
-        # One transaction: a file imports completely or not at all.
+        # One transaction: a chunk imports completely or not at all.
         return self._write(insert)
+
+    # ------------------------------------------------------------------ claims
+
+    def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
+        """Claim a point before sending it; False while someone else's claim on it is
+        younger than ``stale_s`` seconds (their answer is coming: replay it)."""
+        now = datetime.now(timezone.utc)
+        stale = iso_utc(datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc))
+        rows = self._write(
+            lambda conn: conn.execute(
+                CLAIM_SQL, (request_hash, sample_index, run_id, _user(), iso_utc(now), stale)
+            ).fetchall()
+        )
+        return bool(rows)
+
+    def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
+        """Give a claim back (the call failed): another sweep may send the point."""
+        self._write(lambda conn: conn.execute(RELEASE_SQL, (request_hash, sample_index, run_id)))
 
     # ------------------------------------------------------------------ prices
 
@@ -518,6 +533,7 @@ def _where(
     status: str | None,
     since: datetime | str | None,
     kind: str | None,
+    user: str | None = None,
 ) -> tuple[str, list[Any]]:
     choice("status", status, ("ok", "error"))  # a typo would quietly match no row
     choice("kind", kind, ("chat", "embed"))
@@ -528,9 +544,11 @@ def _where(
         ("sweep_id", sweep_id),
         ("status", status),
         ("kind", kind),
+        ("user", user),
     ):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            # Quoted: "user" is a reserved word in PostgreSQL, which shares this clause.
+            clauses.append(f'"{column}" = ?')
             params.append(value)
     if since is not None:
         # Stored timestamps share one ISO format, so comparing text compares times.
@@ -543,6 +561,23 @@ def _where(
                 f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
             ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
+# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
+CLAIM_SQL = (
+    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
+    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
+    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
+)
+RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+
+
+def _user() -> str | None:
+    from ..record import current_user
+
+    return current_user()
 
 
 def _check_suffix(path: Path, verb: str) -> None:
