@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
-from workbench.store import columnar
 from workbench.record import COLUMNS, RunRecord
-from workbench.store import ExperimentStore
+from workbench.store import ExperimentStore, columnar
 
 
 def sparse_record(i: int) -> RunRecord:

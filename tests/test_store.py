@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from workbench.errors import StoreError
-from workbench.store.migrations import MIGRATIONS
 from workbench.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import ExperimentStore, expand_json
+from workbench.store.migrations import MIGRATIONS
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 

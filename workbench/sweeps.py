@@ -317,6 +317,7 @@ class Sweep:
                 budget=self.budget,
                 on_progress=on_progress,
                 deadline=self.deadline,
+                claims=not self.fresh,
             )
             await dispatcher.run(work.send)
         except asyncio.CancelledError:

@@ -21,9 +21,7 @@ CHUNK_ROWS = 5_000
 Rows = list[tuple[Any, ...]]
 
 
-def source_rows(
-    source: str | os.PathLike[str], *, into: object | None = None
-) -> Iterator[Rows]:
+def source_rows(source: str | os.PathLike[str], *, into: object | None = None) -> Iterator[Rows]:
     """The runs of ``source`` in chunks of rows in ``record.COLUMNS`` order."""
     rows = _all_rows(source, into)
     for start in range(0, len(rows), CHUNK_ROWS):

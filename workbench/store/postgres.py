@@ -87,6 +87,10 @@ def _pg(sql: str) -> str:
 class PostgresStore:
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
+    # Sweeps claim each point here before sending it: two people sweeping the same grid
+    # at once send each (request_hash, sample_index) once.
+    shared = True
+
     def __init__(self, url: str | StoreURL, *, password_env: str | None = None) -> None:
         self.url = url if isinstance(url, StoreURL) else StoreURL.parse(url, password_env)
         self.path: Path | None = None  # not a file: fallback rows go to the working folder
@@ -183,7 +187,13 @@ class PostgresStore:
 
     @staticmethod
     def _has_table(conn: psycopg.Connection[Any], name: str) -> bool:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+        # A scan of the catalog under this statement's snapshot: to_regclass() may answer
+        # from a cache that has not yet seen the tables another kernel's migration made.
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+            " WHERE schemaname = current_schema() AND tablename = %s)",
+            (name,),
+        ).fetchone()
         return bool(row and row[0])
 
     # ------------------------------------------------------------------ runs
@@ -345,8 +355,7 @@ class PostgresStore:
 
         def insert(conn: psycopg.Connection[Any]) -> int:
             conn.execute(
-                "CREATE TEMPORARY TABLE incoming_runs (LIKE runs INCLUDING DEFAULTS)"
-                " ON COMMIT DROP"
+                "CREATE TEMPORARY TABLE incoming_runs (LIKE runs INCLUDING DEFAULTS) ON COMMIT DROP"
             )
             with conn.cursor() as cur:
                 with cur.copy(f"COPY incoming_runs ({_COLUMN_LIST}) FROM STDIN") as copy:
@@ -531,7 +540,9 @@ class PostgresStore:
                     " the password in PGPASSWORD, ~/.pgpass or the variable [store]"
                     " password_env names in workbench.toml"
                 )
-            return StoreError(f"cannot reach the workbench store {self.url.masked} ({reason}): {_FIX}")
+            return StoreError(
+                f"cannot reach the workbench store {self.url.masked} ({reason}): {_FIX}"
+            )
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             error = StoreError(self._read_only_message(exc))
             error.__cause__ = exc

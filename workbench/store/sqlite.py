@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from ..checks import choice
-from .columnar import gc_paused, read_runs_frame, read_runs_table
 from ..errors import InvalidInputError, StoreError
 from ..frames import (
     EXPORT_SUFFIXES,
@@ -34,6 +33,8 @@ from ..frames import (
     runs_frame,
     write_runs,
 )
+from ..record import COLUMNS, RunRecord
+from .columnar import gc_paused, read_runs_frame, read_runs_table
 from .migrations import (
     damaged_store_error,
     is_damaged,
@@ -45,7 +46,6 @@ from .migrations import (
     unknown_migrations,
     with_retries,
 )
-from ..record import COLUMNS, RunRecord
 
 __all__ = ["ExperimentStore", "expand_json"]
 
@@ -72,6 +72,9 @@ class ExperimentStore:
     Safe to share between threads (calls are serialised on one connection) and between
     processes (SQLite's locking; WAL lets readers run while a writer appends).
     """
+
+    # Sweeps claim points before sending only on a shared store (see dispatch.py).
+    shared = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -21,8 +21,10 @@ _SCHEMES = ("postgresql", "postgres")
 
 
 def is_postgres_url(target: str | os.PathLike[str]) -> bool:
-    return isinstance(target, str) and target.split(":", 1)[0].lower() in _SCHEMES and (
-        "://" in target
+    return (
+        isinstance(target, str)
+        and target.split(":", 1)[0].lower() in _SCHEMES
+        and ("://" in target)
     )
 
 
@@ -52,8 +54,10 @@ class StoreURL:
             host = f"{host}:{parts.port}"
         user = quote(unquote(parts.username), safe="") if parts.username else ""
         bare = urlunsplit((parts.scheme, f"{user}@{host}" if user else host, *parts[2:]))
-        shown = f"{user}:***@{host}" if user and password is not None else (
-            f"{user}@{host}" if user else host
+        shown = (
+            f"{user}:***@{host}"
+            if user and password is not None
+            else (f"{user}@{host}" if user else host)
         )
         masked = urlunsplit((parts.scheme, shown, parts.path, "", ""))
         return cls(masked=masked, _conninfo=bare, _password=password)
