@@ -361,3 +361,37 @@ def test_other_secret_headers_are_redacted_too() -> None:
     with pytest.raises(APIStatusError) as info:
         client.chat(BODY)
     assert "azure-secret-value" not in everything_said(info.value)
+
+
+# -- redirects ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("https://api.example.test/v1/chat", "https://api.example.test/v1/chat"),
+        ("https://user:REDIRECTPASS@proxy.test/v1/chat", "https://user:***@proxy.test/v1/chat"),
+        ("/v2/chat/completions", "{server}/v2/chat/completions"),  # relative to the server
+    ],
+)
+def test_a_redirect_names_where_it_points_with_credentials_masked(
+    location: str, shown: str, stream: bool
+) -> None:
+    from loopback import Reply, serving
+
+    moved = Reply(307, {"error": "moved"}, headers={"location": location})
+    with (
+        serving(lambda request: moved) as api,
+        OpenAIClient(api.base_url, KEY) as client,
+        pytest.raises(APIStatusError) as info,
+    ):
+        client.chat({**BODY, "stream": stream})
+    server = api.base_url.removesuffix("/v1")
+    assert str(info.value) == (
+        f"HTTP 307 from POST {api.base_url}/chat/completions: it redirects to "
+        f"{shown.format(server=server)}, which the workbench does not follow: set the base "
+        "URL to where it points"
+    )
+    assert "REDIRECTPASS" not in everything_said(info.value)
+    assert api.count() == 1  # neither followed nor retried

@@ -4,6 +4,8 @@ the same frame, value for value and dtype for dtype, from real SQLite files."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
+from workbench import sqlite_arrow
 from workbench.record import COLUMNS, RunRecord
 from workbench.store import ExperimentStore, columnar
 
@@ -50,6 +53,12 @@ def mixed_store(path: Path, rows: int = 40) -> ExperimentStore:
         )
         store.append(record)
     return store
+
+
+@pytest.fixture(autouse=True)
+def columnar_for_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tables are small: read them column-wise anyway, as a million rows would be."""
+    monkeypatch.setattr(columnar, "COLUMNAR_ROWS", 0)
 
 
 def row_wise(store: ExperimentStore, monkeypatch: pytest.MonkeyPatch, **filters: Any) -> Any:
@@ -93,11 +102,28 @@ def test_a_large_table_is_read_in_parts_with_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = mixed_store(tmp_path / "runs.db", rows=60)
-    monkeypatch.setattr(columnar, "_SPLIT_ROWS", 10)  # split a small table as a big one
-    parts = columnar._parts(store._read_uri())
-    assert len(parts) == 2
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 10)  # split a small table as a big one
+    rows, parts = sqlite_arrow._parts(store._read_uri(), 10)
+    assert len(parts) == 2 and rows == 120
     fast = store.runs()
     pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
+
+
+def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
+    # ADBC links its own SQLite; closing its file in this process would drop the locks of
+    # the store's connection (the -shm then truncated under it: SIGBUS in the crash test).
+    # It reads in a child process, so the store's process never loads the driver.
+    mixed_store(tmp_path / "runs.db").close()
+    script = (
+        "import sys; from workbench.store import columnar; columnar.COLUMNAR_ROWS = 0\n"
+        "from workbench.store import ExperimentStore\n"
+        f"frame = ExperimentStore({str(tmp_path / 'runs.db')!r}).runs()\n"
+        "print(len(frame), 'adbc_driver_sqlite' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["80", "False"]
 
 
 def test_repeated_text_is_made_once_per_distinct_value(tmp_path: Path) -> None:
@@ -125,15 +151,15 @@ def test_falls_back_to_sqlite3_when_a_column_holds_a_value_of_another_type(
     # column-wise reader cannot type it; it says so rather than guessing.
     with sqlite3.connect(store.path) as conn:
         conn.execute("UPDATE runs SET retries = 'three' WHERE rowid = 3")
-    assert columnar.read_runs_frame(store._read_uri(), "", []) is None
+    assert columnar.read_runs_frame(store._read_uri(), "", [], rows=10) is None
 
 
-def test_falls_back_when_the_driver_is_missing(
+def test_falls_back_when_the_child_cannot_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = mixed_store(tmp_path / "runs.db", rows=5)
-    monkeypatch.setitem(__import__("sys").modules, "adbc_driver_sqlite.dbapi", None)
-    assert columnar.read_runs_frame(store._read_uri(), "", []) is None
+    monkeypatch.setattr(columnar.sys, "executable", "/nonexistent/python")
+    assert columnar.read_runs_frame(store._read_uri(), "", [], rows=10) is None
     assert len(store.runs()) == 10
 
 
@@ -150,17 +176,13 @@ def test_an_empty_store(tmp_path: Path) -> None:
     assert {c: str(t) for c, t in frame.dtypes.items()} == EXPECTED_DTYPES
 
 
-def test_parquet_export_is_written_from_arrow_and_reads_back_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = mixed_store(tmp_path / "runs.db")
-    written: list[Any] = []
+def test_parquet_export_is_written_from_arrow_and_reads_back_the_same(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    real_write = pq.write_table
-    monkeypatch.setattr(pq, "write_table", lambda t, p: (written.append(t), real_write(t, p)))
+    store = mixed_store(tmp_path / "runs.db")
     path = store.export(tmp_path / "all.parquet")
-    assert written, "the export did not go straight from Arrow to Parquet"
+    # Written by Arrow in the child: no pandas metadata, as a frame's to_parquet leaves.
+    assert b"pandas" not in (pq.read_schema(path).metadata or {})
     copy = ExperimentStore(tmp_path / "copy.db")
     assert copy.import_runs(path) == 80
     pd.testing.assert_frame_equal(copy.runs(), store.runs())

@@ -15,6 +15,7 @@ from faults.sweeper import define
 
 import workbench as wb
 from workbench.identity import request_hash
+from workbench.providers import known_providers
 
 pytestmark = [
     pytest.mark.stress,
@@ -58,7 +59,8 @@ class _Store:
 
 
 def sent_identities(server: FaultServer, since: int) -> list[tuple[str, int]]:
-    return [(request_hash("openai", r.body), 0) for r in server.received()[since:]]
+    provider = known_providers()["openai"].identity  # openai@127.0.0.1:PORT
+    return [(request_hash(provider, r.body), 0) for r in server.received()[since:]]
 
 
 def test_a_killed_sweep_leaves_a_sound_store_and_resumes_with_only_the_missing_runs(

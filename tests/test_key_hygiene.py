@@ -8,16 +8,20 @@ nor any exception (its message, its chain, its traceback).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faults import Action, Fault, FaultServer, Request
 from IPython.core.error import UsageError
+from loopback import Received, chat_reply, serving
+from loopback import Reply as LoopbackReply
 from testing_shell import open_shell
 
 import workbench as wb
@@ -260,3 +264,144 @@ def test_a_sweep_cell_holding_a_key_is_warned_about_before_anything_is_sent(
             )
     assert server.count("/chat/completions") == 0
     assert all(KEY_SHAPED[0] not in str(w.message) for w in caught)
+
+
+# -- every secret, every way out: verbose tracebacks, chains, logs, rows, files -----------
+
+URL_SECRET = "wbURLPASS5k8Jd2Qz"  # a password in a base URL
+TOML_KEY = "sk-proj-" + "wbTOMLkey3Fh8Lq2Zx7Nv4Rt9Ww"  # pasted where a variable name goes
+# Masked echoes as servers put them in a 401: of the sentinel, and literal ones.
+MASKED = [
+    SENTINEL[:8] + "****" + SENTINEL[-4:],
+    "sk-adv-S****cdef",
+    "sk-****cdef",
+    "sk-...cdef",
+]
+
+
+def scripted(request: Received) -> LoopbackReply:
+    """The loopback server's answers: masked echoes of the key, a redirect, or an answer."""
+    text = json.dumps(request.body)
+    if "masked-echo" in text:
+        message = "Incorrect API key provided: " + ", ".join(MASKED) + ". Check your key."
+        return LoopbackReply(401, {"error": {"message": message, "code": "invalid_api_key"}})
+    if "redirect" in text:
+        target = f"http://user:{URL_SECRET}@elsewhere.test/v1/chat/completions"
+        return LoopbackReply(307, {"error": "moved"}, headers={"location": target})
+    return chat_reply("fine")
+
+
+def verbose_run(shell: Any, code: str) -> BaseException | None:
+    """Run ``code`` in the shell; IPython prints a failure's verbose traceback to stdout."""
+    try:
+        shell.run_cell(code)
+    except BaseException as exc:  # noqa: BLE001 - every failure is looked at
+        return exc
+    return None
+
+
+def with_locals(exc: BaseException) -> str:
+    """The whole chain with every frame's local variables, as ``capture_locals`` shows it."""
+    rendered = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    return "".join(rendered.format())
+
+
+SECRETS = [SENTINEL, URL_SECRET, TOML_KEY, *MASKED]
+
+
+def test_no_secret_reaches_a_verbose_traceback_chain_log_row_export_or_the_wal(
+    server: FaultServer,
+    in_tmp_dir: Path,
+    isolated_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    errors: list[BaseException | None] = []
+    with serving(scripted) as scripted_api, open_shell() as shell:
+        shell.run_cell("import workbench as wb\nwb.configure(timeout=0.5, max_retries=0)")
+        shell.run_cell("%xmode Verbose")
+        # Faults of the connection: httpcore's frames hold the raw request bytes.
+        for prompt in ("please-reset", "please-cut", "echo-auth-401", "echo-auth-400"):
+            for stream in (False, True):
+                errors.append(
+                    verbose_run(shell, f"wb.chat({prompt!r}, model='gpt-4o-mini', stream={stream})")
+                )
+        for stream in (False, True):  # the async client, through IPython's autoawait
+            errors.append(
+                verbose_run(
+                    shell, f"await wb.achat('please-reset', model='gpt-4o-mini', stream={stream})"
+                )
+            )
+        # The key pasted where the name of its variable belongs: refused, no row.
+        toml = in_tmp_dir / "workbench.toml"
+        toml.write_text(
+            f'[providers.team]\nbase_url = "{server.base_url}"\napi_key_env = "{TOML_KEY}"\n'
+        )
+        rows_before, sent_before = len(wb.runs()), server.count()
+        errors.append(verbose_run(shell, "wb.chat('hi', provider='team', model='gpt-4o-mini')"))
+        assert (len(wb.runs()), server.count()) == (rows_before, sent_before)
+        toml.rename(in_tmp_dir / "mistake.toml")
+        # A key read from a file with its newline: stripped, and the call goes through.
+        monkeypatch.setenv("OPENAI_API_KEY", SENTINEL + "\n")
+        assert verbose_run(shell, "wb.chat('with newline', model='gpt-4o-mini')") is None
+        assert server.received()[-1].headers["authorization"] == f"Bearer {SENTINEL}"
+        # A key with a character no header can carry: one line, no key.
+        monkeypatch.setenv("OPENAI_API_KEY", SENTINEL + "é")
+        errors.append(verbose_run(shell, "wb.chat('non-ascii', model='gpt-4o-mini')"))
+        monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+        # Masked echoes, and credentials in the base URL and in a redirect.
+        host = scripted_api.base_url.removeprefix("http://")
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:{URL_SECRET}@{host}")
+        for prompt in ("masked-echo", "redirect"):
+            errors.append(verbose_run(shell, f"wb.chat({prompt!r}, model='gpt-4o-mini')"))
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:{URL_SECRET}@127.0.0.1:9/v1")
+        errors.append(verbose_run(shell, "wb.chat('unreachable', model='gpt-4o-mini')"))
+        shell.run_cell("%workbench")
+    failures = [exc for exc in errors if exc is not None]
+    assert len(failures) == len(errors) == 15
+    messages = [str(exc) for exc in failures]
+    assert [type(exc).__name__ for exc in failures] == [
+        *["APIConnectionError"] * 3,  # reset, reset streamed, a plain answer cut short
+        "TruncatedStreamError",
+        *["AuthenticationError"] * 2,
+        *["BadRequestError"] * 2,
+        *["APIConnectionError"] * 2,  # the async client
+        *["ConfigurationError"] * 2,  # the key as api_key_env; a key no header can carry
+        "AuthenticationError",  # masked echoes
+        "APIStatusError",  # the redirect
+        "APIConnectionError",  # unreachable, credentials in the URL
+    ]
+    assert any("non-ASCII" in m and "$OPENAI_API_KEY" in m for m in messages)
+    assert any("api_key_env must be the name of an environment variable" in m for m in messages)
+    assert any(
+        "redirects to http://user:***@elsewhere.test/v1/chat/completions" in m for m in messages
+    )
+    assert any("Could not talk to POST http://user:***@127.0.0.1:9/v1" in m for m in messages)
+    assert any("Incorrect API key provided: [redacted]" in m for m in messages)
+
+    rows = wb.runs()
+    for suffix in ("parquet", "csv", "jsonl"):
+        wb.export(in_tmp_dir / f"exported.{suffix}")
+    out, err = capfd.readouterr()
+    # Frames and their locals are printed (the client's endpoint among them).
+    plain = out.replace("\x1b[34m", "").replace("\x1b[39m", "")
+    assert "Traceback" in out and "endpoint = Endpoint(POST" in plain
+    logs = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request" in logs and "send_request_headers" in logs
+    wal = Path(f"{isolated_store}-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # rows are still in the WAL file
+    table = rows.astype(str).to_csv()
+    for secret in SECRETS:
+        for exc in failures:
+            assert secret not in exception_text(exc) and secret not in with_locals(exc)
+        assert secret not in out and secret not in err and secret not in logs
+        assert secret not in table
+        assert files_holding(in_tmp_dir, secret) == [] or secret == TOML_KEY
+        assert files_holding(isolated_store.parent, secret) == [] or secret == TOML_KEY
+        assert secret.encode() not in wal.read_bytes()
+    # The toml file itself holds its mistake; nothing the workbench wrote does.
+    assert files_holding(in_tmp_dir, TOML_KEY) == [str(in_tmp_dir / "mistake.toml")]

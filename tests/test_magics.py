@@ -26,6 +26,7 @@ from testing_shell import TestingShell, open_shell
 
 import workbench as wb
 from workbench.display import ChatDisplay, EmbedResult
+from workbench.jsonmode import JSON_INSTRUCTION
 from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
 from workbench.session import get_session
 
@@ -93,7 +94,15 @@ BASE = {
         ("--frequency-penalty -0.5", {"frequency_penalty": -0.5}),
         ("-m smollm2-135m-instruct", {}),
         ("--provider local", {}),
-        ("--json", {"response_format": {"type": "json_object"}}),
+        (
+            "--json",  # the API needs the word JSON in a message: an instruction says it
+            {
+                "response_format": {"type": "json_object"},
+                "messages": [{"role": "system", "content": JSON_INSTRUCTION}, *BASE["messages"]],
+            },
+        ),
+        ("--reasoning-effort low", {"reasoning_effort": "low"}),
+        ("--logprobs 2", {"logprobs": True, "top_logprobs": 2}),
         ("--no-stream", {"stream": None, "stream_options": None}),
         ("--fresh", {}),
         ("--budget 1", {}),

@@ -20,6 +20,7 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
+from workbench.jsonmode import JSON_INSTRUCTION
 from workbench.local import CHAT_MODEL_ALIAS
 from workbench.sweeps import Sweep
 
@@ -195,7 +196,8 @@ def test_json_and_system_go_with_every_point(shell: TestingShell, api: LoopbackA
     chat(shell, '-m gpt-4o-mini --seed 1,2 --json -s "Be {{tone}}."', "List {{tone}} words.")
     for body in bodies(api):
         assert body["response_format"] == {"type": "json_object"}
-        assert body["messages"] == [
+        assert body["messages"] == [  # json_object needs the word JSON in a message
+            {"role": "system", "content": JSON_INSTRUCTION},
             {"role": "system", "content": "Be terse."},
             {"role": "user", "content": "List terse words."},
         ]

@@ -92,6 +92,7 @@ def chat_args(**given: Any) -> argparse.Namespace:
         "model", "temperature", "top_p", "seed", "max_tokens", "system", "stop",
         "presence_penalty", "frequency_penalty", "provider", "experiment", "out", "thread",
         "schema", "tools", "image", "budget", "deadline", "repeat", "concurrency",
+        "reasoning_effort", "logprobs",
     ]
     flags = ["no_stream", "fresh", "json", "run_tools"]
     values: dict[str, Any] = {**dict.fromkeys(names), **dict.fromkeys(flags, False), **given}

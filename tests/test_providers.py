@@ -106,3 +106,69 @@ def test_broken_toml_is_one_clear_error(in_tmp_dir: Path) -> None:
     write_toml(in_tmp_dir, "[providers.x]\napi_key_env = 'K'\n")
     with pytest.raises(ConfigurationError, match="needs base_url"):
         load_config()
+
+
+PASTED_KEYS = [
+    "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",  # OpenAI's shape
+    "vLLMkey" + "9fQ2xT7mW4pZ8kR3",  # a self-hosted server's key: random, no prefix
+    "Bearer tok-123",  # not a variable name at all
+]
+
+
+@pytest.mark.parametrize("pasted", PASTED_KEYS)
+def test_a_key_pasted_as_api_key_env_is_refused_without_echoing_it(
+    in_tmp_dir: Path, pasted: str
+) -> None:
+    write_toml(
+        in_tmp_dir, f'[providers.team]\nbase_url = "http://x/v1"\napi_key_env = "{pasted}"\n'
+    )
+    with pytest.raises(ConfigurationError, match="api_key_env must be the name") as info:
+        resolve(provider="team")
+    assert pasted not in str(info.value) and pasted[-6:] not in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["TEAM_API_KEY", "vllm_key", "OPENAI_API_KEY_2", "_K"])
+def test_names_of_variables_are_accepted_as_api_key_env(in_tmp_dir: Path, name: str) -> None:
+    write_toml(in_tmp_dir, f'[providers.team]\nbase_url = "http://x/v1"\napi_key_env = "{name}"\n')
+    provider, _ = resolve(provider="team")
+    assert provider.api_key_env == name
+
+
+def test_a_key_read_from_a_file_is_stripped(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123456789\n")
+    provider, _ = resolve()
+    assert provider.api_key() == "sk-test-123456789"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "identity"),
+    [
+        (None, "openai"),
+        ("https://api.openai.com/v1", "openai"),
+        ("https://API.OpenAI.com/v1/", "openai"),
+        ("http://127.0.0.1:8000/v1", "openai@127.0.0.1:8000"),
+        ("https://user:TOKEN@Proxy.Example:443/openai/v1", "openai@proxy.example"),
+        ("http://proxy.example:80/v1", "openai@proxy.example"),
+        ("http://[::1]:8080/v1", "openai@[::1]:8080"),
+    ],
+)
+def test_the_environment_provider_is_known_by_the_server_it_reaches(
+    in_tmp_dir: Path, monkeypatch: pytest.MonkeyPatch, base_url: str | None, identity: str
+) -> None:
+    if base_url is None:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123456789")
+    else:
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    provider, _ = resolve()
+    assert provider.name == "openai"  # what a person types stays the same
+    assert provider.identity == identity
+    assert "TOKEN" not in repr(provider)
+
+
+def test_a_named_provider_keeps_its_name_whatever_its_url(in_tmp_dir: Path) -> None:
+    write_toml(in_tmp_dir, '[providers.team]\nbase_url = "http://10.1.2.3:8000/v1"\n')
+    assert resolve(provider="team")[0].identity == "team"
+    assert resolve(provider="local")[0].identity == "local"

@@ -69,7 +69,8 @@ def test_one_call_is_one_row_with_every_column(api: LoopbackAPI) -> None:
     assert len(df) == 1
     row = df.iloc[0]
     assert row.run_id == answer.run_id
-    assert row.kind == "chat" and row.provider == "openai" and row.model == "gpt-4o-mini"
+    assert row.kind == "chat" and row.model == "gpt-4o-mini"
+    assert row.provider == "openai@" + api.base_url.split("/")[2]  # the server it reached
     assert row.response_model == "gpt-4o-mini" and row.system_fingerprint == "fp_test"
     assert (row.temperature, row.top_p, row.seed, row.max_tokens) == (0.5, 0.9, 7, 20)
     params = json.loads(row.params)

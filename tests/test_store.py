@@ -43,6 +43,7 @@ EXPECTED_DTYPES = {
             "total_tokens",
             "sample_index",
             "retries",
+            "requests",
         )
     },
     **{name: "float64" for name in ("temperature", "top_p", "cost_usd", "latency_s", "ttft_s")},
@@ -91,6 +92,10 @@ def full_record(**overrides: Any) -> RunRecord:
         status="ok",
         error=None,
         retries=2,
+        refusal="I can't help with that.",
+        logprobs=json.dumps([["NA", -0.25, [["NA", -0.25], ["No", -1.5]]]]),
+        service_tier="default",
+        requests=1,
     )
     values.update(overrides)
     return RunRecord(**values)
@@ -168,8 +173,11 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m002_create_embeddings",
         "m003_create_prices",
         "m004_add_runs_notes",
-        "m006_add_runs_user",
-        "m007_create_claims",
+        "m005_response_fields",
+        "m006_datasets",
+        "m007_scores",
+        "m008_add_runs_user",
+        "m009_create_claims",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)
@@ -179,6 +187,31 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
     with ExperimentStore(path) as third:
         assert third.count() == 1  # reopening kept the data: nothing was recreated
     assert sql(path, "SELECT name, applied_at FROM schema_migrations ORDER BY rowid") == first
+
+
+def test_a_store_from_before_the_response_fields_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, migration in MIGRATIONS[:3]:  # a file written before issue 14
+        migration(conn)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, T0.isoformat()))
+    old = list(COLUMNS[: COLUMNS.index("notes")])  # the first release's columns
+    row = bare_record().as_row()
+    row["created_at"] = T0.isoformat()
+    conn.execute(
+        f"INSERT INTO runs ({', '.join(old)}) VALUES ({', '.join('?' * len(old))})",
+        [row[c] for c in old],
+    )
+    conn.close()
+
+    with ExperimentStore(path) as store:
+        frame = store.runs()
+        store.append(full_record())
+        assert tuple(frame.columns) == COLUMNS
+        assert frame.iloc[0][["refusal", "logprobs", "service_tier"]].isna().all()
+        assert store.runs().iloc[-1].refusal == full_record().refusal
+    assert tuple(row[1] for row in sql(path, "PRAGMA table_info(runs)")) == COLUMNS
 
 
 # ---------------------------------------------------------------- append and runs()

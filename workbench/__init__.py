@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .scoring import scorers
+    from .scoring.datasets import Dataset
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -65,10 +67,17 @@ __all__ = [
     "estimate",
     "export",
     "import_runs",
+    "dataset",
+    "datasets",
+    "Dataset",
     "set_price",
     "expand_json",
     "compare",
     "plots",
+    "score",
+    "scores",
+    "scorers",
+    "check",
     "sweep",
     "Sweep",
     "SweepPanel",
@@ -233,11 +242,55 @@ def runs(
     user: str | None = None,
 ) -> pd.DataFrame:
     """The experiment table as a DataFrame, oldest first (``limit``: the newest N;
-    ``user``: only the runs of one person, as ``WORKBENCH_USER`` or the OS user named them)."""
-    return get_session().store.runs(
+    ``user``: only the runs of one person, as ``WORKBENCH_USER`` or the OS user named them),
+    with a ``score:<name>`` column per scorer that has scored its runs (see :func:`score`)."""
+    from .scoring.columns import add_score_columns
+
+    store = get_session().store
+    frame = store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
         user=user,
     )
+    return add_score_columns(frame, store)
+
+
+def score(
+    data: Any,
+    scorers: Any,
+    *,
+    fresh: bool = False,
+    budget: float | Decimal | None = None,
+) -> pd.DataFrame:
+    """Score the runs of a Sweep, a runs DataFrame or an experiment (by name) with one
+    scorer or a list (``wb.scorers.*`` or functions); return the scores, one row per run
+    and scorer. Scores already stored are not computed again (``fresh=True`` forces it);
+    outputs are never generated again. ``budget`` (USD) caps a judge's calls."""
+    from .scoring.engine import score as _score
+
+    return _score(data, scorers, fresh=fresh, budget=budget)
+
+
+def scores(experiment: str | None = None, *, scorer: str | None = None) -> pd.DataFrame:
+    """Every stored score (one row per run and scorer definition), oldest first."""
+    from .scoring.engine import scores as _scores
+
+    return _scores(experiment, scorer=scorer)
+
+
+def check(
+    candidate: Any,
+    *,
+    scorer: str,
+    baseline: Any = None,
+    min_score: float | None = None,
+    max_drop: float | None = None,
+) -> None:
+    """A regression gate: raise AssertionError (one line: means, difference, interval)
+    when ``candidate`` (a Sweep, runs DataFrame or experiment name) has a mean
+    ``score:<scorer>`` below ``min_score``, or more than ``max_drop`` below ``baseline``."""
+    from .scoring.gate import check as _check
+
+    _check(candidate, scorer=scorer, baseline=baseline, min_score=min_score, max_drop=max_drop)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb
@@ -342,6 +395,38 @@ def import_runs(path: str | os.PathLike[str]) -> int:
     return get_session().store.import_runs(path)
 
 
+def dataset(
+    name: str, data: Any = None, *, expected: str | None = None, version: str | None = None
+) -> Dataset:
+    """A named set of test cases: rows of template variables, one column (``expected``, or
+    the one named by ``expected=``) holding the reference answer. With ``data`` (a
+    DataFrame, a list of dicts, a .csv/.jsonl/.parquet path) it is stored, versioned by its
+    content; without, the latest stored version (or ``version``) is loaded.
+    ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
+    from .scoring.datasets import load_dataset, save_dataset
+    from .store import local_store
+
+    store = local_store(get_session().store, "datasets")
+    if data is None:
+        if expected is not None:
+            raise InvalidInputError(
+                "expected= goes with rows to store: wb.dataset(name, rows, expected=...)"
+            )
+        return load_dataset(store, name, version=version)
+    if version is not None:
+        raise InvalidInputError(
+            "version= picks a stored version: wb.dataset(name, version=...) without rows"
+        )
+    return save_dataset(store, name, data, expected=expected)
+
+
+def datasets() -> pd.DataFrame:
+    """The stored datasets, newest first: name, version, rows, expected, stored_at."""
+    from .store import local_store
+
+    return local_store(get_session().store, "datasets").datasets()
+
+
 def set_price(
     model: str,
     *,
@@ -387,10 +472,16 @@ _LAZY = {
     "Sweep": "sweeps",
     "SweepPanel": "widgets",
     "Playground": "widgets",
+    "Dataset": "scoring.datasets",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "scorers":  # a module of scorer constructors: wb.scorers.contains(...)
+        from .scoring import scorers as scorer_module
+
+        globals()[name] = scorer_module
+        return scorer_module
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIStatusError
+from .errors import APIStatusError, InvalidInputError
+from .jsonmode import schema_name
 from .keycheck import warn_if_key
 from .options import ChatRequest, EmbedRequest, OptionError
 from .session import Message, Session, get_session, one_line
@@ -49,10 +50,23 @@ class ChatOutcome:
     json: bool = False  # the answer was asked for as JSON
     parsed: Any = None
     parse_error: str | None = None
+    scores: list[str] = field(default_factory=list)  # --score: "contains ✓", "judge 4"
 
     @property
     def response(self) -> ChatResponse:
         return self.responses[-1]
+
+
+def scorers_of(request: ChatRequest, namespace: Mapping[str, Any]) -> list[Any] | None:
+    """The scorers ``--score VAR`` names, checked; None without --score."""
+    if request.score is None:
+        return None
+    from .scoring.base import as_scorers
+
+    try:
+        return list(as_scorers(_lookup(namespace, request.score, "--score")))
+    except InvalidInputError as exc:
+        raise OptionError(f"--score {request.score}: {one_line(exc)}") from None
 
 
 def _lookup(namespace: Mapping[str, Any], name: str, option: str) -> Any:
@@ -109,7 +123,8 @@ def response_format_for(value: Any, name: str) -> tuple[dict[str, Any], Parser]:
             f"--schema {name}: {name} is a {type(value).__name__}, not a JSON-schema dict "
             "(with 'type' and 'properties') or a pydantic model class"
         )
-    format_ = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    # The API takes [a-zA-Z0-9_-]{1,64}; a Python name may be longer or hold other letters.
+    format_ = {"type": "json_schema", "json_schema": {"name": schema_name(name), "schema": schema}}
     return format_, parse
 
 
@@ -192,6 +207,7 @@ def run_chat(
         **_template_columns(request, namespace),
         **request.params,
     }
+    scorers = scorers_of(request, namespace)  # a wrong --score fails before anything is sent
     history = session.threads.get(request.thread, []) if request.thread else []
     messages = [*history, _user_message(prompt, request.images)]
     # A replay needs no server, so a shared notebook re-runs offline: check only misses.
@@ -215,11 +231,18 @@ def run_chat(
         runs = [ToolRun(c["id"], c["function"]["name"], c["function"]["arguments"])
                 for c in calls_of(responses[0])]
     outcome = ChatOutcome(responses, runs, json=parse is not None)
-    if parse is not None:
+    if parse is not None and outcome.response.refusal:
+        outcome.parse_error = f"the model refused: {outcome.response.refusal}"
+    elif parse is not None:
         try:
             outcome.parsed = parse(outcome.response.text)
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
             outcome.parse_error = one_line(exc)
+    if scorers is not None:
+        from .scoring.engine import score
+        from .scoring.live import compact
+
+        outcome.scores = compact(score([outcome.response], scorers, session=session))
     if request.thread:
         answer: Message = {"role": "assistant", "content": outcome.response.text}
         session.threads[request.thread] = [*messages, answer]

@@ -9,12 +9,13 @@ import html
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .cells import check_model, response_format_of
+from .cells import check_model, response_format_of, scorers_of
 from .display import Note, format_cost, show
 from .errors import WorkbenchError
 from .grid import unique
 from .keycheck import warn_if_key
 from .options import ChatRequest, OptionError
+from .scoring.columns import score_columns
 from .session import Session, get_session, one_line
 from .sidebyside import table_html
 from .sweeps import Sweep
@@ -59,6 +60,7 @@ def plan_sweep(
             context=namespace,
             fixed={name: value for name, value in fixed.items() if value is not None},
             session=session or get_session(),
+            scorers=scorers_of(request, namespace),
         )
     except TemplateError:
         raise
@@ -126,6 +128,24 @@ def _total(df: pd.DataFrame, column: str) -> int:
     return int(df[column].sum(skipna=True)) if len(df) else 0
 
 
+def _with_scores(sweep: Sweep, table: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's output followed by its run's scores, compact: ``[contains ✓ · judge 4]``."""
+    columns = score_columns(sweep.df)
+    if not columns:
+        return table
+    from .scoring.live import compact_row
+
+    per_score = {column: sweep.table(values=column) for column in columns}
+    out = table.copy()
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            labels = compact_row({c: per_score[c].iat[i, j] for c in columns})
+            if labels:
+                text = out.iat[i, j]
+                out.iat[i, j] = f"{'' if text is None else text}\n[{labels}]"
+    return out
+
+
 class SweepDisplay:
     """The result of a sweep cell: outputs side by side (one column per knob combination)
     and a summary line: models · runs, ok and errors · tokens · cost · cached · sweep id."""
@@ -133,7 +153,7 @@ class SweepDisplay:
     def __init__(self, sweep: Sweep) -> None:
         self.sweep = sweep
         self.df = sweep.df
-        self.table = sweep.table()
+        self.table = _with_scores(sweep, sweep.table())
 
     @property
     def summary(self) -> str:
@@ -150,6 +170,10 @@ class SweepDisplay:
         cached = _total(df, "cache_hit")
         if cached:
             parts.append(f"{cached} cached")
+        for column in score_columns(df):  # each scorer's mean over the sweep's runs
+            mean = df[column].mean()
+            if mean == mean:
+                parts.append(f"{column} mean {mean:.3g}")
         state = sweep.progress
         if state.state == "stopped":
             parts.append("stopped: run the cell again to resume")

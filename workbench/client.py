@@ -17,8 +17,9 @@ from typing import Any, NoReturn
 import httpx
 from httpx_sse import EventSource
 
+from .credentials import ApiKey, SecretHeaders, request_auth
 from .deadline import Deadline, DeadlinePassed
-from .errors import ConfigurationError
+from .errors import ConfigurationError, mask_url
 from .logguard import guard_logs
 from .retry import Attempts
 from .streaming import StreamAttempt
@@ -46,9 +47,6 @@ __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 # return a longer wait (a sweep's pacer queues the retry behind calls already waiting).
 RetryHook = Callable[[int | None, Mapping[str, str], float], "float | None"]
 
-# Header names whose values are secrets besides our own key (Azure's api-key, proxies').
-_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
-
 
 class _Target:
     """What both flavours know before any I/O: where to go, how to authenticate, limits."""
@@ -56,7 +54,7 @@ class _Target:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None,
+        api_key: str | ApiKey | None,
         max_retries: int,
         default_headers: Mapping[str, str] | None,
         clock: Callable[[], float],
@@ -65,7 +63,7 @@ class _Target:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url must start with http:// or https:// and end in the API version "
-                f"(e.g. https://api.openai.com/v1), got {base_url!r}"
+                f"(e.g. https://api.openai.com/v1), got {mask_url(base_url)!r}"
             )
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
@@ -75,25 +73,24 @@ class _Target:
         self.max_retries = max_retries
         self.clock = clock
         self.deadline = deadline
-        self._headers: dict[str, str] = dict(default_headers or {})
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._secrets = tuple(
-            [api_key or ""]
-            + [value for name, value in self._headers.items() if name.lower() in _SECRET_HEADERS]
+        # Headers and secrets repr masked: verbose tracebacks print every frame's locals.
+        self._headers, self._secrets, self._send_url = request_auth(
+            self.base_url, api_key, default_headers
         )
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(method, f"{self.base_url}{path}", self._secrets)
+        return Endpoint(
+            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
+        )
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""
         return Deadline(self.deadline if seconds is None else seconds, start, self.clock)
 
-    def request_headers(self, *, stream: bool) -> dict[str, str]:
+    def request_headers(self, *, stream: bool) -> SecretHeaders:
         accept = "text/event-stream" if stream else "application/json"
-        return {"Accept": accept, **self._headers}
+        return SecretHeaders({"Accept": accept, **self._headers})
 
 
 def _retry_after_status(
@@ -147,7 +144,7 @@ class OpenAIClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None = None,
+        api_key: str | ApiKey | None = None,
         *,
         timeout: float | httpx.Timeout = 600.0,
         max_retries: int = 2,
@@ -219,7 +216,7 @@ class OpenAIClient:
                 raise deadline.error(endpoint, attempts.retries)
             request = self._http.build_request(
                 endpoint.method,
-                endpoint.url,
+                endpoint.send_url,
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
@@ -264,7 +261,7 @@ class OpenAIClient:
             try:
                 with self._http.stream(
                     endpoint.method,
-                    endpoint.url,
+                    endpoint.send_url,
                     json=body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
@@ -315,7 +312,7 @@ class AsyncOpenAIClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str | None = None,
+        api_key: str | ApiKey | None = None,
         *,
         timeout: float | httpx.Timeout = 600.0,
         max_retries: int = 2,
@@ -384,7 +381,7 @@ class AsyncOpenAIClient:
                 raise deadline.error(endpoint, attempts.retries)
             request = self._http.build_request(
                 endpoint.method,
-                endpoint.url,
+                endpoint.send_url,
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
@@ -427,7 +424,7 @@ class AsyncOpenAIClient:
             try:
                 async with self._http.stream(
                     endpoint.method,
-                    endpoint.url,
+                    endpoint.send_url,
                     json=body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .display import format_cost, shorten
 from .grid import knob_label
+from .scoring.live import compact_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["compare", "Comparison", "Cell", "KNOBS"]
 
 KNOBS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "seed", "max_tokens",
-                          "sample_index")
+                          "reasoning_effort", "sample_index")
 """The columns ``by`` defaults to: those of these that take more than one value."""
 
 NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
@@ -39,6 +40,7 @@ _STYLE = """<style>
 .wb-compare del {background: #f6c6c6; text-decoration: line-through}
 .wb-compare .wb-meta {font-size: 75%; color: #777; margin-top: .3em}
 .wb-compare .wb-error {color: #b00}
+.wb-compare .wb-refusal {color: var(--jp-warn-color0); font-style: italic}
 </style>"""
 
 
@@ -54,6 +56,8 @@ class Cell:
     latency_s: Any
     cache_hit: bool
     runs: int  # distinct requests that landed in this cell; the latest ok one is shown
+    refusal: str | None = None  # the model declined (message.refusal): not an empty answer
+    scores: str = ""  # its score: columns, compact ("contains ✓ · judge 4")
 
 
 @dataclass(frozen=True, eq=False)  # a DataFrame has no single truth value to compare by
@@ -94,6 +98,8 @@ class Comparison:
             return "<td>—</td>"
         if cell.output is None:
             text = f'<div class="wb-error">error: {html.escape(cell.error or "no output")}</div>'
+        elif cell.refusal:
+            text = f'<div class="wb-refusal">refused: {html.escape(cell.refusal)}</div>'
         else:
             compared = base.output if base is not None else None
             marked = html.escape(cell.output) if compared is None else _diff(compared, cell.output)
@@ -300,6 +306,8 @@ def _cell(run: Mapping[str, Any], runs: int) -> Cell:
         latency_s=known("latency_s"),
         cache_hit=bool(known("cache_hit")),
         runs=runs,
+        refusal=known("refusal"),
+        scores=compact_row(run),
     )
 
 
@@ -329,6 +337,8 @@ def _meta(cell: Cell) -> str:
             parts.append(f"{cell.latency_s:.2f} s")
     if cell.runs > 1:
         parts.append(f"latest of {cell.runs} runs")
+    if cell.scores:
+        parts.append(cell.scores)
     return " · ".join(parts)
 
 

@@ -27,6 +27,7 @@ from .slots import SlotTransport
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
     from .providers import Provider
+    from .record import RunRecord
     from .session import PreparedChat, Session
     from .unsaved import UnsavedRun
 
@@ -75,6 +76,7 @@ class Dispatcher:
         on_progress: Callable[[SweepProgress], None] | None = None,
         deadline: float | None = None,
         claims: bool = True,
+        on_row: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -84,6 +86,7 @@ class Dispatcher:
         self.deadline = session.deadline if deadline is None else deadline
         # Claim each point in the store before sending it (False: a fresh sweep resends).
         self.claims = claims
+        self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency, pacers=session.pacers)
         self.spent = Decimal(0)
         self._failures_in_a_row = 0
@@ -109,7 +112,7 @@ class Dispatcher:
             # of its own, so a model paused by a 429 holds up none of another's calls.
             by_model: dict[tuple[str, str], list[Job]] = {}
             for job in jobs:
-                model = (job.prepared.provider.name, job.prepared.record.model)
+                model = (job.prepared.provider.identity, job.prepared.record.model)
                 by_model.setdefault(model, []).append(job)
 
             async def worker(queue: Iterator[Job]) -> None:
@@ -141,7 +144,7 @@ class Dispatcher:
         base_url = await asyncio.to_thread(provider.chat_base_url)
         return AsyncOpenAIClient(
             base_url,
-            provider.api_key(),
+            provider.key(),
             max_retries=self.session.max_retries,
             http_client=http,
             deadline=self.deadline,  # each go of a run (after a 429) has all of it
@@ -212,7 +215,7 @@ class Dispatcher:
 
     async def _send(self, job: Job, client: AsyncOpenAIClient) -> bool:
         """Send the job; True when its answer was logged, False when it failed."""
-        provider, model = job.prepared.provider.name, job.prepared.record.model
+        provider, model = job.prepared.provider.identity, job.prepared.record.model
         extra_retries = 0
         first_sent: float | None = None
         for attempt in range(RATE_LIMIT_ATTEMPTS):
@@ -252,6 +255,8 @@ class Dispatcher:
             result.retries += extra_retries
             result.latency_s = time.perf_counter() - first_sent
         response = self.session.finish_ok(prepared, result, warn=False)
+        if self.on_row is not None:
+            self.on_row(response.record)
         cost = response.cost_usd
         if cost is not None:
             self.spent += Decimal(str(cost))

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .jsonmode import has_json_instruction
 from .pricing import is_estimated
 from .results import ChatResponse, EmbedResponse
 
@@ -77,12 +78,19 @@ def _tokens(response: ChatResponse | EmbedResponse, *, completion: bool = True) 
     mark = "~" if usage.counted else ""  # counted with tiktoken: the server gave none
     if not completion:
         return f"{mark}{usage.prompt_tokens} tokens"
-    return f"{mark}{usage.prompt_tokens}→{usage.completion_tokens or 0} tokens"
+    # Reasoning tokens are billed within the completion tokens; say how many they were.
+    reasoning = f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else ""
+    return f"{mark}{usage.prompt_tokens}→{usage.completion_tokens or 0} tokens{reasoning}"
 
 
 def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ()) -> str:
     """model · prompt→completion tokens · cost · latency · cached · run id."""
     parts = [response.model, *extra]
+    if isinstance(response, ChatResponse):
+        if response.refusal:
+            parts.append("refused")
+        if has_json_instruction(response.record.messages):
+            parts.append("JSON instruction added")
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
     # "~": a cost worked out from tokens counted here, the server having sent no usage.
     estimated = is_estimated(response.record.price_source) and response.cost_usd is not None
@@ -177,7 +185,7 @@ class ChatDisplay:
     def footer(self) -> str:
         rounds = len(self.outcome.responses)
         extra = [f"{rounds} calls"] if rounds > 1 else []
-        return footer(self.response, extra=extra)
+        return footer(self.response, extra=[*extra, *self.outcome.scores])
 
     def __str__(self) -> str:
         return self.text
@@ -185,6 +193,9 @@ class ChatDisplay:
     # -- rendering ------------------------------------------------------------------
 
     def _answer(self, *, fenced: bool) -> str:
+        refusal = self.response.refusal
+        if refusal:
+            return f"**Refused:** {refusal}" if fenced else f"Refused: {refusal}"
         if not self.outcome.json:
             return self.text
         if self.outcome.parse_error is not None:

@@ -52,26 +52,56 @@ __all__ = [
     "InternalServerError",
     "APIResponseError",
     "TruncatedStreamError",
+    "mask_url",
     "redact",
     "status_error_class",
 ]
 
 # Shapes of secrets worth hiding even when we were not told the exact key: bearer
-# headers echoed back by a server, and OpenAI-style keys.
+# headers echoed back by a server, OpenAI-style keys, and the masked echoes servers
+# put in 401s ("Incorrect API key provided: sk-adv-S****cdef"), which still give away
+# a key's ends.
+_MASK = r"(?:\*{2,}|\.{3}|…)"
 _SECRET_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=*…-]{6,}"),
+    re.compile(rf"\bsk-[A-Za-z0-9_-]*{_MASK}[A-Za-z0-9_*.…-]*"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
 ]
+# scheme://user:password@ (or scheme://token@) at the start of a URL.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@:]*)(:[^\s/?#@]*)?@")
+_SHORTEST_SECRET = 4  # shorter values would mask ordinary words
+_ENDS_KEPT = 4  # masked echoes show at most this many of a key's last characters
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked: ``http://user:***@host``."""
+
+    def masked(match: re.Match[str]) -> str:
+        scheme, user, password = match.groups()
+        return f"{scheme}{user}:***@" if password is not None else f"{scheme}***@"
+
+    return _URL_USERINFO.sub(masked, text)
+
+
+def _masked_echo(secret: str) -> re.Pattern[str]:
+    """A masked echo of ``secret``: anything with a mask run that ends in its last chars."""
+    tail = re.escape(secret[-_ENDS_KEPT:])
+    # Anchored at the start of a word: a body of one long word (base64) stays linear.
+    return re.compile(rf"(?<![\w-])[\w-]*{_MASK}[\w*.…-]*?{tail}(?![\w-])")
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Return ``text`` with every known secret and anything key-shaped masked."""
+    """Return ``text`` with every known secret, anything key-shaped, any masked echo of a
+    key and the credentials of any URL masked."""
     for secret in secrets:
-        if secret and len(secret) >= 4:
+        if secret and len(secret) >= _SHORTEST_SECRET:
             text = text.replace(secret, "[redacted]")
+            if len(secret) >= 3 * _ENDS_KEPT:
+                text = _masked_echo(secret).sub("[redacted]", text)
     text = _SECRET_PATTERNS[0].sub(r"\1[redacted]", text)
     text = _SECRET_PATTERNS[1].sub("[redacted]", text)
-    return text
+    text = _SECRET_PATTERNS[2].sub("[redacted]", text)
+    return mask_url(text)
 
 
 class WorkbenchError(Exception):

@@ -35,6 +35,10 @@ __all__ = [
     "frame_to_rows",
     "write_runs",
     "read_runs",
+    "DATASET_FIELDS",
+    "datasets_file",
+    "write_datasets",
+    "read_datasets",
 ]
 
 ColumnKind = Literal["text", "int", "float", "bool", "datetime"]
@@ -458,6 +462,52 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame(
         {name: pd.Series([item.get(name) for item in records], dtype=object) for name in names}
     )
+
+
+# ---------------------------------------------------------------- datasets beside runs
+
+DATASET_FIELDS: tuple[str, ...] = ("name", "version", "expected", "rows", "stored_at")
+
+
+def datasets_file(path: Path) -> Path:
+    """Where an export of runs to ``path`` keeps the datasets its runs came from."""
+    return path.with_name(path.name + ".datasets.jsonl")
+
+
+def write_datasets(rows: Sequence[tuple[Any, ...]], path: Path) -> None:
+    """Write ``datasets`` table rows (items as JSON text) as JSON lines, rows readable."""
+    with path.open("w", encoding="utf-8") as out:
+        for name, version, expected, items, stored_at in rows:
+            values = (name, version, expected, json.loads(items), stored_at)
+            line = dict(zip(DATASET_FIELDS, values, strict=True))
+            out.write(json.dumps(line, ensure_ascii=False))
+            out.write("\n")
+
+
+def read_datasets(path: Path) -> list[tuple[Any, ...]]:
+    """``datasets`` table rows from a file written by :func:`write_datasets`."""
+    rows: list[tuple[Any, ...]] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path.name}, line {number} is not JSON ({exc.msg})") from exc
+            missing = [f for f in DATASET_FIELDS if not isinstance(item, dict) or f not in item]
+            if missing or not isinstance(item["rows"], list):
+                raise ValueError(f"{path.name}, line {number} is not a dataset (name, rows, ...)")
+            rows.append(
+                (
+                    item["name"],
+                    item["version"],
+                    item["expected"],
+                    json.dumps(item["rows"], ensure_ascii=False),
+                    iso_utc(item["stored_at"]),
+                )
+            )
+    return rows
 
 
 # ---------------------------------------------------------------- JSON columns

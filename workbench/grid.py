@@ -146,6 +146,7 @@ class GridPoint:
     variables: Mapping[str, Any]
     knobs: Mapping[str, Any]
     sample_index: int
+    case: int | None = None  # the dataset row this point answers, for dataset sweeps
 
 
 def _axes(kind: str, mapping: Mapping[str, Sequence[Any]] | None) -> list[tuple[str, list[Any]]]:
@@ -168,31 +169,47 @@ def expand(
     grid: Mapping[str, Sequence[Any]] | None = None,
     variables: Mapping[str, Sequence[Any]] | None = None,
     repeats: int = 1,
+    cases: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[GridPoint]:
     """The cartesian product of a sweep, in a fixed order.
 
     Template variables vary slowest, then request knobs (in the mapping's order, the last
     fastest, as ``itertools.product``), then the repeats: a point's ``sample_index`` is
-    0..repeats-1, so repeats of one request are distinct runs.
+    0..repeats-1, so repeats of one request are distinct runs. ``cases`` (a dataset's
+    rows, each one set of template variables) take the place of ``variables``: each case
+    is one value of the slowest axis, not a product of its columns.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a whole number of 1 or more, not {repeats!r}")
     var_axes = _axes("template variable", variables)
     knob_axes = _axes("grid parameter", grid)
-    both = {name for name, _ in var_axes} & {name for name, _ in knob_axes}
+    if cases is not None and var_axes:
+        raise ValueError("give template variables as value lists or as test cases, not both")
+    var_names = {name for name, _ in var_axes} | {name for case in cases or () for name in case}
+    both = var_names & {name for name, _ in knob_axes}
     if both:
         raise ValueError(
             f"{sorted(both)} named both as template variables and as request parameters"
         )
-    names = [name for name, _ in var_axes + knob_axes]
+    var_sets: list[tuple[int | None, dict[str, Any]]]
+    if cases is not None:
+        var_sets = [(index, dict(case)) for index, case in enumerate(cases)]
+    else:
+        names = [name for name, _ in var_axes]
+        var_sets = [
+            (None, dict(zip(names, combo, strict=True)))
+            for combo in itertools.product(*(values for _, values in var_axes))
+        ]
+    knob_names = [name for name, _ in knob_axes]
+    knob_sets = [
+        dict(zip(knob_names, combo, strict=True))
+        for combo in itertools.product(*(values for _, values in knob_axes))
+    ]
     points: list[GridPoint] = []
-    combos = itertools.product(*(values for _, values in var_axes + knob_axes))
-    for combo in combos:
-        chosen = dict(zip(names, combo, strict=True))
-        var_part = {name: chosen[name] for name, _ in var_axes}
-        knob_part = {name: chosen[name] for name, _ in knob_axes}
-        for sample in range(repeats):
-            points.append(GridPoint(len(points), var_part, knob_part, sample))
+    for case, var_part in var_sets:
+        for knob_part in knob_sets:
+            for sample in range(repeats):
+                points.append(GridPoint(len(points), var_part, knob_part, sample, case))
     return points
 
 
@@ -200,9 +217,10 @@ def count_points(
     grid: Mapping[str, Sequence[Any]] | None = None,
     variables: Mapping[str, Sequence[Any]] | None = None,
     repeats: int = 1,
+    cases: Sequence[Mapping[str, Any]] | None = None,
 ) -> int:
     """How many points :func:`expand` would make, without making them."""
-    total = max(repeats, 0)
+    total = max(repeats, 0) * (1 if cases is None else len(cases))
     for mapping in (grid, variables):
         for values in (mapping or {}).values():
             total *= len(values)

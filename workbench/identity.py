@@ -24,7 +24,8 @@ def canonical_json(value: Any) -> str:
 
 
 def request_hash(provider: str, body: Mapping[str, Any]) -> str:
-    """sha256 of the provider name and the request body minus delivery-only keys."""
+    """sha256 of the provider (its ``Provider.identity``: the server it reaches, for an
+    OPENAI_BASE_URL) and the request body minus delivery-only keys."""
     asked = {k: v for k, v in body.items() if k not in STREAM_ONLY_KEYS}
     text = canonical_json({"provider": provider, "body": asked})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
+from .credentials import known_secrets, remember_secrets
 from .errors import redact
 
 __all__ = ["guard_logs"]
@@ -27,7 +28,6 @@ _LOGGERS = (
     "httpx_sse",
 )
 
-_secrets: set[str] = set()
 _lock = threading.Lock()
 _installed = False
 
@@ -36,9 +36,7 @@ class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         # Runs only for records that will be emitted: with logging off, it costs nothing.
         message = record.getMessage()
-        with _lock:
-            known = tuple(_secrets)
-        clean = redact(message, known)
+        clean = redact(message, known_secrets())
         if clean != message:
             record.msg, record.args = clean, None
         return True
@@ -47,8 +45,8 @@ class _RedactingFilter(logging.Filter):
 def guard_logs(secrets: Iterable[str | None]) -> None:
     """Mask ``secrets`` (and anything key-shaped) in every HTTP library log record."""
     global _installed
+    remember_secrets(secrets)
     with _lock:
-        _secrets.update(s for s in secrets if s and len(s) >= 4)
         if _installed:
             return
         _installed = True

@@ -21,7 +21,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
 from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, shorten, show
-from .errors import APIConnectionError, APITimeoutError, WorkbenchError
+from .errors import APIConnectionError, APITimeoutError, WorkbenchError, mask_url
 from .options import ChatRequest, EmbedRequest, OptionError, parse_knob
 from .session import Session, get_session, one_line
 from .templates import TemplateError
@@ -107,6 +107,8 @@ class WorkbenchMagics(Magics):
     @argument("--stop", action="append", help="stop sequence (repeatable; \\n is a newline)")
     @argument("--presence-penalty", help="-2 to 2")
     @argument("--frequency-penalty", help="-2 to 2")
+    @argument("--reasoning-effort", help="reasoning models: low, medium, high (a,b: sweep)")
+    @argument("--logprobs", metavar="N", help="keep each token's log-probability and N rivals")
     @argument("--provider", help="local, openai, or a provider of workbench.toml")
     @argument("--experiment", help="experiment name for this run")
     @argument("--out", metavar="VAR", help="bind the result to VAR (with --schema: the object)")
@@ -122,6 +124,7 @@ class WorkbenchMagics(Magics):
     @argument("--deadline", metavar="SECONDS", help="give up on a call after this long, all in")
     @argument("--repeat", metavar="K", help="a sweep of K samples of each point")
     @argument("--concurrency", metavar="N", help="a sweep sends at most N calls at once")
+    @argument("--score", metavar="VAR", help="score each run with the scorer(s) in VAR")
     @cell_magic
     @no_var_expand  # IPython would turn {{name}} on the line into {name}: Jinja's job
     def chat(self, line: str, cell: str) -> None:
@@ -236,7 +239,7 @@ def _takes(usage: str, args: list[str], most: int, least: int = 0) -> None:
 
 def _base_url(provider: Provider) -> str:
     if not provider.local:
-        return provider.base_url or ""
+        return mask_url(provider.base_url or "")
     from .local import get_local_server
 
     server = get_local_server()
@@ -384,7 +387,8 @@ _HELP_ROWS = [
     ("%%chat [options]",
      "the cell is the prompt (`{{name}}` fills in a variable). Knobs: `-m/--model`, "
      "`-t/--temperature`, `--top-p`, `--seed`, `--max-tokens`, `-s/--system`, `--stop`, "
-     "`--presence-penalty`, `--frequency-penalty`. Also `--thread NAME`, `--json`, "
+     "`--presence-penalty`, `--frequency-penalty`, `--reasoning-effort`. Also "
+     "`--logprobs N`, `--thread NAME`, `--json`, "
      "`--schema VAR`, `--tools VAR --run-tools`, `--image PATH`, `--out VAR`, "
      "`--no-stream`, `--fresh`, `--budget USD`, `--deadline SECONDS`, `--provider`, "
      "`--experiment`. "

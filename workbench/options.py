@@ -65,6 +65,9 @@ KNOBS: dict[str, Knob] = {
     "max_tokens": Knob("--max-tokens", int, "an integer"),
     "presence_penalty": Knob("--presence-penalty", float, "a number"),
     "frequency_penalty": Knob("--frequency-penalty", float, "a number"),
+    "reasoning_effort": Knob("--reasoning-effort", _text, "an effort such as low or high"),
+    # --logprobs N asks for each token's N likeliest rivals: the API's top_logprobs.
+    "top_logprobs": Knob("--logprobs", int, "a whole number", sweepable=False),
     "dimensions": Knob("--dimensions", int, "an integer"),
     "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
     "deadline": Knob("--deadline", float, "a number of seconds", 0.001, sweepable=False),
@@ -79,6 +82,7 @@ CHAT_KNOBS = (
     "max_tokens",
     "presence_penalty",
     "frequency_penalty",
+    "reasoning_effort",  # reasoning models only (workbench.reasoning)
 )
 
 
@@ -243,6 +247,7 @@ class ChatRequest:
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # knob -> its values
     repeat: int = 1
     concurrency: int | None = None  # None: the sweep engine's default
+    score: str | None = None  # the name of a variable holding a scorer or a list of them
 
     @property
     def is_sweep(self) -> bool:
@@ -269,6 +274,9 @@ class ChatRequest:
             stops = [_unescape(s) for s in args.stop]
             stop_option = Knob("--stop", str, "")
             params["stop"] = _in_range("stop", stop_option, stops, f"{len(stops)} of them")
+        top_logprobs = parse_knob("top_logprobs", args.logprobs)
+        if top_logprobs is not None:  # --logprobs N: each token and its N likeliest rivals
+            params.update(logprobs=True, top_logprobs=top_logprobs)
         return cls(
             # A cell's trailing newline and blank lines around it are layout, not prompt.
             prompt=cell.rstrip().lstrip("\r\n"),
@@ -291,6 +299,7 @@ class ChatRequest:
             grid=grid,
             repeat=repeat,
             concurrency=parse_knob("concurrency", args.concurrency),
+            score=_variable_name("--score", getattr(args, "score", None)),
         )
 
 

@@ -13,12 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .errors import InvalidInputError
 from .grid import GridPoint, expand
 from .templates import TemplateError, render, variables_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .scoring.datasets import Dataset
     from .session import PreparedChat, Session
 
 __all__ = ["PlannedRun", "Prompts", "plan_runs", "sweep_id_of", "points_frame"]
@@ -91,9 +93,12 @@ def plan_runs(
     system: str | None,
     experiment: str,
     context: Mapping[str, Any] | None,
+    dataset: Dataset | None = None,
 ) -> list[PlannedRun]:
     """Every point of the grid as a prepared call, in the grid's order. Raises ValueError
-    (TemplateError for templates) on a definition that cannot be a sweep."""
+    (TemplateError for templates) on a definition that cannot be a sweep. With a
+    ``dataset``, its rows are the template variables (one point per row, times the grid)
+    and each run records the test case it answers."""
     for name in _NOT_SETTABLE:
         if name in grid or name in fixed:
             raise ValueError(f"{name!r} cannot be set in a sweep")
@@ -101,12 +106,17 @@ def plan_runs(
     if clash:
         raise ValueError(f"{clash} given both in the grid and as fixed parameters")
     systems = [system, *grid.get("system", []), fixed.get("system")]
-    prompts = Prompts(
-        template, [s for s in systems if isinstance(s, str)], list(variables), context
-    )
+    texts = [s for s in systems if isinstance(s, str)]
+    swept, cases = list(variables), None
+    if dataset is not None:
+        from .scoring.datasets import case_variables, template_columns
+
+        swept = template_columns(dataset, [template, *texts], context)
+        cases = case_variables(dataset, swept)
+    prompts = Prompts(template, texts, swept, context)
     plan: list[PlannedRun] = []
-    seen: dict[tuple[str, int], int] = {}
-    for point in expand(grid, variables, repeats):
+    seen: dict[tuple[str, int], GridPoint] = {}
+    for point in expand(grid, variables, repeats, cases):
         knobs = {**fixed, **point.knobs}
         routing = {name: knobs.pop(name) for name in ROUTING if name in knobs}
         prompt, system_text, used = prompts.render(point.variables, routing.get("system", system))
@@ -121,29 +131,48 @@ def plan_runs(
             variables=used,
             **knobs,
         )
+        if dataset is not None and point.case is not None:
+            from .scoring.datasets import mark_run
+
+            mark_run(prepared.record, dataset, point.case)
         planned = PlannedRun(point, prepared)
         if planned.identity in seen:
-            raise ValueError(
-                f"points {seen[planned.identity]} and {point.index} of the sweep are the "
-                "same request (same model, messages and parameters): drop one value"
-            )
-        seen[planned.identity] = point.index
+            raise _same_request(seen[planned.identity], point)
+        seen[planned.identity] = point
         plan.append(planned)
     return plan
+
+
+def _same_request(first: GridPoint, second: GridPoint) -> ValueError:
+    if first.case is not None and second.case is not None and first.case != second.case:
+        return InvalidInputError(
+            f"rows {first.case} and {second.case} of the dataset give the same request (the "
+            "columns the template uses are equal): drop one, or use the column that differs"
+        )
+    return ValueError(
+        f"points {first.index} and {second.index} of the sweep are the same request (same "
+        "model, messages and parameters): drop one value"
+    )
 
 
 def sweep_id_of(experiment: str, plan: Sequence[PlannedRun], *, fresh: bool) -> str:
     """A hash of the experiment and every run's identity: the same sweep defined again
     (a notebook re-run) has the same id. Fresh samples make a new sweep each time."""
     identities = [list(p.identity) for p in plan]
-    text = json.dumps([experiment, identities], separators=(",", ":"))
+    key: list[Any] = [experiment, identities]
+    first = plan[0].prepared.record if plan else None
+    if first is not None and first.dataset_version is not None:
+        # A changed answer or another dataset name is another sweep: its rows must say so.
+        items = [p.prepared.record.item_id for p in plan]
+        key.append([first.dataset, first.dataset_version, items])
+    text = json.dumps(key, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"{digest}-{time.time_ns():x}" if fresh else digest
 
 
 def points_frame(plan: Sequence[PlannedRun]) -> pd.DataFrame:
     """The planned runs in order: point, variables, knobs, sample_index, provider, model,
-    prompt, request_hash."""
+    prompt, request_hash (and item_id in a dataset sweep)."""
     import pandas as pd
 
     rows = []
@@ -154,5 +183,7 @@ def points_frame(plan: Sequence[PlannedRun]) -> pd.DataFrame:
         row.update(planned.point.knobs)
         for name in ("sample_index", "provider", "model", "prompt", "request_hash"):
             row.setdefault(name, getattr(record, name))
+        if record.item_id is not None:
+            row.setdefault("item_id", record.item_id)  # the test case, for dataset sweeps
         rows.append(row)
     return pd.DataFrame(rows)

@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .logprobs import LogprobsView
+
     Floats = npt.NDArray[np.float64]
     Codes = npt.NDArray[np.int64]
 
-__all__ = ["tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings"]
+__all__ = [
+    "tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings", "outcomes",
+    "logprobs", "scores", "pareto",
+]
 
 _MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
 _MAX_POINTS = 300  # beyond this many runs, boxes alone: thousands of dots are a smear
@@ -129,11 +134,62 @@ def latency(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> A
 def length(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
     """Distribution of output length per run, in tokens and in words."""
     df = _runs(data)
+    # A refusal is not a short answer: it is left out of the lengths and counted apart.
+    refused = _refused(df)
+    df = df[~refused]
     words = df["output"].map(lambda text: len(text.split()) if isinstance(text, str) else None)
     series = [("completion tokens", df["completion_tokens"]), ("words", words)]
     ax = _boxes(ax, df, by, series)
-    return _finish(ax, f"Output length by {by or 'run'}", len(df), xlabel=by,
-                   ylabel="output length (tokens, words)")
+    title = f"Output length by {by or 'run'}"
+    if refused.any():
+        title += f"; {int(refused.sum())} refusals left out"
+    return _finish(ax, title, len(df), xlabel=by, ylabel="output length (tokens, words)")
+
+
+def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
+    """How the runs of each group ended, counted: each finish reason, ``refusal`` (the
+    model declined: not an empty answer), ``empty`` (no text, no tool call) and ``error``."""
+    import numpy as np
+    import pandas as pd
+
+    frame = _frame(data)
+    ok = _runs(data)
+    failed = frame[frame["status"].eq("error")] if "status" in frame else frame.iloc[:0]
+    if "kind" in failed:
+        failed = failed[failed["kind"].eq("chat")]
+    df = pd.concat([ok, failed])
+    kinds = np.array([_outcome(row) for _, row in ok.iterrows()] + ["error"] * len(failed))
+    groups, labels = _codes(df, by)
+    names = sorted(set(kinds), key=lambda k: (k in ("refusal", "empty", "error"), k))
+    ax = _axes(ax, len(labels))
+    bottom = np.zeros(len(labels))
+    for j, name in enumerate(names):
+        counts = np.bincount(groups[kinds == name], minlength=len(labels))
+        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}", label=name)
+        bottom += counts
+    if names:
+        _legend(ax, title="outcome")
+    _category_ticks(ax, labels)
+    return _finish(ax, f"Outcomes by {by or 'run'}", len(df), xlabel=by, ylabel="runs")
+
+
+def _outcome(row: Any) -> str:
+    refusal = row.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        return "refusal"
+    output, calls = row.get("output"), row.get("tool_calls")
+    if (not isinstance(output, str) or not output.strip()) and not isinstance(calls, str):
+        return "empty"
+    reason = row.get("finish_reason")
+    return str(reason) if isinstance(reason, str) and reason else "unknown"
+
+
+def _refused(df: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
+    if "refusal" not in df:
+        return pd.Series(False, index=df.index)
+    return df["refusal"].map(lambda text: isinstance(text, str) and bool(text)).astype(bool)
 
 
 def diversity(
@@ -177,11 +233,17 @@ def heatmap(
     data: Any, x: str = "temperature", y: str = "top_p", value: str = "completion_tokens",
     *, agg: str = "mean", ax: Axes | None = None,
 ) -> Axes:
-    """A grid of ``x`` by ``y`` knobs, each cell the ``agg`` (mean, median, ...) of ``value``."""
+    """A grid of ``x`` by ``y`` knobs, each cell the ``agg`` (mean, median, ...) of ``value``
+    (a score column too: ``value="score:judge"``)."""
     import numpy as np
     import pandas as pd
 
-    df = _runs(data)
+    if value.startswith("score:"):
+        from .scoring.plots import scored_runs
+
+        df = scored_runs(data, value)
+    else:
+        df = _runs(data)
     xs, x_labels = _codes(df, x)
     ys, y_labels = _codes(df, y)
     ax = _axes(ax, len(x_labels))
@@ -248,6 +310,15 @@ def embeddings(
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")
 
 
+def logprobs(run: Any) -> LogprobsView:
+    """A run's answer token by token, each shaded by its probability, alternatives on
+    hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
+    a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
+    from .logprobs import logprobs_view
+
+    return logprobs_view(run)
+
+
 # ---------------------------------------------------------------------- measures
 
 
@@ -289,6 +360,30 @@ def _pca_2d(vectors: Floats) -> tuple[Floats, tuple[float, float]]:
     variance = np.append(singular**2, [0.0, 0.0])  # fewer than two components: 0% for PC2
     share = variance / variance.sum() if variance.sum() > 0 else variance
     return points, (float(share[0]), float(share[1]))
+
+
+def scores(
+    data: Any,
+    by: str | None = "temperature",
+    scorer: str | None = None,
+    hue: str | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean score (pass rate for yes/no scorers) per group of ``by``, with 95 % intervals;
+    ``scorer`` picks one ``score:<name>`` column (None: every scorer of the runs)."""
+    from .scoring.plots import scores as _scores
+
+    return _scores(data, by, scorer, hue, ax=ax)
+
+
+def pareto(
+    data: Any, quality: str = "score:judge", cost: str = "cost_usd", *, ax: Axes | None = None
+) -> Axes:
+    """Mean ``quality`` against mean ``cost`` per knob combination, the Pareto front marked."""
+    from .scoring.plots import pareto as _pareto
+
+    return _pareto(data, quality, cost, ax=ax)
 
 
 # ---------------------------------------------------------------------- shared helpers

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from .credentials import ApiKey, load_key
+from .errors import ConfigurationError, mask_url
+from .keycheck import find_key
 
 __all__ = [
     "Provider",
@@ -48,6 +52,30 @@ class Provider:
     # Which genai-prices provider prices this one's models; None: only wb.set_price
     # prices apply, because guessing a price for a self-hosted model would be wrong.
     price_provider: str | None = None
+    # Which models are reasoning models (workbench.reasoning): these names, then
+    # ``reasoning`` for every other model (None: judged by OpenAI's model names).
+    reasoning_models: tuple[str, ...] = ()
+    reasoning: bool | None = None
+    # The server an environment OPENAI_BASE_URL reaches (host[:port]), None for
+    # api.openai.com and for named providers: see ``identity``.
+    origin: str | None = None
+
+    def __repr__(self) -> str:
+        # A base URL may carry a password: shown masked, as every message shows it.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["base_url"] = mask_url(self.base_url) if self.base_url else self.base_url
+        return f"Provider({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
+    @property
+    def identity(self) -> str:
+        """The provider as the table records it and replays key on.
+
+        ``openai`` reaching another server is ``openai@host:port``, so a replay answers
+        only for the server that gave the answer. A provider named in workbench.toml
+        keeps its name: a team that names its proxy shares replays across machines that
+        reach it by different URLs.
+        """
+        return f"{self.name}@{self.origin}" if self.origin else self.name
 
     def chat_base_url(self) -> str:
         if self.local:
@@ -67,13 +95,20 @@ class Provider:
 
     def api_key(self) -> str | None:
         """The key, read now from the environment (or the local server's own key)."""
+        key = self.key()
+        return key.reveal() if key is not None else None
+
+    def key(self) -> ApiKey | None:
+        """The key as :meth:`api_key` reads it, held so that no repr shows it."""
         if self.local:
             from .local import get_local_server
 
-            return get_local_server().api_key
+            return ApiKey(get_local_server().api_key)
         if not self.api_key_env:
             return None
-        key = os.environ.get(self.api_key_env)
+        # No local holds the plain text, and os.environ is not named on this line: a
+        # verbose traceback prints the locals and the values of names on the failing line.
+        key = load_key(os.getenv(self.api_key_env), source=f"${self.api_key_env}")
         if not key and self.base_url == OPENAI_URL:
             raise ConfigurationError(
                 f"No API key: set {self.api_key_env}, or unset OPENAI_API_KEY and "
@@ -84,7 +119,7 @@ class Provider:
                 f"No API key for provider {self.name!r}: set the environment variable "
                 f"{self.api_key_env} (named by api_key_env in {CONFIG_FILE})"
             )
-        return key or None
+        return key
 
     def default_chat_model(self) -> str | None:
         if self.default_model:
@@ -112,11 +147,34 @@ class Provider:
 LOCAL_PROVIDER = Provider(name=LOCAL, local=True)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(base_url: str) -> str | None:
+    """``host[:port]`` of a base URL (never its user or password); None for OpenAI's own."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if host == "api.openai.com":
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the client refuses the URL with its own message
+        port = None
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        shown += f":{port}"
+    return shown or None
+
+
 def _env_provider() -> Provider:
     base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
     # OPENAI_* variables mean "OpenAI or a drop-in for it": price by OpenAI's table.
     return Provider(
-        name="openai", base_url=base_url, api_key_env="OPENAI_API_KEY", price_provider="openai"
+        name="openai",
+        base_url=base_url,
+        api_key_env="OPENAI_API_KEY",
+        price_provider="openai",
+        origin=_origin(base_url),
     )
 
 
@@ -139,22 +197,66 @@ class Config:
     default_provider: str | None
 
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _looks_like_key(value: str) -> bool:
+    if find_key(value) is not None:
+        return True
+    # Variable names are words; a long run mixing cases and digits is random, a key.
+    mixed = (
+        any(c.islower() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+    return len(value) >= 16 and mixed
+
+
+def _secret_in_config(path: Path, data: dict[str, Any]) -> str | None:
+    """Why ``data`` cannot be used because it holds a key, never showing it; or None."""
+    for name, table in (data.get("providers") or {}).items():
+        if not isinstance(table, dict):
+            continue
+        if "api_key" in table:
+            return (
+                f"{path}: [providers.{name}] has api_key; keys belong in the environment: "
+                'use api_key_env = "NAME_OF_VARIABLE"'
+            )
+        value = table.get("api_key_env")
+        if value is None:
+            continue
+        if (
+            not isinstance(value, str)
+            or not _VARIABLE_NAME.fullmatch(value)
+            or _looks_like_key(value)
+        ):
+            # The commonest slip is pasting the key itself here: an error message, or the
+            # table's error column, must not keep it.
+            return (
+                f"{path}: [providers.{name}] api_key_env must be the name of an environment "
+                'variable (like "TEAM_API_KEY"), and what is there is not one (a key itself?): '
+                "put the key in an environment variable and name that variable here"
+            )
+    return None
+
+
 def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
     """Named providers from ``workbench.toml`` in ``directory`` (default: the cwd)."""
     path = Path(directory or os.getcwd()) / CONFIG_FILE
     if not path.is_file():
         return Config(providers={}, default_provider=None)
     data = _read_toml(path)
+    refused = _secret_in_config(path, data)
+    if refused is not None:
+        # The parsed file holds a key, and a verbose traceback prints every frame's
+        # locals: none may keep it when the error is raised.
+        del data
+        raise ConfigurationError(refused)
     providers: dict[str, Provider] = {}
     for name, table in (data.get("providers") or {}).items():
         if not isinstance(table, dict) or not table.get("base_url"):
             raise ConfigurationError(
                 f'{path}: [providers.{name}] needs base_url = "http://host:port/v1"'
-            )
-        if "api_key" in table:
-            raise ConfigurationError(
-                f"{path}: [providers.{name}] has api_key; keys belong in the environment: "
-                'use api_key_env = "NAME_OF_VARIABLE"'
             )
         providers[name] = Provider(
             name=name,
@@ -163,6 +265,7 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
             default_model=table.get("default_model"),
             default_embedding_model=table.get("default_embedding_model"),
             price_provider=table.get("price_provider"),
+            **_reasoning_settings(path, name, table),
         )
     default = data.get("default_provider")
     if default is not None and default not in providers and default not in (LOCAL, "openai"):
@@ -171,6 +274,22 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
             f"{sorted([*providers, LOCAL, 'openai'])}"
         )
     return Config(providers=providers, default_provider=default)
+
+
+def _reasoning_settings(path: Path, name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """``reasoning_models = ["name", ...]`` and ``reasoning = true|false`` of a provider."""
+    models = table.get("reasoning_models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigurationError(
+            f'{path}: [providers.{name}] reasoning_models must be a list of model names, '
+            'e.g. ["my-proxy-model"]'
+        )
+    reasoning = table.get("reasoning")
+    if reasoning is not None and not isinstance(reasoning, bool):
+        raise ConfigurationError(
+            f"{path}: [providers.{name}] reasoning must be true or false, got {reasoning!r}"
+        )
+    return {"reasoning_models": tuple(models), "reasoning": reasoning}
 
 
 def known_providers(config: Config | None = None) -> dict[str, Provider]:

@@ -80,6 +80,17 @@ class RunRecord:
     # What the reply held that the table cannot (a NaN token count, a number as model...)
     # and was stored as empty instead, or how the row came to be (an interrupt): "; "-joined.
     notes: str | None = None
+    # Added by migration m005_response_fields (issue 14): kept as returned, streamed or not.
+    refusal: str | None = None  # message.refusal: the model declined; output is then empty
+    logprobs: str | None = None  # JSON [[token, logprob, [[alt, logprob], ...]], ...]
+    service_tier: str | None = None
+    requests: int | None = None  # HTTP requests an embedding call was split into
+    # Datasets (migration m006_datasets): the test case this run answered. NULL outside datasets.
+    dataset: str | None = None  # the name given to wb.dataset; None for unnamed data
+    dataset_version: str | None = None  # content hash of the dataset's rows
+    item_id: str | None = None  # hash of the test case's row: pairs runs across sweeps
+    expected: str | None = None  # the reference answer as text (JSON for non-strings)
+    # Who ran it (migration m008_add_runs_user): WORKBENCH_USER or the OS user.
     user: str | None = field(default_factory=current_user)
 
     def as_row(self) -> dict[str, Any]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .logprobs import TokenLogprob
+
 __all__ = ["ChatResponse", "EmbedResponse"]
 
 
@@ -97,6 +99,22 @@ class ChatResponse(_RunView):
     @property
     def system_fingerprint(self) -> str | None:
         return self.record.system_fingerprint
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the model declined to answer (``message.refusal``); ``text`` is then empty."""
+        return self.record.refusal
+
+    @property
+    def logprobs(self) -> list[TokenLogprob]:
+        """Each token with its log-probability and alternatives (``logprobs=True``)."""
+        from .logprobs import read_logprobs
+
+        return read_logprobs(self.record.logprobs)
+
+    @property
+    def service_tier(self) -> str | None:
+        return self.record.service_tier
 
     def __str__(self) -> str:
         return self.text

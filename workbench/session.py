@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import providers as providers_mod
+from .credentials import known_secrets
 from .errors import (
     APIError,
     BudgetExceededError,
@@ -28,10 +29,14 @@ from .errors import (
     DeadlineExceededError,
     TruncatedStreamError,
     WorkbenchError,
+    redact,
 )
 from .identity import request_hash
+from .jsonmode import with_json_instruction
+from .logprobs import compact_logprobs
 from .notes import fit_text
 from .pacing import Pacer, PacerRegistry, Ticket
+from .reasoning import adapt_for_reasoning
 from .record import RunRecord
 from .results import ChatResponse
 from .unsaved import UnsavedRun, UnsavedRunWarning
@@ -54,8 +59,8 @@ DEFAULT_DEADLINE = 900.0
 
 
 def one_line(exc: BaseException) -> str:
-    """An error as the single line the table keeps."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """An error as the single line the table keeps, with every key known here masked."""
+    text = redact(" ".join(str(exc).split()), known_secrets()) or type(exc).__name__
     return text[:500]
 
 
@@ -236,8 +241,9 @@ class Session:
         from .client import OpenAIClient
 
         base_url = provider.embeddings_base_url() if embeddings else provider.chat_base_url()
-        key = provider.api_key()
-        cache_key = (base_url, key)
+        key = provider.key()
+        # A fingerprint, not the key: a dict's repr (a verbose traceback) shows its keys.
+        cache_key = (base_url, key.fingerprint if key else None)
         with self._lock:
             client = self._clients.get(cache_key)
             if client is None:
@@ -259,10 +265,11 @@ class Session:
         # An httpx.AsyncClient belongs to the loop it first ran on, so keep one per loop.
         loop = asyncio.get_running_loop()
         base_url = provider.embeddings_base_url() if embeddings else provider.chat_base_url()
-        key = provider.api_key()
+        key = provider.key()
+        cache_key = (base_url, key.fingerprint if key else None)
         with self._lock:
             per_loop = self._aclients.setdefault(loop, {})
-            client = per_loop.get((base_url, key))
+            client = per_loop.get(cache_key)
             if client is None:
                 client = AsyncOpenAIClient(
                     base_url,
@@ -271,7 +278,7 @@ class Session:
                     max_retries=self.max_retries,
                     deadline=self.deadline,
                 )
-                per_loop[(base_url, key)] = client
+                per_loop[cache_key] = client
             return client
 
     def _close_clients(self) -> None:
@@ -282,12 +289,12 @@ class Session:
 
     def models(self, provider: providers_mod.Provider, *, refresh: bool = False) -> list[str]:
         """The model ids the provider lists (cached per provider for the session)."""
-        if refresh or provider.name not in self._model_lists:
+        if refresh or provider.identity not in self._model_lists:
             names = list(self.client(provider).models())
             if provider.local:
                 names += list(self.client(provider, embeddings=True).models())
-            self._model_lists[provider.name] = names
-        return self._model_lists[provider.name]
+            self._model_lists[provider.identity] = names
+        return self._model_lists[provider.identity]
 
     def chat_model_for(self, provider: providers_mod.Provider, model: str | None) -> str:
         if model:
@@ -353,13 +360,15 @@ class Session:
             prompt_text = _last_user_text(messages)
         checks.messages_sendable(messages)
         sent = {k: v for k, v in params.items() if v is not None}
+        messages = with_json_instruction(messages, sent.get("response_format"))
         body: dict[str, Any] = {"model": model_name, "messages": messages, **sent}
+        body = adapt_for_reasoning(body, chosen)  # max_completion_tokens; refuses temperature
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         record = RunRecord(
             kind="chat",
-            provider=chosen.name,
+            provider=chosen.identity,
             model=model_name,
             experiment=experiment or self.experiment,
             sweep_id=sweep_id,
@@ -369,12 +378,13 @@ class Session:
             messages=json.dumps(messages),
             template=template,
             variables=json.dumps(dict(variables), default=str) if variables else None,
-            request_hash=request_hash(chosen.name, body),
+            request_hash=request_hash(chosen.identity, body),
             sample_index=sample_index,
             temperature=sent.get("temperature"),
             top_p=sent.get("top_p"),
             seed=sent.get("seed"),
-            max_tokens=sent.get("max_tokens"),
+            # The bound on the answer, whichever name it is sent under.
+            max_tokens=sent.get("max_tokens", sent.get("max_completion_tokens")),
         )
         return PreparedChat(provider=chosen, body=body, record=record)
 
@@ -397,6 +407,9 @@ class Session:
             "tokens_counted",
             "system_fingerprint",
             "notes",
+            "refusal",
+            "logprobs",
+            "service_tier",
         ):
             setattr(record, name, getattr(hit, name))
         # A replay costs nothing and takes no API time; the original row keeps both.
@@ -483,6 +496,9 @@ class Session:
         record.finish_reason = result.finish_reason
         record.tool_calls = json.dumps(result.tool_calls) if result.tool_calls else None
         record.system_fingerprint = result.system_fingerprint
+        record.refusal = result.refusal
+        record.logprobs = compact_logprobs(result.logprobs)
+        record.service_tier = result.service_tier
         record.latency_s = result.latency_s
         record.ttft_s = result.ttft_s
         record.retries = result.retries
@@ -676,7 +692,7 @@ class Session:
     # -- pacing single calls ----------------------------------------------------------
 
     def _pacer(self, prepared: PreparedChat) -> Pacer:
-        return self.pacers.pacer(prepared.provider.name, prepared.record.model)
+        return self.pacers.pacer(prepared.provider.identity, prepared.record.model)
 
     def _pace(self, prepared: PreparedChat) -> Ticket:
         """This call's place in its model's pacer (shared with running sweeps)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,8 @@ def side_by_side(
 
     cells: dict[tuple[Any, ...], dict[str, Any]] = {}
     for point, identity, prompt in plan:
-        key = tuple(point.variables.values()) if point.variables else (prompt or "",)
+        labels = tuple(map(_row_label, point.variables.values()))
+        key = labels if point.variables else (prompt or "",)
         column = knob_label(point.knobs) or values
         if repeats > 1:
             column += f" #{point.sample_index}"
@@ -72,6 +74,11 @@ def side_by_side(
     table = pd.DataFrame(list(cells.values()), index=index)
     table.columns.name = "knobs"
     return table
+
+
+def _row_label(value: Any) -> Any:
+    # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
 
 
 def table_html(table: pd.DataFrame) -> str:

@@ -40,6 +40,8 @@ class StreamAccumulator:
         self.has_output = False
         self._role = "assistant"
         self._tool_calls: dict[int, dict[str, Any]] = {}
+        self.refusal_parts: list[str] = []
+        self.logprobs: list[dict[str, Any]] | None = None  # None: the server sent none
 
     @property
     def text(self) -> str:
@@ -69,7 +71,7 @@ class StreamAccumulator:
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else error
             raise StreamProtocolError(f"the server sent an error event: {message}")
-        for key in ("id", "model", "system_fingerprint", "created"):
+        for key in ("id", "model", "system_fingerprint", "created", "service_tier"):
             if chunk.get(key) is not None:
                 self.meta[key] = chunk[key]
         if chunk.get("usage"):
@@ -89,6 +91,14 @@ class StreamAccumulator:
             for call in delta.get("tool_calls") or []:
                 self._merge_tool_call(call)
                 self.has_output = True
+            if delta.get("refusal"):  # a refusal streams in pieces, like content
+                self.refusal_parts.append(delta["refusal"])
+                self.has_output = True
+            logprobs = choice.get("logprobs") or {}
+            if isinstance(logprobs.get("content"), list):
+                if self.logprobs is None:
+                    self.logprobs = []
+                self.logprobs.extend(logprobs["content"])
         if delta_text:
             self.text_parts.append(delta_text)
             self.has_output = True
@@ -118,14 +128,23 @@ class StreamAccumulator:
         message: dict[str, Any] = {"role": self._role, "content": self.text or None}
         if self._tool_calls:
             message["tool_calls"] = self.tool_calls
+        if self.refusal_parts:
+            message["refusal"] = "".join(self.refusal_parts)
+        choice: dict[str, Any] = {
+            "index": 0, "message": message, "finish_reason": self.finish_reason
+        }
+        if self.logprobs is not None:
+            choice["logprobs"] = {"content": self.logprobs}
         completion: dict[str, Any] = {
             "id": self.meta.get("id"),
             "object": "chat.completion",
             "created": self.meta.get("created"),
             "model": self.meta.get("model"),
             "system_fingerprint": self.meta.get("system_fingerprint"),
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [choice],
         }
+        if "service_tier" in self.meta:
+            completion["service_tier"] = self.meta["service_tier"]
         if self.usage is not None:
             completion["usage"] = self.usage
         return completion

@@ -23,11 +23,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
 from .checks import amount, seconds
-from .errors import BudgetExceededError
+from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
@@ -36,9 +36,24 @@ from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
 
 if TYPE_CHECKING:
+    import os
+
     import pandas as pd
 
     from .dispatch import Job
+    from .scoring.datasets import Dataset
+    from .scoring.live import LiveScoring
+
+    # What vars= takes: value lists per name (a product), or test cases (one point a row).
+    VarsInput: TypeAlias = (
+        Mapping[str, Sequence[Any]]
+        | Dataset
+        | pd.DataFrame
+        | Sequence[Mapping[str, Any]]
+        | str
+        | os.PathLike[str]
+        | None
+    )
 
 __all__ = ["sweep", "Sweep"]
 
@@ -49,7 +64,8 @@ def sweep(
     template: str,
     *,
     grid: Mapping[str, Sequence[Any]] | None = None,
-    vars: Mapping[str, Sequence[Any]] | None = None,  # noqa: A002 - the issue's name
+    vars: VarsInput = None,  # noqa: A002 - the issue's name
+    expected: str | None = None,
     repeats: int = 1,
     system: str | None = None,
     experiment: str | None = None,
@@ -59,22 +75,31 @@ def sweep(
     strict: bool = False,
     context: Mapping[str, Any] | None = None,
     deadline: float | None = None,
+    scorers: Any = None,
     **fixed_params: Any,
 ) -> Sweep:
     """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
     (request parameters: model, temperature, top_p, seed, max_tokens, system, ...), times
     ``repeats``. Nothing is sent until :meth:`Sweep.run`.
 
+    ``vars`` is a dict of value lists, or test cases: a DataFrame, a list of dicts, a
+    .csv/.jsonl/.parquet path or ``wb.dataset(name)``. Each case (row) is one set of
+    template variables, not a product; ``expected`` names the column with the reference
+    answer (by default a column called ``expected``), which runs record for scorers.
+
     ``fixed_params`` are sent with every call (``max_tokens=50``, ``model=...``);
     ``context`` holds template variables that do not vary (e.g. a notebook's namespace).
     ``budget`` (USD) refuses the sweep when its expected cost (worst case with
     ``strict=True``) is above it or above what is left of the session budget.
     ``deadline`` (seconds) bounds each call instead of the session's deadline.
+    ``scorers`` (``wb.scorers.*`` or functions) score each run as it finishes; the
+    estimate and the budget include a judge's calls.
     """
     return Sweep(
         template,
         grid=grid,
         variables=vars,
+        expected=expected,
         repeats=repeats,
         system=system,
         experiment=experiment,
@@ -85,6 +110,7 @@ def sweep(
         context=context,
         fixed=fixed_params,
         deadline=deadline,
+        scorers=scorers,
     )
 
 
@@ -121,7 +147,8 @@ class Sweep:
         template: str,
         *,
         grid: Mapping[str, Sequence[Any]] | None = None,
-        variables: Mapping[str, Sequence[Any]] | None = None,
+        variables: VarsInput = None,
+        expected: str | None = None,
         repeats: int = 1,
         system: str | None = None,
         experiment: str | None = None,
@@ -133,6 +160,7 @@ class Sweep:
         fixed: Mapping[str, Any] | None = None,
         session: Session | None = None,
         deadline: float | None = None,
+        scorers: Any = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number, 1 or more: {concurrency!r}")
@@ -140,6 +168,16 @@ class Sweep:
         # A string is left as it is, for the grid's own "needs a list" error: list("0.5")
         # would make three points out of one value.
         self.grid = {name: _knob_values(name, values) for name, values in (grid or {}).items()}
+        self.dataset: Dataset | None = None  # the test cases, when vars= gave some
+        if variables is not None and not isinstance(variables, Mapping):
+            from .scoring.datasets import as_dataset
+
+            self.dataset, variables = as_dataset(variables, expected=expected), None
+        elif expected is not None:
+            raise InvalidInputError(
+                f"expected={expected!r} names the answer column of test cases: give vars= a "
+                "DataFrame, a list of dicts, a file or wb.dataset(...), not a dict of lists"
+            )
         self.variables = {name: _listed(values) for name, values in (variables or {}).items()}
         self.fixed = checked_knobs(fixed or {})
         self.repeats = repeats
@@ -151,6 +189,11 @@ class Sweep:
         self.strict = strict
         self.session = session or get_session()
         self.experiment = experiment or self.session.experiment
+        self.scoring: LiveScoring | None = None
+        if scorers is not None:
+            from .scoring.live import LiveScoring
+
+            self.scoring = LiveScoring(scorers, self.session)  # checked before any call
         self._plan = plan_runs(
             self.session,
             template,
@@ -161,6 +204,7 @@ class Sweep:
             system=system,
             experiment=self.experiment,
             context=context,
+            dataset=self.dataset,
         )
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         for planned in self._plan:
@@ -174,6 +218,8 @@ class Sweep:
 
     def __repr__(self) -> str:
         axes = [f"{name}×{len(values)}" for name, values in {**self.variables, **self.grid}.items()]
+        if self.dataset is not None:
+            axes.insert(0, f"{self.dataset.name or 'cases'}×{len(self.dataset)}")
         shape = " · ".join(axes + ([f"repeats×{self.repeats}"] if self.repeats > 1 else []))
         return f"<Sweep {self.sweep_id}: {len(self)} runs ({shape or 'one point'})>"
 
@@ -190,7 +236,16 @@ class Sweep:
         of the runs that :meth:`run` would send now. Sends nothing."""
         if remaining:
             return self._work().cost
-        return sum(self._estimates([p.prepared for p in self._plan]), Estimate.zero())
+        planned = [p.prepared for p in self._plan]
+        return sum(self._estimates(planned), self._scoring_estimate(planned))
+
+    def _scoring_estimate(self, prepared: Sequence[PreparedChat]) -> Estimate:
+        """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
+        if self.scoring is None:
+            return Estimate.zero()
+        from .scoring.live import estimate_planned
+
+        return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
         from .estimate import estimate_messages
@@ -230,7 +285,7 @@ class Sweep:
             Job(p, e.prompt_tokens + e.completion_tokens_max)
             for p, e in zip(sending, estimates, strict=True)
         ]
-        total = sum(estimates, Estimate.zero())
+        total = sum(estimates, self._scoring_estimate(sending))
         return _Work(replay, jobs, len(self._plan) - len(todo), total)
 
     def _refuse_over_budget(self, work: _Work) -> None:
@@ -304,9 +359,12 @@ class Sweep:
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
         from .dispatch import Dispatcher, attempt_of
 
+        scoring = self.scoring
         try:
             for prepared in work.replay:
-                self.session.cached(attempt_of(prepared))
+                replayed = self.session.cached(attempt_of(prepared))
+                if scoring is not None and replayed is not None:
+                    scoring.add(replayed.record)
                 snapshot = self._shared.add(done=1, ok=1, replayed=1)
                 if on_progress is not None:
                     on_progress(snapshot)
@@ -318,9 +376,16 @@ class Sweep:
                 on_progress=on_progress,
                 deadline=self.deadline,
                 claims=not self.fresh,
+                on_row=None if scoring is None else scoring.add,
             )
             await dispatcher.run(work.send)
+            if scoring is not None:
+                # Off the event loop: a judge's calls block. The last pass scores the runs
+                # of earlier runs of this sweep too.
+                await asyncio.to_thread(scoring.finish, self._rows())
         except asyncio.CancelledError:
+            if scoring is not None:
+                scoring.cancel()
             self._shared.update(state="stopped", message="stopped: run it again to resume")
             raise
         except BaseException as exc:
@@ -420,7 +485,13 @@ class Sweep:
     @property
     def df(self) -> pd.DataFrame:
         """This sweep's rows, one per point that has one (its ok row, else its latest
-        error), in point order, with ``point`` and the point's variables and knobs."""
+        error), in point order, with ``point``, the point's variables and knobs, and a
+        ``score:<name>`` column per scorer that has scored them."""
+        from .scoring.columns import add_score_columns
+
+        return add_score_columns(self._rows(), self.session.store)
+
+    def _rows(self) -> pd.DataFrame:
         from .sidebyside import rows_by_point
 
         return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)
@@ -433,9 +504,18 @@ class Sweep:
         df = self.df
         if values not in df.columns:
             raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
-        keys = zip(df["request_hash"], df["sample_index"].astype(int), df[values], strict=True)
+        shown = df[values]
+        if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
+            refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
+            shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
+        keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
         return side_by_side(
-            plan, found, variable_names=list(self.variables), repeats=self.repeats, values=values
+            plan, found, variable_names=self._variable_names(), repeats=self.repeats, values=values
         )
+
+    def _variable_names(self) -> list[str]:
+        if self.dataset is not None and self._plan:
+            return list(self._plan[0].point.variables)  # the columns the template uses
+        return list(self.variables)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -19,6 +19,7 @@ import ipywidgets as w
 from .errors import WorkbenchError
 from .grid import parse_values, spaced, unique
 from .knobs import KNOBS
+from .scoring.datasets import FILE_SUFFIXES, Dataset, as_dataset
 from .session import Session, get_session, one_line
 from .sidebyside import table_html, token_usage_png
 from .sweeps import Sweep
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .progress import SweepProgress
+    from .sweeps import VarsInput
 
 __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
 
@@ -126,18 +128,28 @@ class _Panel:
 
 class SweepPanel(_Panel):
     """Plan a sweep with sliders and boxes, see its cost before running, run and stop it,
-    and compare the answers side by side. ``models`` replaces the providers' lists."""
+    and compare the answers side by side. ``models`` replaces the providers' lists.
+
+    ``vars`` takes test cases as :func:`workbench.sweep` does (a DataFrame, a list of
+    dicts, a .csv/.jsonl/.parquet path, ``wb.dataset(...)``), with ``expected`` naming the
+    answer column; a file path typed alone in the variables box works too."""
 
     def __init__(
         self,
         template: str | None = None,
         *,
+        vars: VarsInput = None,  # noqa: A002 - the same name as wb.sweep's
+        expected: str | None = None,
         models: Sequence[str] | None = None,
         session: Session | None = None,
     ) -> None:
         self.session = session or get_session()
         self.sweep: Sweep | None = None
         self.message = w.HTML()
+        # Test cases given to the panel replace its variables box (checked here, at once).
+        self.cases: Dataset | None = None
+        if vars is not None and not isinstance(vars, Mapping):
+            self.cases = as_dataset(vars, expected=expected)
         options = self._model_options(models)
         text = {"layout": _WIDE, "continuous_update": False}
         self.template = w.Textarea(
@@ -145,8 +157,17 @@ class SweepPanel(_Panel):
         )
         self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, **text)
         self.variables = w.Textarea(
-            placeholder="name = value, value (one per line)", rows=2, **text
+            placeholder="name = value, value (one per line), or a .csv/.jsonl/.parquet path",
+            rows=2,
+            **text,
         )
+        if self.cases is not None:
+            self.variables.value = repr(self.cases)
+            self.variables.disabled = True
+        elif isinstance(vars, Mapping):
+            self.variables.value = "\n".join(
+                f"{name} = {', '.join(map(str, values))}" for name, values in vars.items()
+            )
         self.models = w.SelectMultiple(
             options=options, value=options[:1], rows=4, description="models"
         )
@@ -251,13 +272,22 @@ class SweepPanel(_Panel):
         return Sweep(
             self.template.value,
             grid=grid,
-            variables=parse_variables(self.variables.value),
+            variables=self._variables(),
             repeats=self.repeats.value,
             system=self.system.value.strip() or None,
             concurrency=self.concurrency.value,
             session=self.session,
             fixed={**fixed, "max_tokens": self.max_tokens.value},
         )
+
+    def _variables(self) -> VarsInput:
+        """The panel's test cases, a file path typed in the box, or the box's value lists."""
+        if self.cases is not None:
+            return self.cases
+        typed = self.variables.value.strip()
+        if "\n" not in typed and typed.lower().endswith(FILE_SUFFIXES):
+            return typed
+        return parse_variables(self.variables.value)
 
     def update_estimate(self) -> None:
         """Re-plan from the controls and show runs, tokens and dollars (or the problem)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from .credentials import MaskedUrl, scrub_chain
 from .errors import (
     APIConnectionError,
     APIResponseError,
@@ -64,6 +65,9 @@ class ChatResult:
     raw: dict[str, Any] = field(repr=False)  # for streams: assembled like chat.completion
     # Reply values the table could not hold, each dropped with one note (see notes.py).
     notes: list[str] = field(default_factory=list)
+    refusal: str | None = None  # message.refusal: why the model declined to answer
+    logprobs: list[dict[str, Any]] | None = None  # choices[0].logprobs.content, as returned
+    service_tier: str | None = None
 
 
 @dataclass
@@ -131,6 +135,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _redirect(response: httpx.Response) -> str:
+    location = response.headers.get("location")
+    if not location:
+        return f"a redirect without a Location header: {server_message(response.text)}"
+    # Not followed: a redirect may point anywhere, and the key would go along. (The
+    # message is redacted like every other, so credentials in the target are masked.)
+    target = str(response.url.join(location))
+    return (
+        f"it redirects to {target}, which the workbench does not follow: "
+        "set the base URL to where it points"
+    )
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One method and URL, and the secrets to keep out of any message about calling it."""
@@ -138,6 +155,16 @@ class Endpoint:
     method: str
     url: str
     secrets: tuple[str, ...] = ()
+    # Where requests go: ``url`` without credentials (they travel in a header instead).
+    send_url: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "send_url", self.send_url or str(self.url))
+        object.__setattr__(self, "url", MaskedUrl(self.url))
+
+    def __repr__(self) -> str:
+        # The URL may carry a password: shown as every message shows it.
+        return f"Endpoint({self.method} {redact(self.url, self.secrets)})"
 
     def _redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -146,18 +173,19 @@ class Endpoint:
         return f"{self.method} {self.url}"
 
     def scrub(self, exc: BaseException) -> BaseException:
-        """Redact the text of a low-level exception before it becomes our ``__cause__``.
+        """Make a low-level exception safe to become our ``__cause__``.
 
-        Tracebacks print the whole chain, so a key echoed into a cause's message would
-        leak even when our own message is clean.
+        Tracebacks print the whole chain, so a key echoed into a cause's message, or held
+        by a local variable of one of its frames, would leak even when our own message is
+        clean.
         """
-        exc.args = tuple(self._redact(a) if isinstance(a, str) else a for a in exc.args)
-        return exc
+        return scrub_chain(exc, self.secrets)
 
     def status_error(self, response: httpx.Response, retries: int) -> APIStatusError:
         """The error for a non-2xx response whose body has been read."""
         status = response.status_code
-        message = f"HTTP {status} from {self._where()}: {server_message(response.text)}"
+        detail = _redirect(response) if 300 <= status < 400 else server_message(response.text)
+        message = f"HTTP {status} from {self._where()}: {detail}"
         message += _gave_up(retries)
         return status_error_class(status)(
             self._redact(message),
@@ -242,7 +270,7 @@ class Reply:
 
     endpoint: Endpoint
     data: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # a server may echo a key into them
     retries: int
 
 
@@ -369,7 +397,18 @@ def chat_result(reply: Reply, *, latency_s: float, ttft_s: float | None = None) 
         headers=reply.headers,
         raw=data,
         notes=notes.items,
+        refusal=notes.text("message.refusal", message.get("refusal")),
+        logprobs=_logprobs_content(choice.get("logprobs")),
+        service_tier=notes.text("service_tier", data.get("service_tier")),
     )
+
+
+def _logprobs_content(logprobs: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` (one entry per token), or None when not asked for."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return None
+    return [entry for entry in content if isinstance(entry, dict)]
 
 
 def _vector(embedding: Any) -> list[float]:

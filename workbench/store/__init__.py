@@ -17,7 +17,14 @@ from .target import StoreURL, is_postgres_url
 if TYPE_CHECKING:
     from .postgres import PostgresStore
 
-__all__ = ["ExperimentStore", "AnyStore", "expand_json", "open_store", "store_label"]
+__all__ = [
+    "ExperimentStore",
+    "AnyStore",
+    "expand_json",
+    "open_store",
+    "store_label",
+    "local_store",
+]
 
 AnyStore = Union[ExperimentStore, "PostgresStore"]
 
@@ -38,3 +45,17 @@ def store_label(target: str | os.PathLike[str]) -> str:
     if is_postgres_url(target):
         return StoreURL.parse(str(target)).masked
     return os.fspath(target)
+
+
+def local_store(store: ExperimentStore | PostgresStore, what: str) -> ExperimentStore:
+    """``store`` for the features that still speak SQLite only (scores, datasets); a
+    PostgreSQL store is refused in one line naming the way round."""
+    if isinstance(store, ExperimentStore):
+        return store
+    from ..errors import StoreError
+
+    raise StoreError(
+        f"{what} are not kept on a PostgreSQL store yet ({store.label}): score and keep"
+        " datasets in a local store (wb.configure(store='experiments.db')), then copy the"
+        " runs in with wb.import_runs"
+    )

@@ -1,19 +1,26 @@
 """The runs table read column-wise: SQLite -> Arrow -> the documented pandas dtypes.
 
 sqlite3's ``fetchall()`` makes one Python object per value (38 columns x a million rows:
-~11 s here); the ADBC SQLite driver fills Arrow columns in C++ without the GIL, so two
-threads read two halves of the table at once, and only text columns become Python objects
-(each distinct string once). :func:`read_runs_frame` returns ``None`` when the file cannot
+~11 s here). A child process (:mod:`workbench.sqlite_arrow`) fills Arrow columns with the
+ADBC SQLite driver, two threads on two halves of the table, and hands them over in a
+memory-mapped Arrow file; here only text columns become Python objects (each distinct
+string once). :func:`read_runs_frame` returns ``None`` when the table is small or cannot
 be read this way (a value of the wrong type in a column, the driver missing), and the
-store then falls back to sqlite3.
+store then reads it with sqlite3.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,72 +33,36 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "COLUMNAR_ROWS",
     "read_runs_frame",
-    "read_runs_table",
+    "export_parquet",
     "read_postgres_runs_table",
     "runs_frame_from_table",
     "gc_paused",
 ]
 
-# Below this many rows one query on one thread is quicker than splitting the table.
-_SPLIT_ROWS = 50_000
-_READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
-
-# The driver infers each column's Arrow type from the first rows it sees, and fails when a
-# later row disagrees (a column NULL in its first rows, text further down). A first row of
-# typed literals, dropped after reading, fixes every column's type up front.
-_LITERALS: dict[ColumnKind, str] = {
-    "text": "''",
-    "datetime": "''",
-    "int": "0",
-    "bool": "0",
-    "float": "0.5",
-}
-_TYPED_FIRST_ROW = "SELECT " + ", ".join(
-    f"{_LITERALS[COLUMN_KINDS[name]]} AS {name}" for name in COLUMNS
-)
-_COLUMN_LIST = ", ".join(COLUMNS)
-
-
-def _arrow_types() -> dict[ColumnKind, Any]:
-    import pyarrow as pa
-
-    return {"text": pa.string, "int": pa.int64, "float": pa.float64}
-
-
-def read_runs_table(
-    uri: str, where: str, params: Sequence[Any], *, limit: int | None = None
-) -> pa.Table | None:
-    """The rows of ``runs`` matching ``where`` (an SQL ``WHERE`` clause with ``?``
-    placeholders, or ``""``) as an Arrow table ordered by run_id, typed as the columns
-    are (text string, counts int64, floats float64, flags bool, created_at timestamp in
-    UTC), or ``None`` when this reader cannot read them. ``uri`` is a SQLite ``file:``
-    URI; ``limit`` keeps the most recent rows.
-    """
-    try:
-        import adbc_driver_sqlite.dbapi  # noqa: F401
-    except ImportError:
-        return None
-    try:
-        with gc_paused():
-            if limit is not None:
-                queries = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
-            elif where:
-                queries = [(where, list(params))]
-            else:
-                # rowid ranges split the table into parts read at once, each in table order.
-                queries = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in _parts(uri)]
-            return _typed_table(_read_tables(uri, queries))
-    except Exception:  # noqa: BLE001 - any failure of the fast path falls back to sqlite3
-        return None
+# Fewer rows than this are read by the store's own sqlite3 connection: the child process
+# (~0.3-0.8 s to start with pyarrow) only pays off on big tables.
+COLUMNAR_ROWS = 50_000
+SPLIT_ROWS = 50_000  # and from this many on, two threads read two halves of the table
 
 
 def read_runs_frame(
-    uri: str, where: str, params: Sequence[Any], *, limit: int | None = None
+    uri: str,
+    where: str,
+    params: Sequence[Any],
+    *,
+    limit: int | None = None,
+    rows: int,
 ) -> pd.DataFrame | None:
-    """:func:`read_runs_table` as a DataFrame with the dtypes ``wb.runs()`` documents."""
-    table = read_runs_table(uri, where, params, limit=limit)
-    if table is None:
+    """The rows of ``runs`` matching ``where`` (a ``WHERE`` clause with ``?``
+    placeholders, or ``""``) as a frame with the dtypes ``wb.runs()`` documents, read by
+    a child process; ``None`` when it is not worth it (``rows``, the number the query
+    returns, is small) or the child cannot read them (the caller then uses sqlite3)."""
+    if rows < COLUMNAR_ROWS:
+        return None
+    table = _in_child(uri, where, params, limit, "arrow")
+    if table is None or isinstance(table, Path):
         return None
     with gc_paused():
         return runs_frame_from_columns(
@@ -99,64 +70,70 @@ def read_runs_frame(
         )
 
 
-def _parts(uri: str) -> list[tuple[int, int]]:
-    import adbc_driver_sqlite.dbapi as dbapi
-
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COALESCE(MIN(rowid), 0), COALESCE(MAX(rowid), 0) FROM runs")
-        row = cur.fetchone()
-    low, high = (int(row[0]) - 1, int(row[1])) if row else (0, 0)
-    parts = _READERS if high - low >= _SPLIT_ROWS else 1
-    step = (high - low) // parts
-    edges = [low + i * step for i in range(parts)] + [high]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+def export_parquet(
+    uri: str, where: str, params: Sequence[Any], target: Path, *, rows: int
+) -> bool:
+    """Write the matching rows to ``target`` as Parquet straight from Arrow (a million
+    rows: the time of the read alone, no frame made and taken apart); False if not worth
+    it (few ``rows``) or the child could not, and nothing was written."""
+    if rows < COLUMNAR_ROWS:
+        return False
+    return _in_child(uri, where, params, None, "parquet", target) is not None
 
 
-def _read_tables(uri: str, queries: Sequence[tuple[str, list[Any]]]) -> list[pa.Table]:
-    import adbc_driver_sqlite.dbapi as dbapi
+def _in_child(
+    uri: str,
+    where: str,
+    params: Sequence[Any],
+    limit: int | None,
+    fmt: str,
+    target: Path | None = None,
+) -> pa.Table | Path | None:
+    """Run :mod:`workbench.sqlite_arrow` in a child process (see there why)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    scratch = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    out = target or scratch / f"workbench-runs-{os.getpid()}-{uuid.uuid4().hex}.arrow"
+    request = {
+        "uri": uri,
+        "kinds": {name: COLUMN_KINDS[name] for name in COLUMNS},
+        "where": where,
+        "params": list(params),
+        "limit": limit,
+        "format": fmt,
+        "out": str(out),
+        "split_rows": SPLIT_ROWS,
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench.sqlite_arrow", json.dumps(request, default=str)],
+            capture_output=True,
+            env=_child_env(),
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            return None
+        if target is not None:
+            return target
+        # Memory-mapped: the frame's numbers are built from the file's pages, no copy.
+        with pa.memory_map(str(out)) as source:
+            return pa.ipc.open_file(source).read_all()
+    except (OSError, subprocess.SubprocessError, pa.ArrowException):
+        return None
+    finally:
+        if target is None:
+            with contextlib.suppress(OSError):
+                out.unlink()  # the mapping stays valid until the table is freed
 
-    def read(query: tuple[str, list[Any]]) -> pa.Table:
-        tail, params = query
-        select = f"SELECT {_COLUMN_LIST} FROM runs{tail}"
-        if " LIMIT " in tail:
-            # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a subquery
-            # costs ~40 % more per row, so only the queries that need one get it.
-            select = f"SELECT * FROM ({select})"
-        sql = f"{_TYPED_FIRST_ROW} UNION ALL {select}"
-        with dbapi.connect(uri) as conn, conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetch_arrow_table().slice(1)
 
-    if len(queries) == 1:
-        return [read(queries[0])]
-    with ThreadPoolExecutor(len(queries)) as pool:
-        return list(pool.map(read, queries))
-
-
-def _typed_table(tables: list[pa.Table]) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    columns = []
-    for name in COLUMNS:
-        column = table.column(name).combine_chunks()
-        kind = COLUMN_KINDS[name]
-        if kind == "bool":
-            column = pc.not_equal(column, 0)  # SQLite's 0/1
-        elif kind == "datetime":
-            column = pc.cast(column, pa.timestamp("us", tz="UTC"))
-        else:
-            # Within its first batch the driver widens a column of mixed values to text;
-            # a safe cast refuses 'three' in a count instead of passing it on.
-            column = column.cast(_arrow_types()[kind]())
-        columns.append(column)
-    typed = pa.Table.from_arrays(columns, names=list(COLUMNS))
-    run_ids = typed.column("run_id")
-    # Table order is append order, nearly always run_id order; sort only if not.
-    if len(run_ids) > 1 and not pc.all(pc.less_equal(run_ids[:-1], run_ids[1:])).as_py():
-        typed = typed.take(pc.sort_indices(run_ids))
-    return typed
+def _child_env() -> dict[str, str]:
+    # The child must import this same workbench, wherever it is imported from.
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def _numpy_column(kind: ColumnKind, column: pa.ChunkedArray) -> Any:
@@ -233,9 +210,10 @@ def read_postgres_runs_table(
         with gc_paused(), dbapi.connect(uri) as conn, conn.cursor() as cur:
             cur.execute(_numbered(sql), bound or None)
             table = cur.fetch_arrow_table()
-        if table.num_rows == 0:
-            return _typed_table([_empty_table()])
-        return _typed_table([table])
+        from ..sqlite_arrow import _typed
+
+        kinds: dict[str, str] = {name: COLUMN_KINDS[name] for name in COLUMNS}
+        return _typed([_empty_table() if table.num_rows == 0 else table], kinds)
     except Exception:  # noqa: BLE001 - any failure of the fast path falls back to psycopg
         return None
 
@@ -243,7 +221,8 @@ def read_postgres_runs_table(
 def _empty_table() -> pa.Table:
     import pyarrow as pa
 
-    types = {**_arrow_types(), "bool": pa.int64, "datetime": pa.string}
+    types = {"text": pa.string, "int": pa.int64, "float": pa.float64, "bool": pa.int64,
+             "datetime": pa.string}
     return pa.table({name: pa.array([], types[COLUMN_KINDS[name]]()) for name in COLUMNS})
 
 

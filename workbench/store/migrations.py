@@ -153,12 +153,71 @@ def _m004_add_runs_notes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN notes TEXT")
 
 
-def _m006_add_runs_user(conn: sqlite3.Connection) -> None:
+def _m005_response_fields(conn: sqlite3.Connection) -> None:
+    # What the API returns that the table dropped (refusals, logprobs, service tier), and
+    # how many requests an embedding call took once split within the API's limits.
+    for column, kind in (
+        ("refusal", "TEXT"),
+        ("logprobs", "TEXT"),  # JSON, compact: [[token, logprob, [[alt, logprob], ...]], ...]
+        ("service_tier", "TEXT"),
+        ("requests", "INTEGER"),
+    ):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
+def _m006_datasets(conn: sqlite3.Connection) -> None:
+    # Which test case a run answered, and its reference answer as text, on the run itself:
+    # scorers, exports and replays need no join to find them. All NULL outside datasets.
+    for column in ("dataset", "dataset_version", "item_id", "expected"):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+    # Runs of the same test case pair up across sweeps by item_id.
+    conn.execute("CREATE INDEX idx_runs_item ON runs (item_id)")
+    # A named dataset's rows, one version per content hash: the same rows stored again are
+    # the same version, so wb.dataset(name, data) in a re-run notebook adds nothing.
+    conn.execute(
+        """
+        CREATE TABLE datasets (
+            name        TEXT NOT NULL,
+            version     TEXT NOT NULL,  -- content hash of rows + expected column
+            expected    TEXT,           -- the name of the column holding the reference answer
+            items       TEXT NOT NULL,  -- JSON list of row objects, in the dataset's order
+            stored_at   TEXT NOT NULL,  -- last stored: the latest version is the newest one
+            PRIMARY KEY (name, version)
+        )
+        """
+    )
+
+
+def _m007_scores(conn: sqlite3.Connection) -> None:
+    # One score per run per scorer definition: scorer_id is the name plus a hash of the
+    # definition, so a changed rubric adds rows beside the old ones. A judge's own call is
+    # an ordinary run, linked by judge_run_id. WITHOUT ROWID: rows are looked up and
+    # clustered by (scorer_id, run_id), the question "is this run scored yet?". No second
+    # index on run_id: it made writing 100,000 scores ~40 % slower (bench/scoring.py), and
+    # reading one run's scores is rare next to scoring thousands.
+    conn.execute(
+        """
+        CREATE TABLE scores (
+            run_id       TEXT NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        REAL,
+            passed       INTEGER CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT NOT NULL,
+            PRIMARY KEY (scorer_id, run_id)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+def _m008_add_runs_user(conn: sqlite3.Connection) -> None:
     # Who ran it (WORKBENCH_USER or the OS user), so a shared store can be filtered by person.
     conn.execute('ALTER TABLE runs ADD COLUMN "user" TEXT')
 
 
-def _m007_create_claims(conn: sqlite3.Connection) -> None:
+def _m009_create_claims(conn: sqlite3.Connection) -> None:
     # A point of a sweep is claimed before it is sent: two people (or kernels) sweeping the
     # same grid at once send each (request_hash, sample_index) once; the other replays.
     conn.execute(
@@ -182,8 +241,11 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m002_create_embeddings,
         _m003_create_prices,
         _m004_add_runs_notes,
-        _m006_add_runs_user,
-        _m007_create_claims,
+        _m005_response_fields,
+        _m006_datasets,
+        _m007_scores,
+        _m008_add_runs_user,
+        _m009_create_claims,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
@@ -267,8 +329,46 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         """,
     ),
     "m004_add_runs_notes": ("ALTER TABLE runs ADD COLUMN notes TEXT",),
-    "m006_add_runs_user": ('ALTER TABLE runs ADD COLUMN "user" TEXT',),
-    "m007_create_claims": (
+    "m005_response_fields": (
+        "ALTER TABLE runs ADD COLUMN refusal TEXT",
+        "ALTER TABLE runs ADD COLUMN logprobs TEXT",
+        "ALTER TABLE runs ADD COLUMN service_tier TEXT",
+        "ALTER TABLE runs ADD COLUMN requests BIGINT",
+    ),
+    "m006_datasets": (
+        "ALTER TABLE runs ADD COLUMN dataset TEXT",
+        "ALTER TABLE runs ADD COLUMN dataset_version TEXT",
+        "ALTER TABLE runs ADD COLUMN item_id TEXT",
+        "ALTER TABLE runs ADD COLUMN expected TEXT",
+        "CREATE INDEX idx_runs_item ON runs (item_id)",
+        """
+        CREATE TABLE datasets (
+            name        TEXT NOT NULL,
+            version     TEXT NOT NULL,
+            expected    TEXT,
+            items       TEXT NOT NULL,
+            stored_at   TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (name, version)
+        )
+        """,
+    ),
+    "m007_scores": (
+        """
+        CREATE TABLE scores (
+            run_id       TEXT COLLATE "C" NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        DOUBLE PRECISION,
+            passed       BIGINT CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (scorer_id, run_id)
+        )
+        """,
+    ),
+    "m008_add_runs_user": ('ALTER TABLE runs ADD COLUMN "user" TEXT',),
+    "m009_create_claims": (
         """
         CREATE TABLE claims (
             request_hash TEXT   COLLATE "C" NOT NULL,

@@ -250,6 +250,11 @@ class PostgresStore:
         )
         return record_from_row(rows[0]) if rows else None
 
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """The run with this run_id, or None."""
+        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = %s", (run_id,))
+        return record_from_row(rows[0]) if rows else None
+
     def find_ok_many(
         self, identities: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], RunRecord]:

@@ -26,15 +26,20 @@ from ..checks import choice
 from ..errors import InvalidInputError, StoreError
 from ..frames import (
     EXPORT_SUFFIXES,
+    datasets_file,
     expand_json,
+    frame_to_rows,
     iso_utc,
+    read_datasets,
+    read_runs,
     record_from_row,
     record_to_row,
     runs_frame,
+    write_datasets,
     write_runs,
 )
 from ..record import COLUMNS, RunRecord
-from .columnar import gc_paused, read_runs_frame, read_runs_table
+from .columnar import export_parquet, gc_paused, read_runs_frame
 from .migrations import (
     damaged_store_error,
     is_damaged,
@@ -57,6 +62,10 @@ _EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files t
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT_DATASET = (
+    "INSERT INTO datasets (name, version, expected, items, stored_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (name, version) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)"
+)
 _RUN_ID = COLUMNS.index("run_id")
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 
@@ -237,6 +246,11 @@ class ExperimentStore:
         )
         return record_from_row(rows[0]) if rows else None
 
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """The run with this run_id, or None."""
+        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = ?", (run_id,))
+        return record_from_row(rows[0]) if rows else None
+
     def find_ok_many(
         self, identities: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], RunRecord]:
@@ -283,7 +297,8 @@ class ExperimentStore:
             self._connection()  # a closed store says so, whichever reader runs
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
-        frame = read_runs_frame(self._read_uri(), where, params, limit=limit)
+        total = self.count(experiment, sweep_id, status, since, limit, kind)
+        frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
         if frame is not None:
             return frame
         if limit is not None:
@@ -338,20 +353,16 @@ class ExperimentStore:
         """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
         target = Path(path)
         _check_suffix(target, "export to")
-        table = None
-        if target.suffix.lower() == ".parquet":
-            # Arrow straight to Parquet: no pandas frame in between (a million rows: the
-            # time of the read alone, not the read plus a frame made and taken apart).
-            where, params = _where(experiment, None, None, None, None)
-            table = read_runs_table(self._read_uri(), where, params)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if table is not None:
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, target)
-            else:
+            where, params = _where(experiment, None, None, None, None)
+            rows = self.count(experiment=experiment)
+            if not (
+                target.suffix.lower() == ".parquet"
+                and export_parquet(self._read_uri(), where, params, target, rows=rows)
+            ):
                 write_runs(self.runs(experiment=experiment), target)
+            self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
@@ -359,11 +370,35 @@ class ExperimentStore:
         return target
 
     def import_runs(self, path: str | os.PathLike[str]) -> int:
-        """Merge the runs of an exported file or another store (a SQLite file, a
-        ``postgresql://`` URL) by run_id; return how many were new."""
-        from .copying import source_rows
+        """Merge runs by run_id: an exported file (with its datasets), or another store
+        (a SQLite file, a ``postgresql://`` URL); return how many were new."""
+        source = Path(path)
+        if source.suffix.lower() not in EXPORT_SUFFIXES:
+            from .copying import source_rows
 
-        return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+            return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+        _check_suffix(source, "import from")
+        sidecar = datasets_file(source)
+        try:
+            rows = frame_to_rows(read_runs(source))
+            datasets = read_datasets(sidecar) if sidecar.exists() else []
+        except ImportError as exc:
+            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            # Only a clash on run_id is skipped; any other constraint still fails loudly.
+            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
+            added = conn.total_changes - before
+            conn.executemany(_INSERT_DATASET, datasets)  # the datasets the runs came from
+            return added
+
+        # One transaction: a file imports completely or not at all.
+        return self._write(insert)
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
@@ -394,6 +429,23 @@ class ExperimentStore:
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         """Give a claim back (the call failed): another sweep may send the point."""
         self._write(lambda conn: conn.execute(RELEASE_SQL, (request_hash, sample_index, run_id)))
+
+    def _export_datasets(self, target: Path, experiment: str | None) -> None:
+        # Beside the runs file, so wb.dataset(name) works in the store that imports it.
+        keys = None
+        if experiment is not None:
+            named = self._query(
+                "SELECT DISTINCT dataset, dataset_version FROM runs"
+                " WHERE experiment = ? AND dataset IS NOT NULL",
+                [experiment],
+            )
+            keys = {(name, version) for name, version in named}
+        rows = self.dataset_rows(keys)
+        sidecar = datasets_file(target)
+        if rows:
+            write_datasets(rows, sidecar)
+        else:
+            sidecar.unlink(missing_ok=True)  # a stale one would import other datasets
 
     # ------------------------------------------------------------------ prices
 
@@ -432,6 +484,58 @@ class ExperimentStore:
             model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
             for model, inp, out, cached in rows
         }
+
+    # ------------------------------------------------------------------ datasets
+
+    def put_dataset(self, name: str, version: str, expected: str | None, items: str) -> None:
+        """Keep one version of a named dataset (rows as JSON); storing it again only
+        makes it the latest."""
+        self.put_dataset_rows([(name, version, expected, items, _now())])
+
+    def put_dataset_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert ``datasets`` rows (name, version, expected, items, stored_at); a version
+        already there keeps its rows and takes the newer stored_at. Returns rows written."""
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(_INSERT_DATASET, rows)
+            return conn.total_changes - before
+
+        return self._write(insert)
+
+    def get_dataset(
+        self, name: str, version: str | None = None
+    ) -> tuple[str, str | None, str] | None:
+        """(version, expected column, rows JSON) of dataset ``name``: the latest stored
+        version, or ``version``; None when there is none."""
+        sql = "SELECT version, expected, items FROM datasets WHERE name = ?"
+        params: list[Any] = [name]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        rows = self._query(sql + " ORDER BY stored_at DESC, rowid DESC LIMIT 1", params)
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def dataset_rows(self, keys: Iterable[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
+        """Raw ``datasets`` rows (name, version, expected, items, stored_at), all or those
+        whose (name, version) is in ``keys``; for exports."""
+        rows = self._query(
+            "SELECT name, version, expected, items, stored_at FROM datasets ORDER BY rowid"
+        )
+        if keys is None:
+            return rows
+        wanted = set(keys)
+        return [row for row in rows if (row[0], row[1]) in wanted]
+
+    def datasets(self) -> pd.DataFrame:
+        """The stored datasets, newest first: name, version, rows, expected, stored_at."""
+        rows = self._query(
+            "SELECT name, version, json_array_length(items), expected, stored_at FROM datasets"
+            " ORDER BY stored_at DESC, rowid DESC"
+        )
+        frame = pd.DataFrame(rows, columns=["name", "version", "rows", "expected", "stored_at"])
+        frame["stored_at"] = pd.to_datetime(frame["stored_at"], utc=True, format="ISO8601")
+        return frame
 
     # ------------------------------------------------------------------ embeddings
 

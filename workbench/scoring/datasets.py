@@ -1,0 +1,380 @@
+"""Datasets: test cases for a sweep, each a row of template variables with an expected answer.
+
+A dataset comes inline (a DataFrame, a list of dicts, a .csv/.jsonl/.parquet file) or by
+name from the store (``wb.dataset("capitals", data)``), versioned by content: the same rows
+are the same version, changed rows a new one. Each row has an ``item_id``, a hash of its
+content, so runs of the same test case pair up across sweeps and datasets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInputError, StoreError
+from ..templates import variables_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..record import RunRecord
+    from ..store import ExperimentStore
+
+__all__ = [
+    "Dataset",
+    "answer_text",
+    "as_dataset",
+    "case_variables",
+    "load_dataset",
+    "mark_run",
+    "save_dataset",
+    "template_columns",
+]
+
+FILE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+# 64 bits of sha256: no two test cases of one person's datasets will ever share it, and
+# the ids stay short enough to read in a table.
+_HASH_CHARS = 16
+# The column that holds the reference answer when expected= is not given.
+DEFAULT_EXPECTED = "expected"
+
+
+class Dataset:
+    """Test cases in order: ``rows`` (dicts of column -> value), the ``expected`` column's
+    name (or None), a ``name`` when stored, and a ``version`` hashed from the content."""
+
+    def __init__(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        expected: str | None = None,
+        name: str | None = None,
+        source: str = "the dataset",
+    ) -> None:
+        self.name = name
+        self.rows: list[dict[str, Any]] = [_plain_row(row, i, source) for i, row in enumerate(rows)]
+        if not self.rows:
+            raise InvalidInputError(f"{source} has no rows: give at least one test case")
+        columns: dict[str, None] = {}
+        for row in self.rows:
+            columns.update(dict.fromkeys(row))
+        self.columns: list[str] = list(columns)
+        if expected is not None and expected not in columns:
+            raise InvalidInputError(
+                f"expected={expected!r} is not a column of {source} (its columns: "
+                f"{', '.join(self.columns)}): name the column that holds the answers"
+            )
+        self.expected = expected
+        self.item_ids: list[str] = [_digest(_canonical(row)) for row in self.rows]
+        first: dict[str, int] = {}
+        for index, item in enumerate(self.item_ids):
+            if item in first:
+                raise InvalidInputError(
+                    f"rows {first[item]} and {index} of {source} are the same test case: "
+                    "drop one of them"
+                )
+            first[item] = index
+        self.version = _digest(_canonical([expected, self.item_ids]))
+        self._by_item = dict(zip(self.item_ids, self.rows, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        label = repr(self.name) if self.name else "unnamed"
+        answer = f", expected={self.expected!r}" if self.expected else ""
+        return (
+            f"<Dataset {label} version {self.version}: {len(self)} rows, "
+            f"columns {', '.join(self.columns)}{answer}>"
+        )
+
+    def expected_of(self, item_id: str) -> Any:
+        """The reference answer of one test case (its original value), or None."""
+        if self.expected is None or item_id not in self._by_item:
+            return None
+        return self._by_item[item_id].get(self.expected)
+
+    def expected_text(self, index: int) -> str | None:
+        """Row ``index``'s reference answer as a run stores it: text as is, else JSON."""
+        if self.expected is None:
+            return None
+        return answer_text(self.rows[index].get(self.expected))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame, with an ``item_id`` column first."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        frame.insert(0, "item_id", self.item_ids)
+        return frame
+
+    def items_json(self) -> str:
+        """The rows as stored in the ``datasets`` table."""
+        return json.dumps(self.rows, ensure_ascii=False)
+
+
+def answer_text(value: Any) -> str | None:
+    """A reference answer as a run stores it: text as is, any other value as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def as_dataset(data: Any, *, expected: str | None = None, name: str | None = None) -> Dataset:
+    """Test cases from a Dataset, a DataFrame, a list of dicts or a .csv/.jsonl/.parquet
+    path. ``expected`` names the answer column; by default a column called ``expected``."""
+    import pandas as pd
+
+    if isinstance(data, Dataset):
+        if expected is not None and expected != data.expected:
+            label = repr(data.name) if data.name else "this dataset"
+            raise InvalidInputError(
+                f"{label} already names its expected column ({data.expected!r}): drop "
+                f"expected=..., or store it again: wb.dataset(name, rows, expected={expected!r})"
+            )
+        return data
+    source = "the dataset"
+    if isinstance(data, (str, os.PathLike)):
+        source = str(data)
+        rows = _read_file(Path(data))
+    elif isinstance(data, pd.DataFrame):
+        source = "the DataFrame"
+        rows = _frame_rows(data, source)
+    elif isinstance(data, Sequence) and not isinstance(data, bytes):
+        source = "the list of test cases"
+        rows = list(data)
+    else:
+        raise InvalidInputError(
+            f"vars= takes a dict of value lists, a DataFrame, a list of dicts, a .csv/.jsonl/"
+            f".parquet path or wb.dataset(...), not {type(data).__name__}"
+        )
+    if expected is None and any(DEFAULT_EXPECTED in row for row in rows):
+        expected = DEFAULT_EXPECTED
+    return Dataset(rows, expected=expected, name=name, source=source)
+
+
+def _read_file(path: Path) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise InvalidInputError(
+            f"cannot read test cases from {path}: the name must end in {', '.join(FILE_SUFFIXES)}"
+        )
+    try:
+        if suffix == ".csv":
+            # Every cell as text, as written: "007" stays "007", and an empty cell is "".
+            return _frame_rows(pd.read_csv(path, dtype=str, keep_default_na=False), str(path))
+        if suffix == ".parquet":
+            return _frame_rows(pd.read_parquet(path), str(path))
+        return _jsonl_rows(path)
+    except InvalidInputError:
+        raise
+    except ImportError as exc:
+        raise InvalidInputError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read test cases from {path} ({exc.strerror or exc}): check the path"
+        ) from exc
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise InvalidInputError(
+            f"cannot read test cases from {path} ({reason}): write it as {suffix[1:]}"
+        ) from exc
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(
+                    f"{path}, line {number} is not JSON ({exc.msg}): write one JSON object a line"
+                ) from exc
+            if not isinstance(item, dict):
+                raise InvalidInputError(
+                    f"{path}, line {number} is a JSON {type(item).__name__}: write one JSON "
+                    'object a line, e.g. {"city": "Paris", "expected": "France"}'
+                )
+            rows.append(item)
+    return rows
+
+
+def _frame_rows(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
+    for column in frame.columns:
+        if not isinstance(column, str):
+            raise InvalidInputError(
+                f"{source} has a column named {column!r} ({type(column).__name__}): name the "
+                "columns with text, e.g. df.columns = ['city', 'expected']"
+            )
+    if frame.columns.has_duplicates:
+        twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+        raise InvalidInputError(f"{source} has the column {twice[0]!r} twice: rename one")
+    # to_dict("records") hands back numpy scalars and NaN; _plain_row turns them into JSON.
+    return [dict(row) for row in frame.to_dict("records")]
+
+
+def _plain_row(row: Mapping[str, Any], index: int, source: str) -> dict[str, Any]:
+    if not isinstance(row, Mapping):
+        raise InvalidInputError(
+            f"item {index} of {source} is a {type(row).__name__}: give one dict per test "
+            "case, e.g. [{'city': 'Paris', 'expected': 'France'}]"
+        )
+    plain: dict[str, Any] = {}
+    for column, value in row.items():
+        if not isinstance(column, str):
+            raise InvalidInputError(
+                f"row {index} of {source} has a column named {column!r} "
+                f"({type(column).__name__}): name the columns with text"
+            )
+        try:
+            plain[column] = _plain(value)
+        except TypeError:
+            raise InvalidInputError(
+                f"row {index} of {source}, column {column!r} holds a {type(value).__name__}: "
+                "test cases hold text, numbers, booleans, lists and dicts"
+            ) from None
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a cell: numpy scalars unwrapped, NaN and NA as None, times as ISO."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if value is pd.NA or value is pd.NaT:  # before datetime: NaT is one
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(item) for item in value]
+    raise TypeError(type(value).__name__)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+
+
+# ---------------------------------------------------------------------- sweeps
+
+
+def template_columns(
+    dataset: Dataset, texts: Sequence[str], context: Mapping[str, Any] | None
+) -> list[str]:
+    """The dataset's columns the prompt ``texts`` use, in column order; raises
+    InvalidInputError when the templates need a value no column (nor ``context``) has."""
+    needed = {name for text in texts for name in variables_of(text)}
+    if dataset.expected is not None and dataset.expected in needed:
+        raise InvalidInputError(
+            f"{{{{{dataset.expected}}}}} in the template is the dataset's expected answer, "
+            "which scorers get and the model must not: take it out of the template, or name "
+            "another column with expected=..."
+        )
+    columns = [c for c in dataset.columns if c in needed and c != dataset.expected]
+    missing = sorted(needed - set(columns) - set(context or {}))
+    if missing:
+        raise InvalidInputError(
+            f"the template uses {{{{{missing[0]}}}}} but the dataset has no column "
+            f"{', '.join(missing)} (its columns: {', '.join(dataset.columns)}): rename a "
+            "column, or give the value in context=..."
+        )
+    if not columns:
+        raise InvalidInputError(
+            f"the template uses none of the dataset's columns ({', '.join(dataset.columns)}):"
+            f" write {{{{{dataset.columns[0]}}}}} where its value goes"
+        )
+    for index, row in enumerate(dataset.rows):
+        absent = [c for c in columns if c not in row]
+        if absent:
+            raise InvalidInputError(
+                f"row {index} of the dataset has no {absent[0]!r}, which the template uses: "
+                "give every row a value for it"
+            )
+    return columns
+
+
+def case_variables(dataset: Dataset, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Each row's template variables: the used ``columns`` only (never the answer)."""
+    return [{name: row[name] for name in columns} for row in dataset.rows]
+
+
+def mark_run(record: RunRecord, dataset: Dataset, index: int) -> None:
+    """Stamp a run with the test case (row ``index``) it answers."""
+    record.dataset = dataset.name
+    record.dataset_version = dataset.version
+    record.item_id = dataset.item_ids[index]
+    record.expected = dataset.expected_text(index)
+
+
+# ---------------------------------------------------------------------- the store
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"a dataset's name is a non-empty text, not {name!r}")
+    return name
+
+
+def save_dataset(
+    store: ExperimentStore, name: str, data: Any, *, expected: str | None = None
+) -> Dataset:
+    """Store ``data`` as the latest version of dataset ``name`` and return it. The same
+    rows stored again are the same version (nothing is added)."""
+    name = _check_name(name)
+    if isinstance(data, Dataset):
+        dataset = Dataset(data.rows, expected=expected or data.expected, name=name)
+    else:
+        dataset = as_dataset(data, expected=expected, name=name)
+    store.put_dataset(name, dataset.version, dataset.expected, dataset.items_json())
+    return dataset
+
+
+def load_dataset(store: ExperimentStore, name: str, *, version: str | None = None) -> Dataset:
+    """Dataset ``name`` from the store: its latest version, or ``version``."""
+    name = _check_name(name)
+    found = store.get_dataset(name, version)
+    if found is None:
+        known = sorted(set(store.datasets()["name"]))
+        which = f"{name!r} version {version!r}" if version else repr(name)
+        hint = f"stored: {', '.join(known)}" if known else "none is stored yet"
+        raise InvalidInputError(
+            f"no dataset {which} in the store ({hint}): store it with "
+            f"wb.dataset({name!r}, rows, expected=...)"
+        )
+    stored_version, expected, items = found
+    try:
+        rows = json.loads(items)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"dataset {name!r} version {stored_version} is damaged: {exc}") from exc
+    dataset = Dataset(rows, expected=expected, name=name, source=f"dataset {name!r}")
+    if dataset.version != stored_version:
+        raise StoreError(
+            f"dataset {name!r} version {stored_version} does not hash to its version "
+            f"({dataset.version}): it was changed outside the workbench; store it again"
+        )
+    return dataset

@@ -1,0 +1,182 @@
+"""Figures of scores: mean score or pass rate per group with 95 % intervals, and quality
+against cost with the Pareto front. Reached as ``wb.plots.scores`` and ``wb.plots.pareto``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInputError
+from .columns import PREFIX, add_score_columns, score_columns
+from .stats import Interval, mean_interval, wilson_interval
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+__all__ = ["scores", "pareto", "scored_runs"]
+
+
+def scored_runs(data: Any, column: str | None = None) -> pd.DataFrame:
+    """The plottable runs of ``data`` with their ``score:`` columns (a judge's own calls
+    left out); with ``column``, only the runs that have that score."""
+    from ..plots import _runs
+    from ..session import get_session
+    from .judge import JUDGE_SUFFIX
+
+    df = _runs(data)
+    if "experiment" in df:
+        df = df[~df["experiment"].astype(str).str.endswith(JUDGE_SUFFIX)]
+    if not score_columns(df):
+        df = add_score_columns(df, get_session().store)
+    if column is not None:
+        if column not in df.columns:
+            shown = ", ".join(score_columns(df)) or "none yet: score the runs with wb.score"
+            raise InvalidInputError(f"no {column!r} column; score columns: {shown}")
+        df = df[df[column].notna()]
+    return df
+
+
+def _column_of(scorer: str) -> str:
+    return scorer if scorer.startswith(PREFIX) else PREFIX + scorer
+
+
+def _interval(values: list[float]) -> tuple[Interval, bool]:
+    """The mean (pass rate for 0/1 scores, with Wilson's interval) and whether a rate."""
+    if values and all(v in (0.0, 1.0) for v in values):
+        return wilson_interval(int(sum(values)), len(values)), True
+    return mean_interval(values), False
+
+
+def scores(
+    data: Any,
+    by: str | None = "temperature",
+    scorer: str | None = None,
+    hue: str | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean score per group of ``by`` (pass rate for yes/no scorers) with its 95 %
+    interval; one bar per ``hue`` value, or per scorer when ``scorer`` is None and the
+    runs have several."""
+    import numpy as np
+
+    from ..plots import _axes, _category_ticks, _codes, _finish, _legend
+
+    df = scored_runs(data)
+    columns = [_column_of(scorer)] if scorer is not None else score_columns(df)
+    if not columns:
+        raise InvalidInputError("the runs have no scores yet: score them with wb.score(...)")
+    if len(columns) > 1 and hue is not None:
+        raise InvalidInputError(f"several scorers ({', '.join(columns)}): choose one with"
+                                " scorer=... to use hue")
+    for column in columns:
+        if column not in df.columns:
+            raise InvalidInputError(f"no {column!r} column; score columns: "
+                                    f"{', '.join(score_columns(df))}")
+    df = df[df[columns].notna().any(axis=1)]
+    groups, labels = _codes(df, by)
+    hue = None if hue == by else hue
+    hues, hue_labels = _codes(df, hue)
+    series = [(c, h) for c in columns for h in range(len(hue_labels))]
+    ax = _axes(ax, len(labels) * len(series))
+    width = 0.8 / max(len(series), 1)
+    rates = []
+    for j, (column, h) in enumerate(series):
+        values = df[column].astype("float64").to_numpy()
+        x = np.arange(len(labels)) + (j - (len(series) - 1) / 2) * width
+        means, lows, highs = [], [], []
+        for g in range(len(labels)):
+            chosen = values[(groups == g) & (hues == h) & ~np.isnan(values)].tolist()
+            interval, rate = _interval(chosen)
+            rates.append(rate)
+            means.append(interval.estimate)
+            lows.append(interval.estimate - interval.low if not math.isnan(interval.low) else 0)
+            highs.append(interval.high - interval.estimate if not math.isnan(interval.high)
+                         else 0)
+        name = column.removeprefix(PREFIX) if len(columns) > 1 or hue is None else hue_labels[h]
+        ax.bar(x, means, width * 0.9, yerr=[lows, highs], capsize=3, color=f"C{j}",
+               alpha=0.8, label=name, error_kw={"elinewidth": 1})
+    if len(series) > 1:
+        _legend(ax)
+    _category_ticks(ax, labels)
+    what = "pass rate" if rates and all(rates) else "mean score"
+    title = f"{what.capitalize()} by {by or 'run'}" + (
+        f" ({columns[0].removeprefix(PREFIX)})" if len(columns) == 1 else "")
+    return _finish(ax, title + ", 95% CI", len(df), xlabel=by, ylabel=what)
+
+
+def pareto(
+    data: Any,
+    quality: str = "score:judge",
+    cost: str = "cost_usd",
+    *,
+    by: list[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean ``quality`` against mean ``cost`` per knob combination (the knobs that vary,
+    or ``by``); the Pareto front (no other point is both better and cheaper) is marked."""
+    from ..compare import _varying
+    from ..display import format_cost
+    from ..plots import _axes, _finish, _legend
+
+    df = scored_runs(data)
+    column = quality if quality in df.columns else _column_of(quality)  # "judge" is a scorer
+    if column.startswith(PREFIX):
+        df = scored_runs(df, column)
+    if cost not in df.columns:
+        raise InvalidInputError(f"no {cost!r} column in the runs")
+    knobs = list(by) if by is not None else _varying(df)
+    knobs = [k for k in knobs if k != "sample_index"]
+    if not knobs:
+        frame = df.assign(_all="all runs")
+        knobs = ["_all"]
+    else:
+        frame = df
+    points = (
+        frame.assign(_q=frame[column].astype("float64"), _c=frame[cost].astype("float64"))
+        .groupby(knobs, dropna=False, sort=True)[["_q", "_c"]]
+        .mean()
+        .dropna()
+        .reset_index()
+    )
+    ax = _axes(ax)
+    labels = [
+        ", ".join(f"{k}={_short(v)}" for k, v in zip(knobs, row, strict=True) if k != "_all")
+        or "all runs"
+        for row in points[knobs].itertuples(index=False)
+    ]
+    front = pareto_front(points["_c"].tolist(), points["_q"].tolist())
+    ax.scatter(points["_c"], points["_q"], color="C0", alpha=0.6, label="knob combination")
+    if front:
+        ordered = sorted(front, key=lambda i: points["_c"].iloc[i])
+        ax.plot(points["_c"].iloc[ordered], points["_q"].iloc[ordered], "-o", color="C3",
+                label="Pareto front", zorder=3)
+    for i, label in enumerate(labels):
+        if i in front or len(labels) <= 12:
+            ax.annotate(label, (points["_c"].iloc[i], points["_q"].iloc[i]), fontsize="small",
+                        xytext=(4, 4), textcoords="offset points")
+    _legend(ax)
+    if cost == "cost_usd" and len(points):
+        ax.set_xlabel(f"mean {cost} per run (max {format_cost(float(points['_c'].max()))})")
+    _finish(ax, f"{column.removeprefix(PREFIX)} against {cost}", len(df),
+            xlabel=ax.get_xlabel() or f"mean {cost}", ylabel=f"mean {column}")
+    return ax
+
+
+def pareto_front(costs: list[float], qualities: list[float]) -> list[int]:
+    """Indices of the points no other point beats: cheaper or as cheap, and better."""
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], -qualities[i]))
+    front, best = [], -math.inf
+    for i in order:
+        if qualities[i] > best:
+            front.append(i)
+            best = qualities[i]
+    return front
+
+
+def _short(value: Any) -> str:
+    from ..plots import _label
+
+    return _label(value)

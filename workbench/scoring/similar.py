@@ -1,0 +1,95 @@
+"""Semantic similarity to a reference: the cosine of two embeddings, through ``wb.embed``.
+
+All the texts a scoring pass needs go in one embed call (one row of the table, logged in
+``<experiment>:judge``); vectors already in the store's embedding cache are not sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..checks import number
+from .base import Item, Score, Scorer
+from .judge import judge_experiment
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = ["similar"]
+
+
+class _Similar(Scorer):
+    kind = "similar"
+    uses_model = True
+
+    def __init__(
+        self, expected: Any, threshold: float, model: str | None, name: str | None
+    ) -> None:
+        number("similar(threshold=...)", threshold, low=-1, high=1)
+        super().__init__(name, {"expected": expected, "threshold": threshold, "model": model})
+        self.expected, self.threshold, self.model = expected, threshold, model
+
+    def _reference(self, item: Item) -> str | None:
+        wanted = self.expected if self.expected is not None else item.expected
+        return None if wanted is None else str(wanted)
+
+    def score(self, item: Item) -> Score:  # pragma: no cover - score_many is the path
+        from ..session import get_session
+
+        return self.score_many([item], get_session(), fresh=False)[0]
+
+    def score_many(
+        self,
+        items: Sequence[Item],
+        session: Session,
+        *,
+        fresh: bool,
+        on_cost: Callable[[float | None], None] | None = None,
+    ) -> list[Score]:
+        import numpy as np
+
+        from ..embedding import embed
+
+        references = [self._reference(item) for item in items]
+        texts = sorted({t for item, ref in zip(items, references, strict=True) if ref is not None
+                        for t in (item.output, ref)})
+        if not texts:
+            return [_no_reference()] * len(items)
+        if on_cost is not None:
+            on_cost(None)
+        experiment = judge_experiment(str(items[0].run.get("experiment") or session.experiment))
+        response = embed(session, texts, model=self.model, experiment=experiment, fresh=fresh)
+        if on_cost is not None:
+            on_cost(response.cost_usd or 0.0)
+        vectors = np.asarray(response.vectors, dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = dict(zip(texts, vectors / np.where(norms == 0, 1.0, norms), strict=True))
+        scores = []
+        for item, ref in zip(items, references, strict=True):
+            if ref is None:
+                scores.append(_no_reference())
+                continue
+            cosine = float(np.dot(unit[item.output], unit[ref]))
+            passed = cosine >= self.threshold
+            reason = f"cosine {cosine:.3f} {'>=' if passed else '<'} {self.threshold}"
+            scores.append(Score(cosine, passed, reason, judge_run_id=response.run_id))
+        return scores
+
+
+def _no_reference() -> Score:
+    return Score(None, None, "no expected answer: pass similar(expected=...) or give the"
+                 " dataset an expected column")
+
+
+def similar(
+    expected: Any = None,
+    threshold: float = 0.8,
+    model: str | None = None,
+    *,
+    name: str | None = None,
+) -> Scorer:
+    """Cosine similarity of the output's and the reference's embeddings (``expected``, or
+    None: the run's expected answer); passed when ``>= threshold``. ``model``: the
+    embedding model (None: the provider's default)."""
+    return _Similar(expected, threshold, model, name)
