@@ -390,3 +390,31 @@ def test_a_server_restarted_mid_sweep_loses_no_answer(
     assert (frame["status"] == "ok").all()
     wb.get_session().close_store()
     pg_server.drop_database(database)
+
+
+def test_store_copy_from_the_shell(pg_server: PostgresServer, pg_url: str, tmp_path: Path) -> None:
+    local = ExperimentStore(tmp_path / "experiments.db")
+    for i in range(7):
+        local.append(run(i))
+    local.close()
+    database = pg_url.rsplit("/", 1)[1]
+    pg_server.psql(database, "GRANT ALL ON SCHEMA public TO alice")
+    target = pg_server.url(database, "alice", ALICE_PASSWORD)
+    command = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "store",
+        "copy",
+        str(tmp_path / "experiments.db"),
+        target,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "copied 7 new runs of 7" in first.stderr and "alice:***@" in first.stderr
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert "copied 0 new runs of 7" in again.stderr
+    for done in (first, again):
+        assert ALICE_PASSWORD not in done.stdout + done.stderr
+    assert pg_server.psql(database, "SELECT COUNT(*) FROM runs") == "7\n"

@@ -13,7 +13,7 @@ from ..frames import EXPORT_SUFFIXES, frame_to_rows, read_runs
 from .migrations import one_line
 from .target import is_postgres_url
 
-__all__ = ["source_rows", "copy_runs", "CHUNK_ROWS"]
+__all__ = ["source_rows", "copy_runs", "copy_command", "CHUNK_ROWS"]
 
 # Rows per transaction: a copy interrupted halfway keeps what it wrote, and a rerun skips it.
 CHUNK_ROWS = 5_000
@@ -42,6 +42,39 @@ def copy_runs(
         if on_chunk is not None:
             on_chunk(len(chunk), new)
     return added
+
+
+def copy_command(source: str, target: str, *, progress: bool = True) -> int:
+    """``workbench store copy SOURCE TARGET``: every run of SOURCE (a SQLite store, an
+    export, a ``postgresql://`` URL) into TARGET, with a progress bar; exit status."""
+    import sys
+
+    from tqdm import tqdm
+
+    from . import open_store, store_label
+    from .target import configured_target
+
+    try:
+        rows = _all_rows(source, None)
+        password_env = configured_target(None)[1]
+        with open_store(target, password_env=password_env) as store:
+            added = 0
+            with tqdm(
+                total=len(rows), unit="run", desc="copying", disable=not progress, file=sys.stderr
+            ) as bar:
+                for start in range(0, len(rows), CHUNK_ROWS):
+                    chunk = rows[start : start + CHUNK_ROWS]
+                    added += int(store.add_rows(chunk))
+                    bar.update(len(chunk))
+    except StoreError as exc:
+        print(f"workbench store copy: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"copied {added} new runs of {len(rows)} from {store_label(source)} to"
+        f" {store_label(target)} ({len(rows) - added} were there already)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _all_rows(source: str | os.PathLike[str], into: object | None) -> Rows:
