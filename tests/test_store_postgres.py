@@ -418,3 +418,35 @@ def test_store_copy_from_the_shell(pg_server: PostgresServer, pg_url: str, tmp_p
     for done in (first, again):
         assert ALICE_PASSWORD not in done.stdout + done.stderr
     assert pg_server.psql(database, "SELECT COUNT(*) FROM runs") == "7\n"
+
+
+def test_an_answer_that_arrives_while_the_server_is_down_is_kept(
+    pg_server: PostgresServer, start_api: Any, in_tmp_dir: Path
+) -> None:
+    from workbench.unsaved import UnsavedRunWarning
+
+    database = pg_server.create_database()
+    pg_server.psql(database, "GRANT ALL ON SCHEMA public TO alice")
+    url = pg_server.url(database, "alice", ALICE_PASSWORD)
+
+    def handler(request: Received) -> Reply:
+        pg_server.kill()  # the server goes away while the call is in flight
+        return chat_reply("paid for")
+
+    start_api(handler)
+    wb.configure(store=url)
+    wb.get_session().store.reconnect_s = 1.0  # type: ignore[union-attr]
+    try:
+        with pytest.warns(UnsavedRunWarning) as warned:
+            answer = wb.chat("hello", model="gpt-4o-mini")
+        assert answer.text == "paid for"
+        kept = in_tmp_dir / "workbench-store.unsaved.jsonl"
+        message = str(warned[0].message)
+        assert str(kept) in message and "alice:***@" in message
+        assert ALICE_PASSWORD not in message + kept.read_text()
+    finally:
+        pg_server.start()
+    assert wb.import_runs(kept) == 1
+    assert wb.runs()["output"].tolist() == ["paid for"]
+    wb.get_session().close_store()
+    pg_server.drop_database(database)

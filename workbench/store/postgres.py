@@ -99,8 +99,10 @@ class PostgresStore:
         self._closed = False
         self._conn: psycopg.Connection[Any] | None = None
         self._refusal: str | None = None
+        self._last_prices: dict[str, tuple[Decimal, Decimal, Decimal | None]] | None = None
         self._connection()  # a server that is down or a wrong password: fail here
         self._run(self._migrate)
+        self.prices()  # kept for pricing an answer that arrives while the server is away
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -416,14 +418,23 @@ class PostgresStore:
         )
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
-        rows = self._query(
-            "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-            " FROM prices ORDER BY model"
-        )
-        return {
+        """Custom prices. The cost of an answer is worked out after it arrives: with the
+        server gone by then, the prices read before the call price it, and the answer
+        (and its row, in the fallback file) is not lost to a failed read."""
+        try:
+            rows = self._query(
+                "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
+                " FROM prices ORDER BY model"
+            )
+        except _Unreachable:
+            if self._last_prices is None:
+                raise
+            return dict(self._last_prices)
+        self._last_prices = {
             model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
             for model, inp, out, cached in rows
         }
+        return dict(self._last_prices)
 
     # ------------------------------------------------------------------ embeddings
 
