@@ -241,9 +241,11 @@ def runs(
     status: str | None = None,
     since: datetime | str | None = None,
     limit: int | None = None,
+    user: str | None = None,
 ) -> pd.DataFrame:
-    """The experiment table as a DataFrame, oldest first (``limit``: the newest N), with a
-    ``score:<name>`` column per scorer that has scored its runs (see :func:`score`).
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N;
+    ``user``: only the runs of one person, as ``WORKBENCH_USER`` or the OS user named them),
+    with a ``score:<name>`` column per scorer that has scored its runs (see :func:`score`).
 
     Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
     cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
@@ -252,7 +254,8 @@ def runs(
 
     store = get_session().store
     frame = store.runs(
-        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
+        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
+        user=user,
     )
     return reading_order(add_score_columns(frame, store))
 
@@ -406,7 +409,8 @@ def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:
 
 
 def import_runs(path: str | os.PathLike[str]) -> int:
-    """Merge an exported file into the table by run_id; returns how many rows were new."""
+    """Merge runs into the table by run_id: an exported file, a local SQLite store
+    (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
     return get_session().store.import_runs(path)
 
 
@@ -419,8 +423,9 @@ def dataset(
     content; without, the latest stored version (or ``version``) is loaded.
     ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
     from .scoring.datasets import load_dataset, save_dataset
+    from .store import local_store
 
-    store = get_session().store
+    store = local_store(get_session().store, "datasets")
     if data is None:
         if expected is not None:
             raise InvalidInputError(
@@ -436,7 +441,9 @@ def dataset(
 
 def datasets() -> pd.DataFrame:
     """The stored datasets, newest first: name, version, rows, expected, stored_at."""
-    return get_session().store.datasets()
+    from .store import local_store
+
+    return local_store(get_session().store, "datasets").datasets()
 
 
 def set_price(

@@ -389,7 +389,7 @@ def _status(session: Session, args: list[str]) -> Note:
     )
     return _table([
         ("provider", f"{provider.name} · {_base_url(provider)}"),
-        ("store", str(session.store_path)),
+        ("store", str(session.store_where)),
         ("experiment", session.experiment),
         ("spent", f"{_spent(session)} this session"),
         ("budget", budget),

@@ -382,6 +382,7 @@ class Sweep:
                 budget=self.budget,
                 on_progress=on_progress,
                 deadline=self.deadline,
+                claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
             )
             await dispatcher.run(work.send)

@@ -81,7 +81,6 @@ class SweepBatches:
     ) -> None:
         self.sweep = sweep
         self.session = sweep.session
-        self.ledger = Ledger(self.session.store)
         self._api_factory = api_factory or self._default_api
         self._apis: dict[str, BatchAPI] = {}
         self._stop = threading.Event()
@@ -93,6 +92,14 @@ class SweepBatches:
 
     # -- what there is ------------------------------------------------------------
 
+
+    @property
+    def ledger(self) -> Ledger:
+        """The store's batches table (a PostgreSQL store keeps none yet: refused in one
+        line when a batch is first asked for, not when a live sweep is made)."""
+        from ..store import local_store
+
+        return Ledger(local_store(self.session.store, "Batch API batches"))
     def rows(self) -> list[BatchRow]:
         return self.ledger.for_sweep(self.sweep.sweep_id)
 

@@ -172,7 +172,9 @@ def score(
     chosen = as_scorers(scorers)
     limit = None if budget is None else amount("budget", budget)
     frame = runs_to_score(data, session)
-    store = session.store
+    from ..store import local_store
+
+    store = local_store(session.store, "scores")
     run_ids = frame["run_id"].tolist()
     pending: dict[str, list[int]] = {}
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
@@ -320,7 +322,9 @@ def scores(
     from ..session import get_session
 
     session = session or get_session()
-    store = session.store
+    from ..store import local_store
+
+    store = local_store(session.store, "scores")
     if experiment is not None:
         run_ids: Iterable[str] | None = store.runs(experiment=experiment)["run_id"].tolist()
     else:
