@@ -27,7 +27,6 @@ from ..errors import InvalidInputError
 from .scored import scored_frame, scorer_name
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from ..session import Session
 

@@ -62,9 +62,11 @@ def stability(
     knobs = [c for c in _KNOBS if c in frame.columns]
     frame = frame.assign(_case=[case_of(r) for r in frame.to_dict("records")])
     rows = []
-    for combo, group in frame.groupby(
-        [frame[c].astype(str) for c in knobs], sort=False, dropna=False
-    ) if knobs else [((), frame)]:
+    groups = (
+        [g for _, g in frame.groupby([frame[c].astype(str) for c in knobs], sort=False)]
+        if knobs else [frame]
+    )
+    for group in groups:
         cases = list(group.groupby("_case", sort=False))
         sizes = [len(g) for _, g in cases]
         if max(sizes) < 2:
