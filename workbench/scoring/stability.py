@@ -63,7 +63,11 @@ def stability(
     frame = frame.assign(_case=[case_of(r) for r in frame.to_dict("records")])
     rows = []
     groups = (
-        [g for _, g in frame.groupby([frame[c].astype(str) for c in knobs], sort=False)]
+        # Keys as text, missing ones too: groupby drops a key that is NaN (pandas 3's str
+        # dtype keeps None as NaN), and an unsent knob is a value here like any other.
+        [g for _, g in frame.groupby(
+            [pd.Series([str(v) for v in frame[c].tolist()], index=frame.index) for c in knobs],
+            sort=False)]
         if knobs else [frame]
     )
     for group in groups:
