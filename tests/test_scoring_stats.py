@@ -192,6 +192,7 @@ def test_stability_per_combination() -> None:
     put_scores("contains", values)
     table = wb.stability("rep", scorer="contains")
     assert len(table) == 1  # temperature 0 has no repeats
+    assert "seed" not in table.columns  # no run sent one
     row = table.iloc[0]
     assert (row["temperature"], row["cases"], row["repeats"], row["k"]) == (1.0, 2, 3, 3)
     assert row["pass@k"] == pytest.approx(0.5)  # A: some pass, B: none

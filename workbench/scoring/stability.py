@@ -106,4 +106,7 @@ def stability(
         raise InvalidInputError(
             "no test case was asked more than once: run the sweep with repeats=N (N >= 2)"
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # A knob no run sent (top_p, seed...) is noise in every row: left out.
+    unsent = [c for c in knobs if table[c].isna().all()]
+    return table.drop(columns=unsent)
