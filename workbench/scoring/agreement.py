@@ -136,11 +136,24 @@ def agreement(
         pd.Categorical(va, categories=labels), pd.Categorical(vb, categories=labels),
         rownames=[a], colnames=[b], dropna=False,
     )
-    frame = store.runs()
-    frame = frame[frame["run_id"].isin([r for r, x, y in zip(runs, va, vb, strict=True)
-                                        if x != y])]
-    disagree = frame[["run_id", "prompt", "output"]].copy()
+    differ = [r for r, x, y in zip(runs, va, vb, strict=True) if x != y]
+    disagree = pd.DataFrame(_prompts_and_outputs(store, differ),
+                            columns=["run_id", "prompt", "output"])
     disagree[a] = disagree["run_id"].map(values[a])
     disagree[b] = disagree["run_id"].map(values[b])
     return Agreement(a, b, kappa, weights, len(runs), confusion,
                      disagree.reset_index(drop=True), notes)
+
+
+def _prompts_and_outputs(store: Any, run_ids: list[str]) -> list[tuple[Any, ...]]:
+    """(run_id, prompt, output) of the given runs, in their order, without reading the
+    whole table; in chunks below SQLite's bound on parameters."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(run_ids), 500):
+        chunk = run_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for row in store._query(
+            f"SELECT run_id, prompt, output FROM runs WHERE run_id IN ({marks})", tuple(chunk)
+        ):
+            found[row[0]] = tuple(row)
+    return [found[r] for r in run_ids if r in found]
