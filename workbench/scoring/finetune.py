@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TRAINING_PRICES", "FinetuneExport", "export_finetune", "validate_example"]
 
-# USD per 1M training tokens (OpenAI pricing page, fine-tuning table, 2025). Verify before
-# budgeting: prices change, and these are not read from any live source.
+# USD per 1M training tokens, as OpenAI's pricing page (fine-tuning table) listed them in
+# 2025. Not checked against the live page when written (this machine cannot reach it), and
+# third-party summaries disagree with each other: verify before budgeting. Edit or extend
+# the dict to use other prices.
 TRAINING_PRICES: dict[str, float] = {
     "gpt-4.1-2025-04-14": 25.00,
     "gpt-4.1-mini-2025-04-14": 5.00,
