@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 
     from .runtable.grid import RunsBrowser
     from .scoring import scorers
+    from .scoring.agreement import Agreement
     from .scoring.datasets import Dataset
+    from .scoring.finetune import FinetuneExport
+    from .scoring.paired import PairedComparison
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -80,6 +83,10 @@ __all__ = [
     "scores",
     "scorers",
     "check",
+    "compare_runs",
+    "stability",
+    "agreement",
+    "export_finetune",
     "sweep",
     "Sweep",
     "SweepPanel",
@@ -310,6 +317,51 @@ def browse(
 
     df = runs(experiment=experiment, limit=limit) if data is None else getattr(data, "df", data)
     return RunsBrowser(df)
+
+
+def compare_runs(baseline: Any, candidate: Any, *, scorer: str) -> PairedComparison:
+    """Compare two sets of runs (Sweeps, runs DataFrames or experiment names) on
+    ``score:<scorer>``, paired on test case and ``sample_index``: both means, the mean
+    paired difference with a 95 % bootstrap interval, a paired permutation-test p-value,
+    the pairs, the flipped cases and the unpaired runs (``.df``: one row per pair)."""
+    from .scoring.paired import compare_runs as _compare_runs
+
+    return _compare_runs(baseline, candidate, scorer=scorer)
+
+
+def stability(data: Any, *, scorer: str | None = None, k: int | None = None) -> pd.DataFrame:
+    """One row per knob combination with repeats: pass@k and pass^k (with ``scorer``),
+    the share of distinct answers, the spread of scores, and ``drift`` when the
+    ``system_fingerprint`` changed between repeats."""
+    from .scoring.stability import stability as _stability
+
+    return _stability(data, scorer=scorer, k=k)
+
+
+def agreement(a: str = "judge", b: str = "human", *, data: Any = None) -> Agreement:
+    """Cohen's kappa between scorers ``a`` and ``b`` (quadratic-weighted for grades),
+    their confusion matrix and the runs where they disagree."""
+    from .scoring.agreement import agreement as _agreement
+
+    return _agreement(a, b, data=data)
+
+
+def export_finetune(
+    data: Any,
+    path: str | os.PathLike[str],
+    *,
+    where: str = "human == pass",
+    threshold: float | None = None,
+    model: str = "gpt-4o-mini-2024-07-18",
+    epochs: int = 3,
+) -> FinetuneExport:
+    """Write the runs chosen by ``where`` (``"human == pass"``, ``"judge >= 4"``, or a
+    scorer name with ``threshold=``) as chat-format fine-tuning JSONL, checked line by
+    line; print the examples, their tokens and an estimated training cost."""
+    from .scoring.finetune import export_finetune as _export_finetune
+
+    return _export_finetune(data, path, where=where, threshold=threshold, model=model,
+                            epochs=epochs)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb
