@@ -427,9 +427,9 @@ def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
 
 
 def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
-    from workbench.migrations import MIGRATIONS, migrate
     from workbench.record import RunRecord
     from workbench.store import ExperimentStore
+    from workbench.store.migrations import MIGRATIONS, migrate
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -89,10 +89,11 @@ def agreement(
     import pandas as pd
 
     from ..session import get_session
+    from ..store import local_store
     from .table import latest_ids
 
     session = session or get_session()
-    store = session.store
+    store = local_store(session.store, "Scores")
     a, b = scorer_name(a), scorer_name(b)
     ids = latest_ids(store)
     for name in (a, b):

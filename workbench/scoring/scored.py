@@ -45,7 +45,9 @@ def scored_frame(data: Any, scorer: str | None, session: Session, what: str) -> 
             f"the {what} has no {column!r} scores: score it first with wb.score(..., scorers)"
             " or pass scorers=[...] to the sweep"
         )
-    passes = stored_passes(session.store, name)
+    from ..store import local_store
+
+    passes = stored_passes(local_store(session.store, "Scores"), name)
     frame = frame.copy()
     frame["passed"] = frame["run_id"].map(passes).astype("boolean")
     return frame
