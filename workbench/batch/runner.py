@@ -100,7 +100,12 @@ class SweepBatches:
         from ..store import local_store
 
         return Ledger(local_store(self.session.store, "Batch API batches"))
+
     def rows(self) -> list[BatchRow]:
+        from ..store import ExperimentStore
+
+        if not isinstance(self.session.store, ExperimentStore):
+            return []  # a PostgreSQL store has sent no batch: there are none to find
         return self.ledger.for_sweep(self.sweep.sweep_id)
 
     def open_rows(self) -> list[BatchRow]:
