@@ -132,12 +132,14 @@ class ReviewPanel:
 
     def preferences(self) -> pd.DataFrame:
         """This rater's latest preference per pair shown in the panel."""
+        import pandas as pd
+
         frame = read_preferences(self.session.store)
         pairs = {(c.run_id, str(c.other["run_id"])) for c in self.cases if c.other is not None}
         keep = [(b, c) in pairs and r == self.rater for b, c, r in
                 zip(frame["baseline_run_id"], frame["candidate_run_id"], frame["rater"],
                     strict=True)]
-        return frame[keep].reset_index(drop=True)
+        return frame[pd.Series(keep, index=frame.index, dtype=bool)].reset_index(drop=True)
 
     def summary(self) -> WinRate:
         """Pairwise: the candidate's win rate with its 95 % Wilson interval (ties half)."""
