@@ -49,10 +49,10 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .review import ReviewPanel
     from .scoring import scorers
     from .scoring.datasets import Dataset
     from .sweeps import Sweep, sweep
-    from .review import ReviewPanel
     from .widgets import Playground, SweepPanel
 
 __version__ = "0.1.0"

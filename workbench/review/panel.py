@@ -17,8 +17,7 @@ from ..errors import InvalidInputError
 from ..scoring.engine import expected_for, runs_to_score
 from ..scoring.table import read_scores
 from ..session import Session, get_session, one_line
-from .store import (HUMAN, WinRate, add_preference, default_rater, rate, read_preferences,
-                    win_rate)
+from .store import HUMAN, WinRate, add_preference, default_rater, rate, read_preferences, win_rate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,7 +292,7 @@ class ReviewPanel:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget())
+        display(self.widget())  # type: ignore[no-untyped-call]
 
     def _refresh(self) -> None:
         if self._widget is not None:
@@ -329,6 +328,7 @@ class ReviewPanel:
             if value in ("fail", False):
                 return 0.0, False
             raise InvalidInputError(f'rate "pass" or "fail", not {value!r}')
+        assert not isinstance(self.scale, str)
         low, high = self.scale
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 low <= value <= high):

@@ -127,7 +127,9 @@ function render({ model, el: root }) {
         row.appendChild(button("✓ pass", "p", "rate", "pass", "wb-review-good"));
         row.appendChild(button("✗ fail", "f", "rate", "fail", "wb-review-bad"));
       } else {
-        for (let g = scale[0]; g <= scale[1]; g++) row.appendChild(button(String(g), String(g), "rate", g));
+        for (let g = scale[0]; g <= scale[1]; g++) {
+          row.appendChild(button(String(g), String(g), "rate", g));
+        }
       }
       row.appendChild(button("back", "b", "back"));
       row.appendChild(button("skip", "n", "skip"));
@@ -175,7 +177,7 @@ _CSS = """
 """
 
 
-class ReviewWidget(anywidget.AnyWidget):  # type: ignore[misc]  # anywidget is untyped
+class ReviewWidget(anywidget.AnyWidget):
     """One review card; the panel sets its traits and handles its messages."""
 
     _esm = t.Unicode(_ESM).tag(sync=True)
