@@ -172,12 +172,12 @@ class ReviewPanel:
             assert case.other is not None
             add_preference(self.session.store, case.run_id, str(case.other["run_id"]), winner,
                            rater=self.rater, reason=comment)
-            self.status = f"stored: {winner} preferred"
+            self.status = f"stored: {winner} preferred (previous case)"
         else:
             score, passed = self._score(value)
             rate(self.session.store, case.run_id, rater=self.rater, value=score, passed=passed,
                  reason=comment)
-            self.status = f"stored: {value} for {case.run_id[:8]}"
+            self.status = f"stored: {self._describe(score)} for the previous output"
         self.skip(keep_status=True)
 
     def skip(self, *, keep_status: bool = False) -> None:

@@ -107,8 +107,8 @@ function render({ model, el: root }) {
       if (card.expected) panel.appendChild(block("expected", card.expected));
       if (card.mode === "pairwise") {
         const sides = el("div", "wb-review-sides");
-        sides.appendChild(block(card.left_label + "  [a / ←]", card.left, "wb-review-output"));
-        sides.appendChild(block(card.right_label + "  [l / →]", card.right, "wb-review-output"));
+        sides.appendChild(block(card.left_label, card.left, "wb-review-output"));
+        sides.appendChild(block(card.right_label, card.right, "wb-review-output"));
         panel.appendChild(sides);
       } else {
         panel.appendChild(block("output", card.output || "", "wb-review-output"));
@@ -120,19 +120,19 @@ function render({ model, el: root }) {
       panel.appendChild(comment);
       const row = el("div", "wb-review-controls");
       if (card.mode === "pairwise") {
-        row.appendChild(button("◀ left better", "a or ←", "rate", "left", "wb-review-good"));
-        row.appendChild(button("tie", "t", "rate", "tie"));
-        row.appendChild(button("right better ▶", "l or →", "rate", "right", "wb-review-good"));
+        row.appendChild(button("◀ left better (a)", "a or ←", "rate", "left", "wb-review-good"));
+        row.appendChild(button("tie (t)", "t", "rate", "tie"));
+        row.appendChild(button("right better (l) ▶", "l or →", "rate", "right", "wb-review-good"));
       } else if (scale === "pass/fail") {
-        row.appendChild(button("✓ pass", "p", "rate", "pass", "wb-review-good"));
-        row.appendChild(button("✗ fail", "f", "rate", "fail", "wb-review-bad"));
+        row.appendChild(button("✓ pass (p)", "p", "rate", "pass", "wb-review-good"));
+        row.appendChild(button("✗ fail (f)", "f", "rate", "fail", "wb-review-bad"));
       } else {
         for (let g = scale[0]; g <= scale[1]; g++) {
           row.appendChild(button(String(g), String(g), "rate", g));
         }
       }
-      row.appendChild(button("back", "b", "back"));
-      row.appendChild(button("skip", "n", "skip"));
+      row.appendChild(button("back (b)", "b", "back"));
+      row.appendChild(button("skip (n)", "n", "skip"));
       panel.appendChild(row);
     }
     panel.appendChild(el("div", "wb-review-status", model.get("status")));
