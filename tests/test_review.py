@@ -190,3 +190,11 @@ def test_the_migration_adds_the_review_tables(tmp_path: Any) -> None:
     assert {"score_history", "preferences"} <= tables
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO preferences VALUES ('a', 'b', 'left', 'r', '', 't')")
+
+
+def test_pairwise_refuses_a_side_with_two_runs_of_one_case() -> None:
+    add_run("b", experiment="base", item="x")
+    add_run("b2", experiment="base", item="x")  # another knob combination, same case
+    add_run("c", experiment="cand", item="x")
+    with pytest.raises(InvalidInputError, match="the baseline has more than one run"):
+        ReviewPanel(pairwise=("base", "cand"))

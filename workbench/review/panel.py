@@ -351,6 +351,14 @@ class ReviewPanel:
     def _pairs(self, baseline: Any, candidate: Any) -> tuple[list[Case], int]:
         left = runs_to_score(baseline, self.session).to_dict("records")
         right = runs_to_score(candidate, self.session).to_dict("records")
+        for side, runs in (("baseline", left), ("candidate", right)):
+            keys = [pair_key(run) for run in runs]
+            if len(set(keys)) != len(keys):
+                raise InvalidInputError(
+                    f"the {side} has more than one run of the same test case and sample_index"
+                    " (several knob combinations?): pass one combination per side, e.g."
+                    " df[df.temperature == 0]"
+                )
         by_key = {pair_key(run): run for run in right}
         cases, used = [], set()
         for run in left:
