@@ -179,6 +179,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m008_runs_mode_and_batches",
         "m009_add_runs_user",
         "m010_create_claims",
+        "m011_reviews",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .runtable.grid import RunsBrowser
+    from .review import ReviewPanel
     from .scoring import scorers
     from .scoring.agreement import Agreement
     from .scoring.datasets import Dataset
@@ -91,6 +92,9 @@ __all__ = [
     "Sweep",
     "SweepPanel",
     "Playground",
+    "ReviewPanel",
+    "preferences",
+    "win_rate",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
@@ -288,6 +292,35 @@ def scores(experiment: str | None = None, *, scorer: str | None = None) -> pd.Da
     from .scoring.engine import scores as _scores
 
     return _scores(experiment, scorer=scorer)
+
+
+def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | None = None,
+                history: bool = False) -> pd.DataFrame:
+    """The stored pairwise preferences (from ``wb.ReviewPanel(pairwise=...)``): one row per
+    pair and rater, the latest (``history=True``: every one, oldest first). ``baseline`` and
+    ``candidate`` (a Sweep, a runs DataFrame or an experiment name) keep the pairs of
+    their runs. ``wb.win_rate(frame)`` summarises them."""
+    from .review.store import read_preferences
+    from .scoring.engine import runs_to_score
+    from .session import get_session
+
+    session = get_session()
+    frame = read_preferences(session.store, latest=not history)
+    for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
+        if data is not None:
+            ids = set(runs_to_score(data, session)["run_id"].tolist())
+            frame = frame[frame[column].isin(ids)]
+    if rater is not None:
+        frame = frame[frame["rater"].eq(rater)]
+    return frame.reset_index(drop=True)
+
+
+def win_rate(preferences: pd.DataFrame) -> Any:
+    """The candidate's win rate in rows of ``wb.preferences()``: wins, losses, ties, the
+    rate (a tie counts half a win) and its 95 % Wilson interval (``.low``, ``.high``)."""
+    from .review.store import win_rate as _win_rate
+
+    return _win_rate(preferences)
 
 
 def check(
@@ -543,6 +576,7 @@ _LAZY = {
     "Sweep": "sweeps",
     "SweepPanel": "widgets",
     "Playground": "widgets",
+    "ReviewPanel": "review",
     "Dataset": "scoring.datasets",
 }
 

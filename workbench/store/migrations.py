@@ -264,6 +264,41 @@ def _m010_create_claims(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m011_reviews(conn: sqlite3.Connection) -> None:
+    # A changed rating replaces its row in scores (keyed (scorer_id, run_id), so wb.scores()
+    # and score:<name> keep one score per run); the replaced row is copied here first, with
+    # the time it was replaced. Pairwise preferences are appended, never updated: the
+    # latest row per (baseline, candidate, rater) counts, the older ones are the history.
+    conn.execute(
+        """
+        CREATE TABLE score_history (
+            run_id       TEXT NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        REAL,
+            passed       INTEGER CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT NOT NULL,
+            replaced_at  TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_score_history_run ON score_history (run_id)")
+    conn.execute(
+        """
+        CREATE TABLE preferences (
+            baseline_run_id  TEXT NOT NULL,
+            candidate_run_id TEXT NOT NULL,
+            winner           TEXT NOT NULL CHECK (winner IN ('baseline', 'candidate', 'tie')),
+            rater            TEXT NOT NULL,
+            reason           TEXT NOT NULL,
+            created_at       TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
     for fn in (
@@ -277,6 +312,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m008_runs_mode_and_batches,
         _m009_add_runs_user,
         _m010_create_claims,
+        _m011_reviews,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
@@ -423,6 +459,32 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE INDEX idx_batches_sweep ON batches (sweep_id, created_at)",
     ),
     "m009_add_runs_user": ('ALTER TABLE runs ADD COLUMN "user" TEXT',),
+    "m011_reviews": (
+        """
+        CREATE TABLE score_history (
+            run_id       TEXT COLLATE "C" NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        DOUBLE PRECISION,
+            passed       BIGINT CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT COLLATE "C" NOT NULL,
+            replaced_at  TEXT COLLATE "C" NOT NULL
+        )
+        """,
+        "CREATE INDEX idx_score_history_run ON score_history (run_id)",
+        """
+        CREATE TABLE preferences (
+            baseline_run_id  TEXT NOT NULL,
+            candidate_run_id TEXT NOT NULL,
+            winner           TEXT NOT NULL CHECK (winner IN ('baseline', 'candidate', 'tie')),
+            rater            TEXT NOT NULL,
+            reason           TEXT NOT NULL,
+            created_at       TEXT COLLATE "C" NOT NULL
+        )
+        """,
+    ),
     "m010_create_claims": (
         """
         CREATE TABLE claims (
