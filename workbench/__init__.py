@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from .runtable.grid import RunsBrowser
     from .review import ReviewPanel
+    from .runtable.grid import RunsBrowser
     from .scoring import scorers
     from .scoring.agreement import Agreement
     from .scoring.datasets import Dataset
@@ -305,7 +305,9 @@ def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | Non
     from .session import get_session
 
     session = get_session()
-    frame = read_preferences(session.store, latest=not history)
+    from .store import local_store
+
+    frame = read_preferences(local_store(session.store, "Preferences"), latest=not history)
     for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
         if data is not None:
             ids = set(runs_to_score(data, session)["run_id"].tolist())

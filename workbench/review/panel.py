@@ -22,6 +22,7 @@ from .store import HUMAN, WinRate, add_preference, default_rater, rate, read_pre
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..store import ExperimentStore
     from .widget import ReviewWidget
 
 __all__ = ["ReviewPanel", "Case", "pair_key", "blind_swap"]
@@ -119,6 +120,12 @@ class ReviewPanel:
         self.status = ""
         self._widget: ReviewWidget | None = None
 
+    def _ratings_store(self) -> ExperimentStore:
+        """Ratings and preferences live in a local store (not yet on PostgreSQL)."""
+        from ..store import local_store
+
+        return local_store(self.session.store, "Ratings")
+
     # -- what is stored ---------------------------------------------------------------
     @property
     def scorer_id(self) -> str:
@@ -126,14 +133,14 @@ class ReviewPanel:
 
     def ratings(self) -> pd.DataFrame:
         """This rater's current ratings of the panel's runs (rows of ``wb.scores()``)."""
-        frame = read_scores(self.session.store, run_ids=[c.run_id for c in self.cases])
+        frame = read_scores(self._ratings_store(), run_ids=[c.run_id for c in self.cases])
         return frame[frame["scorer_id"].eq(self.scorer_id)].reset_index(drop=True)
 
     def preferences(self) -> pd.DataFrame:
         """This rater's latest preference per pair shown in the panel."""
         import pandas as pd
 
-        frame = read_preferences(self.session.store)
+        frame = read_preferences(self._ratings_store())
         pairs = {(c.run_id, str(c.other["run_id"])) for c in self.cases if c.other is not None}
         keep = [(b, c) in pairs and r == self.rater for b, c, r in
                 zip(frame["baseline_run_id"], frame["candidate_run_id"], frame["rater"],
@@ -153,7 +160,7 @@ class ReviewPanel:
 
     def _disagreeing(self) -> set[str]:
         """Runs whose human pass/fail differs from another scorer's (a judge's)."""
-        frame = read_scores(self.session.store, run_ids=[c.run_id for c in self.cases])
+        frame = read_scores(self._ratings_store(), run_ids=[c.run_id for c in self.cases])
         human = frame[frame["scorer_id"].eq(self.scorer_id) & frame["passed"].notna()]
         others = frame[~frame["scorer"].eq(HUMAN) & frame["passed"].notna()]
         verdict = dict(zip(human["run_id"], human["passed"], strict=True))
@@ -170,13 +177,17 @@ class ReviewPanel:
         if self.pairwise:
             winner = self._winner(case, value)
             assert case.other is not None
-            add_preference(self.session.store, case.run_id, str(case.other["run_id"]), winner,
-                           rater=self.rater, reason=comment)
+            add_preference(
+                self._ratings_store(), case.run_id, str(case.other["run_id"]), winner,
+                rater=self.rater, reason=comment,
+            )
             self.status = f"stored: {winner} preferred (previous case)"
         else:
             score, passed = self._score(value)
-            rate(self.session.store, case.run_id, rater=self.rater, value=score, passed=passed,
-                 reason=comment)
+            rate(
+                self._ratings_store(), case.run_id, rater=self.rater, value=score,
+                passed=passed, reason=comment,
+            )
             self.status = f"stored: {self._describe(score)} for the previous output"
         self.skip(keep_status=True)
 
