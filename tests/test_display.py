@@ -48,7 +48,8 @@ def test_an_answer_is_markdown_with_footer_and_metadata() -> None:
     shown = ChatDisplay(ChatOutcome([chat_response()]))
     data, metadata = shown._repr_mimebundle_()
     assert data["text/markdown"] == (
-        "**Hi** there\n\n<sub>gpt-4o-mini · 12→5 tokens · $0.000012 · 0.50 s · run run42</sub>"
+        '**Hi** there\n\n<sub class="tex2jax_ignore mathjax_ignore">'
+        "gpt-4o-mini · 12→5 tokens · $0.000012 · 0.50 s · run run42</sub>"
     )
     assert data["text/plain"].startswith("**Hi** there\n\ngpt-4o-mini · 12→5")
     assert metadata == {"workbench": {
@@ -102,7 +103,7 @@ def test_live_streaming_redraws_at_most_every_interval(shell: TestingShell) -> N
     # Redrawn at 0.3, 0.6 and 0.9 s: never two within 0.25 s, so not per token.
     assert redraws == ["w0 w1 w2 w3 ", "w0 w1 w2 w3 w4 w5 w6 ", "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 "]
     assert all(o.update for o in outputs[1:])
-    assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub>")
+    assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub class=")
     assert outputs[-1].metadata["workbench"]["run_id"] == "run42"
     assert screen.text == "".join(f"w{i} " for i in range(10))
 

@@ -583,7 +583,7 @@ def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
     chat(shell, "-m gpt-4o-mini --no-stream --experiment other", "hi")
     assert list(wb.runs().experiment) == ["haiku", "other"]
     assert "haiku" in repr(shell.run_line_magic("workbench", "experiment"))
-    assert "$0.5000" in repr(shell.run_line_magic("workbench", "budget 0.5"))
+    assert "$0.50, $0.50 left" in repr(shell.run_line_magic("workbench", "budget 0.5"))
     assert float(get_session().budget or 0) == 0.5
     shell.run_line_magic("workbench", "budget off")
     assert get_session().budget is None

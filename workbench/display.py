@@ -11,13 +11,13 @@ import base64
 import html
 import io
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .jsonmode import has_json_instruction
+from .money import NO_MATHS_CLASS, format_money, money_html
 from .pricing import is_estimated
 from .results import ChatResponse, EmbedResponse
 
@@ -60,15 +60,9 @@ def shorten(text: str, width: int = 30) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def format_cost(cost: float | None) -> str:
-    if cost is None:
-        return "cost unknown"
-    if cost == 0:
-        return "$0"
-    if cost < 0.01:  # small calls: keep two significant digits, never "$0.000000"
-        digits = max(2, 1 - math.floor(math.log10(cost)))
-        return f"${cost:.{digits}f}"
-    return f"${cost:.4f}"
+def format_cost(cost: float | None, *, estimated: bool = False) -> str:
+    """The one money format (workbench.money), "cost unknown" for an unknown price."""
+    return format_money(cost, estimated=estimated, unknown="cost unknown")
 
 
 def _tokens(response: ChatResponse | EmbedResponse, *, completion: bool = True) -> str:
@@ -94,7 +88,7 @@ def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ())
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
     # "~": a cost worked out from tokens counted here, the server having sent no usage.
     estimated = is_estimated(response.record.price_source) and response.cost_usd is not None
-    parts.append(("~" if estimated else "") + format_cost(response.cost_usd))
+    parts.append(format_cost(response.cost_usd, estimated=estimated))
     if response.latency_s is not None:
         parts.append(f"{response.latency_s:.2f} s")
     if response.cache_hit:
@@ -219,7 +213,9 @@ class ChatDisplay:
     def markdown(self) -> str:
         tools = "\n".join(self._tool_lines())
         head = f"{tools}\n\n" if tools else ""
-        return f"{head}{self._answer(fenced=True)}\n\n<sub>{html.escape(self.footer)}</sub>"
+        # The footer holds dollars: in an element MathJax skips, never typeset as maths.
+        foot = f'<sub class="{NO_MATHS_CLASS}">{html.escape(self.footer)}</sub>'
+        return f"{head}{self._answer(fenced=True)}\n\n{foot}"
 
     def _plain(self) -> str:
         tools = "\n".join(self._tool_lines()).replace("`", "").replace("**", "")
@@ -412,7 +408,7 @@ class EmbedResult:
         encoded = base64.b64encode(self.png()).decode("ascii")
         page = (
             f'<img src="data:image/png;base64,{encoded}" alt="cosine similarity heatmap"/>'
-            f"<div><sub>{html.escape(self.footer)}</sub></div>"
+            f"<div><sub>{money_html(self.footer)}</sub></div>"
         )
         data = {"text/html": page, "text/plain": repr(self)}
         extra = {"texts": len(self.texts), "dimensions": self.response.dimensions}
@@ -427,14 +423,25 @@ class EmbedResult:
 
 
 class Note:
-    """A short Markdown message (status, help, confirmations) with a plain-text twin."""
+    """A short Markdown message (status, help, confirmations) with a plain-text twin.
 
-    def __init__(self, markdown: str, plain: str | None = None) -> None:
+    ``html``, when given, is shown instead of the Markdown: a line with dollars in it must
+    not be Markdown (JupyterLab typesets a pair of ``$`` as maths, even escaped).
+    """
+
+    def __init__(self, markdown: str, plain: str | None = None, *, html: str | None = None) -> None:
         self.markdown = markdown
         self.plain = plain if plain is not None else markdown
+        self.html = html
 
-    def _repr_markdown_(self) -> str:
-        return self.markdown
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        if self.html is not None:
+            return {"text/html": self.html, "text/plain": self.plain}
+        return {"text/markdown": self.markdown, "text/plain": self.plain}
+
+    def _repr_markdown_(self) -> str | None:
+        # None when there is HTML: IPython would otherwise add the Markdown next to it.
+        return self.markdown if self.html is None else None
 
     def __repr__(self) -> str:
         return self.plain

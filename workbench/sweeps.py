@@ -31,6 +31,7 @@ from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
+from .money import format_money
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
@@ -295,7 +296,8 @@ class Sweep:
         if work.send and remaining is not None and remaining < 0:
             raise BudgetExceededError(
                 f"Sweep refused before sending anything: the session budget of "
-                f"${self.session.budget:.6f} is spent; raise it with wb.configure(budget=...)"
+                f"{format_money(self.session.budget)} is spent; raise it with"
+                " wb.configure(budget=...)"
             )
         if limits and work.send and cost is None and not self.session.allow_unpriced:
             # As for one call: a budget cannot be kept on calls whose price is unknown.
@@ -308,8 +310,8 @@ class Sweep:
         if limits and cost is not None and cost > min(limits):
             which = "worst-case" if self.strict else "expected"
             raise BudgetExceededError(
-                f"Sweep refused before sending anything: the {which} cost ${cost:.6f} is "
-                f"above the budget of ${min(limits):.6f}. Estimate: {work.cost}. Lower "
+                f"Sweep refused before sending anything: the {which} cost {format_money(cost)} is "
+                f"above the budget of {format_money(min(limits))}. Estimate: {work.cost}. Lower "
                 "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
             )
 
