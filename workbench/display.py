@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .finish import finish_note
 from .jsonmode import has_json_instruction
 from .money import NO_MATHS_CLASS, format_money, money_html
 from .pricing import is_estimated
@@ -44,6 +45,12 @@ __all__ = [
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 METADATA_KEY = "workbench"
+# A note above the footer (a replay, a cut answer): visible, in the theme's warning colour.
+_NOTE_HTML = (
+    '<div class="' + NO_MATHS_CLASS + '" style="font-size: 85%; '
+    'color: var(--jp-warn-color0); border-left: 3px solid var(--jp-warn-color1); '
+    'padding-left: .5em">{}</div>'
+)
 
 
 def show(obj: object, **kwargs: Any) -> Any:
@@ -83,6 +90,9 @@ def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ())
     if isinstance(response, ChatResponse):
         if response.refusal:
             parts.append("refused")
+        ended = finish_note(response.finish_reason, response.usage.completion_tokens)
+        if ended:
+            parts.append(ended)
         if has_json_instruction(response.record.messages):
             parts.append("JSON instruction added")
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
@@ -215,12 +225,27 @@ class ChatDisplay:
         head = f"{tools}\n\n" if tools else ""
         # The footer holds dollars: in an element MathJax skips, never typeset as maths.
         foot = f'<sub class="{NO_MATHS_CLASS}">{html.escape(self.footer)}</sub>'
-        return f"{head}{self._answer(fenced=True)}\n\n{foot}"
+        notes = "".join(f"\n\n{_NOTE_HTML.format(html.escape(n))}" for n in self.notes)
+        return f"{head}{self._answer(fenced=True)}{notes}\n\n{foot}"
+
+    @property
+    def notes(self) -> list[str]:
+        """What a reader must know about this answer, shown above the footer: that it was
+        replayed from the table, cut at the token limit or content-filtered."""
+        response = self.response
+        notes = []
+        ended = finish_note(response.finish_reason, response.usage.completion_tokens)
+        if ended:
+            notes.append(f"⚠ {ended}: the answer is incomplete")
+        if response.cache_hit:
+            notes.append("↺ answered from the table · --fresh for a new sample")
+        return notes
 
     def _plain(self) -> str:
         tools = "\n".join(self._tool_lines()).replace("`", "").replace("**", "")
         head = f"{tools}\n\n" if tools else ""
-        return f"{head}{self._answer(fenced=False)}\n\n{self.footer}"
+        notes = "".join(f"\n\n{note}" for note in self.notes)
+        return f"{head}{self._answer(fenced=False)}{notes}\n\n{self.footer}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
         data = {"text/markdown": self.markdown(), "text/plain": self._plain()}
