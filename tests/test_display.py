@@ -180,3 +180,20 @@ def test_the_heatmap_draws_on_a_given_axes() -> None:
 
     ax = Figure().add_subplot()
     assert embed_result().heatmap(ax=ax) is ax
+
+
+def test_a_cut_or_filtered_answer_says_so() -> None:
+    cut = chat_response(finish_reason="length", completion_tokens=40)
+    assert "· cut at 40 tokens ·" in footer(cut)
+    shown = ChatDisplay(ChatOutcome([cut]))._repr_mimebundle_()[0]
+    assert "cut at 40 tokens: the answer is incomplete" in shown["text/markdown"]
+    assert "cut at 40 tokens" in shown["text/plain"]
+    assert "content filtered" in footer(chat_response(finish_reason="content_filter"))
+    assert "cut at" not in footer(chat_response(finish_reason="stop"))
+
+
+def test_a_replayed_answer_has_a_visible_note() -> None:
+    replay = ChatDisplay(ChatOutcome([chat_response(cache_hit=True)]))._repr_mimebundle_()[0]
+    assert "answered from the table · --fresh for a new sample" in replay["text/markdown"]
+    fresh = ChatDisplay(ChatOutcome([chat_response()]))._repr_mimebundle_()[0]
+    assert "answered from the table" not in fresh["text/markdown"]

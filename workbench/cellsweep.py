@@ -154,6 +154,7 @@ class SweepDisplay:
         self.sweep = sweep
         self.df = sweep.df
         self.table = _with_scores(sweep, sweep.table())
+        self.notes = sweep.notes_table()
 
     @property
     def summary(self) -> str:
@@ -205,9 +206,14 @@ class SweepDisplay:
         spent = mark + format_cost(float(known["cost_usd"].sum()))
         return spent if len(known) == len(ok) else f"{spent} + unknown"
 
+    def html(self) -> str:
+        """The table (scrolling sideways, small print per cell) and the summary line; the
+        SweepPanel shows the same."""
+        summary = f"<div><sub>{money_html(self.summary)}</sub></div>"
+        return table_html(self.table, self.notes) + summary
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
-        page = f"{table_html(self.table)}<div><sub>{money_html(self.summary)}</sub></div>"
-        data = {"text/html": page, "text/plain": repr(self)}
+        data = {"text/html": self.html(), "text/plain": repr(self)}
         df = self.df
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         metadata = {

@@ -387,7 +387,7 @@ class Sweep:
         except asyncio.CancelledError:
             if scoring is not None:
                 scoring.cancel()
-            self._shared.update(state="stopped", message="stopped: run it again to resume")
+            self._shared.update(state="stopped", message="run it again to resume")
             raise
         except BaseException as exc:
             why = self._shared.snapshot().message  # e.g. "5 calls failed in a row"
@@ -500,8 +500,6 @@ class Sweep:
     def table(self, values: str = "output") -> pd.DataFrame:
         """Side by side: one row per prompt (its variables), one column per knob
         combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`."""
-        from .sidebyside import side_by_side
-
         df = self.df
         if values not in df.columns:
             raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
@@ -509,6 +507,23 @@ class Sweep:
         if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
             refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
             shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
+        return self._pivot(df, shown, values)
+
+    def notes_table(self) -> pd.DataFrame:
+        """The small print of each cell of :meth:`table` (same shape): ``⚠ cut at 40
+        tokens`` and the like on a first line, then tokens · cost · latency."""
+        import pandas as pd
+
+        from .sidebyside import cell_note
+
+        df = self.df
+        notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
+                          dtype=object)
+        return self._pivot(df, notes, "output")
+
+    def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
+        from .sidebyside import side_by_side
+
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
