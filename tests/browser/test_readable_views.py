@@ -32,7 +32,7 @@ CELLS = [
     "%load_ext workbench\nimport workbench as wb\nfrom decimal import Decimal\n"
     "from workbench.estimate import Estimate",
     "%%chat --temperature 0,1 --seed 1:2 --max-tokens 24 --experiment views\n"
-    "Describe {{place}} at dusk in one sentence.",
+    "Describe a harbour at dusk in one sentence.",
     "wb.compare(wb.runs(experiment='views'), by='temperature')",
     "Estimate(3, 600, 120, 300, Decimal('0.00042'), Decimal('0.0012'), Decimal('0.0031'))",
     "panel = wb.SweepPanel('Name one thing found in {{place}}.', vars={'place': ['a kitchen',"
@@ -93,9 +93,14 @@ def _run_all(page: Any, count: int) -> None:
         page.keyboard.press("Shift+Enter")
     page.wait_for_function(
         "([cells, n]) => { const ps = [...document.querySelectorAll(cells + ' .jp-InputPrompt')];"
+        " if (document.querySelector(cells + ' .jp-OutputArea-output[data-mime-type="
+        "\"application/vnd.jupyter.stderr\"]')) return true;"  # a failed cell stops the run
         " return ps.length >= n && ps.slice(0, n).every(p => /\\[\\d+\\]/.test(p.innerText)); }",
         arg=[_CELLS, count], timeout=400_000,
     )
+    failed = page.locator(_CELLS + ' .jp-OutputArea-output[data-mime-type='
+                          '"application/vnd.jupyter.stderr"]')
+    assert failed.count() == 0, failed.first.inner_text()
 
 
 _COLOURS_JS = """
