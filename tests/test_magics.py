@@ -574,7 +574,9 @@ def test_workbench_status_names_provider_store_experiment_and_spend(
     # 10 tokens in, 5 out, at gpt-4o-mini's $0.15 and $0.60 per million.
     assert "spent       $0.0000045 this session" in status
     assert SENTINEL not in status
-    assert "| **provider** |" in shell.run_line_magic("workbench", "status")._repr_markdown_()
+    # HTML, not Markdown: the spend and budget rows hold dollars (maths in Markdown).
+    status = shell.run_line_magic("workbench", "status")._repr_mimebundle_()
+    assert "text/markdown" not in status and ">provider</th>" in status["text/html"]
 
 
 def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
