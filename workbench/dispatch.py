@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
+from .money import format_money
 from .progress import SharedProgress, SweepProgress
 from .ratelimit import RateLimits
 from .record import new_run_id
@@ -154,13 +155,15 @@ class Dispatcher:
         self._check_saving()
         if self.budget is not None and self.spent > self.budget:
             raise BudgetExceededError(
-                f"Sweep stopped: it has spent ${self.spent:.6f}, above its budget of "
-                f"${self.budget:.6f}; the runs not sent can be resumed with a larger budget"
+                f"Sweep stopped: it has spent {format_money(self.spent)}, above its budget of "
+                f"{format_money(self.budget)}; the runs not sent can be resumed with a larger"
+                " budget"
             )
         remaining = self.session.remaining_budget()
         if remaining is not None and remaining < 0:
             raise BudgetExceededError(
-                f"Sweep stopped: the session budget of ${self.session.budget:.6f} is spent "
+                "Sweep stopped: the session budget of "
+                f"{format_money(self.session.budget)} is spent "
                 "(raise it with wb.configure(budget=...) and run the sweep again to resume)"
             )
 

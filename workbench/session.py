@@ -34,6 +34,7 @@ from .errors import (
 from .identity import request_hash
 from .jsonmode import with_json_instruction
 from .logprobs import compact_logprobs
+from .money import format_money
 from .notes import fit_text
 from .pacing import Pacer, PacerRegistry, Ticket
 from .reasoning import adapt_for_reasoning
@@ -443,8 +444,8 @@ class Session:
         if remaining is not None and remaining < 0:
             # Spent already: nothing more goes out, whether its price is known or not.
             raise BudgetExceededError(
-                f"Refused before sending: the session budget of ${self.budget:.6f} is spent "
-                f"(${self.spent:.6f}); raise it with wb.configure(budget=...)"
+                f"Refused before sending: the session budget of {format_money(self.budget)} is "
+                f"spent ({format_money(self.spent)}); raise it with wb.configure(budget=...)"
             )
         if cost is None:
             if self.allow_unpriced:
@@ -456,8 +457,9 @@ class Session:
             )
         if cost > limit:
             raise BudgetExceededError(
-                f"Refused before sending: estimated ${cost:.6f} is above the "
-                f"budget of ${limit:.6f} (raise it with budget=... or wb.configure(budget=...))"
+                f"Refused before sending: estimated {format_money(cost)} is above the "
+                f"budget of {format_money(limit)} (raise it with budget=... or"
+                " wb.configure(budget=...))"
             )
 
     def remaining_budget(self) -> Decimal | None:
