@@ -77,8 +77,9 @@ class Estimate:
             )
             if self.batch_cost_expected is not None:
                 dollars += (
-                    f" · batch ${self.batch_cost_expected:.6f} expected "
-                    f"(${self.batch_cost_low:.6f} to ${self.batch_cost_high:.6f})"
+                    f" · batch {format_money(self.batch_cost_expected)} expected "
+                    f"({format_money(self.batch_cost_low)} to "
+                    f"{format_money(self.batch_cost_high)})"
                 )
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "

@@ -27,6 +27,7 @@ from ..errors import (
     WorkbenchError,
 )
 from ..frames import iso_utc
+from ..money import format_money
 from ..progress import ProgressBar, SweepProgress
 from ..session import PreparedChat, one_line
 from ..wire import Endpoint, Reply, chat_result
@@ -171,8 +172,9 @@ class SweepBatches:
         limits = [b for b in (self.sweep.budget, self.session.remaining_budget()) if b is not None]
         if send and limits and cost is not None and cost > min(limits):
             raise BudgetExceededError(
-                f"Batch refused before sending anything: its cost ${cost:.6f} at the batch "
-                f"price is above the budget of ${min(limits):.6f}: shrink the grid or raise "
+                f"Batch refused before sending anything: its cost {format_money(cost)} at the "
+                f"batch price is above the budget of {format_money(min(limits))}: shrink the "
+                "grid or raise "
                 "budget=..."
             )
         if send:
