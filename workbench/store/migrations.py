@@ -459,6 +459,18 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
         "CREATE INDEX idx_batches_sweep ON batches (sweep_id, created_at)",
     ),
     "m009_add_runs_user": ('ALTER TABLE runs ADD COLUMN "user" TEXT',),
+    "m010_create_claims": (
+        """
+        CREATE TABLE claims (
+            request_hash TEXT   COLLATE "C" NOT NULL,
+            sample_index BIGINT NOT NULL,
+            run_id       TEXT   NOT NULL,
+            claimed_by   TEXT,
+            claimed_at   TEXT   COLLATE "C" NOT NULL,
+            PRIMARY KEY (request_hash, sample_index)
+        )
+        """,
+    ),
     "m011_reviews": (
         """
         CREATE TABLE score_history (
@@ -482,18 +494,6 @@ POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
             rater            TEXT NOT NULL,
             reason           TEXT NOT NULL,
             created_at       TEXT COLLATE "C" NOT NULL
-        )
-        """,
-    ),
-    "m010_create_claims": (
-        """
-        CREATE TABLE claims (
-            request_hash TEXT   COLLATE "C" NOT NULL,
-            sample_index BIGINT NOT NULL,
-            run_id       TEXT   NOT NULL,
-            claimed_by   TEXT,
-            claimed_at   TEXT   COLLATE "C" NOT NULL,
-            PRIMARY KEY (request_hash, sample_index)
         )
         """,
     ),
