@@ -14,7 +14,7 @@ LAB_FLAGS += --allow-root
 endif
 PYTEST_FLAGS ?=
 
-.PHONY: setup lab test unit browser-deps typecheck lint clean
+.PHONY: setup lab test unit browser-deps postgres-deps typecheck lint clean
 
 setup: $(STAMP)
 
@@ -57,12 +57,22 @@ browser-deps:
 	    echo "The browser check needs $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
 	  fi; }
 
+# The team-store tests start a throw-away PostgreSQL server (tests/postgres_server.py)
+# from Debian's postgresql package. Installed once, as root, when missing.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else \
+	    echo "The store tests need PostgreSQL: sudo apt-get install postgresql" >&2; exit 1; \
+	  fi; }
+
 # Everything: unit tests, integration tests against the real local model, the
 # notebooks executed by nbval, and the real-browser check of the widget panel.
-test: setup browser-deps
+test: setup browser-deps postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks
 
-unit: setup
+unit: setup postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration"
 
 typecheck: setup

@@ -9,6 +9,12 @@ to Parquet. Targets: load <= 0.35 x the bare fetchall, filtered query < 0.2 s, t
 Parquet export in the same order of time as the load.
 
     .venv/bin/python bench/store_scale.py [--rows 1000000] [--appended 20000] [--profile]
+    .venv/bin/python bench/store_scale.py --store postgresql://user@host:5432/empty_db
+
+With ``--store`` the same figures are taken on that PostgreSQL database (it should be an
+empty, throw-away one: the runs table is emptied first and at the end): appends one by
+one, batched (COPY, as ``wb.import_runs`` does), ``wb.runs()`` of every row (ADBC, column-
+wise) and of one experiment.
 
 Needs ~0.6 GB of disk for a million rows, in a temporary folder removed at the end.
 """
@@ -29,7 +35,7 @@ from common import record
 
 from workbench.frames import record_to_row
 from workbench.record import COLUMNS, RunRecord, new_run_id
-from workbench.store import ExperimentStore
+from workbench.store import ExperimentStore, store_label
 
 EXPERIMENTS = 100
 
@@ -64,12 +70,61 @@ def run_record(i: int) -> RunRecord:
     )
 
 
+def postgres(args: argparse.Namespace) -> None:
+    from workbench.store import open_store
+
+    store = open_store(args.store)
+    label = store_label(args.store)
+    store._write(lambda conn: conn.execute("DELETE FROM runs"))  # type: ignore[union-attr]
+    start = time.perf_counter()
+    for i in range(args.appended):
+        store.append(run_record(i))
+    one_by_one = args.appended / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    batch: list[tuple[object, ...]] = []
+    for i in range(args.appended, args.rows):
+        row = run_record(i)
+        row.run_id = new_run_id()
+        batch.append(record_to_row(row))
+        if len(batch) == 50_000 or i == args.rows - 1:
+            store.add_rows(batch)
+            batch = []
+    bulk = (args.rows - args.appended) / (time.perf_counter() - start)
+
+    gc.collect()
+    start = time.perf_counter()
+    frame = store.runs()
+    load = time.perf_counter() - start
+    assert len(frame) == args.rows
+    del frame
+    gc.collect()
+    start = time.perf_counter()
+    one = store.runs(experiment="experiment-7")
+    filtered = time.perf_counter() - start
+    store._write(lambda conn: conn.execute("DELETE FROM runs"))  # type: ignore[union-attr]
+    store.close()
+    print(f"PostgreSQL {label}: {args.rows:,} rows")
+    print(f"append one by one: {one_by_one:,.0f} rows/s; batched (COPY): {bulk:,.0f} rows/s")
+    print(f"wb.runs() all: {load:.2f} s; one experiment ({len(one):,} rows): {filtered:.3f} s")
+    record(
+        "store_scale",
+        f"PostgreSQL 15 on loopback, {args.rows:,} rows: append {one_by_one:,.0f} rows/s one"
+        f" by one, {bulk:,.0f} rows/s batched (COPY); wb.runs() {load:.2f} s (ADBC, column-"
+        f"wise); one experiment ({len(one):,} rows) {filtered:.3f} s",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--appended", type=int, default=20_000)
     parser.add_argument("--profile", action="store_true", help="cProfile wb.runs()")
+    parser.add_argument("--store", help="a postgresql:// URL: take the figures there")
     args = parser.parse_args()
+    if args.store:
+        postgres(args)
+        return
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "scale.db"

@@ -20,6 +20,7 @@ from workbench import session as session_mod
 from workbench.batch import jsonl, runner
 from workbench.batch.runner import poll_delay
 from workbench.errors import ConfigurationError, InvalidInputError
+from workbench.money import format_money
 from workbench.session import Session
 from workbench.sweeps import Sweep
 
@@ -243,8 +244,8 @@ def test_the_estimate_shows_the_live_and_the_batch_price(start: Start) -> None:
     assert estimate.batch_cost_high is not None and estimate.cost_high is not None
     assert estimate.batch_cost_high * 2 == estimate.cost_high
     text = str(estimate)
-    assert f"${estimate.cost_expected:.6f} expected" in text
-    assert f"batch ${estimate.batch_cost_expected:.6f} expected" in text
+    assert f"{format_money(estimate.cost_expected)} expected" in text
+    assert f"batch {format_money(estimate.batch_cost_expected)} expected" in text
 
 
 def test_the_local_model_has_no_batch_price(in_tmp_dir: Path) -> None:
@@ -427,9 +428,9 @@ def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
 
 
 def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
-    from workbench.migrations import MIGRATIONS, migrate
     from workbench.record import RunRecord
     from workbench.store import ExperimentStore
+    from workbench.store.migrations import MIGRATIONS, migrate
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

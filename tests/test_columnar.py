@@ -1,4 +1,4 @@
-"""The column-wise reader (workbench/columnar.py) against the row-wise sqlite3 reader:
+"""The column-wise reader (workbench/store/columnar.py) against the row-wise sqlite3 reader:
 the same frame, value for value and dtype for dtype, from real SQLite files."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
-from workbench import columnar, sqlite_arrow
+from workbench import sqlite_arrow
 from workbench.record import COLUMNS, RunRecord
-from workbench.store import ExperimentStore
+from workbench.store import ExperimentStore, columnar
 
 
 def sparse_record(i: int) -> RunRecord:
@@ -63,7 +63,7 @@ def columnar_for_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def row_wise(store: ExperimentStore, monkeypatch: pytest.MonkeyPatch, **filters: Any) -> Any:
     with monkeypatch.context() as patch:
-        patch.setattr("workbench.store.read_runs_frame", lambda *a, **k: None)
+        patch.setattr("workbench.store.sqlite.read_runs_frame", lambda *a, **k: None)
         return store.runs(**filters)
 
 
@@ -82,7 +82,7 @@ def test_same_frame_as_the_row_wise_reader(
         calls.append(result := real(*args, **kwargs))
         return result
 
-    monkeypatch.setattr("workbench.store.read_runs_frame", spy)
+    monkeypatch.setattr("workbench.store.sqlite.read_runs_frame", spy)
     fast = store.runs(**filters)
     assert calls and calls[0] is not None, "the column-wise reader did not read this store"
     monkeypatch.undo()
@@ -115,7 +115,7 @@ def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path)
     # It reads in a child process, so the store's process never loads the driver.
     mixed_store(tmp_path / "runs.db").close()
     script = (
-        "import sys; from workbench import columnar; columnar.COLUMNAR_ROWS = 0\n"
+        "import sys; from workbench.store import columnar; columnar.COLUMNAR_ROWS = 0\n"
         "from workbench.store import ExperimentStore\n"
         f"frame = ExperimentStore({str(tmp_path / 'runs.db')!r}).runs()\n"
         "print(len(frame), 'adbc_driver_sqlite' in sys.modules)"

@@ -111,7 +111,7 @@ def test_each_cell_has_its_tokens_cost_and_latency_in_small_print() -> None:
         run(seed=3, cache_hit=True, cost_usd=0.0, latency_s=0.0),
     )
     metas = re.findall(r'<div class="wb-meta">(.*?)</div>', wb.compare(df)._repr_html_())
-    assert metas[0] == "4→2 tokens · $0.2500 · 1.50 s"
+    assert metas[0] == "4→2 tokens · $0.25 · 1.50 s"
     assert metas[1] == "4→2 tokens · cost unknown · 0.25 s"
     assert metas[2] == "4→2 tokens · replayed"
 
@@ -180,3 +180,61 @@ def test_an_error_shows_in_its_cell_and_a_success_wins_over_a_later_error() -> N
     page = table._repr_html_()
     assert "error: bad &lt;request&gt;" in page and "rate limited" not in page
     assert "Fine." in cells(page)[0]
+
+
+# -- issue 13: readable in both themes, a diff that reads as phrases, every sample ------
+
+
+def test_colours_come_from_the_theme_and_text_is_left_aligned() -> None:
+    page = wb.compare(stored(run(seed=1), run(seed=2, output="Hi.")))._repr_html_()
+    style = page[: page.index("</style>")]
+    assert not re.search(r"#[0-9a-fA-F]{3,6}\b", style)  # no colour fixed for one theme
+    assert "var(--jp-error-color1)" in style and "text-align: left !important" in style
+    assert 'class="wb-scroll' in page  # wide tables scroll inside the output
+
+
+def test_deleted_and_inserted_words_are_phrases_kept_apart() -> None:
+    df = stored(
+        run(seed=1, output="The sun set over the hills."),
+        run(seed=2, output="The moon rose over the hills."),
+    )
+    _, second = cells(wb.compare(df)._repr_html_())
+    # Semantic clean-up: one change of a phrase, not "sun"→"moon" and "set"→"rose" apart.
+    assert "<del>sun set</del><ins>moon rose</ins>" in second
+
+
+def test_very_different_outputs_are_shown_plainly_and_say_so() -> None:
+    df = stored(
+        run(seed=1, output="Paris is the capital of France."),
+        run(seed=2, output="Bananas grow in warm humid climates near rivers."),
+    )
+    _, second = cells(wb.compare(df)._repr_html_())
+    assert "<ins>" not in second and "<del>" not in second
+    assert "Bananas grow in warm humid climates near rivers." in second
+    assert "too different from the baseline" in second
+
+
+def test_the_diff_can_be_switched_off() -> None:
+    df = stored(run(seed=1, output="The sun set."), run(seed=2, output="The moon set."))
+    page = wb.compare(df, diff=False)._repr_html_()
+    assert "<ins>" not in page and "<del>" not in page and "The moon set." in page
+
+
+def test_every_sample_of_a_cell_is_shown_and_the_rest_counted() -> None:
+    records = [
+        run(temperature=t, seed=s, output=f"answer t{t} s{s}")
+        for t in (0.0, 1.0) for s in range(5)
+    ]
+    page = wb.compare(stored(*records), by="temperature", diff=False)._repr_html_()
+    assert "latest of" not in page
+    for s in range(5):
+        assert f"answer t1.0 s{s}" in page
+    assert "sample 1 of 5" in page and "2 more samples" in page
+
+
+def test_a_cut_answer_is_marked_in_its_cell() -> None:
+    df = stored(run(seed=1), run(seed=2, finish_reason="length", completion_tokens=40))
+    _, second = cells(wb.compare(df)._repr_html_())
+    assert "cut at 40 tokens" in second
+    filtered = stored(run(seed=3, finish_reason="content_filter", prompt="Other"))
+    assert "content filtered" in wb.compare(filtered)._repr_html_()

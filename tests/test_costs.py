@@ -14,6 +14,7 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 import workbench as wb
 from workbench.cellsweep import SweepDisplay
 from workbench.display import footer
+from workbench.money import format_money
 from workbench.pricing import ESTIMATED, UnknownPriceWarning
 from workbench.progress import SweepProgress, spent_text
 from workbench.session import get_session
@@ -99,9 +100,9 @@ def test_sweep_rows_and_summary_mark_the_estimate(api: LoopbackAPI) -> None:
 
 
 def test_spent_text_never_shows_an_unknown_cost_as_zero() -> None:
-    assert spent_text(0.0012, 0) == "$0.001200"
+    assert spent_text(0.0012, 0) == "$0.0012"
     assert spent_text(0.0, 3) == "unknown"
-    assert spent_text(0.0012, 1) == "$0.001200 + unknown"
+    assert spent_text(0.0012, 1) == "$0.0012 + unknown"
     assert SweepProgress(total=2, done=2, unpriced=2).summary() == "2/2 done · unknown"
 
 
@@ -120,7 +121,7 @@ def test_sweep_partly_unpriced_says_plus_unknown(api: LoopbackAPI) -> None:
     s = wb.sweep("Say hi.", grid={"model": ["gpt-4o-mini", UNPRICED]})
     s.run(progress=False)
     priced = float(s.df.cost_usd.sum())
-    assert s.progress.summary().endswith(f"${priced:.6f} + unknown")
+    assert s.progress.summary().endswith(f"{format_money(priced)} + unknown")
     assert f" + unknown · sweep {s.sweep_id}" in SweepDisplay(s).summary
 
 

@@ -15,10 +15,9 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench import migrations
 from workbench.record import COLUMNS, RunRecord
 from workbench.scoring.datasets import Dataset, as_dataset
-from workbench.store import ExperimentStore
+from workbench.store import ExperimentStore, migrations
 from workbench.widgets import SweepPanel
 
 CASES = [
@@ -210,11 +209,13 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "old.db"
-    # A store as the first release made it: the three migrations it knew.
+    # A store made before datasets: the migrations before m006_datasets.
     with monkeypatch.context() as patch:
-        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+        names = [name for name, _ in migrations.MIGRATIONS]
+        before = migrations.MIGRATIONS[: names.index("m006_datasets")]
+        patch.setattr(migrations, "MIGRATIONS", before)
         ExperimentStore(path).close()
-    old_columns = COLUMNS[: COLUMNS.index("notes")]  # the first release's columns
+    old_columns = COLUMNS[: COLUMNS.index("dataset")]  # every column before the datasets
     conn = sqlite3.connect(path)
     assert tuple(r[1] for r in conn.execute("PRAGMA table_info(runs)")) == old_columns
     conn.close()

@@ -48,7 +48,8 @@ def test_an_answer_is_markdown_with_footer_and_metadata() -> None:
     shown = ChatDisplay(ChatOutcome([chat_response()]))
     data, metadata = shown._repr_mimebundle_()
     assert data["text/markdown"] == (
-        "**Hi** there\n\n<sub>gpt-4o-mini · 12→5 tokens · $0.000012 · 0.50 s · run run42</sub>"
+        '**Hi** there\n\n<sub class="tex2jax_ignore mathjax_ignore">'
+        "gpt-4o-mini · 12→5 tokens · $0.000012 · 0.50 s · run run42</sub>"
     )
     assert data["text/plain"].startswith("**Hi** there\n\ngpt-4o-mini · 12→5")
     assert metadata == {"workbench": {
@@ -104,7 +105,7 @@ def test_live_streaming_redraws_at_most_every_interval(shell: TestingShell) -> N
     # Redrawn at 0.3, 0.6 and 0.9 s: never two within 0.25 s, so not per token.
     assert redraws == ["w0 w1 w2 w3 ", "w0 w1 w2 w3 w4 w5 w6 ", "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 "]
     assert all(o.update for o in outputs[1:])
-    assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub>")
+    assert outputs[-1].data["text/markdown"].startswith("final\n\n<sub class=")
     assert outputs[-1].metadata["workbench"]["run_id"] == "run42"
     assert screen.text == "".join(f"w{i} " for i in range(10))
 
@@ -224,3 +225,20 @@ def test_the_heatmap_draws_on_a_given_axes() -> None:
 
     ax = Figure().add_subplot()
     assert embed_result().heatmap(ax=ax) is ax
+
+
+def test_a_cut_or_filtered_answer_says_so() -> None:
+    cut = chat_response(finish_reason="length", completion_tokens=40)
+    assert "· cut at 40 tokens ·" in footer(cut)
+    shown = ChatDisplay(ChatOutcome([cut]))._repr_mimebundle_()[0]
+    assert "cut at 40 tokens: the answer is incomplete" in shown["text/markdown"]
+    assert "cut at 40 tokens" in shown["text/plain"]
+    assert "content filtered" in footer(chat_response(finish_reason="content_filter"))
+    assert "cut at" not in footer(chat_response(finish_reason="stop"))
+
+
+def test_a_replayed_answer_has_a_visible_note() -> None:
+    replay = ChatDisplay(ChatOutcome([chat_response(cache_hit=True)]))._repr_mimebundle_()[0]
+    assert "answered from the table · --fresh for a new sample" in replay["text/markdown"]
+    fresh = ChatDisplay(ChatOutcome([chat_response()]))._repr_mimebundle_()[0]
+    assert "answered from the table" not in fresh["text/markdown"]

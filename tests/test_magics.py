@@ -600,7 +600,9 @@ def test_workbench_status_names_provider_store_experiment_and_spend(
     # 10 tokens in, 5 out, at gpt-4o-mini's $0.15 and $0.60 per million.
     assert "spent       $0.0000045 this session" in status
     assert SENTINEL not in status
-    assert "| **provider** |" in shell.run_line_magic("workbench", "status")._repr_markdown_()
+    # HTML, not Markdown: the spend and budget rows hold dollars (maths in Markdown).
+    status = shell.run_line_magic("workbench", "status")._repr_mimebundle_()
+    assert "text/markdown" not in status and ">provider</th>" in status["text/html"]
 
 
 def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
@@ -609,7 +611,7 @@ def test_workbench_settings(shell: TestingShell, api: LoopbackAPI) -> None:
     chat(shell, "-m gpt-4o-mini --no-stream --experiment other", "hi")
     assert list(wb.runs().experiment) == ["haiku", "other"]
     assert "haiku" in repr(shell.run_line_magic("workbench", "experiment"))
-    assert "$0.5000" in repr(shell.run_line_magic("workbench", "budget 0.5"))
+    assert "$0.50, $0.50 left" in repr(shell.run_line_magic("workbench", "budget 0.5"))
     assert float(get_session().budget or 0) == 0.5
     shell.run_line_magic("workbench", "budget off")
     assert get_session().budget is None

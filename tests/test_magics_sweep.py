@@ -212,8 +212,11 @@ def test_budget_refusal_sends_nothing(shell: TestingShell, api: LoopbackAPI) -> 
     assert "\n" not in message
     plan = captured.outputs[0].data  # shown first
     assert "to send: 3 runs" in plan["text/plain"] and "$0.12" in plan["text/plain"]
-    markdown = plan["text/markdown"]  # dollars escaped, or Jupyter reads $...$ as LaTeX
-    assert "\\$0.12" in markdown and "$" not in markdown.replace("\\$", "")
+    # Never Markdown (JupyterLab typesets "$...$" as maths, even escaped): HTML, with the
+    # dollars in an element MathJax skips.
+    assert "text/markdown" not in plan
+    assert '<span class="tex2jax_ignore mathjax_ignore">' in plan["text/html"]
+    assert "$0.12 expected ($0.0016 to $0.12)" in plan["text/html"]
     assert bodies(api) == [] and len(wb.runs()) == 0
     chat(shell, "-m gpt-4o --max-tokens 10 --seed 1:3 --budget 1", "Essay " * 200)
     assert len(bodies(api)) == 3

@@ -7,10 +7,10 @@ from workbench.progress import SharedProgress, SweepProgress
 
 def test_summary_names_what_matters() -> None:
     assert SweepProgress(total=20, done=12, spent_usd=0.0012).summary() == (
-        "12/20 done · $0.001200"
+        "12/20 done · $0.0012"
     )
     busy = SweepProgress(total=5, done=5, errors=1, replayed=3, rate_limited=2)
-    assert busy.summary() == "5/5 done · 1 error · 3 from the table · 2× rate-limited · $0.000000"
+    assert busy.summary() == "5/5 done · 1 error · 3 from the table · 2× rate-limited · $0"
     stopped = SweepProgress(total=5, done=2, state="stopped", message="run it again")
     assert stopped.summary().endswith("stopped: run it again")
 

@@ -13,12 +13,12 @@ from loopback import Received, Reply, chat_reply
 
 import workbench as wb
 from workbench.errors import BudgetExceededError, InvalidInputError
-from workbench.migrations import MIGRATIONS
 from workbench.record import RunRecord
 from workbench.scoring.base import Item, Score
 from workbench.scoring.judge import parse_verdict
 from workbench.session import get_session
 from workbench.store import ExperimentStore
+from workbench.store.migrations import MIGRATIONS
 
 S = wb.scorers
 

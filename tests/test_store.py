@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from workbench.errors import StoreError
-from workbench.migrations import MIGRATIONS
 from workbench.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import ExperimentStore, expand_json
+from workbench.store.migrations import MIGRATIONS
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -177,6 +177,9 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
         "m006_datasets",
         "m007_scores",
         "m008_runs_mode_and_batches",
+        "m009_add_runs_user",
+        "m010_create_claims",
+        "m011_reviews",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

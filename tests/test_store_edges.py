@@ -24,9 +24,9 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 import workbench as wb
 from workbench import session as session_mod
 from workbench.errors import StoreError
-from workbench.migrations import MIGRATIONS
 from workbench.record import RunRecord
 from workbench.store import ExperimentStore
+from workbench.store.migrations import MIGRATIONS
 
 StartAPI = Callable[[Callable[[Received], Reply]], LoopbackAPI]
 

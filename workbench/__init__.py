@@ -49,9 +49,13 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .review import ReviewPanel
     from .runtable.grid import RunsBrowser
     from .scoring import scorers
+    from .scoring.agreement import Agreement
     from .scoring.datasets import Dataset
+    from .scoring.finetune import FinetuneExport
+    from .scoring.paired import PairedComparison
     from .sweeps import Sweep, sweep
     from .widgets import Playground, SweepPanel
 
@@ -80,10 +84,17 @@ __all__ = [
     "scores",
     "scorers",
     "check",
+    "compare_runs",
+    "stability",
+    "agreement",
+    "export_finetune",
     "sweep",
     "Sweep",
     "SweepPanel",
     "Playground",
+    "ReviewPanel",
+    "preferences",
+    "win_rate",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
@@ -241,9 +252,11 @@ def runs(
     status: str | None = None,
     since: datetime | str | None = None,
     limit: int | None = None,
+    user: str | None = None,
 ) -> pd.DataFrame:
-    """The experiment table as a DataFrame, oldest first (``limit``: the newest N), with a
-    ``score:<name>`` column per scorer that has scored its runs (see :func:`score`).
+    """The experiment table as a DataFrame, oldest first (``limit``: the newest N;
+    ``user``: only the runs of one person, as ``WORKBENCH_USER`` or the OS user named them),
+    with a ``score:<name>`` column per scorer that has scored its runs (see :func:`score`).
 
     Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
     cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
@@ -252,7 +265,8 @@ def runs(
 
     store = get_session().store
     frame = store.runs(
-        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit
+        experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
+        user=user,
     )
     return reading_order(add_score_columns(frame, store))
 
@@ -278,6 +292,37 @@ def scores(experiment: str | None = None, *, scorer: str | None = None) -> pd.Da
     from .scoring.engine import scores as _scores
 
     return _scores(experiment, scorer=scorer)
+
+
+def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | None = None,
+                history: bool = False) -> pd.DataFrame:
+    """The stored pairwise preferences (from ``wb.ReviewPanel(pairwise=...)``): one row per
+    pair and rater, the latest (``history=True``: every one, oldest first). ``baseline`` and
+    ``candidate`` (a Sweep, a runs DataFrame or an experiment name) keep the pairs of
+    their runs. ``wb.win_rate(frame)`` summarises them."""
+    from .review.store import read_preferences
+    from .scoring.engine import runs_to_score
+    from .session import get_session
+
+    session = get_session()
+    from .store import local_store
+
+    frame = read_preferences(local_store(session.store, "Preferences"), latest=not history)
+    for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
+        if data is not None:
+            ids = set(runs_to_score(data, session)["run_id"].tolist())
+            frame = frame[frame[column].isin(ids)]
+    if rater is not None:
+        frame = frame[frame["rater"].eq(rater)]
+    return frame.reset_index(drop=True)
+
+
+def win_rate(preferences: pd.DataFrame) -> Any:
+    """The candidate's win rate in rows of ``wb.preferences()``: wins, losses, ties, the
+    rate (a tie counts half a win) and its 95 % Wilson interval (``.low``, ``.high``)."""
+    from .review.store import win_rate as _win_rate
+
+    return _win_rate(preferences)
 
 
 def check(
@@ -307,6 +352,51 @@ def browse(
 
     df = runs(experiment=experiment, limit=limit) if data is None else getattr(data, "df", data)
     return RunsBrowser(df)
+
+
+def compare_runs(baseline: Any, candidate: Any, *, scorer: str) -> PairedComparison:
+    """Compare two sets of runs (Sweeps, runs DataFrames or experiment names) on
+    ``score:<scorer>``, paired on test case and ``sample_index``: both means, the mean
+    paired difference with a 95 % bootstrap interval, a paired permutation-test p-value,
+    the pairs, the flipped cases and the unpaired runs (``.df``: one row per pair)."""
+    from .scoring.paired import compare_runs as _compare_runs
+
+    return _compare_runs(baseline, candidate, scorer=scorer)
+
+
+def stability(data: Any, *, scorer: str | None = None, k: int | None = None) -> pd.DataFrame:
+    """One row per knob combination with repeats: pass@k and pass^k (with ``scorer``),
+    the share of distinct answers, the spread of scores, and ``drift`` when the
+    ``system_fingerprint`` changed between repeats."""
+    from .scoring.stability import stability as _stability
+
+    return _stability(data, scorer=scorer, k=k)
+
+
+def agreement(a: str = "judge", b: str = "human", *, data: Any = None) -> Agreement:
+    """Cohen's kappa between scorers ``a`` and ``b`` (quadratic-weighted for grades),
+    their confusion matrix and the runs where they disagree."""
+    from .scoring.agreement import agreement as _agreement
+
+    return _agreement(a, b, data=data)
+
+
+def export_finetune(
+    data: Any,
+    path: str | os.PathLike[str],
+    *,
+    where: str = "human == pass",
+    threshold: float | None = None,
+    model: str = "gpt-4o-mini-2024-07-18",
+    epochs: int = 3,
+) -> FinetuneExport:
+    """Write the runs chosen by ``where`` (``"human == pass"``, ``"judge >= 4"``, or a
+    scorer name with ``threshold=``) as chat-format fine-tuning JSONL, checked line by
+    line; print the examples, their tokens and an estimated training cost."""
+    from .scoring.finetune import export_finetune as _export_finetune
+
+    return _export_finetune(data, path, where=where, threshold=threshold, model=model,
+                            epochs=epochs)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb
@@ -406,7 +496,8 @@ def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:
 
 
 def import_runs(path: str | os.PathLike[str]) -> int:
-    """Merge an exported file into the table by run_id; returns how many rows were new."""
+    """Merge runs into the table by run_id: an exported file, a local SQLite store
+    (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
     return get_session().store.import_runs(path)
 
 
@@ -419,8 +510,9 @@ def dataset(
     content; without, the latest stored version (or ``version``) is loaded.
     ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
     from .scoring.datasets import load_dataset, save_dataset
+    from .store import local_store
 
-    store = get_session().store
+    store = local_store(get_session().store, "datasets")
     if data is None:
         if expected is not None:
             raise InvalidInputError(
@@ -436,7 +528,9 @@ def dataset(
 
 def datasets() -> pd.DataFrame:
     """The stored datasets, newest first: name, version, rows, expected, stored_at."""
-    return get_session().store.datasets()
+    from .store import local_store
+
+    return local_store(get_session().store, "datasets").datasets()
 
 
 def set_price(
@@ -484,6 +578,7 @@ _LAZY = {
     "Sweep": "sweeps",
     "SweepPanel": "widgets",
     "Playground": "widgets",
+    "ReviewPanel": "review",
     "Dataset": "scoring.datasets",
 }
 

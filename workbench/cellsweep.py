@@ -5,7 +5,6 @@ outputs shown side by side with a one-line summary.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from .display import Note, format_cost, show
 from .errors import WorkbenchError
 from .grid import unique
 from .keycheck import warn_if_key
+from .money import money_html
 from .options import ChatRequest, OptionError
 from .scoring.columns import score_columns
 from .session import Session, get_session, one_line
@@ -142,9 +142,9 @@ def plan_note(sweep: Sweep, to_send: Estimate) -> Note:
     else:
         parts.append(f"to send: {to_send}" if to_send.runs else "nothing to send")
     text = " · ".join(parts)
-    # Jupyter reads "$...$" in Markdown as LaTeX; an estimate has three dollar amounts.
-    markdown = html.escape(text).replace("$", "\\$")
-    return Note(f"**Sweep** {markdown}", f"Sweep {text}")
+    # HTML, not Markdown: JupyterLab typesets "$...$" as maths, even escaped as "\\$",
+    # and an estimate has three dollar amounts.
+    return Note(f"Sweep {text}", f"Sweep {text}", html=f"<b>Sweep</b> {money_html(text)}")
 
 
 def _total(df: pd.DataFrame, column: str) -> int:
@@ -177,6 +177,7 @@ class SweepDisplay:
         self.sweep = sweep
         self.df = sweep.df
         self.table = _with_scores(sweep, sweep.table())
+        self.notes = sweep.notes_table()
 
     @property
     def summary(self) -> str:
@@ -228,9 +229,14 @@ class SweepDisplay:
         spent = mark + format_cost(float(known["cost_usd"].sum()))
         return spent if len(known) == len(ok) else f"{spent} + unknown"
 
+    def html(self) -> str:
+        """The table (scrolling sideways, small print per cell) and the summary line; the
+        SweepPanel shows the same."""
+        summary = f"<div><sub>{money_html(self.summary)}</sub></div>"
+        return table_html(self.table, self.notes) + summary
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
-        page = f"{table_html(self.table)}<div><sub>{html.escape(self.summary)}</sub></div>"
-        data = {"text/html": page, "text/plain": repr(self)}
+        data = {"text/html": self.html(), "text/plain": repr(self)}
         df = self.df
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         metadata = {

@@ -278,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port to bind (default: 0, a free one)")
     serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    store = commands.add_parser("store", help="work with experiment stores")
+    store_commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND")
+    copy = store_commands.add_parser(
+        "copy",
+        help="copy every run of one store into another, skipping runs already there",
+        description=(
+            "Copy the runs of SOURCE (a SQLite store such as experiments.db, an export"
+            " .parquet/.csv/.jsonl, or a postgresql:// URL) into TARGET (a SQLite file or a"
+            " postgresql:// URL), skipping run_ids TARGET already holds."
+        ),
+    )
+    copy.add_argument("source")
+    copy.add_argument("target")
+    copy.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -287,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "store" and args.store_command == "copy":
+        from .store.copying import copy_command
+
+        return copy_command(args.source, args.target, progress=not args.no_progress)
     parser.print_help(sys.stderr)
     return 2
 

@@ -14,7 +14,9 @@ from difflib import SequenceMatcher, get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from .display import format_cost, shorten
+from .finish import finish_note
 from .grid import knob_label
+from .money import NO_MATHS_CLASS
 from .scoring.live import compact_row
 
 if TYPE_CHECKING:
@@ -33,14 +35,35 @@ FOLD_CHARS = 500  # longer outputs are folded into <details>, all of their text 
 _FOLD_LINES = 10
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]+")  # words, spaces and punctuation each a token
 
+SIMILAR_ENOUGH = 0.4  # below this share of shared text, a diff is word soup: shown plainly
+SHOWN_SAMPLES = 3  # samples shown open in a cell; the rest are folded, and counted
+
+# Colours only from JupyterLab's variables, so both themes read well; inserted and deleted
+# text are tinted (not recoloured) and kept apart by a margin, so "the" + "twilight's"
+# never reads as "thetwilight's". Left-aligned: JupyterLab right-aligns table cells.
 _STYLE = """<style>
-.wb-compare td, .wb-compare th {vertical-align: top; text-align: left; max-width: 36em}
-.wb-compare .wb-text {white-space: pre-wrap}
-.wb-compare ins {background: #c8f0c8; text-decoration: none}
-.wb-compare del {background: #f6c6c6; text-decoration: line-through}
-.wb-compare .wb-meta {font-size: 75%; color: #777; margin-top: .3em}
-.wb-compare .wb-error {color: #b00}
-.wb-compare .wb-refusal {color: var(--jp-warn-color0); font-style: italic}
+.wb-scroll {overflow-x: auto; max-width: 100%}
+table.wb-compare {border-collapse: collapse; table-layout: auto}
+table.wb-compare td, table.wb-compare th {vertical-align: top; text-align: left !important;
+  min-width: 14em; max-width: 36em; padding: .4em .6em;
+  border: 1px solid var(--jp-border-color2); color: var(--jp-content-font-color1)}
+table.wb-compare thead th {background: var(--jp-layout-color2); white-space: nowrap}
+table.wb-compare tbody th {background: var(--jp-layout-color1); font-weight: normal;
+  position: sticky; left: 0; z-index: 1}
+.wb-compare .wb-text {white-space: pre-wrap; line-height: 1.45}
+.wb-compare ins {text-decoration: none; border-radius: 2px; padding: 0 .15em; margin: 0 .1em;
+  background: color-mix(in srgb, var(--jp-success-color1) 28%, transparent)}
+.wb-compare del {text-decoration: line-through; border-radius: 2px; padding: 0 .15em;
+  margin: 0 .1em; color: var(--jp-content-font-color2);
+  background: color-mix(in srgb, var(--jp-error-color1) 22%, transparent)}
+.wb-compare .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em}
+.wb-compare .wb-error {color: var(--jp-error-color1)}
+.wb-compare .wb-refusal, .wb-compare .wb-ended {color: var(--jp-warn-color0)}
+.wb-compare .wb-refusal {font-style: italic}
+.wb-compare .wb-sample + .wb-sample {border-top: 1px dashed var(--jp-border-color2);
+  margin-top: .5em; padding-top: .5em}
+.wb-compare .wb-label {font-size: 80%; color: var(--jp-ui-font-color2)}
+.wb-compare summary {cursor: pointer; color: var(--jp-ui-font-color1)}
 </style>"""
 
 
@@ -58,6 +81,7 @@ class Cell:
     runs: int  # distinct requests that landed in this cell; the latest ok one is shown
     refusal: str | None = None  # the model declined (message.refusal): not an empty answer
     scores: str = ""  # its score: columns, compact ("contains ✓ · judge 4")
+    finish_reason: str | None = None  # "length": cut at max_tokens; "content_filter"
 
 
 @dataclass(frozen=True, eq=False)  # a DataFrame has no single truth value to compare by
@@ -66,8 +90,10 @@ class Comparison:
 
     df: pd.DataFrame  # outputs: index = prompts (or their variables), columns = knob labels
     baseline: str  # the column the others are diffed against
-    cells: dict[tuple[str, str], Cell]  # by (row, column) of df
+    cells: dict[tuple[str, str], Cell]  # by (row, column) of df: its latest sample
     fold_chars: int = FOLD_CHARS
+    diff: bool = True  # mark the words that differ from the baseline
+    samples: dict[tuple[str, str], list[Cell]] | None = None  # every sample of each cell
 
     def __repr__(self) -> str:
         return f"Comparison(baseline={self.baseline!r})\n{self.df!r}"
@@ -83,30 +109,66 @@ class Comparison:
         for row in self.df.index:
             base = self.cells.get((row, self.baseline))
             cells = "".join(
-                self._cell_html(self.cells.get((row, c)), None if c == self.baseline else base)
+                self._cell_html(
+                    self.cells.get((row, c)), None if c == self.baseline else base, row, c
+                )
                 for c in columns
             )
             body.append(f"<tr><th>{self._fold(html.escape(row), row)}</th>{cells}</tr>")
         corner = html.escape(str(self.df.index.name or ""))
+        note = "" if self.diff else '<div class="wb-label">diff off</div>'
         return (
-            f'{_STYLE}<table class="wb-compare"><thead><tr><th>{corner}</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>"
+            f'{_STYLE}<div class="wb-scroll {NO_MATHS_CLASS}"><table class="wb-compare">'
+            f"<thead><tr><th>{corner}</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>{note}"
         )
 
-    def _cell_html(self, cell: Cell | None, base: Cell | None) -> str:
+    def _samples(self, row: str, column: str) -> list[Cell]:
+        if self.samples is not None and (row, column) in self.samples:
+            return self.samples[(row, column)]
+        cell = self.cells.get((row, column))
+        return [] if cell is None else [cell]
+
+    def _cell_html(self, cell: Cell | None, base: Cell | None, row: str = "",
+                   column: str = "") -> str:
         if cell is None:
             return "<td>—</td>"
+        samples = self._samples(row, column) or [cell]
+        if len(samples) == 1:
+            return f"<td>{self._sample_html(samples[0], base)}</td>"
+        shown = [
+            f'<div class="wb-sample"><div class="wb-label">sample {i} of {len(samples)}</div>'
+            f"{self._sample_html(sample, base)}</div>"
+            for i, sample in enumerate(samples, 1)
+        ]
+        opened, folded = shown[:SHOWN_SAMPLES], shown[SHOWN_SAMPLES:]
+        more = (
+            f"<details><summary>{len(folded)} more sample{'s' if len(folded) > 1 else ''}"
+            f"</summary>{''.join(folded)}</details>" if folded else ""
+        )
+        return f"<td>{''.join(opened)}{more}</td>"
+
+    def _sample_html(self, cell: Cell, base: Cell | None) -> str:
+        plain_note = ""
         if cell.output is None:
             text = f'<div class="wb-error">error: {html.escape(cell.error or "no output")}</div>'
         elif cell.refusal:
             text = f'<div class="wb-refusal">refused: {html.escape(cell.refusal)}</div>'
         else:
-            compared = base.output if base is not None else None
-            marked = html.escape(cell.output) if compared is None else _diff(compared, cell.output)
+            compared = base.output if base is not None and self.diff else None
+            marked = html.escape(cell.output)
+            if compared is not None and compared != cell.output:
+                if similarity(compared, cell.output) >= SIMILAR_ENOUGH:
+                    marked = _diff(compared, cell.output)
+                else:
+                    plain_note = "too different from the baseline to mark changes"
             text = self._fold(marked, cell.output)
-        meta = _meta(cell)
+        ended = finish_note(cell.finish_reason, cell.completion_tokens)
+        if ended:
+            text += f'<div class="wb-ended">⚠ {html.escape(ended)}</div>'
+        meta = " · ".join(filter(None, [_meta(cell), plain_note]))
         small = f'<div class="wb-meta">{html.escape(meta)}</div>' if meta else ""
-        return f"<td>{text}{small}</td>"
+        return f"{text}{small}"
 
     def _fold(self, marked: str, plain: str) -> str:
         """The text whole, or folded under its opening line when long (never cut)."""
@@ -125,13 +187,18 @@ def compare(
     baseline: Any = None,
     *,
     fold_chars: int = FOLD_CHARS,
+    diff: bool = True,
 ) -> Comparison:
     """Outputs side by side: a row per prompt, a column per combination of the ``by`` knobs.
 
     ``data`` is the runs DataFrame or a Sweep. ``by`` defaults to the knobs (:data:`KNOBS`)
     that vary. ``baseline`` (default: the first column) names the column the others are
     diffed against: its label, a value (a tuple with several knobs), or a mapping such as
-    ``{"temperature": 0}``. A cell shows its latest successful run (else its latest error).
+    ``{"temperature": 0}``. A cell shows each sample (request and sample index) that
+    landed in it, its latest successful run (else its latest error); beyond
+    :data:`SHOWN_SAMPLES` they are folded under a count. ``diff=False`` shows the outputs
+    without marking the words that differ; outputs too different from the baseline to
+    diff usefully are shown plainly, and say so.
     """
     df = _frame(data)
     if "kind" in df:
@@ -146,16 +213,22 @@ def compare(
     columns = _unique([_column_label(knobs, key) for key in keys])
     column_of = dict(zip(order, columns, strict=True))
     cells: dict[tuple[str, str], Cell] = {}
-    requests: dict[tuple[str, str], set[Any]] = {}
+    by_sample: dict[tuple[str, str], dict[Any, Cell]] = {}
     for prompt, code, run in zip(prompts, codes, df.to_dict("records"), strict=True):
         place = (prompt, column_of[code])
-        requests.setdefault(place, set()).add((run.get("request_hash"), run.get("sample_index")))
-        cell, shown = _cell(run, len(requests[place])), cells.get(place)
-        if shown is not None and shown.output is not None and cell.output is None:
-            cell = replace(shown, runs=cell.runs)  # an earlier success beats a later failure
+        samples = by_sample.setdefault(place, {})
+        sample = (run.get("request_hash"), run.get("sample_index"))
+        cell = _cell(run, len(samples) + (sample not in samples))
+        for shown in (cells.get(place), samples.get(sample)):
+            if shown is not None and shown.output is not None and cell.output is None:
+                cell = replace(shown, runs=cell.runs)  # an earlier success beats a failure
+                break
+        samples[sample] = cell
         cells[place] = cell  # otherwise the latest run wins its cell
+    every = {place: list(found.values()) for place, found in by_sample.items()}
     chosen = columns[_baseline(baseline, knobs, keys, columns)] if columns else ""
-    return Comparison(_outputs(prompts, row_name, columns, cells), chosen, cells, fold_chars)
+    outputs = _outputs(prompts, row_name, columns, cells)
+    return Comparison(outputs, chosen, cells, fold_chars, diff, every)
 
 
 # ---------------------------------------------------------------------- runs by knob
@@ -308,6 +381,7 @@ def _cell(run: Mapping[str, Any], runs: int) -> Cell:
         runs=runs,
         refusal=known("refusal"),
         scores=compact_row(run),
+        finish_reason=known("finish_reason"),
     )
 
 
@@ -335,27 +409,58 @@ def _meta(cell: Cell) -> str:
             parts.append(format_cost(cell.cost_usd))
         if cell.latency_s is not None:
             parts.append(f"{cell.latency_s:.2f} s")
-    if cell.runs > 1:
-        parts.append(f"latest of {cell.runs} runs")
     if cell.scores:
         parts.append(cell.scores)
     return " · ".join(parts)
 
 
+def similarity(base: str, text: str) -> float:
+    """The share of words the two texts have in common (0 to 1, by difflib's ratio)."""
+    # Spaces shared by any two texts do not count.
+    old, new = ([w for w in _WORDS.findall(t) if not w.isspace()] for t in (base, text))
+    return SequenceMatcher(None, old, new, autojunk=False).ratio()
+
+
+def _word_diff(base: str, text: str) -> list[tuple[int, str]]:
+    """diff-match-patch's diff of the two texts word by word (each word, space and mark
+    encoded as one character, as its line mode does with lines), with its semantic
+    clean-up: changes grow to whole phrases instead of scattered shared words."""
+    from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
+
+    codes: dict[str, str] = {}
+    words: list[str] = []
+
+    def encode(value: str) -> str:
+        out = []
+        for word in _WORDS.findall(value):
+            if word not in codes:
+                codes[word] = chr(0xE000 + len(words)) if len(words) < 6400 else chr(
+                    0x10000 + len(words))
+                words.append(word)
+            out.append(codes[word])
+        return "".join(out)
+
+    engine = diff_match_patch()
+    engine.Diff_Timeout = 1.0
+    diffs = engine.diff_main(encode(base), encode(text), False)
+    engine.diff_cleanupSemantic(diffs)
+    decode = {code: word for word, code in codes.items()}
+    return [(op, "".join(decode[c] for c in chunk)) for op, chunk in diffs]
+
+
 def _diff(base: str, text: str) -> str:
     """``text`` as HTML, with words not in ``base`` in <ins> and words of ``base`` missing
     from it in <del>; changes of spacing alone are not marked."""
-    old, new = _WORDS.findall(base), _WORDS.findall(text)
     marked = []
-    for op, i1, i2, j1, j2 in SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-        removed, added = "".join(old[i1:i2]), "".join(new[j1:j2])
-        if op == "equal" or not (removed.strip() or added.strip()):
-            marked.append(html.escape(added))
-            continue
-        if removed.strip():
-            marked.append(f"<del>{html.escape(removed)}</del>")
-        if added.strip():
-            marked.append(f"<ins>{html.escape(added)}</ins>")
-        elif added:
-            marked.append(html.escape(added))
+    for op, chunk in _word_diff(base, text):
+        if op == 0 or not chunk.strip():
+            if op != -1:  # equal text, or spacing added: shown as it is
+                marked.append(html.escape(chunk))
+        elif op == -1:
+            marked.append(f"<del>{html.escape(chunk.strip())}</del>")
+        else:
+            lead = chunk[: len(chunk) - len(chunk.lstrip())]
+            trail = chunk[len(chunk.rstrip()):]
+            marked.append(f"{html.escape(lead)}<ins>{html.escape(chunk.strip())}</ins>"
+                          f"{html.escape(trail)}")
     return "".join(marked)

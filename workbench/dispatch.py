@@ -7,6 +7,7 @@ Used by :mod:`workbench.sweeps` inside the event loop that runs the sweep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
+from .money import format_money
 from .progress import SharedProgress, SweepProgress
 from .ratelimit import RateLimits
 from .record import new_run_id
@@ -74,6 +76,7 @@ class Dispatcher:
         budget: Decimal | None = None,
         on_progress: Callable[[SweepProgress], None] | None = None,
         deadline: float | None = None,
+        claims: bool = True,
         on_row: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.session = session
@@ -82,6 +85,8 @@ class Dispatcher:
         self.budget = budget
         self.on_progress = on_progress
         self.deadline = session.deadline if deadline is None else deadline
+        # Claim each point in the store before sending it (False: a fresh sweep resends).
+        self.claims = claims
         self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency, pacers=session.pacers)
         self.spent = Decimal(0)
@@ -150,17 +155,69 @@ class Dispatcher:
         self._check_saving()
         if self.budget is not None and self.spent > self.budget:
             raise BudgetExceededError(
-                f"Sweep stopped: it has spent ${self.spent:.6f}, above its budget of "
-                f"${self.budget:.6f}; the runs not sent can be resumed with a larger budget"
+                f"Sweep stopped: it has spent {format_money(self.spent)}, above its budget of "
+                f"{format_money(self.budget)}; the runs not sent can be resumed with a larger"
+                " budget"
             )
         remaining = self.session.remaining_budget()
         if remaining is not None and remaining < 0:
             raise BudgetExceededError(
-                f"Sweep stopped: the session budget of ${self.session.budget:.6f} is spent "
+                "Sweep stopped: the session budget of "
+                f"{format_money(self.session.budget)} is spent "
                 "(raise it with wb.configure(budget=...) and run the sweep again to resume)"
             )
 
+    async def _claimed(self, job: Job) -> bool:
+        """Claim the point in the store; while someone else (another kernel, a colleague
+        on a shared store) holds it, wait for their answer and replay it instead. The
+        store's unique (request_hash, sample_index) key decides, so each point is sent once
+        however many sweeps run it at once. A claim older than a call's deadline is stale
+        (its kernel died) and is taken over."""
+        store = self.session.store
+        # Only a shared (PostgreSQL) store claims: on a local SQLite file it would cost a
+        # second write transaction per call, for kernels that rarely sweep one grid twice.
+        if not self.claims or not store.shared:
+            return True
+        record = job.prepared.record
+        stale_s = self.deadline + 60.0
+        while True:
+            self._check_budget()
+            try:
+                got = await asyncio.to_thread(
+                    store.claim, record.request_hash, record.sample_index, record.run_id, stale_s
+                )
+            except BaseException:
+                # Stopped while the claim was being written: it may still land (the thread
+                # runs on); this waits for it under the store's lock and gives it back.
+                self._release(job.prepared)
+                raise
+            if got:
+                return True
+            if await asyncio.to_thread(self.session.cached, attempt_of(job.prepared)):
+                self._report(done=1, ok=1, replayed=1)
+                return False
+            await asyncio.sleep(0.25)  # their call is in flight; its row is coming
+
+    def _release(self, prepared: PreparedChat) -> None:
+        """Give the claim back after a failure, so a later or parallel sweep may retry it."""
+        if self.claims and self.session.store.shared:
+            record = prepared.record
+            with contextlib.suppress(Exception):  # the error row says what went wrong
+                self.session.store.release(record.request_hash, record.sample_index, record.run_id)
+
     async def _one(self, job: Job, client: AsyncOpenAIClient) -> None:
+        if not await self._claimed(job):
+            return
+        try:
+            sent = await self._send(job, client)
+        except BaseException:
+            self._release(job.prepared)
+            raise
+        if not sent:
+            self._release(job.prepared)
+
+    async def _send(self, job: Job, client: AsyncOpenAIClient) -> bool:
+        """Send the job; True when its answer was logged, False when it failed."""
         provider, model = job.prepared.provider.identity, job.prepared.record.model
         extra_retries = 0
         first_sent: float | None = None
@@ -180,17 +237,18 @@ class Dispatcher:
                         slot.limiter.on_rate_limited(retry_delay(attempt), started=slot.started)
                         continue
                     self._failed(current, exc, started, extra_retries)
-                    return
+                    return False
                 except WorkbenchError as exc:
                     self._failed(current, exc, started, extra_retries)
-                    return
+                    return False
                 finally:
                     self._report(in_flight=-1)
                 slot.on_success(result.headers)
                 # Logged before anything else is awaited: a stop cannot come between an
                 # answer and its row.
                 self._succeeded(current, result, extra_retries, first_sent)
-                return
+                return True
+        return False
 
     def _succeeded(
         self, prepared: PreparedChat, result: ChatResult, extra_retries: int, first_sent: float

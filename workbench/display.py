@@ -11,14 +11,15 @@ import base64
 import html
 import io
 import json
-import math
 import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .finish import finish_note
 from .jsonmode import has_json_instruction
+from .money import NO_MATHS_CLASS, format_money, money_html
 from .pricing import is_estimated
 from .results import ChatResponse, EmbedResponse
 
@@ -45,6 +46,12 @@ __all__ = [
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 METADATA_KEY = "workbench"
+# A note above the footer (a replay, a cut answer): visible, in the theme's warning colour.
+_NOTE_HTML = (
+    '<div class="' + NO_MATHS_CLASS + '" style="font-size: 85%; '
+    'color: var(--jp-warn-color0); border-left: 3px solid var(--jp-warn-color1); '
+    'padding-left: .5em">{}</div>'
+)
 
 
 def show(obj: object, **kwargs: Any) -> Any:
@@ -61,15 +68,9 @@ def shorten(text: str, width: int = 30) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def format_cost(cost: float | None) -> str:
-    if cost is None:
-        return "cost unknown"
-    if cost == 0:
-        return "$0"
-    if cost < 0.01:  # small calls: keep two significant digits, never "$0.000000"
-        digits = max(2, 1 - math.floor(math.log10(cost)))
-        return f"${cost:.{digits}f}"
-    return f"${cost:.4f}"
+def format_cost(cost: float | None, *, estimated: bool = False) -> str:
+    """The one money format (workbench.money), "cost unknown" for an unknown price."""
+    return format_money(cost, estimated=estimated, unknown="cost unknown")
 
 
 def _tokens(response: ChatResponse | EmbedResponse, *, completion: bool = True) -> str:
@@ -90,12 +91,15 @@ def footer(response: ChatResponse | EmbedResponse, *, extra: Sequence[str] = ())
     if isinstance(response, ChatResponse):
         if response.refusal:
             parts.append("refused")
+        ended = finish_note(response.finish_reason, response.usage.completion_tokens)
+        if ended:
+            parts.append(ended)
         if has_json_instruction(response.record.messages):
             parts.append("JSON instruction added")
     parts.append(_tokens(response, completion=isinstance(response, ChatResponse)))
     # "~": a cost worked out from tokens counted here, the server having sent no usage.
     estimated = is_estimated(response.record.price_source) and response.cost_usd is not None
-    parts.append(("~" if estimated else "") + format_cost(response.cost_usd))
+    parts.append(format_cost(response.cost_usd, estimated=estimated))
     if response.latency_s is not None:
         parts.append(f"{response.latency_s:.2f} s")
     if response.cache_hit:
@@ -220,12 +224,29 @@ class ChatDisplay:
     def markdown(self) -> str:
         tools = "\n".join(self._tool_lines())
         head = f"{tools}\n\n" if tools else ""
-        return f"{head}{self._answer(fenced=True)}\n\n<sub>{html.escape(self.footer)}</sub>"
+        # The footer holds dollars: in an element MathJax skips, never typeset as maths.
+        foot = f'<sub class="{NO_MATHS_CLASS}">{html.escape(self.footer)}</sub>'
+        notes = "".join(f"\n\n{_NOTE_HTML.format(html.escape(n))}" for n in self.notes)
+        return f"{head}{self._answer(fenced=True)}{notes}\n\n{foot}"
+
+    @property
+    def notes(self) -> list[str]:
+        """What a reader must know about this answer, shown above the footer: that it was
+        replayed from the table, cut at the token limit or content-filtered."""
+        response = self.response
+        notes = []
+        ended = finish_note(response.finish_reason, response.usage.completion_tokens)
+        if ended:
+            notes.append(f"⚠ {ended}: the answer is incomplete")
+        if response.cache_hit:
+            notes.append("↺ answered from the table · --fresh for a new sample")
+        return notes
 
     def _plain(self) -> str:
         tools = "\n".join(self._tool_lines()).replace("`", "").replace("**", "")
         head = f"{tools}\n\n" if tools else ""
-        return f"{head}{self._answer(fenced=False)}\n\n{self.footer}"
+        notes = "".join(f"\n\n{note}" for note in self.notes)
+        return f"{head}{self._answer(fenced=False)}{notes}\n\n{self.footer}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
         data = {"text/markdown": self.markdown(), "text/plain": self._plain()}
@@ -436,7 +457,7 @@ class EmbedResult:
         encoded = base64.b64encode(self.png()).decode("ascii")
         page = (
             f'<img src="data:image/png;base64,{encoded}" alt="cosine similarity heatmap"/>'
-            f"<div><sub>{html.escape(self.footer)}</sub></div>"
+            f"<div><sub>{money_html(self.footer)}</sub></div>"
         )
         data = {"text/html": page, "text/plain": repr(self)}
         extra = {"texts": len(self.texts), "dimensions": self.response.dimensions}
@@ -459,14 +480,25 @@ def _wrapped_label(index: int, text: str, width: int = 36, lines: int = 3) -> st
 
 
 class Note:
-    """A short Markdown message (status, help, confirmations) with a plain-text twin."""
+    """A short Markdown message (status, help, confirmations) with a plain-text twin.
 
-    def __init__(self, markdown: str, plain: str | None = None) -> None:
+    ``html``, when given, is shown instead of the Markdown: a line with dollars in it must
+    not be Markdown (JupyterLab typesets a pair of ``$`` as maths, even escaped).
+    """
+
+    def __init__(self, markdown: str, plain: str | None = None, *, html: str | None = None) -> None:
         self.markdown = markdown
         self.plain = plain if plain is not None else markdown
+        self.html = html
 
-    def _repr_markdown_(self) -> str:
-        return self.markdown
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        if self.html is not None:
+            return {"text/html": self.html, "text/plain": self.plain}
+        return {"text/markdown": self.markdown, "text/plain": self.plain}
+
+    def _repr_markdown_(self) -> str | None:
+        # None when there is HTML: IPython would otherwise add the Markdown next to it.
+        return self.markdown if self.html is None else None
 
     def __repr__(self) -> str:
         return self.plain

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .money import format_money, money_html
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -71,13 +72,14 @@ class Estimate:
             dollars = "cost unknown (set a price with wb.set_price)"
         else:
             dollars = (
-                f"${self.cost_expected:.6f} expected "
-                f"(${self.cost_low:.6f} to ${self.cost_high:.6f})"
+                f"{format_money(self.cost_expected)} expected "
+                f"({format_money(self.cost_low)} to {format_money(self.cost_high)})"
             )
             if self.batch_cost_expected is not None:
                 dollars += (
-                    f" · batch ${self.batch_cost_expected:.6f} expected "
-                    f"(${self.batch_cost_low:.6f} to ${self.batch_cost_high:.6f})"
+                    f" · batch {format_money(self.batch_cost_expected)} expected "
+                    f"({format_money(self.batch_cost_low)} to "
+                    f"{format_money(self.batch_cost_high)})"
                 )
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
@@ -85,8 +87,9 @@ class Estimate:
             f"(at most {self.completion_tokens_max}) · {dollars}"
         )
 
-    def _repr_markdown_(self) -> str:
-        return f"**Estimate:** {self}"
+    def _repr_html_(self) -> str:
+        # HTML, never Markdown: "$...$" in Markdown is typeset as maths.
+        return f"<b>Estimate:</b> {money_html(str(self))}"
 
 
 def _cost(

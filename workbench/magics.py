@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import html
 import io
 import re
 import shlex
@@ -31,6 +32,7 @@ from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
 from .display import ChatDisplay, EmbedResult, Note, StreamDisplay, format_cost, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError, mask_url
+from .money import money_html
 from .options import ChatRequest, EmbedRequest, OptionError, closest_name, parse_knob
 from .session import Session, get_session, one_line
 from .templates import TemplateError
@@ -377,7 +379,15 @@ def _base_url(provider: Provider) -> str:
 def _table(rows: list[tuple[str, str]]) -> Note:
     markdown = "| | |\n|---|---|\n" + "\n".join(f"| **{k}** | {v} |" for k, v in rows)
     width = max(len(k) for k, _ in rows)
-    return Note(markdown, "\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    # HTML for the notebook: the spend and budget rows hold dollars, typeset as maths in
+    # Markdown.
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+        f"{money_html(v)}</td></tr>"
+        for k, v in rows
+    )
+    page = f"<table>{body}</table>"
+    return Note(markdown, "\n".join(f"{k:<{width}}  {v}" for k, v in rows), html=page)
 
 
 def _status(session: Session, args: list[str]) -> Note:
@@ -389,7 +399,7 @@ def _status(session: Session, args: list[str]) -> Note:
     )
     return _table([
         ("provider", f"{provider.name} · {_base_url(provider)}"),
-        ("store", str(session.store_path)),
+        ("store", str(session.store_where)),
         ("experiment", session.experiment),
         ("spent", f"{_spent(session)} this session"),
         ("budget", budget),
@@ -444,7 +454,8 @@ def _budget(session: Session, args: list[str]) -> Note:
     if session.budget is None:
         return Note("No session budget.")
     left = format_cost(float(session.remaining_budget() or 0))
-    return Note(f"Session budget {format_cost(float(session.budget))}, {left} left.")
+    text = f"Session budget {format_cost(float(session.budget))}, {left} left."
+    return Note(text, html=money_html(text))
 
 
 def _use(session: Session, args: list[str]) -> Note:

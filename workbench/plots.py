@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "tokens", "cost", "latency", "length", "diversity", "heatmap", "embeddings", "outcomes",
-    "logprobs", "scores", "pareto",
+    "logprobs", "scores", "pareto", "paired",
 ]
 
 _MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
@@ -384,6 +384,14 @@ def pareto(
     from .scoring.plots import pareto as _pareto
 
     return _pareto(data, quality, cost, ax=ax)
+
+
+def paired(result: Any, *, ax: Axes | None = None) -> Axes:
+    """The per-pair differences of a ``wb.compare_runs`` result, and their mean with its
+    95 % interval."""
+    from .scoring.paired import paired_plot
+
+    return paired_plot(result, ax=ax)
 
 
 # ---------------------------------------------------------------------- shared helpers

@@ -8,17 +8,19 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from .money import format_money
+
 __all__ = ["SweepProgress", "SharedProgress", "ProgressBar", "State", "spent_text"]
 
 State = Literal["planned", "running", "done", "stopped", "failed"]
 
 
 def spent_text(spent_usd: float, unpriced: int) -> str:
-    """Dollars spent, honest about calls of unknown price: ``$0.001200``,
-    ``$0.001200 + unknown``, or ``unknown`` (never ``$0`` for calls nobody priced)."""
+    """Dollars spent, honest about calls of unknown price: ``$0.0012``,
+    ``$0.0012 + unknown``, or ``unknown`` (never ``$0`` for calls nobody priced)."""
     if not unpriced:
-        return f"${spent_usd:.6f}"
-    return f"${spent_usd:.6f} + unknown" if spent_usd else "unknown"
+        return format_money(spent_usd)
+    return f"{format_money(spent_usd)} + unknown" if spent_usd else "unknown"
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-__all__ = ["RunRecord", "COLUMNS", "new_run_id"]
+__all__ = ["RunRecord", "COLUMNS", "new_run_id", "current_user"]
 
 Kind = Literal["chat", "embed"]
 Status = Literal["ok", "error"]
@@ -22,6 +22,16 @@ Mode = Literal["live", "batch"]
 def new_run_id() -> str:
     """A unique id that sorts by creation time (ns clock + 64 random bits)."""
     return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+
+
+def current_user() -> str | None:
+    """Who is running this: ``WORKBENCH_USER``, else the OS user (a shared store's filter)."""
+    import getpass
+
+    try:
+        return os.environ.get("WORKBENCH_USER") or getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return None
 
 
 def _utcnow() -> datetime:
@@ -84,6 +94,8 @@ class RunRecord:
     # Added by migration m008_runs_mode_and_batches (issue 15): how the call was sent,
     # one request at a time or in a Batch API file (workbench.batch).
     mode: Mode = "live"
+    # Who ran it (migration m009_add_runs_user): WORKBENCH_USER or the OS user.
+    user: str | None = field(default_factory=current_user)
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

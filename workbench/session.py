@@ -34,6 +34,7 @@ from .errors import (
 from .identity import request_hash
 from .jsonmode import with_json_instruction
 from .logprobs import compact_logprobs
+from .money import format_money
 from .notes import fit_text
 from .pacing import Pacer, PacerRegistry, Ticket
 from .reasoning import adapt_for_reasoning
@@ -45,7 +46,7 @@ from .usage import Usage
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
     from .pricing import CustomPrice, PriceQuote
-    from .store import ExperimentStore
+    from .store import AnyStore
 
 __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line"]
 
@@ -88,8 +89,9 @@ class Session:
     """Process-wide workbench state. Use :func:`get_session`, not this class directly."""
 
     def __init__(self) -> None:
-        self._store: ExperimentStore | None = None
-        self._store_path: Path | None = None
+        self._store: AnyStore | None = None
+        self._store_key: str | None = None  # the target the open store was opened for
+        self._store_target: str | None = None
         self._experiment: str | None = None
         self.default_provider: str | None = None
         self.budget: Decimal | None = None
@@ -145,12 +147,12 @@ class Session:
             )
         if store is not None and not isinstance(store, (str, os.PathLike)):
             raise checks.InvalidInputError(
-                f"store must be a file path, got {type(store).__name__}"
+                f"store must be a file path or a postgresql:// URL, got {type(store).__name__}"
             )
         with self._lock:
             if store is not None:
                 self.close_store()
-                self._store_path = Path(store)
+                self._store_target = os.fspath(store)
             if provider is not None:
                 providers_mod.resolve(provider=provider)  # fail now on an unknown name
                 self.default_provider = provider
@@ -171,19 +173,48 @@ class Session:
                 self.allow_unpriced = allow_unpriced
 
     @property
-    def store_path(self) -> Path:
-        if self._store_path is not None:
-            return self._store_path
-        return Path(os.environ.get("WORKBENCH_STORE") or DEFAULT_STORE).absolute()
+    def store_target(self) -> str:
+        """The store as configured: a SQLite file path or a ``postgresql://`` URL (which
+        may hold a password: show :attr:`store_where` instead)."""
+        from .store.target import configured_target
+
+        return configured_target(self._store_target)[0]
 
     @property
-    def store(self) -> ExperimentStore:
-        with self._lock:
-            path = self.store_path
-            if self._store is None or self._store.path != path:
-                from .store import ExperimentStore
+    def store_path(self) -> Path:
+        """The SQLite file of the store; for a PostgreSQL store, the file in the working
+        folder that rows go to when the server refuses them."""
+        from .store.target import is_postgres_url
 
-                self._store = ExperimentStore(path)
+        target = self.store_target
+        if is_postgres_url(target):
+            return Path.cwd() / "workbench-store.db"
+        return Path(target).absolute()
+
+    @property
+    def store_where(self) -> Path | str:
+        """The store as it may be shown: the file, or the URL with its password masked."""
+        from .store import store_label
+        from .store.target import is_postgres_url
+
+        target = self.store_target
+        return store_label(target) if is_postgres_url(target) else self.store_path
+
+    @property
+    def store(self) -> AnyStore:
+        with self._lock:
+            from .store.target import configured_target, is_postgres_url
+
+            target, password_env = configured_target(self._store_target)
+            key = target if is_postgres_url(target) else str(Path(target).absolute())
+            if self._store is None or self._store_key != key:
+                from .store import open_store
+
+                if self._store is not None:
+                    self._store.close()
+                    self._store = None
+                self._store = open_store(key, password_env=password_env)
+                self._store_key = key
             return self._store
 
     def close_store(self) -> None:
@@ -413,8 +444,8 @@ class Session:
         if remaining is not None and remaining < 0:
             # Spent already: nothing more goes out, whether its price is known or not.
             raise BudgetExceededError(
-                f"Refused before sending: the session budget of ${self.budget:.6f} is spent "
-                f"(${self.spent:.6f}); raise it with wb.configure(budget=...)"
+                f"Refused before sending: the session budget of {format_money(self.budget)} is "
+                f"spent ({format_money(self.spent)}); raise it with wb.configure(budget=...)"
             )
         if cost is None:
             if self.allow_unpriced:
@@ -426,8 +457,9 @@ class Session:
             )
         if cost > limit:
             raise BudgetExceededError(
-                f"Refused before sending: estimated ${cost:.6f} is above the "
-                f"budget of ${limit:.6f} (raise it with budget=... or wb.configure(budget=...))"
+                f"Refused before sending: estimated {format_money(cost)} is above the "
+                f"budget of {format_money(limit)} (raise it with budget=... or"
+                " wb.configure(budget=...))"
             )
 
     def remaining_budget(self) -> Decimal | None:
@@ -451,7 +483,7 @@ class Session:
         except Exception as exc:  # whatever refused the row (disk, schema...), keep it
             from .unsaved import keep
 
-            unsaved = keep(record, self.store_path, one_line(exc), extra)
+            unsaved = keep(record, self.store_path, one_line(exc), extra, shown=self.store_where)
             if warn:
                 warnings.warn(unsaved.message(), UnsavedRunWarning, stacklevel=3)
             return unsaved

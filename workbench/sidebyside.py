@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .grid import GridPoint, knob_label
+from .money import NO_MATHS_CLASS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["rows_by_point", "side_by_side", "table_html", "token_usage_png"]
+__all__ = ["rows_by_point", "side_by_side", "table_html", "cell_note", "token_usage_png"]
 
 Identity = tuple[str, int]
 
@@ -81,18 +82,102 @@ def _row_label(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """The table as HTML with every cell in full (escaped), for a widget."""
+FOLD_CHARS = 400  # longer outputs are folded under their opening (all their text kept)
+_FOLD_LINES = 8
+
+# Wide sweeps scroll inside the output, the prompt column stays in view (sticky), cells
+# have readable widths and headers one line; colours only from JupyterLab's variables.
+TABLE_STYLE = """<style>
+.wb-sweep-scroll {overflow-x: auto; max-width: 100%; padding-bottom: 2px}
+table.wb-sweep {border-collapse: separate; border-spacing: 0; table-layout: auto;
+  margin: 0 !important}
+table.wb-sweep td, table.wb-sweep th {text-align: left !important; vertical-align: top;
+  padding: .4em .6em; border-bottom: 1px solid var(--jp-border-color2);
+  color: var(--jp-content-font-color1)}
+table.wb-sweep td {min-width: 16em; max-width: 34em; white-space: normal}
+table.wb-sweep thead th {white-space: nowrap; background: var(--jp-layout-color2);
+  font-weight: 600}
+table.wb-sweep tbody th {position: sticky; left: 0; z-index: 1; min-width: 12em;
+  max-width: 22em; font-weight: normal; background: var(--jp-layout-color1);
+  border-right: 1px solid var(--jp-border-color1); white-space: normal}
+table.wb-sweep thead th:first-child {position: sticky; left: 0; z-index: 2}
+table.wb-sweep .wb-text {white-space: pre-wrap; line-height: 1.45}
+table.wb-sweep .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em;
+  white-space: nowrap}
+table.wb-sweep .wb-flag {font-size: 85%; color: var(--jp-warn-color0); margin-top: .2em}
+table.wb-sweep summary {cursor: pointer}
+</style>"""
+
+
+def _fold(text: str) -> str:
+    """The text whole, or folded under its opening when long (a click opens it all)."""
+    body = f'<div class="wb-text">{html.escape(text)}</div>'
+    if len(text) <= FOLD_CHARS and text.count("\n") < _FOLD_LINES:
+        return body
+    opening = html.escape(" ".join(text.split())[:140])
+    return (
+        f"<details><summary>{opening}… <small>({len(text):,} characters)</small></summary>"
+        f"{body}</details>"
+    )
+
+
+def cell_note(row: Mapping[str, Any]) -> str:
+    """A run's small print for a table cell: a first line of flags (``⚠ cut at 40
+    tokens``, ``refused``, ``error``) when any, then ``tokens · cost · latency``."""
+    from .finish import finish_note
+    from .money import format_money
+    from .pricing import is_estimated
+
+    def known(name: str) -> Any:
+        value = row.get(name)
+        return None if value is None or (isinstance(value, float) and value != value) else value
+
+    flags = []
+    ended = finish_note(known("finish_reason"), known("completion_tokens"))
+    if ended:
+        flags.append(ended)
+    if known("status") not in (None, "ok"):
+        flags.append(f"error: {known('error') or known('status')}")
+    parts = []
+    if known("prompt_tokens") is not None:
+        parts.append(f"{int(known('prompt_tokens'))}→{int(known('completion_tokens') or 0)} tok")
+    if known("cache_hit"):
+        parts.append("from the table")
+    elif known("status") in (None, "ok"):
+        source = known("price_source")
+        parts.append(format_money(known("cost_usd"),
+                                  estimated=bool(source) and is_estimated(str(source))))
+        if known("latency_s") is not None:
+            parts.append(f"{float(known('latency_s')):.2f} s")
+    flag = f"⚠ {' · '.join(flags)}\n" if flags else ""
+    return flag + " · ".join(parts)
+
+
+def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
+    """The table as HTML with every cell in full (escaped, long ones folded), scrolling
+    sideways within the output; ``notes`` (same shape, from :func:`cell_note`) adds each
+    cell's small print."""
     import pandas as pd
 
-    def cell(value: object) -> str:
-        # Escape here (not in to_html) so that line breaks in answers can become <br>:
-        # pandas would show them as a literal "\\n".
+    def cell(value: object, note: object = None) -> str:
         if value is None or (isinstance(value, float) and value != value):
-            return "—"
-        return html.escape(str(value)).replace("\n", "<br>")
+            text = "—"
+        else:
+            text = _fold(str(value))
+        if isinstance(note, str) and note:
+            flag, _, small = note.rpartition("\n")
+            if flag:
+                text += f'<div class="wb-flag">{html.escape(flag)}</div>'
+            text += f'<div class="wb-meta">{html.escape(small)}</div>'
+        return text
 
-    shown = table.map(cell)
+    if notes is not None and notes.shape == table.shape:
+        shown = table.copy().astype(object)
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                shown.iat[i, j] = cell(table.iat[i, j], notes.iat[i, j])
+    else:
+        shown = table.map(cell)
     for axis in ("index", "columns"):
         labels = getattr(shown, axis)
         if isinstance(labels, pd.MultiIndex):
@@ -103,12 +188,47 @@ def table_html(table: pd.DataFrame) -> str:
             escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
         setattr(shown, axis, escaped)
     with pd.option_context("display.max_colwidth", None):
-        return str(shown.to_html(escape=False))
+        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0))
+    # Money in the cells: MathJax skips the whole table.
+    return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
+
+
+
+_INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG
+
+
+def token_usage_svg(df: pd.DataFrame, knobs: Sequence[str]) -> str:
+    """The token chart of :func:`token_usage_png` as inline SVG for a widget: sharp at any
+    zoom, with a transparent background and text, axes and ticks in the surrounding
+    text colour (``currentColor``), so it reads in the light and the dark theme."""
+    from matplotlib import rc_context
+
+    colours: dict[Any, Any] = {
+        "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
+        "xtick.color": _INK, "ytick.color": _INK, "legend.labelcolor": _INK,
+        "svg.fonttype": "none",  # text as text: it takes the theme's font and colour
+    }
+    buffer = io.StringIO()
+    with rc_context(colours):
+        _draw_tokens(df, knobs).savefig(buffer, format="svg", transparent=True)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):].replace(_INK, "currentColor")
+    return (
+        f'<div class="wb-chart" style="color: var(--jp-ui-font-color1); max-width: 720px">'
+        f"{svg}</div>"
+    )
 
 
 def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
     """Mean prompt and completion tokens per knob combination (``knobs`` name the
-    columns of ``df`` that make one), as a PNG bar chart for a widget."""
+    columns of ``df`` that make one), as a PNG bar chart."""
+    figure = _draw_tokens(df, knobs)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=160)
+    return buffer.getvalue()
+
+
+def _draw_tokens(df: pd.DataFrame, knobs: Sequence[str]) -> Any:
     from matplotlib.figure import Figure
 
     labels = [knob_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
@@ -117,7 +237,7 @@ def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
         .groupby("_label", sort=False)[["prompt_tokens", "completion_tokens"]]
         .mean()
     )
-    figure = Figure(figsize=(max(4.0, 1.2 * len(means)), 3.0))
+    figure = Figure(figsize=(min(max(5.0, 1.2 * len(means)), 9.0), 3.2))
     ax = figure.subplots()
     positions = range(len(means))
     ax.bar([p - 0.2 for p in positions], means["prompt_tokens"].astype(float), 0.4, label="prompt")
@@ -131,8 +251,6 @@ def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
     ax.set_ylabel("tokens (mean per run)")
     ax.set_title(f"Token usage per knob combination ({len(df)} runs)", fontsize=10)
     ax.margins(y=0.25)  # room above the bars, so the legend covers none of them
-    ax.legend(loc="upper right", fontsize=8, ncols=2)
+    ax.legend(loc="upper right", fontsize=8, ncols=2, frameon=False)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
+    return figure

@@ -31,6 +31,7 @@ from .errors import BudgetExceededError, InvalidInputError
 from .estimate import Estimate
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
+from .money import format_money
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import PreparedChat, Session, get_session
@@ -297,7 +298,8 @@ class Sweep:
         if work.send and remaining is not None and remaining < 0:
             raise BudgetExceededError(
                 f"Sweep refused before sending anything: the session budget of "
-                f"${self.session.budget:.6f} is spent; raise it with wb.configure(budget=...)"
+                f"{format_money(self.session.budget)} is spent; raise it with"
+                " wb.configure(budget=...)"
             )
         if limits and work.send and cost is None and not self.session.allow_unpriced:
             # As for one call: a budget cannot be kept on calls whose price is unknown.
@@ -310,8 +312,8 @@ class Sweep:
         if limits and cost is not None and cost > min(limits):
             which = "worst-case" if self.strict else "expected"
             raise BudgetExceededError(
-                f"Sweep refused before sending anything: the {which} cost ${cost:.6f} is "
-                f"above the budget of ${min(limits):.6f}. Estimate: {work.cost}. Lower "
+                f"Sweep refused before sending anything: the {which} cost {format_money(cost)} is "
+                f"above the budget of {format_money(min(limits))}. Estimate: {work.cost}. Lower "
                 "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
             )
 
@@ -382,6 +384,7 @@ class Sweep:
                 budget=self.budget,
                 on_progress=on_progress,
                 deadline=self.deadline,
+                claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
             )
             await dispatcher.run(work.send)
@@ -392,7 +395,7 @@ class Sweep:
         except asyncio.CancelledError:
             if scoring is not None:
                 scoring.cancel()
-            self._shared.update(state="stopped", message="stopped: run it again to resume")
+            self._shared.update(state="stopped", message="run it again to resume")
             raise
         except BaseException as exc:
             why = self._shared.snapshot().message  # e.g. "5 calls failed in a row"
@@ -569,8 +572,6 @@ class Sweep:
     def table(self, values: str = "output") -> pd.DataFrame:
         """Side by side: one row per prompt (its variables), one column per knob
         combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`."""
-        from .sidebyside import side_by_side
-
         df = self.df
         if values not in df.columns:
             raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
@@ -578,6 +579,23 @@ class Sweep:
         if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
             refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
             shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
+        return self._pivot(df, shown, values)
+
+    def notes_table(self) -> pd.DataFrame:
+        """The small print of each cell of :meth:`table` (same shape): ``⚠ cut at 40
+        tokens`` and the like on a first line, then tokens · cost · latency."""
+        import pandas as pd
+
+        from .sidebyside import cell_note
+
+        df = self.df
+        notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
+                          dtype=object)
+        return self._pivot(df, notes, "output")
+
+    def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
+        from .sidebyside import side_by_side
+
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]

@@ -26,7 +26,7 @@ class UnsavedRunWarning(UserWarning):
 class UnsavedRun:
     """Why a row is not in the store, and the file that holds it instead (None: nowhere)."""
 
-    store: Path
+    store: Path | str  # the file, or the PostgreSQL URL with its password masked
     reason: str
     kept_in: Path | None
     run_id: str
@@ -56,7 +56,7 @@ def fallback_paths(store: Path) -> list[Path]:
     ]
 
 
-def _json_row(record: RunRecord, store: Path, reason: str) -> dict[str, Any]:
+def _json_row(record: RunRecord, store: Path | str, reason: str) -> dict[str, Any]:
     from .frames import iso_utc
 
     row: dict[str, Any] = {name: getattr(record, name) for name in COLUMNS}
@@ -67,11 +67,19 @@ def _json_row(record: RunRecord, store: Path, reason: str) -> dict[str, Any]:
 
 
 def keep(
-    record: RunRecord, store: Path, reason: str, extra: Mapping[str, Any] | None = None
+    record: RunRecord,
+    store: Path,
+    reason: str,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    shown: Path | str | None = None,
 ) -> UnsavedRun:
     """Append ``record`` (and ``extra``, such as embedding vectors) to the first fallback
-    file that takes it. The record never holds an API key, so neither does the file."""
-    row = {**_json_row(record, store, reason), **(extra or {})}
+    file that takes it. The record never holds an API key, so neither does the file.
+    ``store`` is the file the fallback goes beside; ``shown`` how to name the store (a
+    PostgreSQL URL, masked) when it is not that file."""
+    shown = store if shown is None else shown
+    row = {**_json_row(record, shown, reason), **(extra or {})}
     # ASCII escapes: a lone surrogate in a value cannot make the write fail; default=repr
     # keeps a value JSON has no type for (the row exists because a value was odd).
     line = json.dumps(row, default=repr) + "\n"
@@ -82,5 +90,5 @@ def keep(
                 out.write(line)
         except OSError:
             continue
-        return UnsavedRun(store, reason, path, record.run_id)
-    return UnsavedRun(store, reason, None, record.run_id)
+        return UnsavedRun(shown, reason, path, record.run_id)
+    return UnsavedRun(shown, reason, None, record.run_id)

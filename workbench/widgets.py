@@ -19,9 +19,10 @@ import ipywidgets as w
 from .errors import WorkbenchError
 from .grid import parse_values, spaced, unique
 from .knobs import KNOBS
+from .money import NO_MATHS_CLASS, money_html
 from .scoring.datasets import FILE_SUFFIXES, Dataset, as_dataset
 from .session import Session, get_session, one_line
-from .sidebyside import table_html, token_usage_png
+from .sidebyside import token_usage_svg
 from .sweeps import Sweep
 
 if TYPE_CHECKING:
@@ -98,9 +99,17 @@ class _Knob:
         return bool(self.check.value)
 
 
+_LABELLED: dict[str, Any] = {"style": {"description_width": "80px"}}
+
+
+def _note_html(text: str) -> str:
+    return f'<div style="color: var(--jp-warn-color0)">⚠ {html.escape(text)}</div>'
+
+
 def _error_html(exc: BaseException) -> str:
     text = html.escape(one_line(exc))
-    return f'<span style="color:#b00020">⚠ {text}</span>'
+    # The theme's error colour: a fixed red has 2.6:1 contrast on the dark theme.
+    return f'<span style="color: var(--jp-error-color1)">⚠ {text}</span>'
 
 
 class _Panel:
@@ -152,14 +161,18 @@ class SweepPanel(_Panel):
             self.cases = as_dataset(vars, expected=expected)
         options = self._model_options(models)
         text = {"layout": _WIDE, "continuous_update": False}
+        # A label beside each box: a placeholder alone vanishes once something is typed.
         self.template = w.Textarea(
-            value=template or "", placeholder="Prompt; {{name}} for a variable", rows=4, **text
+            value=template or "", placeholder="Prompt; {{name}} for a variable", rows=4,
+            description="prompt", **text, **_LABELLED,
         )
-        self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, **text)
+        self.system = w.Textarea(
+            placeholder="System prompt (optional)", rows=2, description="system", **text,
+            **_LABELLED,
+        )
         self.variables = w.Textarea(
             placeholder="name = value, value (one per line), or a .csv/.jsonl/.parquet path",
-            rows=2,
-            **text,
+            rows=2, description="variables", **text, **_LABELLED,
         )
         if self.cases is not None:
             self.variables.value = repr(self.cases)
@@ -169,7 +182,7 @@ class SweepPanel(_Panel):
                 f"{name} = {', '.join(map(str, values))}" for name, values in vars.items()
             )
         self.models = w.SelectMultiple(
-            options=options, value=options[:1], rows=4, description="models"
+            options=options, value=options[:1], rows=4, description="models", **_LABELLED
         )
         self.temperature = _Knob(
             "temperature",
@@ -196,7 +209,9 @@ class SweepPanel(_Panel):
         self.progress = w.IntProgress(value=0, min=0, max=1)
         self.status = w.HTML()
         self.results = w.HTML()
-        self.plot = w.Image(format="png", layout=w.Layout(max_width="640px"))
+        # HTML, empty until a run: an empty Image shows a broken-image icon. The chart is
+        # an inline SVG drawn in the theme's text colour (crisp, and readable when dark).
+        self.plot = w.HTML()
         self.table: pd.DataFrame | None = None  # the last run's side-by-side results
         self.estimate_runs = 0
         self._idle = threading.Event()
@@ -355,11 +370,13 @@ class SweepPanel(_Panel):
                 sweep.wait(0)  # raises what made the run fail
             except Exception as exc:  # noqa: BLE001 - shown, and the rows so far still are
                 self._show_error(exc)
-            df = sweep.df
-            self.table = sweep.table()
-            self.results.value = table_html(self.table)
+            from .cellsweep import SweepDisplay
+
+            shown = SweepDisplay(sweep)  # the same table as a %%chat sweep's
+            df, self.table = shown.df, shown.table
+            self.results.value = shown.html()
             if not df.empty:
-                self.plot.value = token_usage_png(df, list(sweep.grid))
+                self.plot.value = token_usage_svg(df, list(sweep.grid))
             self.update_estimate()  # what is now in the table costs nothing
         except Exception as exc:  # noqa: BLE001 - shown in the panel
             self._show_error(exc)
@@ -381,8 +398,14 @@ class Playground(_Panel):
         self.session = session or get_session()
         self.message = w.HTML()
         options = self._model_options(models)
-        self.prompt = w.Textarea(value=prompt, placeholder="Prompt", rows=4, layout=_WIDE)
-        self.system = w.Textarea(placeholder="System prompt (optional)", rows=2, layout=_WIDE)
+        self.prompt = w.Textarea(
+            value=prompt, placeholder="Prompt", rows=4, layout=_WIDE, description="prompt",
+            **_LABELLED,
+        )
+        self.system = w.Textarea(
+            placeholder="System prompt (optional)", rows=2, layout=_WIDE, description="system",
+            **_LABELLED,
+        )
         self.model = w.Dropdown(
             options=options, value=options[0] if options else None, description="model"
         )
@@ -412,17 +435,29 @@ class Playground(_Panel):
         self.stream = w.Checkbox(value=True, description="stream", indent=False)
         self.fresh = w.Checkbox(value=False, description="fresh (skip the table)", indent=False)
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
-        self.answer = w.Textarea(rows=8, layout=_WIDE, disabled=True)
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        # The answer as text in the theme's colours: a disabled text box looked greyed out.
+        self.answer = w.HTML(layout=_WIDE)
+        self.text = ""  # the answer so far, as plain text
         self.footer = w.HTML()
         self.response: Any = None
-        self.run_button.on_click(lambda _: self.run())
+        self._stop = threading.Event()
+        self._busy = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.run_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        for part, name in ((self.answer, "answer"), (self.footer, "footer"),
+                           (self.run_button, "run"), (self.stop_button, "stop"),
+                           (self.message, "message")):
+            part.add_class(f"wb-{name}")
         self.widget = w.VBox(
             [
                 self.prompt,
                 self.system,
                 self.model,
                 *[w.HBox([knob.check, knob.control]) for knob in self.knobs.values()],
-                w.HBox([self.stream, self.fresh, self.run_button]),
+                w.HBox([self.stream, self.fresh, self.run_button, self.stop_button]),
                 self.message,
                 self.answer,
                 self.footer,
@@ -433,15 +468,51 @@ class Playground(_Panel):
         """The knobs that are switched on, as request parameters."""
         return {name: knob.control.value for name, knob in self.knobs.items() if knob.on}
 
-    def run(self) -> None:
-        """Send the prompt (or answer it from the table) and show the answer."""
-        from .display import footer
+    def start(self) -> threading.Thread:
+        """Run in a thread (the Run button), so that Stop can be pressed meanwhile."""
+        self._idle.clear()
 
-        self.message.value = self.footer.value = self.answer.value = ""
+        def work() -> None:
+            try:
+                self.run()
+            finally:
+                self._idle.set()
+
+        thread = threading.Thread(target=work, daemon=True, name="workbench-playground")
+        thread.start()
+        return thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the answer is shown (for scripts, tests)."""
+        return self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop a streamed answer (the Stop button): what came so far is kept as a row."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Send the prompt (or answer it from the table) and show the answer. Run is
+        disabled meanwhile; Stop (streamed answers) ends the call."""
+        if not self._busy.acquire(blocking=False):
+            return  # already generating
+        self._stop.clear()
+        stream = bool(self.stream.value)
+        self.run_button.disabled, self.stop_button.disabled = True, not stream
+        try:
+            self._run(stream)
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._busy.release()
+
+    def _run(self, stream: bool) -> None:
+        from .display import footer
+        from .finish import finish_note
+
+        self.message.value = self.footer.value = ""
+        self._show_text("")
         try:
             if not self.prompt.value.strip():
                 raise ValueError("Write a prompt first")
-            stream = bool(self.stream.value)
             self.response = self.session.chat(
                 self.prompt.value,
                 model=self.model.value or None,
@@ -451,11 +522,32 @@ class Playground(_Panel):
                 on_delta=self._delta if stream else None,
                 **self.params(),
             )
+        except KeyboardInterrupt:  # Stop: the partial answer is stored as a failed row
+            self.message.value = _note_html("stopped; what came so far is kept in the table")
+            return
         except Exception as exc:  # noqa: BLE001 - a panel shows every failure as a message
             self._show_error(exc)
             return
-        self.answer.value = self.response.text
-        self.footer.value = html.escape(footer(self.response))
+        self._show_text(self.response.text)
+        response = self.response
+        notes = [finish_note(response.finish_reason, response.usage.completion_tokens)]
+        if response.refusal:
+            notes.append(f"refused: {response.refusal}")
+        if response.cache_hit:
+            notes.append("answered from the table · tick fresh for a new sample")
+        self.message.value = "".join(_note_html(n) for n in notes if n)
+        self.footer.value = money_html(footer(response))
+
+    def _show_text(self, text: str) -> None:
+        self.text = text
+        self.answer.value = (
+            '<div class="' + NO_MATHS_CLASS + '" style="white-space: pre-wrap; '
+            "color: var(--jp-content-font-color1); background: var(--jp-layout-color0); "
+            "border: 1px solid var(--jp-border-color2); border-radius: 2px; padding: .5em .7em; "
+            f'min-height: 4em; line-height: 1.45">{html.escape(text)}</div>'
+        )
 
     def _delta(self, text: str) -> None:
-        self.answer.value += text
+        if self._stop.is_set():
+            raise KeyboardInterrupt  # ends the stream; the session keeps the partial text
+        self._show_text(self.text + text)

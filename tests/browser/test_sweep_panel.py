@@ -101,8 +101,8 @@ def test_sweep_panel_in_a_real_browser(lab: str, lab_store: Path) -> None:
             page.locator("button.wb-run").click()
             page.wait_for_selector(".wb-results table", timeout=240_000)
             page.wait_for_function(
-                "() => { const img = document.querySelector('img.wb-plot');"
-                " return img && img.naturalWidth > 0; }",
+                "() => { const svg = document.querySelector('.wb-plot svg');"
+                " return svg && svg.getBoundingClientRect().width > 0; }",
                 timeout=60_000,
             )
             results = page.locator(".wb-results table").inner_text()

@@ -27,6 +27,7 @@ from ..errors import (
     WorkbenchError,
 )
 from ..frames import iso_utc
+from ..money import format_money
 from ..progress import ProgressBar, SweepProgress
 from ..session import PreparedChat, one_line
 from ..wire import Endpoint, Reply, chat_result
@@ -81,7 +82,6 @@ class SweepBatches:
     ) -> None:
         self.sweep = sweep
         self.session = sweep.session
-        self.ledger = Ledger(self.session.store)
         self._api_factory = api_factory or self._default_api
         self._apis: dict[str, BatchAPI] = {}
         self._stop = threading.Event()
@@ -93,7 +93,20 @@ class SweepBatches:
 
     # -- what there is ------------------------------------------------------------
 
+
+    @property
+    def ledger(self) -> Ledger:
+        """The store's batches table (a PostgreSQL store keeps none yet: refused in one
+        line when a batch is first asked for, not when a live sweep is made)."""
+        from ..store import local_store
+
+        return Ledger(local_store(self.session.store, "Batch API batches"))
+
     def rows(self) -> list[BatchRow]:
+        from ..store import ExperimentStore
+
+        if not isinstance(self.session.store, ExperimentStore):
+            return []  # a PostgreSQL store has sent no batch: there are none to find
         return self.ledger.for_sweep(self.sweep.sweep_id)
 
     def open_rows(self) -> list[BatchRow]:
@@ -159,8 +172,9 @@ class SweepBatches:
         limits = [b for b in (self.sweep.budget, self.session.remaining_budget()) if b is not None]
         if send and limits and cost is not None and cost > min(limits):
             raise BudgetExceededError(
-                f"Batch refused before sending anything: its cost ${cost:.6f} at the batch "
-                f"price is above the budget of ${min(limits):.6f}: shrink the grid or raise "
+                f"Batch refused before sending anything: its cost {format_money(cost)} at the "
+                f"batch price is above the budget of {format_money(min(limits))}: shrink the "
+                "grid or raise "
                 "budget=..."
             )
         if send:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = ["PREFIX", "add_score_columns", "score_columns"]
 
@@ -21,11 +21,15 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns if str(c).startswith(PREFIX)]
 
 
-def add_score_columns(frame: pd.DataFrame, store: ExperimentStore) -> pd.DataFrame:
+def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     """``frame`` with one float column per scorer name that has scored any of its runs
-    (NaN where a run has no score from it). Returns the frame unchanged when none has."""
+    (NaN where a run has no score from it). Returns the frame unchanged when none has,
+    or when the store is PostgreSQL (which keeps no scores yet)."""
+    from ..store import ExperimentStore
     from .table import latest_ids
 
+    if not isinstance(store, ExperimentStore):
+        return frame
     if frame.empty or "run_id" not in frame.columns:
         return frame
     latest = latest_ids(store)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceededError, InvalidInputError
+from ..money import format_money
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
@@ -123,8 +124,9 @@ class _Spending:
                 return
             if self.budget is not None and self.spent > self.budget:
                 raise BudgetExceededError(
-                    f"Scoring stopped: its model calls have spent ${self.spent:.6f}, above the"
-                    f" budget of ${self.budget:.6f}; the scores so far are stored, score again"
+                    "Scoring stopped: its model calls have spent"
+                    f" {format_money(self.spent)}, above the budget of"
+                    f" {format_money(self.budget)}; the scores so far are stored, score again"
                     " with a larger budget to finish"
                 )
             remaining = self.session.remaining_budget()
@@ -172,7 +174,9 @@ def score(
     chosen = as_scorers(scorers)
     limit = None if budget is None else amount("budget", budget)
     frame = runs_to_score(data, session)
-    store = session.store
+    from ..store import local_store
+
+    store = local_store(session.store, "scores")
     run_ids = frame["run_id"].tolist()
     pending: dict[str, list[int]] = {}
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
@@ -229,7 +233,9 @@ def _refuse_over_budget(
     if total is not None and total.cost_expected is not None and total.cost_expected > min(limits):
         raise BudgetExceededError(
             f"Scoring refused before sending anything: its model calls are expected to cost"
-            f" ${total.cost_expected:.6f}, above the budget of ${min(limits):.6f}. Estimate:"
+            f" {format_money(total.cost_expected)}, above the budget of"
+            f" {format_money(min(limits))}."
+            " Estimate:"
             f" {total}. Raise budget=... or score fewer runs"
         )
 
@@ -320,7 +326,9 @@ def scores(
     from ..session import get_session
 
     session = session or get_session()
-    store = session.store
+    from ..store import local_store
+
+    store = local_store(session.store, "scores")
     if experiment is not None:
         run_ids: Iterable[str] | None = store.runs(experiment=experiment)["run_id"].tolist()
     else:

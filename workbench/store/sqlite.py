@@ -22,10 +22,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .checks import choice
-from .columnar import export_parquet, gc_paused, read_runs_frame
-from .errors import InvalidInputError, StoreError
-from .frames import (
+from ..checks import choice
+from ..errors import InvalidInputError, StoreError
+from ..frames import (
     EXPORT_SUFFIXES,
     datasets_file,
     expand_json,
@@ -39,6 +38,8 @@ from .frames import (
     write_datasets,
     write_runs,
 )
+from ..record import COLUMNS, RunRecord
+from .columnar import export_parquet, gc_paused, read_runs_frame
 from .migrations import (
     damaged_store_error,
     is_damaged,
@@ -50,7 +51,6 @@ from .migrations import (
     unknown_migrations,
     with_retries,
 )
-from .record import COLUMNS, RunRecord
 
 __all__ = ["ExperimentStore", "expand_json"]
 
@@ -81,6 +81,9 @@ class ExperimentStore:
     Safe to share between threads (calls are serialised on one connection) and between
     processes (SQLite's locking; WAL lets readers run while a writer appends).
     """
+
+    # Sweeps claim points before sending only on a shared store (see dispatch.py).
+    shared = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -277,6 +280,7 @@ class ExperimentStore:
         since: datetime | str | None = None,
         limit: int | None = None,
         kind: str | None = None,
+        user: str | None = None,
     ) -> pd.DataFrame:
         """The runs as a DataFrame, ordered by run_id (oldest first).
 
@@ -285,7 +289,7 @@ class ExperimentStore:
         temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
         tokens_counted bool; text (JSON columns included) object holding str or None.
         """
-        where, params = _where(experiment, sweep_id, status, since, kind)
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
@@ -319,9 +323,10 @@ class ExperimentStore:
         since: datetime | str | None = None,
         limit: int | None = None,
         kind: str | None = None,
+        user: str | None = None,
     ) -> int:
         """How many rows ``runs()`` would return with the same filters."""
-        where, params = _where(experiment, sweep_id, status, since, kind)
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
         total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
         return total if limit is None else min(total, max(limit, 0))
 
@@ -365,8 +370,13 @@ class ExperimentStore:
         return target
 
     def import_runs(self, path: str | os.PathLike[str]) -> int:
-        """Merge the runs in an exported file by run_id; return how many were new."""
+        """Merge runs by run_id: an exported file (with its datasets), or another store
+        (a SQLite file, a ``postgresql://`` URL); return how many were new."""
         source = Path(path)
+        if source.suffix.lower() not in EXPORT_SUFFIXES:
+            from .copying import source_rows
+
+            return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
         _check_suffix(source, "import from")
         sidecar = datasets_file(source)
         try:
@@ -389,6 +399,36 @@ class ExperimentStore:
 
         # One transaction: a file imports completely or not at all.
         return self._write(insert)
+
+    def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            # Only a clash on run_id is skipped; any other constraint still fails loudly.
+            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
+            return conn.total_changes - before
+
+        # One transaction: a chunk imports completely or not at all.
+        return self._write(insert)
+
+    # ------------------------------------------------------------------ claims
+
+    def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
+        """Claim a point before sending it; False while someone else's claim on it is
+        younger than ``stale_s`` seconds (their answer is coming: replay it)."""
+        now = datetime.now(timezone.utc)
+        stale = iso_utc(datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc))
+        rows = self._write(
+            lambda conn: conn.execute(
+                CLAIM_SQL, (request_hash, sample_index, run_id, _user(), iso_utc(now), stale)
+            ).fetchall()
+        )
+        return bool(rows)
+
+    def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
+        """Give a claim back (the call failed): another sweep may send the point."""
+        self._write(lambda conn: conn.execute(RELEASE_SQL, (request_hash, sample_index, run_id)))
 
     def _export_datasets(self, target: Path, experiment: str | None) -> None:
         # Beside the runs file, so wb.dataset(name) works in the store that imports it.
@@ -600,6 +640,7 @@ def _where(
     status: str | None,
     since: datetime | str | None,
     kind: str | None,
+    user: str | None = None,
 ) -> tuple[str, list[Any]]:
     choice("status", status, ("ok", "error"))  # a typo would quietly match no row
     choice("kind", kind, ("chat", "embed"))
@@ -610,9 +651,11 @@ def _where(
         ("sweep_id", sweep_id),
         ("status", status),
         ("kind", kind),
+        ("user", user),
     ):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            # Quoted: "user" is a reserved word in PostgreSQL, which shares this clause.
+            clauses.append(f'"{column}" = ?')
             params.append(value)
     if since is not None:
         # Stored timestamps share one ISO format, so comparing text compares times.
@@ -625,6 +668,23 @@ def _where(
                 f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
             ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
+# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
+CLAIM_SQL = (
+    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
+    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
+    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
+)
+RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+
+
+def _user() -> str | None:
+    from ..record import current_user
+
+    return current_user()
 
 
 def _check_suffix(path: Path, verb: str) -> None:

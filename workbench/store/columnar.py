@@ -26,13 +26,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .frames import COLUMN_KINDS, ColumnKind, runs_frame_from_columns
-from .record import COLUMNS
+from ..frames import COLUMN_KINDS, ColumnKind, runs_frame_from_columns
+from ..record import COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["COLUMNAR_ROWS", "read_runs_frame", "export_parquet", "gc_paused"]
+__all__ = [
+    "COLUMNAR_ROWS",
+    "read_runs_frame",
+    "export_parquet",
+    "read_postgres_runs_table",
+    "runs_frame_from_table",
+    "gc_paused",
+]
 
 # Fewer rows than this are read by the store's own sqlite3 connection: the child process
 # (~0.3-0.8 s to start with pyarrow) only pays off on big tables.
@@ -124,7 +131,7 @@ def _in_child(
 
 def _child_env() -> dict[str, str]:
     # The child must import this same workbench, wherever it is imported from.
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path}
 
@@ -176,3 +183,52 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2...`` (what the ADBC driver binds)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+def read_postgres_runs_table(
+    uri: str, where: str, params: Sequence[Any], limit: int | None = None
+) -> pa.Table | None:
+    """:func:`read_runs_table` for a PostgreSQL ``uri``: the ADBC driver reads the
+    server's binary COPY stream into Arrow; ``None`` when the driver is missing or fails."""
+    try:
+        import adbc_driver_postgresql.dbapi as dbapi
+    except ImportError:
+        return None
+    columns = ", ".join(f'"{name}"' for name in COLUMNS)  # "user" is a reserved word
+    sql = f"SELECT {columns} FROM runs{where}"
+    bound = list(params)
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY run_id DESC LIMIT ?) AS newest"
+        bound.append(limit)
+    try:
+        with gc_paused(), dbapi.connect(uri) as conn, conn.cursor() as cur:
+            cur.execute(_numbered(sql), bound or None)
+            table = cur.fetch_arrow_table()
+        from ..sqlite_arrow import _typed
+
+        kinds: dict[str, str] = {name: COLUMN_KINDS[name] for name in COLUMNS}
+        return _typed([_empty_table() if table.num_rows == 0 else table], kinds)
+    except Exception:  # noqa: BLE001 - any failure of the fast path falls back to psycopg
+        return None
+
+
+def _empty_table() -> pa.Table:
+    import pyarrow as pa
+
+    types = {"text": pa.string, "int": pa.int64, "float": pa.float64, "bool": pa.int64,
+             "datetime": pa.string}
+    return pa.table({name: pa.array([], types[COLUMN_KINDS[name]]()) for name in COLUMNS})
+
+
+def runs_frame_from_table(table: pa.Table) -> pd.DataFrame:
+    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents."""
+    with gc_paused():
+        return runs_frame_from_columns(
+            {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}
+        )

@@ -17,11 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import StoreError
+from ..errors import StoreError
 
 __all__ = [
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
+    "POSTGRES_MIGRATIONS",
     "NotAWorkbenchStore",
     "OpenedDatabase",
     "applied_migrations",
@@ -241,6 +242,63 @@ def _m008_runs_mode_and_batches(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_batches_sweep ON batches (sweep_id, created_at)")
 
 
+def _m009_add_runs_user(conn: sqlite3.Connection) -> None:
+    # Who ran it (WORKBENCH_USER or the OS user), so a shared store can be filtered by person.
+    conn.execute('ALTER TABLE runs ADD COLUMN "user" TEXT')
+
+
+def _m010_create_claims(conn: sqlite3.Connection) -> None:
+    # A point of a sweep is claimed before it is sent: two people (or kernels) sweeping the
+    # same grid at once send each (request_hash, sample_index) once; the other replays.
+    conn.execute(
+        """
+        CREATE TABLE claims (
+            request_hash TEXT    NOT NULL,
+            sample_index INTEGER NOT NULL,
+            run_id       TEXT    NOT NULL,
+            claimed_by   TEXT,
+            claimed_at   TEXT    NOT NULL,
+            PRIMARY KEY (request_hash, sample_index)
+        )
+        """
+    )
+
+
+def _m011_reviews(conn: sqlite3.Connection) -> None:
+    # A changed rating replaces its row in scores (keyed (scorer_id, run_id), so wb.scores()
+    # and score:<name> keep one score per run); the replaced row is copied here first, with
+    # the time it was replaced. Pairwise preferences are appended, never updated: the
+    # latest row per (baseline, candidate, rater) counts, the older ones are the history.
+    conn.execute(
+        """
+        CREATE TABLE score_history (
+            run_id       TEXT NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        REAL,
+            passed       INTEGER CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT NOT NULL,
+            replaced_at  TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_score_history_run ON score_history (run_id)")
+    conn.execute(
+        """
+        CREATE TABLE preferences (
+            baseline_run_id  TEXT NOT NULL,
+            candidate_run_id TEXT NOT NULL,
+            winner           TEXT NOT NULL CHECK (winner IN ('baseline', 'candidate', 'tie')),
+            rater            TEXT NOT NULL,
+            reason           TEXT NOT NULL,
+            created_at       TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__.lstrip("_"), fn)
     for fn in (
@@ -252,9 +310,194 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         _m006_datasets,
         _m007_scores,
         _m008_runs_mode_and_batches,
+        _m009_add_runs_user,
+        _m010_create_claims,
+        _m011_reviews,
     )
 )
 """Every migration in the order it must run, by the name recorded in the database."""
+
+# The PostgreSQL form of each migration, by the same name: the statements run in order.
+# A new migration adds its SQLite function above and its statements here (one string is
+# enough where the dialects agree, as ALTER TABLE ... ADD COLUMN ... TEXT does); a test
+# checks that every name has both forms. Types: TEXT for text (COLLATE "C" where SQLite's
+# byte order matters: ids and ISO times sort as SQLite sorts them), BIGINT for INTEGER,
+# DOUBLE PRECISION for REAL, BYTEA for BLOB; flags stay 0/1 integers as in SQLite.
+POSTGRES_MIGRATIONS: dict[str, tuple[str, ...]] = {
+    "m001_create_runs": (
+        """
+        CREATE TABLE runs (
+            kind               TEXT    NOT NULL,
+            provider           TEXT    NOT NULL,
+            model              TEXT    NOT NULL,
+            run_id             TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
+            created_at         TEXT    COLLATE "C" NOT NULL,
+            experiment         TEXT    NOT NULL,
+            sweep_id           TEXT,
+            response_model     TEXT,
+            temperature        DOUBLE PRECISION,
+            top_p              DOUBLE PRECISION,
+            seed               BIGINT,
+            max_tokens         BIGINT,
+            params             TEXT    NOT NULL,
+            system             TEXT,
+            prompt             TEXT,
+            messages           TEXT,
+            template           TEXT,
+            variables          TEXT,
+            output             TEXT,
+            finish_reason      TEXT,
+            tool_calls         TEXT,
+            prompt_tokens      BIGINT,
+            completion_tokens  BIGINT,
+            cached_tokens      BIGINT,
+            reasoning_tokens   BIGINT,
+            total_tokens       BIGINT,
+            tokens_counted     BIGINT  NOT NULL CHECK (tokens_counted IN (0, 1)),
+            cost_usd           DOUBLE PRECISION,
+            price_source       TEXT,
+            latency_s          DOUBLE PRECISION,
+            ttft_s             DOUBLE PRECISION,
+            system_fingerprint TEXT,
+            request_hash       TEXT    COLLATE "C" NOT NULL,
+            sample_index       BIGINT  NOT NULL,
+            cache_hit          BIGINT  NOT NULL CHECK (cache_hit IN (0, 1)),
+            status             TEXT    NOT NULL,
+            error              TEXT,
+            retries            BIGINT  NOT NULL
+        )
+        """,
+        "CREATE INDEX idx_runs_identity ON runs (request_hash, sample_index)",
+        "CREATE INDEX idx_runs_experiment ON runs (experiment, run_id)",
+        "CREATE INDEX idx_runs_sweep ON runs (sweep_id, run_id)",
+        "CREATE INDEX idx_runs_created_at ON runs (created_at)",
+    ),
+    "m002_create_embeddings": (
+        """
+        CREATE TABLE embeddings (
+            model       TEXT   NOT NULL,
+            dimensions  BIGINT NOT NULL,
+            text_sha256 TEXT   NOT NULL,
+            vector      BYTEA  NOT NULL,
+            created_at  TEXT   NOT NULL,
+            PRIMARY KEY (model, dimensions, text_sha256)
+        )
+        """,
+    ),
+    "m003_create_prices": (
+        """
+        CREATE TABLE prices (
+            model                 TEXT NOT NULL PRIMARY KEY,
+            input_per_mtok        TEXT NOT NULL,
+            output_per_mtok       TEXT NOT NULL,
+            cached_input_per_mtok TEXT,
+            updated_at            TEXT NOT NULL
+        )
+        """,
+    ),
+    "m004_add_runs_notes": ("ALTER TABLE runs ADD COLUMN notes TEXT",),
+    "m005_response_fields": (
+        "ALTER TABLE runs ADD COLUMN refusal TEXT",
+        "ALTER TABLE runs ADD COLUMN logprobs TEXT",
+        "ALTER TABLE runs ADD COLUMN service_tier TEXT",
+        "ALTER TABLE runs ADD COLUMN requests BIGINT",
+    ),
+    "m006_datasets": (
+        "ALTER TABLE runs ADD COLUMN dataset TEXT",
+        "ALTER TABLE runs ADD COLUMN dataset_version TEXT",
+        "ALTER TABLE runs ADD COLUMN item_id TEXT",
+        "ALTER TABLE runs ADD COLUMN expected TEXT",
+        "CREATE INDEX idx_runs_item ON runs (item_id)",
+        """
+        CREATE TABLE datasets (
+            name        TEXT NOT NULL,
+            version     TEXT NOT NULL,
+            expected    TEXT,
+            items       TEXT NOT NULL,
+            stored_at   TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (name, version)
+        )
+        """,
+    ),
+    "m007_scores": (
+        """
+        CREATE TABLE scores (
+            run_id       TEXT COLLATE "C" NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        DOUBLE PRECISION,
+            passed       BIGINT CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (scorer_id, run_id)
+        )
+        """,
+    ),
+    "m008_runs_mode_and_batches": (
+        "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'live'",
+        """
+        CREATE TABLE batches (
+            batch_id       TEXT    NOT NULL PRIMARY KEY,
+            provider       TEXT    NOT NULL,
+            sweep_id       TEXT    NOT NULL,
+            experiment     TEXT    NOT NULL,
+            input_file_id  TEXT    NOT NULL,
+            status         TEXT    NOT NULL,
+            created_at     TEXT    COLLATE "C" NOT NULL,
+            custom_ids     TEXT    NOT NULL,
+            output_file_id TEXT,
+            error_file_id  TEXT,
+            total          BIGINT,
+            completed      BIGINT,
+            failed         BIGINT,
+            ended_at       TEXT,
+            collected_at   TEXT,
+            message        TEXT
+        )
+        """,
+        "CREATE INDEX idx_batches_sweep ON batches (sweep_id, created_at)",
+    ),
+    "m009_add_runs_user": ('ALTER TABLE runs ADD COLUMN "user" TEXT',),
+    "m010_create_claims": (
+        """
+        CREATE TABLE claims (
+            request_hash TEXT   COLLATE "C" NOT NULL,
+            sample_index BIGINT NOT NULL,
+            run_id       TEXT   NOT NULL,
+            claimed_by   TEXT,
+            claimed_at   TEXT   COLLATE "C" NOT NULL,
+            PRIMARY KEY (request_hash, sample_index)
+        )
+        """,
+    ),
+    "m011_reviews": (
+        """
+        CREATE TABLE score_history (
+            run_id       TEXT COLLATE "C" NOT NULL,
+            scorer       TEXT NOT NULL,
+            scorer_id    TEXT NOT NULL,
+            value        DOUBLE PRECISION,
+            passed       BIGINT CHECK (passed IN (0, 1)),
+            reason       TEXT NOT NULL,
+            judge_run_id TEXT,
+            created_at   TEXT COLLATE "C" NOT NULL,
+            replaced_at  TEXT COLLATE "C" NOT NULL
+        )
+        """,
+        "CREATE INDEX idx_score_history_run ON score_history (run_id)",
+        """
+        CREATE TABLE preferences (
+            baseline_run_id  TEXT NOT NULL,
+            candidate_run_id TEXT NOT NULL,
+            winner           TEXT NOT NULL CHECK (winner IN ('baseline', 'candidate', 'tie')),
+            rater            TEXT NOT NULL,
+            reason           TEXT NOT NULL,
+            created_at       TEXT COLLATE "C" NOT NULL
+        )
+        """,
+    ),
+}
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -481,8 +724,8 @@ def damaged_store_error(path: Path, reason: str) -> StoreError:
     )
 
 
-def newer_store_error(path: Path, unknown: list[str]) -> StoreError:
-    from . import __version__  # here, not at the top: the package imports this module
+def newer_store_error(path: Path | str, unknown: list[str]) -> StoreError:
+    from .. import __version__  # here, not at the top: the package imports this module
 
     return StoreError(
         f"the workbench store {path} was written by a newer workbench (its schema goes up to"

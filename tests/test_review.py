@@ -1,0 +1,200 @@
+"""The review panel without a browser: its messages are sent to ``handle`` as the widget
+would send them; storage is a real SQLite store (the isolated one of conftest)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+
+import workbench as wb
+from workbench.errors import InvalidInputError
+from workbench.record import RunRecord
+from workbench.review import ReviewPanel, blind_swap, score_history, win_rate
+from workbench.review.store import read_preferences
+from workbench.session import get_session
+
+
+def add_run(output: str, *, experiment: str = "exp", item: str | None = None,
+            sample_index: int = 0, expected: str | None = None, **variables: Any) -> str:
+    record = RunRecord(kind="chat", provider="openai", model="gpt-4o-mini",
+                       experiment=experiment, output=output, status="ok",
+                       request_hash=f"h-{experiment}-{output}-{sample_index}",
+                       sample_index=sample_index, prompt=f"Q about {output}",
+                       variables=json.dumps(variables) if variables else None)
+    record.item_id = item
+    record.expected = expected
+    get_session().store.append(record)
+    return record.run_id
+
+
+def test_keyboard_ratings_are_human_scores_in_runs_the_moment_they_are_given() -> None:
+    ids = [add_run(text, expected="Paris") for text in ("Paris", "Lyon", "Nice")]
+    panel = ReviewPanel("exp", rater="ana")
+    panel.widget()
+    assert panel.progress == "0 of 3 rated"
+    assert panel.card()["expected"] == "Paris" and panel.card()["output"] == "Paris"
+    panel.handle({"action": "rate", "value": "pass", "comment": "right"})
+    panel.handle({"action": "rate", "value": "fail", "comment": ""})
+    assert panel.widget().progress == "2 of 3 rated"  # the widget's trait follows
+    runs = wb.runs().set_index("run_id")
+    assert runs.loc[ids[0], "score:human"] == 1 and runs.loc[ids[1], "score:human"] == 0
+    assert runs["score:human"].isna().sum() == 1
+    scores = wb.scores(scorer="human")
+    assert set(scores["scorer_id"]) == {"human:ana"}
+    assert scores.set_index("run_id").loc[ids[0], "reason"] == "right"
+
+
+def test_changing_a_rating_replaces_it_and_keeps_the_old_one_with_its_time() -> None:
+    run = add_run("Paris")
+    panel = ReviewPanel("exp", scale=(1, 5), rater="ana")
+    panel.rate(2, "too short")
+    panel.back()
+    assert panel.card()["rating"] == "your rating: 2"
+    panel.handle({"action": "rate", "value": 5, "comment": "fine after all"})
+    now = wb.scores(scorer="human")
+    assert now[["run_id", "value", "passed", "reason"]].values.tolist() == [
+        [run, 5.0, True, "fine after all"]]
+    old = score_history(get_session().store, run_id=run)
+    assert old[["value", "passed", "reason"]].values.tolist() == [[2.0, False, "too short"]]
+    assert old["replaced_at"].iloc[0] >= old["created_at"].iloc[0]
+
+
+def test_the_default_rater_is_the_os_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    add_run("Paris")
+    monkeypatch.setattr("getpass.getuser", lambda: "osuser")
+    panel = ReviewPanel("exp")
+    panel.rate("pass")
+    assert wb.scores(scorer="human")["scorer_id"].tolist() == ["human:osuser"]
+
+
+def test_skip_back_and_the_not_yet_rated_filter() -> None:
+    ids = [add_run(text) for text in ("a", "b", "c")]
+    panel = ReviewPanel("exp", rater="ana")
+    panel.handle({"action": "skip"})
+    panel.rate("pass")  # rates b
+    panel.handle({"action": "back"})
+    assert panel.current is not None and panel.current.run_id == ids[1]
+    panel.handle({"action": "filter", "value": "unrated"})
+    assert panel.current is not None and panel.current.run_id == ids[0]
+    panel.rate("fail")
+    assert panel.current is not None and panel.current.run_id == ids[2]
+    panel.rate("fail")
+    assert panel.progress == "3 of 3 rated"
+    panel.show("unrated")
+    assert panel.current is None and panel.card()["message"] == "no cases match 'unrated'"
+
+
+def test_the_judge_disagrees_filter_compares_passed() -> None:
+    ids = [add_run(text) for text in ("a", "b", "c")]
+    judged = {"a": True, "b": False, "c": True}
+    wb.score("exp", lambda output, **_: judged[output])  # a yes/no scorer, the "judge"
+    panel = ReviewPanel("exp", rater="ana")
+    for verdict in ("pass", "pass", "pass"):
+        panel.rate(verdict)
+    panel.show("disagree")
+    assert panel.current is not None and panel.current.run_id == ids[1]
+    panel.skip()
+    assert panel.current is not None and panel.current.run_id == ids[1]  # the only one
+    assert panel.status == "no more cases after this one"
+
+
+def test_bad_ratings_show_one_line_in_the_panel_and_store_nothing() -> None:
+    add_run("a")
+    panel = ReviewPanel("exp", scale=(1, 5), rater="ana")
+    panel.widget()
+    panel.handle({"action": "rate", "value": 7})
+    assert panel.widget().status == "rate a grade from 1 to 5, not 7"
+    assert wb.scores().empty
+    with pytest.raises(InvalidInputError, match="scale must be"):
+        ReviewPanel("exp", scale=(1, 50))
+
+
+def test_pairwise_pairs_by_test_case_and_sample_and_stores_preferences() -> None:
+    base = [add_run(f"b{i}", experiment="base", item=f"case{i}") for i in range(3)]
+    cand = [add_run(f"c{i}", experiment="cand", item=f"case{i}") for i in (0, 1)]
+    panel = ReviewPanel(pairwise=("base", "cand"), rater="ana")
+    assert [(c.run_id, c.other["run_id"]) for c in panel.cases if c.other] == [
+        (base[0], cand[0]), (base[1], cand[1])]
+    assert panel.progress == "0 of 2 rated (1 runs without a partner left out)"
+    card = panel.card()
+    assert (card["left"], card["right"]) == ("b0", "c0")  # not blind: baseline left
+    panel.handle({"action": "rate", "value": "right"})
+    panel.handle({"action": "rate", "value": "tie"})
+    stored = read_preferences(get_session().store)
+    assert stored[["baseline_run_id", "candidate_run_id", "winner", "rater"]].values.tolist() == [
+        [base[0], cand[0], "candidate", "ana"], [base[1], cand[1], "tie", "ana"]]
+    result = panel.summary()
+    assert (result.wins, result.losses, result.ties, result.rate) == (1, 0, 1, 0.75)
+
+
+def test_pairwise_pairs_by_variables_when_there_is_no_test_case() -> None:
+    add_run("b", experiment="base", city="Paris", sample_index=1)
+    add_run("b0", experiment="base", city="Paris", sample_index=0)
+    cand = add_run("c", experiment="cand", city="Paris", sample_index=1)
+    panel = ReviewPanel(pairwise=("base", "cand"), rater="ana")
+    assert [c.other["run_id"] for c in panel.cases if c.other] == [cand]
+    assert panel.cases[0].run["output"] == "b"
+
+
+def test_blind_sides_are_random_per_case_stable_and_rated_as_shown() -> None:
+    for i in range(16):
+        add_run(f"b{i}", experiment="base", item=f"case{i}")
+        add_run(f"c{i}", experiment="cand", item=f"case{i}")
+    first = ReviewPanel(pairwise=("base", "cand"), blind=True, rater="ana")
+    again = ReviewPanel(pairwise=("base", "cand"), blind=True, rater="ana")
+    swaps = [c.swapped for c in first.cases]
+    assert swaps == [c.swapped for c in again.cases]  # the same sides every time
+    assert 0 < sum(swaps) < len(swaps)  # but not all on one side
+    assert swaps == [blind_swap(c.run_id, str(c.other["run_id"])) for c in first.cases
+                     if c.other]
+    card = first.card()
+    assert card["left_label"] == "left"  # blind: no names
+    shown_left = card["left"]
+    first.rate("left")
+    winner = read_preferences(get_session().store)["winner"].iloc[0]
+    assert winner == ("candidate" if shown_left.startswith("c") else "baseline")
+
+
+def test_a_changed_preference_counts_once_and_keeps_its_history() -> None:
+    add_run("b", experiment="base", item="x")
+    add_run("c", experiment="cand", item="x")
+    panel = ReviewPanel(pairwise=("base", "cand"), rater="ana")
+    panel.rate("baseline")
+    panel.back()
+    panel.rate("candidate")
+    assert wb.preferences("base", "cand")["winner"].tolist() == ["candidate"]
+    assert wb.preferences(history=True)["winner"].tolist() == ["baseline", "candidate"]
+
+
+def test_win_rate_has_a_wilson_interval_with_ties_as_half() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"winner": ["candidate"] * 6 + ["baseline"] * 2 + ["tie"] * 2})
+    result = win_rate(frame)
+    assert (result.wins, result.losses, result.ties, result.pairs) == (6, 2, 2, 10)
+    assert result.rate == pytest.approx(0.7)
+    # Wilson 95 % for 7 of 10 (z = 1.959964): 0.3968 to 0.8922, computed by hand.
+    assert (result.low, result.high) == (pytest.approx(0.3968, abs=1e-4),
+                                         pytest.approx(0.8922, abs=1e-4))
+    assert "ties count half" in str(result)
+    assert str(win_rate(frame.iloc[:0])) == "no preferences yet"
+
+
+def test_the_migration_adds_the_review_tables(tmp_path: Any) -> None:
+    path = get_session().store.path
+    conn = sqlite3.connect(path)
+    tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"score_history", "preferences"} <= tables
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO preferences VALUES ('a', 'b', 'left', 'r', '', 't')")
+
+
+def test_pairwise_refuses_a_side_with_two_runs_of_one_case() -> None:
+    add_run("b", experiment="base", item="x")
+    add_run("b2", experiment="base", item="x")  # another knob combination, same case
+    add_run("c", experiment="cand", item="x")
+    with pytest.raises(InvalidInputError, match="the baseline has more than one run"):
+        ReviewPanel(pairwise=("base", "cand"))

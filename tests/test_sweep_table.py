@@ -1,0 +1,32 @@
+"""The sweep table's HTML: scrolls sideways, folds long outputs, small print per cell."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from workbench.sidebyside import cell_note, table_html
+
+
+def test_a_cell_says_it_was_cut_and_gives_its_numbers() -> None:
+    row = {"status": "ok", "finish_reason": "length", "prompt_tokens": 39,
+           "completion_tokens": 24, "cost_usd": 0.00042, "latency_s": 1.5}
+    assert cell_note(row) == "⚠ cut at 24 tokens\n39→24 tok · $0.00042 · 1.50 s"
+    replay = {"status": "ok", "prompt_tokens": 3, "completion_tokens": 1, "cache_hit": True}
+    assert cell_note(replay) == "3→1 tok · from the table"
+    assert cell_note({"status": "ok", "finish_reason": "content_filter"}).startswith(
+        "⚠ content filtered")
+
+
+def test_the_table_scrolls_folds_and_keeps_money_out_of_maths() -> None:
+    table = pd.DataFrame({"t=0": ["short", "long " * 200]}, index=pd.Index(["a", "b"]))
+    notes = pd.DataFrame({"t=0": ["1→1 tok · $0.001", "⚠ cut at 9 tokens\n1→9 tok · $2"]},
+                         index=table.index)
+    page = table_html(table, notes)
+    assert 'class="wb-sweep-scroll tex2jax_ignore mathjax_ignore"' in page
+    assert "position: sticky" in page and "overflow-x: auto" in page
+    assert page.count("<details>") == 1 and "(1,000 characters)" in page
+    assert '<div class="wb-flag">⚠ cut at 9 tokens</div>' in page
+    style = page.split("</style>")[0]
+    assert not re.search(r"#[0-9a-fA-F]{3,6}\b", style) and "var(--jp-" in style

@@ -1,0 +1,573 @@
+"""The experiment table on a PostgreSQL server: the team's shared store.
+
+Same tables, named migrations and methods as the SQLite store (:mod:`.sqlite`); every value
+is a bound parameter. Migrations run under an advisory lock, so kernels starting at once
+migrate once. A lost connection is reopened and the statement retried for a while; past
+that, the session keeps refused rows in its fallback file (:mod:`workbench.unsaved`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from ..errors import StoreError
+from ..frames import record_from_row, record_to_row, runs_frame, write_runs
+from ..record import COLUMNS, RunRecord
+from .columnar import gc_paused, read_postgres_runs_table, runs_frame_from_table
+from .migrations import (
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    POSTGRES_MIGRATIONS,
+    newer_store_error,
+    one_line,
+)
+from .sqlite import (
+    _EMBEDDING_DTYPE,
+    CLAIM_SQL,
+    RELEASE_SQL,
+    _check_suffix,
+    _now,
+    _text_key,
+    _user,
+    _where,
+)
+from .target import StoreURL
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+# One 64-bit key for pg_advisory_xact_lock: "workbench" in ASCII, so other apps' locks
+# on the same database do not collide with ours by accident.
+_MIGRATION_LOCK = 0x776F726B62656E63
+CONNECT_TIMEOUT_S = 5
+# How long a statement keeps trying while the server is unreachable (a restart, a network
+# blip) before the store gives up and the row goes to the fallback file.
+RECONNECT_S = 20.0
+
+_QUOTED = [f'"{name}"' for name in COLUMNS]
+_COLUMN_LIST = ", ".join(_QUOTED)
+# ON CONFLICT DO NOTHING: a retried insert whose first COMMIT did land is not an error.
+_INSERT = (
+    f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    " ON CONFLICT (run_id) DO NOTHING"
+)
+_RUN_ID = COLUMNS.index("run_id")
+_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
+_FIX = (
+    "start the server, or check the URL in WORKBENCH_STORE / [store] url / wb.configure("
+    "store=...) and the password (PGPASSWORD, ~/.pgpass or [store] password_env)"
+)
+
+
+class _Unreachable(StoreError):
+    """No connection could be opened (server down, network, login): worth retrying."""
+
+
+def _pg(sql: str) -> str:
+    """The shared SQL (``?`` placeholders) in psycopg's placeholder style."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresStore:
+    """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
+
+    # Sweeps claim each point here before sending it: two people sweeping the same grid
+    # at once send each (request_hash, sample_index) once.
+    shared = True
+
+    def __init__(self, url: str | StoreURL, *, password_env: str | None = None) -> None:
+        self.url = url if isinstance(url, StoreURL) else StoreURL.parse(url, password_env)
+        self.path: Path | None = None  # not a file: fallback rows go to the working folder
+        self.reconnect_s = RECONNECT_S
+        self._lock = threading.RLock()
+        self._closed = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._refusal: str | None = None
+        self._last_prices: dict[str, tuple[Decimal, Decimal, Decimal | None]] | None = None
+        self._connection()  # a server that is down or a wrong password: fail here
+        self._run(self._migrate)
+        self.prices()  # kept for pricing an answer that arrives while the server is away
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn, self._closed = self._conn, None, True
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url.masked!r})"
+
+    @property
+    def label(self) -> str:
+        return self.url.masked
+
+    # ------------------------------------------------------------------ schema
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        if self._unknown(conn):
+            self._refusal = str(newer_store_error(self.url.masked, self._unknown(conn)))
+            return
+        if not self._pending(conn):
+            return  # the common case: no lock, no writes
+        import psycopg
+
+        try:
+            with conn.transaction():
+                # Held to COMMIT: a second kernel waits here, then finds nothing pending.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                if not self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
+                    raise StoreError(
+                        f"{self.url.masked} holds a runs table that is not a workbench store's:"
+                        " use another database (or schema) for the workbench"
+                    )
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}"
+                    " (name TEXT NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                for name in self._pending(conn):
+                    for statement in POSTGRES_MIGRATIONS[name]:
+                        conn.execute(statement)  # DDL: fixed text, no values in it
+                    conn.execute(
+                        f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
+                        (name, _now()),
+                    )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            if self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
+                # A read-only role on an older schema: reading and replays still work.
+                self._refusal = self._read_only_message(exc)
+                return
+            raise StoreError(
+                f"cannot create the workbench tables in {self.url.masked}"
+                f" ({self._reason(exc)}): connect as a user who may create tables once"
+            ) from exc
+
+    def _applied(self, conn: psycopg.Connection[Any]) -> list[str]:
+        if not self._has_table(conn, MIGRATIONS_TABLE):
+            return []
+        rows = conn.execute(
+            f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
+        ).fetchall()
+        return [str(name) for (name,) in rows]
+
+    def _pending(self, conn: psycopg.Connection[Any]) -> list[str]:
+        done = set(self._applied(conn))
+        return [name for name, _ in MIGRATIONS if name not in done]
+
+    def _unknown(self, conn: psycopg.Connection[Any]) -> list[str]:
+        known = {name for name, _ in MIGRATIONS}
+        return [name for name in self._applied(conn) if name not in known]
+
+    @staticmethod
+    def _has_table(conn: psycopg.Connection[Any], name: str) -> bool:
+        # A scan of the catalog under this statement's snapshot: to_regclass() may answer
+        # from a cache that has not yet seen the tables another kernel's migration made.
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+            " WHERE schemaname = current_schema() AND tablename = %s)",
+            (name,),
+        ).fetchone()
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------------ runs
+
+    def append(self, record: RunRecord) -> None:
+        """Write one run, committed before returning (a replay on a read-only store is
+        not logged; the answer still reaches the caller)."""
+        row = record_to_row(record)
+        if record.cache_hit and self._refusal is not None:
+            return
+        self._write(lambda conn: conn.execute(_INSERT, row))
+
+    def check_writable(self) -> None:
+        """Raise StoreError now if a row could not be written (before a paid call): the
+        server is reachable, the role may insert, and no newer workbench migrated it."""
+        if self._refusal is not None:
+            raise StoreError(self._refusal)
+        import psycopg
+
+        probe = record_to_row(
+            RunRecord(
+                kind="chat",
+                provider="workbench",
+                model="write-probe",
+                experiment="write-probe",
+                request_hash="write-probe",
+            )
+        )
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            with conn.transaction(force_rollback=True):
+                unknown = self._unknown(conn)
+                if not unknown:
+                    conn.execute(_INSERT, probe)
+                return unknown
+
+        try:
+            unknown = self._run(work)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+                self._refusal = self._read_only_message(exc.__cause__)
+                raise StoreError(self._refusal) from exc
+            raise
+        if unknown:
+            self._refusal = str(newer_store_error(self.url.masked, unknown))
+            raise StoreError(self._refusal)
+
+    def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
+        rows = self._query(
+            f"SELECT {_COLUMN_LIST} FROM runs"
+            " WHERE request_hash = %s AND sample_index = %s AND status = 'ok'"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            (request_hash, sample_index),
+        )
+        return record_from_row(rows[0]) if rows else None
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """The run with this run_id, or None."""
+        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = %s", (run_id,))
+        return record_from_row(rows[0]) if rows else None
+
+    def find_ok_many(
+        self, identities: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], RunRecord]:
+        wanted = set(identities)
+        hashes = sorted({request_hash for request_hash, _ in wanted})
+        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        if hashes:
+            rows = self._query(
+                f"SELECT {_COLUMN_LIST} FROM runs WHERE status = 'ok'"
+                " AND request_hash = ANY(%s) ORDER BY created_at, run_id",
+                (hashes,),
+            )
+            for row in rows:  # oldest first, so the newest row of an identity wins
+                key = _IDENTITY(row)
+                if key in wanted:
+                    newest[key] = row
+        return {key: record_from_row(row) for key, row in newest.items()}
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        user: str | None = None,
+    ) -> pd.DataFrame:
+        """The runs as a DataFrame ordered by run_id, with the same dtypes as SQLite's."""
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        self._connection()  # a closed store or a server that is down says so in one line
+        # Column-wise: the ADBC driver reads PostgreSQL's binary COPY into Arrow.
+        table = read_postgres_runs_table(self.url.uri_with_password(), where, params, limit)
+        if table is not None:
+            return runs_frame_from_table(table)
+        sql = f"SELECT {_COLUMN_LIST} FROM runs{_pg(where)}"
+        if limit is not None:
+            sql += " ORDER BY run_id DESC LIMIT %s"
+            params.append(limit)
+        with gc_paused():
+            rows = self._query(sql, params)
+            if limit is not None:
+                rows.reverse()
+            else:
+                rows.sort(key=itemgetter(_RUN_ID))
+            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
+            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+
+    def count(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        user: str | None = None,
+    ) -> int:
+        where, params = _where(experiment, sweep_id, status, since, kind, user)
+        total = int(self._query(f"SELECT COUNT(*) FROM runs{_pg(where)}", params)[0][0])
+        return total if limit is None else min(total, max(limit, 0))
+
+    def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
+        sql = (
+            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
+            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = %s"
+        )
+        params: list[Any] = [model]
+        if experiment is not None:
+            sql += " AND experiment = %s"
+            params.append(experiment)
+        ((mean,),) = self._query(sql, params)
+        return None if mean is None else float(mean)
+
+    # ------------------------------------------------------------------ files
+
+    def export(self, path: str | Any, experiment: str | None = None) -> Path:
+        target = Path(path)
+        _check_suffix(target, "export to")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_runs(self.runs(experiment=experiment), target)
+        except ImportError as exc:
+            raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return target
+
+    def import_runs(self, path: str | Any) -> int:
+        """Merge the runs of an export, a SQLite store or another PostgreSQL store by
+        run_id; return how many were new."""
+        from .copying import source_rows
+
+        return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+
+    def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY
+        into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING."""
+        if not rows:
+            return 0
+
+        def insert(conn: psycopg.Connection[Any]) -> int:
+            conn.execute(
+                "CREATE TEMPORARY TABLE incoming_runs (LIKE runs INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY incoming_runs ({_COLUMN_LIST}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(
+                    f"INSERT INTO runs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM"
+                    " incoming_runs ON CONFLICT (run_id) DO NOTHING"
+                )
+                return max(cur.rowcount, 0)
+
+        return self._write(insert)
+
+    # ------------------------------------------------------------------ claims
+
+    def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
+        now = datetime.now(timezone.utc)
+        stale = datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc)
+        from ..frames import iso_utc
+
+        params = (request_hash, sample_index, run_id, _user(), iso_utc(now), iso_utc(stale))
+        rows = self._write(lambda conn: conn.execute(_pg(CLAIM_SQL), params).fetchall())
+        return bool(rows)
+
+    def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
+        params = (request_hash, sample_index, run_id)
+        self._write(lambda conn: conn.execute(_pg(RELEASE_SQL), params))
+
+    # ------------------------------------------------------------------ prices
+
+    def set_price(
+        self,
+        model: str,
+        input_per_mtok: Decimal,
+        output_per_mtok: Decimal,
+        cached_input_per_mtok: Decimal | None = None,
+    ) -> None:
+        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
+        for price in prices:
+            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
+                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
+        texts = [None if price is None else str(price) for price in prices]
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
+                " cached_input_per_mtok, updated_at) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
+                " output_per_mtok = excluded.output_per_mtok,"
+                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
+                " updated_at = excluded.updated_at",
+                (model, *texts, _now()),
+            )
+        )
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
+        """Custom prices. The cost of an answer is worked out after it arrives: with the
+        server gone by then, the prices read before the call price it, and the answer
+        (and its row, in the fallback file) is not lost to a failed read."""
+        try:
+            rows = self._query(
+                "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
+                " FROM prices ORDER BY model"
+            )
+        except _Unreachable:
+            if self._last_prices is None:
+                raise
+            return dict(self._last_prices)
+        self._last_prices = {
+            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
+            for model, inp, out, cached in rows
+        }
+        return dict(self._last_prices)
+
+    # ------------------------------------------------------------------ embeddings
+
+    def get_embeddings(
+        self, model: str, dimensions: int | None, texts: Sequence[str]
+    ) -> dict[str, list[float]]:
+        by_key = {_text_key(text): text for text in texts}
+        if not by_key:
+            return {}
+        rows = self._query(
+            "SELECT text_sha256, vector FROM embeddings WHERE model = %s AND dimensions = %s"
+            " AND text_sha256 = ANY(%s)",
+            (model, dimensions or 0, list(by_key)),
+        )
+        return {
+            by_key[key]: np.frombuffer(bytes(blob), dtype=_EMBEDDING_DTYPE).tolist()
+            for key, blob in rows
+        }
+
+    def put_embeddings(
+        self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
+    ) -> None:
+        now = _now()
+        rows = [
+            (
+                model,
+                dimensions or 0,
+                _text_key(text),
+                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
+                now,
+            )
+            for text, vector in vectors.items()
+        ]
+
+        def put(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO embeddings (model, dimensions, text_sha256, vector, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (model, dimensions, text_sha256)"
+                    " DO UPDATE SET vector = excluded.vector, created_at = excluded.created_at",
+                    rows,
+                )
+
+        self._write(put)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the workbench store {self.url.masked} is closed")
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._conn = psycopg.connect(
+                        self.url.conninfo(),
+                        password=self.url.password,
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT_S,
+                        application_name="prompt-workbench",
+                    )
+                except psycopg.Error as exc:
+                    raise _Unreachable(str(self._error(exc))) from None
+            return self._conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        if self._refusal is not None:
+            raise StoreError(self._refusal)
+
+        def transaction(conn: psycopg.Connection[Any]) -> T:
+            with conn.transaction():
+                return work(conn)
+
+        return self._run(transaction)
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work(connection)`` under the lock; a lost connection is reopened and the work
+        retried for up to ``reconnect_s`` seconds. Errors become one-line StoreErrors."""
+        import psycopg
+
+        give_up = time.monotonic() + self.reconnect_s
+        delay = 0.1
+        with self._lock:
+            while True:
+                try:
+                    return work(self._connection())
+                except _Unreachable as exc:
+                    # A wrong password will not fix itself: say so at once.
+                    if time.monotonic() >= give_up or "cannot log in" in str(exc):
+                        raise
+                except psycopg.OperationalError as exc:
+                    if self._conn is not None and not self._conn.closed:
+                        raise self._error(exc) from exc  # a query error, not a lost link
+                    self._conn = None
+                    if time.monotonic() >= give_up:
+                        raise self._error(exc) from exc
+                except psycopg.Error as exc:
+                    raise self._error(exc) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _reason(self, exc: BaseException) -> str:
+        return self.url.scrub(one_line(exc))
+
+    def _error(self, exc: BaseException) -> StoreError:
+        """One line naming the masked URL, what went wrong and the fix."""
+        import psycopg
+
+        reason = self._reason(exc)
+        lowered = reason.lower()
+        if isinstance(exc, psycopg.OperationalError):
+            if "password" in lowered or "authentication" in lowered:
+                return StoreError(
+                    f"cannot log in to the workbench store {self.url.masked} ({reason}): set"
+                    " the password in PGPASSWORD, ~/.pgpass or the variable [store]"
+                    " password_env names in workbench.toml"
+                )
+            return StoreError(
+                f"cannot reach the workbench store {self.url.masked} ({reason}): {_FIX}"
+            )
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            error = StoreError(self._read_only_message(exc))
+            error.__cause__ = exc
+            return error
+        return StoreError(f"the workbench store {self.url.masked} failed: {reason}")
+
+    def _read_only_message(self, exc: BaseException) -> str:
+        return (
+            f"cannot write the workbench store {self.url.masked} ({self._reason(exc)}): this"
+            " role may only read it (replays still work); ask for INSERT on its tables, or"
+            " point WORKBENCH_STORE (or wb.configure(store=...)) at a store you may write"
+        )
