@@ -155,8 +155,11 @@ def test_a_kernel_sees_the_text_grow_then_the_rendered_answer(
     assert row.output.startswith(first.data["text/plain"])
     assert last.update  # the same output, redrawn as Markdown with the footer
     assert last.data["text/markdown"].startswith(row.output)
-    footer = f"{CHAT_MODEL_ALIAS} · {row.prompt_tokens}→{row.completion_tokens} tokens · $0 · "
-    assert footer in last.data["text/plain"] and f"run {row.run_id}" in last.data["text/plain"]
+    # (cut at 24 tokens, so the footer says so between the model and the tokens)
+    footer = f"{row.prompt_tokens}→{row.completion_tokens} tokens · $0 · "
+    shown_text = last.data["text/plain"]
+    assert f"{CHAT_MODEL_ALIAS} · cut at 24 tokens · " in shown_text
+    assert footer in shown_text and f"run {row.run_id}" in shown_text
     meta = last.metadata["workbench"]
     assert meta["run_id"] == row.run_id and meta["model"] == CHAT_MODEL_ALIAS
     assert meta["completion_tokens"] == row.completion_tokens and meta["cost_usd"] == 0.0
