@@ -41,13 +41,18 @@ def set_theme(lab: Lab, theme: str) -> None:
     """Set Lab's theme through its settings API (kept in the test Lab's own settings
     directory, never the user's): the page opened next starts in that theme. Cells are
     all rendered (no windowing), so an output scrolled out of view is still there."""
+    set_theme_at(lab.base, theme)
+
+
+def set_theme_at(base: str, theme: str) -> None:
+    """:func:`set_theme` for the Lab at ``base`` (a URL)."""
     settings = {
         "@jupyterlab/apputils-extension:themes": {"theme": THEMES[theme]},
         "@jupyterlab/notebook-extension:tracker": {
             "windowingMode": "none", "autoStartDefaultKernel": True,
         },
     }
-    with httpx.Client(base_url=lab.base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30) as client:
         client.get("/lab")
         for plugin, values in settings.items():
             response = client.put(

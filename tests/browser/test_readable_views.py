@@ -9,23 +9,21 @@ text has a contrast of 4.5:1 or more. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nbformat
 import pytest
 
 from .lab import CHROMIUM, CHROMIUM_ARGS, running_lab, start_kernel_session
+from .notebook import THEMES, contrast, set_theme_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 _CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell"
 
 CELLS = [
@@ -57,22 +55,6 @@ def views_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     env.pop("MPLBACKEND", None)
     with running_lab(root, env, root / "lab.log") as base:
         yield base, root
-
-
-def _set_theme(base: str, theme: str) -> None:
-    settings = {
-        "@jupyterlab/apputils-extension:themes": {"theme": THEMES[theme]},
-        "@jupyterlab/notebook-extension:tracker": {
-            "windowingMode": "none", "autoStartDefaultKernel": True,
-        },
-    }
-    with httpx.Client(base_url=base, timeout=30) as client:
-        client.get("/lab")
-        for plugin, values in settings.items():
-            client.put(
-                f"/lab/api/settings/{plugin}", json={"raw": json.dumps(values)},
-                headers={"X-XSRFToken": client.cookies.get("_xsrf", "")},
-            ).raise_for_status()
 
 
 def _run_all(page: Any, count: int) -> None:
@@ -118,20 +100,6 @@ _COLOURS_JS = """
 """
 
 
-def _contrast(locator: Any) -> float:
-    def luminance(rgb: list[float]) -> float:
-        def channel(value: float) -> float:
-            c = value / 255
-            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-        r, g, b = (channel(v) for v in rgb[:3])
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-    colour, background = locator.evaluate(_COLOURS_JS)
-    lighter, darker = sorted((luminance(colour), luminance(background)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("theme", list(THEMES))
 def test_results_read_well_in_both_themes(
@@ -145,7 +113,7 @@ def test_results_read_well_in_both_themes(
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / name)
-    _set_theme(base, theme)
+    set_theme_at(base, theme)
     start_kernel_session(base, name)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -192,7 +160,7 @@ def test_results_read_well_in_both_themes(
                     "left", "start")
             assert compare.locator("td").first.evaluate(
                 "n => getComputedStyle(n.closest('td')).textAlign") == "left"
-            assert _contrast(texts.first) >= 4.5
+            assert contrast(texts.first) >= 4.5
             shoot(2, "compare")
 
             # Cost lines: never typeset as maths.
@@ -214,7 +182,7 @@ def test_results_read_well_in_both_themes(
             # An error line: readable on the theme's background.
             error = cell(5).locator(".jp-OutputArea span").filter(has_text="Write a prompt")
             assert error.count() == 1
-            assert _contrast(error.first) >= 4.5, theme
+            assert contrast(error.first) >= 4.5, theme
             shoot(5, "panel-error")
         finally:
             browser.close()
