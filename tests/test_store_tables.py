@@ -206,3 +206,50 @@ def test_scores_agreement_and_passes_through_wb(start_api: Any) -> None:
     assert agreement.disagreements[["output", "contains", "human"]].values.tolist() == [
         ["Paris", 1.0, 0.0]]
     assert wb.runs(experiment="caps")["score:human"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.integration
+def test_a_scored_dataset_sweep_on_the_local_model_against_postgres(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    from workbench.store.postgres import PostgresStore
+
+    monkeypatch.setenv("WORKBENCH_STORE", pg_url)
+    stored = wb.dataset("capitals", CASES)
+    grade = wb.scorers.judge("Does the answer name {{expected}}?", max_tokens=40)
+
+    def sweep() -> wb.Sweep:
+        return wb.sweep("Answer with one word. {{city}} is the capital of which country?",
+                        vars=wb.dataset("capitals"), seed=1, max_tokens=4, experiment="geo",
+                        scorers=[wb.scorers.contains(), grade])
+
+    df = sweep().run(progress=False)
+    assert isinstance(get_session().store, PostgresStore)
+    assert len(df) == 2 and (df.status == "ok").all() and (df.provider == "local").all()
+    assert (df.dataset_version == stored.version).all()
+    assert df["score:contains"].notna().all() and "score:judge" in df.columns
+    scores = wb.scores()
+    assert sorted(scores.scorer) == ["contains", "contains", "judge", "judge"]
+    judged = wb.runs(experiment="geo:judge")
+    assert set(scores.judge_run_id.dropna()) == set(judged.run_id)
+    sent = int((~wb.runs().cache_hit).sum())
+
+    # Scoring again, and the whole cell again, send nothing and store no new score.
+    again = wb.score("geo", [wb.scorers.contains(), grade])
+    columns = ["run_id", "scorer_id", "value", "reason"]
+    pd.testing.assert_frame_equal(
+        again.sort_values(columns[:2]).reset_index(drop=True)[columns],
+        scores.sort_values(columns[:2]).reset_index(drop=True)[columns],
+    )
+    sweep().run(progress=False)
+    assert int((~wb.runs().cache_hit).sum()) == sent
+    assert len(wb.runs(experiment="geo:judge")) == len(judged) and len(wb.scores()) == 4
+
+    panel = wb.ReviewPanel("geo", rater="ana")
+    panel.rate("pass")
+    panel.rate("fail")
+    human = wb.scores(scorer="human")
+    assert human[["scorer_id", "value", "passed"]].values.tolist() == [
+        ["human:ana", 1.0, True], ["human:ana", 0.0, False]]
+    assert sorted(wb.runs(experiment="geo")["score:human"].tolist()) == [0.0, 1.0]
+    get_session().close_store()  # before the database is dropped
