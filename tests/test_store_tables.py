@@ -199,13 +199,16 @@ def test_scores_agreement_and_passes_through_wb(start_api: Any) -> None:
     s = wb.sweep("Capital of {{c}}?", vars={"c": ["France", "Italy"]}, model="gpt-4o-mini",
                  max_tokens=4, experiment="caps", scorers=[wb.scorers.contains("paris")])
     s.run(progress=False)
-    for run_id, verdict in zip(s.df.run_id, (True, False), strict=True):
+    verdicts = dict(zip(s.df.run_id, (True, False), strict=True))
+    for run_id, verdict in verdicts.items():
         rate(get_session().store, run_id, rater="ana", value=float(verdict), passed=verdict)
     agreement = wb.agreement("contains", "human")
     assert agreement.n == 2
     assert agreement.disagreements[["output", "contains", "human"]].values.tolist() == [
         ["Paris", 1.0, 0.0]]
-    assert wb.runs(experiment="caps")["score:human"].tolist() == [1.0, 0.0]
+    runs = wb.runs(experiment="caps")
+    assert dict(zip(runs.run_id, runs["score:human"], strict=True)) == {
+        run_id: float(verdict) for run_id, verdict in verdicts.items()}
 
 
 @pytest.mark.integration
