@@ -360,8 +360,8 @@ class PostgresStore(DatasetTables):
         return target
 
     def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export, a SQLite store or another PostgreSQL store by
-        run_id; return how many were new."""
+        """Merge the runs of an export (with the datasets beside it), a SQLite store or
+        another PostgreSQL store by run_id; return how many runs were new."""
         from .copying import source_rows
 
         added = sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
