@@ -92,3 +92,18 @@ def pg_url(pg_server: Any) -> Iterator[str]:
     name = pg_server.create_database()
     yield pg_server.url(name)
     pg_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The session's store on each backend: the isolated SQLite file, or a fresh database
+    on the test PostgreSQL server. For tests of features that keep tables in the store."""
+    if request.param == "postgres":
+        monkeypatch.setenv("WORKBENCH_STORE", request.getfixturevalue("pg_url"))
+    yield str(request.param)
+    from workbench import session as session_mod
+
+    if session_mod._SESSION is not None:
+        session_mod._SESSION.close_store()  # before its database is dropped

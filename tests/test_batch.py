@@ -68,6 +68,7 @@ def statuses(server: BatchServer) -> list[str]:
 # -- the whole lifecycle ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_completed_batch_becomes_rows_at_the_batch_price(start: Start) -> None:
     server = start()
     s = make_sweep()
@@ -113,6 +114,7 @@ def test_the_store_holds_the_batch_at_once_and_never_the_key(start: Start) -> No
             assert KEY.encode() not in file.read_bytes()
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_restarted_kernel_finds_the_batch_and_collects_it(start: Start) -> None:
     server = start()
     make_sweep().batch.submit()
@@ -516,6 +518,7 @@ def test_the_batch_client_retries_and_raises_our_errors_without_the_key() -> Non
     assert seen[-1].url.path == "/v1/batches/batch_9/cancel"
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_batchs_answers_are_scored_by_the_sweeps_scorers(start: Start) -> None:
     start()
     s = make_sweep(("cat", "dog"), scorers=[wb.scorers.contains("cat")])

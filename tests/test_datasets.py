@@ -149,6 +149,7 @@ def test_the_panel_takes_test_cases_and_a_typed_file_path(
 # ---------------------------------------------------------------- named datasets, versions
 
 
+@pytest.mark.usefixtures("backend")
 def test_named_datasets_are_versioned_by_content(api: LoopbackAPI) -> None:
     first = wb.dataset("capitals", CASES)
     assert isinstance(first, wb.Dataset)
@@ -175,6 +176,7 @@ def test_named_datasets_are_versioned_by_content(api: LoopbackAPI) -> None:
     assert other_answer.version != first.version  # the answer column is part of the content
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_sweep_over_a_named_dataset_records_name_version_and_item(api: LoopbackAPI) -> None:
     stored = wb.dataset("capitals", CASES)
     s = run_sweep(wb.dataset("capitals"), grid={"temperature": [0, 1]})
@@ -261,6 +263,7 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+@pytest.mark.usefixtures("backend")
 def test_export_and_import_carry_datasets(
     api: LoopbackAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
@@ -369,6 +372,7 @@ def test_bad_input_is_one_line_naming_the_fix_and_nothing_is_sent(
     assert chats(api) == 0 and len(wb.runs()) == 0
 
 
+@pytest.mark.usefixtures("backend")
 def test_bad_dataset_names_and_lookups(api: LoopbackAPI) -> None:
     with pytest.raises(wb.InvalidInputError, match="no dataset 'nope' in the store"):
         wb.dataset("nope")

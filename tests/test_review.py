@@ -30,6 +30,7 @@ def add_run(output: str, *, experiment: str = "exp", item: str | None = None,
     return record.run_id
 
 
+@pytest.mark.usefixtures("backend")
 def test_keyboard_ratings_are_human_scores_in_runs_the_moment_they_are_given() -> None:
     ids = [add_run(text, expected="Paris") for text in ("Paris", "Lyon", "Nice")]
     panel = ReviewPanel("exp", rater="ana")
@@ -47,6 +48,7 @@ def test_keyboard_ratings_are_human_scores_in_runs_the_moment_they_are_given() -
     assert scores.set_index("run_id").loc[ids[0], "reason"] == "right"
 
 
+@pytest.mark.usefixtures("backend")
 def test_changing_a_rating_replaces_it_and_keeps_the_old_one_with_its_time() -> None:
     run = add_run("Paris")
     panel = ReviewPanel("exp", scale=(1, 5), rater="ana")
@@ -87,6 +89,7 @@ def test_skip_back_and_the_not_yet_rated_filter() -> None:
     assert panel.current is None and panel.card()["message"] == "no cases match 'unrated'"
 
 
+@pytest.mark.usefixtures("backend")
 def test_the_judge_disagrees_filter_compares_passed() -> None:
     ids = [add_run(text) for text in ("a", "b", "c")]
     judged = {"a": True, "b": False, "c": True}
@@ -112,6 +115,7 @@ def test_bad_ratings_show_one_line_in_the_panel_and_store_nothing() -> None:
         ReviewPanel("exp", scale=(1, 50))
 
 
+@pytest.mark.usefixtures("backend")
 def test_pairwise_pairs_by_test_case_and_sample_and_stores_preferences() -> None:
     base = [add_run(f"b{i}", experiment="base", item=f"case{i}") for i in range(3)]
     cand = [add_run(f"c{i}", experiment="cand", item=f"case{i}") for i in (0, 1)]
@@ -158,6 +162,7 @@ def test_blind_sides_are_random_per_case_stable_and_rated_as_shown() -> None:
     assert winner == ("candidate" if shown_left.startswith("c") else "baseline")
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_changed_preference_counts_once_and_keeps_its_history() -> None:
     add_run("b", experiment="base", item="x")
     add_run("c", experiment="cand", item="x")

@@ -185,6 +185,7 @@ def test_the_migration_adds_the_scores_table_to_an_existing_store(tmp_path: Path
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
 
 
+@pytest.mark.usefixtures("backend")
 def test_score_stores_and_rescoring_computes_nothing_already_stored() -> None:
     ids = [add_run(text) for text in ("Paris", "Lyon", '{"a": 1}')]
     add_run(None, status="error")  # a failed run has nothing to score
@@ -216,6 +217,7 @@ def test_score_stores_and_rescoring_computes_nothing_already_stored() -> None:
     assert len(wb.scores()) == 6 and len(wb.scores(scorer="counted")) == 3
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_changed_definition_is_a_new_scorer_and_the_old_scores_stay() -> None:
     add_run("Paris")
     wb.score("exp", S.contains("paris"))
@@ -252,6 +254,7 @@ def test_scoring_a_dataframe_and_bad_data() -> None:
         wb.score(42, S.is_json())
 
 
+@pytest.mark.usefixtures("backend")
 def test_check_passes_and_fails_in_one_line() -> None:
     for text in ("Paris", "Paris", "Lyon", "Paris"):
         add_run(text, experiment="new")
@@ -283,6 +286,7 @@ def grader(answer: str) -> Any:
     return handler
 
 
+@pytest.mark.usefixtures("backend")
 def test_judge_calls_are_rows_linked_by_judge_run_id_and_replayed(start_api: Any) -> None:
     api = start_api(grader('{"score": 4, "reason": "right city, no detail"}'))
     run = add_run("Paris", prompt="Capital of France?")
@@ -383,6 +387,7 @@ def answer_or_grade(request: Received) -> Reply:
     return chat_reply(text, model=body["model"], prompt_tokens=20, completion_tokens=5)
 
 
+@pytest.mark.usefixtures("backend")
 def test_a_sweep_scores_each_run_and_its_estimate_counts_the_judge(start_api: Any) -> None:
     api = start_api(answer_or_grade)
     grade = S.judge("Is it right?", model="gpt-4o-mini")
@@ -509,6 +514,7 @@ def test_a_judged_sweep_on_the_local_model() -> None:
     wb.check(s, scorer="contains", min_score=0)
 
 
+@pytest.mark.usefixtures("backend")
 def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
     from workbench.scoring.engine import score
     from workbench.session import Session
@@ -522,7 +528,7 @@ def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
     add_run("a")
     wb.score("exp", counted)
     other = Session()  # another kernel on the same file
-    other.configure(store=get_session().store_path)
+    other.configure(store=get_session().store_target)
     add_run("b")
     score("exp", counted, session=other)
     assert calls == ["a", "b"]
@@ -531,6 +537,7 @@ def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
     other.close_store()
 
 
+@pytest.mark.usefixtures("backend")
 def test_equals_reads_the_expected_answer_of_a_dataset_sweep(start_api: Any) -> None:
     start_api(answer_or_grade)  # answers "The capital is <question>"
     cases = [{"q": "Paris", "answer": "The capital is Paris"},

@@ -305,9 +305,7 @@ def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | Non
     from .session import get_session
 
     session = get_session()
-    from .store import local_store
-
-    frame = read_preferences(local_store(session.store, "Preferences"), latest=not history)
+    frame = read_preferences(session.store, latest=not history)
     for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
         if data is not None:
             ids = set(runs_to_score(data, session)["run_id"].tolist())
@@ -510,9 +508,7 @@ def dataset(
     content; without, the latest stored version (or ``version``) is loaded.
     ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
     from .scoring.datasets import load_dataset, save_dataset
-    from .store import local_store
-
-    store = local_store(get_session().store, "datasets")
+    store = get_session().store
     if data is None:
         if expected is not None:
             raise InvalidInputError(
@@ -528,9 +524,7 @@ def dataset(
 
 def datasets() -> pd.DataFrame:
     """The stored datasets, newest first: name, version, rows, expected, stored_at."""
-    from .store import local_store
-
-    return local_store(get_session().store, "datasets").datasets()
+    return get_session().store.datasets()
 
 
 def set_price(

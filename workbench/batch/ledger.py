@@ -7,7 +7,6 @@ Holds the provider's *name*, never its URL's credentials or a key.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from .api import TERMINAL, BatchInfo
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = ["BatchRow", "Ledger"]
 
@@ -67,9 +66,9 @@ def now_iso() -> str:
 
 
 class Ledger:
-    """The batches of one store. Uses the store's own serialised connection."""
+    """The batches of one store (SQLite or PostgreSQL), through its portable SQL."""
 
-    def __init__(self, store: ExperimentStore) -> None:
+    def __init__(self, store: AnyStore) -> None:
         self.store = store
 
     def add(self, row: BatchRow) -> None:
@@ -77,8 +76,7 @@ class Ledger:
         sql = (
             f"INSERT INTO batches ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         )
-        # The store's private helpers: one connection, one lock, its retries on busy.
-        self.store._write(lambda conn: conn.execute(sql, values))
+        self.store.execute(sql, values)
 
     def update(self, info: BatchInfo) -> None:
         """What the API last said of a batch."""
@@ -94,25 +92,20 @@ class Ledger:
             info.message,
             info.id,
         )
-        self.store._write(
-            lambda conn: conn.execute(
-                "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?,"
-                " total = ?, completed = ?, failed = ?, ended_at = ?, message = ?"
-                " WHERE batch_id = ?",
-                values,
-            )
+        self.store.execute(
+            "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?,"
+            " total = ?, completed = ?, failed = ?, ended_at = ?, message = ?"
+            " WHERE batch_id = ?",
+            values,
         )
 
     def mark_collected(self, batch_id: str) -> None:
-        def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE batches SET collected_at = ? WHERE batch_id = ?", (now_iso(), batch_id)
-            )
-
-        self.store._write(mark)
+        self.store.execute(
+            "UPDATE batches SET collected_at = ? WHERE batch_id = ?", (now_iso(), batch_id)
+        )
 
     def for_sweep(self, sweep_id: str) -> list[BatchRow]:
-        rows = self.store._query(
+        rows = self.store.select_rows(
             f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE sweep_id = ?"
             " ORDER BY created_at, batch_id",
             (sweep_id,),

@@ -96,17 +96,10 @@ class SweepBatches:
 
     @property
     def ledger(self) -> Ledger:
-        """The store's batches table (a PostgreSQL store keeps none yet: refused in one
-        line when a batch is first asked for, not when a live sweep is made)."""
-        from ..store import local_store
-
-        return Ledger(local_store(self.session.store, "Batch API batches"))
+        """The store's batches table (on SQLite or PostgreSQL)."""
+        return Ledger(self.session.store)
 
     def rows(self) -> list[BatchRow]:
-        from ..store import ExperimentStore
-
-        if not isinstance(self.session.store, ExperimentStore):
-            return []  # a PostgreSQL store has sent no batch: there are none to find
         return self.ledger.for_sweep(self.sweep.sweep_id)
 
     def open_rows(self) -> list[BatchRow]:

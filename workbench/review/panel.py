@@ -22,7 +22,7 @@ from .store import HUMAN, WinRate, add_preference, default_rater, rate, read_pre
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import ExperimentStore
+    from ..store import AnyStore
     from .widget import ReviewWidget
 
 __all__ = ["ReviewPanel", "Case", "pair_key", "blind_swap"]
@@ -120,11 +120,9 @@ class ReviewPanel:
         self.status = ""
         self._widget: ReviewWidget | None = None
 
-    def _ratings_store(self) -> ExperimentStore:
-        """Ratings and preferences live in a local store (not yet on PostgreSQL)."""
-        from ..store import local_store
-
-        return local_store(self.session.store, "Ratings")
+    def _ratings_store(self) -> AnyStore:
+        """Ratings and preferences live in the session's store (SQLite or PostgreSQL)."""
+        return self.session.store
 
     # -- what is stored ---------------------------------------------------------------
     @property

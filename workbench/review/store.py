@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 from ..scoring.stats import wilson_interval
@@ -20,7 +20,7 @@ from ..scoring.table import SCORE_COLUMNS, NewScores, now_text, scores_frame, wr
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = ["HUMAN", "WINNERS", "WinRate", "default_rater", "rate", "score_history",
            "add_preference", "read_preferences", "win_rate"]
@@ -41,7 +41,7 @@ def default_rater() -> str:
 
 
 def rate(
-    store: ExperimentStore,
+    store: AnyStore,
     run_id: str,
     *,
     rater: str,
@@ -55,25 +55,22 @@ def rate(
     replaced_at = now_text()
     columns = ", ".join(SCORE_COLUMNS)
 
-    def keep_old(conn: Any) -> None:
-        conn.execute(
-            f"INSERT INTO score_history ({columns}, replaced_at)"
-            f" SELECT {columns}, ? FROM scores WHERE scorer_id = ? AND run_id = ?",
-            (replaced_at, scorer_id, run_id),
-        )
-
-    store._write(keep_old)
+    store.execute(
+        f"INSERT INTO score_history ({columns}, replaced_at)"
+        f" SELECT {columns}, ? FROM scores WHERE scorer_id = ? AND run_id = ?",
+        (replaced_at, scorer_id, run_id),
+    )
     new = NewScores(scorer=HUMAN, scorer_id=scorer_id, run_ids=[run_id], values=[value],
                     passed=[passed], reasons=[reason], judge_run_ids=[None])
     return write_scores(store, new)
 
 
-def score_history(store: ExperimentStore, *, run_id: str | None = None) -> pd.DataFrame:
+def score_history(store: AnyStore, *, run_id: str | None = None) -> pd.DataFrame:
     """Replaced scores, oldest first: the score columns plus ``replaced_at``."""
     import pandas as pd
 
     where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
-    rows = store._query(
+    rows = store.select_rows(
         f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM score_history {where}"
         " ORDER BY replaced_at", params
     )
@@ -84,7 +81,7 @@ def score_history(store: ExperimentStore, *, run_id: str | None = None) -> pd.Da
 
 
 def add_preference(
-    store: ExperimentStore,
+    store: AnyStore,
     baseline_run_id: str,
     candidate_run_id: str,
     winner: str,
@@ -96,18 +93,19 @@ def add_preference(
     if winner not in WINNERS:
         raise InvalidInputError(f"winner must be one of {WINNERS}, not {winner!r}")
     row = (baseline_run_id, candidate_run_id, winner, rater, reason, now_text())
-    store._write(lambda conn: conn.execute(
+    store.execute(
         f"INSERT INTO preferences ({', '.join(_PREFERENCE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
         row,
-    ))
+    )
 
 
-def read_preferences(store: ExperimentStore, *, latest: bool = True) -> pd.DataFrame:
+def read_preferences(store: AnyStore, *, latest: bool = True) -> pd.DataFrame:
     """The preferences, oldest first; ``latest`` keeps the last one per pair and rater."""
     import pandas as pd
 
-    rows = store._query(
-        f"SELECT {', '.join(_PREFERENCE_COLUMNS)} FROM preferences ORDER BY created_at, rowid"
+    rows = store.select_rows(
+        f"SELECT {', '.join(_PREFERENCE_COLUMNS)} FROM preferences"
+        f" ORDER BY created_at, {store.dialect.row_order}"
     )
     frame = pd.DataFrame([tuple(r) for r in rows], columns=list(_PREFERENCE_COLUMNS),
                          dtype=object)

@@ -89,11 +89,10 @@ def agreement(
     import pandas as pd
 
     from ..session import get_session
-    from ..store import local_store
     from .table import latest_ids
 
     session = session or get_session()
-    store = local_store(session.store, "Scores")
+    store = session.store
     a, b = scorer_name(a), scorer_name(b)
     ids = latest_ids(store)
     for name in (a, b):
@@ -102,7 +101,7 @@ def agreement(
                 f"no {name!r} scores are stored: score the runs first (scorers so far: "
                 f"{', '.join(sorted(ids)) or 'none'})"
             )
-    values = {name: dict(store._query(
+    values = {name: dict(store.select_rows(
         "SELECT run_id, value FROM scores WHERE scorer_id = ? AND value IS NOT NULL",
         (ids[name],))) for name in (a, b)}
     runs = sorted(set(values[a]) & set(values[b]))
@@ -153,7 +152,7 @@ def _prompts_and_outputs(store: Any, run_ids: list[str]) -> list[tuple[Any, ...]
     for start in range(0, len(run_ids), 500):
         chunk = run_ids[start:start + 500]
         marks = ", ".join("?" * len(chunk))
-        for row in store._query(
+        for row in store.select_rows(
             f"SELECT run_id, prompt, output FROM runs WHERE run_id IN ({marks})", tuple(chunk)
         ):
             found[row[0]] = tuple(row)

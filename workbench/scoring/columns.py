@@ -23,13 +23,9 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
 
 def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     """``frame`` with one float column per scorer name that has scored any of its runs
-    (NaN where a run has no score from it). Returns the frame unchanged when none has,
-    or when the store is PostgreSQL (which keeps no scores yet)."""
-    from ..store import ExperimentStore
+    (NaN where a run has no score from it). Returns the frame unchanged when none has."""
     from .table import latest_ids
 
-    if not isinstance(store, ExperimentStore):
-        return frame
     if frame.empty or "run_id" not in frame.columns:
         return frame
     latest = latest_ids(store)
@@ -38,7 +34,7 @@ def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     wanted = set(frame["run_id"].tolist())
     added = {}
     for name, scorer_id in sorted(latest.items()):
-        rows = store._query(
+        rows = store.select_rows(
             "SELECT run_id, value FROM scores WHERE scorer_id = ?", (scorer_id,)
         )
         values = {run_id: value for run_id, value in rows if run_id in wanted}

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..record import RunRecord
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = [
     "Dataset",
@@ -341,7 +341,7 @@ def _check_name(name: Any) -> str:
 
 
 def save_dataset(
-    store: ExperimentStore, name: str, data: Any, *, expected: str | None = None
+    store: AnyStore, name: str, data: Any, *, expected: str | None = None
 ) -> Dataset:
     """Store ``data`` as the latest version of dataset ``name`` and return it. The same
     rows stored again are the same version (nothing is added)."""
@@ -354,7 +354,7 @@ def save_dataset(
     return dataset
 
 
-def load_dataset(store: ExperimentStore, name: str, *, version: str | None = None) -> Dataset:
+def load_dataset(store: AnyStore, name: str, *, version: str | None = None) -> Dataset:
     """Dataset ``name`` from the store: its latest version, or ``version``."""
     name = _check_name(name)
     found = store.get_dataset(name, version)

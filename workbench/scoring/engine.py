@@ -174,9 +174,7 @@ def score(
     chosen = as_scorers(scorers)
     limit = None if budget is None else amount("budget", budget)
     frame = runs_to_score(data, session)
-    from ..store import local_store
-
-    store = local_store(session.store, "scores")
+    store = session.store
     run_ids = frame["run_id"].tolist()
     pending: dict[str, list[int]] = {}
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
@@ -326,9 +324,7 @@ def scores(
     from ..session import get_session
 
     session = session or get_session()
-    from ..store import local_store
-
-    store = local_store(session.store, "scores")
+    store = session.store
     if experiment is not None:
         run_ids: Iterable[str] | None = store.runs(experiment=experiment)["run_id"].tolist()
     else:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..session import Session
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = ["scored_frame", "stored_passes", "case_of", "scorer_name"]
 
@@ -45,15 +45,13 @@ def scored_frame(data: Any, scorer: str | None, session: Session, what: str) -> 
             f"the {what} has no {column!r} scores: score it first with wb.score(..., scorers)"
             " or pass scorers=[...] to the sweep"
         )
-    from ..store import local_store
-
-    passes = stored_passes(local_store(session.store, "Scores"), name)
+    passes = stored_passes(session.store, name)
     frame = frame.copy()
     frame["passed"] = frame["run_id"].map(passes).astype("boolean")
     return frame
 
 
-def stored_passes(store: ExperimentStore, name: str) -> dict[str, bool | None]:
+def stored_passes(store: AnyStore, name: str) -> dict[str, bool | None]:
     """run_id -> passed of the latest definition of scorer ``name``. A score stored
     without a verdict passes when its value is 1 or more (a yes/no scorer's 1)."""
     from .table import latest_ids
@@ -61,7 +59,7 @@ def stored_passes(store: ExperimentStore, name: str) -> dict[str, bool | None]:
     scorer_id = latest_ids(store).get(name)
     if scorer_id is None:
         return {}
-    rows = store._query(
+    rows = store.select_rows(
         "SELECT run_id, value, passed FROM scores WHERE scorer_id = ?", (scorer_id,)
     )
     out: dict[str, bool | None] = {}

@@ -1,13 +1,15 @@
 """The ``scores`` table of the store (migration m007_scores): writing and reading scores.
 
-Kept beside the scoring code rather than in store.py: it is the scoring package's own
-table, reached through the store's serialised connection (``_query``/``_write``).
+Kept beside the scoring code rather than in the store: it is the scoring package's own
+table, reached through the store's portable SQL (``select_rows``/``execute_many``), so it
+works the same on SQLite and PostgreSQL.
 
 Each process keeps the scores it has written or read, per store and scorer id, so that a
 re-score of 100,000 runs reads nothing back (reading 300,000 rows took ~2.5 s,
-bench/scoring.py). ``PRAGMA data_version`` says whether another connection has written
-since; only then is a COUNT per scorer asked, and scores are never deleted, so equal
-counts mean the same set.
+bench/scoring.py). On SQLite ``PRAGMA data_version`` says whether another connection has
+written since; PostgreSQL has no such counter, so there the check below runs every time.
+The check is the COUNT and the newest created_at of the scorer's scores: scores are never
+deleted, and a replaced score gets a new created_at, so an equal pair means the same set.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import ExperimentStore
+    from ..store import AnyStore
 
 __all__ = ["SCORE_COLUMNS", "NewScores", "known_scores", "write_scores", "read_scores",
            "latest_ids", "scores_frame"]
@@ -38,9 +40,13 @@ SCORE_COLUMNS = (
     "judge_run_id",
     "created_at",
 )
+# Portable upsert (SQLite >= 3.24, PostgreSQL): a new score of a (scorer_id, run_id)
+# replaces the old one, what fresh=True asks for.
 _INSERT = (
-    f"INSERT OR REPLACE INTO scores ({', '.join(SCORE_COLUMNS)})"
+    f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)})"
     f" VALUES ({', '.join('?' * len(SCORE_COLUMNS))})"
+    " ON CONFLICT (scorer_id, run_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SCORE_COLUMNS if c not in ("scorer_id", "run_id"))
 )
 
 
@@ -97,14 +103,16 @@ class _Known:
         self.frames: dict[str, pd.DataFrame] = {}
         self.ids: dict[str, set[str]] = {}
         self.checked: dict[str, int] = {}  # scorer id -> data_version when last counted
+        # scorer id -> (COUNT, MAX(created_at)) of its stored scores as last seen
+        self.seen: dict[str, tuple[int, str | None]] = {}
         self.lock = threading.Lock()
 
 
-_KNOWN: weakref.WeakKeyDictionary[ExperimentStore, _Known] = weakref.WeakKeyDictionary()
+_KNOWN: weakref.WeakKeyDictionary[AnyStore, _Known] = weakref.WeakKeyDictionary()
 _KNOWN_LOCK = threading.Lock()
 
 
-def _known(store: ExperimentStore) -> _Known:
+def _known(store: AnyStore) -> _Known:
     with _KNOWN_LOCK:
         known = _KNOWN.get(store)
         if known is None:
@@ -112,22 +120,27 @@ def _known(store: ExperimentStore) -> _Known:
         return known
 
 
-def known_scores(store: ExperimentStore, scorer_id: str) -> tuple[pd.DataFrame, set[str]]:
+def known_scores(store: AnyStore, scorer_id: str) -> tuple[pd.DataFrame, set[str]]:
     """Every stored score of ``scorer_id`` (frame, run ids): from memory when this
     process has seen them all, else read again."""
     known = _known(store)
-    # data_version changes only when another connection commits: our own writes keep it.
-    ((version,),) = store._query("PRAGMA data_version")
+    # SQLite: data_version changes only when another connection commits (our own writes
+    # keep it). PostgreSQL: None, never a reason to skip the check.
+    version = store.data_version()
     with known.lock:
         frame = known.frames.get(scorer_id)
-        if frame is not None and known.checked.get(scorer_id) == version:
+        if frame is not None and version is not None and known.checked.get(scorer_id) == version:
             return frame, known.ids[scorer_id]
-    ((count,),) = store._query("SELECT COUNT(*) FROM scores WHERE scorer_id = ?", (scorer_id,))
+    ((count, newest),) = store.select_rows(
+        "SELECT COUNT(*), MAX(created_at) FROM scores WHERE scorer_id = ?", (scorer_id,)
+    )
+    seen = (int(count), newest)
     with known.lock:
         frame = known.frames.get(scorer_id)
-        known.checked[scorer_id] = version
-        if frame is None or len(frame) != count:
-            rows = store._query(
+        if version is not None:
+            known.checked[scorer_id] = version
+        if frame is None or known.seen.get(scorer_id) != seen:
+            rows = store.select_rows(
                 f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE scorer_id = ?"
                 " ORDER BY created_at",
                 (scorer_id,),
@@ -135,31 +148,36 @@ def known_scores(store: ExperimentStore, scorer_id: str) -> tuple[pd.DataFrame, 
             frame = scores_frame(rows)
             known.frames[scorer_id] = frame
             known.ids[scorer_id] = set(frame["run_id"].tolist())
+            # What was read may be newer than the check: the next check then reads again.
+            known.seen[scorer_id] = seen
         return frame, known.ids[scorer_id]
 
 
-def write_scores(store: ExperimentStore, new: NewScores) -> pd.DataFrame:
+def write_scores(store: AnyStore, new: NewScores) -> pd.DataFrame:
     """Store ``new`` in one transaction and return it as a frame. A score for the same
     (scorer_id, run_id) replaces the old one (what ``fresh=True`` asks for)."""
     import pandas as pd
 
     if not new.run_ids:
         return new.frame()
-    passed = new.passed  # bools are ints to sqlite3: stored as 1 and 0
-
-    def rows() -> Iterable[tuple[Any, ...]]:  # made again if a busy file is retried
-        return zip(
+    # Flags are 0/1 integers in both databases (PostgreSQL refuses a boolean there);
+    # values plain floats (psycopg cannot send numpy's integers), NaN as NULL as SQLite
+    # keeps it (PostgreSQL would keep a NaN that "value IS NOT NULL" lets through).
+    passed = [None if p is None else int(bool(p)) for p in new.passed]
+    values = [None if v is None or v != v else float(v) for v in new.values]
+    rows = list(
+        zip(
             new.run_ids,
             repeat(new.scorer),
             repeat(new.scorer_id),
-            new.values,
+            values,
             passed,
             new.reasons,
             new.judge_run_ids,
             repeat(new.created_at),
         )
-
-    store._write(lambda conn: conn.executemany(_INSERT, rows()))
+    )
+    store.execute_many(_INSERT, rows)
     added = new.frame()
     known = _known(store)
     with known.lock:
@@ -169,14 +187,20 @@ def write_scores(store: ExperimentStore, new: NewScores) -> pd.DataFrame:
             replaced = ids.intersection(new.run_ids)
             if replaced:
                 before = before[~before["run_id"].isin(replaced)]
-            known.frames[new.scorer_id] = pd.concat([before, added], ignore_index=True)
+            frame = pd.concat([before, added], ignore_index=True)
+            known.frames[new.scorer_id] = frame
             ids.update(new.run_ids)
+            count, newest = known.seen.get(new.scorer_id, (0, None))
+            # As the table now stands if nobody else wrote; if somebody did, the next
+            # check finds another count or time and reads the scores again.
+            latest = new.created_at if newest is None else max(newest, new.created_at)
+            known.seen[new.scorer_id] = (len(frame), latest)
     return added
 
 
-def read_scores(store: ExperimentStore, *, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+def read_scores(store: AnyStore, *, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Every score (of the given runs), oldest first."""
-    rows = store._query(f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores ORDER BY created_at")
+    rows = store.select_rows(f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores ORDER BY created_at")
     frame = scores_frame(rows)
     if run_ids is not None:
         frame = frame[frame["run_id"].isin(set(run_ids))].reset_index(drop=True)
@@ -219,10 +243,11 @@ def _objects(values: Sequence[Any]) -> pd.Series:
     return pd.Series(column, dtype=object, copy=False)
 
 
-def latest_ids(store: ExperimentStore) -> dict[str, str]:
+def latest_ids(store: AnyStore) -> dict[str, str]:
     """Each scorer name's latest definition: name -> the scorer_id scored most recently."""
-    rows = store._query(
-        "SELECT scorer, scorer_id, MAX(created_at) FROM scores GROUP BY scorer_id"
+    # A scorer_id names one scorer: grouping by both is grouping by scorer_id.
+    rows = store.select_rows(
+        "SELECT scorer, scorer_id, MAX(created_at) FROM scores GROUP BY scorer, scorer_id"
     )
     latest: dict[str, tuple[str, str]] = {}
     for name, scorer_id, at in rows:

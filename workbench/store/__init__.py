@@ -2,7 +2,9 @@
 
 ``open_store(target)`` picks the backend from the target: a ``postgresql://`` URL is the
 shared team store (:mod:`.postgres`), anything else is a SQLite file (:mod:`.sqlite`).
-Both have the same schema, the same named migrations and the same methods.
+Both have the same schema, the same named migrations and the same methods, including the
+small SQL surface (``select_rows``, ``execute``, ``execute_many``, ``dialect``) through
+which the scoring, review and batch packages keep their own tables on either backend.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ __all__ = [
     "expand_json",
     "open_store",
     "store_label",
-    "local_store",
 ]
 
 AnyStore = Union[ExperimentStore, "PostgresStore"]
@@ -46,16 +47,3 @@ def store_label(target: str | os.PathLike[str]) -> str:
         return StoreURL.parse(str(target)).masked
     return os.fspath(target)
 
-
-def local_store(store: ExperimentStore | PostgresStore, what: str) -> ExperimentStore:
-    """``store`` for the features that still speak SQLite only (scores, datasets); a
-    PostgreSQL store is refused in one line naming the way round."""
-    if isinstance(store, ExperimentStore):
-        return store
-    from ..errors import StoreError
-
-    raise StoreError(
-        f"{what} are not kept on a PostgreSQL store yet ({store.label}): score and keep"
-        " datasets in a local store (wb.configure(store='experiments.db')), then copy the"
-        " runs in with wb.import_runs"
-    )

@@ -23,9 +23,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StoreError
-from ..frames import record_from_row, record_to_row, runs_frame, write_runs
+from ..frames import (
+    EXPORT_SUFFIXES,
+    datasets_file,
+    read_datasets,
+    record_from_row,
+    record_to_row,
+    runs_frame,
+    write_runs,
+)
 from ..record import COLUMNS, RunRecord
 from .columnar import gc_paused, read_postgres_runs_table, runs_frame_from_table
+from .datasets import DatasetTables
+from .dialect import POSTGRES
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -84,12 +94,13 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class PostgresStore:
+class PostgresStore(DatasetTables):
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
     # Sweeps claim each point here before sending it: two people sweeping the same grid
     # at once send each (request_hash, sample_index) once.
     shared = True
+    dialect = POSTGRES
 
     def __init__(self, url: str | StoreURL, *, password_env: str | None = None) -> None:
         self.url = url if isinstance(url, StoreURL) else StoreURL.parse(url, password_env)
@@ -341,6 +352,7 @@ class PostgresStore:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_runs(self.runs(experiment=experiment), target)
+            self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
@@ -348,11 +360,21 @@ class PostgresStore:
         return target
 
     def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export, a SQLite store or another PostgreSQL store by
-        run_id; return how many were new."""
+        """Merge the runs of an export (with the datasets beside it), a SQLite store or
+        another PostgreSQL store by run_id; return how many runs were new."""
         from .copying import source_rows
 
-        return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+        added = sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+        sidecar = datasets_file(Path(path))
+        if Path(path).suffix.lower() in EXPORT_SUFFIXES and sidecar.exists():
+            try:
+                datasets = read_datasets(sidecar)  # the datasets the runs came from
+            except OSError as exc:
+                raise StoreError(f"cannot read {sidecar}: {exc.strerror or exc}") from exc
+            except (ValueError, TypeError) as exc:
+                raise StoreError(f"cannot import {sidecar}: {one_line(exc)}") from exc
+            self.put_dataset_rows(datasets)
+        return added
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY
@@ -479,6 +501,33 @@ class PostgresStore:
                 )
 
         self._write(put)
+
+    # ------------------------------------------------------------------ shared SQL
+
+    def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
+        return self._query(_pg(sql), params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns the rows it changed."""
+        return self.execute_many(sql, [params])
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement per row of parameters, all in one transaction; rows changed."""
+        if not rows:
+            return 0
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.executemany(_pg(sql), rows)
+                return max(cur.rowcount, 0)
+
+        return self._write(work)
+
+    def data_version(self) -> int | None:
+        """None: PostgreSQL has no cheap counter of other sessions' commits, so a reader
+        caching a table asks the table itself each time (see scoring/table.py)."""
+        return None
 
     # ------------------------------------------------------------------ plumbing
 

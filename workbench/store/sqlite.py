@@ -35,11 +35,12 @@ from ..frames import (
     record_from_row,
     record_to_row,
     runs_frame,
-    write_datasets,
     write_runs,
 )
 from ..record import COLUMNS, RunRecord
 from .columnar import export_parquet, gc_paused, read_runs_frame
+from .datasets import DatasetTables, insert_dataset_sql
+from .dialect import SQLITE
 from .migrations import (
     damaged_store_error,
     is_damaged,
@@ -62,10 +63,7 @@ _EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files t
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_INSERT_DATASET = (
-    "INSERT INTO datasets (name, version, expected, items, stored_at) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (name, version) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)"
-)
+_INSERT_DATASET = insert_dataset_sql(SQLITE)
 _RUN_ID = COLUMNS.index("run_id")
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 
@@ -75,7 +73,7 @@ _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_inde
 _MIN_FREE_BYTES = 1 << 20
 
 
-class ExperimentStore:
+class ExperimentStore(DatasetTables):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -84,6 +82,7 @@ class ExperimentStore:
 
     # Sweeps claim points before sending only on a shared store (see dispatch.py).
     shared = False
+    dialect = SQLITE
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -430,23 +429,6 @@ class ExperimentStore:
         """Give a claim back (the call failed): another sweep may send the point."""
         self._write(lambda conn: conn.execute(RELEASE_SQL, (request_hash, sample_index, run_id)))
 
-    def _export_datasets(self, target: Path, experiment: str | None) -> None:
-        # Beside the runs file, so wb.dataset(name) works in the store that imports it.
-        keys = None
-        if experiment is not None:
-            named = self._query(
-                "SELECT DISTINCT dataset, dataset_version FROM runs"
-                " WHERE experiment = ? AND dataset IS NOT NULL",
-                [experiment],
-            )
-            keys = {(name, version) for name, version in named}
-        rows = self.dataset_rows(keys)
-        sidecar = datasets_file(target)
-        if rows:
-            write_datasets(rows, sidecar)
-        else:
-            sidecar.unlink(missing_ok=True)  # a stale one would import other datasets
-
     # ------------------------------------------------------------------ prices
 
     def set_price(
@@ -484,58 +466,6 @@ class ExperimentStore:
             model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
             for model, inp, out, cached in rows
         }
-
-    # ------------------------------------------------------------------ datasets
-
-    def put_dataset(self, name: str, version: str, expected: str | None, items: str) -> None:
-        """Keep one version of a named dataset (rows as JSON); storing it again only
-        makes it the latest."""
-        self.put_dataset_rows([(name, version, expected, items, _now())])
-
-    def put_dataset_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Insert ``datasets`` rows (name, version, expected, items, stored_at); a version
-        already there keeps its rows and takes the newer stored_at. Returns rows written."""
-
-        def insert(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(_INSERT_DATASET, rows)
-            return conn.total_changes - before
-
-        return self._write(insert)
-
-    def get_dataset(
-        self, name: str, version: str | None = None
-    ) -> tuple[str, str | None, str] | None:
-        """(version, expected column, rows JSON) of dataset ``name``: the latest stored
-        version, or ``version``; None when there is none."""
-        sql = "SELECT version, expected, items FROM datasets WHERE name = ?"
-        params: list[Any] = [name]
-        if version is not None:
-            sql += " AND version = ?"
-            params.append(version)
-        rows = self._query(sql + " ORDER BY stored_at DESC, rowid DESC LIMIT 1", params)
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
-
-    def dataset_rows(self, keys: Iterable[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
-        """Raw ``datasets`` rows (name, version, expected, items, stored_at), all or those
-        whose (name, version) is in ``keys``; for exports."""
-        rows = self._query(
-            "SELECT name, version, expected, items, stored_at FROM datasets ORDER BY rowid"
-        )
-        if keys is None:
-            return rows
-        wanted = set(keys)
-        return [row for row in rows if (row[0], row[1]) in wanted]
-
-    def datasets(self) -> pd.DataFrame:
-        """The stored datasets, newest first: name, version, rows, expected, stored_at."""
-        rows = self._query(
-            "SELECT name, version, json_array_length(items), expected, stored_at FROM datasets"
-            " ORDER BY stored_at DESC, rowid DESC"
-        )
-        frame = pd.DataFrame(rows, columns=["name", "version", "rows", "expected", "stored_at"])
-        frame["stored_at"] = pd.to_datetime(frame["stored_at"], utc=True, format="ISO8601")
-        return frame
 
     # ------------------------------------------------------------------ embeddings
 
@@ -579,6 +509,32 @@ class ExperimentStore:
                 rows,
             )
         )
+
+    # ------------------------------------------------------------------ shared SQL
+
+    def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
+        return self._query(sql, params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns the rows it changed."""
+        return self.execute_many(sql, [params])
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement per row of parameters, all in one transaction; rows changed."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
+
+        return self._write(work)
+
+    def data_version(self) -> int | None:
+        """A number that changes when another connection commits to the file (our own
+        writes keep it): what a reader caching a table checks before asking more."""
+        ((version,),) = self._query("PRAGMA data_version")
+        return int(version)
 
     # ------------------------------------------------------------------ plumbing
 
