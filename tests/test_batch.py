@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from batchserver import STEP_S, BatchServer, Script
 import workbench as wb
 from workbench import session as session_mod
 from workbench.batch import jsonl, runner
-from workbench.batch.runner import poll_delay
+from workbench.batch.runner import SharedBatchWarning, poll_delay
 from workbench.errors import ConfigurationError, InvalidInputError
 from workbench.money import format_money
 from workbench.session import Session
@@ -95,6 +96,22 @@ def test_a_completed_batch_becomes_rows_at_the_batch_price(start: Start) -> None
     # Running again sends nothing: every point has its row.
     s.run(mode="batch", progress=False)
     assert len(server.batches) == 1 and len(wb.runs()) == 3
+
+
+def test_a_batch_on_the_shared_store_says_its_points_are_not_claimed(
+    start: Start, backend: str
+) -> None:
+    start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_sweep().run(mode="batch", progress=False)
+    said = [str(w.message) for w in caught if issubclass(w.category, SharedBatchWarning)]
+    if backend == "postgres":
+        (message,) = said
+        assert "not claimed" in message and "s.run()" in message
+        assert "postgresql://" in message
+    else:
+        assert said == []  # a local file has no colleagues
 
 
 def test_the_store_holds_the_batch_at_once_and_never_the_key(start: Start) -> None:

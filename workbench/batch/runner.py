@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
     from ..sweeps import Sweep
 
-__all__ = ["SweepBatches", "poll_delay", "NEVER_RAN"]
+__all__ = ["SweepBatches", "SharedBatchWarning", "poll_delay", "NEVER_RAN"]
 
 ProgressCallback = Callable[[SweepProgress], None]
 ApiFactory = Callable[["Provider"], BatchAPI]
@@ -55,6 +56,22 @@ NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
 POLL_FIRST_S = 2.0
 POLL_FACTOR = 1.5
 POLL_MAX_S = 300.0
+
+
+class SharedBatchWarning(UserWarning):
+    """A batch submitted on a shared store: points are not claimed, so a colleague running
+    the same points at the same time may send them too."""
+
+
+# Live sweeps claim each point in a shared store before sending it (dispatch.py), so two
+# people running one grid send each point once. A batch holds its points for up to a day
+# and is answered all at once; claiming them would lock colleagues (and this sweep's own
+# live resume after an expired batch) out for that long, so it does not claim, and says so.
+SHARED_BATCH_MESSAGE = (
+    "Batch submitted on the shared store {store}: its points are not claimed, so anyone "
+    "running the same points before it is collected sends them again (and pays for them). "
+    "Run shared grids live (s.run()) when colleagues may run them too."
+)
 
 
 def poll_delay(polls: int) -> float:
@@ -153,6 +170,11 @@ class SweepBatches:
         submitted: list[BatchRow] = []
         for provider, group in _by_provider(send).items():
             submitted += self._submit_group(provider, group)
+        store = self.session.store
+        if submitted and store.shared:
+            warnings.warn(
+                SHARED_BATCH_MESSAGE.format(store=store.label), SharedBatchWarning, stacklevel=4
+            )
         return submitted
 
     def _check(self, send: Sequence[PreparedChat], cost: Decimal | None) -> None:
