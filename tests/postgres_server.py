@@ -122,6 +122,12 @@ class PostgresServer:
         self.psql("postgres", f"CREATE DATABASE {name} OWNER {owner}")
         return name
 
+    def create_database_from(self, template: str) -> str:
+        """A new database cloned from ``template`` (a file copy: faster than migrating)."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self.psql("postgres", f"CREATE DATABASE {name} TEMPLATE {template}")
+        return name
+
     def drop_database(self, name: str) -> None:
         self.psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 from postgres_server import ALICE_PASSWORD, PostgresServer
+from store_backends import backend, new_store, store
 
 import workbench as wb
 from workbench.errors import StoreError
@@ -29,6 +29,7 @@ from workbench.store.postgres import PostgresStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
+__all__ = ["backend", "new_store", "store"]  # fixtures: the same store test on both backends
 
 
 def run(i: int = 0, **overrides: Any) -> RunRecord:
@@ -49,17 +50,6 @@ def run(i: int = 0, **overrides: Any) -> RunRecord:
     )
     values.update(overrides)
     return RunRecord(**values)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """The same store test on both backends."""
-    if request.param == "sqlite":
-        opened: Any = ExperimentStore(tmp_path / "runs.db")
-    else:
-        opened = open_store(request.getfixturevalue("pg_url"))
-    with opened:
-        yield opened
 
 
 # ---------------------------------------------------------------- both backends

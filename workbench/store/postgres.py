@@ -62,11 +62,9 @@ RECONNECT_S = 20.0
 
 _QUOTED = [f'"{name}"' for name in COLUMNS]
 _COLUMN_LIST = ", ".join(_QUOTED)
-# ON CONFLICT DO NOTHING: a retried insert whose first COMMIT did land is not an error.
-_INSERT = (
-    f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-    " ON CONFLICT (run_id) DO NOTHING"
-)
+_INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+# After a lost connection: a retried insert whose first COMMIT did land is not an error.
+_INSERT = f"{_INSERT_NEW} ON CONFLICT (run_id) DO NOTHING"
 _RUN_ID = COLUMNS.index("run_id")
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 _FIX = (
@@ -206,7 +204,16 @@ class PostgresStore:
         row = record_to_row(record)
         if record.cache_hit and self._refusal is not None:
             return
-        self._write(lambda conn: conn.execute(_INSERT, row))
+        attempts = 0
+
+        def insert(conn: psycopg.Connection[Any]) -> None:
+            # The first try refuses a run_id already there (as SQLite does: a run appended
+            # twice is a bug); a retry after a lost connection may find its own row.
+            nonlocal attempts
+            attempts += 1
+            conn.execute(_INSERT_NEW if attempts == 1 else _INSERT, row)
+
+        self._write(insert)
 
     def check_writable(self) -> None:
         """Raise StoreError now if a row could not be written (before a paid call): the
@@ -558,6 +565,10 @@ class PostgresStore:
                 )
             return StoreError(
                 f"cannot reach the workbench store {self.url.masked} ({reason}): {_FIX}"
+            )
+        if isinstance(exc, psycopg.errors.UniqueViolation) and "runs_pkey" in lowered:
+            return StoreError(
+                f"the workbench store {self.url.masked} already holds this run_id ({reason})"
             )
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             error = StoreError(self._read_only_message(exc))
