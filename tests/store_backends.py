@@ -18,7 +18,15 @@ import pytest
 
 from workbench.store import ExperimentStore, open_store
 
-__all__ = ["BACKENDS", "backend", "new_store", "store", "raw_rows"]
+__all__ = [
+    "BACKENDS",
+    "StoreMaker",
+    "backend",
+    "new_store",
+    "store",
+    "store_maker",
+    "raw_rows",
+]
 
 BACKENDS = ["sqlite", "postgresql"]
 _TEMPLATES: dict[int, str] = {}  # id(server) -> migrated template database
@@ -39,31 +47,52 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def new_store(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., Any]]:
-    """``new_store(name)``: another empty store of this test's backend (closed after)."""
-    opened: list[Any] = []
-    databases: list[str] = []
-    server = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+class StoreMaker:
+    """Empty stores of either kind for one test, all closed (and dropped) at its end."""
 
-    def make(name: str = "runs") -> Any:
-        if server is None:
-            made: Any = ExperimentStore(tmp_path / f"{name}.db")
+    def __init__(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.tmp_path = tmp_path
+        self.request = request
+        self.opened: list[Any] = []
+        self.databases: list[str] = []
+        self.server: Any = None
+
+    def make(self, kind: str, name: str = "runs") -> Any:
+        if kind == "sqlite":
+            made: Any = ExperimentStore(self.tmp_path / f"{name}.db")
         else:
-            database = server.create_database_from(_template(server))
-            databases.append(database)
-            made = open_store(server.url(database))
-        opened.append(made)
+            if self.server is None:
+                self.server = self.request.getfixturevalue("pg_server")
+            database = self.server.create_database_from(_template(self.server))
+            self.databases.append(database)
+            made = open_store(self.server.url(database))
+        self.opened.append(made)
         return made
 
-    yield make
-    for made in opened:
-        made.close()
-    for database in databases:
-        assert server is not None
-        server.drop_database(database)
+    @staticmethod
+    def target(store: Any) -> str:
+        """What ``open_store``, ``import_runs`` and the CLI take for ``store``."""
+        path = getattr(store, "path", None)
+        return str(path) if path is not None else str(store.url.conninfo())
+
+    def close(self) -> None:
+        for made in self.opened:
+            made.close()
+        for database in self.databases:
+            self.server.drop_database(database)
+
+
+@pytest.fixture
+def store_maker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
+    maker = StoreMaker(tmp_path, request)
+    yield maker
+    maker.close()
+
+
+@pytest.fixture
+def new_store(backend: str, store_maker: StoreMaker) -> Callable[..., Any]:
+    """``new_store(name)``: another empty store of this test's backend (closed after)."""
+    return lambda name="runs": store_maker.make(backend, name)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from store_backends import backend, new_store, raw_rows, store
+from store_backends import backend, new_store, raw_rows, store, store_maker
 
 from workbench.errors import StoreError
 from workbench.record import COLUMNS, RunRecord, new_run_id
@@ -31,7 +31,12 @@ from workbench.store import ExperimentStore, expand_json
 from workbench.store.migrations import MIGRATIONS
 from workbench.store.postgres import PostgresStore
 
-__all__ = ["backend", "new_store", "store"]  # fixtures: every test below takes either store
+__all__ = [
+    "backend",
+    "new_store",
+    "store",
+    "store_maker",
+]  # fixtures: every test below takes either store
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 

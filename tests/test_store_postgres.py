@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 from postgres_server import ALICE_PASSWORD, PostgresServer
-from store_backends import backend, new_store, store
+from store_backends import backend, new_store, store, store_maker
 
 import workbench as wb
 from workbench.errors import StoreError
@@ -29,7 +29,12 @@ from workbench.store.postgres import PostgresStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
-__all__ = ["backend", "new_store", "store"]  # fixtures: the same store test on both backends
+__all__ = [
+    "backend",
+    "new_store",
+    "store",
+    "store_maker",
+]  # fixtures: the same store test on both backends
 
 
 def run(i: int = 0, **overrides: Any) -> RunRecord:

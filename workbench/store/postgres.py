@@ -355,11 +355,12 @@ class PostgresStore:
         return target
 
     def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export, a SQLite store or another PostgreSQL store by
-        run_id; return how many were new."""
-        from .copying import source_rows
+        """Merge the runs of an export (with its datasets), a SQLite store or another
+        PostgreSQL store (with every table it holds for its user, :mod:`.copying`) by
+        run_id; rows already here are skipped. Returns how many runs were new."""
+        from .copying import copy_store
 
-        return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+        return copy_store(path, self).runs
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY

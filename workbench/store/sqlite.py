@@ -371,12 +371,13 @@ class ExperimentStore:
 
     def import_runs(self, path: str | os.PathLike[str]) -> int:
         """Merge runs by run_id: an exported file (with its datasets), or another store
-        (a SQLite file, a ``postgresql://`` URL); return how many were new."""
+        (a SQLite file, a ``postgresql://`` URL) with every table it holds for its user
+        (:mod:`.copying`); rows already here are skipped. Returns how many runs were new."""
         source = Path(path)
         if source.suffix.lower() not in EXPORT_SUFFIXES:
-            from .copying import source_rows
+            from .copying import copy_store
 
-            return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
+            return copy_store(path, self).runs
         _check_suffix(source, "import from")
         sidecar = datasets_file(source)
         try:
