@@ -145,6 +145,31 @@ def test_postgres_reads_column_wise(pg_url: str) -> None:
     assert table is not None and table.num_rows == 1  # not the row-wise fallback
 
 
+def test_column_wise_reads_keep_one_connection_and_survive_a_restart(
+    pg_server: PostgresServer, pg_url: str
+) -> None:
+    # Opening a connection per wb.runs() cost ~65 ms a read of a few rows (a server
+    # process each time); the reader keeps its connection, and reopens a dropped one.
+    database = pg_url.rsplit("/", 1)[1]
+    readers = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND query LIKE 'COPY (SELECT \"kind\"%'"
+    )
+    with open_store(pg_url) as store:
+        store.append(run(1))
+        assert len(store.runs()) == 1
+        first = pg_server.psql(database, readers).split()
+        store.append(run(2))
+        assert len(store.runs()) == 2
+        assert pg_server.psql(database, readers).split() == first and len(first) == 1
+        pg_server.kill()
+        pg_server.start()
+        assert store.runs()["output"].tolist() == [run(1).output, run(2).output]
+        again = pg_server.psql(database, readers).split()
+        assert len(again) == 1 and again != first  # read column-wise on a new connection
+    assert pg_server.psql(database, readers).split() == []  # closed with the store
+
+
 def test_a_newer_schema_is_refused_in_one_line(pg_server: PostgresServer, pg_url: str) -> None:
     open_store(pg_url).close()
     database = pg_url.rsplit("/", 1)[1]

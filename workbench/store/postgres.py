@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import StoreError
 from ..frames import record_from_row, record_to_row, runs_frame, write_runs
 from ..record import COLUMNS, RunRecord
-from .columnar import gc_paused, read_postgres_runs_table, runs_frame_from_table
+from .columnar import PostgresArrowReader, gc_paused, runs_frame_from_table
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -98,6 +98,7 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._refusal: str | None = None
         self._last_prices: dict[str, tuple[Decimal, Decimal, Decimal | None]] | None = None
+        self._arrow = PostgresArrowReader(self.url.uri_with_password())
         self._connection()  # a server that is down or a wrong password: fail here
         self._run(self._migrate)
         self.prices()  # kept for pricing an answer that arrives while the server is away
@@ -107,6 +108,7 @@ class PostgresStore:
     def close(self) -> None:
         with self._lock:
             conn, self._conn, self._closed = self._conn, None, True
+            self._arrow.close()
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -298,7 +300,7 @@ class PostgresStore:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         self._connection()  # a closed store or a server that is down says so in one line
         # Column-wise: the ADBC driver reads PostgreSQL's binary COPY into Arrow.
-        table = read_postgres_runs_table(self.url.uri_with_password(), where, params, limit)
+        table = self._arrow.read(where, params, limit)
         if table is not None:
             return runs_frame_from_table(table)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{_pg(where)}"
