@@ -19,13 +19,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from ..errors import StoreError
 from ..frames import record_from_row, record_to_row, runs_frame, write_runs
 from ..record import COLUMNS, RunRecord
 from .columnar import PostgresArrowReader, gc_paused, runs_frame_from_table
+from .common import (
+    FIND_OK_SQL,
+    FIND_RUN_SQL,
+    PRICES_SQL,
+    UPSERT_PRICE_SQL,
+    embedding_rows,
+    mean_tokens_query,
+    newest_by_identity,
+    price_texts,
+    prices_from_rows,
+    vector_of,
+)
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -34,7 +45,6 @@ from .migrations import (
     one_line,
 )
 from .sqlite import (
-    _EMBEDDING_DTYPE,
     CLAIM_SQL,
     RELEASE_SQL,
     _check_suffix,
@@ -66,7 +76,6 @@ _INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * le
 # After a lost connection: a retried insert whose first COMMIT did land is not an error.
 _INSERT = f"{_INSERT_NEW} ON CONFLICT (run_id) DO NOTHING"
 _RUN_ID = COLUMNS.index("run_id")
-_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 _FIX = (
     "start the server, or check the URL in WORKBENCH_STORE / [store] url / wb.configure("
     "store=...) and the password (PGPASSWORD, ~/.pgpass or [store] password_env)"
@@ -253,17 +262,12 @@ class PostgresStore:
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(
-            f"SELECT {_COLUMN_LIST} FROM runs"
-            " WHERE request_hash = %s AND sample_index = %s AND status = 'ok'"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
-            (request_hash, sample_index),
-        )
+        rows = self._query(_pg(FIND_OK_SQL), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = %s", (run_id,))
+        rows = self._query(_pg(FIND_RUN_SQL), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -271,17 +275,14 @@ class PostgresStore:
     ) -> dict[tuple[str, int], RunRecord]:
         wanted = set(identities)
         hashes = sorted({request_hash for request_hash, _ in wanted})
-        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        newest: dict[tuple[str, int], Sequence[Any]] = {}
         if hashes:
             rows = self._query(
                 f"SELECT {_COLUMN_LIST} FROM runs WHERE status = 'ok'"
                 " AND request_hash = ANY(%s) ORDER BY created_at, run_id",
                 (hashes,),
             )
-            for row in rows:  # oldest first, so the newest row of an identity wins
-                key = _IDENTITY(row)
-                if key in wanted:
-                    newest[key] = row
+            newest = newest_by_identity(rows, wanted)
         return {key: record_from_row(row) for key, row in newest.items()}
 
     def runs(
@@ -331,15 +332,8 @@ class PostgresStore:
         return total if limit is None else min(total, max(limit, 0))
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
-        sql = (
-            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
-            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = %s"
-        )
-        params: list[Any] = [model]
-        if experiment is not None:
-            sql += " AND experiment = %s"
-            params.append(experiment)
-        ((mean,),) = self._query(sql, params)
+        sql, params = mean_tokens_query(model, experiment)
+        ((mean,),) = self._query(_pg(sql), params)
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -410,40 +404,20 @@ class PostgresStore:
         output_per_mtok: Decimal,
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
-        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
-        for price in prices:
-            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
-                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
-        texts = [None if price is None else str(price) for price in prices]
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
-                " cached_input_per_mtok, updated_at) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
-                " output_per_mtok = excluded.output_per_mtok,"
-                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
-                " updated_at = excluded.updated_at",
-                (model, *texts, _now()),
-            )
-        )
+        texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
+        self._write(lambda conn: conn.execute(_pg(UPSERT_PRICE_SQL), (model, *texts, _now())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
         server gone by then, the prices read before the call price it, and the answer
         (and its row, in the fallback file) is not lost to a failed read."""
         try:
-            rows = self._query(
-                "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-                " FROM prices ORDER BY model"
-            )
+            rows = self._query(PRICES_SQL)
         except _Unreachable:
             if self._last_prices is None:
                 raise
             return dict(self._last_prices)
-        self._last_prices = {
-            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
-            for model, inp, out, cached in rows
-        }
+        self._last_prices = prices_from_rows(rows)
         return dict(self._last_prices)
 
     # ------------------------------------------------------------------ embeddings
@@ -459,25 +433,12 @@ class PostgresStore:
             " AND text_sha256 = ANY(%s)",
             (model, dimensions or 0, list(by_key)),
         )
-        return {
-            by_key[key]: np.frombuffer(bytes(blob), dtype=_EMBEDDING_DTYPE).tolist()
-            for key, blob in rows
-        }
+        return {by_key[key]: vector_of(blob) for key, blob in rows}
 
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
-        now = _now()
-        rows = [
-            (
-                model,
-                dimensions or 0,
-                _text_key(text),
-                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
-                now,
-            )
-            for text, vector in vectors.items()
-        ]
+        rows = embedding_rows(model, dimensions, vectors, _now())
 
         def put(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cur:

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from ..checks import choice
@@ -40,6 +39,19 @@ from ..frames import (
 )
 from ..record import COLUMNS, RunRecord
 from .columnar import export_parquet, gc_paused, read_runs_frame
+from .common import (
+    EMBEDDING_DTYPE,
+    FIND_OK_SQL,
+    FIND_RUN_SQL,
+    PRICES_SQL,
+    UPSERT_PRICE_SQL,
+    embedding_rows,
+    mean_tokens_query,
+    newest_by_identity,
+    price_texts,
+    prices_from_rows,
+    vector_of,
+)
 from .migrations import (
     damaged_store_error,
     is_damaged,
@@ -58,7 +70,7 @@ T = TypeVar("T")
 
 # Bound parameters per "IN (...)" query: under SQLite's historical limit of 999.
 _CHUNK = 500
-_EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files travel
+_EMBEDDING_DTYPE = EMBEDDING_DTYPE
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -67,7 +79,6 @@ _INSERT_DATASET = (
     " ON CONFLICT (name, version) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)"
 )
 _RUN_ID = COLUMNS.index("run_id")
-_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 
 # Free space a paid call needs on the store's disk before it is sent: a large answer's
 # row, its index pages and their WAL frames, with room to spare (SQLite reports a full
@@ -238,17 +249,12 @@ class ExperimentStore:
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
         """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
-        rows = self._query(
-            f"SELECT {_COLUMN_LIST} FROM runs"
-            " WHERE request_hash = ? AND sample_index = ? AND status = 'ok'"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
-            (request_hash, sample_index),
-        )
+        rows = self._query(FIND_OK_SQL, (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = ?", (run_id,))
+        rows = self._query(FIND_RUN_SQL, (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -257,7 +263,7 @@ class ExperimentStore:
         """find_ok for many identities at once: what a resumed sweep has already got."""
         wanted = set(identities)
         hashes = sorted({request_hash for request_hash, _ in wanted})
-        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        newest: dict[tuple[str, int], Sequence[Any]] = {}
         for start in range(0, len(hashes), _CHUNK):
             chunk = hashes[start : start + _CHUNK]
             rows = self._query(
@@ -266,10 +272,7 @@ class ExperimentStore:
                 " ORDER BY created_at, run_id",
                 chunk,
             )
-            for row in rows:  # oldest first, so the newest row of an identity wins
-                key = _IDENTITY(row)
-                if key in wanted:
-                    newest[key] = row
+            newest.update(newest_by_identity(rows, wanted))
         return {key: record_from_row(row) for key, row in newest.items()}
 
     def runs(
@@ -336,15 +339,7 @@ class ExperimentStore:
         Cache hits are left out: they repeat an earlier run's numbers and would weight a
         replayed notebook twice.
         """
-        sql = (
-            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
-            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = ?"
-        )
-        params: list[Any] = [model]
-        if experiment is not None:
-            sql += " AND experiment = ?"
-            params.append(experiment)
-        ((mean,),) = self._query(sql, params)
+        ((mean,),) = self._query(*mean_tokens_query(model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -458,33 +453,12 @@ class ExperimentStore:
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
-        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
-        for price in prices:
-            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
-                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
-        texts = [None if price is None else str(price) for price in prices]
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
-                " cached_input_per_mtok, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
-                " output_per_mtok = excluded.output_per_mtok,"
-                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
-                " updated_at = excluded.updated_at",
-                (model, *texts, _now()),
-            )
-        )
+        texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
+        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, _now())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
-        rows = self._query(
-            "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-            " FROM prices ORDER BY model"
-        )
-        return {
-            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
-            for model, inp, out, cached in rows
-        }
+        return prices_from_rows(self._query(PRICES_SQL))
 
     # ------------------------------------------------------------------ datasets
 
@@ -555,24 +529,14 @@ class ExperimentStore:
                 [model, dimensions or 0, *chunk],
             )
             for key, blob in rows:
-                found[by_key[key]] = np.frombuffer(blob, dtype=_EMBEDDING_DTYPE).tolist()
+                found[by_key[key]] = vector_of(blob)
         return found
 
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
         """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
-        now = _now()
-        rows = [
-            (
-                model,
-                dimensions or 0,  # 0 = the model's default size, see migration 002
-                _text_key(text),
-                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
-                now,
-            )
-            for text, vector in vectors.items()
-        ]
+        rows = embedding_rows(model, dimensions, vectors, _now())
         self._write(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO embeddings"
