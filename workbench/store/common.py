@@ -5,14 +5,17 @@ and the conversions of rows to results (the newest run per identity, prices, vec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ..frames import runs_frame
 from ..record import COLUMNS
+from .columnar import gc_paused
 
 __all__ = [
     "EMBEDDING_DTYPE",
@@ -22,6 +25,7 @@ __all__ = [
     "PRICES_SQL",
     "mean_tokens_query",
     "newest_by_identity",
+    "frame_of_rows",
     "price_texts",
     "prices_from_rows",
     "embedding_rows",
@@ -33,6 +37,7 @@ EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files tr
 # Quoted: "user" is a reserved word in PostgreSQL (SQLite takes it either way).
 COLUMN_LIST = ", ".join(f'"{name}"' for name in COLUMNS)
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
+_RUN_ID = itemgetter(COLUMNS.index("run_id"))
 
 FIND_OK_SQL = (
     f"SELECT {COLUMN_LIST} FROM runs"
@@ -78,6 +83,21 @@ def newest_by_identity(
         if key in wanted:
             newest[key] = row
     return newest
+
+
+def frame_of_rows(rows_of: Callable[[], list[Any]], newest_first: bool) -> pd.DataFrame:
+    """The row-by-row reader both stores fall back to: ``rows_of()`` runs the query (its
+    rows newest first under a limit); the frame is ordered by run_id, oldest first."""
+    with gc_paused():
+        rows = rows_of()
+        if newest_first:
+            rows.reverse()
+        else:
+            # Table order is append order, nearly run_id order already; sorting here
+            # costs one pass where ORDER BY in SQL walked the primary-key index.
+            rows.sort(key=_RUN_ID)
+        columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
+        return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
 
 
 def price_texts(prices: Sequence[Decimal | None]) -> list[str | None]:

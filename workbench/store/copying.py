@@ -32,6 +32,7 @@ __all__ = [
     "copy_runs",
     "copy_store",
     "copy_command",
+    "read_export",
     "CHUNK_ROWS",
 ]
 
@@ -279,7 +280,7 @@ def _read_source(
             return _read_store(store, tables)
     path = Path(text)
     if path.suffix.lower() in EXPORT_SUFFIXES:
-        return _read_export(path, tables)
+        return read_export(path, tables)
     if not path.is_file():
         raise StoreError(
             f"cannot import {path}: no such file (give an export ending in"
@@ -301,7 +302,9 @@ def _read_store(store: Any, tables: bool) -> tuple[Rows, dict[str, Rows]]:
     return runs, {table.name: _select(store, table) for table in TABLES}
 
 
-def _read_export(path: Path, tables: bool) -> tuple[Rows, dict[str, Rows]]:
+def read_export(path: Path, tables: bool) -> tuple[Rows, dict[str, Rows]]:
+    """(runs rows, {"datasets": rows} when wanted and its datasets file is there) of an
+    export, each failure one StoreError naming the file."""
     sidecar = datasets_file(path)
     try:
         runs = frame_to_rows(read_runs(path))

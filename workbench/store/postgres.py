@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,15 +21,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from ..errors import StoreError
-from ..frames import record_from_row, record_to_row, runs_frame, write_runs
+from ..frames import record_from_row, record_to_row, write_runs
 from ..record import COLUMNS, RunRecord
-from .columnar import PostgresArrowReader, gc_paused, runs_frame_from_table
+from .columnar import PostgresArrowReader, runs_frame_from_table
 from .common import (
     FIND_OK_SQL,
     FIND_RUN_SQL,
     PRICES_SQL,
     UPSERT_PRICE_SQL,
     embedding_rows,
+    frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
     price_texts,
@@ -75,7 +75,6 @@ _COLUMN_LIST = ", ".join(_QUOTED)
 _INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 # After a lost connection: a retried insert whose first COMMIT did land is not an error.
 _INSERT = f"{_INSERT_NEW} ON CONFLICT (run_id) DO NOTHING"
-_RUN_ID = COLUMNS.index("run_id")
 _FIX = (
     "start the server, or check the URL in WORKBENCH_STORE / [store] url / wb.configure("
     "store=...) and the password (PGPASSWORD, ~/.pgpass or [store] password_env)"
@@ -308,14 +307,7 @@ class PostgresStore:
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT %s"
             params.append(limit)
-        with gc_paused():
-            rows = self._query(sql, params)
-            if limit is not None:
-                rows.reverse()
-            else:
-                rows.sort(key=itemgetter(_RUN_ID))
-            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
-            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+        return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def count(
         self,

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -27,18 +26,14 @@ from ..frames import (
     EXPORT_SUFFIXES,
     datasets_file,
     expand_json,
-    frame_to_rows,
     iso_utc,
-    read_datasets,
-    read_runs,
     record_from_row,
     record_to_row,
-    runs_frame,
     write_datasets,
     write_runs,
 )
 from ..record import COLUMNS, RunRecord
-from .columnar import export_parquet, gc_paused, read_runs_frame
+from .columnar import export_parquet, read_runs_frame
 from .common import (
     EMBEDDING_DTYPE,
     FIND_OK_SQL,
@@ -46,6 +41,7 @@ from .common import (
     PRICES_SQL,
     UPSERT_PRICE_SQL,
     embedding_rows,
+    frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
     price_texts,
@@ -78,7 +74,6 @@ _INSERT_DATASET = (
     "INSERT INTO datasets (name, version, expected, items, stored_at) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (name, version) DO UPDATE SET stored_at = max(stored_at, excluded.stored_at)"
 )
-_RUN_ID = COLUMNS.index("run_id")
 
 # Free space a paid call needs on the store's disk before it is sent: a large answer's
 # row, its index pages and their WAL frames, with room to spare (SQLite reports a full
@@ -300,23 +295,14 @@ class ExperimentStore:
             self._connection()  # a closed store says so, whichever reader runs
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
-        total = self.count(experiment, sweep_id, status, since, limit, kind)
+        total = self.count(experiment, sweep_id, status, since, limit, kind, user)
         frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
         if frame is not None:
             return frame
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT ?"
             params.append(limit)
-        with gc_paused():
-            rows = self._query(sql, params)
-            if limit is not None:
-                rows.reverse()
-            else:
-                # Table order is append order, nearly run_id order already; sorting here
-                # costs one pass where ORDER BY in SQL walked the primary-key index.
-                rows.sort(key=itemgetter(_RUN_ID))
-            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
-            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+        return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def count(
         self,
@@ -368,22 +354,13 @@ class ExperimentStore:
         """Merge runs by run_id: an exported file (with its datasets), or another store
         (a SQLite file, a ``postgresql://`` URL) with every table it holds for its user
         (:mod:`.copying`); rows already here are skipped. Returns how many runs were new."""
+        from .copying import copy_store, read_export
+
         source = Path(path)
         if source.suffix.lower() not in EXPORT_SUFFIXES:
-            from .copying import copy_store
-
             return copy_store(path, self).runs
-        _check_suffix(source, "import from")
-        sidecar = datasets_file(source)
-        try:
-            rows = frame_to_rows(read_runs(source))
-            datasets = read_datasets(sidecar) if sidecar.exists() else []
-        except ImportError as exc:
-            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
-        except (ValueError, TypeError) as exc:
-            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+        rows, tables = read_export(source, tables=True)
+        datasets = tables.get("datasets", [])
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
