@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres_server import ALICE_PASSWORD
 from store_backends import StoreMaker, raw_rows, store_maker
 
 from workbench.record import RunRecord
@@ -186,3 +188,23 @@ def test_an_export_into_postgresql_brings_its_datasets(store_maker: StoreMaker) 
     assert team.import_runs(exported) == 2
     assert table_rows(team, TABLE["datasets"]) == table_rows(local, TABLE["datasets"])
     assert table_rows(team, TABLE["scores"]) == []  # an export holds runs and datasets only
+
+
+def test_a_source_url_takes_its_password_from_the_variable_workbench_toml_names(
+    pg_server: Any,
+    store_maker: StoreMaker,
+    in_tmp_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    team = store_maker.make("postgresql", "team")
+    team.append(run(1))
+    database = store_maker.target(team).rsplit("/", 1)[1]
+    pg_server.psql(database, "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO alice")
+    (in_tmp_dir / "workbench.toml").write_text('[store]\npassword_env = "TEAM_STORE_PW"\n')
+    monkeypatch.setenv("TEAM_STORE_PW", ALICE_PASSWORD)
+    source = pg_server.url(database, "alice")  # no password in the URL
+
+    assert copy_command(source, str(in_tmp_dir / "mine.db"), progress=False) == 0
+    err = capsys.readouterr().err
+    assert "copied 1 new runs of 1" in err and ALICE_PASSWORD not in err

@@ -276,7 +276,10 @@ def _read_source(
         own = getattr(into, "url", None)
         if own is not None and getattr(own, "masked", None) == store_label(text):
             raise StoreError(f"cannot import {own.masked} into itself")
-        with open_store(text) as store:
+        from .target import configured_target
+
+        # The password of a source URL may come from the variable workbench.toml names.
+        with open_store(text, password_env=configured_target(None)[1]) as store:
             return _read_store(store, tables)
     path = Path(text)
     if path.suffix.lower() in EXPORT_SUFFIXES:
