@@ -31,12 +31,8 @@ from workbench.store import ExperimentStore, expand_json
 from workbench.store.migrations import MIGRATIONS
 from workbench.store.postgres import PostgresStore
 
-__all__ = [
-    "backend",
-    "new_store",
-    "store",
-    "store_maker",
-]  # fixtures: every test below takes either store
+# Fixtures: every test below takes either store
+__all__ = ["backend", "new_store", "store", "store_maker"]
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -139,8 +135,8 @@ def sql(path: Path, query: str) -> list[Any]:
 
 
 def test_migrating_an_empty_database_gives_exactly_the_record_columns(tmp_path: Path) -> None:
-    # SQLite only: PRAGMA table_info and the journal mode (PostgreSQL's columns are
-    # checked against SQLite's in tests/test_store_postgres.py).
+    # SQLite only: PRAGMA table_info and the journal mode (PostgreSQL's tables and columns
+    # are checked against SQLite's in tests/test_store_copy.py).
     path = tmp_path / "new" / "runs.db"  # the folder is created too
     ExperimentStore(path).close()
 

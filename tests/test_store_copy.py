@@ -111,13 +111,25 @@ def table_rows(store: Any, table: Table) -> list[tuple[Any, ...]]:
 
 def test_every_table_is_copied_or_named_as_not(store_maker: StoreMaker) -> None:
     store = store_maker.make("sqlite")
-    names = {
-        name for (name,) in raw_rows(store, "SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    tables = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    names = {name for (name,) in raw_rows(store, tables)}
     assert names == {"runs", *NOT_COPIED, *(table.name for table in TABLES)}
     for table in TABLES:  # a column a later migration adds must be copied too
         columns = [row[1] for row in raw_rows(store, f"PRAGMA table_info({table.name})")]
         assert tuple(columns) == table.columns, table.name
+
+
+def test_postgresql_has_the_tables_and_columns_of_sqlite(store_maker: StoreMaker) -> None:
+    lite, team = store_maker.make("sqlite"), store_maker.make("postgresql")
+    tables = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    for (name,) in raw_rows(lite, tables):
+        columns = [row[1] for row in raw_rows(lite, f"PRAGMA table_info({name})")]
+        listed = team._query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = %s ORDER BY ordinal_position",
+            (name,),
+        )
+        assert [column for (column,) in listed] == columns, name
 
 
 @pytest.mark.parametrize(("source_kind", "target_kind"), DIRECTIONS)

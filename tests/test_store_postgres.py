@@ -29,12 +29,8 @@ from workbench.store.postgres import PostgresStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
-__all__ = [
-    "backend",
-    "new_store",
-    "store",
-    "store_maker",
-]  # fixtures: the same store test on both backends
+# Fixtures: the same store test on both backends
+__all__ = ["backend", "new_store", "store", "store_maker"]
 
 
 def run(i: int = 0, **overrides: Any) -> RunRecord:
