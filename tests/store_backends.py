@@ -9,13 +9,16 @@ have already built, so each test starts empty without paying for the migrations 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from workbench.record import RunRecord
 from workbench.store import ExperimentStore, open_store
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "store",
     "store_maker",
     "raw_rows",
+    "chat_run",
 ]
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -111,3 +115,27 @@ def raw_rows(store: Any, query: str) -> list[tuple[Any, ...]]:
         finally:
             conn.close()
     return [tuple(row) for row in store._query(query)]
+
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+def chat_run(i: int = 0, **overrides: Any) -> RunRecord:
+    """Run number ``i`` of an experiment: its own request_hash, one second after the last."""
+    values: dict[str, Any] = dict(
+        kind="chat",
+        provider="openai",
+        model="gpt-4o-mini",
+        created_at=T0 + timedelta(seconds=i),
+        experiment="exp",
+        request_hash=f"{i:064x}",
+        output=f"answer {i} ünïcode ✓",
+        prompt_tokens=10 + i,
+        completion_tokens=5,
+        temperature=0.5,
+        cost_usd=0.000123,
+        tool_calls=json.dumps([{"id": "c1"}]),
+        user="alice",
+    )
+    values.update(overrides)
+    return RunRecord(**values)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from postgres_server import ALICE_PASSWORD
-from store_backends import StoreMaker, raw_rows, store_maker
+from store_backends import StoreMaker, chat_run, raw_rows, store_maker
 
 from workbench.record import RunRecord
 from workbench.store import ExperimentStore
@@ -24,21 +24,8 @@ KINDS = ["sqlite", "postgresql"]
 DIRECTIONS = [(a, b) for a in KINDS for b in KINDS]
 
 
-def run(i: int, **overrides: Any) -> RunRecord:
-    values: dict[str, Any] = dict(
-        kind="chat",
-        provider="openai",
-        model="gpt-4o-mini",
-        created_at=T0 + timedelta(seconds=i),
-        experiment="exp",
-        request_hash=f"{i:064x}",
-        output=f"answer {i}",
-        dataset="capitals",
-        dataset_version="v1",
-        item_id=str(i),
-    )
-    values.update(overrides)
-    return RunRecord(**values)
+def run(i: int) -> RunRecord:
+    return chat_run(i, dataset="capitals", dataset_version="v1", item_id=str(i))
 
 
 def put(store: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:

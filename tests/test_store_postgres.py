@@ -18,10 +18,11 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 from postgres_server import ALICE_PASSWORD, PostgresServer
 from store_backends import backend, new_store, store, store_maker
+from store_backends import chat_run as run
 
 import workbench as wb
 from workbench.errors import StoreError
-from workbench.record import COLUMNS, RunRecord
+from workbench.record import COLUMNS
 from workbench.store import ExperimentStore, open_store
 from workbench.store.columnar import read_postgres_runs_table
 from workbench.store.migrations import MIGRATIONS, POSTGRES_MIGRATIONS
@@ -31,26 +32,6 @@ T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
 # Fixtures: the same store test on both backends
 __all__ = ["backend", "new_store", "store", "store_maker"]
-
-
-def run(i: int = 0, **overrides: Any) -> RunRecord:
-    values: dict[str, Any] = dict(
-        kind="chat",
-        provider="openai",
-        model="gpt-4o-mini",
-        created_at=T0 + timedelta(seconds=i),
-        experiment="exp",
-        request_hash=f"{i:064x}",
-        output=f"answer {i} ünïcode ✓",
-        prompt_tokens=10 + i,
-        completion_tokens=5,
-        temperature=0.5,
-        cost_usd=0.000123,
-        tool_calls=json.dumps([{"id": "c1"}]),
-        user="alice",
-    )
-    values.update(overrides)
-    return RunRecord(**values)
 
 
 # ---------------------------------------------------------------- both backends
