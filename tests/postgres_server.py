@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 __all__ = ["PostgresServer", "find_bin_dir", "ALICE_PASSWORD"]
 
@@ -45,6 +46,8 @@ class PostgresServer:
         self.dir = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()
+        self._admin_conn: Any = None
+        self.version = int(bin_dir.parent.name) if bin_dir.parent.name.isdigit() else 0
         os.chmod(self.dir, 0o755)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -122,14 +125,42 @@ class PostgresServer:
         self.psql("postgres", f"CREATE DATABASE {name} OWNER {owner}")
         return name
 
+    def create_database_from(self, template: str) -> str:
+        """A new database cloned from ``template`` (a file copy: faster than migrating)."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        # FILE_COPY (PostgreSQL 15+): a copy of the template's files, with fsync off here
+        # cheaper than WAL_LOG's page-by-page log of them.
+        strategy = " STRATEGY FILE_COPY" if self.version >= 15 else ""
+        self._admin(f"CREATE DATABASE {name} TEMPLATE {template}{strategy}")
+        return name
+
     def drop_database(self, name: str) -> None:
-        self.psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def _admin(self, sql: str) -> None:
+        """One statement as the superuser on a kept connection (a psql process per
+        statement cost ~0.1 s, twice a test); reopened after a restart of the server."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                if self._admin_conn is None or self._admin_conn.closed:
+                    self._admin_conn = psycopg.connect(self.url("postgres"), autocommit=True)
+                self._admin_conn.execute(sql)  # type: ignore[arg-type]  # names made here
+                return
+            except psycopg.OperationalError:
+                self._admin_conn = None
+                if attempt == 2:
+                    raise
 
     def url(self, database: str, user: str = "postgres", password: str | None = None) -> str:
         login = f"{user}:{password}" if password is not None else user
         return f"postgresql://{login}@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
+        if self._admin_conn is not None:
+            with contextlib.suppress(Exception):
+                self._admin_conn.close()
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)

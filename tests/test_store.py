@@ -1,4 +1,7 @@
-"""The experiment store over real SQLite files in tmp_path."""
+"""The experiment store, each test on both backends: a real SQLite file in tmp_path and a
+fresh database on the throw-away PostgreSQL server (tests/store_backends.py). Tests about
+SQLite files themselves (PRAGMAs, WAL, junk files, file permissions, several processes on
+one file) are in the sections marked "SQLite only"."""
 
 from __future__ import annotations
 
@@ -20,11 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from store_backends import new_store, raw_rows, store, store_backend, store_maker
 
 from workbench.errors import StoreError
 from workbench.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import ExperimentStore, expand_json
 from workbench.store.migrations import MIGRATIONS
+from workbench.store.postgres import PostgresStore
+
+# Fixtures: every test below takes either store
+__all__ = ["store_backend", "new_store", "store", "store_maker"]
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -108,10 +116,11 @@ def bare_record(**overrides: Any) -> RunRecord:
     return RunRecord(**values)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ExperimentStore]:
-    with ExperimentStore(tmp_path / "runs.db") as opened:
-        yield opened
+def reopen(store: Any) -> Any:
+    """Another store object on the same file or database."""
+    if isinstance(store, PostgresStore):
+        return PostgresStore(store.url)
+    return ExperimentStore(store.path)
 
 
 def sql(path: Path, query: str) -> list[Any]:
@@ -126,6 +135,8 @@ def sql(path: Path, query: str) -> list[Any]:
 
 
 def test_migrating_an_empty_database_gives_exactly_the_record_columns(tmp_path: Path) -> None:
+    # SQLite only: PRAGMA table_info and the journal mode (PostgreSQL's tables and columns
+    # are checked against SQLite's in tests/test_store_copy.py).
     path = tmp_path / "new" / "runs.db"  # the folder is created too
     ExperimentStore(path).close()
 
@@ -164,10 +175,9 @@ def test_migrating_an_empty_database_gives_exactly_the_record_columns(tmp_path: 
     assert sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
-    path = tmp_path / "runs.db"
-    ExperimentStore(path).close()
-    first = sql(path, "SELECT name, applied_at FROM schema_migrations ORDER BY rowid")
+def test_migrations_are_recorded_by_name_and_not_rerun(store: Any) -> None:
+    listed = "SELECT name, applied_at FROM schema_migrations ORDER BY applied_at, name"
+    first = raw_rows(store, listed)
     assert [name for name, _ in first] == [
         "m001_create_runs",
         "m002_create_embeddings",
@@ -184,14 +194,15 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path: Path) -> None:
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)
 
-    with ExperimentStore(path) as again:
+    with reopen(store) as again:
         again.append(bare_record())
-    with ExperimentStore(path) as third:
+    with reopen(store) as third:
         assert third.count() == 1  # reopening kept the data: nothing was recreated
-    assert sql(path, "SELECT name, applied_at FROM schema_migrations ORDER BY rowid") == first
+    assert raw_rows(store, listed) == first
 
 
 def test_a_store_from_before_the_response_fields_gains_them(tmp_path: Path) -> None:
+    # SQLite only: the file is built by hand from the first migrations' SQLite forms.
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
@@ -219,7 +230,7 @@ def test_a_store_from_before_the_response_fields_gains_them(tmp_path: Path) -> N
 # ---------------------------------------------------------------- append and runs()
 
 
-def test_every_column_round_trips_with_its_dtype(store: ExperimentStore) -> None:
+def test_every_column_round_trips_with_its_dtype(store: Any) -> None:
     full = full_record()
     bare = bare_record(created_at=T0 + timedelta(seconds=1))
     store.append(full)
@@ -249,7 +260,7 @@ def test_every_column_round_trips_with_its_dtype(store: ExperimentStore) -> None
     assert second["output"] is None
 
 
-def test_an_empty_table_still_has_every_column_and_dtype(store: ExperimentStore) -> None:
+def test_an_empty_table_still_has_every_column_and_dtype(store: Any) -> None:
     frame = store.runs()
     assert len(frame) == 0
     assert tuple(frame.columns) == COLUMNS
@@ -258,19 +269,20 @@ def test_an_empty_table_still_has_every_column_and_dtype(store: ExperimentStore)
     assert {c: str(t) for c, t in filtered.dtypes.items()} == EXPECTED_DTYPES
 
 
-def test_created_at_is_stored_as_sortable_utc_text(store: ExperimentStore) -> None:
+def test_created_at_is_stored_as_sortable_utc_text(store: Any) -> None:
     local = datetime(2025, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     store.append(bare_record(created_at=local))
     store.append(bare_record(created_at=datetime(2025, 3, 1, 12, 0, 0, 5)))  # naive = UTC
-    stored = sql(store.path, "SELECT created_at FROM runs ORDER BY rowid")
+    stored = raw_rows(store, "SELECT created_at FROM runs ORDER BY created_at")
     assert stored == [("2025-03-01T12:00:00.000000+00:00",), ("2025-03-01T12:00:00.000005+00:00",)]
-    assert sql(store.path, "SELECT typeof(cache_hit), typeof(temperature) FROM runs LIMIT 1") == [
-        ("integer", "null")
-    ]
+    if isinstance(store, ExperimentStore):  # SQLite only: storage classes
+        assert sql(
+            store.path, "SELECT typeof(cache_hit), typeof(temperature) FROM runs LIMIT 1"
+        ) == [("integer", "null")]
 
 
 def test_append_takes_numpy_numbers_and_refuses_values_of_the_wrong_kind(
-    store: ExperimentStore,
+    store: Any,
 ) -> None:
     store.append(bare_record(seed=np.int64(7), temperature=np.float64(0.5)))
     assert store.runs()["seed"].tolist() == [7]
@@ -281,14 +293,14 @@ def test_append_takes_numpy_numbers_and_refuses_values_of_the_wrong_kind(
     assert store.count() == 1
 
 
-def test_appending_the_same_run_twice_is_a_store_error(store: ExperimentStore) -> None:
+def test_appending_the_same_run_twice_is_a_store_error(store: Any) -> None:
     record = bare_record()
     store.append(record)
     with pytest.raises(StoreError, match="already holds this run_id"):
         store.append(record)
 
 
-def test_filters_and_limit(store: ExperimentStore) -> None:
+def test_filters_and_limit(store: Any) -> None:
     records = [
         full_record(experiment="a", sweep_id="s1", created_at=T0 + timedelta(minutes=i))
         for i in range(3)
@@ -327,7 +339,7 @@ def test_filters_and_limit(store: ExperimentStore) -> None:
     assert store.count(limit=2) == 2
 
 
-def test_runs_are_ordered_by_run_id_whatever_the_insert_order(store: ExperimentStore) -> None:
+def test_runs_are_ordered_by_run_id_whatever_the_insert_order(store: Any) -> None:
     ids = sorted(new_run_id() for _ in range(20))
     for run_id in reversed(ids):
         store.append(bare_record(run_id=run_id))
@@ -338,7 +350,7 @@ def test_runs_are_ordered_by_run_id_whatever_the_insert_order(store: ExperimentS
 # ---------------------------------------------------------------- cache and replay
 
 
-def test_find_ok_returns_the_newest_ok_run_and_ignores_errors(store: ExperimentStore) -> None:
+def test_find_ok_returns_the_newest_ok_run_and_ignores_errors(store: Any) -> None:
     older = full_record(output="old", created_at=T0)
     newer = full_record(output="new", created_at=T0 + timedelta(seconds=1))
     failed = full_record(
@@ -362,7 +374,7 @@ def test_find_ok_returns_the_newest_ok_run_and_ignores_errors(store: ExperimentS
 
 
 def test_find_ok_many_matches_find_ok_for_thousands_of_identities(
-    store: ExperimentStore,
+    store: Any,
 ) -> None:
     stored = {}
     for i in range(1200):  # more than one chunk of request hashes
@@ -383,7 +395,7 @@ def test_find_ok_many_matches_find_ok_for_thousands_of_identities(
     assert store.find_ok_many([]) == {}
 
 
-def test_mean_completion_tokens_uses_earlier_ok_chat_runs(store: ExperimentStore) -> None:
+def test_mean_completion_tokens_uses_earlier_ok_chat_runs(store: Any) -> None:
     assert store.mean_completion_tokens("gpt-4o-mini", None) is None
     store.append(full_record(completion_tokens=10, cache_hit=False))
     store.append(full_record(completion_tokens=20, cache_hit=False, experiment="other"))
@@ -396,6 +408,7 @@ def test_mean_completion_tokens_uses_earlier_ok_chat_runs(store: ExperimentStore
 
 
 # ---------------------------------------------------------------- concurrency
+# Several processes on one PostgreSQL database: tests/test_store_postgres.py.
 
 _WORKER = """
 import sys, os, time
@@ -414,6 +427,7 @@ store.close()
 
 
 def test_four_processes_appending_to_one_file_lose_nothing(tmp_path: Path) -> None:
+    # SQLite only: processes sharing one file through SQLite's locks.
     path = tmp_path / "shared.db"
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -445,7 +459,7 @@ def test_four_processes_appending_to_one_file_lose_nothing(tmp_path: Path) -> No
     assert len(sql(path, "SELECT name FROM schema_migrations")) == len(MIGRATIONS)
 
 
-def test_threads_share_one_store_object(store: ExperimentStore) -> None:
+def test_threads_share_one_store_object(store: Any) -> None:
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -468,7 +482,7 @@ def test_threads_share_one_store_object(store: ExperimentStore) -> None:
 # ---------------------------------------------------------------- export and import
 
 
-def _sample_runs(store: ExperimentStore) -> list[RunRecord]:
+def _sample_runs(store: Any) -> list[RunRecord]:
     records = [
         full_record(created_at=T0),
         full_record(experiment="other", sample_index=0, created_at=T0 + timedelta(seconds=1)),
@@ -481,16 +495,16 @@ def _sample_runs(store: ExperimentStore) -> list[RunRecord]:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_export_then_import_round_trips(tmp_path: Path, suffix: str) -> None:
+def test_export_then_import_round_trips(new_store: Any, tmp_path: Path, suffix: str) -> None:
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
-    with ExperimentStore(tmp_path / "mine.db") as mine:
+    with new_store("mine") as mine:
         records = _sample_runs(mine)
         exported = mine.export(tmp_path / "out" / f"runs{suffix}")
         original = mine.runs()
     assert exported == tmp_path / "out" / f"runs{suffix}" and exported.exists()
 
-    with ExperimentStore(tmp_path / "colleague.db") as theirs:
+    with new_store("colleague") as theirs:
         assert theirs.import_runs(exported) == 4
         assert theirs.import_runs(exported) == 0  # merged by run_id: nothing twice
         pd.testing.assert_frame_equal(theirs.runs(), original)
@@ -498,13 +512,15 @@ def test_export_then_import_round_trips(tmp_path: Path, suffix: str) -> None:
         assert theirs.find_ok("a" * 64, 3) == records[0]
 
 
-def test_export_of_one_experiment_and_merging_into_a_store_with_runs(tmp_path: Path) -> None:
-    with ExperimentStore(tmp_path / "mine.db") as mine:
+def test_export_of_one_experiment_and_merging_into_a_store_with_runs(
+    new_store: Any, tmp_path: Path
+) -> None:
+    with new_store("mine") as mine:
         _sample_runs(mine)
         exported = mine.export(tmp_path / "other.jsonl", experiment="other")
         everything = mine.export(tmp_path / "all.jsonl")
     assert len(exported.read_text().splitlines()) == 1
-    with ExperimentStore(tmp_path / "theirs.db") as theirs:
+    with new_store("theirs") as theirs:
         theirs.append(bare_record(experiment="theirs"))
         assert theirs.import_runs(exported) == 1
         assert theirs.import_runs(everything) == 3
@@ -512,15 +528,17 @@ def test_export_of_one_experiment_and_merging_into_a_store_with_runs(tmp_path: P
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_exports_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) -> None:
+def test_exports_keep_empty_text_apart_from_null(
+    new_store: Any, tmp_path: Path, suffix: str
+) -> None:
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
-    with ExperimentStore(tmp_path / "a.db") as store:
+    with new_store("a") as store:
         store.append(bare_record(output="", system=None, request_hash=""))
         store.append(bare_record(output=None, system="", prompt='""', error=","))
         path = store.export(tmp_path / f"runs{suffix}")
         original = store.runs()
-    with ExperimentStore(tmp_path / "b.db") as other:
+    with new_store("b") as other:
         other.import_runs(path)
         rows = other.runs()
     assert list(rows["output"]) == ["", None] and list(rows["system"]) == [None, ""]
@@ -528,7 +546,9 @@ def test_exports_keep_empty_text_apart_from_null(tmp_path: Path, suffix: str) ->
     pd.testing.assert_frame_equal(rows, original)
 
 
-def test_a_hand_made_csv_reads_empty_fields_as_null_or_empty_text(tmp_path: Path) -> None:
+def test_a_hand_made_csv_reads_empty_fields_as_null_or_empty_text(
+    store: Any, tmp_path: Path
+) -> None:
     # A spreadsheet writes nothing at all for an empty cell: null where the column may
     # be null, "" in a required text column.
     lines = [
@@ -538,15 +558,14 @@ def test_a_hand_made_csv_reads_empty_fields_as_null_or_empty_text(tmp_path: Path
     ]
     path = tmp_path / "by-hand.csv"
     path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
-    with ExperimentStore(tmp_path / "runs.db") as store:
-        assert store.import_runs(path) == 2
-        rows = store.runs()
+    assert store.import_runs(path) == 2
+    rows = store.runs()
     assert list(rows["request_hash"]) == ["", "h"]
     assert list(rows["output"]) == [None, 'a, "b"\nc']
     assert rows["seed"].tolist() == [pd.NA, 7] and list(rows["cache_hit"]) == [False, True]
 
 
-def test_export_and_import_name_the_three_formats(store: ExperimentStore, tmp_path: Path) -> None:
+def test_export_and_import_name_the_three_formats(store: Any, tmp_path: Path) -> None:
     for action in (store.export, store.import_runs):
         with pytest.raises(StoreError) as caught:
             action(tmp_path / "runs.xlsx")
@@ -555,7 +574,7 @@ def test_export_and_import_name_the_three_formats(store: ExperimentStore, tmp_pa
 
 
 def test_importing_a_broken_file_is_one_store_error_and_adds_nothing(
-    store: ExperimentStore, tmp_path: Path
+    store: Any, tmp_path: Path
 ) -> None:
     missing_column = tmp_path / "bad.jsonl"
     missing_column.write_text(json.dumps({"run_id": "x", "kind": "chat"}) + "\n")
@@ -582,7 +601,7 @@ def test_importing_a_broken_file_is_one_store_error_and_adds_nothing(
 # ---------------------------------------------------------------- embeddings and prices
 
 
-def test_embeddings_are_cached_per_model_dimensions_and_text(store: ExperimentStore) -> None:
+def test_embeddings_are_cached_per_model_dimensions_and_text(store: Any) -> None:
     vectors = {"hello": [0.1, 0.2, 0.3], "world": [1.0, -1.0, 0.5], "": [0.0, 0.0, 0.0]}
     store.put_embeddings("minilm", None, vectors)
     store.put_embeddings("small", 2, {"hello": [9.0, 8.0]})
@@ -605,7 +624,7 @@ def test_embeddings_are_cached_per_model_dimensions_and_text(store: ExperimentSt
     assert store.get_embeddings("minilm", 1, list(many)) == {t: v for t, v in many.items()}
 
 
-def test_prices_keep_their_decimals(store: ExperimentStore) -> None:
+def test_prices_keep_their_decimals(store: Any) -> None:
     assert store.prices() == {}
     store.set_price("mine", Decimal("0.15"), Decimal("0.60"), Decimal("0.075"))
     store.set_price("tiny", Decimal("1E-7"), Decimal("0"), None)
@@ -615,7 +634,9 @@ def test_prices_keep_their_decimals(store: ExperimentStore) -> None:
     }
     store.set_price("mine", Decimal("0.20"), Decimal("0.80"), None)
     assert store.prices()["mine"] == (Decimal("0.20"), Decimal("0.80"), None)
-    assert sql(store.path, "SELECT typeof(input_per_mtok) FROM prices LIMIT 1") == [("text",)]
+    if isinstance(store, ExperimentStore):  # SQLite only: storage classes
+        assert sql(store.path, "SELECT typeof(input_per_mtok) FROM prices LIMIT 1") == [("text",)]
+    assert raw_rows(store, "SELECT input_per_mtok FROM prices WHERE model = 'tiny'") == [("1E-7",)]
     with pytest.raises(ValueError):
         store.set_price("bad", Decimal("-1"), Decimal("0"), None)
     with pytest.raises(ValueError):
@@ -623,6 +644,9 @@ def test_prices_keep_their_decimals(store: ExperimentStore) -> None:
 
 
 # ---------------------------------------------------------------- files that are not stores
+# SQLite only: junk files, other programs' databases, folders and file permissions. Their
+# PostgreSQL twins (a server down, a wrong password, a read-only role, another app's runs
+# table) are in tests/test_store_postgres.py.
 
 
 def _assert_one_line(error: StoreError, path: Path) -> None:
@@ -748,8 +772,7 @@ def test_read_only_places_give_a_one_line_store_error(shared_dir: Path, case: st
     assert (path.read_bytes() if path.exists() else None) == before
 
 
-def test_a_closed_store_says_so(tmp_path: Path) -> None:
-    store = ExperimentStore(tmp_path / "runs.db")
+def test_a_closed_store_says_so(store: Any) -> None:
     store.close()
     store.close()  # twice is fine
     with pytest.raises(StoreError, match="closed"):
@@ -762,7 +785,7 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
 
 
 def test_expand_json_spreads_params_and_messages_into_prefixed_columns(
-    store: ExperimentStore,
+    store: Any,
 ) -> None:
     store.append(full_record())
     store.append(bare_record(params="{}", messages=json.dumps(["a text"])))

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +17,12 @@ import pandas as pd
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 from postgres_server import ALICE_PASSWORD, PostgresServer
+from store_backends import chat_run as run
+from store_backends import new_store, store, store_backend, store_maker
 
 import workbench as wb
 from workbench.errors import StoreError
-from workbench.record import COLUMNS, RunRecord
+from workbench.record import COLUMNS
 from workbench.store import ExperimentStore, open_store
 from workbench.store.columnar import read_postgres_runs_table
 from workbench.store.migrations import MIGRATIONS, POSTGRES_MIGRATIONS
@@ -29,37 +30,8 @@ from workbench.store.postgres import PostgresStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(i: int = 0, **overrides: Any) -> RunRecord:
-    values: dict[str, Any] = dict(
-        kind="chat",
-        provider="openai",
-        model="gpt-4o-mini",
-        created_at=T0 + timedelta(seconds=i),
-        experiment="exp",
-        request_hash=f"{i:064x}",
-        output=f"answer {i} ünïcode ✓",
-        prompt_tokens=10 + i,
-        completion_tokens=5,
-        temperature=0.5,
-        cost_usd=0.000123,
-        tool_calls=json.dumps([{"id": "c1"}]),
-        user="alice",
-    )
-    values.update(overrides)
-    return RunRecord(**values)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """The same store test on both backends."""
-    if request.param == "sqlite":
-        opened: Any = ExperimentStore(tmp_path / "runs.db")
-    else:
-        opened = open_store(request.getfixturevalue("pg_url"))
-    with opened:
-        yield opened
+# Fixtures: the same store test on both backends
+__all__ = ["store_backend", "new_store", "store", "store_maker"]
 
 
 # ---------------------------------------------------------------- both backends
@@ -148,6 +120,31 @@ def test_postgres_reads_column_wise(pg_url: str) -> None:
         assert isinstance(store, PostgresStore)
         table = read_postgres_runs_table(store.url.uri_with_password(), "", [])
     assert table is not None and table.num_rows == 1  # not the row-wise fallback
+
+
+def test_column_wise_reads_keep_one_connection_and_survive_a_restart(
+    pg_server: PostgresServer, pg_url: str
+) -> None:
+    # Opening a connection per wb.runs() cost ~65 ms a read of a few rows (a server
+    # process each time); the reader keeps its connection, and reopens a dropped one.
+    database = pg_url.rsplit("/", 1)[1]
+    readers = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND query LIKE 'COPY (SELECT \"kind\"%'"
+    )
+    with open_store(pg_url) as store:
+        store.append(run(1))
+        assert len(store.runs()) == 1
+        first = pg_server.psql(database, readers).split()
+        store.append(run(2))
+        assert len(store.runs()) == 2
+        assert pg_server.psql(database, readers).split() == first and len(first) == 1
+        pg_server.kill()
+        pg_server.start()
+        assert store.runs()["output"].tolist() == [run(1).output, run(2).output]
+        again = pg_server.psql(database, readers).split()
+        assert len(again) == 1 and again != first  # read column-wise on a new connection
+    assert pg_server.psql(database, readers).split() == []  # closed with the store
 
 
 def test_a_newer_schema_is_refused_in_one_line(pg_server: PostgresServer, pg_url: str) -> None:

@@ -282,11 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     store_commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND")
     copy = store_commands.add_parser(
         "copy",
-        help="copy every run of one store into another, skipping runs already there",
+        help="copy one store into another (runs, datasets, scores...), skipping rows there",
         description=(
             "Copy the runs of SOURCE (a SQLite store such as experiments.db, an export"
             " .parquet/.csv/.jsonl, or a postgresql:// URL) into TARGET (a SQLite file or a"
-            " postgresql:// URL), skipping run_ids TARGET already holds."
+            " postgresql:// URL) with the datasets, scores, score history, preferences,"
+            " batches, embeddings cache and custom prices of a store (an export: its"
+            " datasets), skipping rows TARGET already holds."
         ),
     )
     copy.add_argument("source")

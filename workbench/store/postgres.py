@@ -14,26 +14,36 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from ..errors import StoreError
 from ..frames import (
-    EXPORT_SUFFIXES,
-    datasets_file,
-    read_datasets,
     record_from_row,
     record_to_row,
-    runs_frame,
     write_runs,
 )
 from ..record import COLUMNS, RunRecord
-from .columnar import gc_paused, read_postgres_runs_table, runs_frame_from_table
+from .columnar import (
+    PostgresArrowReader,
+    runs_frame_from_table,
+)
+from .common import (
+    FIND_OK_SQL,
+    FIND_RUN_SQL,
+    PRICES_SQL,
+    UPSERT_PRICE_SQL,
+    embedding_rows,
+    frame_of_rows,
+    mean_tokens_query,
+    newest_by_identity,
+    price_texts,
+    prices_from_rows,
+    vector_of,
+)
 from .datasets import DatasetTables
 from .dialect import POSTGRES
 from .migrations import (
@@ -44,7 +54,6 @@ from .migrations import (
     one_line,
 )
 from .sqlite import (
-    _EMBEDDING_DTYPE,
     CLAIM_SQL,
     RELEASE_SQL,
     _check_suffix,
@@ -72,13 +81,9 @@ RECONNECT_S = 20.0
 
 _QUOTED = [f'"{name}"' for name in COLUMNS]
 _COLUMN_LIST = ", ".join(_QUOTED)
-# ON CONFLICT DO NOTHING: a retried insert whose first COMMIT did land is not an error.
-_INSERT = (
-    f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-    " ON CONFLICT (run_id) DO NOTHING"
-)
-_RUN_ID = COLUMNS.index("run_id")
-_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
+_INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+# After a lost connection: a retried insert whose first COMMIT did land is not an error.
+_INSERT = f"{_INSERT_NEW} ON CONFLICT (run_id) DO NOTHING"
 _FIX = (
     "start the server, or check the URL in WORKBENCH_STORE / [store] url / wb.configure("
     "store=...) and the password (PGPASSWORD, ~/.pgpass or [store] password_env)"
@@ -111,6 +116,7 @@ class PostgresStore(DatasetTables):
         self._conn: psycopg.Connection[Any] | None = None
         self._refusal: str | None = None
         self._last_prices: dict[str, tuple[Decimal, Decimal, Decimal | None]] | None = None
+        self._arrow = PostgresArrowReader(self.url.uri_with_password())
         self._connection()  # a server that is down or a wrong password: fail here
         self._run(self._migrate)
         self.prices()  # kept for pricing an answer that arrives while the server is away
@@ -120,6 +126,7 @@ class PostgresStore(DatasetTables):
     def close(self) -> None:
         with self._lock:
             conn, self._conn, self._closed = self._conn, None, True
+            self._arrow.close()
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -217,7 +224,16 @@ class PostgresStore(DatasetTables):
         row = record_to_row(record)
         if record.cache_hit and self._refusal is not None:
             return
-        self._write(lambda conn: conn.execute(_INSERT, row))
+        attempts = 0
+
+        def insert(conn: psycopg.Connection[Any]) -> None:
+            # The first try refuses a run_id already there (as SQLite does: a run appended
+            # twice is a bug); a retry after a lost connection may find its own row.
+            nonlocal attempts
+            attempts += 1
+            conn.execute(_INSERT_NEW if attempts == 1 else _INSERT, row)
+
+        self._write(insert)
 
     def check_writable(self) -> None:
         """Raise StoreError now if a row could not be written (before a paid call): the
@@ -255,17 +271,12 @@ class PostgresStore(DatasetTables):
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(
-            f"SELECT {_COLUMN_LIST} FROM runs"
-            " WHERE request_hash = %s AND sample_index = %s AND status = 'ok'"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
-            (request_hash, sample_index),
-        )
+        rows = self._query(_pg(FIND_OK_SQL), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = %s", (run_id,))
+        rows = self._query(_pg(FIND_RUN_SQL), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -273,17 +284,14 @@ class PostgresStore(DatasetTables):
     ) -> dict[tuple[str, int], RunRecord]:
         wanted = set(identities)
         hashes = sorted({request_hash for request_hash, _ in wanted})
-        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        newest: dict[tuple[str, int], Sequence[Any]] = {}
         if hashes:
             rows = self._query(
                 f"SELECT {_COLUMN_LIST} FROM runs WHERE status = 'ok'"
                 " AND request_hash = ANY(%s) ORDER BY created_at, run_id",
                 (hashes,),
             )
-            for row in rows:  # oldest first, so the newest row of an identity wins
-                key = _IDENTITY(row)
-                if key in wanted:
-                    newest[key] = row
+            newest = newest_by_identity(rows, wanted)
         return {key: record_from_row(row) for key, row in newest.items()}
 
     def runs(
@@ -302,21 +310,14 @@ class PostgresStore(DatasetTables):
             raise ValueError(f"limit must be 0 or more, not {limit}")
         self._connection()  # a closed store or a server that is down says so in one line
         # Column-wise: the ADBC driver reads PostgreSQL's binary COPY into Arrow.
-        table = read_postgres_runs_table(self.url.uri_with_password(), where, params, limit)
+        table = self._arrow.read(where, params, limit)
         if table is not None:
             return runs_frame_from_table(table)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{_pg(where)}"
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT %s"
             params.append(limit)
-        with gc_paused():
-            rows = self._query(sql, params)
-            if limit is not None:
-                rows.reverse()
-            else:
-                rows.sort(key=itemgetter(_RUN_ID))
-            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
-            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+        return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def count(
         self,
@@ -333,15 +334,8 @@ class PostgresStore(DatasetTables):
         return total if limit is None else min(total, max(limit, 0))
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
-        sql = (
-            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
-            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = %s"
-        )
-        params: list[Any] = [model]
-        if experiment is not None:
-            sql += " AND experiment = %s"
-            params.append(experiment)
-        ((mean,),) = self._query(sql, params)
+        sql, params = mean_tokens_query(model, experiment)
+        ((mean,),) = self._query(_pg(sql), params)
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -360,21 +354,12 @@ class PostgresStore(DatasetTables):
         return target
 
     def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export (with the datasets beside it), a SQLite store or
-        another PostgreSQL store by run_id; return how many runs were new."""
-        from .copying import source_rows
+        """Merge the runs of an export (with its datasets), a SQLite store or another
+        PostgreSQL store (with every table it holds for its user, :mod:`.copying`) by
+        run_id; rows already here are skipped. Returns how many runs were new."""
+        from .copying import copy_store
 
-        added = sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
-        sidecar = datasets_file(Path(path))
-        if Path(path).suffix.lower() in EXPORT_SUFFIXES and sidecar.exists():
-            try:
-                datasets = read_datasets(sidecar)  # the datasets the runs came from
-            except OSError as exc:
-                raise StoreError(f"cannot read {sidecar}: {exc.strerror or exc}") from exc
-            except (ValueError, TypeError) as exc:
-                raise StoreError(f"cannot import {sidecar}: {one_line(exc)}") from exc
-            self.put_dataset_rows(datasets)
-        return added
+        return copy_store(path, self).runs
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY
@@ -422,40 +407,20 @@ class PostgresStore(DatasetTables):
         output_per_mtok: Decimal,
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
-        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
-        for price in prices:
-            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
-                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
-        texts = [None if price is None else str(price) for price in prices]
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
-                " cached_input_per_mtok, updated_at) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
-                " output_per_mtok = excluded.output_per_mtok,"
-                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
-                " updated_at = excluded.updated_at",
-                (model, *texts, _now()),
-            )
-        )
+        texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
+        self._write(lambda conn: conn.execute(_pg(UPSERT_PRICE_SQL), (model, *texts, _now())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
         server gone by then, the prices read before the call price it, and the answer
         (and its row, in the fallback file) is not lost to a failed read."""
         try:
-            rows = self._query(
-                "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-                " FROM prices ORDER BY model"
-            )
+            rows = self._query(PRICES_SQL)
         except _Unreachable:
             if self._last_prices is None:
                 raise
             return dict(self._last_prices)
-        self._last_prices = {
-            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
-            for model, inp, out, cached in rows
-        }
+        self._last_prices = prices_from_rows(rows)
         return dict(self._last_prices)
 
     # ------------------------------------------------------------------ embeddings
@@ -471,25 +436,12 @@ class PostgresStore(DatasetTables):
             " AND text_sha256 = ANY(%s)",
             (model, dimensions or 0, list(by_key)),
         )
-        return {
-            by_key[key]: np.frombuffer(bytes(blob), dtype=_EMBEDDING_DTYPE).tolist()
-            for key, blob in rows
-        }
+        return {by_key[key]: vector_of(blob) for key, blob in rows}
 
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
-        now = _now()
-        rows = [
-            (
-                model,
-                dimensions or 0,
-                _text_key(text),
-                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
-                now,
-            )
-            for text, vector in vectors.items()
-        ]
+        rows = embedding_rows(model, dimensions, vectors, _now())
 
         def put(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cur:
@@ -607,6 +559,10 @@ class PostgresStore(DatasetTables):
                 )
             return StoreError(
                 f"cannot reach the workbench store {self.url.masked} ({reason}): {_FIX}"
+            )
+        if isinstance(exc, psycopg.errors.UniqueViolation) and "runs_pkey" in lowered:
+            return StoreError(
+                f"the workbench store {self.url.masked} already holds this run_id ({reason})"
             )
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             error = StoreError(self._read_only_message(exc))

@@ -14,31 +14,38 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from ..checks import choice
 from ..errors import InvalidInputError, StoreError
 from ..frames import (
     EXPORT_SUFFIXES,
-    datasets_file,
     expand_json,
-    frame_to_rows,
     iso_utc,
-    read_datasets,
-    read_runs,
     record_from_row,
     record_to_row,
-    runs_frame,
     write_runs,
 )
 from ..record import COLUMNS, RunRecord
-from .columnar import export_parquet, gc_paused, read_runs_frame
+from .columnar import export_parquet, read_runs_frame
+from .common import (
+    EMBEDDING_DTYPE,
+    FIND_OK_SQL,
+    FIND_RUN_SQL,
+    PRICES_SQL,
+    UPSERT_PRICE_SQL,
+    embedding_rows,
+    frame_of_rows,
+    mean_tokens_query,
+    newest_by_identity,
+    price_texts,
+    prices_from_rows,
+    vector_of,
+)
 from .datasets import DatasetTables, insert_dataset_sql
 from .dialect import SQLITE
 from .migrations import (
@@ -59,13 +66,11 @@ T = TypeVar("T")
 
 # Bound parameters per "IN (...)" query: under SQLite's historical limit of 999.
 _CHUNK = 500
-_EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files travel
+_EMBEDDING_DTYPE = EMBEDDING_DTYPE
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _INSERT_DATASET = insert_dataset_sql(SQLITE)
-_RUN_ID = COLUMNS.index("run_id")
-_IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 
 # Free space a paid call needs on the store's disk before it is sent: a large answer's
 # row, its index pages and their WAL frames, with room to spare (SQLite reports a full
@@ -130,6 +135,11 @@ class ExperimentStore(DatasetTables):
 
     def __repr__(self) -> str:
         return f"ExperimentStore({str(self.path)!r})"
+
+    @property
+    def label(self) -> str:
+        """The store as it may be shown (PostgresStore's twin: the URL, password masked)."""
+        return str(self.path)
 
     # ------------------------------------------------------------------ runs
 
@@ -237,17 +247,12 @@ class ExperimentStore(DatasetTables):
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
         """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
-        rows = self._query(
-            f"SELECT {_COLUMN_LIST} FROM runs"
-            " WHERE request_hash = ? AND sample_index = ? AND status = 'ok'"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
-            (request_hash, sample_index),
-        )
+        rows = self._query(FIND_OK_SQL, (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(f"SELECT {_COLUMN_LIST} FROM runs WHERE run_id = ?", (run_id,))
+        rows = self._query(FIND_RUN_SQL, (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -256,7 +261,7 @@ class ExperimentStore(DatasetTables):
         """find_ok for many identities at once: what a resumed sweep has already got."""
         wanted = set(identities)
         hashes = sorted({request_hash for request_hash, _ in wanted})
-        newest: dict[tuple[str, int], tuple[Any, ...]] = {}
+        newest: dict[tuple[str, int], Sequence[Any]] = {}
         for start in range(0, len(hashes), _CHUNK):
             chunk = hashes[start : start + _CHUNK]
             rows = self._query(
@@ -265,10 +270,7 @@ class ExperimentStore(DatasetTables):
                 " ORDER BY created_at, run_id",
                 chunk,
             )
-            for row in rows:  # oldest first, so the newest row of an identity wins
-                key = _IDENTITY(row)
-                if key in wanted:
-                    newest[key] = row
+            newest.update(newest_by_identity(rows, wanted))
         return {key: record_from_row(row) for key, row in newest.items()}
 
     def runs(
@@ -296,23 +298,14 @@ class ExperimentStore(DatasetTables):
             self._connection()  # a closed store says so, whichever reader runs
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
-        total = self.count(experiment, sweep_id, status, since, limit, kind)
+        total = self.count(experiment, sweep_id, status, since, limit, kind, user)
         frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
         if frame is not None:
             return frame
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT ?"
             params.append(limit)
-        with gc_paused():
-            rows = self._query(sql, params)
-            if limit is not None:
-                rows.reverse()
-            else:
-                # Table order is append order, nearly run_id order already; sorting here
-                # costs one pass where ORDER BY in SQL walked the primary-key index.
-                rows.sort(key=itemgetter(_RUN_ID))
-            columns = zip(*rows, strict=True) if rows else ((),) * len(COLUMNS)
-            return runs_frame(dict(zip(COLUMNS, columns, strict=True)))
+        return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def count(
         self,
@@ -335,15 +328,7 @@ class ExperimentStore(DatasetTables):
         Cache hits are left out: they repeat an earlier run's numbers and would weight a
         replayed notebook twice.
         """
-        sql = (
-            "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
-            " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = ?"
-        )
-        params: list[Any] = [model]
-        if experiment is not None:
-            sql += " AND experiment = ?"
-            params.append(experiment)
-        ((mean,),) = self._query(sql, params)
+        ((mean,),) = self._query(*mean_tokens_query(model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -370,23 +355,15 @@ class ExperimentStore(DatasetTables):
 
     def import_runs(self, path: str | os.PathLike[str]) -> int:
         """Merge runs by run_id: an exported file (with its datasets), or another store
-        (a SQLite file, a ``postgresql://`` URL); return how many were new."""
+        (a SQLite file, a ``postgresql://`` URL) with every table it holds for its user
+        (:mod:`.copying`); rows already here are skipped. Returns how many runs were new."""
+        from .copying import copy_store, read_export
+
         source = Path(path)
         if source.suffix.lower() not in EXPORT_SUFFIXES:
-            from .copying import source_rows
-
-            return sum(self.add_rows(chunk) for chunk in source_rows(path, into=self))
-        _check_suffix(source, "import from")
-        sidecar = datasets_file(source)
-        try:
-            rows = frame_to_rows(read_runs(source))
-            datasets = read_datasets(sidecar) if sidecar.exists() else []
-        except ImportError as exc:
-            raise StoreError(f"importing {source} needs pyarrow: pip install pyarrow") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from exc
-        except (ValueError, TypeError) as exc:
-            raise StoreError(f"cannot import {source}: {one_line(exc)}") from exc
+            return copy_store(path, self).runs
+        rows, tables = read_export(source, tables=True)
+        datasets = tables.get("datasets", [])
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
@@ -439,33 +416,12 @@ class ExperimentStore(DatasetTables):
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
-        prices = [input_per_mtok, output_per_mtok, cached_input_per_mtok]
-        for price in prices:
-            if price is not None and (not isinstance(price, Decimal) or not price >= 0):
-                raise ValueError(f"prices are non-negative Decimals, not {price!r}")
-        texts = [None if price is None else str(price) for price in prices]
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
-                " cached_input_per_mtok, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
-                " output_per_mtok = excluded.output_per_mtok,"
-                " cached_input_per_mtok = excluded.cached_input_per_mtok,"
-                " updated_at = excluded.updated_at",
-                (model, *texts, _now()),
-            )
-        )
+        texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
+        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, _now())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
-        rows = self._query(
-            "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-            " FROM prices ORDER BY model"
-        )
-        return {
-            model: (Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
-            for model, inp, out, cached in rows
-        }
+        return prices_from_rows(self._query(PRICES_SQL))
 
     # ------------------------------------------------------------------ embeddings
 
@@ -484,24 +440,14 @@ class ExperimentStore(DatasetTables):
                 [model, dimensions or 0, *chunk],
             )
             for key, blob in rows:
-                found[by_key[key]] = np.frombuffer(blob, dtype=_EMBEDDING_DTYPE).tolist()
+                found[by_key[key]] = vector_of(blob)
         return found
 
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
         """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
-        now = _now()
-        rows = [
-            (
-                model,
-                dimensions or 0,  # 0 = the model's default size, see migration 002
-                _text_key(text),
-                np.asarray(vector, dtype=_EMBEDDING_DTYPE).tobytes(),
-                now,
-            )
-            for text, vector in vectors.items()
-        ]
+        rows = embedding_rows(model, dimensions, vectors, _now())
         self._write(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO embeddings"
