@@ -16,18 +16,13 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..esm import DOM_HELPERS
+
 __all__ = ["ReviewWidget"]
 
-_ESM = r"""
+_ESM = DOM_HELPERS + r"""
 const KEYS_PASS_FAIL = {p: "pass", f: "fail"};
 const KEYS_PAIRWISE = {a: "left", ArrowLeft: "left", l: "right", ArrowRight: "right", t: "tie"};
-
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function render({ model, el: root }) {
   const panel = el("div", "wb-review");
