@@ -50,6 +50,9 @@ def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> 
         progress = page.locator(".wb-review-progress")
         assert progress.inner_text() == "0 of 4 rated"
         assert "capital of France" in panel.inner_text()
+        # Text sits inside its box, not against the edge (Lab's `pre` rule has no padding).
+        assert panel.locator(".wb-review-text").first.evaluate(
+            "n => parseFloat(getComputedStyle(n).paddingLeft)") >= 4
         panel.focus()
         for key, rated in (("p", 1), ("f", 2), ("p", 3)):
             page.keyboard.press(key)
