@@ -154,9 +154,9 @@ _CSS = """
   border: 1px solid var(--jp-border-color1); }
 .wb-review-block { margin: 4px 0; }
 .wb-review-label { color: var(--jp-ui-font-color2); font-size: var(--jp-ui-font-size0); }
-.wb-review .wb-review-text { margin: 0; padding: 4px 6px; white-space: pre-wrap; word-break: break-word;
-  font-family: var(--jp-code-font-family); color: var(--jp-content-font-color1);
-  background: var(--jp-layout-color2); border-radius: 2px; }
+.wb-review .wb-review-text { margin: 0; padding: 4px 6px; white-space: pre-wrap;
+  word-break: break-word; font-family: var(--jp-code-font-family);
+  color: var(--jp-content-font-color1); background: var(--jp-layout-color2); border-radius: 2px; }
 .wb-review-output .wb-review-text { background: var(--jp-layout-color0);
   border: 1px solid var(--jp-border-color2); }
 .wb-review-sides { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
