@@ -2,10 +2,11 @@
 
 For each theme one notebook (the shared Lab and Chromium of conftest.py) runs a
 ``%%chat`` sweep on the local model, a bare ``s.table()`` of it, ``wb.compare`` of it, an
-estimate (a line with three dollar amounts), a SweepPanel after a run and a SweepPanel
-showing an error. From the DOM: no MathJax in a cost line, the sweep tables scroll
-sideways inside the output, compare cells are left-aligned, error text has a contrast of
-4.5:1 or more. Screenshots go to ``test-artifacts/<view>-<theme>.png``.
+estimate (a line with three dollar amounts), a SweepPanel after a run, a SweepPanel
+showing an error and a Playground after a (cut) answer. From the DOM: no MathJax in a
+cost line, the sweep tables scroll sideways inside the output, compare cells are
+left-aligned, error text has a contrast of 4.5:1 or more. Screenshots go to
+``test-artifacts/<view>-<theme>.png``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ CELLS = [
     " 'a forest']})\npanel.max_tokens.value = 12\npanel.temperature_steps.value = 2\n"
     "panel.run(); panel.wait(240)\npanel",
     "broken = wb.SweepPanel('')\nbroken.run(); broken.wait(30)\nbroken.message",
+    "play = wb.Playground('Name two colours of the sea.')\n"
+    "play.knobs['max_tokens'].control.value = 8\nplay.run()\nplay",
 ]
-SWEEP, TABLE, COMPARE, ESTIMATE, PANEL, BROKEN = range(1, 7)
+SWEEP, TABLE, COMPARE, ESTIMATE, PANEL, BROKEN, PLAYGROUND = range(1, 8)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +104,14 @@ def test_a_panel_error_reads_on_the_theme_background(views: RunCells) -> None:
     assert error.count() == 1
     assert contrast(error.first) >= 4.5, views.theme
     views.screenshot(BROKEN, "panel-error")
+
+
+def test_the_playground_answer_reads_as_text_and_says_it_was_cut(views: RunCells) -> None:
+    output = views.output(PLAYGROUND)
+    answer = output.locator(".wb-answer div").first
+    assert answer.inner_text().strip()
+    assert contrast(answer) >= 4.5
+    assert "cut at 8 tokens" in output.inner_text()
+    assert output.locator("button.wb-run").is_enabled()
+    assert output.locator("mjx-container, .MathJax").count() == 0
+    views.screenshot(PLAYGROUND, "playground")
