@@ -56,6 +56,15 @@ def _scrolls_sideways_with_a_sticky_first_column(output: Any) -> None:
     assert "tok" in output.locator(".wb-meta").first.inner_text()
 
 
+def _sticking_out(output: Any) -> list[str]:
+    """The widgets in ``output`` whose right edge is past the output's (their border cut)."""
+    return list(output.evaluate(
+        "o => { const edge = o.querySelector('.jp-OutputArea-output').getBoundingClientRect()"
+        ".right; return [...o.querySelectorAll('.jupyter-widgets:not(.widget-box)')]"
+        ".filter(n => n.getBoundingClientRect().right > edge + 0.5)"
+        ".map(n => n.className + ' ' + (n.getBoundingClientRect().right - edge)); }"))
+
+
 def test_a_sweep_table_scrolls_inside_the_output(views: RunCells) -> None:
     _scrolls_sideways_with_a_sticky_first_column(views.output(SWEEP))
     views.screenshot(SWEEP, "sweep-table")
@@ -96,6 +105,8 @@ def test_the_sweep_panel_after_a_run_shows_the_magics_table(views: RunCells) -> 
     assert panel.locator(".wb-plot svg").count() == 1
     assert panel.locator(".wb-results .wb-sweep-scroll").count() == 1
     assert "stopped: stopped" not in panel.inner_text()
+    out = _sticking_out(views.output(PANEL))
+    assert not out, out
     views.screenshot(PANEL, "sweep-panel")
 
 
@@ -112,6 +123,9 @@ def test_the_playground_answer_reads_as_text_and_says_it_was_cut(views: RunCells
     assert answer.inner_text().strip()
     assert contrast(answer) >= 4.5
     assert "cut at 8 tokens" in output.inner_text()
+    # Every box ends inside the output (the answer's right border was cut off).
+    out = _sticking_out(output)
+    assert not out, out
     assert output.locator("button.wb-run").is_enabled()
     assert output.locator("mjx-container, .MathJax").count() == 0
     views.screenshot(PLAYGROUND, "playground")
