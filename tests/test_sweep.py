@@ -17,6 +17,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
+from workbench.money import format_money
 from workbench.progress import SweepProgress
 from workbench.sweeps import Sweep
 
@@ -170,6 +171,36 @@ def test_table_is_side_by_side(api: LoopbackAPI) -> None:
     assert repeated.table().index.name == "prompt"
     with pytest.raises(KeyError, match="no column"):
         s.table("nonsense")
+
+
+def test_a_bare_table_shows_the_readable_sweep_table_and_stays_a_dataframe(
+    api: LoopbackAPI, tmp_path: Path
+) -> None:
+    s = define()
+    s.run(progress=False)
+    table = s.table()
+    page = table._repr_html_()
+    # What a notebook shows: the scrolling sweep table with each output's small print.
+    assert 'class="wb-sweep-scroll' in page and 'class="dataframe wb-sweep"' in page
+    assert "Say dog. t=0.5 s=2" in page and "20→5 tok" in page
+    assert page.count('class="wb-meta"') == 12  # 3 words × 4 knob combinations
+    # What code uses: a DataFrame, and frames made from it are plain (no sweep view).
+    assert isinstance(table, pd.DataFrame)
+    assert table.loc["dog", "temperature=0.5 · seed=2"] == "Say dog. t=0.5 s=2"
+    table.to_csv(tmp_path / "table.csv")
+    assert pd.read_csv(tmp_path / "table.csv", index_col=0).shape == (3, 4)
+    for derived in (table.copy(), table[["temperature=0 · seed=1"]], table.T, table.head(1)):
+        assert type(derived) is pd.DataFrame
+        assert "wb-sweep" not in derived._repr_html_()
+    # Other values read as numbers people know, without the outputs' small print.
+    costs = s.table(values="cost_usd")
+    assert isinstance(costs, pd.DataFrame) and costs.shape == (3, 4)
+    shown = costs._repr_html_()
+    assert 'class="wb-meta"' not in shown
+    assert f">{format_money(costs.iat[0, 0])}</div>" in shown and "e-0" not in shown
+    tokens = s.table(values="completion_tokens")._repr_html_()
+    assert ">5</div>" in tokens and "5.0" not in tokens
+    assert " s</div>" in s.table(values="latency_s")._repr_html_()
 
 
 def test_running_again_sends_nothing_and_logs_nothing(api: LoopbackAPI) -> None:

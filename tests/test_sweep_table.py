@@ -30,3 +30,12 @@ def test_the_table_scrolls_folds_and_keeps_money_out_of_maths() -> None:
     assert '<div class="wb-flag">⚠ cut at 9 tokens</div>' in page
     style = page.split("</style>")[0]
     assert not re.search(r"#[0-9a-fA-F]{3,6}\b", style) and "var(--jp-" in style
+
+
+def test_one_header_row_with_the_row_names_in_its_corner() -> None:
+    index = pd.MultiIndex.from_tuples([("a", "b"), ("c", "d")], names=["city", "<size>"])
+    table = pd.DataFrame({"t=0": ["x", "y"], "t=1": ["z", "w"]}, index=index)
+    table.columns.name = "knobs"
+    head = table_html(table).split("<thead>")[1].split("</thead>")[0]
+    assert head.count("<tr") == 1
+    assert re.findall(r"<th>(.*?)</th>", head) == ["city", "&lt;size&gt;", "t=0", "t=1"]

@@ -513,9 +513,11 @@ def _boxes(
 def _show_figure(ax: Axes) -> None:
     import matplotlib.pyplot as plt
 
+    from .figures import ThemedFigure
+
     figure = ax.get_figure(root=True)
-    show(figure)
     if figure is not None:  # shown once: the inline backend would show it again at cell end
+        show(ThemedFigure(figure))  # not a white box in the dark theme
         plt.close(figure)
 
 

@@ -87,13 +87,14 @@ _FOLD_LINES = 8
 
 # Wide sweeps scroll inside the output, the prompt column stays in view (sticky), cells
 # have readable widths and headers one line; colours only from JupyterLab's variables.
+# The line height is set here: inside a widget (the SweepPanel) it would be the widgets' 28px.
 TABLE_STYLE = """<style>
 .wb-sweep-scroll {overflow-x: auto; max-width: 100%; padding-bottom: 2px}
 table.wb-sweep {border-collapse: separate; border-spacing: 0; table-layout: auto;
   margin: 0 !important}
 table.wb-sweep td, table.wb-sweep th {text-align: left !important; vertical-align: top;
   padding: .4em .6em; border-bottom: 1px solid var(--jp-border-color2);
-  color: var(--jp-content-font-color1)}
+  color: var(--jp-content-font-color1); line-height: 1.45}
 table.wb-sweep td {min-width: 16em; max-width: 34em; white-space: normal}
 table.wb-sweep thead th {white-space: nowrap; background: var(--jp-layout-color2);
   font-weight: 600}
@@ -188,10 +189,20 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
             escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
         setattr(shown, axis, escaped)
     with pd.option_context("display.max_colwidth", None):
-        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0))
+        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0, index_names=False))
+    page = _names_in_corner(page, [html.escape(str(n)) for n in shown.index.names if n is not None])
     # Money in the cells: MathJax skips the whole table.
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
 
+
+
+def _names_in_corner(page: str, names: list[str]) -> str:
+    """One header row, not pandas' two: the row labels' names (``prompt``, a template's
+    variables; escaped) go in the empty corner above them."""
+    head, _, rest = page.partition("</thead>")
+    for name in names:
+        head = head.replace("<th></th>", f"<th>{name}</th>", 1)
+    return f"{head}</thead>{rest}"
 
 
 _INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG

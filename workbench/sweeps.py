@@ -571,7 +571,12 @@ class Sweep:
 
     def table(self, values: str = "output") -> pd.DataFrame:
         """Side by side: one row per prompt (its variables), one column per knob
-        combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`."""
+        combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`.
+
+        A DataFrame (derived frames are plain ones); in a notebook it shows as the
+        readable sweep table, with each output's small print (:meth:`notes_table`)."""
+        from .sweeptable import SweepTable
+
         df = self.df
         if values not in df.columns:
             raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
@@ -579,16 +584,19 @@ class Sweep:
         if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
             refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
             shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
-        return self._pivot(df, shown, values)
+        notes = self._notes(df) if values == "output" else None
+        return SweepTable.of(self._pivot(df, shown, values), values, notes)
 
     def notes_table(self) -> pd.DataFrame:
         """The small print of each cell of :meth:`table` (same shape): ``⚠ cut at 40
         tokens`` and the like on a first line, then tokens · cost · latency."""
+        return self._notes(self.df)
+
+    def _notes(self, df: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
         from .sidebyside import cell_note
 
-        df = self.df
         notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
                           dtype=object)
         return self._pivot(df, notes, "output")

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
 
-_WIDE = {"width": "100%"}
+# The full width less the widgets' own margins: 100% stuck out 2 px past the output and
+# cut off the boxes' right borders.
+_WIDE = {"width": "calc(100% - 2 * var(--jp-widgets-margin))"}
 # Model lists mix in models that cannot chat (OpenAI's lists audio, image and moderation).
 _NOT_CHAT = re.compile(r"embed|whisper|tts|dall-e|moderation|transcribe", re.IGNORECASE)
 
@@ -437,7 +439,9 @@ class Playground(_Panel):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         # The answer as text in the theme's colours: a disabled text box looked greyed out.
-        self.answer = w.HTML(layout=_WIDE)
+        # Width auto: stretched to the panel; 100% plus the widgets' margin stuck out 2 px,
+        # cutting off the box's right border.
+        self.answer = w.HTML(layout={"width": "auto"})
         self.text = ""  # the answer so far, as plain text
         self.footer = w.HTML()
         self.response: Any = None

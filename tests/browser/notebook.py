@@ -3,7 +3,8 @@
 One Lab serves every browser test (a Lab start is ~10 s); each call of
 :func:`run_cells` writes a fresh notebook, sets the theme, creates its kernel session
 (see lab.py for why first), opens the page, runs the cells in order with Shift+Enter and
-waits until every cell has finished. :meth:`RunCells.screenshot` saves
+waits until every cell has finished (or one failed: :meth:`RunCells.errors`).
+:meth:`RunCells.screenshot` saves
 ``test-artifacts/<view>-<theme>.png``; :func:`contrast` measures text against its
 background from computed styles (WCAG 2 formula).
 """
@@ -25,9 +26,11 @@ from .lab import start_kernel_session
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
-_RUN_TIMEOUT_MS = 240_000
+_RUN_TIMEOUT_MS = 400_000  # a sweep and a SweepPanel run on the local model
 # The notebook on show: a Lab may keep other notebooks open in hidden tabs.
 _CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell"
+# Errors and tracebacks: Lab renders both with this MIME type.
+_ERRORS = ' .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 
 
 @dataclass
@@ -41,18 +44,13 @@ def set_theme(lab: Lab, theme: str) -> None:
     """Set Lab's theme through its settings API (kept in the test Lab's own settings
     directory, never the user's): the page opened next starts in that theme. Cells are
     all rendered (no windowing), so an output scrolled out of view is still there."""
-    set_theme_at(lab.base, theme)
-
-
-def set_theme_at(base: str, theme: str) -> None:
-    """:func:`set_theme` for the Lab at ``base`` (a URL)."""
     settings = {
         "@jupyterlab/apputils-extension:themes": {"theme": THEMES[theme]},
         "@jupyterlab/notebook-extension:tracker": {
             "windowingMode": "none", "autoStartDefaultKernel": True,
         },
     }
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=lab.base, timeout=30) as client:
         client.get("/lab")
         for plugin, values in settings.items():
             response = client.put(
@@ -75,12 +73,27 @@ class RunCells:
         self.cell(index).scroll_into_view_if_needed()
         return self.cell(index).locator(".jp-OutputArea")
 
+    def errors(self) -> list[str]:
+        """The text of every error (or stderr) output on the page, in cell order."""
+        return [str(t) for t in self.page.locator(_CELLS + _ERRORS).all_inner_texts()]
+
     def screenshot(self, index: int, view: str) -> Path:
         """The cell (input and output) as ``test-artifacts/<view>-<theme>.png``."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{view}-{self.theme}.png"
-        self.cell(index).scroll_into_view_if_needed()
-        self.cell(index).screenshot(path=str(path))
+        cell = self.cell(index)
+        cell.scroll_into_view_if_needed()
+        # A cell taller than the window would be cut off under Lab's status bar: make the
+        # window tall enough for the whole cell, then put it back.
+        size = self.page.viewport_size
+        height = int(cell.bounding_box()["height"]) + 200
+        if height > size["height"]:
+            self.page.set_viewport_size({"width": size["width"], "height": height})
+            cell.scroll_into_view_if_needed()
+        try:
+            cell.screenshot(path=str(path))
+        finally:
+            self.page.set_viewport_size(size)
         return path
 
 
@@ -128,14 +141,23 @@ def _run_all(page: Any, count: int) -> None:
                 arg=_CELLS, timeout=20_000,
             )
             break
-        except Exception:  # noqa: BLE001 - retried, then the wait below fails
+        except Exception:  # noqa: BLE001 - retried, then failed below
             continue
-    for _ in range(count - 1):  # Shift+Enter moved to the next cell: queue the rest
+    else:
+        raise AssertionError("the first cell never started (see test-artifacts/page-*.png)")
+    if count > 1:  # from the second cell on, wherever the retries left the cursor
+        page.locator(_CELLS).nth(1).locator(".cm-content").click()
+    for _ in range(count - 1):  # Shift+Enter runs a cell and moves on: queue the rest
         page.keyboard.press("Shift+Enter")
+    # Done when every cell has run, or when a cell failed and Lab dropped the cells queued
+    # after it (none is left running or queued: "[*]").
     page.wait_for_function(
-        "([cells, n]) => { const ps = [...document.querySelectorAll(cells + ' .jp-InputPrompt')];"
-        " return ps.length >= n && ps.slice(0, n).every(p => /\\[\\d+\\]/.test(p.innerText)); }",
-        arg=[_CELLS, count], timeout=_RUN_TIMEOUT_MS,
+        "([cells, errors, n]) => {"
+        " const ps = [...document.querySelectorAll(cells + ' .jp-InputPrompt')].slice(0, n);"
+        " if (ps.length < n || ps.some(p => p.innerText.includes('*'))) return false;"
+        " return ps.every(p => /\\[\\d+\\]/.test(p.innerText))"
+        "   || document.querySelector(cells + errors) !== null; }",
+        arg=[_CELLS, _ERRORS, count], timeout=_RUN_TIMEOUT_MS,
     )
 
 

@@ -102,6 +102,9 @@ def test_a_plot_cell_shows_the_figure_and_no_axes_repr(views: RunCells) -> None:
     output.locator("img").first.wait_for(timeout=60_000)
     assert "<Axes" not in output.inner_text()
     assert output.locator(".jp-OutputArea-output").count() == 1
+    # Not a white box in the dark theme: the figure is darkened there, and only there.
+    darkened = output.locator("img").first.evaluate("n => getComputedStyle(n).filter")
+    assert ("invert" in darkened) == (views.theme == "dark"), darkened
     views.screenshot(PLOT_CELL, "plot")
 
 

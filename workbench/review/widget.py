@@ -16,18 +16,13 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..esm import DOM_HELPERS
+
 __all__ = ["ReviewWidget"]
 
-_ESM = r"""
+_ESM = DOM_HELPERS + r"""
 const KEYS_PASS_FAIL = {p: "pass", f: "fail"};
 const KEYS_PAIRWISE = {a: "left", ArrowLeft: "left", l: "right", ArrowRight: "right", t: "tie"};
-
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function render({ model, el: root }) {
   const panel = el("div", "wb-review");
@@ -144,6 +139,8 @@ function render({ model, el: root }) {
 export default { render };
 """
 
+# ".wb-review .wb-review-text": JupyterLab's ".jp-OutputArea-output pre" (padding 0) would
+# otherwise win, and the text would touch its box's edge.
 _CSS = """
 .wb-review { font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);
   color: var(--jp-ui-font-color1); background: var(--jp-layout-color1);
@@ -157,13 +154,14 @@ _CSS = """
   border: 1px solid var(--jp-border-color1); }
 .wb-review-block { margin: 4px 0; }
 .wb-review-label { color: var(--jp-ui-font-color2); font-size: var(--jp-ui-font-size0); }
-.wb-review-text { margin: 0; padding: 4px 6px; white-space: pre-wrap; word-break: break-word;
-  font-family: var(--jp-code-font-family); color: var(--jp-content-font-color1);
-  background: var(--jp-layout-color2); border-radius: 2px; }
+.wb-review .wb-review-text { margin: 0; padding: 4px 6px; white-space: pre-wrap;
+  word-break: break-word; font-family: var(--jp-code-font-family);
+  color: var(--jp-content-font-color1); background: var(--jp-layout-color2); border-radius: 2px; }
 .wb-review-output .wb-review-text { background: var(--jp-layout-color0);
   border: 1px solid var(--jp-border-color2); }
 .wb-review-sides { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-.wb-review-comment { width: 100%; box-sizing: border-box; min-height: 2.5em; margin: 4px 0; }
+.wb-review-comment { width: 100%; box-sizing: border-box; min-height: 2.5em; margin: 4px 0;
+  padding: 4px 6px; }
 .wb-review-controls { display: flex; gap: 6px; flex-wrap: wrap; }
 .wb-review-button { color: var(--jp-ui-font-color1); background: var(--jp-layout-color2);
   border: 1px solid var(--jp-border-color1); border-radius: 2px; padding: 2px 10px;

@@ -18,6 +18,7 @@ import anywidget
 import traitlets
 
 from ..display import format_cost, shorten
+from ..esm import DOM_HELPERS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,13 +110,7 @@ def browse_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-_ESM = r"""
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+_ESM = DOM_HELPERS + r"""
 function render({ model, el: root }) {
   const columns = model.get("columns");
   const state = { sort: "time", descending: true, query: "", filters: {} };
