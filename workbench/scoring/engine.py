@@ -27,8 +27,17 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..record import RunRecord
     from ..session import Session
+    from ..spend import SweepSpend
 
-__all__ = ["score", "scores", "runs_to_score", "items_of", "estimate_scoring", "expected_for"]
+__all__ = [
+    "score",
+    "score_within",
+    "scores",
+    "runs_to_score",
+    "items_of",
+    "estimate_scoring",
+    "expected_for",
+]
 
 
 def expected_for(run: Any) -> Any:
@@ -110,10 +119,13 @@ def items_of(frame: pd.DataFrame) -> list[Item]:
 
 
 class _Spending:
-    """Model calls' spend against a budget (USD); raises before a call once it is over."""
+    """Model calls' spend against a budget (USD); raises before a call once it is over.
+    Inside a sweep, the calls also count against the sweep's budget (``sweep``)."""
 
-    def __init__(self, session: Session, budget: Decimal | None) -> None:
-        self.session, self.budget = session, budget
+    def __init__(
+        self, session: Session, budget: Decimal | None, sweep: SweepSpend | None = None
+    ) -> None:
+        self.session, self.budget, self.sweep = session, budget, sweep
         self.spent = Decimal(0)
         self._lock = threading.Lock()
 
@@ -121,7 +133,11 @@ class _Spending:
         with self._lock:
             if cost is not None:
                 self.spent += Decimal(str(cost))
+                if self.sweep is not None:
+                    self.sweep.add(cost, scoring=True)
                 return
+            if self.sweep is not None:
+                self.sweep.check()
             if self.budget is not None and self.spent > self.budget:
                 raise BudgetExceededError(
                     "Scoring stopped: its model calls have spent"
@@ -165,14 +181,28 @@ def score(
     ``budget`` (USD) refuses the scoring, before any call, when the model calls'
     expected cost is above it (or above the session's remaining budget).
     """
-    import pandas as pd
-
     from ..checks import amount
     from ..session import get_session
 
-    session = session or get_session()
-    chosen = as_scorers(scorers)
     limit = None if budget is None else amount("budget", budget)
+    return score_within(data, scorers, session=session or get_session(), fresh=fresh,
+                        limit=limit)
+
+
+def score_within(
+    data: Any,
+    scorers: Any,
+    *,
+    session: Session,
+    fresh: bool = False,
+    limit: Decimal | None = None,
+    sweep: SweepSpend | None = None,
+) -> pd.DataFrame:
+    """:func:`score`, its model calls also counted against a running sweep's budget
+    (``sweep``): they stop with the sweep's own line once it has spent its budget."""
+    import pandas as pd
+
+    chosen = as_scorers(scorers)
     frame = runs_to_score(data, session)
     from ..store import local_store
 
@@ -189,7 +219,7 @@ def score(
         else:
             pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
     _refuse_over_budget(chosen, frame, pending, session, limit)
-    spending = _Spending(session, limit)
+    spending = _Spending(session, limit, sweep)
     items: list[Item] | None = None
     outputs: list[Any] | None = None
     parts = []
