@@ -133,8 +133,12 @@ def _compact(name: str, value: Any, passed: Any) -> str:
 
 def compact(scores: pd.DataFrame) -> list[str]:
     """Scores of one run as short labels: ``contains ✓``, ``judge 4``, ``similar 0.91``."""
+    import pandas as pd
+
+    # pd.isna: a judge without a threshold has no verdict, read back as pd.NA, whose
+    # truth value raises (``passed != passed`` is NA too).
     return [
-        _compact(str(name), value, None if passed is None or passed != passed else bool(passed))
+        _compact(str(name), value, None if pd.isna(passed) else bool(passed))
         for name, value, passed in zip(
             scores["scorer"], scores["value"], scores["passed"].astype(object), strict=True
         )
