@@ -292,6 +292,7 @@ def _yes_no_scores(
     yes, no = scorer.yes, scorer.no
     new.reasons = [yes if ok else no for ok in verdicts]
     new.judge_run_ids = [None] * len(todo)
+    new.yes_no = (yes, no)
     return new
 
 

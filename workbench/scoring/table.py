@@ -12,6 +12,7 @@ counts mean the same set.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,41 @@ _INSERT = (
 )
 
 
+def _literal(text: str) -> str | None:
+    """``text`` as an SQL string literal; None when it cannot be one (a NUL character)."""
+    return None if "\0" in text else "'" + text.replace("'", "''") + "'"
+
+
+def _insert_for(new: NewScores) -> tuple[str, Any] | None:
+    """The statement and rows that write ``new`` binding only what varies per score.
+
+    The scorer's name and id and the time are the same in every row: written once into
+    the statement as literals, not bound 100,000 times. A yes/no scorer's rows bind the
+    run id and the verdict only; value and reason follow from it in SQL. Binding 2
+    parameters a row instead of 8 took ~25 % off the CPU of writing 300,000 scores
+    (bench/scoring.py). None: a text that cannot be a literal; bind everything.
+    """
+    scorer, scorer_id, created_at = (
+        _literal(new.scorer), _literal(new.scorer_id), _literal(new.created_at)
+    )
+    if scorer is None or scorer_id is None or created_at is None:
+        return None
+    columns = ", ".join(SCORE_COLUMNS)
+    if new.yes_no is not None:
+        yes, no = (_literal(reason) for reason in new.yes_no)
+        if yes is not None and no is not None:
+            return (
+                f"INSERT OR REPLACE INTO scores ({columns}) VALUES (?1, {scorer}, {scorer_id},"
+                f" ?2, ?2, CASE WHEN ?2 THEN {yes} ELSE {no} END, NULL, {created_at})",
+                zip(new.run_ids, new.passed, strict=True),
+            )
+    return (
+        f"INSERT OR REPLACE INTO scores ({columns}) VALUES (?, {scorer}, {scorer_id},"
+        f" ?, ?, ?, ?, {created_at})",
+        zip(new.run_ids, new.values, new.passed, new.reasons, new.judge_run_ids, strict=True),
+    )
+
+
 def now_text() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -60,6 +96,9 @@ class NewScores:
     reasons: list[str] = field(default_factory=list)
     judge_run_ids: list[str | None] = field(default_factory=list)
     created_at: str = field(default_factory=now_text)
+    # A yes/no scorer's (yes reason, no reason): every value is 1.0 or 0.0 and every
+    # reason one of these two, by ``passed``, and there is no judge run (a faster write).
+    yes_no: tuple[str, str] | None = None
 
     def frame(self) -> pd.DataFrame:
         import numpy as np
@@ -71,18 +110,32 @@ class NewScores:
         def text(values: Any) -> pd.Series:
             # object dtype holding str or None, as wb.runs() has: pandas 3 would make a
             # bare object array a str column (a copy, and None turned into NaN).
-            return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)
+            return pd.Series(values, dtype=object, copy=False)
 
+        def objects(values: Sequence[Any]) -> Any:
+            # fromiter, not asarray: asarray looks into every str for a nested sequence.
+            return np.fromiter(values, dtype=object, count=len(values))
+
+        if self.yes_no is not None:  # the columns from the verdicts, in numpy
+            verdicts = np.fromiter(self.passed, dtype=bool, count=n)
+            values = pd.Series(verdicts.astype("float64"))
+            passed = pd.Series(pd.arrays.BooleanArray(verdicts, np.zeros(n, dtype=bool)))
+            no_yes = np.array([self.yes_no[1], self.yes_no[0]], dtype=object)
+            reasons = text(no_yes[verdicts.view(np.uint8)])
+        else:
+            values = pd.Series([np.nan if v is None else v for v in self.values],
+                               dtype="float64")
+            passed = pd.Series(pd.array(self.passed, dtype="boolean"))
+            reasons = text(objects(self.reasons))
         return pd.DataFrame(
             {
-                "run_id": text(self.run_ids),
+                "run_id": text(objects(self.run_ids)),
                 "scorer": text(np.full(n, self.scorer, dtype=object)),
                 "scorer_id": text(np.full(n, self.scorer_id, dtype=object)),
-                "value": pd.Series([np.nan if v is None else v for v in self.values],
-                                   dtype="float64"),
-                "passed": pd.Series(pd.array(self.passed, dtype="boolean")),
-                "reason": text(self.reasons),
-                "judge_run_id": text(self.judge_run_ids),
+                "value": values,
+                "passed": passed,
+                "reason": reasons,
+                "judge_run_id": text(objects(self.judge_run_ids)),
                 "created_at": pd.Series(
                     pd.DatetimeIndex(np.full(n, stamp.asm8)).tz_localize("UTC").as_unit("us")
                 ),
@@ -147,7 +200,7 @@ def write_scores(store: ExperimentStore, new: NewScores) -> pd.DataFrame:
         return new.frame()
     passed = new.passed  # bools are ints to sqlite3: stored as 1 and 0
 
-    def rows() -> Iterable[tuple[Any, ...]]:  # made again if a busy file is retried
+    def rows() -> Iterable[tuple[Any, ...]]:
         return zip(
             new.run_ids,
             repeat(new.scorer),
@@ -159,7 +212,14 @@ def write_scores(store: ExperimentStore, new: NewScores) -> pd.DataFrame:
             repeat(new.created_at),
         )
 
-    store._write(lambda conn: conn.executemany(_INSERT, rows()))
+    def insert(conn: sqlite3.Connection) -> None:  # rows made again if a busy file is retried
+        fast = _insert_for(new)
+        if fast is None:
+            conn.executemany(_INSERT, rows())
+        else:
+            conn.executemany(*fast)
+
+    store._write(insert)
     added = new.frame()
     known = _known(store)
     with known.lock:
