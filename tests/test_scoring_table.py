@@ -13,7 +13,7 @@ import pytest
 import workbench as wb
 from workbench.record import RunRecord
 from workbench.scoring.base import Item
-from workbench.scoring.table import NewScores, write_scores
+from workbench.scoring.table import NewScores, write_many, write_scores
 from workbench.session import get_session
 
 S = wb.scorers
@@ -89,3 +89,16 @@ def test_a_yes_no_frame_is_the_plain_frame() -> None:
     fast = NewScores("contains", "contains:1", created_at=plain.created_at,
                      yes_no=("yes", "no"), **columns)
     pd.testing.assert_frame_equal(fast.frame(), plain.frame())
+
+
+def test_several_scorers_written_together_come_back_in_order(isolated_store: Any) -> None:
+    first = NewScores("a", "a:1", run_ids=["r1"], values=[1.0], passed=[True],
+                      reasons=["yes"], judge_run_ids=[None], yes_no=("yes", "no"))
+    nothing = NewScores("b", "b:1")
+    last = NewScores("c", "c:1", run_ids=["r1", "r2"], values=[0.5, None], passed=[None, None],
+                     reasons=["half", "none"], judge_run_ids=[None, None])
+    frames = write_many(get_session().store, [first, nothing, last])
+    assert [len(f) for f in frames] == [1, 0, 2]
+    assert [f.scorer.tolist() for f in frames] == [["a"], [], ["c", "c"]]
+    assert [row[:4] for row in stored_rows(isolated_store)] == [
+        ("r1", "a", "a:1", 1.0), ("r1", "c", "c:1", 0.5), ("r2", "c", "c:1", None)]

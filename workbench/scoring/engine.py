@@ -19,7 +19,7 @@ from ..money import format_money
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
-from .table import NewScores, known_scores, read_scores, write_scores
+from .table import NewScores, known_scores, read_scores, write_many, write_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,19 +220,25 @@ def score_within(
             pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
     _refuse_over_budget(chosen, frame, pending, session, limit)
     spending = _Spending(session, limit, sweep)
+    # Yes/no scorers call no model and cannot fail: all of them first, written in one
+    # transaction (one checkpoint of the WAL, not one per scorer).
+    quick = [s for s in chosen if isinstance(s, YesNoScorer) and pending[s.id]]
+    written: dict[str, pd.DataFrame] = {}
+    if quick:
+        outputs = frame["output"].tolist()
+        news = [_yes_no_scores(s, outputs, run_ids, pending[s.id]) for s in quick]
+        written = dict(zip([s.id for s in quick], write_many(store, news), strict=True))
     items: list[Item] | None = None
-    outputs: list[Any] | None = None
     parts = []
     for scorer in chosen:
         todo = pending[scorer.id]
         if todo:
-            if isinstance(scorer, YesNoScorer):
-                outputs = outputs if outputs is not None else frame["output"].tolist()
-                new = _yes_no_scores(scorer, outputs, run_ids, todo)
+            if scorer.id in written:
+                added = written[scorer.id]
             else:
                 items = items if items is not None else items_of(frame)
                 new = _scores(scorer, [items[i] for i in todo], session, fresh, spending)
-            added = write_scores(store, new)
+                added = write_scores(store, new)
             if len(todo) == len(run_ids):  # all new: nothing to look up
                 parts.append(added)
                 continue

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from ..store import ExperimentStore
 
-__all__ = ["SCORE_COLUMNS", "NewScores", "known_scores", "write_scores", "read_scores",
-           "latest_ids", "scores_frame"]
+__all__ = ["SCORE_COLUMNS", "NewScores", "known_scores", "write_scores", "write_many",
+           "read_scores", "latest_ids", "scores_frame"]
 
 SCORE_COLUMNS = (
     "run_id",
@@ -194,44 +194,56 @@ def known_scores(store: ExperimentStore, scorer_id: str) -> tuple[pd.DataFrame, 
 def write_scores(store: ExperimentStore, new: NewScores) -> pd.DataFrame:
     """Store ``new`` in one transaction and return it as a frame. A score for the same
     (scorer_id, run_id) replaces the old one (what ``fresh=True`` asks for)."""
+    return write_many(store, [new])[0]
+
+
+def write_many(store: ExperimentStore, news: Sequence[NewScores]) -> list[pd.DataFrame]:
+    """:func:`write_scores` of several scorers' scores, in one transaction."""
     import pandas as pd
 
-    if not new.run_ids:
-        return new.frame()
-    passed = new.passed  # bools are ints to sqlite3: stored as 1 and 0
-
-    def rows() -> Iterable[tuple[Any, ...]]:
-        return zip(
-            new.run_ids,
-            repeat(new.scorer),
-            repeat(new.scorer_id),
-            new.values,
-            passed,
-            new.reasons,
-            new.judge_run_ids,
-            repeat(new.created_at),
-        )
+    if not any(new.run_ids for new in news):
+        return [new.frame() for new in news]
 
     def insert(conn: sqlite3.Connection) -> None:  # rows made again if a busy file is retried
-        fast = _insert_for(new)
-        if fast is None:
-            conn.executemany(_INSERT, rows())
-        else:
-            conn.executemany(*fast)
+        for new in news:
+            if not new.run_ids:
+                continue
+            fast = _insert_for(new)
+            if fast is None:
+                conn.executemany(_INSERT, _rows(new))
+            else:
+                conn.executemany(*fast)
 
     store._write(insert)
-    added = new.frame()
+    frames = []
     known = _known(store)
-    with known.lock:
-        before = known.frames.get(new.scorer_id)
-        if before is not None:
-            ids = known.ids[new.scorer_id]
-            replaced = ids.intersection(new.run_ids)
-            if replaced:
-                before = before[~before["run_id"].isin(replaced)]
-            known.frames[new.scorer_id] = pd.concat([before, added], ignore_index=True)
-            ids.update(new.run_ids)
-    return added
+    for new in news:
+        added = new.frame()
+        frames.append(added)
+        with known.lock:
+            before = known.frames.get(new.scorer_id)
+            if before is not None:
+                ids = known.ids[new.scorer_id]
+                replaced = ids.intersection(new.run_ids)
+                if replaced:
+                    before = before[~before["run_id"].isin(replaced)]
+                known.frames[new.scorer_id] = pd.concat([before, added], ignore_index=True)
+                ids.update(new.run_ids)
+    return frames
+
+
+def _rows(new: NewScores) -> Iterable[tuple[Any, ...]]:
+    # bools are ints to sqlite3: passed is stored as 1 and 0
+    return zip(
+        new.run_ids,
+        repeat(new.scorer),
+        repeat(new.scorer_id),
+        new.values,
+        new.passed,
+        new.reasons,
+        new.judge_run_ids,
+        repeat(new.created_at),
+    )
 
 
 def read_scores(store: ExperimentStore, *, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
