@@ -102,3 +102,17 @@ def test_several_scorers_written_together_come_back_in_order(isolated_store: Any
     assert [f.scorer.tolist() for f in frames] == [["a"], [], ["c", "c"]]
     assert [row[:4] for row in stored_rows(isolated_store)] == [
         ("r1", "a", "a:1", 1.0), ("r1", "c", "c:1", 0.5), ("r2", "c", "c:1", None)]
+
+
+@pytest.mark.parametrize("yes_no", [("yes", "no"), None])
+def test_scores_of_runs_out_of_order_are_stored_by_run_and_returned_in_order(
+    isolated_store: Any, yes_no: tuple[str, str] | None
+) -> None:
+    run_ids, verdicts = ["r3", "r1", "r2"], [True, False, True]
+    new = NewScores("c", "c:1", run_ids=run_ids, values=[1.0 if v else 0.0 for v in verdicts],
+                    passed=verdicts, reasons=["yes" if v else "no" for v in verdicts],
+                    judge_run_ids=[None] * 3, yes_no=yes_no)
+    frame = write_scores(get_session().store, new)
+    assert frame.run_id.tolist() == run_ids and frame.passed.tolist() == verdicts
+    assert [(row[0], row[4], row[5]) for row in stored_rows(isolated_store)] == [
+        ("r1", 0, "no"), ("r2", 1, "yes"), ("r3", 1, "yes")]

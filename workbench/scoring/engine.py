@@ -212,7 +212,7 @@ def score_within(
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
     for scorer in chosen:
         done = known[scorer.id][1]
-        if fresh:
+        if fresh or not done:  # a new scorer: every run, no lookups
             pending[scorer.id] = list(range(len(run_ids)))
         elif done.issuperset(run_ids):  # the re-score of a whole sweep: one C-level pass
             pending[scorer.id] = []

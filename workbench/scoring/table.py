@@ -18,7 +18,8 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import repeat
+from itertools import islice, repeat
+from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,18 +66,28 @@ def _insert_for(new: NewScores) -> tuple[str, Any] | None:
     if scorer is None or scorer_id is None or created_at is None:
         return None
     columns = ", ".join(SCORE_COLUMNS)
+    # In key order (run ids are unique within one scorer): each row lands after the last
+    # in the (scorer_id, run_id) B-tree instead of at a random leaf. Shuffled run ids
+    # took ~50 % more CPU to write than sorted ones. Run ids sort by creation, so they
+    # are most often in order already: checked (~5 ms) rather than sorted (~35 ms).
+    in_order = all(map(le, new.run_ids, islice(new.run_ids, 1, None)))
+
+    def order(rows: Iterable[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
+        return rows if in_order else sorted(rows, key=itemgetter(0))
+
     if new.yes_no is not None:
         yes, no = (_literal(reason) for reason in new.yes_no)
         if yes is not None and no is not None:
             return (
                 f"INSERT OR REPLACE INTO scores ({columns}) VALUES (?1, {scorer}, {scorer_id},"
                 f" ?2, ?2, CASE WHEN ?2 THEN {yes} ELSE {no} END, NULL, {created_at})",
-                zip(new.run_ids, new.passed, strict=True),
+                order(zip(new.run_ids, new.passed, strict=True)),
             )
     return (
         f"INSERT OR REPLACE INTO scores ({columns}) VALUES (?, {scorer}, {scorer_id},"
         f" ?, ?, ?, ?, {created_at})",
-        zip(new.run_ids, new.values, new.passed, new.reasons, new.judge_run_ids, strict=True),
+        order(zip(new.run_ids, new.values, new.passed, new.reasons, new.judge_run_ids,
+                  strict=True)),
     )
 
 
