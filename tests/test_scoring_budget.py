@@ -45,7 +45,7 @@ def test_a_sweep_whose_judge_calls_overspend_its_budget_stops(start_api: Any) ->
         BudgetExceededError,
         match=r"^Sweep stopped: it has spent \$0\.12 \(runs .* \+ scorers' model calls "
         r"\$0\.12\), above its budget of \$0\.05; the runs and scores so far are kept, "
-        "run the sweep again with a larger budget= to finish",
+        "run the sweep again with a larger budget to finish the rest",
     ):
         s.run(progress=False)
     # The judge's calls go one at a time: after the first, the sweep is over its budget.

@@ -57,5 +57,5 @@ class SweepSpend:
             raise BudgetExceededError(
                 f"Sweep stopped: it has spent {format_money(runs + scoring)}{split}, above its "
                 f"budget of {format_money(self.budget)}; the runs and scores so far are kept, "
-                "run the sweep again with a larger budget= to finish the rest"
+                "run the sweep again with a larger budget to finish the rest"
             )
