@@ -80,3 +80,58 @@ def test_compare_shows_scores_in_each_cell(start_api: Any) -> None:
     s.run(progress=False)
     page = wb.compare(s)._repr_html_()
     assert page.count("contains 1") == 2 and page.count("contains 0") == 2
+
+
+# ---------------------------------------------------------------- --budget covers the judge
+
+
+def answer_and_grade(answer_tokens: int) -> Any:
+    """Answers with ``answer_tokens`` output tokens (gpt-4o-mini, priced); a judge's
+    request (it asks for a json_schema) gets a grade."""
+    def handler(request: Received) -> Reply:
+        if request.path.endswith("/models"):
+            return capital(request)
+        if "response_format" in request.body:
+            return chat_reply('{"score": 5, "reason": "fine"}', model=request.body["model"],
+                              prompt_tokens=80, completion_tokens=10)
+        return chat_reply("Paris.", model=request.body["model"], prompt_tokens=9,
+                          completion_tokens=answer_tokens)
+
+    return handler
+
+
+def chats(api: Any) -> list[Any]:
+    return [r for r in api.received if r.path.endswith("/chat/completions")]
+
+
+def test_a_chat_cells_budget_refuses_a_judge_that_would_not_fit_before_sending(
+    shell: TestingShell, start_api: Any
+) -> None:
+    api = start_api(answer_and_grade(3))
+    # 2,000 judge tokens at $0.60 a million: ~$0.0012 expected, the answer ~$0.000005.
+    shell.run_cell("grade = wb.scorers.judge('Right?', model='gpt-4o-mini', max_tokens=2000)")
+    with pytest.raises(UsageError, match=r"^Refused before sending: the answer and its "
+                       r"judge's calls are expected to cost \$0\.00\d+, above --budget"):
+        shell.run_cell("%%chat -m gpt-4o-mini --no-stream --max-tokens 5 --budget 0.0002"
+                       " --score grade\nCapital of France?")
+    assert chats(api) == []
+    shell.run_cell("%%chat -m gpt-4o-mini --no-stream --max-tokens 5 --budget 0.01"
+                   " --score grade --out r\nCapital of France?")
+    assert "judge 5" in shell.user_ns["r"].footer and len(chats(api)) == 2
+
+
+def test_a_chat_cell_whose_answer_spent_its_budget_shows_it_and_does_not_ask_the_judge(
+    shell: TestingShell, start_api: Any
+) -> None:
+    # The answer comes back with 200,000 output tokens ($0.12), far past --budget 0.05.
+    api = start_api(answer_and_grade(200_000))
+    shell.run_cell("grade = [wb.scorers.contains('paris'),"
+                   " wb.scorers.judge('Right?', model='gpt-4o-mini')]")
+    with pytest.warns(RuntimeWarning, match=r"The judge was not asked: the answer cost "
+                      r"\$0\.12 of --budget \$0\.05"):
+        shell.run_cell("%%chat -m gpt-4o-mini --no-stream --max-tokens 5 --budget 0.05"
+                       " --score grade --out r\nCapital of France?")
+    footer = shell.user_ns["r"].footer
+    assert shell.user_ns["r"].text == "Paris."  # paid for: shown
+    assert "contains ✓" in footer and "judge not asked (--budget)" in footer
+    assert len(chats(api)) == 1 and wb.scores(scorer="judge").empty

@@ -14,6 +14,7 @@ import mimetypes
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,8 +239,17 @@ def run_chat(
     history = session.threads.get(request.thread, []) if request.thread else []
     messages = [*history, _user_message(prompt, request.images)]
     # A replay needs no server, so a shared notebook re-runs offline: check only misses.
-    if request.model and (request.fresh or not _answered_from_table(session, messages, call)):
+    def answered() -> bool:
+        return not request.fresh and _answered_from_table(session, messages, call)
+
+    if request.model and not answered():
         check_model(session, request.model, request.provider)
+    budget = None if request.budget is None else Decimal(str(request.budget))
+    if scorers is not None and budget is not None:  # the judge's calls are the cell's too
+        from .scoring.cell import refuse_cell_over_budget
+
+        prepared = session.prepare_chat(messages, **call)
+        refuse_cell_over_budget(session, prepared, scorers, budget, answered=answered())
 
     def send(conversation: list[Message]) -> ChatResponse:
         return session.chat(
@@ -266,10 +276,9 @@ def run_chat(
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
             outcome.parse_error = one_line(exc)
     if scorers is not None:
-        from .scoring.engine import score
-        from .scoring.live import compact
+        from .scoring.cell import score_cell
 
-        outcome.scores = compact(score([outcome.response], scorers, session=session))
+        outcome.scores = score_cell(outcome.responses, scorers, session, budget)
     if request.thread:
         answer: Message = {"role": "assistant", "content": outcome.response.text}
         session.threads[request.thread] = [*messages, answer]

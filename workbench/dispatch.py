@@ -24,6 +24,7 @@ from .ratelimit import RateLimits
 from .record import new_run_id
 from .retry import retry_delay
 from .slots import SlotTransport
+from .spend import SweepSpend
 
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
@@ -62,7 +63,8 @@ class Dispatcher:
     Calls that fail are logged as error rows and the sweep goes on, unless
     ``max(5, concurrency)`` fail in a row (a wrong URL or key fails every call the same
     way: better one clear error than a thousand rows of it). Spending past ``budget``
-    (USD, this sweep) or the session's budget stops new calls with BudgetExceededError.
+    (USD, this sweep; with ``spend``, its scorers' model calls count too) or the session's
+    budget stops new calls with BudgetExceededError.
     A row the store refuses stops new calls with StoreError: that row, and those of calls
     already in flight, are kept in the fallback file (see :mod:`workbench.unsaved`).
     """
@@ -78,6 +80,7 @@ class Dispatcher:
         deadline: float | None = None,
         claims: bool = True,
         on_row: Callable[[RunRecord], None] | None = None,
+        spend: SweepSpend | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -89,7 +92,8 @@ class Dispatcher:
         self.claims = claims
         self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency, pacers=session.pacers)
-        self.spent = Decimal(0)
+        # Shared with the sweep's scorers, whose model calls count against ``budget`` too.
+        self.spend = spend if spend is not None else SweepSpend(budget)
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
         self._unsaved: UnsavedRun | None = None  # the first row the store refused
@@ -153,12 +157,7 @@ class Dispatcher:
 
     def _check_budget(self) -> None:
         self._check_saving()
-        if self.budget is not None and self.spent > self.budget:
-            raise BudgetExceededError(
-                f"Sweep stopped: it has spent {format_money(self.spent)}, above its budget of "
-                f"{format_money(self.budget)}; the runs not sent can be resumed with a larger"
-                " budget"
-            )
+        self.spend.check()
         remaining = self.session.remaining_budget()
         if remaining is not None and remaining < 0:
             raise BudgetExceededError(
@@ -261,8 +260,7 @@ class Dispatcher:
         if self.on_row is not None:
             self.on_row(response.record)
         cost = response.cost_usd
-        if cost is not None:
-            self.spent += Decimal(str(cost))
+        self.spend.add(cost)
         self._failures_in_a_row = 0
         # An unknown cost is counted as unknown, never as $0.
         self._report(done=1, ok=1, spent_usd=cost or 0.0, unpriced=int(cost is None))

@@ -367,8 +367,12 @@ class Sweep:
 
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
         from .dispatch import Dispatcher, attempt_of
+        from .spend import SweepSpend
 
         scoring = self.scoring
+        spend = SweepSpend(self.budget)  # this run's calls and its scorers' model calls
+        if scoring is not None:
+            scoring.spend = spend
         try:
             for prepared in work.replay:
                 replayed = self.session.cached(attempt_of(prepared))
@@ -386,8 +390,14 @@ class Sweep:
                 deadline=self.deadline,
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
+                spend=spend,
             )
-            await dispatcher.run(work.send)
+            try:
+                await dispatcher.run(work.send)
+            except Exception:
+                if scoring is not None:  # the scores under way are kept, the rest dropped
+                    await asyncio.to_thread(scoring.settle)
+                raise
             if scoring is not None:
                 # Off the event loop: a judge's calls block. The last pass scores the runs
                 # of earlier runs of this sweep too.

@@ -118,7 +118,15 @@ def regex(pattern: str, *, flags: int = 0, name: str | None = None) -> Scorer:
     )
 
 
+# What a JSON text can start with after JSON's own whitespace (NaN and Infinity too, as
+# json.loads takes them). Anything else cannot parse, and a failed json.loads costs an
+# exception: testing the first character first made is_json ~3 x faster on prose.
+_MAY_BE_JSON = re.compile(r"[ \t\n\r]*[-{\[\"0-9tfnNI]").match
+
+
 def _is_json(output: str) -> bool:
+    if _MAY_BE_JSON(output) is None:
+        return False
     try:
         json.loads(output)
     except ValueError:

@@ -19,7 +19,7 @@ from ..money import format_money
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
-from .table import NewScores, known_scores, read_scores, write_scores
+from .table import NewScores, known_scores, read_scores, write_many, write_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,8 +27,17 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..record import RunRecord
     from ..session import Session
+    from ..spend import SweepSpend
 
-__all__ = ["score", "scores", "runs_to_score", "items_of", "estimate_scoring", "expected_for"]
+__all__ = [
+    "score",
+    "score_within",
+    "scores",
+    "runs_to_score",
+    "items_of",
+    "estimate_scoring",
+    "expected_for",
+]
 
 
 def expected_for(run: Any) -> Any:
@@ -110,10 +119,13 @@ def items_of(frame: pd.DataFrame) -> list[Item]:
 
 
 class _Spending:
-    """Model calls' spend against a budget (USD); raises before a call once it is over."""
+    """Model calls' spend against a budget (USD); raises before a call once it is over.
+    Inside a sweep, the calls also count against the sweep's budget (``sweep``)."""
 
-    def __init__(self, session: Session, budget: Decimal | None) -> None:
-        self.session, self.budget = session, budget
+    def __init__(
+        self, session: Session, budget: Decimal | None, sweep: SweepSpend | None = None
+    ) -> None:
+        self.session, self.budget, self.sweep = session, budget, sweep
         self.spent = Decimal(0)
         self._lock = threading.Lock()
 
@@ -121,7 +133,11 @@ class _Spending:
         with self._lock:
             if cost is not None:
                 self.spent += Decimal(str(cost))
+                if self.sweep is not None:
+                    self.sweep.add(cost, scoring=True)
                 return
+            if self.sweep is not None:
+                self.sweep.check()
             if self.budget is not None and self.spent > self.budget:
                 raise BudgetExceededError(
                     "Scoring stopped: its model calls have spent"
@@ -165,14 +181,28 @@ def score(
     ``budget`` (USD) refuses the scoring, before any call, when the model calls'
     expected cost is above it (or above the session's remaining budget).
     """
-    import pandas as pd
-
     from ..checks import amount
     from ..session import get_session
 
-    session = session or get_session()
-    chosen = as_scorers(scorers)
     limit = None if budget is None else amount("budget", budget)
+    return score_within(data, scorers, session=session or get_session(), fresh=fresh,
+                        limit=limit)
+
+
+def score_within(
+    data: Any,
+    scorers: Any,
+    *,
+    session: Session,
+    fresh: bool = False,
+    limit: Decimal | None = None,
+    sweep: SweepSpend | None = None,
+) -> pd.DataFrame:
+    """:func:`score`, its model calls also counted against a running sweep's budget
+    (``sweep``): they stop with the sweep's own line once it has spent its budget."""
+    import pandas as pd
+
+    chosen = as_scorers(scorers)
     frame = runs_to_score(data, session)
     store = session.store
     run_ids = frame["run_id"].tolist()
@@ -180,27 +210,33 @@ def score(
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
     for scorer in chosen:
         done = known[scorer.id][1]
-        if fresh:
+        if fresh or not done:  # a new scorer: every run, no lookups
             pending[scorer.id] = list(range(len(run_ids)))
         elif done.issuperset(run_ids):  # the re-score of a whole sweep: one C-level pass
             pending[scorer.id] = []
         else:
             pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
     _refuse_over_budget(chosen, frame, pending, session, limit)
-    spending = _Spending(session, limit)
+    spending = _Spending(session, limit, sweep)
+    # Yes/no scorers call no model and cannot fail: all of them first, written in one
+    # transaction (one checkpoint of the WAL, not one per scorer).
+    quick = [s for s in chosen if isinstance(s, YesNoScorer) and pending[s.id]]
+    written: dict[str, pd.DataFrame] = {}
+    if quick:
+        outputs = frame["output"].tolist()
+        news = [_yes_no_scores(s, outputs, run_ids, pending[s.id]) for s in quick]
+        written = dict(zip([s.id for s in quick], write_many(store, news), strict=True))
     items: list[Item] | None = None
-    outputs: list[Any] | None = None
     parts = []
     for scorer in chosen:
         todo = pending[scorer.id]
         if todo:
-            if isinstance(scorer, YesNoScorer):
-                outputs = outputs if outputs is not None else frame["output"].tolist()
-                new = _yes_no_scores(scorer, outputs, run_ids, todo)
+            if scorer.id in written:
+                added = written[scorer.id]
             else:
                 items = items if items is not None else items_of(frame)
                 new = _scores(scorer, [items[i] for i in todo], session, fresh, spending)
-            added = write_scores(store, new)
+                added = write_scores(store, new)
             if len(todo) == len(run_ids):  # all new: nothing to look up
                 parts.append(added)
                 continue
@@ -260,6 +296,7 @@ def _yes_no_scores(
     yes, no = scorer.yes, scorer.no
     new.reasons = [yes if ok else no for ok in verdicts]
     new.judge_run_ids = [None] * len(todo)
+    new.yes_no = (yes, no)
     return new
 
 

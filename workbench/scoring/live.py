@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..record import RunRecord
     from ..session import PreparedChat, Session
+    from ..spend import SweepSpend
 
 __all__ = ["LiveScoring", "records_frame", "estimate_planned", "compact", "compact_row"]
 
@@ -33,11 +34,14 @@ def records_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 class LiveScoring:
-    """Scores runs handed to :meth:`add` on one worker thread; :meth:`finish` waits."""
+    """Scores runs handed to :meth:`add` on one worker thread; :meth:`finish` waits.
+    With ``spend`` (set by the sweep for each of its runs), model calls count against
+    the sweep's budget."""
 
     def __init__(self, scorers: Any, session: Session) -> None:
         self.scorers: list[Scorer] = as_scorers(scorers)
         self.session = session
+        self.spend: SweepSpend | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[Any]] = []
         self._lock = threading.Lock()
@@ -51,16 +55,14 @@ class LiveScoring:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="scoring")
             self._futures.append(self._pool.submit(self._score, [record]))
 
-    def _score(self, records: list[RunRecord]) -> pd.DataFrame:
-        from .engine import score
+    def _score(self, data: Any) -> pd.DataFrame:  # run records, or a runs DataFrame
+        from .engine import score_within
 
-        return score(records_frame(records), self.scorers, session=self.session)
+        return score_within(data, self.scorers, session=self.session, sweep=self.spend)
 
     def finish(self, runs: pd.DataFrame | None = None) -> None:
         """Wait for the scores in flight (raising what stopped them, e.g. a budget), then
         score whatever of ``runs`` is still unscored."""
-        from .engine import score
-
         with self._lock:
             futures, self._futures = self._futures, []
             pool, self._pool = self._pool, None
@@ -71,7 +73,16 @@ class LiveScoring:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         if runs is not None and not runs.empty:
-            score(runs, self.scorers, session=self.session)
+            self._score(runs)
+
+    def settle(self) -> None:
+        """After the sweep stopped: let the scoring under way end (a judge's answer in
+        flight was paid for, and its score is kept), drop the runs not yet scored, and
+        raise nothing: the sweep raises why it stopped."""
+        with self._lock:
+            pool, self._pool, self._futures = self._pool, None, []
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def cancel(self) -> None:
         with self._lock:
@@ -122,8 +133,12 @@ def _compact(name: str, value: Any, passed: Any) -> str:
 
 def compact(scores: pd.DataFrame) -> list[str]:
     """Scores of one run as short labels: ``contains ✓``, ``judge 4``, ``similar 0.91``."""
+    import pandas as pd
+
+    # pd.isna: a judge without a threshold has no verdict, read back as pd.NA, whose
+    # truth value raises (``passed != passed`` is NA too).
     return [
-        _compact(str(name), value, None if passed is None or passed != passed else bool(passed))
+        _compact(str(name), value, None if pd.isna(passed) else bool(passed))
         for name, value, passed in zip(
             scores["scorer"], scores["value"], scores["passed"].astype(object), strict=True
         )

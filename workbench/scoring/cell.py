@@ -1,0 +1,92 @@
+"""Scoring a ``%%chat --score`` cell's answer within the cell's ``--budget``: the judge's
+calls are part of what the cell spends, as they are of a sweep's.
+
+Before anything is sent, the answer's and the judge's expected cost must fit the budget.
+Once the answer is paid for, the judge gets what is left of it; a judge that no longer
+fits is not asked, and the answer (paid for) is shown all the same, with a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from ..errors import BudgetExceededError
+from ..money import format_money
+from .base import Scorer
+from .live import compact, estimate_planned
+
+if TYPE_CHECKING:
+    from ..results import ChatResponse
+    from ..session import PreparedChat, Session
+
+__all__ = ["refuse_cell_over_budget", "score_cell"]
+
+
+def refuse_cell_over_budget(
+    session: Session,
+    prepared: PreparedChat,
+    scorers: Sequence[Scorer],
+    budget: Decimal,
+    *,
+    answered: bool,
+) -> None:
+    """Raise BudgetExceededError, before anything is sent, when the answer (nothing if
+    ``answered`` from the table) and the scorers' model calls are expected to cost more
+    than ``budget``."""
+    from ..estimate import Estimate, estimate_messages
+
+    judging = estimate_planned(scorers, [prepared], session)
+    if judging is None:
+        return  # no scorer calls a model: the call's own check is the whole story
+    record = prepared.record
+    total = judging + (
+        Estimate.zero()
+        if answered
+        else estimate_messages(
+            prepared.body["messages"],
+            model=record.model,
+            provider=prepared.provider,
+            session=session,
+            max_tokens=record.max_tokens,
+            experiment=record.experiment,
+        )
+    )
+    if total.cost_expected is not None and total.cost_expected > budget:
+        raise BudgetExceededError(
+            f"Refused before sending: the answer and its judge's calls are expected to cost "
+            f"{format_money(total.cost_expected)}, above --budget {format_money(budget)}"
+            " (raise --budget, or score with scorers that call no model)"
+        )
+
+
+def score_cell(
+    responses: Sequence[ChatResponse],
+    scorers: Sequence[Scorer],
+    session: Session,
+    budget: Decimal | None,
+) -> list[str]:
+    """The compact scores of the cell's answer; the scorers' model calls may spend what
+    the cell's calls left of ``budget``."""
+    from .engine import score_within
+
+    if budget is None:
+        return compact(score_within([responses[-1]], scorers, session=session))
+    spent = sum((Decimal(str(r.cost_usd)) for r in responses if r.cost_usd), Decimal(0))
+    try:
+        return compact(
+            score_within([responses[-1]], scorers, session=session, limit=budget - spent)
+        )
+    except BudgetExceededError:
+        warnings.warn(
+            f"The judge was not asked: the answer cost {format_money(spent)} of --budget "
+            f"{format_money(budget)}, and its calls would go past it. Score the answer later"
+            " with wb.score(...)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    free = [s for s in scorers if not s.uses_model]
+    labels = compact(score_within([responses[-1]], free, session=session)) if free else []
+    return [*labels, *(f"{s.name} not asked (--budget)" for s in scorers if s.uses_model)]
