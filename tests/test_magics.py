@@ -408,8 +408,10 @@ def test_unknown_model_names_the_closest(shell: TestingShell, sent: list[dict[st
     with pytest.raises(UsageError, match="Unknown model 'minilm'.*'all-minilm-l6-v2'"):
         shell.run_cell("%%embed -m minilm\nx\n")
     # The README's own example of a "did you mean": the start of the id, misspelled.
-    with pytest.raises(UsageError, match="Did you mean 'smollm2-135m-instruct'"):
+    with pytest.raises(UsageError, match="Did you mean 'smollm2-135m-instruct'") as lone:
         chat(shell, "-m smolm2 --max-tokens 4", "hi")
+    # The only chat model is the suggestion: not listed a second time.
+    assert str(lone.value).count("smollm2-135m-instruct") == 1
     assert sent == [] and rows() == 0
 
 

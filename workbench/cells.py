@@ -192,9 +192,12 @@ def check_model(
             'os.environ["OPENAI_API_KEY"] = getpass.getpass()'
         )
     suggestion = f" Did you mean {hint!r}?" if hint else ""
+    # A list that is only the suggestion again is noise (and wraps mid-name in Lab's
+    # error box): the suggestion alone says it.
+    others = "" if hint is not None and fit == [hint] else f" Its {kind} models: {shown}."
     raise OptionError(
-        f"Unknown model {name!r} for provider {chosen.name!r}.{suggestion} "
-        f"Its {kind} models: {shown} (see %workbench models)"
+        f"Unknown model {name!r} for provider {chosen.name!r}.{suggestion}{others}"
+        " (see %workbench models)"
     )
 
 
