@@ -39,3 +39,18 @@ def test_one_header_row_with_the_row_names_in_its_corner() -> None:
     head = table_html(table).split("<thead>")[1].split("</thead>")[0]
     assert head.count("<tr") == 1
     assert re.findall(r"<th>(.*?)</th>", head) == ["city", "&lt;size&gt;", "t=0", "t=1"]
+
+
+def test_with_several_row_labels_only_the_first_stays_in_view() -> None:
+    index = pd.MultiIndex.from_tuples(
+        [("Say {{x}}", "a"), ("Say {{x}}", "b")], names=["prompt", "x"]
+    )
+    page = table_html(pd.DataFrame({"t=0": ["1", "2"]}, index=index))
+    body = page.split("<tbody>")[1]
+    rows = body.split("</tr>")[:2]
+    # Every row has both labels (no rowspan), so a row's first cell is its first label.
+    assert all(row.count("<th") == 2 for row in rows) and "rowspan" not in body
+    style = page.split("</style>")[0]
+    sticky = re.findall(r"([^{}]+)\{[^}]*position: sticky", style)
+    assert [s.strip() for s in sticky] == [
+        "table.wb-sweep tbody th:first-child", "table.wb-sweep thead th:first-child"]

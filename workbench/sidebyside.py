@@ -98,9 +98,10 @@ table.wb-sweep td, table.wb-sweep th {text-align: left !important; vertical-alig
 table.wb-sweep td {min-width: 16em; max-width: 34em; white-space: normal}
 table.wb-sweep thead th {white-space: nowrap; background: var(--jp-layout-color2);
   font-weight: 600}
-table.wb-sweep tbody th {position: sticky; left: 0; z-index: 1; min-width: 12em;
-  max-width: 22em; font-weight: normal; background: var(--jp-layout-color1);
-  border-right: 1px solid var(--jp-border-color1); white-space: normal}
+table.wb-sweep tbody th {min-width: 12em; max-width: 22em; font-weight: normal;
+  background: var(--jp-layout-color1); border-right: 1px solid var(--jp-border-color1);
+  white-space: normal}
+table.wb-sweep tbody th:first-child {position: sticky; left: 0; z-index: 1}
 table.wb-sweep thead th:first-child {position: sticky; left: 0; z-index: 2}
 table.wb-sweep .wb-text {white-space: pre-wrap; line-height: 1.45}
 table.wb-sweep .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em;
@@ -188,8 +189,12 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
         else:
             escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
         setattr(shown, axis, escaped)
+    # Several row labels (prompt and a template's variables): each row repeats them all
+    # (no rowspan), so its first cell is always the first label, the one kept in view
+    # (``th:first-child`` above); two sticky labels at left 0 would cover each other.
     with pd.option_context("display.max_colwidth", None):
-        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0, index_names=False))
+        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0, index_names=False,
+                                 sparsify=False))
     page = _names_in_corner(page, [html.escape(str(n)) for n in shown.index.names if n is not None])
     # Money in the cells: MathJax skips the whole table.
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
