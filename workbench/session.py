@@ -721,7 +721,7 @@ class Session:
         def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
             if status != 429:
                 return delay
-            pacer.rate_limited(delay, headers)
+            pacer.rate_limited(delay, headers, ticket)
             return max(delay, pacer.reserve().wait_s)
 
         return on_retry
