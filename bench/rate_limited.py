@@ -208,7 +208,8 @@ def profile(side: str, arrivals: list[list[float]], start: float, end: float) ->
     for at, status in arrivals:
         counts = bins.setdefault(int((at - start) / 0.5), [0, 0])
         counts[status == 429] += 1
-    cells = " ".join(f"{ok}/{no}" if no else str(ok) for ok, no in (bins.get(i, [0, 0]) for i in range(max(bins, default=0) + 1)))
+    per_bin = (bins.get(i, [0, 0]) for i in range(max(bins, default=0) + 1))
+    cells = " ".join(f"{ok}/{no}" if no else str(ok) for ok, no in per_bin)
     first = min((at for at, _ in arrivals), default=start) - start
     last = max((at for at, _ in arrivals), default=start) - start
     return (

@@ -252,9 +252,7 @@ class Slot:
         # The retry is a request like any other: it takes its place in the pacer's queue
         # (after the pause), so it is counted and does not jump ahead of waiting calls.
         self.ticket = self.limiter.pacer.reserve(self.tokens)
-        wait = max(delay, self.ticket.wait_s)
-        self.limiter.pacer.sending(self.ticket, wait)
-        return wait
+        return max(delay, self.ticket.wait_s)
 
     def sending(self) -> None:
         """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
