@@ -155,3 +155,43 @@ def test_acquire_waits_what_its_ticket_owes() -> None:
 
     asyncio.run(main())
     assert slept == pytest.approx([0.0, 0.2])
+
+
+def test_a_single_call_waits_what_it_owes_and_is_dated_when_sent(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: object
+) -> None:
+    from loopback import LoopbackAPI, Received, Reply, chat_reply
+
+    import workbench as wb
+    from workbench import session as session_module
+    from workbench.pacing import Ticket
+
+    def route(request: Received) -> Reply:
+        return chat_reply("ok", model="gpt-4o-mini")
+
+    slept: list[float] = []
+    stamped: list[float] = []
+    with LoopbackAPI(route) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000")
+        session = session_module.get_session()
+        pacer = session.pacers.pacer(
+            session.prepare_chat("x", model="gpt-4o-mini").provider.identity, "gpt-4o-mini"
+        )
+        place, send = pacer.reserve, pacer.sending
+
+        def reserve_then_fall_behind(tokens: int = 0) -> Ticket:
+            ticket = place(tokens)
+            pacer.shift_s += 0.25  # a sweep's 429 pushes the queue back meanwhile
+            return ticket
+
+        def sending(ticket: Ticket, delay: float = 0.0) -> None:
+            stamped.append(delay)
+            send(ticket, delay)
+
+        monkeypatch.setattr(pacer, "reserve", reserve_then_fall_behind)
+        monkeypatch.setattr(pacer, "sending", sending)
+        monkeypatch.setattr(session_module.time, "sleep", slept.append)
+        wb.chat("hello", model="gpt-4o-mini")
+    assert slept[:2] == pytest.approx([0.0, 0.25])
+    assert stamped == [0.0]
