@@ -3,6 +3,8 @@ with a clock driven by hand. See bench/RESULTS.md, "rate_limited", for the profi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workbench.pacing import Pacer, TokenBucket
@@ -195,3 +197,60 @@ def test_a_single_call_waits_what_it_owes_and_is_dated_when_sent(
         wb.chat("hello", model="gpt-4o-mini")
     assert slept[:2] == pytest.approx([0.0, 0.25])
     assert stamped == [0.0]
+
+
+def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    # Pricing 1,000 prompts of different lengths (genai-prices, per distinct token count)
+    # took 1-2 s before the first call; only a budget needs the price before sending.
+    from loopback import LoopbackAPI, Received, Reply, chat_reply
+
+    import workbench as wb
+    from workbench import dispatch
+    from workbench.estimate import estimate_messages
+    from workbench.sweeps import Sweep
+
+    def route(request: Received) -> Reply:
+        return chat_reply("ok", model="gpt-4o-mini")
+
+    reserved: list[int] = []
+    send = dispatch.Dispatcher._send
+
+    async def recording(self: dispatch.Dispatcher, job: dispatch.Job, client: object) -> bool:
+        reserved.append(job.tokens)
+        return await send(self, job, client)  # type: ignore[arg-type]
+
+    priced: list[int] = []
+    estimates = Sweep._estimates
+
+    def counting(self: Sweep, prepared: list[object]) -> object:
+        priced.append(len(prepared))
+        return estimates(self, prepared)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatch.Dispatcher, "_send", recording)
+    monkeypatch.setattr(Sweep, "_estimates", counting)
+    prompts = ["short", "a much longer prompt than the first one, " * 5]
+    with LoopbackAPI(route) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000")
+        s = wb.sweep("{{p}}", vars={"p": prompts}, model="gpt-4o-mini", max_tokens=16)
+        s.run(progress=False)
+        assert priced == []
+        session = s.session
+        expected = sorted(
+            estimate_messages(
+                p.body["messages"],
+                model="gpt-4o-mini",
+                provider=p.provider,
+                session=session,
+                max_tokens=16,
+            ).prompt_tokens
+            + 16
+            for p in (plan.prepared for plan in s._plan)
+        )
+        assert sorted(reserved) == expected  # what the estimate would have reserved
+        # With a budget, the sweep is priced first (and refused if it is over).
+        reserved.clear()
+        wb.sweep("{{p}}", vars={"p": ["other"]}, model="gpt-4o-mini", budget=1).run(progress=False)
+        assert priced == [1]
