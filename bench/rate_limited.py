@@ -41,6 +41,7 @@ RATE = 100.0  # requests a second
 TOKEN_RATE = 20_000.0  # tokens a second, in the tokens variant
 CONCURRENCY = 64
 MAX_TOKENS = 16
+PLAN_S = 0.0  # the last sweep's planning (wb.sweep), before its run: printed by --trace
 
 # name -> (how a 429 says when to come back, do refused requests count)
 VARIANTS: dict[str, tuple[str, bool]] = {
@@ -89,7 +90,12 @@ async def serve(variant: str) -> None:
     tokens_limited = variant.startswith("tokens")
     requests = Bucket(RATE, RATE) if not tokens_limited else None
     tokens = Bucket(TOKEN_RATE, TOKEN_RATE) if tokens_limited else None
+    if tokens_limited:
+        # Import and load the tokenizer before listening: done on the first request, it
+        # held the first calls ~1-2 s (a loaded machine) inside the client's wall time.
+        prompt_tokens({"messages": [{"role": "user", "content": "warm"}], "model": "gpt-4o-mini"})
     counts = {"ok": 0, "refused": 0}
+    arrivals: list[tuple[float, int]] = []  # (monotonic time, status): the --trace profile
 
     def headers_of() -> dict[str, str]:
         out: dict[str, str] = {}
@@ -110,7 +116,7 @@ async def serve(variant: str) -> None:
                 }
                 raw = await reader.readexactly(int(fields.get("content-length", "0")))
                 if lines[0].startswith("GET /stats"):
-                    await respond(writer, 200, counts, {})
+                    await respond(writer, 200, {**counts, "arrivals": arrivals}, {})
                     continue
                 body = json.loads(raw)
                 cost = prompt_tokens(body) + int(body.get("max_tokens") or 0) if tokens else 0
@@ -121,6 +127,7 @@ async def serve(variant: str) -> None:
                         short = max(short, bucket.shortfall_s(need))
                 if short > 0:
                     counts["refused"] += 1
+                    arrivals.append((time.monotonic(), 429))
                     if refused_count:
                         for bucket, need in ((requests, 1.0), (tokens, float(cost))):
                             if bucket is not None:
@@ -137,6 +144,7 @@ async def serve(variant: str) -> None:
                         bucket.level -= need
                 extra = headers_of()  # as it was when the request arrived
                 counts["ok"] += 1
+                arrivals.append((time.monotonic(), 200))
                 await asyncio.sleep(LATENCY_S)
                 await respond(writer, 200, completion(body), extra)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -191,10 +199,27 @@ def rate_limited_api(variant: str) -> Iterator[str]:
         process.wait()
 
 
-def stats(base_url: str) -> dict[str, int]:
+def stats(base_url: str) -> dict[str, Any]:
     import httpx
 
     return dict(httpx.get(base_url.removesuffix("/v1") + "/stats").json())
+
+
+def profile(side: str, arrivals: list[list[float]], start: float, end: float) -> str:
+    """Requests the server let through and refused per 0.5 s of the run (the --trace
+    view): where a run falls short of the limit, and when its 429s came."""
+    bins: dict[int, list[int]] = {}
+    for at, status in arrivals:
+        counts = bins.setdefault(int((at - start) / 0.5), [0, 0])
+        counts[status == 429] += 1
+    per_bin = (bins.get(i, [0, 0]) for i in range(max(bins, default=0) + 1))
+    cells = " ".join(f"{ok}/{no}" if no else str(ok) for ok, no in per_bin)
+    first = min((at for at, _ in arrivals), default=start) - start
+    last = max((at for at, _ in arrivals), default=start) - start
+    return (
+        f"  {side}: first request {first:.2f} s after the start, last {last:.2f} s, "
+        f"end {end - start:.2f} s; ok/429 per 0.5 s: {cells}"
+    )
 
 
 # ---------------------------------------------------------------------- the clients
@@ -207,10 +232,11 @@ def prompts(calls: int, varied: bool) -> list[str]:
     return [f"Bench #{i}: " + "lorem ipsum " * (5 + (i * 37) % 200) for i in range(calls)]
 
 
-def workbench_run(texts: list[str]) -> tuple[float, int]:
+def workbench_run(texts: list[str]) -> tuple[float, int, float, float]:
+    """(wall, calls ok, monotonic start, monotonic end) of one sweep."""
     import workbench as wb
 
-    start = time.perf_counter()
+    planned = time.monotonic()
     s = wb.sweep(
         "{{p}}",
         vars={"p": texts},
@@ -218,12 +244,15 @@ def workbench_run(texts: list[str]) -> tuple[float, int]:
         max_tokens=MAX_TOKENS,
         concurrency=CONCURRENCY,
     )
+    start = time.monotonic()
     df = s.run(progress=False)
-    wall = time.perf_counter() - start
-    return wall, int((df.status == "ok").sum())
+    end = time.monotonic()
+    global PLAN_S
+    PLAN_S = start - planned
+    return end - start, int((df.status == "ok").sum()), start, end
 
 
-def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int]:
+def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int, float, float]:
     import httpx
     from openai import AsyncOpenAI
 
@@ -250,9 +279,10 @@ def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int]:
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), cap_s)
 
-    start = time.perf_counter()
+    start = time.monotonic()
     asyncio.run(main())
-    return time.perf_counter() - start, done
+    end = time.monotonic()
+    return end - start, done, start, end
 
 
 @dataclass
@@ -263,7 +293,9 @@ class Outcome:
     sent: int
 
 
-def run_variant(variant: str, calls: int, cap_s: float) -> tuple[Outcome, Outcome, float]:
+def run_variant(
+    variant: str, calls: int, cap_s: float, trace: bool = False
+) -> tuple[Outcome, Outcome, float]:
     import workbench as wb
 
     varied = variant.startswith("tokens")
@@ -285,10 +317,14 @@ def run_variant(variant: str, calls: int, cap_s: float) -> tuple[Outcome, Outcom
             os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
             if side == "workbench":
                 wb.configure(store=os.path.join(scratch, "bench.db"), experiment=variant)
-                wall, done = workbench_run(texts)
+                wall, done, start, end = workbench_run(texts)
             else:
-                wall, done = sdk_run(base_url, texts, cap_s)
+                wall, done, start, end = sdk_run(base_url, texts, cap_s)
             counts = stats(base_url)
+            if trace:
+                print(profile(side, counts["arrivals"], start, end), flush=True)
+                if side == "workbench":
+                    print(f"  workbench: planning (wb.sweep, untimed) {PLAN_S:.2f} s", flush=True)
             results.append(Outcome(wall, done, counts["refused"], counts["ok"] + counts["refused"]))
     return results[0], results[1], bound
 
@@ -298,6 +334,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--sdk-cap", type=float, default=60.0)
     parser.add_argument("--variants", default="all", help="names separated by ;, or all")
+    parser.add_argument("--trace", action="store_true", help="print each run's profile")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -317,7 +354,7 @@ def main() -> None:
         sdk_run(base_url, [f"warm {i}" for i in range(20)], 30)
     lines, all_met = [], True
     for name in names:
-        ours, sdk, bound = run_variant(name, args.calls, args.sdk_cap)
+        ours, sdk, bound = run_variant(name, args.calls, args.sdk_cap, args.trace)
         ratio = ours.wall / bound
         refused = ours.refused / max(ours.sent, 1)
         ahead = ours.done == args.calls and (sdk.done < args.calls or ours.wall < sdk.wall)

@@ -107,7 +107,8 @@ def test_token_limit_paces_by_tokens_reserved() -> None:
     assert pacer.tokens.bucket is not None
     assert pacer.tokens.bucket.rate == pytest.approx(10_000)
     waits = [pacer.reserve(tokens=3_000).wait_s for _ in range(5)]
-    assert waits == pytest.approx([0, 0, 0, 0.3, 0.6])  # 9,000 left, then 10,000 a second
+    # 9,000 left, then 10,000 a second, keeping 30 ms of refill (300 tokens) in hand.
+    assert waits == pytest.approx([0, 0, 0.03, 0.33, 0.63])
 
 
 def test_a_429_pauses_every_call_and_empties_the_bucket() -> None:

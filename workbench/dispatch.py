@@ -228,6 +228,7 @@ class Dispatcher:
                 first_sent = first_sent or started
                 self._report(in_flight=1, sent=1)
                 try:
+                    slot.sending()
                     result = await client.chat(current.body, on_retry=slot.on_retry)
                 except RateLimitError as exc:
                     if attempt + 1 < RATE_LIMIT_ATTEMPTS:

@@ -26,9 +26,16 @@ __all__ = ["Announced", "TokenBucket", "Ticket", "Pacer", "PacerRegistry", "anno
 # What a bucket's refill rate is taken to be before the server's reset times tell it:
 # OpenAI's limits are per minute.
 _DEFAULT_WINDOW_S = 60.0
-# Weight of a new refill-rate reading against the running estimate: the reset header is
-# rounded (to the millisecond, or to whole seconds in "6m0s"), so one reading is noisy.
-_RATE_SMOOTHING = 0.2
+# How fast older refill-rate readings fade: each reading weighs by the time span it
+# measures (its reset), so a reading near a full bucket ("1 used, full in 3 ms", where the
+# whole-number "remaining" and the rounded reset make the rate anything from 50 to 300 a
+# second) counts for little against one over the whole bucket.
+_RATE_MEMORY = 0.8
+# Headroom kept in every bucket, in seconds of its refill: what the model can be off by
+# (the server's whole-number "remaining", a reset rounded to the millisecond, a call that
+# overtakes another on the way) is met by a level kept this much above empty, not by a
+# 429. Costs this much time once per sweep.
+_MARGIN_S = 0.03
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,23 @@ class TokenBucket:
     wake-ups a call at concurrency 64).
     """
 
-    def __init__(self, capacity: float, rate: float, now: float, level: float | None = None):
+    def __init__(
+        self,
+        capacity: float,
+        rate: float,
+        now: float,
+        level: float | None = None,
+        margin_s: float = 0.0,
+    ):
         self.capacity = float(capacity)
         self.rate = float(rate)
         self.level = self.capacity if level is None else float(level)
         self.updated_at = now
+        self.margin_s = margin_s  # keep rate x this in the bucket (at most a tenth of it)
+
+    @property
+    def margin(self) -> float:
+        return min(self.rate * self.margin_s, self.capacity / 10)
 
     def refill(self, now: float) -> None:
         if now > self.updated_at:
@@ -86,15 +105,18 @@ class TokenBucket:
         """Take ``amount``; seconds to wait before using it (0: go now)."""
         self.refill(now)
         # More than the whole bucket can never be "available": wait for a full bucket.
-        amount = min(amount, self.capacity)
+        amount = min(amount, self.capacity - self.margin)
         self.level -= amount
-        return 0.0 if self.level >= 0 else -self.level / self.rate
+        short = self.margin - self.level
+        return 0.0 if short <= 0 else short / self.rate
 
-    def cap(self, level: float, now: float) -> None:
+    def cap(self, level: float, now: float) -> float:
         """Lower the level to what the server says (never raise it: in-flight calls the
-        server has not counted yet are already taken here)."""
+        server has not counted yet are already taken here); returns by how much."""
         self.refill(now)
-        self.level = min(self.level, level)
+        lowered = max(self.level - level, 0.0)
+        self.level -= lowered
+        return lowered
 
 
 class _Limit:
@@ -103,6 +125,8 @@ class _Limit:
     def __init__(self) -> None:
         self.bucket: TokenBucket | None = None
         self.taken = 0.0  # all ever reserved: a response has not seen what came after it
+        self._used_sum = 0.0  # the rate readings: (limit - remaining) over reset, summed
+        self._reset_sum = 0.0
 
     def reserve(self, amount: float, now: float) -> tuple[float, float]:
         """(seconds to wait, this call's mark: ``taken`` once it is counted)."""
@@ -110,31 +134,61 @@ class _Limit:
         wait = 0.0 if self.bucket is None else self.bucket.reserve(amount, now)
         return wait, self.taken
 
-    def observe(self, announced: Announced, mark: float, sent_at: float, now: float) -> None:
-        """Take in what the response to a call (its ``mark``, sent at ``sent_at``) said."""
-        rate = None
+    def _read_rate(self, announced: Announced) -> float | None:
+        """The refill rate, from this reading and the earlier ones."""
         if announced.reset_s and announced.reset_s > 0 and announced.remaining < announced.limit:
-            # reset = time until full again = (limit - remaining) / rate.
-            rate = (announced.limit - announced.remaining) / announced.reset_s
+            # reset = time until full again = (limit - level) / rate.
+            used = announced.limit - announced.remaining
+            self._used_sum = _RATE_MEMORY * self._used_sum + used
+            self._reset_sum = _RATE_MEMORY * self._reset_sum + announced.reset_s
+        return self._used_sum / self._reset_sum if self._used_sum > 0 else None
+
+    def observe(self, announced: Announced, mark: float, sent_at: float, now: float) -> float:
+        """Take in what the response to a call (its ``mark``, sent at ``sent_at``) said;
+        returns the seconds of refill by which the level was found too high."""
+        rate = self._read_rate(announced)
         bucket = self.bucket
+        # The server counted this call and all before it when the call arrived (after
+        # sent_at); calls reserved since are not in its "remaining".
+        unseen = self.taken - mark
         if bucket is None:
             rate = rate or announced.limit / _DEFAULT_WINDOW_S
-            self.bucket = bucket = TokenBucket(announced.limit, rate, now)
-        else:
-            bucket.capacity = float(announced.limit)
-            if rate is not None:
-                bucket.rate += _RATE_SMOOTHING * (rate - bucket.rate)
-        # The server counted this call and all before it when the call arrived (after
-        # sent_at); calls reserved since are not in its "remaining", and the bucket has
-        # refilled since at most (now - sent_at). Lower our level to that, never raise it:
-        # reading a 200 ms-old "remaining" as now's would lose rate x 200 ms per answer.
-        unseen = self.taken - mark
-        bucket.cap(announced.remaining - unseen + (now - sent_at) * bucket.rate, now)
+            # The first answer: no refill since the call arrived is credited, for we do
+            # not know when it arrived (the first calls of a sweep open their connections
+            # first; crediting from when they were planned took 0.7 s of a loaded
+            # machine's delays for refill and started the sweep with a storm of 429s).
+            level = min(announced.remaining - unseen, announced.limit)
+            self.bucket = TokenBucket(announced.limit, rate, now, level, _MARGIN_S)
+            return 0.0
+        bucket.capacity = float(announced.limit)
+        if rate is not None:
+            bucket.rate = rate
+        # The bucket has refilled since at most (now - sent_at). Lower our level to that,
+        # never raise it: reading a 200 ms-old "remaining" as now's would lose rate x
+        # 200 ms per answer.
+        lowered = bucket.cap(announced.remaining - unseen + (now - sent_at) * bucket.rate, now)
+        return lowered / bucket.rate
 
-    def exhausted(self, now: float) -> None:
-        """A 429 on this limit: whatever we thought, the server's bucket is empty."""
-        if self.bucket is not None:
-            self.bucket.cap(0.0, now)
+    def exhausted(self, announced: Announced | None, mark: float | None, now: float) -> float:
+        """A 429 on this limit (the call ``mark``; its headers, if any): the server's
+        bucket is empty, or below empty where refused calls count and the reset says so.
+        Returns the seconds of refill by which the level was found too high."""
+        bucket = self.bucket
+        if bucket is None:
+            return 0.0
+        level = 0.0
+        if announced is not None:
+            # (The limit that refused says little is left; the other one, if any, says
+            # what it has.)
+            level = float(announced.remaining)
+            if announced.reset_s is not None:
+                # "Full again in 1.3 s" at a 100-a-second limit of 100: the level is -30,
+                # which "remaining" (never below 0) does not say. Left at 0, the level
+                # stayed a refused call's worth above the server's: the next call was
+                # refused too.
+                level = min(level, announced.limit - announced.reset_s * bucket.rate)
+        unseen = 0.0 if mark is None else self.taken - mark
+        return bucket.cap(level - unseen, now) / bucket.rate
 
 
 @dataclass
@@ -145,6 +199,7 @@ class Ticket:
     sent_at: float
     request_mark: float
     token_mark: float
+    shift_s: float = 0.0  # the pacer's queue shift when this call was placed (see owed)
 
 
 class Pacer:
@@ -156,6 +211,10 @@ class Pacer:
         self.requests = _Limit()
         self.tokens = _Limit()
         self.paused_until = 0.0
+        # Seconds the whole queue has been pushed back by: when a response or a 429 shows
+        # a level lower than the bucket's, calls already given a start time would still
+        # go at it, spending what is not there; each owes the shift since it was placed.
+        self.shift_s = 0.0
 
     @property
     def announced(self) -> bool:
@@ -169,7 +228,25 @@ class Pacer:
             request_wait, request_mark = self.requests.reserve(1, now)
             token_wait, token_mark = self.tokens.reserve(tokens, now)
             wait = max(request_wait, token_wait, self.paused_until - now, 0.0)
-            return Ticket(wait, now + wait, request_mark, token_mark)
+            return Ticket(wait, now + wait, request_mark, token_mark, self.shift_s)
+
+    def owed(self, ticket: Ticket) -> float:
+        """Seconds ``ticket``'s call must wait beyond its start time, for the queue was
+        pushed back since it was placed (and from now on it owes nothing more of that)."""
+        with self._lock:
+            owed = self.shift_s - ticket.shift_s
+            ticket.shift_s = self.shift_s
+            return max(owed, 0.0)
+
+    def sending(self, ticket: Ticket, delay: float = 0.0) -> None:
+        """The call of ``ticket`` goes out now (or after ``delay`` s): stamp it so.
+
+        :meth:`observe` credits the server's refill since a call was sent; dating it from
+        the pacer's planned time instead credited every delay between the plan and the
+        wire (64 first calls opening connections on a loaded machine: ~0.7 s, 14,000
+        tokens of a 20,000-token bucket believed free, and a storm of 429s)."""
+        with self._lock:
+            ticket.sent_at = max(ticket.sent_at, self._clock() + delay)
 
     def pause_left(self) -> float:
         """Seconds until a server-ordered pause ends (0 if none)."""
@@ -184,18 +261,36 @@ class Pacer:
             return
         with self._lock:
             now = self._clock()
+            late = 0.0
             if requests is not None:
-                self.requests.observe(requests, ticket.request_mark, ticket.sent_at, now)
+                late = self.requests.observe(requests, ticket.request_mark, ticket.sent_at, now)
             if tokens is not None:
-                self.tokens.observe(tokens, ticket.token_mark, ticket.sent_at, now)
+                late = max(
+                    late, self.tokens.observe(tokens, ticket.token_mark, ticket.sent_at, now)
+                )
+            self.shift_s += late
 
-    def rate_limited(self, delay: float, headers: Mapping[str, str] | None = None) -> None:
-        """A 429: pause every call of this model for ``delay`` s; the limits are spent."""
+    def rate_limited(
+        self,
+        delay: float,
+        headers: Mapping[str, str] | None = None,
+        ticket: Ticket | None = None,
+    ) -> None:
+        """A 429 (of ``ticket``'s call, if known): pause every call of this model for
+        ``delay`` s; the limits are spent, and calls already placed wait for them."""
+        requests = tokens = None
+        if headers:
+            requests = announced_limits(headers, "requests")
+            tokens = announced_limits(headers, "tokens")
         with self._lock:
             now = self._clock()
             self.paused_until = max(self.paused_until, now + max(delay, 0.0))
-            self.requests.exhausted(now)
-            self.tokens.exhausted(now)
+            request_mark = None if ticket is None else ticket.request_mark
+            token_mark = None if ticket is None else ticket.token_mark
+            self.shift_s += max(
+                self.requests.exhausted(requests, request_mark, now),
+                self.tokens.exhausted(tokens, token_mark, now),
+            )
 
 
 class PacerRegistry:

@@ -123,11 +123,14 @@ class AdaptiveLimiter:
         (The pacer's queue is not in here: a call joins it once it may start, see
         :meth:`acquire`.)"""
         now = self._clock()
-        self._requests.expire(now)
-        self._tokens.expire(now)
-        timed = max(
-            self.pacer.pause_left(), self._requests.wait(1, now), self._tokens.wait(tokens, now)
-        )
+        timed = self.pacer.pause_left()
+        if not self.pacer.announced:
+            # With the limits announced the pacer models the server's bucket, refilling
+            # continuously; "remaining 0, full again in 1 s" read as a window held every
+            # call for the whole reset (1 s stalls, ~15 % of a 10 s sweep).
+            self._requests.expire(now)
+            self._tokens.expire(now)
+            timed = max(timed, self._requests.wait(1, now), self._tokens.wait(tokens, now))
         if timed > 0:
             return timed
         return math.inf if self.in_flight >= int(self.limit) else 0.0
@@ -153,10 +156,15 @@ class AdaptiveLimiter:
         self._notify()
 
     def on_rate_limited(
-        self, delay: float, headers: Mapping[str, str] | None = None, started: int | None = None
+        self,
+        delay: float,
+        headers: Mapping[str, str] | None = None,
+        started: int | None = None,
+        ticket: Ticket | None = None,
     ) -> None:
         """A 429 (or a call that gave up on one) of the call ``started`` (its start number;
-        None: the latest): back off and pause for ``delay`` seconds."""
+        None: the latest; ``ticket``: its place in the pacer): back off and pause for
+        ``delay`` seconds."""
         now = self._clock()
         self.rate_limited += 1
         started = self.started if started is None else started
@@ -171,7 +179,7 @@ class AdaptiveLimiter:
             self.limit = max(float(self.min_concurrency), self.limit / 2)
             self._no_decrease_until = now + max(delay, 0.0)
             self._decreased_at_start = self.started
-        self.pacer.rate_limited(delay, headers)
+        self.pacer.rate_limited(delay, headers, ticket)
         if headers:
             self.observe(headers)
 
@@ -214,8 +222,9 @@ class AdaptiveLimiter:
         try:
             ticket = self.pacer.reserve(tokens)
             await asyncio.sleep(ticket.wait_s)
-            # A 429 heard while this call waited its turn pauses it too.
-            while (pause := self.pacer.pause_left()) > 0:
+            # A 429 heard while this call waited its turn pauses it too, and a level found
+            # lower than the pacer's pushes its turn back.
+            while (pause := max(self.pacer.pause_left(), self.pacer.owed(ticket))) > 0:
                 await asyncio.sleep(pause)
         except BaseException:
             self.finish()
@@ -239,11 +248,16 @@ class Slot:
         self.retries_seen.append(status)
         if status != 429:
             return delay
-        self.limiter.on_rate_limited(delay, headers, self.started)
+        self.limiter.on_rate_limited(delay, headers, self.started, self.ticket)
         # The retry is a request like any other: it takes its place in the pacer's queue
         # (after the pause), so it is counted and does not jump ahead of waiting calls.
         self.ticket = self.limiter.pacer.reserve(self.tokens)
         return max(delay, self.ticket.wait_s)
+
+    def sending(self) -> None:
+        """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
+        if self.ticket is not None:
+            self.limiter.pacer.sending(self.ticket)
 
     def on_success(self, headers: Mapping[str, str]) -> None:
         self.limiter.on_success(headers, self.ticket)

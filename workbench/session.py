@@ -653,6 +653,8 @@ class Session:
             return hit
         ticket = self._pace(prepared)
         time.sleep(ticket.wait_s)
+        time.sleep(self._pacer(prepared).owed(ticket))  # the queue was pushed back meanwhile
+        self._pacer(prepared).sending(ticket)
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
@@ -683,6 +685,8 @@ class Session:
             return hit
         ticket = self._pace(prepared)
         await asyncio.sleep(ticket.wait_s)
+        await asyncio.sleep(self._pacer(prepared).owed(ticket))
+        self._pacer(prepared).sending(ticket)
         started = time.perf_counter()
         received, on_delta = _collecting(on_delta)
         try:
@@ -721,7 +725,7 @@ class Session:
         def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
             if status != 429:
                 return delay
-            pacer.rate_limited(delay, headers)
+            pacer.rate_limited(delay, headers, ticket)
             return max(delay, pacer.reserve().wait_s)
 
         return on_retry

@@ -138,7 +138,8 @@ class _Work:
     replay: list[PreparedChat]
     send: list[Job]
     already: int
-    cost: Estimate  # of the calls to send
+    cost: Estimate  # of the calls to send (zero when not priced)
+    priced: bool = True  # False: no budget to keep, so the calls were not priced
 
 
 class Sweep:
@@ -273,7 +274,9 @@ class Sweep:
             out.append(cache[key])
         return out
 
-    def _work(self) -> _Work:
+    def _work(self, priced: bool = True) -> _Work:
+        """``priced=False``: no cost estimate (only a budget needs one before sending;
+        pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
         from .dispatch import Job
 
         store = self.session.store
@@ -283,17 +286,21 @@ class Sweep:
         elsewhere = {} if self.fresh else store.find_ok_many(p.identity for p in todo)
         replay = [p.prepared for p in todo if p.identity in elsewhere]
         sending = [p.prepared for p in todo if p.identity not in elsewhere]
-        estimates = self._estimates(sending)
-        jobs = [
-            Job(p, e.prompt_tokens + e.completion_tokens_max)
-            for p, e in zip(sending, estimates, strict=True)
-        ]
-        total = sum(estimates, self._scoring_estimate(sending))
-        return _Work(replay, jobs, len(self._plan) - len(todo), total)
+        total = Estimate.zero()
+        if priced:
+            estimates = self._estimates(sending)
+            reserved = [e.prompt_tokens + e.completion_tokens_max for e in estimates]
+            total = sum(estimates, self._scoring_estimate(sending))
+        else:
+            reserved = [_reserved_tokens(p) for p in sending]
+        jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
+        return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
+
+    def _budget_limits(self) -> list[Decimal]:
+        return [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
 
     def _refuse_over_budget(self, work: _Work) -> None:
-        limits = [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
-        cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        limits = self._budget_limits()
         remaining = self.session.remaining_budget()
         if work.send and remaining is not None and remaining < 0:
             raise BudgetExceededError(
@@ -301,7 +308,10 @@ class Sweep:
                 f"{format_money(self.session.budget)} is spent; raise it with"
                 " wb.configure(budget=...)"
             )
-        if limits and work.send and cost is None and not self.session.allow_unpriced:
+        if not limits or not work.priced:
+            return
+        cost = work.cost.cost_high if self.strict else work.cost.cost_expected
+        if work.send and cost is None and not self.session.allow_unpriced:
             # As for one call: a budget cannot be kept on calls whose price is unknown.
             raise BudgetExceededError(
                 "Sweep refused before sending anything: no price is known for "
@@ -309,7 +319,7 @@ class Sweep:
                 "be kept. Set prices with wb.set_price(...), or send calls of unknown cost "
                 "anyway with wb.configure(allow_unpriced=True)"
             )
-        if limits and cost is not None and cost > min(limits):
+        if cost is not None and cost > min(limits):
             which = "worst-case" if self.strict else "expected"
             raise BudgetExceededError(
                 f"Sweep refused before sending anything: the {which} cost {format_money(cost)} is "
@@ -336,7 +346,7 @@ class Sweep:
     def _begin(self) -> _Work:
         if self._active:
             raise RuntimeError(f"sweep {self.sweep_id} is already running")
-        work = self._work()
+        work = self._work(priced=bool(self._budget_limits()))
         if self.batch.open_rows():  # sending those calls live too would pay for them twice
             raise InvalidInputError(
                 f"sweep {self.sweep_id} has a batch in progress: s.wait() collects it, "
@@ -625,3 +635,14 @@ class Sweep:
         if self.dataset is not None and self._plan:
             return list(self._plan[0].point.variables)  # the columns the template uses
         return list(self.variables)
+
+
+def _reserved_tokens(prepared: PreparedChat) -> int:
+    """What a call may spend of a token limit: its prompt and the most it may answer
+    (as its estimate counts them)."""
+    from .estimate import DEFAULT_MAX_TOKENS
+    from .tokens import count_chat_tokens
+
+    record = prepared.record
+    worst = record.max_tokens if record.max_tokens is not None else DEFAULT_MAX_TOKENS
+    return count_chat_tokens(list(prepared.body["messages"]), record.model) + worst
