@@ -5,25 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pacing_helpers import Clock, headers
 
 from workbench.pacing import Pacer, PacerRegistry, TokenBucket, announced_limits
 from workbench.ratelimit import RateLimits
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def headers(limit: int, remaining: int, reset: str, kind: str = "requests") -> dict[str, str]:
-    return {
-        f"x-ratelimit-limit-{kind}": str(limit),
-        f"x-ratelimit-remaining-{kind}": str(remaining),
-        f"x-ratelimit-reset-{kind}": reset,
-    }
 
 
 def test_announced_limits_are_read_from_openai_headers() -> None:

@@ -6,25 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pacing_helpers import Clock, headers
 
 from workbench.pacing import Pacer, TokenBucket
 from workbench.ratelimit import AdaptiveLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def headers(limit: int, remaining: int, reset: str, kind: str = "requests") -> dict[str, str]:
-    return {
-        f"x-ratelimit-limit-{kind}": str(limit),
-        f"x-ratelimit-remaining-{kind}": str(remaining),
-        f"x-ratelimit-reset-{kind}": reset,
-    }
 
 
 def paced(clock: Clock, limit: int = 100, remaining: int = 99, reset: str = "10ms") -> Pacer:
