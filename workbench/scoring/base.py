@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..session import Session
 
-__all__ = ["Score", "Item", "Scorer", "FunctionScorer", "as_scorer", "as_scorers"]
+__all__ = ["Score", "Item", "Scorer", "ModelScorer", "FunctionScorer", "as_scorer", "as_scorers"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,18 @@ class Scorer:
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.definition.items())
         return f"<scorer {self.id} {self.kind}({shown})>"
+
+
+class ModelScorer(Scorer):
+    """A scorer that calls a model (a judge, embeddings): it scores in batches through
+    :meth:`score_many`, which sends, caches and costs the calls in a session."""
+
+    uses_model = True
+
+    def score(self, item: Item) -> Score:  # pragma: no cover - score_many is the path
+        from ..session import get_session
+
+        return self.score_many([item], get_session(), fresh=False)[0]
 
 
 def _source(fn: Callable[..., Any]) -> str:

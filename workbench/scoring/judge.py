@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadRequestError, InvalidInputError, WorkbenchError
-from .base import Item, Score, Scorer
+from .base import Item, ModelScorer, Score
 
 if TYPE_CHECKING:
     from ..estimate import Estimate
@@ -142,11 +142,10 @@ def _reason_in(text: str) -> str:
     return (match.group(1) if match else " ".join(text.split()))[:300].strip()
 
 
-class Judge(Scorer):
+class Judge(ModelScorer):
     """See :func:`judge`."""
 
     kind = "judge"
-    uses_model = True
 
     def __init__(
         self,
@@ -241,11 +240,6 @@ class Judge(Scorer):
         return provider, session.chat_model_for(provider, model)
 
     # -- scoring -------------------------------------------------------------------
-
-    def score(self, item: Item) -> Score:  # pragma: no cover - score_many is the path
-        from ..session import get_session
-
-        return self.score_many([item], get_session(), fresh=False)[0]
 
     def score_many(
         self,

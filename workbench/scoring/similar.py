@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..checks import number
-from .base import Item, Score, Scorer
+from .base import Item, ModelScorer, Score, Scorer
 from .judge import judge_experiment
 
 if TYPE_CHECKING:
@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["similar"]
 
 
-class _Similar(Scorer):
+class _Similar(ModelScorer):
     kind = "similar"
-    uses_model = True
 
     def __init__(
         self, expected: Any, threshold: float, model: str | None, name: str | None
@@ -33,11 +32,6 @@ class _Similar(Scorer):
     def _reference(self, item: Item) -> str | None:
         wanted = self.expected if self.expected is not None else item.expected
         return None if wanted is None else str(wanted)
-
-    def score(self, item: Item) -> Score:  # pragma: no cover - score_many is the path
-        from ..session import get_session
-
-        return self.score_many([item], get_session(), fresh=False)[0]
 
     def score_many(
         self,
