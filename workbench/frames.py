@@ -444,8 +444,17 @@ def _csv_column(name: str, values: Sequence[str | None]) -> list[Any]:
     return list(values)  # text, bools (parsed with the frame) and times stay text here
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records: list[dict[str, Any]] = []
+class JSONLineError(ValueError):
+    """A line of a JSON-lines file that is not JSON: its number and the parser's reason."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(f"line {number} is not JSON ({reason})")
+        self.number, self.reason = number, reason
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """Each non-blank line of a JSON-lines file, parsed, with its line number (from 1);
+    a line that is not JSON raises :class:`JSONLineError`."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -453,10 +462,16 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number} is not JSON ({exc.msg})") from exc
-            if not isinstance(item, dict):
-                raise ValueError(f"line {number} is not a JSON object")
-            records.append(item)
+                raise JSONLineError(number, exc.msg) from exc
+            yield number, item
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    for number, item in json_lines(path):
+        if not isinstance(item, dict):
+            raise ValueError(f"line {number} is not a JSON object")
+        records.append(item)
     names = dict.fromkeys(name for item in records for name in item)
     # dtype=object: no inference, so a seed of 2**63-1 or a text "007" arrives intact.
     return pd.DataFrame(
@@ -487,14 +502,8 @@ def write_datasets(rows: Sequence[tuple[Any, ...]], path: Path) -> None:
 def read_datasets(path: Path) -> list[tuple[Any, ...]]:
     """``datasets`` table rows from a file written by :func:`write_datasets`."""
     rows: list[tuple[Any, ...]] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path.name}, line {number} is not JSON ({exc.msg})") from exc
+    try:
+        for number, item in json_lines(path):
             missing = [f for f in DATASET_FIELDS if not isinstance(item, dict) or f not in item]
             if missing or not isinstance(item["rows"], list):
                 raise ValueError(f"{path.name}, line {number} is not a dataset (name, rows, ...)")
@@ -507,6 +516,8 @@ def read_datasets(path: Path) -> list[tuple[Any, ...]]:
                     iso_utc(item["stored_at"]),
                 )
             )
+    except JSONLineError as exc:
+        raise ValueError(f"{path.name}, {exc}") from exc
     return rows
 
 

@@ -193,23 +193,19 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    from ..frames import JSONLineError, json_lines  # pandas, which this module defers
+
     rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(
-                    f"{path}, line {number} is not JSON ({exc.msg}): write one JSON object a line"
-                ) from exc
+    try:
+        for number, item in json_lines(path):
             if not isinstance(item, dict):
                 raise InvalidInputError(
                     f"{path}, line {number} is a JSON {type(item).__name__}: write one JSON "
                     'object a line, e.g. {"city": "Paris", "expected": "France"}'
                 )
             rows.append(item)
+    except JSONLineError as exc:
+        raise InvalidInputError(f"{path}, {exc}: write one JSON object a line") from exc
     return rows
 
 
