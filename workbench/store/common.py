@@ -6,6 +6,7 @@ and the conversions of rows to results (the newest run per identity, prices, vec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
@@ -13,9 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..frames import runs_frame
+from ..checks import choice
+from ..errors import InvalidInputError
+from ..frames import iso_utc, runs_frame
 from ..record import COLUMNS
 from .columnar import gc_paused
+from .migrations import one_line
 
 __all__ = [
     "EMBEDDING_DTYPE",
@@ -140,3 +144,62 @@ def embedding_rows(
 
 def vector_of(blob: bytes | memoryview) -> list[float]:
     return np.frombuffer(bytes(blob), dtype=EMBEDDING_DTYPE).tolist()  # type: ignore[no-any-return]
+
+
+def runs_where(
+    experiment: str | None,
+    sweep_id: str | None,
+    status: str | None,
+    since: datetime | str | None,
+    kind: str | None,
+    user: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (``?`` placeholders, or "") and parameters of the runs filters
+    both stores take; a bad ``status``, ``kind`` or ``since`` is one line."""
+    choice("status", status, ("ok", "error"))  # a typo would quietly match no row
+    choice("kind", kind, ("chat", "embed"))
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("experiment", experiment),
+        ("sweep_id", sweep_id),
+        ("status", status),
+        ("kind", kind),
+        ("user", user),
+    ):
+        if value is not None:
+            # Quoted: "user" is a reserved word in PostgreSQL, which shares this clause.
+            clauses.append(f'"{column}" = ?')
+            params.append(value)
+    if since is not None:
+        # Stored timestamps share one ISO format, so comparing text compares times.
+        clauses.append("created_at >= ?")
+        try:
+            params.append(iso_utc(since))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidInputError(
+                f"since must be a datetime or a date like '2026-01-31' or "
+                f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
+            ) from None
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+class RunCounts:
+    """``count()`` of either store, through its portable SQL (``select_rows``)."""
+
+    def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError  # the store's
+
+    def count(
+        self,
+        experiment: str | None = None,
+        sweep_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        limit: int | None = None,
+        kind: str | None = None,
+        user: str | None = None,
+    ) -> int:
+        """How many rows ``runs()`` would return with the same filters."""
+        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
+        total = int(self.select_rows(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+        return total if limit is None else min(total, max(limit, 0))

@@ -36,12 +36,14 @@ from .common import (
     FIND_RUN_SQL,
     PRICES_SQL,
     UPSERT_PRICE_SQL,
+    RunCounts,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
     price_texts,
     prices_from_rows,
+    runs_where,
     vector_of,
 )
 from .datasets import DatasetTables
@@ -60,7 +62,6 @@ from .sqlite import (
     _now,
     _text_key,
     _user,
-    _where,
 )
 from .target import StoreURL
 
@@ -99,7 +100,7 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class PostgresStore(DatasetTables):
+class PostgresStore(DatasetTables, RunCounts):
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
     # Sweeps claim each point here before sending it: two people sweeping the same grid
@@ -305,7 +306,7 @@ class PostgresStore(DatasetTables):
         user: str | None = None,
     ) -> pd.DataFrame:
         """The runs as a DataFrame ordered by run_id, with the same dtypes as SQLite's."""
-        where, params = _where(experiment, sweep_id, status, since, kind, user)
+        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         self._connection()  # a closed store or a server that is down says so in one line
@@ -318,20 +319,6 @@ class PostgresStore(DatasetTables):
             sql += " ORDER BY run_id DESC LIMIT %s"
             params.append(limit)
         return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
-
-    def count(
-        self,
-        experiment: str | None = None,
-        sweep_id: str | None = None,
-        status: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = None,
-        kind: str | None = None,
-        user: str | None = None,
-    ) -> int:
-        where, params = _where(experiment, sweep_id, status, since, kind, user)
-        total = int(self._query(f"SELECT COUNT(*) FROM runs{_pg(where)}", params)[0][0])
-        return total if limit is None else min(total, max(limit, 0))
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
         sql, params = mean_tokens_query(model, experiment)

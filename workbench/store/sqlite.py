@@ -20,8 +20,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from ..checks import choice
-from ..errors import InvalidInputError, StoreError
+from ..errors import StoreError
 from ..frames import (
     EXPORT_SUFFIXES,
     expand_json,
@@ -38,12 +37,14 @@ from .common import (
     FIND_RUN_SQL,
     PRICES_SQL,
     UPSERT_PRICE_SQL,
+    RunCounts,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
     price_texts,
     prices_from_rows,
+    runs_where,
     vector_of,
 )
 from .datasets import DatasetTables, insert_dataset_sql
@@ -78,7 +79,7 @@ _INSERT_DATASET = insert_dataset_sql(SQLITE)
 _MIN_FREE_BYTES = 1 << 20
 
 
-class ExperimentStore(DatasetTables):
+class ExperimentStore(DatasetTables, RunCounts):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -290,7 +291,7 @@ class ExperimentStore(DatasetTables):
         temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
         tokens_counted bool; text (JSON columns included) object holding str or None.
         """
-        where, params = _where(experiment, sweep_id, status, since, kind, user)
+        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
@@ -306,21 +307,6 @@ class ExperimentStore(DatasetTables):
             sql += " ORDER BY run_id DESC LIMIT ?"
             params.append(limit)
         return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
-
-    def count(
-        self,
-        experiment: str | None = None,
-        sweep_id: str | None = None,
-        status: str | None = None,
-        since: datetime | str | None = None,
-        limit: int | None = None,
-        kind: str | None = None,
-        user: str | None = None,
-    ) -> int:
-        """How many rows ``runs()`` would return with the same filters."""
-        where, params = _where(experiment, sweep_id, status, since, kind, user)
-        total = int(self._query(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
-        return total if limit is None else min(total, max(limit, 0))
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
         """Mean completion tokens of earlier ok chat runs of ``model`` (for estimates).
@@ -339,7 +325,7 @@ class ExperimentStore(DatasetTables):
         _check_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            where, params = _where(experiment, None, None, None, None)
+            where, params = runs_where(experiment, None, None, None, None)
             rows = self.count(experiment=experiment)
             if not (
                 target.suffix.lower() == ".parquet"
@@ -534,42 +520,6 @@ class ExperimentStore(DatasetTables):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _where(
-    experiment: str | None,
-    sweep_id: str | None,
-    status: str | None,
-    since: datetime | str | None,
-    kind: str | None,
-    user: str | None = None,
-) -> tuple[str, list[Any]]:
-    choice("status", status, ("ok", "error"))  # a typo would quietly match no row
-    choice("kind", kind, ("chat", "embed"))
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("experiment", experiment),
-        ("sweep_id", sweep_id),
-        ("status", status),
-        ("kind", kind),
-        ("user", user),
-    ):
-        if value is not None:
-            # Quoted: "user" is a reserved word in PostgreSQL, which shares this clause.
-            clauses.append(f'"{column}" = ?')
-            params.append(value)
-    if since is not None:
-        # Stored timestamps share one ISO format, so comparing text compares times.
-        clauses.append("created_at >= ?")
-        try:
-            params.append(iso_utc(since))
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidInputError(
-                f"since must be a datetime or a date like '2026-01-31' or "
-                f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
-            ) from None
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 # Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
