@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -183,11 +184,29 @@ def runs_where(
             ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-class RunCounts:
-    """``count()`` of either store, through its portable SQL (``select_rows``)."""
+_Store = TypeVar("_Store", bound="StoreBase")
+
+
+class StoreBase:
+    """What both stores share above their own SQL: ``with store:`` and ``count()``
+    (through the portable ``select_rows``)."""
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError  # the store's
+
+    def close(self) -> None:
+        raise NotImplementedError  # the store's
+
+    def __enter__(self: _Store) -> _Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def count(
         self,

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -36,7 +35,7 @@ from .common import (
     FIND_RUN_SQL,
     PRICES_SQL,
     UPSERT_PRICE_SQL,
-    RunCounts,
+    StoreBase,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
@@ -100,7 +99,7 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class PostgresStore(DatasetTables, RunCounts):
+class PostgresStore(DatasetTables, StoreBase):
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
     # Sweeps claim each point here before sending it: two people sweeping the same grid
@@ -131,17 +130,6 @@ class PostgresStore(DatasetTables, RunCounts):
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url.masked!r})"

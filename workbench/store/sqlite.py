@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -37,7 +36,7 @@ from .common import (
     FIND_RUN_SQL,
     PRICES_SQL,
     UPSERT_PRICE_SQL,
-    RunCounts,
+    StoreBase,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
@@ -79,7 +78,7 @@ _INSERT_DATASET = insert_dataset_sql(SQLITE)
 _MIN_FREE_BYTES = 1 << 20
 
 
-class ExperimentStore(DatasetTables, RunCounts):
+class ExperimentStore(DatasetTables, StoreBase):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -122,17 +121,6 @@ class ExperimentStore(DatasetTables, RunCounts):
                 # Keeps the query planner's statistics fresh; cheap when nothing changed.
                 conn.execute("PRAGMA optimize")
             conn.close()
-
-    def __enter__(self) -> ExperimentStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ExperimentStore({str(self.path)!r})"
