@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import statistics
 import subprocess
 import sys
@@ -46,3 +49,10 @@ def loopback_api(delay_s: float, seconds: float = 900) -> Iterator[str]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def print_profile(profiler: cProfile.Profile, lines: int = 20) -> None:
+    """The functions that took the most time of their own, after a ``--profile`` run."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
+    print(out.getvalue())

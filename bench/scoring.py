@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import json
-import pstats
 import re
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from common import record
+from common import print_profile, record
 
 import workbench as wb
 from workbench.frames import record_to_row
@@ -151,9 +149,7 @@ def main() -> None:
         f" {scoring_cpu:.2f} s / {bare_cpu:.2f} s = {cpu_ratio:.2f} x",
     )
     if profiler is not None:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
-        print(out.getvalue())
+        print_profile(profiler)
 
 
 if __name__ == "__main__":

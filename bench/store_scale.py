@@ -24,14 +24,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
-import pstats
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from common import record
+from common import print_profile, record
 
 from workbench.frames import record_to_row
 from workbench.record import COLUMNS, RunRecord, new_run_id
@@ -202,9 +200,7 @@ def main() -> None:
         f"Parquet export {export:.2f} s = {export / load:.2f} x the load",
     )
     if profiler is not None:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
-        print(out.getvalue())
+        print_profile(profiler)
 
 
 if __name__ == "__main__":
