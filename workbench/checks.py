@@ -112,11 +112,12 @@ def sendable(what: str, text: str) -> None:
 def messages_sendable(messages: Iterable[Mapping[str, Any]]) -> None:
     for index, message in enumerate(messages):
         role = message.get("role", f"message {index}")
-        for text in _texts(message.get("content")):
+        for text in message_texts(message.get("content")):
             sendable(f"The {role} message", text)
 
 
-def _texts(content: Any) -> Iterable[str]:
+def message_texts(content: Any) -> Iterable[str]:
+    """The text of a message's ``content``: a string, or the text parts of a list."""
     if isinstance(content, str):
         yield content
     elif isinstance(content, list):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .checks import message_texts
 
 __all__ = [
     "JSON_INSTRUCTION",
@@ -24,18 +26,11 @@ _NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]+")
 _NAME_LIMIT = 64
 
 
-def _texts(content: Any) -> Iterable[str]:
-    if isinstance(content, str):
-        yield content
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                yield part["text"]
-
-
 def _mentions_json(messages: Sequence[Mapping[str, Any]]) -> bool:
     return any(
-        "json" in text.lower() for message in messages for text in _texts(message.get("content"))
+        "json" in text.lower()
+        for message in messages
+        for text in message_texts(message.get("content"))
     )
 
 
