@@ -19,6 +19,7 @@ import httpx
 # The chat client's own plumbing, so both speak to a server the same way: one place for
 # the key header, the retry rule and the redaction of errors.
 from ..client import _retry_after_status, _retry_after_transport, _Target
+from ..errors import APIError, WorkbenchError
 from ..retry import Attempts
 from ..wire import Endpoint, read_reply
 from .jsonl import ENDPOINT
@@ -26,6 +27,10 @@ from .jsonl import ENDPOINT
 __all__ = ["BatchAPI", "BatchInfo", "TERMINAL", "COMPLETION_WINDOW"]
 
 COMPLETION_WINDOW = "24h"  # the only window OpenAI offers
+# GET /batches pages (of at most 100, OpenAI's maximum) read when looking for a batch a
+# create whose answer was lost may have made: it is among the newest, listed first.
+LIST_PAGE_SIZE = 100
+LIST_MAX_PAGES = 10
 # Statuses after which a batch changes no more (OpenAI's batch object).
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -117,7 +122,13 @@ class BatchAPI:
         return file_id
 
     def create(self, input_file_id: str, metadata: Mapping[str, str] | None = None) -> BatchInfo:
-        """POST /batches for chat completions, within 24 hours."""
+        """POST /batches for chat completions, within 24 hours; at most one batch per call.
+
+        A create is never retried blind: when its answer is lost (a timeout, a broken
+        connection, a 5xx) the batch may exist all the same, and a second POST would be a
+        second batch, paid and never tracked. So before each retry (and before giving up)
+        the batches are listed and one made from this input file (with this metadata) is
+        taken as the answer."""
         body: dict[str, Any] = {
             "input_file_id": input_file_id,
             "endpoint": ENDPOINT,
@@ -125,7 +136,74 @@ class BatchAPI:
         }
         if metadata:
             body["metadata"] = dict(metadata)
-        return self._batch(self._target.endpoint("POST", "/batches"), body)
+        endpoint = self._target.endpoint("POST", "/batches")
+        attempts = Attempts(self._target.max_retries)
+        headers = {**self._target.request_headers(stream=False), "Accept": "application/json"}
+        while True:
+            try:
+                response = self._http.request("POST", endpoint.url, headers=headers, json=body)
+            except httpx.TransportError as exc:
+                found = self._created(endpoint, input_file_id, metadata, exc)
+                if found is not None:
+                    return found
+                self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                continue
+            if response.is_success:
+                return self._info(endpoint, response)
+            if response.status_code >= 500:  # refusals below 500 created nothing
+                found = self._created(endpoint, input_file_id, metadata, response.status_code)
+                if found is not None:
+                    return found
+            self._sleep(_retry_after_status(endpoint, attempts, response))
+
+    def page(
+        self, after: str | None = None, limit: int = LIST_PAGE_SIZE
+    ) -> tuple[list[BatchInfo], list[dict[str, Any]], bool]:
+        """GET /batches, one page (newest first): the batches, their raw objects, has_more."""
+        query = f"?limit={limit}" + (f"&after={after}" if after else "")
+        endpoint = self._target.endpoint("GET", f"/batches{query}")
+        response = self._send(endpoint)
+        reply = read_reply(endpoint, response, 0)
+        data = reply.data.get("data")
+        if not isinstance(data, list):
+            raise endpoint.response_error("not a list of batches", body=response.text, retries=0)
+        raw = [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        return [BatchInfo.from_api(item) for item in raw], raw, bool(reply.data.get("has_more"))
+
+    def find_created(
+        self, input_file_id: str, metadata: Mapping[str, str] | None = None
+    ) -> BatchInfo | None:
+        """The batch made from ``input_file_id`` (carrying ``metadata``), if one exists."""
+        after = None
+        for _ in range(LIST_MAX_PAGES):
+            infos, raw, has_more = self.page(after)
+            for info, item in zip(infos, raw, strict=True):
+                tags = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                if info.input_file_id == input_file_id and all(
+                    tags.get(key) == value for key, value in (metadata or {}).items()
+                ):
+                    return info
+            if not has_more or not infos:
+                return None
+            after = infos[-1].id
+        return None
+
+    def _created(
+        self,
+        endpoint: Endpoint,
+        input_file_id: str,
+        metadata: Mapping[str, str] | None,
+        failure: object,
+    ) -> BatchInfo | None:
+        try:
+            return self.find_created(input_file_id, metadata)
+        except WorkbenchError as exc:
+            # Not knowing whether it exists, sending again could pay for it twice.
+            raise APIError(
+                f"POST /batches for {input_file_id} got no answer ({failure}), and the "
+                f"batches could not be listed to see whether it was made ({str(exc)[:300]}): "
+                "look at the provider's batches before running the sweep again"
+            ) from None
 
     def retrieve(self, batch_id: str) -> BatchInfo:
         """GET /batches/{id}."""
@@ -144,7 +222,10 @@ class BatchAPI:
         self._http.close()
 
     def _batch(self, endpoint: Endpoint, body: dict[str, Any] | None) -> BatchInfo:
-        response = self._send(endpoint, json=body)
+        return self._info(endpoint, self._send(endpoint, json=body))
+
+    @staticmethod
+    def _info(endpoint: Endpoint, response: httpx.Response) -> BatchInfo:
         reply = read_reply(endpoint, response, 0)
         if not isinstance(reply.data.get("id"), str) or "status" not in reply.data:
             raise endpoint.response_error("not a batch object", body=response.text, retries=0)

@@ -8,6 +8,7 @@ answer maps back to its planned point whatever order the provider writes them in
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,16 @@ __all__ = [
     "request_line",
     "split_lines",
     "parse_answers",
+    "read_answers",
+    "best_answers",
+    "UNREADABLE",
 ]
+
+# The error code of an answer whose line could not be read: its request has no usable
+# answer, so it becomes an error row and the next run sends it again.
+UNREADABLE = "unreadable_line"
+# A custom_id written out before the line broke (a cut-off line, a bad escape later on).
+_CUSTOM_ID = re.compile(r'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 # OpenAI's limits per batch input file (platform.openai.com/docs/guides/batch).
 MAX_BATCH_REQUESTS = 50_000
@@ -103,17 +113,48 @@ def _error_text(error: Any) -> tuple[str, str | None]:
 
 
 def parse_answers(text: str) -> list[Answer]:
-    """Every line of an output or error file; a line that is not JSON raises ValueError."""
-    answers = []
+    """Every readable line of an output or error file (see :func:`read_answers`)."""
+    return read_answers(text)[0]
+
+
+def read_answers(text: str) -> tuple[list[Answer], list[str]]:
+    """The answers of an output or error file, and what could not be read, in one line each.
+
+    One broken line never costs the others: a line that is not JSON (or has no custom_id)
+    whose custom_id can still be found becomes an error answer (code ``unreadable_line``)
+    for that request; a line with no custom_id at all is only reported, and its request,
+    which then has no answer, is found missing by the caller."""
+    answers: list[Answer] = []
+    unreadable: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
+            answers.append(_answer(data, number))
         except ValueError as exc:
-            raise ValueError(f"line {number} of a batch result file is not JSON: {exc}") from None
-        answers.append(_answer(data, number))
-    return answers
+            found = _CUSTOM_ID.search(line)
+            problem = f"line {number} cannot be read ({str(exc)[:200]})"
+            if found is None:
+                unreadable.append(problem)
+                continue
+            try:
+                custom_id = str(json.loads(f'"{found.group(1)}"'))
+            except ValueError:
+                custom_id = found.group(1)
+            answers.append(Answer(custom_id, None, None, problem, UNREADABLE))
+    return answers, unreadable
+
+
+def best_answers(answers: Iterable[Answer]) -> dict[str, Answer]:
+    """One answer per custom_id: a usable answer wins over any error, whatever the order
+    (a "500 then 200" pair is one request answered and paid on its second try)."""
+    best: dict[str, Answer] = {}
+    for answer in answers:
+        kept = best.get(answer.custom_id)
+        if kept is None or (answer.ok and not kept.ok):
+            best[answer.custom_id] = answer
+    return best
 
 
 def _answer(data: Any, number: int) -> Answer:

@@ -104,6 +104,13 @@ class Ledger:
             "UPDATE batches SET collected_at = ? WHERE batch_id = ?", (now_iso(), batch_id)
         )
 
+    def get(self, batch_id: str) -> BatchRow | None:
+        """The batch's row as the store holds it now (another kernel may have changed it)."""
+        rows = self.store.select_rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE batch_id = ?", (batch_id,)
+        )
+        return BatchRow(*rows[0]) if rows else None
+
     def for_sweep(self, sweep_id: str) -> list[BatchRow]:
         rows = self.store.select_rows(
             f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE sweep_id = ?"

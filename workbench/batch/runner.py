@@ -9,6 +9,7 @@ by running the cell again. Timing is a pure rule of an injectable clock and slee
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..dispatch import attempt_of
 from ..errors import (
     APIError,
     APIStatusError,
@@ -30,6 +32,7 @@ from ..errors import (
 from ..frames import iso_utc
 from ..money import format_money
 from ..progress import ProgressBar, SweepProgress
+from ..record import new_run_id
 from ..session import PreparedChat, one_line
 from ..wire import Endpoint, Reply, chat_result
 from . import jsonl
@@ -41,9 +44,15 @@ if TYPE_CHECKING:
 
     from ..plan import PlannedRun
     from ..providers import Provider
-    from ..sweeps import Sweep
+    from .protocol import BatchedSweep
 
-__all__ = ["SweepBatches", "SharedBatchWarning", "poll_delay", "NEVER_RAN"]
+__all__ = [
+    "SweepBatches",
+    "SharedBatchWarning",
+    "MissingAnswersWarning",
+    "poll_delay",
+    "NEVER_RAN",
+]
 
 ProgressCallback = Callable[[SweepProgress], None]
 ApiFactory = Callable[["Provider"], BatchAPI]
@@ -56,6 +65,21 @@ NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
 POLL_FIRST_S = 2.0
 POLL_FACTOR = 1.5
 POLL_MAX_S = 300.0
+# Collecting a batch is claimed in the store's claims table (as live sweeps claim points),
+# under a key no request hash can take, so two kernels waiting on one batch log each
+# answer once. The claim is renewed every COLLECT_RENEW answers; one older than
+# COLLECT_STALE_S is a kernel that died while collecting, and is taken over.
+COLLECT_INDEX = -1
+COLLECT_STALE_S = 600.0
+COLLECT_RENEW = 500
+RENEW_SQL = (
+    "UPDATE claims SET claimed_at = ? WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+)
+
+
+class MissingAnswersWarning(UserWarning):
+    """A batch ended without a usable answer for some of its requests (absent from its
+    files, or on a line that cannot be read): they are error rows, sent again next run."""
 
 
 class SharedBatchWarning(UserWarning):
@@ -86,11 +110,11 @@ def _seconds_between(start: str, end: str | None, clock_now: datetime) -> float:
 
 
 class SweepBatches:
-    """The Batch API side of one :class:`~workbench.sweeps.Sweep`."""
+    """The Batch API side of one sweep (a :class:`~.protocol.BatchedSweep`)."""
 
     def __init__(
         self,
-        sweep: Sweep,
+        sweep: BatchedSweep,
         *,
         api_factory: ApiFactory | None = None,
         sleep: Callable[[float], object] | None = None,
@@ -155,7 +179,7 @@ class SweepBatches:
         cost = work.cost.batch_cost_high if sweep.strict else work.cost.batch_cost_expected
         self._check(send, cost)
         # The sweep's own refusals too (a spent session budget, calls of unknown price),
-        # judged on what the batch will cost.
+        # judged on what the batch will cost. (work is the sweep's dataclass.)
         at_batch_price = replace(
             work.cost,
             cost_low=work.cost.batch_cost_low,
@@ -163,8 +187,6 @@ class SweepBatches:
             cost_high=work.cost.batch_cost_high,
         )
         sweep._refuse_over_budget(replace(work, send=jobs, cost=at_batch_price))
-        from ..dispatch import attempt_of
-
         for prepared in work.replay:
             self.session.cached(attempt_of(prepared))
         submitted: list[BatchRow] = []
@@ -222,6 +244,8 @@ class SweepBatches:
                         "without --batch)"
                     ) from None
                 raise
+            # The input file's id names this submission: a create whose answer is lost is
+            # found by it (and the metadata) instead of being sent twice (api.create).
             info = api.create(file_id, {"workbench_sweep": self.sweep.sweep_id})
             row = BatchRow(
                 batch_id=info.id,
@@ -316,11 +340,10 @@ class SweepBatches:
                 info = self._api_for(row).retrieve(row.batch_id)
                 self.ledger.update(info)
                 row = _updated(row, info)
-            if row.terminal:
-                self.collect(row)
+            if row.terminal and self.collect(row):
                 if row.status == "failed":
                     self._failed.append(row)
-            else:
+            else:  # running, or being collected by another kernel: its rows are coming
                 still_open.append(row)
         return still_open
 
@@ -330,43 +353,121 @@ class SweepBatches:
         cancelled = []
         for row in self.open_rows():
             if not row.terminal:
-                info = self._api_for(row).cancel(row.batch_id)
+                api = self._api_for(row)
+                try:
+                    info = api.cancel(row.batch_id)
+                except APIStatusError as exc:
+                    if exc.status_code != 409:
+                        raise
+                    info = api.retrieve(row.batch_id)  # it ended meanwhile: wait collects it
                 self.ledger.update(info)
                 cancelled.append(_updated(row, info))
         return cancelled
 
     # -- collecting -----------------------------------------------------------------
 
-    def collect(self, row: BatchRow) -> None:
-        """Log every answer of an ended batch as a row of the sweep (once)."""
-        api = self._api_for(row)
-        answers: list[jsonl.Answer] = []
-        for file_id in (row.output_file_id, row.error_file_id):
-            if file_id:
-                try:
-                    answers += jsonl.parse_answers(api.content(file_id))
-                except ValueError as exc:
-                    raise ConfigurationError(
-                        f"batch {row.batch_id}: its file {file_id} cannot be read ({exc})"
-                    ) from None
+    def collect(self, row: BatchRow) -> bool:
+        """Log every answer of an ended batch as a row of the sweep, once whoever collects:
+        the collection is claimed in the store first. False while another kernel holds
+        the claim (its rows are coming); True once the batch is collected."""
+        store = self.session.store
+        key, token = f"batch:{row.batch_id}", new_run_id()
+        if not store.claim(key, COLLECT_INDEX, token, COLLECT_STALE_S):
+            return False
+        try:
+            current = self.ledger.get(row.batch_id)
+            if current is None or not current.open:
+                return True  # collected by the kernel that held the claim before us
+            if not self._collect_claimed(row, key, token):
+                return False  # our claim went stale and was taken over: theirs now
+            self.ledger.mark_collected(row.batch_id)
+            return True
+        finally:
+            with contextlib.suppress(Exception):  # a stale claim is taken over anyway
+                store.release(key, COLLECT_INDEX, token)
+
+    def _collect_claimed(self, row: BatchRow, key: str, token: str) -> bool:
+        answers, unreadable = self._read_files(row)
+        best = jsonl.best_answers(answers)
         plan = {p.identity: p for p in self.sweep._plan}
-        done = self._answered()
+        done = self._logged(row)
         latency = _seconds_between(row.created_at, row.ended_at, datetime.now().astimezone())
         endpoint = Endpoint("POST", f"batch {row.batch_id}")
-        for answer in answers:
-            identity = jsonl.identity_of(answer.custom_id)
+        missing: list[PlannedRun] = []
+        for count, custom_id in enumerate(row.ids, 1):
+            if count % COLLECT_RENEW == 0 and not self.session.store.execute(
+                RENEW_SQL, (now_iso(), key, COLLECT_INDEX, token)
+            ):
+                return False
+            identity = jsonl.identity_of(custom_id)
             planned = plan.get(identity) if identity is not None else None
             if planned is None or planned.identity in done:
-                continue  # not ours, or logged by an earlier collection cut short
+                continue  # not this sweep's plan, or logged by a collection cut short
+            answer = best.get(custom_id)
+            if answer is None:
+                # A completed batch ran every request: one with no answer in its files is
+                # named and sent again. Expired or cancelled ones may never have run it.
+                if row.status == "completed":
+                    missing.append(planned)
+                    self._log_error(
+                        attempt_of(planned.prepared),
+                        f"batch {row.batch_id}: its output has no answer for this request "
+                        f"({custom_id}); run the sweep again to send it",
+                        latency,
+                    )
+                continue
             if answer.error_code in NEVER_RAN:
                 continue
+            if answer.error_code == jsonl.UNREADABLE:
+                missing.append(planned)
             self._log(planned, answer, latency, endpoint, row)
-            done.add(planned.identity)
-        self.ledger.mark_collected(row.batch_id)
+        if missing or unreadable:
+            self._warn_missing(row, missing, unreadable)
+        return True
 
-    def _answered(self) -> set[tuple[str, int]]:
-        here = self.session.store.runs(sweep_id=self.sweep.sweep_id, status="ok")
-        return set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
+    def _read_files(self, row: BatchRow) -> tuple[list[jsonl.Answer], list[str]]:
+        """The answers of the batch's output and error files; what could not be read."""
+        api = self._api_for(row)
+        answers: list[jsonl.Answer] = []
+        unreadable: list[str] = []
+        for file_id in (row.output_file_id, row.error_file_id):
+            if not file_id:
+                continue
+            try:
+                text = api.content(file_id)
+            except APIStatusError as exc:
+                if exc.status_code != 404:  # 404: gone (deleted, or past retention)
+                    raise
+                unreadable.append(f"file {file_id} is gone (HTTP 404)")
+                continue
+            found, bad = jsonl.read_answers(text)
+            answers += found
+            unreadable += [f"file {file_id}: {problem}" for problem in bad]
+        return answers, unreadable
+
+    def _warn_missing(
+        self, row: BatchRow, missing: Sequence[PlannedRun], unreadable: Sequence[str]
+    ) -> None:
+        named = ", ".join(repr(p.prepared.record.prompt[:40]) for p in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        problems = f" ({'; '.join(unreadable[:3])})" if unreadable else ""
+        message = (
+            f"batch {row.batch_id} {row.status} without a usable answer for "
+            f"{len(missing)} of {len(row.ids)} requests{problems}"
+            + (f": {named}{more}" if missing else "")
+            + "; they are error rows now, and the next run of the sweep sends them again"
+        )
+        self.sweep._shared.update(message=message[:300])
+        warnings.warn(message, MissingAnswersWarning, stacklevel=2)
+
+    def _logged(self, row: BatchRow) -> set[tuple[str, int]]:
+        """Points of the sweep with an answer, or with an error row from this batch."""
+        runs = self.session.store.runs(sweep_id=self.sweep.sweep_id)
+        if runs.empty:
+            return set()
+        ours = runs["error"].fillna("").astype(str).str.startswith(f"batch {row.batch_id}:")
+        kept = runs[(runs["status"] == "ok") | ours]
+        return set(zip(kept["request_hash"], kept["sample_index"].astype(int), strict=True))
 
     def _log(
         self,
@@ -376,21 +477,20 @@ class SweepBatches:
         endpoint: Endpoint,
         row: BatchRow,
     ) -> None:
-        from ..dispatch import attempt_of
-
         prepared = attempt_of(planned.prepared)
         prepared.record.mode = "batch"
         if answer.ok and answer.body is not None:
             try:
                 result = chat_result(Reply(endpoint, answer.body, {}, 0), latency_s=latency)
             except WorkbenchError as exc:
-                self._log_error(prepared, one_line(exc), latency)
+                self._log_error(prepared, f"batch {row.batch_id}: {one_line(exc)}", latency)
                 return
             self.session.finish_ok(prepared, result)
             return
         self._log_error(prepared, f"batch {row.batch_id}: {answer.error}", latency)
 
     def _log_error(self, prepared: PreparedChat, message: str, latency: float) -> None:
+        prepared.record.mode = "batch"
         record = prepared.record
         record.status = "error"
         record.error = message[:500]
