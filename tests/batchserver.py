@@ -9,12 +9,20 @@ what a test sees does not depend on how fast the machine is.
 The requests inside a batch are answered by ``respond(body) -> (status, body)``: canned
 completions in unit tests, the real local model in integration tests (it has no batch
 endpoint of its own).
+
+What a real provider does now and then, on demand: an output line that cannot be read,
+requests a completed batch has no line for, a request answered 500 and then 200, a
+``POST /batches`` whose answer is lost after the batch was made (``create_delays``), and
+``GET /v1/batches`` (newest first, ``limit``/``after``/``has_more``) to find such a batch.
+``content_gate`` holds every download of a result file until that many are waiting (or a
+few seconds pass), so two kernels collecting one batch overlap for certain.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -36,6 +44,10 @@ class Script:
     end: str = "completed"
     answered: int = 0
     steps_in_progress: int = 1  # polls that find it in_progress before it moves on
+    # By request number (0-based, input order):
+    malformed: tuple[int, ...] = ()  # its output line is cut off mid-JSON
+    dropped: tuple[int, ...] = ()  # run, but in neither file
+    retried: tuple[int, ...] = ()  # a 500 line, then its 200 line, in the output file
 
 
 @dataclass
@@ -77,6 +89,8 @@ class BatchServer:
         *,
         scripts: list[Script] | None = None,
         supports_batches: bool = True,
+        create_delays: list[float] | None = None,
+        content_gate: int = 0,
     ) -> None:
         self.respond = respond
         self.scripts = list(scripts or [])  # taken in order by each new batch
@@ -85,6 +99,10 @@ class BatchServer:
         self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
         self.batches: dict[str, _Batch] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
+        # Seconds each POST /batches holds its answer after making the batch (in order):
+        # longer than the client's timeout, the answer is lost but the batch exists.
+        self.create_delays = list(create_delays or [])
+        self._gate = threading.Barrier(content_gate) if content_gate > 1 else None
         self._lock = threading.Lock()
         outer = self
 
@@ -101,13 +119,24 @@ class BatchServer:
                 with outer._lock:
                     outer.log.append((self.command, self.path, headers))
                     status, body = outer._route(self.command, self.path, headers, raw)
+                    delay = outer._delay(self.command, self.path, status)
+                if delay:
+                    time.sleep(delay)  # outside the lock: the client's other calls go on
+                if outer._gate is not None and self.path.endswith("/content"):
+                    try:
+                        outer._gate.wait(timeout=3.0)
+                    except threading.BrokenBarrierError:
+                        pass  # fewer downloads than the gate waits for: go on
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 kind = "application/octet-stream" if isinstance(body, bytes) else "application/json"
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", kind)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first: the batch exists all the same
 
             do_GET = do_POST = _serve
 
@@ -127,6 +156,11 @@ class BatchServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def _delay(self, method: str, path: str, status: int) -> float:
+        if method == "POST" and path.rstrip("/") == "/v1/batches" and status == 200:
+            return self.create_delays.pop(0) if self.create_delays else 0.0
+        return 0.0
 
     def input_lines(self) -> list[list[dict[str, Any]]]:
         """The request lines of every batch, in the order they were created."""
@@ -153,6 +187,8 @@ class BatchServer:
                 return 200, self.files[file_id][1]
             case "POST", ["batches"]:
                 return self._create(json.loads(raw))
+            case "GET", ["batches"]:
+                return self._list(path)
             case "GET", ["batches", batch_id]:
                 return self._retrieve(batch_id)
             case "POST", ["batches", batch_id, "cancel"]:
@@ -219,6 +255,26 @@ class BatchServer:
         self.batches[batch_id] = _Batch(data, lines, script)
         return 200, data
 
+    def _list(self, path: str) -> tuple[int, Any]:
+        """GET /v1/batches: newest first, ``limit`` 1-100 (default 20), ``after`` an id."""
+        query = dict(
+            part.split("=", 1) for part in path.partition("?")[2].split("&") if "=" in part
+        )
+        limit = int(query.get("limit", "20"))
+        if not 1 <= limit <= 100:
+            return 400, {"error": {"message": "limit must be between 1 and 100"}}
+        newest_first = [batch.data for batch in reversed(self.batches.values())]
+        ids = [data["id"] for data in newest_first]
+        start = ids.index(query["after"]) + 1 if query.get("after") in ids else 0
+        page = newest_first[start : start + limit]
+        return 200, {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": start + limit < len(newest_first),
+        }
+
     def _retrieve(self, batch_id: str) -> tuple[int, Any]:
         batch = self.batches.get(batch_id)
         if batch is None:
@@ -281,15 +337,33 @@ class BatchServer:
                 "response": {"status_code": status, "request_id": request_id, "body": body},
                 "error": None,
             }
+            script = batch.script
+            if number in script.dropped:
+                continue
+            if number in script.retried:
+                failed = {"error": {"message": "The server had an error", "type": "server_error"}}
+                batch.outputs.append(
+                    {**entry, "response": {**entry["response"], "status_code": 500, "body": failed}}
+                )
+            if number in script.malformed:
+                entry = {**entry, "_malformed": True}
             (batch.outputs if status == 200 else batch.errors).append(entry)
         counts = batch.data["request_counts"]
         counts["completed"], counts["failed"] = (
-            len(batch.outputs),
+            len({e["custom_id"] for e in batch.outputs}),
             (sum(1 for e in batch.errors if e["response"] is not None)),
         )
         for kind, entries in (("output_file_id", batch.outputs), ("error_file_id", batch.errors)):
             if entries:
                 file_id = f"file-{len(self.files) + 1}"
-                text = "".join(json.dumps(e) + "\n" for e in entries)
+                text = "".join(_line(e) + "\n" for e in entries)
                 self.files[file_id] = ("batch_output", text.encode())
                 batch.data[kind] = file_id
+
+
+def _line(entry: dict[str, Any]) -> str:
+    """One line of a result file; a malformed one is cut off in the middle of its body."""
+    if entry.get("_malformed"):
+        whole = json.dumps({k: v for k, v in entry.items() if k != "_malformed"})
+        return whole[: len(whole) // 2]
+    return json.dumps(entry)

@@ -157,10 +157,10 @@ class BatchAPI:
             self._sleep(_retry_after_status(endpoint, attempts, response))
 
     def page(
-        self, after: str | None = None, limit: int = LIST_PAGE_SIZE
+        self, after: str | None = None, limit: int | None = None
     ) -> tuple[list[BatchInfo], list[dict[str, Any]], bool]:
         """GET /batches, one page (newest first): the batches, their raw objects, has_more."""
-        query = f"?limit={limit}" + (f"&after={after}" if after else "")
+        query = f"?limit={limit or LIST_PAGE_SIZE}" + (f"&after={after}" if after else "")
         endpoint = self._target.endpoint("GET", f"/batches{query}")
         response = self._send(endpoint)
         reply = read_reply(endpoint, response, 0)
