@@ -20,6 +20,7 @@ few seconds pass), so two kernels collecting one batch overlap for certain.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -123,10 +124,9 @@ class BatchServer:
                 if delay:
                     time.sleep(delay)  # outside the lock: the client's other calls go on
                 if outer._gate is not None and self.path.endswith("/content"):
-                    try:
+                    # Fewer downloads than the gate waits for: it breaks, and they go on.
+                    with contextlib.suppress(threading.BrokenBarrierError):
                         outer._gate.wait(timeout=3.0)
-                    except threading.BrokenBarrierError:
-                        pass  # fewer downloads than the gate waits for: go on
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 kind = "application/octet-stream" if isinstance(body, bytes) else "application/json"
                 try:

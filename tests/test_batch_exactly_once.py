@@ -31,7 +31,8 @@ import pytest
 from batchserver import BatchServer, Script
 
 import workbench as wb
-from workbench.batch import BatchAPI, api as api_mod, jsonl, runner
+from workbench.batch import BatchAPI, jsonl, runner
+from workbench.batch import api as api_mod
 from workbench.batch.runner import MissingAnswersWarning
 from workbench.sweeps import Sweep
 
@@ -260,8 +261,5 @@ def test_the_batch_package_never_imports_the_sweeps() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 imported.append((path.name, node.level, node.module or ""))
-    assert not [
-        found for found in imported if found[1] == 2 and found[2].split(".")[0] == "sweeps"
-    ]
+    assert not [found for found in imported if found[1] == 2 and found[2].split(".")[0] == "sweeps"]
     assert not [found for found in imported if found[2].startswith("workbench.sweeps")]
-

@@ -7,7 +7,9 @@ uploaded, run by the provider within 24 hours at its batch price, and collected 
 
 Modules: :mod:`.jsonl` (the file's lines and the answers' lines), :mod:`.api` (the Files
 and Batches endpoints over HTTP), :mod:`.ledger` (the store's ``batches`` table, so a
-restarted kernel finds its batches) and :mod:`.runner` (submit, poll, collect).
+restarted kernel finds its batches), :mod:`.runner` (submit, poll, cancel),
+:mod:`.collect` (answers to rows, exactly once) and :mod:`.protocol` (what they need of a
+sweep: the sweep imports this package, never the other way round).
 """
 
 from __future__ import annotations

@@ -178,7 +178,8 @@ class BatchAPI:
         for _ in range(LIST_MAX_PAGES):
             infos, raw, has_more = self.page(after)
             for info, item in zip(infos, raw, strict=True):
-                tags = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                attached = item.get("metadata")
+                tags = attached if isinstance(attached, dict) else {}
                 if info.input_file_id == input_file_id and all(
                     tags.get(key) == value for key, value in (metadata or {}).items()
                 ):

@@ -48,8 +48,10 @@ class BatchedSweep(Protocol):
     experiment: str
     strict: bool
     budget: Decimal | None
-    _plan: Sequence[PlannedRun]
     _shared: SharedProgress
+
+    @property
+    def _plan(self) -> Sequence[PlannedRun]: ...
 
     @property
     def scoring(self) -> Scoring | None: ...
