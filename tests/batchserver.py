@@ -47,6 +47,7 @@ class Script:
     steps_in_progress: int = 1  # polls that find it in_progress before it moves on
     # By request number (0-based, input order):
     malformed: tuple[int, ...] = ()  # its output line is cut off mid-JSON
+    garbled: tuple[int, ...] = ()  # its output line is cut off before its custom_id
     dropped: tuple[int, ...] = ()  # run, but in neither file
     retried: tuple[int, ...] = ()  # a 500 line, then its 200 line, in the output file
 
@@ -347,6 +348,8 @@ class BatchServer:
                 )
             if number in script.malformed:
                 entry = {**entry, "_malformed": True}
+            if number in script.garbled:
+                entry = {**entry, "_garbled": True}
             (batch.outputs if status == 200 else batch.errors).append(entry)
         counts = batch.data["request_counts"]
         counts["completed"], counts["failed"] = (
@@ -363,7 +366,9 @@ class BatchServer:
 
 def _line(entry: dict[str, Any]) -> str:
     """One line of a result file; a malformed one is cut off in the middle of its body."""
+    if entry.get("_garbled"):
+        return '{"id": "' + str(entry["id"])[:5]
     if entry.get("_malformed"):
-        whole = json.dumps({k: v for k, v in entry.items() if k != "_malformed"})
+        whole = json.dumps({k: v for k, v in entry.items() if not k.startswith("_")})
         return whole[: len(whole) // 2]
     return json.dumps(entry)

@@ -152,6 +152,18 @@ def test_a_malformed_output_line_is_an_error_row_and_every_other_answer_is_kept(
     assert (live[live.prompt == "Say dog."].status == "ok").any()
 
 
+def test_a_line_cut_before_its_custom_id_leaves_its_request_missing_and_resendable(
+    start: Start,
+) -> None:
+    start(scripts=[Script(garbled=(3,))])
+    s = make_sweep()
+    with pytest.warns(MissingAnswersWarning, match=r"line 4 cannot be read.*'Say emu.'"):
+        df = s.run(mode="batch", progress=False)
+    assert sorted(df.status) == ["error", "ok", "ok", "ok"]
+    assert df[df.status == "error"].prompt.tolist() == ["Say emu."]
+    assert s.estimate(remaining=True).runs == 1
+
+
 def test_a_line_with_no_custom_id_is_reported_and_its_request_named_missing() -> None:
     text = '{"custom_id": "h:0", "response": {"status_code": 200, "body": {}}}\n{"id": "bat'
     answers, unreadable = jsonl.read_answers(text)
