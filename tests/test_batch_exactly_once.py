@@ -275,3 +275,34 @@ def test_the_batch_package_never_imports_the_sweeps() -> None:
                 imported.append((path.name, node.level, node.module or ""))
     assert not [found for found in imported if found[1] == 2 and found[2].split(".")[0] == "sweeps"]
     assert not [found for found in imported if found[2].startswith("workbench.sweeps")]
+
+
+def test_a_lost_create_that_cannot_be_checked_is_one_clear_line_and_not_resent() -> None:
+    # A provider without GET /batches (a MockTransport: the test server lists batches).
+    import httpx
+
+    from workbench.errors import APIError
+
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        if request.method == "POST":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(404, json={"error": {"message": "Unknown request URL"}})
+
+    slept: list[float] = []
+    api = BatchAPI(
+        "http://127.0.0.1:9/v1",
+        KEY,
+        max_retries=3,
+        transport=httpx.MockTransport(handler),
+        sleep=slept.append,
+    )
+    with pytest.raises(APIError) as caught:
+        api.create("file-1", {"workbench_sweep": "s"})
+    message = str(caught.value)
+    assert message.startswith("POST /batches for file-1 got no answer (ReadTimeout")
+    assert "look at the provider's batches before running the sweep again" in message
+    assert KEY not in message
+    assert seen == [("POST", "/v1/batches"), ("GET", "/v1/batches")]  # one create only

@@ -143,18 +143,27 @@ class BatchAPI:
             try:
                 response = self._http.request("POST", endpoint.url, headers=headers, json=body)
             except httpx.TransportError as exc:
-                found = self._created(endpoint, input_file_id, metadata, exc)
-                if found is not None:
-                    return found
-                self._sleep(_retry_after_transport(endpoint, attempts, exc))
-                continue
-            if response.is_success:
-                return self._info(endpoint, response)
-            if response.status_code >= 500:  # refusals below 500 created nothing
-                found = self._created(endpoint, input_file_id, metadata, response.status_code)
-                if found is not None:
-                    return found
-            self._sleep(_retry_after_status(endpoint, attempts, response))
+                delay = attempts.after_transport_error()
+                failure: Exception = endpoint.transport_error(exc, attempts.retries)
+                seen = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.is_success:
+                    return self._info(endpoint, response)
+                if response.status_code < 500:  # a refusal below 500 created nothing
+                    self._sleep(_retry_after_status(endpoint, attempts, response))
+                    continue
+                delay = attempts.after_status(response.status_code, response.headers)
+                failure = endpoint.status_error(response, attempts.retries)
+                seen = f"HTTP {response.status_code}"
+            # The wait comes first, so that a create still under way at the provider has
+            # landed by the time the batches are listed.
+            if delay is not None:
+                self._sleep(delay)
+            found = self._created(input_file_id, metadata, seen)
+            if found is not None:
+                return found
+            if delay is None:
+                raise failure
 
     def page(
         self, after: str | None = None, limit: int | None = None
@@ -191,10 +200,9 @@ class BatchAPI:
 
     def _created(
         self,
-        endpoint: Endpoint,
         input_file_id: str,
         metadata: Mapping[str, str] | None,
-        failure: object,
+        failure: str,
     ) -> BatchInfo | None:
         try:
             return self.find_created(input_file_id, metadata)
