@@ -46,6 +46,8 @@ class Estimate:
     batch_cost_low: Decimal | None = None
     batch_cost_expected: Decimal | None = None
     batch_cost_high: Decimal | None = None
+    # Why these calls could not be sent as things stand (no key set), or None.
+    note: str | None = None
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -60,6 +62,7 @@ class Estimate:
             batch_cost_low=_add(self.batch_cost_low, other.batch_cost_low),
             batch_cost_expected=_add(self.batch_cost_expected, other.batch_cost_expected),
             batch_cost_high=_add(self.batch_cost_high, other.batch_cost_high),
+            note=self.note or other.note,
         )
 
     @classmethod
@@ -81,10 +84,11 @@ class Estimate:
                     f"({format_money(self.batch_cost_low)} to "
                     f"{format_money(self.batch_cost_high)})"
                 )
+        note = f" · {self.note}" if self.note else ""
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
             f"tokens · ~{self.completion_tokens_expected} completion tokens "
-            f"(at most {self.completion_tokens_max}) · {dollars}"
+            f"(at most {self.completion_tokens_max}) · {dollars}{note}"
         )
 
     def _repr_html_(self) -> str:

@@ -4,11 +4,16 @@ Resolution order: an explicit provider (argument or ``NAME:model``), else the de
 with ``wb.configure(provider=...)`` or ``workbench.toml``, else ``OPENAI_BASE_URL`` /
 ``OPENAI_API_KEY`` from the environment (the openai SDK's conventions), else the local
 model. Keys are read from the environment when a call is made and never stored.
+
+:func:`route` is the one decision every front end (``wb.chat``, sweeps, ``wb.embed``,
+magics, panels, estimates) goes through: the local model answers only to its own names,
+so a hosted model's name with no key, or a misspelled name, is refused, never answered
+by the local model under the name that was asked for.
 """
 
 from __future__ import annotations
 
-import difflib
+import functools
 import os
 import re
 import sys
@@ -17,9 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .core.names import closest_name
 from .credentials import ApiKey, load_key
 from .errors import ConfigurationError, mask_url
 from .keycheck import find_key
+from .local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
 
 __all__ = [
     "Provider",
@@ -27,7 +34,9 @@ __all__ = [
     "LOCAL",
     "load_config",
     "known_providers",
+    "Route",
     "resolve",
+    "route",
 ]
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -109,17 +118,31 @@ class Provider:
         # No local holds the plain text, and os.environ is not named on this line: a
         # verbose traceback prints the locals and the values of names on the failing line.
         key = load_key(os.getenv(self.api_key_env), source=f"${self.api_key_env}")
-        if not key and self.base_url == OPENAI_URL:
-            raise ConfigurationError(
-                f"No API key: set {self.api_key_env}, or unset OPENAI_API_KEY and "
-                "OPENAI_BASE_URL to use the local model"
+        if not key:
+            missing = self.missing_key()
+            if missing is not None:
+                raise ConfigurationError(missing)
+        return key
+
+    def missing_key(self) -> str | None:
+        """Why a call cannot be sent for want of a key (one line naming the fix), or None.
+
+        A server reached through OPENAI_BASE_URL may need no key; api.openai.com and a
+        provider whose workbench.toml names an api_key_env do.
+        """
+        if self.local or not self.api_key_env or (os.getenv(self.api_key_env) or "").strip():
+            return None
+        if self.base_url == OPENAI_URL:
+            return (
+                f"No API key: set {self.api_key_env} {set_key_hint(self.api_key_env)}, or "
+                f'use the local model by its name (model="{CHAT_MODEL_ALIAS}")'
             )
-        if not key and self.name != "openai":
-            raise ConfigurationError(
+        if self.name != "openai":
+            return (
                 f"No API key for provider {self.name!r}: set the environment variable "
                 f"{self.api_key_env} (named by api_key_env in {CONFIG_FILE})"
             )
-        return key
+        return None
 
     def default_chat_model(self) -> str | None:
         if self.default_model:
@@ -301,8 +324,8 @@ def known_providers(config: Config | None = None) -> dict[str, Provider]:
 def _by_name(name: str, providers: dict[str, Provider]) -> Provider:
     if name in providers:
         return providers[name]
-    hint = difflib.get_close_matches(name, list(providers), n=1)
-    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    hint = closest_name(name, list(providers))
+    suggestion = f" Did you mean {hint!r}?" if hint else ""
     raise ConfigurationError(
         f"Unknown provider {name!r}.{suggestion} Known: {', '.join(sorted(providers))} "
         f"(add others under [providers.NAME] in {CONFIG_FILE})"
@@ -318,20 +341,141 @@ def resolve(
 ) -> tuple[Provider, str | None]:
     """Pick the provider for a call and the model name to send (None: provider default).
 
+    Raises ConfigurationError (one line naming the fix) when a named model cannot be
+    sent: see :func:`route`. With no model named, a missing key is left to the call.
+    """
+    routed = route(model, provider, default_provider=default_provider, config=config)
+    if routed.refusal is not None and model:
+        raise ConfigurationError(routed.refusal)
+    return routed.provider, routed.model
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call would go. ``refusal`` (one line naming the fix) says why it cannot be
+    sent; ``missing_key`` names the unset variable when only a key is wanting, so an
+    estimate can still price the call at its provider's price."""
+
+    provider: Provider
+    model: str | None
+    refusal: str | None = None
+    missing_key: str | None = None
+
+
+def route(
+    model: str | None = None,
+    provider: str | None = None,
+    *,
+    kind: str | None = None,
+    default_provider: str | None = None,
+    config: Config | None = None,
+) -> Route:
+    """Where a call naming ``model`` (and ``provider``) goes, refusals included.
+
     ``NAME:model`` selects a provider only when NAME is a known provider, because model
-    names themselves may contain colons (Ollama's ``llama3:8b``).
+    names themselves may contain colons (Ollama's ``llama3:8b``). The local model serves
+    whatever name it is sent (llama.cpp ignores it), so it is reached only by its own
+    names; ``kind`` ("chat" or "embedding") narrows which of them a suggestion offers.
     """
     config = config or load_config()
     providers = known_providers(config)
+    chosen, name, fell_back = _choose(model, provider, default_provider, config, providers)
+    if chosen.local:
+        return _local_route(name, kind, fell_back, providers["openai"])
+    missing = chosen.missing_key()
+    return Route(chosen, name, missing, chosen.api_key_env if missing else None)
+
+
+def _choose(
+    model: str | None,
+    provider: str | None,
+    default_provider: str | None,
+    config: Config,
+    providers: dict[str, Provider],
+) -> tuple[Provider, str | None, bool]:
+    """The provider and model name; True when the local model was chosen for want of
+    an OpenAI key or URL (rather than named)."""
     if model and ":" in model and provider is None:
         prefix, rest = model.split(":", 1)
         if prefix in providers:
-            return providers[prefix], rest or None
+            return providers[prefix], rest or None, False
     if provider is not None:
-        return _by_name(provider, providers), model
+        return _by_name(provider, providers), model, False
     chosen = default_provider or config.default_provider
     if chosen is not None:
-        return _by_name(chosen, providers), model
+        return _by_name(chosen, providers), model, False
     if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
-        return providers["openai"], model
-    return LOCAL_PROVIDER, model
+        return providers["openai"], model, False
+    return LOCAL_PROVIDER, model, True
+
+
+LOCAL_MODELS = {CHAT_MODEL_ALIAS: "chat", EMBEDDING_MODEL_ALIAS: "embedding"}
+
+
+def set_key_hint(variable: str = "OPENAI_API_KEY") -> str:
+    """How to set a key, in parentheses. The placeholder is not key-shaped: an example
+    like ``sk-...`` is masked into ``[redacted]`` by the redaction of every message."""
+    return (
+        f"(export {variable}=YOUR_KEY before starting Jupyter, or in a cell: import os, "
+        f'getpass; os.environ["{variable}"] = getpass.getpass())'
+    )
+
+
+def _local_route(
+    name: str | None, kind: str | None, fell_back: bool, hosted: Provider
+) -> Route:
+    if name is None or name in LOCAL_MODELS:
+        return Route(LOCAL_PROVIDER, name)
+    if kind is None:
+        kind = "embedding" if "embed" in name.lower() else "chat"
+    local_name = CHAT_MODEL_ALIAS if kind == "chat" else EMBEDDING_MODEL_ALIAS
+    use_local = f'use the local model by its name (model="{local_name}")'
+    if is_hosted_model(name):
+        if fell_back:
+            # Routed (and so priced) as OpenAI's: an estimate gives the real price of
+            # what was asked for; the call itself is refused.
+            refusal = (
+                f"{name!r} is a hosted model and no OPENAI_API_KEY is set (without one, "
+                f"calls go to the local model): set the key {set_key_hint()}, or {use_local}"
+            )
+            return Route(hosted, name, refusal, "OPENAI_API_KEY")
+        refusal = (
+            f"{name!r} is a hosted model, and the local provider serves only "
+            f"{CHAT_MODEL_ALIAS} (chat) and {EMBEDDING_MODEL_ALIAS} (embeddings): "
+            f"{use_local}, or name another provider"
+        )
+        return Route(LOCAL_PROVIDER, name, refusal)
+    hint = closest_name(name, [n for n, k in LOCAL_MODELS.items() if k == kind])
+    hint = hint or closest_name(name, list(LOCAL_MODELS))
+    if hint is not None:
+        what = f" Did you mean {hint!r}?"
+    else:
+        what = f" Its models: {CHAT_MODEL_ALIAS} (chat), {EMBEDDING_MODEL_ALIAS} (embeddings)."
+    why = " (No OPENAI_API_KEY or OPENAI_BASE_URL is set, so calls go to it.)" if fell_back else ""
+    refusal = f"Unknown model {name!r} for provider 'local'.{what}{why}"
+    return Route(LOCAL_PROVIDER, name, refusal)
+
+
+# Names of OpenAI's model families, for models newer than the bundled price table.
+_OPENAI_FAMILIES = re.compile(
+    r"(?:gpt-|chatgpt-|o[1-9](?:-|$)|text-embedding-|davinci|babbage|omni-moderation|"
+    r"codex-|computer-use-)"
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_hosted_model(name: str) -> bool:
+    """Whether ``name`` is a hosted provider's model: priced in genai-prices (OpenAI's
+    table first: its embedding models are found only under it) or an OpenAI family."""
+    if _OPENAI_FAMILIES.match(name.lower()):
+        return True
+    from genai_prices import Usage as PricesUsage
+    from genai_prices import calc_price
+
+    for provider_id in ("openai", None):
+        try:
+            calc_price(PricesUsage(input_tokens=1, output_tokens=1), name, provider_id=provider_id)
+        except LookupError:
+            continue
+        return True
+    return False
