@@ -142,16 +142,21 @@ def estimate_messages(
     if "custom" not in memo:
         memo["custom"] = session.custom_prices()
     custom = memo["custom"]
-    low = _cost(session, model, provider, prompt, 0, custom)
-    mid = _cost(session, model, provider, prompt, expected, custom)
-    high = _cost(session, model, provider, prompt, worst, custom)
+
+    def cost(completion: int, batch: bool = False) -> Decimal | None:
+        # A sweep's points mostly share their token counts: quoting each of a 100,000-row
+        # dataset's points six times took 5.9 of its 10 s estimate (profiled).
+        key = ("cost", model, provider.identity, prompt, completion, batch)
+        if key not in memo:
+            memo[key] = _cost(session, model, provider, prompt, completion, custom, batch)
+        quoted: Decimal | None = memo[key]
+        return quoted
+
+    low, mid, high = cost(0), cost(expected), cost(worst)
     n = Decimal(repeats)
     batch: list[Decimal | None] = [None, None, None]
     if not provider.local:  # the local model has no Batch API
-        batch = [
-            _cost(session, model, provider, prompt, tokens, custom, batch=True)
-            for tokens in (0, expected, worst)
-        ]
+        batch = [cost(tokens, batch=True) for tokens in (0, expected, worst)]
     return Estimate(
         runs=repeats,
         prompt_tokens=prompt * repeats,

@@ -13,7 +13,6 @@ by the local model under the name that was asked for.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import sys
@@ -26,7 +25,8 @@ from .core.names import closest_name
 from .credentials import ApiKey, load_key
 from .errors import ConfigurationError, mask_url
 from .keycheck import find_key
-from .local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from .api.model_names import LOCAL_MODELS, local_name_refusal, set_key_hint
+from .local import CHAT_MODEL_ALIAS
 
 __all__ = [
     "Provider",
@@ -263,11 +263,30 @@ def _secret_in_config(path: Path, data: dict[str, Any]) -> str | None:
     return None
 
 
+_NO_CONFIG = Config(providers={}, default_provider=None)
+# (path, mtime_ns, size) -> the file's Config: every call routes, and reading and checking
+# the file each time was ~160 us of a dataset sweep's ~400 us of planning per row.
+_read_configs: dict[tuple[str, int, int], Config] = {}
+
+
 def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
     """Named providers from ``workbench.toml`` in ``directory`` (default: the cwd)."""
-    path = Path(directory or os.getcwd()) / CONFIG_FILE
+    path = os.path.join(os.fspath(directory or os.getcwd()), CONFIG_FILE)
+    try:
+        status = os.stat(path)
+    except OSError:
+        return _NO_CONFIG
+    stamp = (path, status.st_mtime_ns, status.st_size)
+    if stamp not in _read_configs:
+        config = _load_config(Path(path))  # raises for a bad file: nothing is kept
+        _read_configs.clear()
+        _read_configs[stamp] = config
+    return _read_configs[stamp]
+
+
+def _load_config(path: Path) -> Config:
     if not path.is_file():
-        return Config(providers={}, default_provider=None)
+        return _NO_CONFIG
     data = _read_toml(path)
     refused = _secret_in_config(path, data)
     if refused is not None:
@@ -409,73 +428,14 @@ def _choose(
     return LOCAL_PROVIDER, model, True
 
 
-LOCAL_MODELS = {CHAT_MODEL_ALIAS: "chat", EMBEDDING_MODEL_ALIAS: "embedding"}
-
-
-def set_key_hint(variable: str = "OPENAI_API_KEY") -> str:
-    """How to set a key, in parentheses. The placeholder is not key-shaped: an example
-    like ``sk-...`` is masked into ``[redacted]`` by the redaction of every message."""
-    return (
-        f"(export {variable}=YOUR_KEY before starting Jupyter, or in a cell: import os, "
-        f'getpass; os.environ["{variable}"] = getpass.getpass())'
-    )
-
-
 def _local_route(
     name: str | None, kind: str | None, fell_back: bool, hosted: Provider
 ) -> Route:
     if name is None or name in LOCAL_MODELS:
         return Route(LOCAL_PROVIDER, name)
-    if kind is None:
-        kind = "embedding" if "embed" in name.lower() else "chat"
-    local_name = CHAT_MODEL_ALIAS if kind == "chat" else EMBEDDING_MODEL_ALIAS
-    use_local = f'use the local model by its name (model="{local_name}")'
-    if is_hosted_model(name):
-        if fell_back:
-            # Routed (and so priced) as OpenAI's: an estimate gives the real price of
-            # what was asked for; the call itself is refused.
-            refusal = (
-                f"{name!r} is a hosted model and no OPENAI_API_KEY is set (without one, "
-                f"calls go to the local model): set the key {set_key_hint()}, or {use_local}"
-            )
-            return Route(hosted, name, refusal, "OPENAI_API_KEY")
-        refusal = (
-            f"{name!r} is a hosted model, and the local provider serves only "
-            f"{CHAT_MODEL_ALIAS} (chat) and {EMBEDDING_MODEL_ALIAS} (embeddings): "
-            f"{use_local}, or name another provider"
-        )
-        return Route(LOCAL_PROVIDER, name, refusal)
-    hint = closest_name(name, [n for n, k in LOCAL_MODELS.items() if k == kind])
-    hint = hint or closest_name(name, list(LOCAL_MODELS))
-    if hint is not None:
-        what = f" Did you mean {hint!r}?"
-    else:
-        what = f" Its models: {CHAT_MODEL_ALIAS} (chat), {EMBEDDING_MODEL_ALIAS} (embeddings)."
-    why = " (No OPENAI_API_KEY or OPENAI_BASE_URL is set, so calls go to it.)" if fell_back else ""
-    refusal = f"Unknown model {name!r} for provider 'local'.{what}{why}"
+    refusal, is_hosted = local_name_refusal(name, kind, fell_back=fell_back)
+    if is_hosted and fell_back:
+        # Routed (and so priced) as OpenAI's: an estimate gives the real price of what
+        # was asked for; the call itself is refused.
+        return Route(hosted, name, refusal, "OPENAI_API_KEY")
     return Route(LOCAL_PROVIDER, name, refusal)
-
-
-# Names of OpenAI's model families, for models newer than the bundled price table.
-_OPENAI_FAMILIES = re.compile(
-    r"(?:gpt-|chatgpt-|o[1-9](?:-|$)|text-embedding-|davinci|babbage|omni-moderation|"
-    r"codex-|computer-use-)"
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def is_hosted_model(name: str) -> bool:
-    """Whether ``name`` is a hosted provider's model: priced in genai-prices (OpenAI's
-    table first: its embedding models are found only under it) or an OpenAI family."""
-    if _OPENAI_FAMILIES.match(name.lower()):
-        return True
-    from genai_prices import Usage as PricesUsage
-    from genai_prices import calc_price
-
-    for provider_id in ("openai", None):
-        try:
-            calc_price(PricesUsage(input_tokens=1, output_tokens=1), name, provider_id=provider_id)
-        except LookupError:
-            continue
-        return True
-    return False
