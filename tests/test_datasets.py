@@ -485,3 +485,17 @@ def test_a_dataset_sweep_against_the_local_model(in_tmp_dir: Path) -> None:
     assert df.output.str.len().min() > 0
     stored_rows = wb.runs()
     assert stored_rows.item_id.notna().all() and len(stored_rows) == 4
+
+
+def test_a_long_plan_shows_a_progress_bar(
+    api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench import plan
+
+    wb.sweep(TEMPLATE, vars=CASES, model="gpt-4o-mini", max_tokens=5)
+    assert "planning" not in capsys.readouterr().err  # a short plan: no bar
+    monkeypatch.setattr(plan, "PROGRESS_FROM", 3)  # 10,000 points is long enough for one
+    wb.sweep(TEMPLATE, vars=CASES, model="gpt-4o-mini", max_tokens=5)
+    shown = capsys.readouterr().err
+    assert "planning" in shown and "3/3" in shown
+    assert chats(api) == 0
