@@ -8,9 +8,10 @@ refused with one line naming the fix, before anything starts or is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from genai_prices import Usage as PricesUsage

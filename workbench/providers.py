@@ -13,6 +13,7 @@ by the local model under the name that was asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -21,11 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .api.model_names import LOCAL_MODELS, local_name_refusal, set_key_hint
 from .core.names import closest_name
 from .credentials import ApiKey, load_key
 from .errors import ConfigurationError, mask_url
 from .keycheck import find_key
-from .api.model_names import LOCAL_MODELS, local_name_refusal, set_key_hint
 from .local import CHAT_MODEL_ALIAS
 
 __all__ = [
@@ -190,7 +191,12 @@ def _origin(base_url: str) -> str | None:
 
 
 def _env_provider() -> Provider:
-    base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+    return _env_provider_at((os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/"))
+
+
+@functools.lru_cache(maxsize=64)
+def _env_provider_at(base_url: str) -> Provider:
+    # Built once per URL: every call routes, and a sweep plans a million of them.
     # OPENAI_* variables mean "OpenAI or a drop-in for it": price by OpenAI's table.
     return Provider(
         name="openai",

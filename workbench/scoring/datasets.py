@@ -215,7 +215,7 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
                 if header is None:
                     header = _csv_header(record, path, line)
                 elif len(record) == len(header):
-                    rows.append(dict(zip(header, record)))
+                    rows.append(dict(zip(header, record, strict=True)))
                 else:
                     raise InvalidInputError(_csv_width_problem(path, line, record, header))
         except csv.Error as exc:
