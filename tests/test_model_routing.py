@@ -78,7 +78,7 @@ def test_every_no_key_message_reads_the_same_after_masking() -> None:
     messages = [
         route("gpt-4o-mini").refusal,
         route("text-embedding-3-small").refusal,
-        route(None, "openai").refusal,
+        route(None, "openai").provider.missing_key(),
     ]
     for message in messages:
         assert message is not None and redact(message) == message
@@ -169,4 +169,7 @@ def test_a_configured_provider_without_its_key(
     estimate = wb.estimate("hi", model="corp:gpt-4o-mini", max_tokens=10)
     assert estimate.cost_high is not None and estimate.cost_high > 0
     assert estimate.note == "no CORP_KEY is set: set it to send these calls"
-    assert rows() == 0
+    # The call itself was refused when it was to be sent: a row with its error, as every
+    # failed call is (nothing reached the network: the host does not exist).
+    runs = wb.runs()
+    assert list(runs.status) == ["error"] and "CORP_KEY" in runs.error[0]

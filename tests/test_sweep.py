@@ -464,7 +464,7 @@ def test_a_missing_key_fails_before_anything_is_logged(
 ) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("OPENAI_API_KEY")
-    # Refused when the sweep is planned (providers.route), before it can be run.
-    with pytest.raises(wb.ConfigurationError, match="No API key: set OPENAI_API_KEY"):
-        wb.sweep("n={{n}}", vars={"n": [1, 2]}, provider="openai", model="gpt-4o-mini")
-    assert len(wb.runs()) == 0
+    s = wb.sweep("n={{n}}", vars={"n": [1, 2]}, provider="openai", model="gpt-4o-mini")
+    with pytest.raises(wb.ConfigurationError, match="OPENAI_API_KEY"):
+        s.run(progress=False)
+    assert len(wb.runs()) == 0 and not s.running

@@ -367,7 +367,7 @@ def resolve(
     """Pick the provider for a call and the model name to send (None: provider default).
 
     Raises ConfigurationError (one line naming the fix) when a named model cannot be
-    sent: see :func:`route`. With no model named, a missing key is left to the call.
+    sent: see :func:`route`. A missing key is left to the call (``Provider.key``).
     """
     routed = route(model, provider, default_provider=default_provider, config=config)
     if routed.refusal is not None and model:
@@ -377,9 +377,9 @@ def resolve(
 
 @dataclass(frozen=True)
 class Route:
-    """Where a call would go. ``refusal`` (one line naming the fix) says why it cannot be
-    sent; ``missing_key`` names the unset variable when only a key is wanting, so an
-    estimate can still price the call at its provider's price."""
+    """Where a call would go. ``refusal`` (one line naming the fix) says why the model
+    named cannot be sent there; ``missing_key`` names the variable of a key that is not
+    set (an estimate prices the call at its provider's price and says so)."""
 
     provider: Provider
     model: str | None
@@ -407,8 +407,10 @@ def route(
     chosen, name, fell_back = _choose(model, provider, default_provider, config, providers)
     if chosen.local:
         return _local_route(name, kind, fell_back, providers["openai"])
-    missing = chosen.missing_key()
-    return Route(chosen, name, missing, chosen.api_key_env if missing else None)
+    # A missing key is the call's to refuse (Provider.key, when it is sent): a sweep
+    # under a budget is refused by its estimate first, without any key.
+    missing = chosen.api_key_env if chosen.missing_key() is not None else None
+    return Route(chosen, name, None, missing)
 
 
 def _choose(
