@@ -149,6 +149,71 @@ def test_the_panel_takes_test_cases_and_a_typed_file_path(
 # ---------------------------------------------------------------- named datasets, versions
 
 
+CSV_MISTAKES = [
+    # pandas read the first as city "France" (index "Paris"): every column shifted.
+    ("city,expected\nParis,France,EXTRA\n", "line 2 has 3 fields but the header has 2"),
+    ("city,expected\nRome,Italy\nParis,France,EXTRA\n", "line 3 has 3 fields but the header"),
+    # pandas filled the missing field: "In which country is  in?" was sent.
+    ("city,expected\nRome,Italy\nParis\n", "line 3 has 1 field but the header has 2"),
+    # A quoted value over two lines: the next record starts on line 4.
+    ('city,expected\n"Par\nis",France\nLima\n', "line 4 has 1 field but the header"),
+    ("city,city\nParis,Rome\n", "line 1 (the header) names the column 'city' twice"),
+    ("city,\nParis,France\n", "line 1 (the header): column 2 has no name"),
+    ('city,expected\n"Paris,France\n', "unexpected end of data"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CSV_MISTAKES)
+def test_a_csv_row_of_the_wrong_width_is_refused_naming_the_line(
+    api: LoopbackAPI, tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(wb.InvalidInputError) as caught:
+        wb.sweep(TEMPLATE, vars=path, model="gpt-4o-mini", max_tokens=5)
+    assert message in str(caught.value) and "cases.csv" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert chats(api) == 0 and len(wb.runs()) == 0
+
+
+def test_a_csv_is_read_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    # RFC 4180: quoted commas, quotes and line breaks; a BOM as Excel writes one.
+    path.write_bytes(
+        '\ufeffcity,expected\r\n"Paris, Texas",USA\r\n007,""\r\n"Say ""hi""\nthere",x\r\n\r\n'
+        .encode()
+    )
+    assert as_dataset(path).rows == [
+        {"city": "Paris, Texas", "expected": "USA"},
+        {"city": "007", "expected": ""},
+        {"city": 'Say "hi"\nthere', "expected": "x"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pd.DataFrame({"city": ["Rome", float("nan")], "expected": ["Italy", "France"]}),
+        pd.DataFrame({"city": ["Rome", None], "expected": ["Italy", "France"]}),
+        [{"city": "Rome"}, {"city": None}],
+    ],
+)
+def test_a_null_in_a_column_the_template_uses_is_refused(api: LoopbackAPI, data: Any) -> None:
+    with pytest.raises(wb.InvalidInputError) as caught:
+        wb.sweep(TEMPLATE, vars=data, model="gpt-4o-mini", max_tokens=5)
+    assert str(caught.value).startswith(
+        "row 1 of the dataset has no value (null or NaN) in column 'city'"
+    )
+    assert chats(api) == 0 and len(wb.runs()) == 0
+
+
+def test_nulls_elsewhere_pass_and_an_explicit_empty_is_sent_empty(api: LoopbackAPI) -> None:
+    frame = pd.DataFrame({"city": ["Rome", None], "note": [None, "x"]})
+    wb.sweep(TEMPLATE, vars=frame.fillna({"city": ""}), model="gpt-4o-mini", max_tokens=5).run()
+    prompts = sorted(wb.runs().prompt)
+    assert prompts == ["In which country is ?", "In which country is Rome?"]
+
+
 @pytest.mark.usefixtures("backend")
 def test_named_datasets_are_versioned_by_content(api: LoopbackAPI) -> None:
     first = wb.dataset("capitals", CASES)
@@ -420,3 +485,17 @@ def test_a_dataset_sweep_against_the_local_model(in_tmp_dir: Path) -> None:
     assert df.output.str.len().min() > 0
     stored_rows = wb.runs()
     assert stored_rows.item_id.notna().all() and len(stored_rows) == 4
+
+
+def test_a_long_plan_shows_a_progress_bar(
+    api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench import plan
+
+    wb.sweep(TEMPLATE, vars=CASES, model="gpt-4o-mini", max_tokens=5)
+    assert "planning" not in capsys.readouterr().err  # a short plan: no bar
+    monkeypatch.setattr(plan, "PROGRESS_FROM", 3)  # 10,000 points is long enough for one
+    wb.sweep(TEMPLATE, vars=CASES, model="gpt-4o-mini", max_tokens=5)
+    shown = capsys.readouterr().err
+    assert "planning" in shown and "3/3" in shown
+    assert chats(api) == 0

@@ -73,8 +73,8 @@ base_url = "http://localhost:11434/v1"
     # A colon that does not name a provider is part of the model name.
     provider, model = resolve("llama3:8b")
     assert (provider.name, model) == ("vllm", "llama3:8b")
-    provider, model = resolve("m", provider="local")
-    assert (provider.name, model) == ("local", "m")
+    provider, model = resolve("smollm2-135m-instruct", provider="local")
+    assert (provider.name, model) == ("local", "smollm2-135m-instruct")
 
 
 def test_toml_provider_with_unset_key_variable(

@@ -464,21 +464,29 @@ def estimate(
     provider: str | None = None,
 ) -> Estimate:
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
+    from dataclasses import replace
+
     from .checks import whole
+    from .errors import ConfigurationError
     from .estimate import estimate_messages
     from .knobs import check
+    from .providers import route
 
     whole("repeats", repeats, low=1)
     max_tokens = check("max_tokens", max_tokens)
     session = get_session()
-    chosen, model_name = session.resolve(model, provider)
-    model_name = session.chat_model_for(chosen, model_name)
+    # A hosted model with no key set is priced at its price, with a note: only a name
+    # that cannot be sent anywhere (a typo) is refused.
+    routed = route(model, provider, default_provider=session.default_provider)
+    if routed.refusal is not None and routed.missing_key is None and model:
+        raise ConfigurationError(routed.refusal)
+    chosen, model_name = routed.provider, session.chat_model_for(routed.provider, routed.model)
     messages: list[Message] = [{"role": "system", "content": system}] if system else []
     if isinstance(prompt_or_messages, str):
         messages.append({"role": "user", "content": prompt_or_messages})
     else:
         messages.extend(dict(m) for m in prompt_or_messages)
-    return estimate_messages(
+    estimated = estimate_messages(
         messages,
         model=model_name,
         provider=chosen,
@@ -486,6 +494,9 @@ def estimate(
         max_tokens=max_tokens,
         repeats=repeats,
     )
+    if routed.missing_key is None:
+        return estimated
+    return replace(estimated, note=f"no {routed.missing_key} is set: set it to send these calls")
 
 
 def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:

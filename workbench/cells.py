@@ -11,7 +11,6 @@ import base64
 import difflib
 import json
 import mimetypes
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -183,14 +182,6 @@ def check_model(
     fit = _of_kind(chosen, listed, kind)
     hint = closest_name(name, fit) or closest_name(name, listed)
     shown = ", ".join(fit[:8]) + (", ..." if len(fit) > 8 else "")
-    if hint is None and chosen.local and not os.environ.get("OPENAI_API_KEY"):
-        # Most often a hosted model's name in a notebook opened without a key.
-        raise OptionError(
-            f"Unknown model {name!r}: no OPENAI_API_KEY is set, so calls go to the local "
-            f"model ({shown}). To use {name}, set the key before starting Jupyter "
-            "(export OPENAI_API_KEY=sk-...) or in a cell: import os, getpass; "
-            'os.environ["OPENAI_API_KEY"] = getpass.getpass()'
-        )
     suggestion = f" Did you mean {hint!r}?" if hint else ""
     # A list that is only the suggestion again is noise (and wraps mid-name in Lab's
     # error box): the suggestion alone says it.

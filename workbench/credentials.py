@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import os
+import re
+import sys
 import threading
 import traceback
 import warnings
@@ -23,6 +26,7 @@ __all__ = [
     "MaskedUrl",
     "SecretHeaders",
     "UnencryptedKeyWarning",
+    "configured_key_variables",
     "header_problem",
     "known_secrets",
     "load_key",
@@ -178,6 +182,45 @@ def known_secrets() -> tuple[str, ...]:
     """Every key and secret header value a client of this process has used."""
     with _known_lock:
         return tuple(_known)
+
+
+# -- variables that hold keys ------------------------------------------------------------
+
+CONFIG_FILE = "workbench.toml"
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# (path, mtime_ns) -> names: each saved row asks, and the file seldom changes.
+_configured: dict[tuple[str, int], tuple[str, ...]] = {}
+
+
+def configured_key_variables(directory: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """``OPENAI_API_KEY`` and every ``api_key_env`` of ``workbench.toml`` in ``directory``
+    (default: the cwd): the environment variables whose values are keys, whatever
+    their names (``CORP_KEY``). A file that cannot be read adds none here; the provider
+    that reads it for a call says what is wrong with it."""
+    names = ["OPENAI_API_KEY"]
+    path = os.path.join(os.fspath(directory or os.getcwd()), CONFIG_FILE)
+    try:
+        stamp = (path, os.stat(path).st_mtime_ns)
+    except OSError:
+        return tuple(names)
+    if stamp not in _configured:
+        _configured.clear()
+        _configured[stamp] = _api_key_envs(path)
+    return tuple(dict.fromkeys([*names, *_configured[stamp]]))
+
+
+def _api_key_envs(path: str) -> tuple[str, ...]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    try:
+        with open(path, "rb") as fh:
+            tables = tomllib.load(fh).get("providers") or {}
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()
+    values = [t.get("api_key_env") for t in tables.values() if isinstance(t, dict)]
+    return tuple(v for v in values if isinstance(v, str) and _VARIABLE_NAME.fullmatch(v))
 
 
 # -- the exception chain ------------------------------------------------------------------

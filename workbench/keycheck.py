@@ -1,17 +1,22 @@
-"""Spotting API keys in text about to be sent to a model.
+"""Spotting API keys in text about to be sent to a model, and keeping them out of rows.
 
-A prompt that holds a key hands it to the provider and writes it into the experiment
-table (and any export of it), so the notebook front ends warn before sending one.
+A prompt that holds a key hands it to the provider and would write it into the
+experiment table (and any export of it): the front ends warn before sending one, and
+:func:`hide_keys` masks the values of key variables in every text a row keeps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["KeyInPromptWarning", "find_key", "warn_if_key"]
+from .credentials import configured_key_variables
+
+__all__ = ["KeyInPromptWarning", "find_key", "hide_keys", "hide_keys_in_row", "warn_if_key"]
 
 # Shapes with a recognisable prefix only: a bare long random string is as likely to be a
 # hash, an id or base64 data in a prompt, and a warning on every such cell would be noise.
@@ -28,8 +33,10 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 # Environment variables whose values are keys whatever their shape (a vLLM key can be
-# any string): the value of each one found in a prompt is a key in the prompt.
+# any string): the value of each one found in a prompt is a key in the prompt. Besides
+# these names, every provider's api_key_env in workbench.toml (CORP_KEY) is one.
 _KEY_VARIABLE = re.compile(r"(?:API_KEY|_TOKEN|_SECRET)$")
+_HIDDEN = "[redacted]"
 _MIN_KNOWN = 8  # shorter values would match ordinary words
 
 
@@ -38,11 +45,38 @@ class KeyInPromptWarning(UserWarning):
 
 
 def _known_keys() -> list[tuple[str, str]]:
-    return [
-        (name, value)
+    """(variable, value) of every key in the environment, longest value first (so that
+    a key holding another one is hidden whole)."""
+    configured = set(configured_key_variables())
+    found = [
+        (name, value.strip())
         for name, value in os.environ.items()
-        if _KEY_VARIABLE.search(name) and len(value) >= _MIN_KNOWN
+        if (name in configured or _KEY_VARIABLE.search(name)) and len(value.strip()) >= _MIN_KNOWN
     ]
+    return sorted(found, key=lambda item: -len(item[1]))
+
+
+def hide_keys(text: str, keys: Iterable[str] | None = None) -> str:
+    """``text`` with the value of every key variable replaced by ``[redacted]``."""
+    for value in (value for _, value in _known_keys()) if keys is None else keys:
+        if value in text:
+            text = text.replace(value, _HIDDEN)
+    return text
+
+
+def hide_keys_in_row(row: Any) -> None:
+    """Mask the value of every key variable in each text field of ``row`` (a dataclass,
+    e.g. a RunRecord), in place: a prompt that held a key was sent with it (after a
+    KeyInPromptWarning), but the table, its exports and fine-tuning files never keep it."""
+    keys = [value for _, value in _known_keys()]
+    if not keys:
+        return
+    for field in dataclasses.fields(row):
+        value = getattr(row, field.name)
+        if isinstance(value, str):
+            hidden = hide_keys(value, keys)
+            if hidden != value:
+                setattr(row, field.name, hidden)
 
 
 def find_key(text: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import difflib
 import json
 import keyword
 import math
@@ -18,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .core.names import closest_name
 from .errors import InvalidInputError
 from .grid import parse_values
 from .knobs import KNOBS as API_KNOBS
@@ -53,25 +53,6 @@ class Knob:
     low: float | None = None
     high: float | None = None
     sweepable: bool = True  # %%chat accepts a list or range of values: a sweep
-
-
-def _closeness(name: str, candidate: str) -> float:
-    # A short name is often the start of a long id ("smolm2" for "smollm2-135m-instruct",
-    # "--dims" for "--dimensions") or a part of it ("minilm"), which difflib's
-    # whole-string ratio scores at 0.4-0.6, as low as unrelated words ("--format" and
-    # "--repeat" score 0.62).
-    if len(name) >= 4 and name in candidate:
-        return 0.9
-    whole = difflib.SequenceMatcher(None, name, candidate).ratio()
-    start = difflib.SequenceMatcher(None, name, candidate[: len(name) + 1]).ratio()
-    return max(whole, start)
-
-
-def closest_name(name: str, candidates: list[str], cutoff: float = 0.7) -> str | None:
-    """The candidate a misspelled ``name`` most likely meant, or None when none is close."""
-    scored = [(_closeness(name.lower(), c.lower()), c) for c in candidates]
-    best = max(scored, default=(0.0, ""))
-    return best[1] if best[0] >= cutoff else None
 
 
 def _text(raw: str) -> str:

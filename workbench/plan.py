@@ -116,7 +116,11 @@ def plan_runs(
     prompts = Prompts(template, texts, swept, context)
     plan: list[PlannedRun] = []
     seen: dict[tuple[str, int], GridPoint] = {}
-    for point in expand(grid, variables, repeats, cases):
+    points = expand(grid, variables, repeats, cases)
+    bar = _planning_bar(len(points))
+    for point in points:
+        if bar is not None and point.index and point.index % _BAR_STEP == 0:
+            bar.update(_BAR_STEP)
         knobs = {**fixed, **point.knobs}
         routing = {name: knobs.pop(name) for name in ROUTING if name in knobs}
         prompt, system_text, used = prompts.render(point.variables, routing.get("system", system))
@@ -140,7 +144,24 @@ def plan_runs(
             raise _same_request(seen[planned.identity], point)
         seen[planned.identity] = point
         plan.append(planned)
+    if bar is not None:
+        bar.update(len(points) - bar.n)
+        bar.close()
     return plan
+
+
+# Below this many points a plan takes about a second (~0.2-0.6 ms a point): no bar.
+PROGRESS_FROM = 10_000
+_BAR_STEP = 1_000  # a redraw per point cost more than the planning of it
+
+
+def _planning_bar(total: int) -> Any:
+    """A tqdm.auto bar (a widget in a notebook, text in a terminal) for a long plan."""
+    if total < PROGRESS_FROM:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="planning", unit="run", dynamic_ncols=True)
 
 
 def _same_request(first: GridPoint, second: GridPoint) -> ValueError:

@@ -4,11 +4,16 @@ Resolution order: an explicit provider (argument or ``NAME:model``), else the de
 with ``wb.configure(provider=...)`` or ``workbench.toml``, else ``OPENAI_BASE_URL`` /
 ``OPENAI_API_KEY`` from the environment (the openai SDK's conventions), else the local
 model. Keys are read from the environment when a call is made and never stored.
+
+:func:`route` is the one decision every front end (``wb.chat``, sweeps, ``wb.embed``,
+magics, panels, estimates) goes through: the local model answers only to its own names,
+so a hosted model's name with no key, or a misspelled name, is refused, never answered
+by the local model under the name that was asked for.
 """
 
 from __future__ import annotations
 
-import difflib
+import functools
 import os
 import re
 import sys
@@ -17,9 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .api.model_names import LOCAL_MODELS, local_name_refusal, set_key_hint
+from .core.names import closest_name
 from .credentials import ApiKey, load_key
 from .errors import ConfigurationError, mask_url
 from .keycheck import find_key
+from .local import CHAT_MODEL_ALIAS
 
 __all__ = [
     "Provider",
@@ -27,7 +35,9 @@ __all__ = [
     "LOCAL",
     "load_config",
     "known_providers",
+    "Route",
     "resolve",
+    "route",
 ]
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -109,17 +119,31 @@ class Provider:
         # No local holds the plain text, and os.environ is not named on this line: a
         # verbose traceback prints the locals and the values of names on the failing line.
         key = load_key(os.getenv(self.api_key_env), source=f"${self.api_key_env}")
-        if not key and self.base_url == OPENAI_URL:
-            raise ConfigurationError(
-                f"No API key: set {self.api_key_env}, or unset OPENAI_API_KEY and "
-                "OPENAI_BASE_URL to use the local model"
+        if not key:
+            missing = self.missing_key()
+            if missing is not None:
+                raise ConfigurationError(missing)
+        return key
+
+    def missing_key(self) -> str | None:
+        """Why a call cannot be sent for want of a key (one line naming the fix), or None.
+
+        A server reached through OPENAI_BASE_URL may need no key; api.openai.com and a
+        provider whose workbench.toml names an api_key_env do.
+        """
+        if self.local or not self.api_key_env or (os.getenv(self.api_key_env) or "").strip():
+            return None
+        if self.base_url == OPENAI_URL:
+            return (
+                f"No API key: set {self.api_key_env} {set_key_hint(self.api_key_env)}, or "
+                f'use the local model by its name (model="{CHAT_MODEL_ALIAS}")'
             )
-        if not key and self.name != "openai":
-            raise ConfigurationError(
+        if self.name != "openai":
+            return (
                 f"No API key for provider {self.name!r}: set the environment variable "
                 f"{self.api_key_env} (named by api_key_env in {CONFIG_FILE})"
             )
-        return key
+        return None
 
     def default_chat_model(self) -> str | None:
         if self.default_model:
@@ -167,7 +191,12 @@ def _origin(base_url: str) -> str | None:
 
 
 def _env_provider() -> Provider:
-    base_url = (os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+    return _env_provider_at((os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/"))
+
+
+@functools.lru_cache(maxsize=64)
+def _env_provider_at(base_url: str) -> Provider:
+    # Built once per URL: every call routes, and a sweep plans a million of them.
     # OPENAI_* variables mean "OpenAI or a drop-in for it": price by OpenAI's table.
     return Provider(
         name="openai",
@@ -240,11 +269,30 @@ def _secret_in_config(path: Path, data: dict[str, Any]) -> str | None:
     return None
 
 
+_NO_CONFIG = Config(providers={}, default_provider=None)
+# (path, mtime_ns, size) -> the file's Config: every call routes, and reading and checking
+# the file each time was ~160 us of a dataset sweep's ~400 us of planning per row.
+_read_configs: dict[tuple[str, int, int], Config] = {}
+
+
 def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
     """Named providers from ``workbench.toml`` in ``directory`` (default: the cwd)."""
-    path = Path(directory or os.getcwd()) / CONFIG_FILE
+    path = os.path.join(os.fspath(directory or os.getcwd()), CONFIG_FILE)
+    try:
+        status = os.stat(path)
+    except OSError:
+        return _NO_CONFIG
+    stamp = (path, status.st_mtime_ns, status.st_size)
+    if stamp not in _read_configs:
+        config = _load_config(Path(path))  # raises for a bad file: nothing is kept
+        _read_configs.clear()
+        _read_configs[stamp] = config
+    return _read_configs[stamp]
+
+
+def _load_config(path: Path) -> Config:
     if not path.is_file():
-        return Config(providers={}, default_provider=None)
+        return _NO_CONFIG
     data = _read_toml(path)
     refused = _secret_in_config(path, data)
     if refused is not None:
@@ -301,8 +349,8 @@ def known_providers(config: Config | None = None) -> dict[str, Provider]:
 def _by_name(name: str, providers: dict[str, Provider]) -> Provider:
     if name in providers:
         return providers[name]
-    hint = difflib.get_close_matches(name, list(providers), n=1)
-    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    hint = closest_name(name, list(providers))
+    suggestion = f" Did you mean {hint!r}?" if hint else ""
     raise ConfigurationError(
         f"Unknown provider {name!r}.{suggestion} Known: {', '.join(sorted(providers))} "
         f"(add others under [providers.NAME] in {CONFIG_FILE})"
@@ -318,20 +366,84 @@ def resolve(
 ) -> tuple[Provider, str | None]:
     """Pick the provider for a call and the model name to send (None: provider default).
 
+    Raises ConfigurationError (one line naming the fix) when a named model cannot be
+    sent: see :func:`route`. A missing key is left to the call (``Provider.key``).
+    """
+    routed = route(model, provider, default_provider=default_provider, config=config)
+    if routed.refusal is not None and model:
+        raise ConfigurationError(routed.refusal)
+    return routed.provider, routed.model
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call would go. ``refusal`` (one line naming the fix) says why the model
+    named cannot be sent there; ``missing_key`` names the variable of a key that is not
+    set (an estimate prices the call at its provider's price and says so)."""
+
+    provider: Provider
+    model: str | None
+    refusal: str | None = None
+    missing_key: str | None = None
+
+
+def route(
+    model: str | None = None,
+    provider: str | None = None,
+    *,
+    kind: str | None = None,
+    default_provider: str | None = None,
+    config: Config | None = None,
+) -> Route:
+    """Where a call naming ``model`` (and ``provider``) goes, refusals included.
+
     ``NAME:model`` selects a provider only when NAME is a known provider, because model
-    names themselves may contain colons (Ollama's ``llama3:8b``).
+    names themselves may contain colons (Ollama's ``llama3:8b``). The local model serves
+    whatever name it is sent (llama.cpp ignores it), so it is reached only by its own
+    names; ``kind`` ("chat" or "embedding") narrows which of them a suggestion offers.
     """
     config = config or load_config()
     providers = known_providers(config)
+    chosen, name, fell_back = _choose(model, provider, default_provider, config, providers)
+    if chosen.local:
+        return _local_route(name, kind, fell_back, providers["openai"])
+    # A missing key is the call's to refuse (Provider.key, when it is sent): a sweep
+    # under a budget is refused by its estimate first, without any key.
+    missing = chosen.api_key_env if chosen.missing_key() is not None else None
+    return Route(chosen, name, None, missing)
+
+
+def _choose(
+    model: str | None,
+    provider: str | None,
+    default_provider: str | None,
+    config: Config,
+    providers: dict[str, Provider],
+) -> tuple[Provider, str | None, bool]:
+    """The provider and model name; True when the local model was chosen for want of
+    an OpenAI key or URL (rather than named)."""
     if model and ":" in model and provider is None:
         prefix, rest = model.split(":", 1)
         if prefix in providers:
-            return providers[prefix], rest or None
+            return providers[prefix], rest or None, False
     if provider is not None:
-        return _by_name(provider, providers), model
+        return _by_name(provider, providers), model, False
     chosen = default_provider or config.default_provider
     if chosen is not None:
-        return _by_name(chosen, providers), model
+        return _by_name(chosen, providers), model, False
     if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
-        return providers["openai"], model
-    return LOCAL_PROVIDER, model
+        return providers["openai"], model, False
+    return LOCAL_PROVIDER, model, True
+
+
+def _local_route(
+    name: str | None, kind: str | None, fell_back: bool, hosted: Provider
+) -> Route:
+    if name is None or name in LOCAL_MODELS:
+        return Route(LOCAL_PROVIDER, name)
+    refusal, is_hosted = local_name_refusal(name, kind, fell_back=fell_back)
+    if is_hosted and fell_back:
+        # Routed (and so priced) as OpenAI's: an estimate gives the real price of what
+        # was asked for; the call itself is refused.
+        return Route(hosted, name, refusal, "OPENAI_API_KEY")
+    return Route(LOCAL_PROVIDER, name, refusal)

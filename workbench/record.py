@@ -6,6 +6,7 @@ persists it, the session fills it, the front ends display it.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -26,10 +27,16 @@ def new_run_id() -> str:
 
 def current_user() -> str | None:
     """Who is running this: ``WORKBENCH_USER``, else the OS user (a shared store's filter)."""
+    return os.environ.get("WORKBENCH_USER") or _os_user()
+
+
+@functools.cache
+def _os_user() -> str | None:
+    # Asked once: with no $USER, getpass reads the passwd file, ~100 us for each row.
     import getpass
 
     try:
-        return os.environ.get("WORKBENCH_USER") or getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):  # a container user with no passwd entry and no $USER
         return None
 

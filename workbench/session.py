@@ -33,6 +33,7 @@ from .errors import (
 )
 from .identity import request_hash
 from .jsonmode import with_json_instruction
+from .keycheck import hide_keys_in_row
 from .logprobs import compact_logprobs
 from .money import format_money
 from .notes import fit_text
@@ -478,6 +479,7 @@ class Session:
         Returns None when the row is in the store. ``warn=False`` leaves saying so to
         the caller (a sweep stops with one line instead of a warning per row).
         """
+        hide_keys_in_row(record)  # a key sent in a prompt is not kept (nor exported)
         try:
             self.store.append(record)
         except Exception as exc:  # whatever refused the row (disk, schema...), keep it

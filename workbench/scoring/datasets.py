@@ -172,8 +172,7 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
         )
     try:
         if suffix == ".csv":
-            # Every cell as text, as written: "007" stays "007", and an empty cell is "".
-            return _frame_rows(pd.read_csv(path, dtype=str, keep_default_na=False), str(path))
+            return _csv_rows(path)
         if suffix == ".parquet":
             return _frame_rows(pd.read_parquet(path), str(path))
         return _jsonl_rows(path)
@@ -190,6 +189,70 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
         raise InvalidInputError(
             f"cannot read test cases from {path} ({reason}): write it as {suffix[1:]}"
         ) from exc
+
+
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    """Every record of a CSV file, each cell as text as written ("007" stays "007", an
+    empty cell is ""), and each record exactly as wide as the header.
+
+    Read with the csv module, not pandas: pandas took a row with one field more than the
+    header as an index plus shifted values ("Paris,France,EXTRA" under "city,expected"
+    became city France), filled a short row with empty values, and renamed a repeated
+    column "a.1"; each sent wrong prompts without a word.
+    """
+    import csv
+
+    rows: list[dict[str, Any]] = []
+    header: list[str] | None = None
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, strict=True)
+        next_line = 1  # where the next record starts (a quoted value may span lines)
+        try:
+            for record in reader:
+                line, next_line = next_line, reader.line_num + 1
+                if not record:
+                    continue  # a blank line
+                if header is None:
+                    header = _csv_header(record, path, line)
+                elif len(record) == len(header):
+                    rows.append(dict(zip(header, record, strict=True)))
+                else:
+                    raise InvalidInputError(_csv_width_problem(path, line, record, header))
+        except csv.Error as exc:
+            raise InvalidInputError(
+                f"{path}, line {reader.line_num}: {exc}: put a value holding quotes, commas "
+                'or line breaks in double quotes, with its own quotes doubled ("say ""hi""")'
+            ) from None
+    return rows
+
+
+def _csv_header(record: list[str], path: Path, line: int) -> list[str]:
+    for position, name in enumerate(record, 1):
+        if not name.strip():
+            raise InvalidInputError(
+                f"{path}, line {line} (the header): column {position} has no name: name "
+                "every column"
+            )
+        if record.count(name) > 1:
+            raise InvalidInputError(
+                f"{path}, line {line} (the header) names the column {name!r} twice: rename one"
+            )
+    return record
+
+
+def _csv_width_problem(path: Path, line: int, record: list[str], header: list[str]) -> str:
+    shown = ", ".join(header)
+    if len(record) > len(header):
+        return (
+            f"{path}, line {line} has {len(record)} fields but the header has {len(header)} "
+            f"({shown}); nothing was sent. A value holding a comma goes in double quotes "
+            '("Paris, France")'
+        )
+    return (
+        f"{path}, line {line} has {len(record)} field{'s' if len(record) != 1 else ''} but "
+        f"the header has {len(header)} ({shown}); nothing was sent. Give every column a "
+        "value on each line (an empty one is nothing between two commas)"
+    )
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
@@ -305,12 +368,20 @@ def template_columns(
             f" write {{{{{dataset.columns[0]}}}}} where its value goes"
         )
     for index, row in enumerate(dataset.rows):
-        absent = [c for c in columns if c not in row]
-        if absent:
-            raise InvalidInputError(
-                f"row {index} of the dataset has no {absent[0]!r}, which the template uses: "
-                "give every row a value for it"
-            )
+        for column in columns:
+            if column not in row:
+                raise InvalidInputError(
+                    f"row {index} of the dataset has no {column!r}, which the template uses: "
+                    "give every row a value for it"
+                )
+            if row[column] is None:
+                # Rendered, a null is the text "None" (and NaN was sent as "nan").
+                raise InvalidInputError(
+                    f"row {index} of the dataset has no value (null or NaN) in column "
+                    f"{column!r}, which the template uses; nothing was sent. Fill it or drop "
+                    f'the row; to send it as empty text, make it "" (a DataFrame: '
+                    f'df.fillna({{"{column}": ""}}))'
+                )
     return columns
 
 

@@ -1,0 +1,1 @@
+"""The API transport: HTTP client, wire formats, providers, credentials, limits."""

@@ -1,0 +1,1 @@
+"""The bottom layer: plain values and pure rules, no I/O."""
