@@ -222,10 +222,18 @@ class ReviewPanel:
         self._refresh()
 
     def handle(self, message: dict[str, Any]) -> None:
-        """Apply one message from the widget: {"action", "value", "comment"}; an error
-        shows as one line in the panel."""
+        """Apply one message from the widget: {"action", "value", "comment", "run_id"}; an
+        error shows as one line in the panel.
+
+        ``run_id`` is the run the card showed when the key was pressed: a rating or skip
+        for any other run (a held or double-pressed key, sent before the next card was
+        drawn) is dropped, so only an output the person saw is rated."""
         try:
             action = message.get("action")
+            if action in ("rate", "skip") and not self._shown(message):
+                self.status = "ignored a second key press: it was for the previous output"
+                self._refresh()
+                return
             if action == "rate":
                 self.rate(message.get("value"), str(message.get("comment") or ""))
             elif action == "skip":
@@ -237,6 +245,14 @@ class ReviewPanel:
         except Exception as exc:  # noqa: BLE001  # shown in the panel, not as a traceback
             self.status = one_line(exc)
             self._refresh()
+
+    def _shown(self, message: dict[str, Any]) -> bool:
+        """Whether the message was sent for the case on screen now (a message without a
+        run id, from code rather than the widget, is taken as meant for it)."""
+        if "run_id" not in message:
+            return True
+        case = self.current
+        return message["run_id"] == (case.run_id if case is not None else None)
 
     # -- what is shown ----------------------------------------------------------------
     @property
