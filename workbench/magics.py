@@ -28,9 +28,10 @@ from IPython.core.magic import (
 
 from .cells import run_chat, run_embed
 from .cellsweep import plan_sweep, run_sweep
-from .display import ChatDisplay, EmbedResult, StreamDisplay, show
+from .display import ChatDisplay, StreamDisplay, show
 from .errors import APIConnectionError, APITimeoutError, WorkbenchError
 from .notebook.commands import HELP, SUBCOMMANDS, unknown_command
+from .notebook.embedview import EmbedResult
 from .options import ChatRequest, EmbedRequest, OptionError, closest_name
 from .session import get_session, one_line
 from .templates import TemplateError
