@@ -190,16 +190,16 @@ def compare(
 ) -> Comparison:
     """Outputs side by side: a row per prompt, a column per combination of the ``by`` knobs.
 
-    ``data`` is the runs DataFrame or a Sweep. ``by`` defaults to the knobs (:data:`KNOBS`)
-    that vary. ``baseline`` (default: the first column) names the column the others are
-    diffed against: its label, a value (a tuple with several knobs), or a mapping such as
-    ``{"temperature": 0}``. A cell shows each sample (request and sample index) that
-    landed in it, its latest successful run (else its latest error); beyond
-    :data:`SHOWN_SAMPLES` they are folded under a count. ``diff=False`` shows the outputs
-    without marking the words that differ; outputs too different from the baseline to
-    diff usefully are shown plainly, and say so.
+    ``data`` is the runs: a DataFrame, a Sweep, an experiment name or run ids. ``by``
+    defaults to the knobs (:data:`KNOBS`) that vary. ``baseline`` (default: the first
+    column) names the column the others are diffed against: its label, a value (a tuple
+    with several knobs), or a mapping such as ``{"temperature": 0}``. A cell shows each
+    sample (request and sample index) that landed in it, its latest successful run (else
+    its latest error); beyond :data:`SHOWN_SAMPLES` they are folded under a count.
+    ``diff=False`` shows the outputs without marking the words that differ; outputs too
+    different from the baseline to diff usefully are shown plainly, and say so.
     """
-    df = runs_of(data)
+    df = runs_of(data, "wb.compare")
     if "kind" in df:
         df = df[df["kind"].eq("chat")]
     knobs = varying(df) if by is None else [by] if isinstance(by, str) else list(by)

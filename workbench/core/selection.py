@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunsSelection", "RunsSelectionError", "runs_frame", "TAKES"]
 
-TAKES = "a runs DataFrame (wb.runs()), a Sweep, an experiment name or a list of run ids"
+TAKES = "a Sweep, a runs DataFrame (wb.runs()), an experiment name or a list of run ids"
 
 
 class RunsSelectionError(InvalidInputError, TypeError):
@@ -38,8 +38,9 @@ class RunsSelection:
     run_ids: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, data: Any) -> RunsSelection:
-        """The selection ``data`` means, or one :class:`RunsSelectionError` line."""
+    def of(cls, data: Any, what: str = "this") -> RunsSelection:
+        """The selection ``data`` means, or one :class:`RunsSelectionError` line:
+        ``{what} takes a Sweep, a runs DataFrame ...`` (``what``: the function taking it)."""
         import pandas as pd
 
         if isinstance(data, RunsSelection):
@@ -51,12 +52,12 @@ class RunsSelection:
             return cls(frame=held)
         if isinstance(data, str):
             if not data:
-                raise RunsSelectionError(f"expected {TAKES}, not an empty name")
+                raise RunsSelectionError(f"{what} takes {TAKES}, not an empty name")
             return cls(experiment=data)
         if (isinstance(data, Sequence) and not isinstance(data, (str, bytes)) and data
                 and all(isinstance(item, str) for item in data)):
             return cls(run_ids=tuple(data))
-        raise RunsSelectionError(f"expected {TAKES}, not {_kind(data)}")
+        raise RunsSelectionError(f"{what} takes {TAKES}, not {_kind(data)}")
 
     def frame_in(self, store: StoreOrGetter) -> pd.DataFrame:
         """The runs as a DataFrame; a name or ids are read from ``store`` (or what the
@@ -82,10 +83,10 @@ class RunsSelection:
         return frame
 
 
-def runs_frame(data: Any, store: StoreOrGetter) -> pd.DataFrame:
+def runs_frame(data: Any, store: StoreOrGetter, what: str = "this") -> pd.DataFrame:
     """The runs DataFrame ``data`` means (see :class:`RunsSelection`); ``store`` (or a
     function returning it, called only for a name or ids) is where names are read."""
-    return RunsSelection.of(data).frame_in(store)
+    return RunsSelection.of(data, what).frame_in(store)
 
 
 def _kind(data: Any) -> str:

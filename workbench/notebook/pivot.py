@@ -13,8 +13,8 @@ import math
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
-from ..grid import knob_label
 from ..core.selection import runs_frame
+from ..grid import knob_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,13 +31,13 @@ KNOB_COLUMNS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "see
 NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
 
 
-def runs_of(data: Any) -> pd.DataFrame:
+def runs_of(data: Any, what: str = "wb.plots") -> pd.DataFrame:
     """The runs ``data`` names (a runs DataFrame, a Sweep, an experiment name, run ids:
     :class:`~workbench.core.selection.RunsSelection`); names are read from the session's
     store, opened only for them."""
     from ..session import get_session
 
-    return runs_frame(data, lambda: get_session().store)
+    return runs_frame(data, lambda: get_session().store, what)
 
 
 def column(df: pd.DataFrame, name: str) -> pd.Series:

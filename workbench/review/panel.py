@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.selection import TAKES, RunsSelectionError
 from ..errors import InvalidInputError
 from ..scoring.engine import expected_for, runs_to_score
 from ..scoring.table import read_scores
@@ -110,9 +111,9 @@ class ReviewPanel:
                 raise InvalidInputError("pairwise takes (baseline, candidate)")
             self.cases, self.unpaired = self._pairs(*pairwise)
         elif data is None:
-            raise InvalidInputError("ReviewPanel needs a Sweep, a runs DataFrame or a name")
+            raise RunsSelectionError(f"wb.ReviewPanel takes {TAKES}, or pairwise=(...)")
         else:
-            frame = runs_to_score(data, self.session)
+            frame = runs_to_score(data, self.session, "wb.ReviewPanel")
             self.cases, self.unpaired = [Case(row) for row in frame.to_dict("records")], 0
         self.filter = "all"
         self.position = 0
@@ -374,8 +375,8 @@ class ReviewPanel:
         return f"{value:g}"
 
     def _pairs(self, baseline: Any, candidate: Any) -> tuple[list[Case], int]:
-        left = runs_to_score(baseline, self.session).to_dict("records")
-        right = runs_to_score(candidate, self.session).to_dict("records")
+        left = runs_to_score(baseline, self.session, "pairwise").to_dict("records")
+        right = runs_to_score(candidate, self.session, "pairwise").to_dict("records")
         for side, runs in (("baseline", left), ("candidate", right)):
             keys = [pair_key(run) for run in runs]
             if len(set(keys)) != len(keys):
