@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .core.htmltable import TableRow, html_table
 from .grid import GridPoint, knob_label
 from .money import NO_MATHS_CLASS
 
@@ -173,41 +174,22 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
             text += f'<div class="wb-meta">{html.escape(small)}</div>'
         return text
 
-    if notes is not None and notes.shape == table.shape:
-        shown = table.copy().astype(object)
-        for i in range(table.shape[0]):
-            for j in range(table.shape[1]):
-                shown.iat[i, j] = cell(table.iat[i, j], notes.iat[i, j])
-    else:
-        shown = table.map(cell)
-    for axis in ("index", "columns"):
-        labels = getattr(shown, axis)
-        if isinstance(labels, pd.MultiIndex):
-            escaped = labels.set_levels(
-                [level.map(lambda v: html.escape(str(v))) for level in labels.levels]
-            )
-        else:
-            escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
-        setattr(shown, axis, escaped)
-    # Several row labels (prompt and a template's variables): each row repeats them all
-    # (no rowspan), so its first cell is always the first label, the one kept in view
-    # (``th:first-child`` above); two sticky labels at left 0 would cover each other.
-    with pd.option_context("display.max_colwidth", None):
-        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0, index_names=False,
-                                 sparsify=False))
-    page = _names_in_corner(page, [html.escape(str(n)) for n in shown.index.names if n is not None])
+    noted = notes if notes is not None and notes.shape == table.shape else None
+    rows: list[TableRow] = []
+    for i, key in enumerate(table.index):
+        labels = key if isinstance(table.index, pd.MultiIndex) else (key,)
+        cells = [cell(table.iat[i, j], None if noted is None else noted.iat[i, j])
+                 for j in range(table.shape[1])]
+        rows.append(([html.escape(str(label)) for label in labels], cells))
+    # One header row: the row labels' names (``prompt``, a template's variables) in the
+    # corner above them, then the knob combinations. Several row labels: each row repeats
+    # them all (no rowspan), so its first cell is always the first label, the one kept in
+    # view (``th:first-child`` above); two sticky labels at left 0 would cover each other.
+    corner = ["" if name is None else html.escape(str(name)) for name in table.index.names]
+    header = corner + [html.escape(str(column)) for column in table.columns]
+    page = html_table(header, rows, classes="wb-sweep")
     # Money in the cells: MathJax skips the whole table.
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
-
-
-
-def _names_in_corner(page: str, names: list[str]) -> str:
-    """One header row, not pandas' two: the row labels' names (``prompt``, a template's
-    variables; escaped) go in the empty corner above them."""
-    head, _, rest = page.partition("</thead>")
-    for name in names:
-        head = head.replace("<th></th>", f"<th>{name}</th>", 1)
-    return f"{head}</thead>{rest}"
 
 
 _INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG
