@@ -139,7 +139,9 @@ def knob_columns(
     """Each run's column (a combination of the knobs' group numbers), and per column in
     order its knob values and its label. Columns sort as each knob's groups do."""
     found = [groups(df, name) for name in knobs]
-    codes = list(zip(*(c for c, _ in found), strict=True)) if knobs else [()] * len(df)
+    codes: list[tuple[int, ...]] = (
+        list(zip(*(c for c, _ in found), strict=True)) if knobs else [()] * len(df)
+    )
     order = sorted(set(codes))
     keys = [tuple(values[i] for (_, values), i in zip(found, code, strict=True))
             for code in order]

@@ -253,7 +253,7 @@ class ReviewPanel:
         if "run_id" not in message:
             return True
         case = self.current
-        return message["run_id"] == (case.run_id if case is not None else None)
+        return bool(message["run_id"] == (case.run_id if case is not None else None))
 
     # -- what is shown ----------------------------------------------------------------
     @property
