@@ -87,6 +87,10 @@ class Knob:
             raise InvalidInputError(f"{label} must be {bounded.describe()}, got {got}")
         return plain
 
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is of this knob's kind and within its range (no message)."""
+        return self._plain(value) is not None
+
     def _plain(self, value: Any) -> Any:
         """The value as sent, or None when it is not one this knob takes."""
         if self.kind == "flag":
