@@ -1,9 +1,10 @@
 """The ReviewPanel in a real JupyterLab (light and dark theme), driven by a real Chromium.
 
 Stores four runs of a small sweep in the Lab's store, runs the cell that shows
-``wb.ReviewPanel``, rates three outputs with the keyboard (p, f, p, the last held down), and finds the three
-ratings as ``human`` scores in the store file. The shared Lab and Chromium of conftest.py,
-in both themes; screenshots: ``test-artifacts/review-<theme>.png``.
+``wb.ReviewPanel``, rates three outputs with the keyboard (p, f, p; the last p held down,
+so the key repeats), and finds exactly the three ratings as ``human`` scores in the store
+file. The shared Lab and Chromium of conftest.py, in both themes; screenshots:
+``test-artifacts/review-<theme>.png``.
 """
 
 from __future__ import annotations
