@@ -74,7 +74,7 @@ class RunsSelection:
                 )
             return frame
         assert self.run_ids is not None
-        every = source.runs()
+        every = source.runs()  # neither store filters by run id; ids name a few runs
         frame = every[every["run_id"].isin(self.run_ids)]
         missing = sorted(set(self.run_ids) - set(frame["run_id"]))
         if missing:
