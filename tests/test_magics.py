@@ -25,9 +25,10 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.display import ChatDisplay, EmbedResult
+from workbench.display import ChatDisplay
 from workbench.jsonmode import JSON_INSTRUCTION
 from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.notebook.embedview import EmbedResult
 from workbench.session import get_session
 
 SENTINEL = "sk-SENTINEL-never-print-0123456789"

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..core.selection import runs_frame
 from ..errors import BudgetExceededError, InvalidInputError
 from ..money import format_money
 from .base import Item, Score, Scorer, as_scorers
@@ -46,7 +47,7 @@ def expected_for(run: Any) -> Any:
     return None if value is None or value != value else value  # NaN is missing
 
 
-def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
+def runs_to_score(data: Any, session: Session, what: str = "wb.score") -> pd.DataFrame:
     """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
     list of responses or run records) that have an output to score; a judge's own calls
     are left out."""
@@ -59,21 +60,7 @@ def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
         # ChatResponses (their records) or RunRecords: a cell's or a script's own runs.
         records: list[RunRecord] = [r.record if hasattr(r, "record") else r for r in data]
         data = records_frame(records)
-    if isinstance(data, str):
-        frame = session.store.runs(experiment=data)
-        if frame.empty:
-            raise InvalidInputError(
-                f"experiment {data!r} has no runs: check the name with wb.runs()['experiment']"
-            )
-    elif isinstance(data, pd.DataFrame):
-        frame = data
-    elif hasattr(data, "df") and isinstance(getattr(data, "df", None), pd.DataFrame):
-        frame = data.df
-    else:
-        raise InvalidInputError(
-            f"wb.score takes a Sweep, a runs DataFrame or an experiment name, not "
-            f"{type(data).__name__}"
-        )
+    frame = runs_frame(data, session.store, what)  # the one reading of "which runs"
     missing = {"run_id", "output"} - set(frame.columns)
     if missing:
         raise InvalidInputError(
