@@ -14,6 +14,7 @@ from .calls.budget import refuse_over_budget
 from .estimate import Estimate
 
 if TYPE_CHECKING:
+    from .calls.warmup import WarmUp
     from .dispatch import Job
     from .plan import PlannedRun
     from .scoring.live import LiveScoring
@@ -45,6 +46,7 @@ class SweepCosting:
     fresh: bool
     scoring: LiveScoring | None
     _plan: list[PlannedRun]
+    _warm: WarmUp  # the store and tokenizers, loading since the sweep was planned
 
     def estimate(self, *, remaining: bool = False) -> Estimate:
         """Tokens and low/expected/high dollars of every run or, with ``remaining=True``,
@@ -63,6 +65,7 @@ class SweepCosting:
         return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
+        self._warm.wait()  # done by now, unless asked right after planning
         from .estimate import estimate_messages
 
         # Points that differ only in seed or temperature cost the same: count them once.
@@ -88,6 +91,7 @@ class SweepCosting:
     def _work(self, priced: bool = True) -> _Work:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
+        self._warm.wait()  # done by now, unless s.run() came right after planning
         from .dispatch import Job
 
         store = self.session.store

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
 from .calls.budget import Spend
+from .calls.warmup import WarmUp
 from .checks import amount, choice, seconds
 from .errors import InvalidInputError
 from .knobs import check as check_knob
@@ -198,6 +199,8 @@ class Sweep(SweepCosting, SweepResults):
             context=context,
             dataset=self.dataset,
         )
+        # Loading the store and the tokenizers now, not in s.run(): ~1 s off the first call.
+        self._warm = WarmUp(p.prepared.record.model for p in self._plan)
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         for planned in self._plan:
             planned.prepared.record.sweep_id = self.sweep_id

@@ -94,7 +94,7 @@ def refuse_over_budget(
     own: Decimal | None = None,
     label: str = "expected cost",
     estimate: Estimate | None = None,
-    fix: str = "raise budget=... or wb.configure(budget=...)",
+    fix: str = "raise it with budget=... or wb.configure(budget=...)",
 ) -> None:
     """Raise BudgetExceededError before sending ``what`` (``"Call"``, ``"Sweep"``,
     ``"Batch"``, ``"Scoring"``, ``"Embedding"``...), estimated at ``cost`` (None: some
