@@ -192,9 +192,9 @@ def __getattr__(name: str) -> _Any:
             stacklevel=2,
         )
         return getattr(importlib.import_module(f".{module}", __name__), attribute)
-    module = _sys.modules.get(f"{__name__}.{name}")
-    if module is not None:  # `import workbench.x` then `workbench.x.y`: the usual spelling
-        return module
+    imported = _sys.modules.get(f"{__name__}.{name}")
+    if imported is not None:  # `import workbench.x` then `workbench.x.y`: the usual spelling
+        return imported
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

@@ -53,7 +53,8 @@ class Forward:
 
     @property
     def __doc__(self) -> str | None:  # type: ignore[override]
-        return self.real.__doc__
+        doc: str | None = self.real.__doc__
+        return doc
 
     @property
     def __signature__(self) -> inspect.Signature:

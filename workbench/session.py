@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -75,7 +76,7 @@ class Session:
     def configure(
         self,
         *,
-        store: str | Any | None = None,
+        store: str | os.PathLike[str] | None = None,
         provider: str | None = None,
         experiment: str | None = None,
         budget: float | Decimal | None = None,

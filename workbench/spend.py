@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .calls.budget import Spend
+from .calls.budget import SessionBudget, Spend
 
 __all__ = ["SweepSpend"]
 
 
 class SweepSpend(Spend):
-    """A sweep's own spend against its ``budget=`` (see :class:`Spend`)."""
+    """A sweep's own spend against its ``budget=`` and the session's (see :class:`Spend`)."""
 
-    def __init__(self, budget: Decimal | None) -> None:
-        super().__init__("Sweep", budget)
+    def __init__(self, budget: Decimal | None, session: SessionBudget | None = None) -> None:
+        super().__init__("Sweep", budget, session)

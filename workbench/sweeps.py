@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
-from .calls.budget import Spend
 from .calls.warmup import WarmUp
 from .checks import amount, choice, seconds
 from .errors import InvalidInputError
@@ -33,6 +32,7 @@ from .knobs import checked as checked_knobs
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
 from .session import Session
+from .spend import SweepSpend
 from .sweepcost import SweepCosting, _Work
 from .sweepresults import SweepResults
 
@@ -263,7 +263,7 @@ class Sweep(SweepCosting, SweepResults):
         from .dispatch import Dispatcher, attempt_of
         scoring = self.scoring
         # This run's calls and its scorers' model calls, against its budget and the session's.
-        spend = Spend("Sweep", self.budget, self.session.spend)
+        spend = SweepSpend(self.budget, self.session.spend)
         if scoring is not None:
             scoring.spend = spend
         try:
