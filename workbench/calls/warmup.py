@@ -1,6 +1,7 @@
 """Work that a sweep's first call would otherwise wait for, started as soon as the sweep is
-planned: importing the store (pandas, ~0.49 s) and building the tokenizers of its models
-(~0.57 s for o200k_base), measured on these machines. A person reads the plan or its
+planned: importing the store (pandas, ~0.49 s), the dispatcher and client (httpx, ~0.15 s)
+and building the tokenizers of its models (~0.57 s for o200k_base), measured on these
+machines. A person reads the plan or its
 estimate before ``s.run()``; by then both are done."""
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class WarmUp:
 
     def _load(self) -> None:
         try:
+            import workbench.client  # noqa: F401 - httpx, httpx-sse
+            import workbench.dispatch  # noqa: F401
             import workbench.store  # noqa: F401 - pandas, pyarrow: the first run's table read
 
             from ..tokens import encoding_name_for, get_encoding
