@@ -17,6 +17,7 @@ from __future__ import annotations
 # ruff: noqa: E402 - the package hides its modules (below) before importing any of them
 import sys as _sys
 from types import ModuleType as _ModuleType
+from typing import TYPE_CHECKING
 from typing import Any as _Any
 
 # The public subpackages: modules that are part of the API (wb.plots.cost, wb.scorers.judge).
@@ -44,36 +45,8 @@ _sys.modules[__name__].__class__ = _Package
 # plots and compare load matplotlib, numpy and pandas only when they draw. compare is bound
 # here, not lazily: importing its submodule later would replace the function with it.
 from . import plots
-from ._api import (
-    achat,
-    aembed,
-    agreement,
-    browse,
-    chat,
-    check,
-    compare_runs,
-    configure,
-    dataset,
-    datasets,
-    embed,
-    estimate,
-    expand_json,
-    experiment,
-    export,
-    export_finetune,
-    import_runs,
-    preferences,
-    runs,
-    score,
-    scores,
-    set_price,
-    stability,
-    sweep,
-    win_rate,
-)
-from ._api import (
-    load_ipython_extension as load_ipython_extension,  # %load_ext workbench
-)
+from ._api import FORWARDS as _FORWARDS
+from ._api import configure, experiment
 from .compare import compare
 from .errors import (
     APIConnectionError,
@@ -95,6 +68,36 @@ from .errors import (
 from .estimate import Estimate
 from .results import ChatResponse, EmbedResponse
 from .usage import Usage
+
+if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type checkers here
+    from ._api import (
+        achat,
+        aembed,
+        agreement,
+        browse,
+        chat,
+        check,
+        compare_runs,
+        dataset,
+        datasets,
+        embed,
+        estimate,
+        expand_json,
+        export,
+        export_finetune,
+        import_runs,
+        preferences,
+        runs,
+        score,
+        scores,
+        set_price,
+        stability,
+        sweep,
+        win_rate,
+    )
+    from ._api import (
+        load_ipython_extension as load_ipython_extension,
+    )
 
 __version__ = "0.1.0"
 
@@ -176,6 +179,10 @@ _DEPRECATED = {
 def __getattr__(name: str) -> _Any:
     import importlib
 
+    if name in _FORWARDS:  # wb.chat, wb.sweep, ...: made on first use (_api.py)
+        value = getattr(importlib.import_module("._api", __name__), name)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         module, attribute = _LAZY[name]
         value = importlib.import_module(f".{module}", __name__)

@@ -3,81 +3,66 @@ adding the process-wide session (or its store) where that function takes one.
 
 Nothing here restates a signature: a forwarder shows the real function's parameters
 (less the session it fills in) and its docstring, so a default cannot drift between the
-façade and the function (tests/test_identity.py checks it). The real functions are
-imported on first call, keeping ``import workbench`` light (they pull in jinja2, the
-scoring and the store: ~0.44 s measured here).
+façade and the function (tests/test_facade.py checks it). Each forwarder is made on first
+use, keeping ``import workbench`` light.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .session import Session, get_session
 
-__all__ = [
-    "chat", "achat", "embed", "aembed", "runs", "browse", "experiment", "configure",
-    "estimate", "export", "import_runs", "dataset", "datasets", "set_price", "expand_json",
-    "score", "scores", "check", "compare_runs", "stability", "agreement", "export_finetune",
-    "sweep", "preferences", "win_rate", "load_ipython_extension", "FORWARDS",
-]
+__all__ = ["FORWARDS", "forward", "configure", "experiment"]  # and each name of FORWARDS
 
 # What a forwarder fills in: the session as the first argument, as ``session=``, the
 # session's store as the first argument, or nothing.
 Fill = Literal["session", "session=", "store", "none"]
 
 
-class Forward:
-    """A façade function: calls ``module:name`` with the session filled in as ``fill``
-    says. Its signature and docstring are the real function's, read on first use."""
+def _filled(fill: Fill, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    if fill == "session":
+        return (get_session(), *args)
+    if fill == "store":
+        return (get_session().store, *args)
+    if fill == "session=":
+        kwargs["session"] = get_session()
+    return args
 
-    def __init__(self, public: str, module: str, name: str, fill: Fill) -> None:
-        self.__name__ = self.__qualname__ = public
-        self.__module__ = "workbench"
-        self.target, self.fill = f"workbench.{module}", name
-        self._fill: Fill = fill
-        self._real: Any = None
 
-    @property
-    def real(self) -> Any:
-        if self._real is None:
-            self._real = getattr(importlib.import_module(self.target), self.fill)
-        return self._real
+def forward(public: str, module: str, name: str, fill: Fill) -> Callable[..., Any]:
+    """The façade function ``public``: calls ``workbench.<module>.<name>`` with the session
+    filled in as ``fill`` says, and shows that function's signature (less what it fills
+    in) and docstring."""
+    real = getattr(importlib.import_module(f"workbench.{module}"), name)
+    facade: Callable[..., Any]
+    if inspect.iscoroutinefunction(real):
 
-    @property
-    def __wrapped__(self) -> Any:  # what inspect.unwrap and help() follow
-        return self.real
+        async def facade(*args: Any, **kwargs: Any) -> Any:
+            return await real(*_filled(fill, args, kwargs), **kwargs)
 
-    @property
-    def __doc__(self) -> str | None:  # type: ignore[override]
-        doc: str | None = self.real.__doc__
-        return doc
+    else:
 
-    @property
-    def __signature__(self) -> inspect.Signature:
-        signature = inspect.signature(self.real)
-        if self._fill == "none":
-            return signature
-        filled = "session" if self._fill == "session=" else next(iter(signature.parameters))
-        return signature.replace(
-            parameters=[p for name, p in signature.parameters.items() if name != filled]
+        def facade(*args: Any, **kwargs: Any) -> Any:
+            return real(*_filled(fill, args, kwargs), **kwargs)
+
+    functools.update_wrapper(facade, real)
+    facade.__name__ = facade.__qualname__ = public
+    facade.__module__ = "workbench"
+    signature = inspect.signature(real)
+    if fill != "none":
+        filled = "session" if fill == "session=" else next(iter(signature.parameters))
+        signature = signature.replace(
+            parameters=[p for n, p in signature.parameters.items() if n != filled]
         )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        real = self.real
-        if self._fill == "session":
-            return real(get_session(), *args, **kwargs)
-        if self._fill == "session=":
-            return real(*args, session=get_session(), **kwargs)
-        if self._fill == "store":
-            return real(get_session().store, *args, **kwargs)
-        return real(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<function workbench.{self.__name__}>"
+    facade.__signature__ = signature  # type: ignore[union-attr]
+    return facade
 
 
 # public name -> (module, function, what it fills in)
@@ -108,31 +93,41 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "load_ipython_extension": ("magics", "register", "none"),
 }
 
-chat = Forward("chat", *FORWARDS["chat"])
-achat = Forward("achat", *FORWARDS["achat"])
-estimate = Forward("estimate", *FORWARDS["estimate"])
-embed = Forward("embed", *FORWARDS["embed"])
-aembed = Forward("aembed", *FORWARDS["aembed"])
-runs = Forward("runs", *FORWARDS["runs"])
-browse = Forward("browse", *FORWARDS["browse"])
-export = Forward("export", *FORWARDS["export"])
-import_runs = Forward("import_runs", *FORWARDS["import_runs"])
-dataset = Forward("dataset", *FORWARDS["dataset"])
-datasets = Forward("datasets", *FORWARDS["datasets"])
-set_price = Forward("set_price", *FORWARDS["set_price"])
-preferences = Forward("preferences", *FORWARDS["preferences"])
-expand_json = Forward("expand_json", *FORWARDS["expand_json"])
-win_rate = Forward("win_rate", *FORWARDS["win_rate"])
-score = Forward("score", *FORWARDS["score"])
-scores = Forward("scores", *FORWARDS["scores"])
-check = Forward("check", *FORWARDS["check"])
-compare_runs = Forward("compare_runs", *FORWARDS["compare_runs"])
-stability = Forward("stability", *FORWARDS["stability"])
-agreement = Forward("agreement", *FORWARDS["agreement"])
-export_finetune = Forward("export_finetune", *FORWARDS["export_finetune"])
-sweep = Forward("sweep", *FORWARDS["sweep"])
-# ``%load_ext workbench``: register %%chat, %%embed and %workbench.
-load_ipython_extension = Forward("load_ipython_extension", *FORWARDS["load_ipython_extension"])
+
+if TYPE_CHECKING:  # for type checkers; at run time each is made by __getattr__ below
+    chat: Callable[..., Any]
+    achat: Callable[..., Any]
+    estimate: Callable[..., Any]
+    embed: Callable[..., Any]
+    aembed: Callable[..., Any]
+    runs: Callable[..., Any]
+    browse: Callable[..., Any]
+    export: Callable[..., Any]
+    import_runs: Callable[..., Any]
+    dataset: Callable[..., Any]
+    datasets: Callable[..., Any]
+    set_price: Callable[..., Any]
+    preferences: Callable[..., Any]
+    expand_json: Callable[..., Any]
+    win_rate: Callable[..., Any]
+    score: Callable[..., Any]
+    scores: Callable[..., Any]
+    check: Callable[..., Any]
+    compare_runs: Callable[..., Any]
+    stability: Callable[..., Any]
+    agreement: Callable[..., Any]
+    export_finetune: Callable[..., Any]
+    sweep: Callable[..., Any]
+    load_ipython_extension: Callable[..., Any]
+
+
+def __getattr__(name: str) -> Any:
+    # Made on first use: the real functions pull in jinja2, the scoring and the store
+    # (~0.44 s measured here), which `import workbench` should not pay for.
+    if name not in FORWARDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    made = globals()[name] = forward(name, *FORWARDS[name])
+    return made
 
 
 def configure(**settings: Any) -> None:
