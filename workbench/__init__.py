@@ -42,8 +42,7 @@ class _Package(_ModuleType):
 
 _sys.modules[__name__].__class__ = _Package
 
-# plots and compare load matplotlib, numpy and pandas only when they draw. compare is bound
-# here, not lazily: importing its submodule later would replace the function with it.
+# plots and compare load matplotlib, numpy and pandas only when they draw.
 from . import plots
 from ._api import FORWARDS as _FORWARDS
 from ._api import configure, experiment
@@ -157,7 +156,7 @@ __all__ = [
     "__version__",
 ]
 
-# Loaded on first use, so `import workbench` stays quick: sweeps pull in asyncio and
+# Loaded on first use, so `import workbench` stays quick: Sweep pulls in asyncio and
 # jinja2, the panels ipywidgets.
 _LAZY = {
     "Sweep": ("sweeps", "Sweep"),
