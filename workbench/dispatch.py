@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
-from .money import format_money
+from .calls.budget import Spend
+from .errors import APIError, RateLimitError, StoreError, WorkbenchError
 from .progress import SharedProgress, SweepProgress
 from .ratelimit import RateLimits
 from .record import new_run_id
 from .retry import retry_delay
 from .slots import SlotTransport
-from .spend import SweepSpend
 
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
@@ -80,7 +79,7 @@ class Dispatcher:
         deadline: float | None = None,
         claims: bool = True,
         on_row: Callable[[RunRecord], None] | None = None,
-        spend: SweepSpend | None = None,
+        spend: Spend | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -93,7 +92,7 @@ class Dispatcher:
         self.on_row = on_row  # each ok run's record, once its row is written
         self.limits = RateLimits(concurrency, pacers=session.pacers)
         # Shared with the sweep's scorers, whose model calls count against ``budget`` too.
-        self.spend = spend if spend is not None else SweepSpend(budget)
+        self.spend = spend if spend is not None else Spend("Sweep", budget, session.spend)
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
         self._unsaved: UnsavedRun | None = None  # the first row the store refused
@@ -157,14 +156,7 @@ class Dispatcher:
 
     def _check_budget(self) -> None:
         self._check_saving()
-        self.spend.check()
-        remaining = self.session.remaining_budget()
-        if remaining is not None and remaining < 0:
-            raise BudgetExceededError(
-                "Sweep stopped: the session budget of "
-                f"{format_money(self.session.budget)} is spent "
-                "(raise it with wb.configure(budget=...) and run the sweep again to resume)"
-            )
+        self.spend.check()  # the sweep's own budget, then the session's (calls/budget.py)
 
     async def _claimed(self, job: Job) -> bool:
         """Claim the point in the store; while someone else (another kernel, a colleague

@@ -213,7 +213,7 @@ def _finish(
         if answered:
             _warn_if_dimensions_ignored(prepared, fetched)
             record.response_model = answered[0][1].model
-            session._record_usage_and_cost(record, _usage(prepared, answered), prepared.provider)
+            session.record_usage_and_cost(record, _usage(prepared, answered), prepared.provider)
         record.params = json.dumps({k: v for k, v in prepared.body().items() if k != "input"})
         failed = next((each.error for each in sent if each.error is not None), None)
         if failed is not None:
@@ -385,9 +385,9 @@ def _begin(
 def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
     """Under a session budget, refuse before sending as a chat call would: when the
     budget is spent, the price is unknown (unless allowed) or the texts cost more."""
-    remaining = session.remaining_budget()
-    if remaining is None:
+    if session.spend.remaining() is None:
         return
+    from .calls.budget import refuse_over_budget
     from .tokens import count_embedding_tokens
 
     n = count_embedding_tokens(prepared.missing, prepared.model)
@@ -395,4 +395,4 @@ def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the call itself warns of an unknown price
         cost = session.quote(prepared.model, usage, prepared.provider).cost_usd
-    session.refuse_beyond_budget(prepared.model, cost, remaining)
+    refuse_over_budget("Embedding", session.spend, cost, unpriced=[prepared.model])

@@ -321,8 +321,10 @@ def logprobs(run: Any) -> LogprobsView:
     hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
     a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
     from ...logprobs import logprobs_view
+    from ...session import get_session
 
-    return logprobs_view(run)
+    # The top floor reaches the session; logprobs is given the store's lookup.
+    return logprobs_view(run, get_session().store.find_run if isinstance(run, str) else None)
 
 
 def scores(
