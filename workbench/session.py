@@ -635,7 +635,7 @@ class Session:
         if not fresh and (hit := self.cached(prepared)) is not None:
             return prepared, hit
         self.check_budget(prepared, budget)
-        self.store.check_writable()  # before the call is paid for, not after
+        self.store.check_writable([prepared.record])  # before the call is paid for
         return prepared, None
 
     def chat(

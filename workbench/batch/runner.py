@@ -193,7 +193,7 @@ class SweepBatches:
                 "budget=..."
             )
         if send:
-            self.session.store.check_writable()
+            self.session.store.check_writable(p.record for p in send)
             for provider in {p.provider for p in send}:
                 provider.api_key()  # a missing key fails now, naming its variable
 

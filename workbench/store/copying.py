@@ -20,7 +20,9 @@ from typing import Any
 
 from ..errors import StoreError
 from ..frames import EXPORT_SUFFIXES, datasets_file, frame_to_rows, read_datasets, read_runs
+from ..record import COLUMNS
 from .migrations import one_line
+from .nul import split_nul_rows
 from .target import is_postgres_url
 
 __all__ = [
@@ -119,6 +121,8 @@ class Copied:
 
     read: dict[str, int] = field(default_factory=dict)
     added: dict[str, int] = field(default_factory=dict)
+    # Rows the target cannot hold (a NUL in a PostgreSQL text value), one line each.
+    refused: list[str] = field(default_factory=list)
 
     @property
     def runs(self) -> int:
@@ -127,6 +131,9 @@ class Copied:
     def note(self, table: str, read: int, added: int) -> None:
         self.read[table] = self.read.get(table, 0) + read
         self.added[table] = self.added.get(table, 0) + added
+
+    def refused_in(self, table: str) -> list[str]:
+        return [line for line in self.refused if line.startswith(f"{table} ")]
 
     def others(self) -> str:
         """The tables beside runs that had rows, e.g. "2 of 2 datasets, 5 of 6 scores"."""
@@ -176,17 +183,18 @@ def copy_store(
         on_total(len(runs) + sum(len(rows) for rows in tables.values()))
     copied = Copied()
     copied.note("runs", 0, 0)
+    runs = _holdable(target, "runs", COLUMNS, runs, copied)
     for start in range(0, len(runs), CHUNK_ROWS):
         chunk = runs[start : start + CHUNK_ROWS]
         copied.note("runs", len(chunk), int(target.add_rows(chunk)))
         if on_rows is not None:
             on_rows(len(chunk))
     for table in TABLES:
-        rows = tables.get(table.name, [])
+        rows = _holdable(target, table.name, table.columns, tables.get(table.name, []), copied)
         if table.key is None and rows:
             there = set(_select(target, table))
             rows = [row for row in rows if row not in there]
-            skipped = len(tables[table.name]) - len(rows)
+            skipped = len(tables[table.name]) - len(rows) - len(copied.refused_in(table.name))
             copied.note(table.name, skipped, 0)
             if on_rows is not None and skipped:
                 on_rows(skipped)
@@ -231,10 +239,36 @@ def copy_command(source: str, target: str, *, progress: bool = True) -> int:
     )
     if others := copied.others():
         print(f"and, new of those in the source: {others}", file=sys.stderr)
-    return 0
+    for line in copied.refused:
+        print(f"not copied: {line}", file=sys.stderr)
+    # Not 0: a script that deletes the source after a successful copy must not lose them.
+    return 1 if copied.refused else 0
 
 
 # ---------------------------------------------------------------------- reading and writing
+
+
+def _holdable(
+    target: Any, table: str, columns: Sequence[str], rows: Rows, copied: Copied
+) -> Rows:
+    """``rows`` the target can hold: PostgreSQL refuses a NUL in text, so a row holding
+    one is left out and named (the rest still copies)."""
+    if getattr(getattr(target, "dialect", None), "name", "") != "postgresql":
+        return rows
+    kept, refused = split_nul_rows(columns, rows)
+    for row, where in refused:
+        key = dict(zip(columns, row, strict=False))
+        named = ", ".join(
+            f"{name} {key[name]}" for name in ("run_id", "scorer_id", "name", "batch_id")
+            if name in key
+        )
+        copied.note(table, 1, 0)
+        copied.refused.append(
+            f"{table} row {named or '(no key)'}: a NUL character (\\x00) in"
+            f" {', '.join(where)}, which PostgreSQL text cannot hold"
+        )
+    return kept
+
 
 
 def _is_postgres(store: Any) -> bool:

@@ -47,6 +47,7 @@ from .common import (
 )
 from .datasets import DatasetTables
 from .dialect import POSTGRES
+from .nul import answer_without_nul, refuse_nul_requests
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -209,8 +210,9 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def append(self, record: RunRecord) -> None:
         """Write one run, committed before returning (a replay on a read-only store is
-        not logged; the answer still reaches the caller)."""
-        row = record_to_row(record)
+        not logged; the answer still reaches the caller). A NUL in the answer's text,
+        which PostgreSQL cannot hold, is kept as ␀ (:mod:`.nul`): the answer was paid."""
+        row = answer_without_nul(record_to_row(record))
         if record.cache_hit and self._refusal is not None:
             return
         attempts = 0
@@ -224,9 +226,11 @@ class PostgresStore(DatasetTables, StoreBase):
 
         self._write(insert)
 
-    def check_writable(self) -> None:
+    def check_writable(self, records: Iterable[RunRecord] = ()) -> None:
         """Raise StoreError now if a row could not be written (before a paid call): the
-        server is reachable, the role may insert, and no newer workbench migrated it."""
+        server is reachable, the role may insert, and no newer workbench migrated it;
+        InvalidInputError if a request in ``records`` holds text PostgreSQL refuses (NUL)."""
+        refuse_nul_requests(records, self.url.masked)
         if self._refusal is not None:
             raise StoreError(self._refusal)
         import psycopg
@@ -341,6 +345,7 @@ class PostgresStore(DatasetTables, StoreBase):
         into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING."""
         if not rows:
             return 0
+        rows = [answer_without_nul(row) for row in rows]  # a paid answer (unsaved file)
 
         def insert(conn: psycopg.Connection[Any]) -> int:
             conn.execute(

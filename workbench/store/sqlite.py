@@ -144,8 +144,9 @@ class ExperimentStore(DatasetTables, StoreBase):
             return
         self._write(lambda conn: conn.execute(_INSERT, row))
 
-    def check_writable(self) -> None:
-        """Raise StoreError now if a row could not be written.
+    def check_writable(self, records: Iterable[RunRecord] = ()) -> None:
+        """Raise StoreError now if a row could not be written (``records``, the rows about
+        to be sent, are PostgreSQL's to check: SQLite keeps any text).
 
         Called before every paid call, so an answer is not lost after the fact: a read-only
         file (a colleague's store, read-only media) still answers replays but takes no new
