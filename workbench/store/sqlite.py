@@ -6,11 +6,13 @@ its own short transaction, so concurrent writers queue briefly instead of losing
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -100,6 +102,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         # Set once any statement found a damaged page: no paid call goes out after that.
         self._damage: str | None = None
         self._scanned_for_damage = False
+        _OPEN_STORES.add(self)
         try:
             if opened.read_only:
                 self._refusal = str(read_only_store_error(self.path))
@@ -113,13 +116,23 @@ class ExperimentStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the connection; later calls raise StoreError. Closing twice is fine."""
+        """Close the connection; later calls raise StoreError. Closing twice is fine.
+
+        The write-ahead log is checkpointed into the file first, so the ``.db`` file alone
+        holds every row: a store copied, mailed or committed without its ``-wal`` (after an
+        nbconvert run the file was a 4 KB shell and every row sat in the ``-wal``)."""
         with self._lock:
             conn, self._conn = self._conn, None
+        _OPEN_STORES.discard(self)
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 # Keeps the query planner's statistics fresh; cheap when nothing changed.
                 conn.execute("PRAGMA optimize")
+            with contextlib.suppress(sqlite3.Error):
+                # Short wait: another kernel writing or reading keeps its part of the log,
+                # and checkpoints it when it closes. A read-only store has nothing to do.
+                conn.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
 
     def __repr__(self) -> str:
@@ -509,6 +522,18 @@ class ExperimentStore(DatasetTables, StoreBase):
 
 
 # ---------------------------------------------------------------------- helpers
+
+# Stores still open when the interpreter exits (a kernel that used %load_ext workbench and
+# was shut down, a script that never closed its store): closed, so checkpointed, at exit.
+_OPEN_STORES: weakref.WeakSet[ExperimentStore] = weakref.WeakSet()
+_CHECKPOINT_WAIT_MS = 500
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        with contextlib.suppress(Exception):
+            store.close()
 
 
 # Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
