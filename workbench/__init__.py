@@ -488,9 +488,13 @@ def estimate(
     )
 
 
-def export(path: str | os.PathLike[str], experiment: str | None = None) -> Path:
-    """Write the table (or one experiment) to ``.parquet``, ``.csv`` or ``.jsonl``."""
-    return get_session().store.export(path, experiment=experiment)
+def export(
+    path: str | os.PathLike[str], experiment: str | None = None, *, keep_formulas: bool = False
+) -> Path:
+    """Write the table (or one experiment) to ``.parquet``, ``.csv`` or ``.jsonl``. In a
+    CSV, a text cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``,
+    ``@``, tab, carriage return) gets a leading ``'``, unless ``keep_formulas=True``."""
+    return get_session().store.export(path, experiment=experiment, keep_formulas=keep_formulas)
 
 
 def import_runs(path: str | os.PathLike[str]) -> int:

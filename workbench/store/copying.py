@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..frames import EXPORT_SUFFIXES, datasets_file, frame_to_rows, read_datasets, read_runs
+from ..frames import EXPORT_SUFFIXES, frame_to_rows
 from ..record import COLUMNS
 from .migrations import one_line
 from .nul import split_nul_rows
+from .runfiles import datasets_file, read_datasets, read_runs
 from .target import is_postgres_url
 
 __all__ = [

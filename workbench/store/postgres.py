@@ -20,11 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from ..errors import StoreError
-from ..frames import (
-    record_from_row,
-    record_to_row,
-    write_runs,
-)
+from ..frames import record_from_row, record_to_row
 from ..record import COLUMNS, RunRecord
 from .columnar import (
     PostgresArrowReader,
@@ -47,7 +43,6 @@ from .common import (
 )
 from .datasets import DatasetTables
 from .dialect import POSTGRES
-from .nul import answer_without_nul, refuse_nul_requests
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -55,6 +50,8 @@ from .migrations import (
     newer_store_error,
     one_line,
 )
+from .nul import answer_without_nul, refuse_nul_requests
+from .runfiles import write_runs
 from .sqlite import (
     CLAIM_SQL,
     RELEASE_SQL,
@@ -319,12 +316,15 @@ class PostgresStore(DatasetTables, StoreBase):
 
     # ------------------------------------------------------------------ files
 
-    def export(self, path: str | Any, experiment: str | None = None) -> Path:
+    def export(
+        self, path: str | Any, experiment: str | None = None, *, keep_formulas: bool = False
+    ) -> Path:
+        """Write the runs to .parquet, .csv or .jsonl (see the SQLite store's export)."""
         target = Path(path)
         _check_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_runs(self.runs(experiment=experiment), target)
+            write_runs(self.runs(experiment=experiment), target, keep_formulas=keep_formulas)
             self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc

@@ -28,7 +28,6 @@ from ..frames import (
     iso_utc,
     record_from_row,
     record_to_row,
-    write_runs,
 )
 from ..record import COLUMNS, RunRecord
 from .columnar import export_parquet, read_runs_frame
@@ -61,6 +60,7 @@ from .migrations import (
     unknown_migrations,
     with_retries,
 )
+from .runfiles import write_runs
 
 __all__ = ["ExperimentStore", "expand_json"]
 
@@ -321,8 +321,16 @@ class ExperimentStore(DatasetTables, StoreBase):
 
     # ------------------------------------------------------------------ files
 
-    def export(self, path: str | os.PathLike[str], experiment: str | None = None) -> Path:
-        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        experiment: str | None = None,
+        *,
+        keep_formulas: bool = False,
+    ) -> Path:
+        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl; in a
+        CSV, text a spreadsheet would run as a formula gets a leading ``'`` unless
+        ``keep_formulas`` (Parquet and JSON lines are always exact)."""
         target = Path(path)
         _check_suffix(target, "export to")
         try:
@@ -333,7 +341,7 @@ class ExperimentStore(DatasetTables, StoreBase):
                 target.suffix.lower() == ".parquet"
                 and export_parquet(self._read_uri(), where, params, target, rows=rows)
             ):
-                write_runs(self.runs(experiment=experiment), target)
+                write_runs(self.runs(experiment=experiment), target, keep_formulas=keep_formulas)
             self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
