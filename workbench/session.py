@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
     from .pricing import CustomPrice, PriceQuote
     from .store import AnyStore
+    from .store.target import StoreURL
 
 __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line"]
 
@@ -90,8 +91,8 @@ class Session:
 
     def __init__(self) -> None:
         self._store: AnyStore | None = None
-        self._store_key: str | None = None  # the target the open store was opened for
-        self._store_target: str | None = None
+        self._store_key: str | StoreURL | None = None  # what the open store was opened for
+        self._store_target: str | StoreURL | None = None
         self._experiment: str | None = None
         self.default_provider: str | None = None
         self.budget: Decimal | None = None
@@ -145,14 +146,19 @@ class Session:
             raise checks.InvalidInputError(
                 f"allow_unpriced must be True or False, got {allow_unpriced!r}"
             )
-        if store is not None and not isinstance(store, (str, os.PathLike)):
+        from .store.target import StoreURL
+
+        if store is not None and not isinstance(store, (str, os.PathLike, StoreURL)):
             raise checks.InvalidInputError(
                 f"store must be a file path or a postgresql:// URL, got {type(store).__name__}"
             )
         with self._lock:
             if store is not None:
                 self.close_store()
-                self._store_target = os.fspath(store)
+                from .store.target import as_target
+
+                # A URL is held masked at once: its password is never a frame's variable.
+                self._store_target = as_target(store)
             if provider is not None:
                 providers_mod.resolve(provider=provider)  # fail now on an unknown name
                 self.default_provider = provider
@@ -173,7 +179,7 @@ class Session:
                 self.allow_unpriced = allow_unpriced
 
     @property
-    def store_target(self) -> str:
+    def store_target(self) -> str | StoreURL:
         """The store as configured: a SQLite file path or a ``postgresql://`` URL (which
         may hold a password: show :attr:`store_where` instead)."""
         from .store.target import configured_target
@@ -187,7 +193,7 @@ class Session:
         from .store.target import is_postgres_url
 
         target = self.store_target
-        if is_postgres_url(target):
+        if is_postgres_url(target) or not isinstance(target, str):
             return Path.cwd() / "workbench-store.db"
         return Path(target).absolute()
 
@@ -206,7 +212,7 @@ class Session:
             from .store.target import configured_target, is_postgres_url
 
             target, password_env = configured_target(self._store_target)
-            key = target if is_postgres_url(target) else str(Path(target).absolute())
+            key = target if not isinstance(target, str) else str(Path(target).absolute())
             if self._store is None or self._store_key != key:
                 from .store import open_store
 

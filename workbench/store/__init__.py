@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from ..frames import expand_json
 from .sqlite import ExperimentStore
-from .target import StoreURL, is_postgres_url
+from .target import StoreURL, as_target
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -31,19 +31,19 @@ AnyStore = Union[ExperimentStore, "PostgresStore"]
 
 
 def open_store(
-    target: str | os.PathLike[str], *, password_env: str | None = None
+    target: str | os.PathLike[str] | StoreURL, *, password_env: str | None = None
 ) -> ExperimentStore | PostgresStore:
-    """The store at ``target``: a ``postgresql://`` URL or a SQLite file path."""
-    if is_postgres_url(target):
+    """The store at ``target``: a ``postgresql://`` URL (text or :class:`StoreURL`) or a
+    SQLite file path."""
+    held = as_target(target)  # the URL's password is never a variable of a later frame
+    if isinstance(held, StoreURL):
         from .postgres import PostgresStore
 
-        return PostgresStore(str(target), password_env=password_env)
-    return ExperimentStore(target)
+        return PostgresStore(held.with_password_env(password_env))
+    return ExperimentStore(held)
 
 
-def store_label(target: str | os.PathLike[str]) -> str:
+def store_label(target: str | os.PathLike[str] | StoreURL) -> str:
     """``target`` as it may be shown: a URL with its password masked, or the path."""
-    if is_postgres_url(target):
-        return StoreURL.parse(str(target)).masked
-    return os.fspath(target)
-
+    held = as_target(target)
+    return held.masked if isinstance(held, StoreURL) else held

@@ -106,7 +106,9 @@ class PostgresStore(DatasetTables, StoreBase):
     dialect = POSTGRES
 
     def __init__(self, url: str | StoreURL, *, password_env: str | None = None) -> None:
-        self.url = url if isinstance(url, StoreURL) else StoreURL.parse(url, password_env)
+        self.url = (url if isinstance(url, StoreURL) else StoreURL.parse(url)).with_password_env(
+            password_env
+        )
         self.path: Path | None = None  # not a file: fallback rows go to the working folder
         self.reconnect_s = RECONNECT_S
         self._lock = threading.RLock()
