@@ -24,6 +24,7 @@ from .record import COLUMNS, RunRecord
 __all__ = [
     "ColumnKind",
     "COLUMN_KINDS",
+    "TEXT_DTYPE",
     "EXPORT_SUFFIXES",
     "expand_json",
     "iso_utc",
@@ -77,6 +78,11 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 _DATETIME_DTYPE = "datetime64[us, UTC]"
+# Text in the dtype the installed pandas gives text by default: from pandas 3, "str"
+# (Arrow-backed, NaN for a missing value); before, object. Converting Arrow text to
+# Python objects took 1.98 s of a 5.89 s read of a million runs with pandas 3.
+PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
+TEXT_DTYPE: Any = pd.StringDtype(na_value=np.nan) if PANDAS_3 else np.dtype(object)
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
@@ -170,17 +176,26 @@ def _typed_column(name: str, values: Any) -> Any:
         stamps = pd.to_datetime(values, utc=True, format="ISO8601")
         # .array, not .to_numpy(): the latter turns tz-aware stamps into objects.
         return pd.Series(stamps, copy=False).astype(_DATETIME_DTYPE).array
-    # Text stays object dtype holding str or None: no per-value conversion (the pandas
-    # "str" dtype costs a validation pass per column), None stays distinct from "", and the
-    # frame looks the same with or without pyarrow installed.
-    column = np.fromiter(values, dtype=object, count=len(values))
     if isinstance(values, pd.Series):
-        # Only columns read from files through pandas hold NaN or pd.NA for "missing";
-        # SQLite rows already carry None, and skipping this pass saves time in runs().
-        column[pd.isna(column)] = None
-    # A Series with dtype=object: handed a bare object array, the DataFrame constructor
-    # would infer pandas' "str" dtype (another pass, and NaN in place of None).
-    return pd.Series(column, dtype=object, copy=False)
+        return _text_series(name, values)
+    return pd.array(list(values), dtype=TEXT_DTYPE)
+
+
+def _text_series(name: str, values: pd.Series) -> Any:
+    """A text column read from a file: anything but text (a number or an object in a
+    JSON-lines file) is refused, not turned into its repr."""
+    if values.dtype == object:
+        present = values[values.notna()]
+        wrong = present[~present.map(lambda value: isinstance(value, str)).astype(bool)]
+        if len(wrong):
+            raise TypeError(
+                f"column {name!r} holds {type(wrong.iloc[0]).__name__} values; it holds text"
+            )
+    if not PANDAS_3:
+        column = values.to_numpy(dtype=object, copy=True)
+        column[pd.isna(column)] = None  # pandas 2: text columns hold str or None
+        return pd.array(column, dtype=object)
+    return values.astype(TEXT_DTYPE).array
 
 
 def parse_bool(value: Any) -> bool:
@@ -211,17 +226,9 @@ def runs_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def runs_frame_from_columns(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """A DataFrame from arrays that already have their documented dtypes (text as numpy
-    object arrays of str or None), in ``COLUMNS`` order, without another pass."""
-    data = {
-        name: (
-            pd.Series(columns[name], dtype=object, copy=False)
-            if COLUMN_KINDS[name] == "text"
-            else columns[name]
-        )
-        for name in COLUMNS
-    }
-    return pd.DataFrame(data, columns=list(COLUMNS), copy=False)
+    """A DataFrame from arrays that already have their documented dtypes, in ``COLUMNS``
+    order, without another pass."""
+    return pd.DataFrame(dict(columns), columns=list(COLUMNS), copy=False)
 
 
 def normalised_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -263,7 +270,11 @@ def frame_to_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
         elif kind == "datetime":
             columns.append(series.dt.strftime(ISO_FORMAT).tolist())
         else:
-            columns.append(series.tolist())
+            # Missing text is NaN in pandas' str dtype; the store's NULL is None.
+            values = series.tolist()
+            if series.hasnans:
+                values = [value if isinstance(value, str) else None for value in values]
+            columns.append(values)
     return list(zip(*columns, strict=True))
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..frames import COLUMN_KINDS, ColumnKind, runs_frame_from_columns
+from ..frames import COLUMN_KINDS, PANDAS_3, TEXT_DTYPE, ColumnKind, runs_frame_from_columns
 from ..record import COLUMNS
 
 if TYPE_CHECKING:
@@ -148,6 +148,10 @@ def _numpy_column(kind: ColumnKind, column: pa.ChunkedArray) -> Any:
         return chunk.to_numpy(zero_copy_only=False)  # a null float is NaN; flags never null
     if kind == "datetime":
         return chunk.to_pandas().array
+    if PANDAS_3:
+        # pandas' own str dtype holds the Arrow buffers as they are: ~1.5 ms a column
+        # of a million values, against ~0.13 s to make them Python strings.
+        return pd.array(chunk, dtype=TEXT_DTYPE)
     return _text_objects(chunk)
 
 
