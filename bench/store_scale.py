@@ -33,7 +33,7 @@ from common import print_profile, record
 
 from workbench.frames import record_to_row
 from workbench.record import COLUMNS, RunRecord, new_run_id
-from workbench.store import ExperimentStore, store_label
+from workbench.store import SQLiteStore, store_label
 
 EXPERIMENTS = 100
 
@@ -126,7 +126,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "scale.db"
-        store = ExperimentStore(path)
+        store = SQLiteStore(path)
 
         start = time.perf_counter()
         for i in range(args.appended):
@@ -158,7 +158,7 @@ def main() -> None:
         del rows
         conn.close()
 
-        store = ExperimentStore(path)
+        store = SQLiteStore(path)
         gc.collect()
         profiler = cProfile.Profile() if args.profile else None
         start = time.perf_counter()

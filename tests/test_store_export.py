@@ -21,6 +21,7 @@ from store_backends import chat_run as run
 from store_backends import new_store, store, store_backend, store_maker
 
 import workbench as wb
+from workbench.store.copying import import_runs
 
 __all__ = ["store_backend", "new_store", "store", "store_maker"]
 
@@ -63,8 +64,8 @@ def test_csv_neutralises_formulas_and_reads_back_exact(store: Any, tmp_path: Pat
     assert _cells(target, "prompt") == cells  # every text column, not only the output
     # The file still reads back as the runs it was written from.
     other = tmp_path / "other.db"
-    with wb.store.ExperimentStore(other) as copy:
-        copy.import_runs(target)
+    with wb.store.SQLiteStore(other) as copy:
+        import_runs(copy, target)
         assert sorted(copy.runs()["output"]) == sorted(HOSTILE + HARMLESS)
 
 
@@ -86,7 +87,7 @@ def test_jsonl_and_parquet_stay_exact(store: Any, tmp_path: Path, suffix: str) -
 
 
 def test_wb_export_takes_the_option(isolated_store: Path, tmp_path: Path) -> None:
-    with wb.store.ExperimentStore(isolated_store) as table:
+    with wb.store.SQLiteStore(isolated_store) as table:
         _fill(table, ["=1+1"])
     assert _cells(wb.export(tmp_path / "safe.csv"), "output") == ["'=1+1"]
     assert _cells(wb.export(tmp_path / "raw.csv", keep_formulas=True), "output") == ["=1+1"]

@@ -500,7 +500,9 @@ def export(
 def import_runs(path: str | os.PathLike[str]) -> int:
     """Merge runs into the table by run_id: an exported file, a local SQLite store
     (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
-    return get_session().store.import_runs(path)
+    from .store.copying import import_runs as _import_runs
+
+    return _import_runs(get_session().store, path)
 
 
 def dataset(

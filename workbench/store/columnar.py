@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..frames import COLUMN_KINDS, PANDAS_3, TEXT_DTYPE, ColumnKind, runs_frame_from_columns
 from ..record import COLUMNS
+from .dialect import numbered_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -190,12 +191,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2...`` (what the ADBC driver binds)."""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
-
-
 def read_postgres_runs_table(
     uri: str, where: str, params: Sequence[Any], limit: int | None = None
 ) -> pa.Table | None:
@@ -233,7 +228,7 @@ class PostgresArrowReader:
             sql = f"SELECT * FROM ({sql} ORDER BY run_id DESC LIMIT ?) AS newest"
             bound.append(limit)
         with self._lock:
-            return self._read(dbapi, _numbered(sql), bound)
+            return self._read(dbapi, numbered_sql(sql), bound)
 
     def _read(self, dbapi: Any, sql: str, bound: list[Any]) -> pa.Table | None:
         for _ in range(2):  # a connection the server dropped (a restart) is reopened once

@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,22 +27,28 @@ from .columnar import (
     runs_frame_from_table,
 )
 from .common import (
+    CLAIM_SQL,
     FIND_OK_SQL,
     FIND_RUN_SQL,
     PRICES_SQL,
+    RELEASE_SQL,
     UPSERT_PRICE_SQL,
     StoreBase,
+    check_export_suffix,
+    claim_params,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
+    now_iso,
     price_texts,
     prices_from_rows,
     runs_where,
+    text_key,
     vector_of,
 )
 from .datasets import DatasetTables
-from .dialect import POSTGRES
+from .dialect import POSTGRES, psycopg_sql
 from .migrations import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -52,14 +58,6 @@ from .migrations import (
 )
 from .nul import answer_without_nul, refuse_nul_requests
 from .runfiles import write_runs
-from .sqlite import (
-    CLAIM_SQL,
-    RELEASE_SQL,
-    _check_suffix,
-    _now,
-    _text_key,
-    _user,
-)
 from .target import StoreURL
 
 if TYPE_CHECKING:
@@ -90,11 +88,6 @@ _FIX = (
 
 class _Unreachable(StoreError):
     """No connection could be opened (server down, network, login): worth retrying."""
-
-
-def _pg(sql: str) -> str:
-    """The shared SQL (``?`` placeholders) in psycopg's placeholder style."""
-    return sql.replace("%", "%%").replace("?", "%s")
 
 
 class PostgresStore(DatasetTables, StoreBase):
@@ -166,7 +159,7 @@ class PostgresStore(DatasetTables, StoreBase):
                         conn.execute(statement)  # DDL: fixed text, no values in it
                     conn.execute(
                         f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
-                        (name, _now()),
+                        (name, now_iso()),
                     )
         except psycopg.errors.InsufficientPrivilege as exc:
             if self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
@@ -263,12 +256,12 @@ class PostgresStore(DatasetTables, StoreBase):
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(_pg(FIND_OK_SQL), (request_hash, sample_index))
+        rows = self._query(psycopg_sql(FIND_OK_SQL), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(_pg(FIND_RUN_SQL), (run_id,))
+        rows = self._query(psycopg_sql(FIND_RUN_SQL), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -305,7 +298,7 @@ class PostgresStore(DatasetTables, StoreBase):
         table = self._arrow.read(where, params, limit)
         if table is not None:
             return runs_frame_from_table(table)
-        sql = f"SELECT {_COLUMN_LIST} FROM runs{_pg(where)}"
+        sql = f"SELECT {_COLUMN_LIST} FROM runs{psycopg_sql(where)}"
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT %s"
             params.append(limit)
@@ -313,7 +306,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
         sql, params = mean_tokens_query(model, experiment)
-        ((mean,),) = self._query(_pg(sql), params)
+        ((mean,),) = self._query(psycopg_sql(sql), params)
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -323,7 +316,7 @@ class PostgresStore(DatasetTables, StoreBase):
     ) -> Path:
         """Write the runs to .parquet, .csv or .jsonl (see the SQLite store's export)."""
         target = Path(path)
-        _check_suffix(target, "export to")
+        check_export_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_runs(self.runs(experiment=experiment), target, keep_formulas=keep_formulas)
@@ -333,14 +326,6 @@ class PostgresStore(DatasetTables, StoreBase):
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return target
-
-    def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export (with its datasets), a SQLite store or another
-        PostgreSQL store (with every table it holds for its user, :mod:`.copying`) by
-        run_id; rows already here are skipped. Returns how many runs were new."""
-        from .copying import copy_store
-
-        return copy_store(path, self).runs
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY
@@ -368,17 +353,13 @@ class PostgresStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ claims
 
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
-        now = datetime.now(timezone.utc)
-        stale = datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc)
-        from ..frames import iso_utc
-
-        params = (request_hash, sample_index, run_id, _user(), iso_utc(now), iso_utc(stale))
-        rows = self._write(lambda conn: conn.execute(_pg(CLAIM_SQL), params).fetchall())
+        params = claim_params(request_hash, sample_index, run_id, stale_s)
+        rows = self._write(lambda conn: conn.execute(psycopg_sql(CLAIM_SQL), params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         params = (request_hash, sample_index, run_id)
-        self._write(lambda conn: conn.execute(_pg(RELEASE_SQL), params))
+        self._write(lambda conn: conn.execute(psycopg_sql(RELEASE_SQL), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -390,7 +371,8 @@ class PostgresStore(DatasetTables, StoreBase):
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(_pg(UPSERT_PRICE_SQL), (model, *texts, _now())))
+        params = (model, *texts, now_iso())
+        self._write(lambda conn: conn.execute(psycopg_sql(UPSERT_PRICE_SQL), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
@@ -410,7 +392,7 @@ class PostgresStore(DatasetTables, StoreBase):
     def get_embeddings(
         self, model: str, dimensions: int | None, texts: Sequence[str]
     ) -> dict[str, list[float]]:
-        by_key = {_text_key(text): text for text in texts}
+        by_key = {text_key(text): text for text in texts}
         if not by_key:
             return {}
         rows = self._query(
@@ -423,7 +405,7 @@ class PostgresStore(DatasetTables, StoreBase):
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
-        rows = embedding_rows(model, dimensions, vectors, _now())
+        rows = embedding_rows(model, dimensions, vectors, now_iso())
 
         def put(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cur:
@@ -440,7 +422,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
-        return self._query(_pg(sql), params)
+        return self._query(psycopg_sql(sql), params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the rows it changed."""
@@ -453,7 +435,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
         def work(conn: psycopg.Connection[Any]) -> int:
             with conn.cursor() as cur:
-                cur.executemany(_pg(sql), rows)
+                cur.executemany(psycopg_sql(sql), rows)
                 return max(cur.rowcount, 0)
 
         return self._write(work)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import sqlite3
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,28 +23,32 @@ import pandas as pd
 
 from ..errors import StoreError
 from ..frames import (
-    EXPORT_SUFFIXES,
     expand_json,
-    iso_utc,
     record_from_row,
     record_to_row,
 )
 from ..record import COLUMNS, RunRecord
 from .columnar import export_parquet, read_runs_frame
 from .common import (
+    CLAIM_SQL,
     EMBEDDING_DTYPE,
     FIND_OK_SQL,
     FIND_RUN_SQL,
     PRICES_SQL,
+    RELEASE_SQL,
     UPSERT_PRICE_SQL,
     StoreBase,
+    check_export_suffix,
+    claim_params,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
+    now_iso,
     price_texts,
     prices_from_rows,
     runs_where,
+    text_key,
     vector_of,
 )
 from .datasets import DatasetTables, insert_dataset_sql
@@ -62,7 +66,7 @@ from .migrations import (
 )
 from .runfiles import write_runs
 
-__all__ = ["ExperimentStore", "expand_json"]
+__all__ = ["SQLiteStore", "expand_json"]
 
 T = TypeVar("T")
 
@@ -80,7 +84,7 @@ _INSERT_DATASET = insert_dataset_sql(SQLITE)
 _MIN_FREE_BYTES = 1 << 20
 
 
-class ExperimentStore(DatasetTables, StoreBase):
+class SQLiteStore(DatasetTables, StoreBase):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -136,7 +140,7 @@ class ExperimentStore(DatasetTables, StoreBase):
             conn.close()
 
     def __repr__(self) -> str:
-        return f"ExperimentStore({str(self.path)!r})"
+        return f"SQLiteStore({str(self.path)!r})"
 
     @property
     def label(self) -> str:
@@ -332,7 +336,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         CSV, text a spreadsheet would run as a formula gets a leading ``'`` unless
         ``keep_formulas`` (Parquet and JSON lines are always exact)."""
         target = Path(path)
-        _check_suffix(target, "export to")
+        check_export_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             where, params = runs_where(experiment, None, None, None, None)
@@ -348,29 +352,6 @@ class ExperimentStore(DatasetTables, StoreBase):
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return target
-
-    def import_runs(self, path: str | os.PathLike[str]) -> int:
-        """Merge runs by run_id: an exported file (with its datasets), or another store
-        (a SQLite file, a ``postgresql://`` URL) with every table it holds for its user
-        (:mod:`.copying`); rows already here are skipped. Returns how many runs were new."""
-        from .copying import copy_store, read_export
-
-        source = Path(path)
-        if source.suffix.lower() not in EXPORT_SUFFIXES:
-            return copy_store(path, self).runs
-        rows, tables = read_export(source, tables=True)
-        datasets = tables.get("datasets", [])
-
-        def insert(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            # Only a clash on run_id is skipped; any other constraint still fails loudly.
-            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
-            added = conn.total_changes - before
-            conn.executemany(_INSERT_DATASET, datasets)  # the datasets the runs came from
-            return added
-
-        # One transaction: a file imports completely or not at all.
-        return self._write(insert)
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
@@ -389,13 +370,8 @@ class ExperimentStore(DatasetTables, StoreBase):
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
         """Claim a point before sending it; False while someone else's claim on it is
         younger than ``stale_s`` seconds (their answer is coming: replay it)."""
-        now = datetime.now(timezone.utc)
-        stale = iso_utc(datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc))
-        rows = self._write(
-            lambda conn: conn.execute(
-                CLAIM_SQL, (request_hash, sample_index, run_id, _user(), iso_utc(now), stale)
-            ).fetchall()
-        )
+        params = claim_params(request_hash, sample_index, run_id, stale_s)
+        rows = self._write(lambda conn: conn.execute(CLAIM_SQL, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
@@ -413,7 +389,7 @@ class ExperimentStore(DatasetTables, StoreBase):
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, _now())))
+        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, now_iso())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
@@ -425,7 +401,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         self, model: str, dimensions: int | None, texts: Sequence[str]
     ) -> dict[str, list[float]]:
         """Cached vectors of ``texts`` for (model, dimensions); texts not cached are absent."""
-        by_key = {_text_key(text): text for text in texts}
+        by_key = {text_key(text): text for text in texts}
         keys = list(by_key)
         found: dict[str, list[float]] = {}
         for start in range(0, len(keys), _CHUNK):
@@ -443,7 +419,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
         """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
-        rows = embedding_rows(model, dimensions, vectors, _now())
+        rows = embedding_rows(model, dimensions, vectors, now_iso())
         self._write(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO embeddings"
@@ -533,7 +509,7 @@ class ExperimentStore(DatasetTables, StoreBase):
 
 # Stores still open when the interpreter exits (a kernel that used %load_ext workbench and
 # was shut down, a script that never closed its store): closed, so checkpointed, at exit.
-_OPEN_STORES: weakref.WeakSet[ExperimentStore] = weakref.WeakSet()
+_OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 _CHECKPOINT_WAIT_MS = 500
 
 
@@ -544,32 +520,13 @@ def _close_open_stores() -> None:
             store.close()
 
 
-# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
-# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
-CLAIM_SQL = (
-    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
-    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
-    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
-)
-RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
-
-
-def _user() -> str | None:
-    from ..record import current_user
-
-    return current_user()
-
-
-def _check_suffix(path: Path, verb: str) -> None:
-    if path.suffix.lower() not in EXPORT_SUFFIXES:
-        raise StoreError(f"cannot {verb} {path}: the name must end in {', '.join(EXPORT_SUFFIXES)}")
-
-
-def _text_key(text: str) -> str:
-    # surrogatepass: a lone surrogate from a badly decoded file is still a cacheable text.
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _now() -> str:
-    return iso_utc(datetime.now(timezone.utc))
+def __getattr__(name: str) -> Any:
+    # The class's name before it said which backend it is; kept working for a while.
+    if name == "ExperimentStore":
+        warnings.warn(
+            "ExperimentStore is now SQLiteStore (workbench.store.SQLiteStore)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
