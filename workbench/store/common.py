@@ -22,7 +22,7 @@ from ..errors import InvalidInputError, StoreError
 from ..frames import EXPORT_SUFFIXES, iso_utc, runs_frame
 from ..record import COLUMNS, current_user
 from .columnar import gc_paused
-from .migrations import one_line
+from .messages import one_line
 
 __all__ = [
     "CLAIM_SQL",

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import StoreError
 from ..frames import EXPORT_SUFFIXES, frame_to_rows
 from ..record import COLUMNS
-from .migrations import one_line
+from .messages import one_line
 from .nul import split_nul_rows
 from .opening import open_store, store_label
 from .runfiles import datasets_file, read_datasets, read_runs

@@ -49,13 +49,8 @@ from .common import (
 )
 from .datasets import DatasetTables
 from .dialect import POSTGRES, psycopg_sql
-from .migrations import (
-    MIGRATIONS,
-    MIGRATIONS_TABLE,
-    POSTGRES_MIGRATIONS,
-    newer_store_error,
-    one_line,
-)
+from .messages import one_line
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, POSTGRES_MIGRATIONS, newer_store_error
 from .nul import answer_without_nul, refuse_nul_requests
 from .runfiles import write_runs
 from .target import StoreURL

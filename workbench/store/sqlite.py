@@ -53,18 +53,17 @@ from .common import (
 )
 from .datasets import DatasetTables, insert_dataset_sql
 from .dialect import SQLITE
-from .migrations import (
+from .messages import one_line
+from .migrations import newer_store_error, unknown_migrations
+from .runfiles import write_runs
+from .sqlite_file import (
     damaged_store_error,
     is_damaged,
     low_disk_store_error,
-    newer_store_error,
-    one_line,
     open_database,
     read_only_store_error,
-    unknown_migrations,
     with_retries,
 )
-from .runfiles import write_runs
 
 __all__ = ["SQLiteStore", "expand_json"]
 
