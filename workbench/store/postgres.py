@@ -50,8 +50,10 @@ from .common import (
 from .datasets import DatasetTables
 from .dialect import POSTGRES, psycopg_sql
 from .messages import one_line
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE, POSTGRES_MIGRATIONS, newer_store_error
+from .migrations import MIGRATIONS_TABLE, newer_store_error
 from .nul import answer_without_nul, refuse_nul_requests
+from .postgres_schema import apply_pending, has_table
+from .postgres_schema import unknown as unknown_migrations
 from .runfiles import write_runs
 from .target import StoreURL
 
@@ -62,9 +64,6 @@ __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
-# One 64-bit key for pg_advisory_xact_lock: "workbench" in ASCII, so other apps' locks
-# on the same database do not collide with ours by accident.
-_MIGRATION_LOCK = 0x776F726B62656E63
 CONNECT_TIMEOUT_S = 5
 # How long a statement keeps trying while the server is unreachable (a restart, a network
 # blip) before the store gives up and the row goes to the fallback file.
@@ -129,35 +128,15 @@ class PostgresStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ schema
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        if self._unknown(conn):
-            self._refusal = str(newer_store_error(self.url.masked, self._unknown(conn)))
+        if newer := unknown_migrations(conn):
+            self._refusal = str(newer_store_error(self.url.masked, newer))
             return
-        if not self._pending(conn):
-            return  # the common case: no lock, no writes
         import psycopg
 
         try:
-            with conn.transaction():
-                # Held to COMMIT: a second kernel waits here, then finds nothing pending.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                if not self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
-                    raise StoreError(
-                        f"{self.url.masked} holds a runs table that is not a workbench store's:"
-                        " use another database (or schema) for the workbench"
-                    )
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}"
-                    " (name TEXT NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)"
-                )
-                for name in self._pending(conn):
-                    for statement in POSTGRES_MIGRATIONS[name]:
-                        conn.execute(statement)  # DDL: fixed text, no values in it
-                    conn.execute(
-                        f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
-                        (name, now_iso()),
-                    )
+            apply_pending(conn, self.url.masked)
         except psycopg.errors.InsufficientPrivilege as exc:
-            if self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
+            if has_table(conn, MIGRATIONS_TABLE) and has_table(conn, "runs"):
                 # A read-only role on an older schema: reading and replays still work.
                 self._refusal = self._read_only_message(exc)
                 return
@@ -165,33 +144,6 @@ class PostgresStore(DatasetTables, StoreBase):
                 f"cannot create the workbench tables in {self.url.masked}"
                 f" ({self._reason(exc)}): connect as a user who may create tables once"
             ) from exc
-
-    def _applied(self, conn: psycopg.Connection[Any]) -> list[str]:
-        if not self._has_table(conn, MIGRATIONS_TABLE):
-            return []
-        rows = conn.execute(
-            f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
-        ).fetchall()
-        return [str(name) for (name,) in rows]
-
-    def _pending(self, conn: psycopg.Connection[Any]) -> list[str]:
-        done = set(self._applied(conn))
-        return [name for name, _ in MIGRATIONS if name not in done]
-
-    def _unknown(self, conn: psycopg.Connection[Any]) -> list[str]:
-        known = {name for name, _ in MIGRATIONS}
-        return [name for name in self._applied(conn) if name not in known]
-
-    @staticmethod
-    def _has_table(conn: psycopg.Connection[Any], name: str) -> bool:
-        # A scan of the catalog under this statement's snapshot: to_regclass() may answer
-        # from a cache that has not yet seen the tables another kernel's migration made.
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
-            " WHERE schemaname = current_schema() AND tablename = %s)",
-            (name,),
-        ).fetchone()
-        return bool(row and row[0])
 
     # ------------------------------------------------------------------ runs
 
@@ -234,7 +186,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
         def work(conn: psycopg.Connection[Any]) -> list[str]:
             with conn.transaction(force_rollback=True):
-                unknown = self._unknown(conn)
+                unknown = unknown_migrations(conn)
                 if not unknown:
                     conn.execute(_INSERT, probe)
                 return unknown

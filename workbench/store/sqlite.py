@@ -57,10 +57,11 @@ from .messages import one_line
 from .migrations import newer_store_error, unknown_migrations
 from .runfiles import write_runs
 from .sqlite_file import (
+    check_free_space,
     damaged_store_error,
     is_damaged,
-    low_disk_store_error,
     open_database,
+    probe_write,
     read_only_store_error,
     with_retries,
 )
@@ -77,10 +78,6 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _INSERT_DATASET = insert_dataset_sql(SQLITE)
 
-# Free space a paid call needs on the store's disk before it is sent: a large answer's
-# row, its index pages and their WAL frames, with room to spare (SQLite reports a full
-# disk only at COMMIT, after the answer has been paid for).
-_MIN_FREE_BYTES = 1 << 20
 
 
 class SQLiteStore(DatasetTables, StoreBase):
@@ -178,7 +175,7 @@ class SQLiteStore(DatasetTables, StoreBase):
             self._scan_for_damage()
         if self._damage is not None:
             raise StoreError(self._damage)
-        self._check_free_space()
+        check_free_space(self.path)
         self._probe()
 
     def _scan_for_damage(self) -> None:
@@ -193,50 +190,11 @@ class SQLiteStore(DatasetTables, StoreBase):
             self._damage = str(damaged_store_error(self.path, reason))
         self._scanned_for_damage = True
 
-    def _check_free_space(self) -> None:
-        if not hasattr(os, "statvfs"):
-            return  # Windows: the probe and the append still report a full disk
-        try:
-            disk = os.statvfs(self.path.parent)
-        except OSError:
-            return
-        if disk.f_blocks == 0:
-            return  # a file system that reports no sizes (some FUSE mounts): nothing to go by
-        # root may use the blocks the file system keeps back from other users.
-        blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
-        if blocks * disk.f_frsize < _MIN_FREE_BYTES:
-            raise low_disk_store_error(self.path, blocks * disk.f_frsize, _MIN_FREE_BYTES)
-
     def _probe(self) -> None:
-        # A probe run inserted and rolled back: it needs the write lock and write access,
-        # takes a new page (its output is a page long, so a full database or a lowered
-        # max_page_count refuses it), lands on the table's last page as a real run does
-        # (its rowid, run_id and created_at sort last; a damaged last page fails here),
-        # and must fill every NOT NULL column, including one a newer workbench added.
-        probe = RunRecord(
-            kind="chat",
-            provider="workbench",
-            model="write-probe",
-            experiment="write-probe",
-            request_hash="write-probe",
-            output="x" * self._page_size,
-        )
-        row = record_to_row(probe)
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Read under the write lock: another kernel may have migrated the file.
-                unknown = unknown_migrations(conn)
-                if not unknown:
-                    conn.execute(_INSERT, row)
-                return unknown
-            finally:
-                with contextlib.suppress(sqlite3.Error):  # report the first error
-                    conn.execute("ROLLBACK")
-
         try:
-            unknown = self._locked(lambda conn: with_retries(self.path, lambda: work(conn)))
+            unknown = self._locked(
+                lambda conn: with_retries(self.path, lambda: probe_write(conn, self._page_size))
+            )
         except StoreError as exc:
             reason = str(exc.__cause__).lower()
             if "not null constraint" in reason or "no column named" in reason:

@@ -4,8 +4,10 @@ it cannot be written), retried while another process holds it, and its errors in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import os
 import shlex
 import sqlite3
 import time
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import StoreError
+from ..frames import record_to_row
+from ..record import COLUMNS, RunRecord
 from .messages import FIX as _FIX
 from .messages import one_line
 from .migrations import MIGRATIONS_TABLE, NotAWorkbenchStore, has_table, migrate, unknown_migrations
@@ -30,6 +34,8 @@ __all__ = [
     "damaged_store_error",
     "read_only_store_error",
     "low_disk_store_error",
+    "check_free_space",
+    "probe_write",
 ]
 
 T = TypeVar("T")
@@ -208,3 +214,55 @@ def _is_read_only(exc: BaseException | None) -> bool:
     return isinstance(exc, sqlite3.Error) and (
         "readonly" in message or "read-only" in message or "unable to open" in message
     )
+
+
+# Free space a paid call needs on the store's disk before it is sent: a large answer's
+# row, its index pages and their WAL frames, with room to spare (SQLite reports a full
+# disk only at COMMIT, after the answer has been paid for).
+MIN_FREE_BYTES = 1 << 20
+
+
+def check_free_space(path: Path) -> None:
+    """Raise StoreError if the store's disk has less than :data:`MIN_FREE_BYTES` free."""
+    if not hasattr(os, "statvfs"):
+        return  # Windows: the probe and the append still report a full disk
+    try:
+        disk = os.statvfs(path.parent)
+    except OSError:
+        return
+    if disk.f_blocks == 0:
+        return  # a file system that reports no sizes (some FUSE mounts): nothing to go by
+    # root may use the blocks the file system keeps back from other users.
+    blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
+    if blocks * disk.f_frsize < MIN_FREE_BYTES:
+        raise low_disk_store_error(path, blocks * disk.f_frsize, MIN_FREE_BYTES)
+
+
+def probe_write(conn: sqlite3.Connection, page_size: int) -> list[str]:
+    """Insert a probe run and roll it back; return the migrations a newer workbench
+    applied (then nothing is inserted). Raises sqlite3.Error where a real run would fail.
+
+    The probe needs the write lock and write access, takes a new page (its output is a
+    page long, so a full database or a lowered max_page_count refuses it), lands on the
+    table's last page as a real run does (its rowid, run_id and created_at sort last; a
+    damaged last page fails here), and must fill every NOT NULL column, including one a
+    newer workbench added."""
+    probe = RunRecord(
+        kind="chat",
+        provider="workbench",
+        model="write-probe",
+        experiment="write-probe",
+        request_hash="write-probe",
+        output="x" * page_size,
+    )
+    insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read under the write lock: another kernel may have migrated the file.
+        unknown = unknown_migrations(conn)
+        if not unknown:
+            conn.execute(insert, record_to_row(probe))
+        return unknown
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # report the first error
+            conn.execute("ROLLBACK")
