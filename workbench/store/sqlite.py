@@ -252,7 +252,8 @@ class SQLiteStore(DatasetTables, StoreBase):
         ``limit`` keeps the most recent n runs. Columns are ``record.COLUMNS`` with real
         dtypes: created_at datetime64[us, UTC]; counts and knobs that may be missing Int64;
         temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
-        tokens_counted bool; text (JSON columns included) object holding str or None.
+        tokens_counted bool; text (JSON columns included) in pandas' default text dtype
+        (pandas 3: "str", Arrow-backed, NaN where missing; pandas 2: object, str or None).
         """
         where, params = runs_where(experiment, sweep_id, status, since, kind, user)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
