@@ -35,8 +35,9 @@ class Store(Protocol):
     # True where several people write at once (sweeps claim points before sending).
     shared: bool
     dialect: Dialect
-    # The SQLite file; None for a server (fallback rows then go to the working folder).
-    path: Path | None
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file; None for a server (fallback rows go to the working folder)."""
 
     @property
     def label(self) -> str:
