@@ -378,7 +378,7 @@ def _begin(
     )
     if prepared.missing:
         _check_budget(session, prepared)
-        session.store.check_writable()  # before the call is paid for, not after
+        session.store.check_writable([prepared.record])  # before the call is paid for
     return prepared
 
 

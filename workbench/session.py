@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .pricing import CustomPrice, PriceQuote
     from .record import RunRecord
     from .store import AnyStore
+    from .store.target import StoreURL
     from .usage import Usage
 
 __all__ = ["Session", "PreparedChat", "Message", "get_session", "one_line", "DEFAULT_DEADLINE"]
@@ -139,7 +140,7 @@ class Session:
         return self.spend.remaining()
 
     @property
-    def store_target(self) -> str:
+    def store_target(self) -> str | StoreURL:
         return self.stores.configured
 
     @property
@@ -385,7 +386,7 @@ class Session:
         if not fresh and (hit := self.cached(prepared)) is not None:
             return prepared, hit
         self.check_budget(prepared, budget)
-        self.store.check_writable()  # before the call is paid for, not after
+        self.store.check_writable([prepared.record])  # before the call is paid for
         return prepared, None
 
     def chat(

@@ -238,7 +238,8 @@ class Sweep(SweepCosting, SweepResults):
             )
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
-            self.session.store.check_writable()  # a read-only store would lose every answer
+            # A read-only store would lose every answer; PostgreSQL refuses a NUL in text.
+            self.session.store.check_writable(job.prepared.record for job in work.send)
         for provider in {job.prepared.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True

@@ -182,7 +182,7 @@ class SweepBatches:
                 label="cost at the batch price", fix="shrink the grid or raise budget=...",
             )
         if send:
-            self.session.store.check_writable()
+            self.session.store.check_writable(p.record for p in send)
             for provider in {p.provider for p in send}:
                 provider.api_key()  # a missing key fails now, naming its variable
 

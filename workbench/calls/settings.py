@@ -61,12 +61,15 @@ def checked_configure(
         raise checks.InvalidInputError(
             f"allow_unpriced must be True or False, got {allow_unpriced!r}"
         )
-    if store is not None and not isinstance(store, (str, os.PathLike)):
+    from ..store.target import StoreURL, as_target
+
+    if store is not None and not isinstance(store, (str, os.PathLike, StoreURL)):
         raise checks.InvalidInputError(
             f"store must be a file path or a postgresql:// URL, got {type(store).__name__}"
         )
     return {
-        "store": None if store is None else os.fspath(store),
+        # A URL is held masked at once: its password is never a frame's variable.
+        "store": None if store is None else as_target(store),
         "budget": None if budget is None else Decimal(str(checks.amount("budget", budget))),
         "timeout": None if timeout is None else float(checks.seconds("timeout", timeout)),
         "max_retries": (

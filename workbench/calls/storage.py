@@ -17,6 +17,7 @@ from ..unsaved import UnsavedRun, UnsavedRunWarning
 if TYPE_CHECKING:
     from ..record import RunRecord
     from ..store import AnyStore
+    from ..store.target import StoreURL
 
 __all__ = ["StoreSlot", "one_line"]
 
@@ -32,17 +33,18 @@ class StoreSlot:
     takes ~0.5 s: not at ``import workbench``) and reopened when its target changes."""
 
     def __init__(self) -> None:
-        self.target: str | None = None  # as configured; None: the environment's or default
+        # As configured (a URL held masked); None: the environment's or the default.
+        self.target: str | StoreURL | None = None
         self._store: AnyStore | None = None
-        self._key: str | None = None  # the target the open store was opened for
+        self._key: str | StoreURL | None = None  # the target the open store was opened for
         self._lock = threading.RLock()
 
-    def retarget(self, target: str) -> None:
+    def retarget(self, target: str | StoreURL) -> None:
         self.close()
         self.target = target
 
     @property
-    def configured(self) -> str:
+    def configured(self) -> str | StoreURL:
         """The store as configured: a SQLite file path or a ``postgresql://`` URL (which
         may hold a password: show :attr:`where` instead)."""
         from ..store.target import configured_target
@@ -56,7 +58,7 @@ class StoreSlot:
         from ..store.target import is_postgres_url
 
         target = self.configured
-        if is_postgres_url(target):
+        if is_postgres_url(target) or not isinstance(target, str):
             return Path.cwd() / "workbench-store.db"
         return Path(target).absolute()
 
@@ -72,10 +74,10 @@ class StoreSlot:
     @property
     def store(self) -> AnyStore:
         with self._lock:
-            from ..store.target import configured_target, is_postgres_url
+            from ..store.target import configured_target
 
             target, password_env = configured_target(self.target)
-            key = target if is_postgres_url(target) else str(Path(target).absolute())
+            key = target if not isinstance(target, str) else str(Path(target).absolute())
             if self._store is None or self._key != key:
                 from ..store import open_store
 

@@ -74,15 +74,25 @@ def preferences(
     return frame.reset_index(drop=True)
 
 
-def export(store: AnyStore, path: str | os.PathLike[str], experiment: str | None = None) -> Path:
-    """Write the table (or one experiment) to ``.parquet``, ``.csv`` or ``.jsonl``."""
-    return store.export(path, experiment=experiment)
+def export(
+    store: AnyStore,
+    path: str | os.PathLike[str],
+    experiment: str | None = None,
+    *,
+    keep_formulas: bool = False,
+) -> Path:
+    """Write the table (or one experiment) to ``.parquet``, ``.csv`` or ``.jsonl``. In a
+    CSV, a text cell a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``,
+    ``@``, tab, carriage return) gets a leading ``'``, unless ``keep_formulas=True``."""
+    return store.export(path, experiment=experiment, keep_formulas=keep_formulas)
 
 
 def import_runs(store: AnyStore, path: str | os.PathLike[str]) -> int:
     """Merge runs into the table by run_id: an exported file, a local SQLite store
     (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
-    return store.import_runs(path)
+    from ..store.copying import import_runs as _import_runs
+
+    return _import_runs(store, path)
 
 
 def dataset(
