@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .api.limits import LimitResetError
 from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
 from .money import format_money
 from .progress import SharedProgress, SweepProgress
-from .ratelimit import RateLimits
 from .record import new_run_id
 from .retry import retry_delay
 from .slots import SlotTransport
@@ -91,7 +91,8 @@ class Dispatcher:
         # Claim each point in the store before sending it (False: a fresh sweep resends).
         self.claims = claims
         self.on_row = on_row  # each ok run's record, once its row is written
-        self.limits = RateLimits(concurrency, pacers=session.pacers)
+        # The session's one limits layer, with this sweep's concurrency and deadline.
+        self.limits = session.limits.sweep(concurrency, self.deadline)
         # Shared with the sweep's scorers, whose model calls count against ``budget`` too.
         self.spend = spend if spend is not None else SweepSpend(budget)
         self._failures_in_a_row = 0
@@ -209,6 +210,10 @@ class Dispatcher:
             return
         try:
             sent = await self._send(job, client)
+        except LimitResetError as exc:
+            self._release(job.prepared)
+            self.progress.update(message=str(exc))  # the sweep stops with this line
+            raise
         except BaseException:
             self._release(job.prepared)
             raise
@@ -222,19 +227,24 @@ class Dispatcher:
         first_sent: float | None = None
         for attempt in range(RATE_LIMIT_ATTEMPTS):
             current = attempt_of(job.prepared)
-            async with self.limits.slot(provider, model, job.tokens) as slot:
+            async with self.limits.slot(provider, model, job.tokens) as limited:
                 self._check_budget()
                 started = time.perf_counter()
                 first_sent = first_sent or started
                 self._report(in_flight=1, sent=1)
                 try:
-                    slot.sending()
-                    result = await client.chat(current.body, on_retry=slot.on_retry)
+                    limited.sending()
+                    result = await client.chat(current.body, on_retry=limited.on_retry)
+                except LimitResetError as exc:
+                    # The limit frees up after the deadline: this call is a row with that
+                    # line, and the sweep stops with it (a later run resumes).
+                    self._failed(current, exc, started, extra_retries)
+                    raise
                 except RateLimitError as exc:
                     if attempt + 1 < RATE_LIMIT_ATTEMPTS:
                         extra_retries += exc.retries + 1
                         # The give-up carries no retry-after: back off by the usual rule.
-                        slot.limiter.on_rate_limited(retry_delay(attempt), started=slot.started)
+                        limited.gave_up(retry_delay(attempt))
                         continue
                     self._failed(current, exc, started, extra_retries)
                     return False
@@ -243,7 +253,7 @@ class Dispatcher:
                     return False
                 finally:
                     self._report(in_flight=-1)
-                slot.on_success(result.headers)
+                limited.on_success(result.headers)
                 # Logged before anything else is awaited: a stop cannot come between an
                 # answer and its row.
                 self._succeeded(current, result, extra_retries, first_sent)

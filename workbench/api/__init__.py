@@ -1,0 +1,1 @@
+"""The API transport: HTTP clients, wire formats, providers, credentials and rate limits."""
