@@ -36,6 +36,10 @@ __all__ = [
 # sustained): the refill rate before the reset times tell it, and the longest window a
 # reset may describe and still be read as this limit's refill.
 _DEFAULT_WINDOW_S = 60.0
+# The longest reset a per-minute bucket can announce: a minute to refill it from empty,
+# and as long again where refused requests count and have driven it a bucket below empty
+# (the debt believed is capped there). A longer reset with nothing left is another window.
+_LONGEST_REFILL_S = 2 * _DEFAULT_WINDOW_S
 # How fast older refill-rate readings fade: each reading weighs by the time span it
 # measures (its reset), so a reading near a full bucket ("1 used, full in 3 ms", where the
 # whole-number "remaining" and the rounded reset make the rate anything from 50 to 300 a
@@ -118,7 +122,7 @@ class _Limit:
     second, unless the server's own ``remaining`` has shown more than that at once (a
     server announcing a one-second bucket): a reset that says "full again in 10 ms" of
     a 6,000-a-minute limit read as 590,100 a second before, and 12-38 % of a sweep was
-    refused. A reset longer than a minute with nothing left is another window (a daily
+    refused. A reset longer than two minutes with nothing left is another window (a daily
     limit): it blocks until then, and it is not a refill rate.
     """
 
@@ -145,7 +149,7 @@ class _Limit:
     def _read_rate(self, announced: Announced) -> float | None:
         """The refill rate, from this reading and the earlier ones."""
         reset = announced.reset_s
-        if reset and 0 < reset <= _DEFAULT_WINDOW_S and announced.remaining < announced.limit:
+        if reset and 0 < reset <= _LONGEST_REFILL_S and announced.remaining < announced.limit:
             # reset = time until full again = (limit - level) / rate.
             used = announced.limit - announced.remaining
             self._used_sum = _RATE_MEMORY * self._used_sum + used
@@ -170,7 +174,7 @@ class _Limit:
         reset = announced.reset_s
         if announced.remaining > 0:
             self.blocked_until = 0.0
-        elif reset is not None and reset > _DEFAULT_WINDOW_S:
+        elif reset is not None and reset > _LONGEST_REFILL_S:
             self.blocked_until = max(self.blocked_until, now + reset)
 
     def observe(
@@ -215,12 +219,14 @@ class _Limit:
             # what it has.)
             level = float(announced.remaining)
             reset = announced.reset_s
-            if reset is not None and reset <= _DEFAULT_WINDOW_S:
+            if reset is not None and reset <= _LONGEST_REFILL_S:
                 # "Full again in 1.3 s" at a 100-a-second limit of 100: the level is -30,
                 # which "remaining" (never below 0) does not say. Left at 0, the level
                 # stayed a refused call's worth above the server's: the next call was
                 # refused too. (Never more than a bucket in debt: the rest is a window.)
-                below = max(announced.limit - reset * bucket.rate, -bucket.capacity)
+                # (Of the bucket believed: on a server enforcing its per-minute limit per
+                # second, the reset is that second's bucket's.)
+                below = max(bucket.capacity - reset * bucket.rate, -bucket.capacity)
                 level = min(level, below)
         unseen = 0.0 if mark is None else self.taken - mark
         return bucket.cap(level - unseen, now) / bucket.rate

@@ -102,11 +102,11 @@ class CallLimits:
         while (pause := self.owed_s()) > 0:
             await asyncio.sleep(pause)
 
-    def wait_blocking(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def wait_blocking(self) -> None:
         """Wait for this call's turn on this thread (single synchronous calls)."""
-        sleep(self.ticket.wait_s)
+        time.sleep(self.ticket.wait_s)
         while (pause := self.owed_s()) > 0:
-            sleep(pause)
+            time.sleep(pause)
 
     def sending(self) -> None:
         """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
