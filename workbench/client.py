@@ -80,9 +80,7 @@ class _Target:
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(
-            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
-        )
+        return Endpoint(method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}")
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""
@@ -189,12 +187,18 @@ class OpenAIClient:
         reply = self._request(endpoint, sent, ends, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
-    def embeddings(self, body: dict[str, Any], *, deadline: float | None = None) -> EmbeddingResult:
-        """POST /embeddings; vectors in input order."""
+    def embeddings(
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         endpoint = self._target.endpoint("POST", "/embeddings")
-        reply = self._request(endpoint, embeddings_body(body), ends)
+        reply = self._request(endpoint, embeddings_body(body), ends, on_retry)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     def models(self) -> list[str]:
@@ -353,13 +357,17 @@ class AsyncOpenAIClient:
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(
-        self, body: dict[str, Any], *, deadline: float | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
     ) -> EmbeddingResult:
-        """POST /embeddings; vectors in input order."""
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         endpoint = self._target.endpoint("POST", "/embeddings")
-        reply = await self._request(endpoint, embeddings_body(body), ends)
+        reply = await self._request(endpoint, embeddings_body(body), ends, on_retry)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     async def models(self) -> list[str]:
