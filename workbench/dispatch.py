@@ -210,10 +210,6 @@ class Dispatcher:
             return
         try:
             sent = await self._send(job, client)
-        except LimitResetError as exc:
-            self._release(job.prepared)
-            self.progress.update(message=str(exc))  # the sweep stops with this line
-            raise
         except BaseException:
             self._release(job.prepared)
             raise

@@ -49,7 +49,9 @@ def parse_reset(value: str | None) -> float | None:
     plain number), at most :data:`MAX_WAIT_S`; None if absent or unreadable."""
     if value is None:
         return None
-    text = str(value).strip().lower()[:64]  # a duration is short; a megabyte is not one
+    text = str(value).strip().lower()
+    if len(text) > 64:  # a duration is short; a megabyte of header is not one
+        return None
     try:
         seconds = float(text)
     except ValueError:
@@ -70,8 +72,11 @@ def parse_count(value: str | None) -> int | None:
     :data:`MAX_COUNT`; None if absent, unreadable or negative."""
     if value is None:
         return None
+    text = str(value).strip()
+    if len(text) > 64:
+        return None
     try:
-        number = float(str(value).strip()[:64])
+        number = float(text)
     except ValueError:
         return None
     if math.isnan(number) or number < 0:
