@@ -19,7 +19,7 @@ import pytest
 from pacing_helpers import Clock, headers
 
 from workbench.api.headers import MAX_COUNT, MAX_WAIT_S, parse_count, parse_reset
-from workbench.api.limits import Limits, LimitResetError
+from workbench.api.limits import LimitResetError, Limits
 from workbench.pacing import Pacer
 
 

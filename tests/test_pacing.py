@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from pacing_helpers import Clock, headers
 
-from workbench.pacing import Pacer, PacerRegistry, TokenBucket, announced_limits
 from workbench.api.limits import Limits
+from workbench.pacing import Pacer, TokenBucket, announced_limits
 
 
 def test_announced_limits_are_read_from_openai_headers() -> None:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fake_openai import BASE_URL, FakeOpenAI, completion, json_response
 
-from workbench.client import AsyncOpenAIClient, OpenAIClient
 from workbench.api.limits import CallLimits, Limits
+from workbench.client import AsyncOpenAIClient, OpenAIClient
 from workbench.ratelimit import AdaptiveLimiter, parse_reset
 
 ANNOUNCED = {
