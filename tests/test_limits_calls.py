@@ -134,3 +134,32 @@ def test_a_sweep_keeps_every_answer_whatever_the_reset_says(serving: Server) -> 
     finally:
         s.stop()
     assert len(wb.runs()) == serving.requests
+
+
+def test_a_sweep_stopped_by_a_far_reset_keeps_the_answers_in_flight(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    # "fast" is answered at once and says the limit is spent for 11 days; "slow", sent
+    # beside it, is answered later (and paid for): the sweep stops, but keeps that answer.
+    server = Server(spent_until("999999s"))
+
+    def route(request: Received) -> Reply:
+        reply = server(request)
+        if "slow" in str(request.body):
+            reply.delay_s = 0.5
+        return reply
+
+    with LoopbackAPI(route) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        points = ["fast", "slow", "c", "d", "e", "f"]
+        s = wb.sweep("{{p}}", vars={"p": points}, model="gpt-4o-mini", concurrency=2)
+        s.start()
+        try:
+            with pytest.raises(RateLimitError):
+                assert s.wait(30), "still running after 30 s"  # a guard, not a timing
+        finally:
+            s.stop()
+    assert server.requests == 2
+    runs = wb.runs()
+    assert sorted(runs[runs.status == "ok"].prompt) == ["fast", "slow"]

@@ -121,9 +121,19 @@ class Dispatcher:
                 model = (job.prepared.provider.identity, job.prepared.record.model)
                 by_model.setdefault(model, []).append(job)
 
+            # A limit that frees up only after the deadline stops the sweep gently: no new
+            # call starts, and calls in flight finish and keep their (paid) answers.
+            limit_reached: list[LimitResetError] = []
+
             async def worker(queue: Iterator[Job]) -> None:
                 for job in queue:  # next() never awaits: no two workers take one job
-                    await self._one(job, clients[job.prepared.provider])
+                    if limit_reached:
+                        return
+                    try:
+                        await self._one(job, clients[job.prepared.provider])
+                    except LimitResetError as exc:
+                        limit_reached.append(exc)
+                        return
 
             tasks = []
             for group in by_model.values():
@@ -136,6 +146,8 @@ class Dispatcher:
                     failure = None if task.cancelled() else task.exception()
                     if failure is not None:
                         raise failure
+                if limit_reached:
+                    raise limit_reached[0]
             finally:
                 # On a stop (cancellation) or a failure, nothing more is sent; calls in
                 # flight are abandoned and leave no row: they did not finish.
