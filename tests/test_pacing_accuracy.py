@@ -124,7 +124,9 @@ def test_acquire_waits_what_its_ticket_owes() -> None:
     slept: list[float] = []
     place = pacer.reserve
 
-    def reserve_then_fall_behind(tokens: int = 0, within: float | None = None):  # type: ignore[no-untyped-def]
+    def reserve_then_fall_behind(  # type: ignore[no-untyped-def]
+        tokens: int = 0, within: float | None = None
+    ):
         ticket = place(tokens, within)
         pacer.shift_s += 0.2  # a correction heard while the call waits its turn
         return ticket

@@ -80,7 +80,9 @@ class _Target:
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}")
+        return Endpoint(
+            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
+        )
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""

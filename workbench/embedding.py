@@ -266,7 +266,9 @@ def _warn_if_dimensions_ignored(prepared: _PreparedEmbed, fetched: dict[str, lis
         )
 
 
-def _usage(prepared: _PreparedEmbed, answered: list[tuple[list[str], EmbeddingResult]]) -> Usage:
+def _usage(
+    prepared: _PreparedEmbed, answered: list[tuple[list[str], EmbeddingResult]]
+) -> Usage:
     """The requests' usage added up; counted with tiktoken if any request reported none."""
     prompts = [r.usage.prompt_tokens if r.usage is not None else None for _, r in answered]
     if any(n is None for n in prompts):

@@ -33,8 +33,8 @@ __all__ = [
 ]
 
 # OpenAI's limits are per minute ("x-ratelimit-limit-requests: 60000" is 1,000 a second
-# sustained): the refill rate before the reset times tell it, and the longest window a
-# reset may describe and still be read as this limit's refill.
+# sustained): a sixtieth of the limit a second is the refill rate before the reset times
+# tell it, and the fastest believed unless the server shows more at once.
 _DEFAULT_WINDOW_S = 60.0
 # The longest reset a per-minute bucket can announce: a minute to refill it from empty,
 # and as long again where refused requests count and have driven it a bucket below empty

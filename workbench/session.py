@@ -342,9 +342,7 @@ class Session:
                 f"({{'role': ..., 'content': ...}}), got {type(prompt).__name__}"
             )
         for name, value in (
-            ("model", model),
-            ("provider", provider),
-            ("system", system),
+            ("model", model), ("provider", provider), ("system", system),
             ("experiment", experiment),
         ):
             checks.text(name, value)
