@@ -58,8 +58,8 @@ def limit_reset_error(
     then = "run the sweep again then to resume" if sweep else "call again then"
     return LimitResetError(
         f"Rate limit: {model}'s {beyond.kind} limit frees up at "
-        f"{resets_at:%Y-%m-%d %H:%M:%S} UTC (in {_span(wait)}, as the server's "
-        f"x-ratelimit headers say), after the call's deadline of {deadline_s:g} s: "
+        f"{resets_at:%Y-%m-%d %H:%M:%S} UTC (in {_span(wait)}, as the server "
+        f"announced), after the call's deadline of {deadline_s:g} s: "
         f"{then}, or pass a longer deadline",
         resets_at=resets_at,
     )
