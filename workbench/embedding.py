@@ -23,6 +23,7 @@ from .results import EmbedResponse
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .api.limits import CallLimits
     from .client import EmbeddingResult
     from .providers import Provider
     from .session import Session
@@ -307,7 +308,11 @@ def embed(
 
     def send(each: _Sent) -> None:
         try:
-            answer = client.embeddings(prepared.body(each.texts))
+            limited = _limited(session, prepared)  # the session's limits layer
+            limited.wait_blocking()
+            limited.sending()
+            answer = client.embeddings(prepared.body(each.texts), on_retry=limited.on_retry)
+            limited.on_success(answer.headers)
             each.result = _one_vector_per_text(prepared, each.texts, answer)
         except WorkbenchError as exc:
             each.error = exc
@@ -346,13 +351,25 @@ async def aembed(
     async def send(each: _Sent) -> None:
         async with slots:
             try:
-                answer = await client.embeddings(prepared.body(each.texts))
+                limited = _limited(session, prepared)
+                await limited.wait()
+                limited.sending()
+                answer = await client.embeddings(
+                    prepared.body(each.texts), on_retry=limited.on_retry
+                )
+                limited.on_success(answer.headers)
                 each.result = _one_vector_per_text(prepared, each.texts, answer)
             except WorkbenchError as exc:
                 each.error = exc
 
     await asyncio.gather(*(send(each) for each in sent))
     return _finish(session, prepared, sent, time.perf_counter() - started)
+
+
+def _limited(session: Session, prepared: _PreparedEmbed) -> CallLimits:
+    """One request's place in the session's limits (refused at once when the server's
+    limit frees up only after the deadline)."""
+    return session.limits.call(prepared.provider.identity, prepared.model, 0, session.deadline)
 
 
 def _begin(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import providers as providers_mod
+from .api.limits import CallLimits, Limits
 from .calls import costing
 from .calls.budget import SessionBudget, refuse_over_budget
 from .calls.clients import ClientPool
@@ -46,12 +47,12 @@ from .errors import (
 from .keycheck import hide_keys_in_row
 from .logprobs import compact_logprobs
 from .notes import fit_text
-from .pacing import Pacer, PacerRegistry, Ticket
 from .results import ChatResponse
 from .unsaved import UnsavedRun
 
 if TYPE_CHECKING:
-    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient, RetryHook
+    from .client import AsyncOpenAIClient, ChatResult, OpenAIClient
+    from .pacing import PacerRegistry
     from .pricing import CustomPrice, PriceQuote
     from .record import RunRecord
     from .store import AnyStore
@@ -168,8 +169,13 @@ class Session:
     # -- clients --------------------------------------------------------------------
 
     @property
+    def limits(self) -> Limits:
+        """The one limits layer every call and sweep of the session goes through."""
+        return self.clients.limits
+
+    @property
     def pacers(self) -> PacerRegistry:
-        return self.clients.pacers
+        return self.clients.limits.pacers
 
     def client(self, provider: providers_mod.Provider, *, embeddings: bool = False) -> OpenAIClient:
         return self.clients.client(provider, embeddings=embeddings)
@@ -402,10 +408,9 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
-        ticket = self._pace(prepared)
-        time.sleep(ticket.wait_s)
-        time.sleep(self._pacer(prepared).owed(ticket))  # the queue was pushed back meanwhile
-        self._pacer(prepared).sending(ticket)
+        limited = self._limited(prepared, deadline)  # refused at once beyond the deadline
+        limited.wait_blocking()
+        limited.sending()
         started = time.perf_counter()
         received, on_delta = collecting(on_delta)
         try:
@@ -413,12 +418,12 @@ class Session:
                 prepared.body,
                 on_delta=on_delta,
                 deadline=deadline,
-                on_retry=self._retry_hook(prepared, ticket),
+                on_retry=limited.on_retry,
             )
         except (WorkbenchError, KeyboardInterrupt) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
-        self._pacer(prepared).observe(ticket, result.headers)
+        limited.on_success(result.headers)
         return self.finish_ok(prepared, result)
 
     async def achat(
@@ -434,10 +439,9 @@ class Session:
         prepared, hit = self.begin_chat(prompt, **kwargs)
         if hit is not None:
             return hit
-        ticket = self._pace(prepared)
-        await asyncio.sleep(ticket.wait_s)
-        await asyncio.sleep(self._pacer(prepared).owed(ticket))
-        self._pacer(prepared).sending(ticket)
+        limited = self._limited(prepared, deadline)
+        await limited.wait()
+        limited.sending()
         started = time.perf_counter()
         received, on_delta = collecting(on_delta)
         try:
@@ -445,41 +449,28 @@ class Session:
                 prepared.body,
                 on_delta=on_delta,
                 deadline=deadline,
-                on_retry=self._retry_hook(prepared, ticket),
+                on_retry=limited.on_retry,
             )
         except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
             self.finish_chat_error(prepared, exc, started, "".join(received))
             raise
-        self._pacer(prepared).observe(ticket, result.headers)
+        limited.on_success(result.headers)
         return self.finish_ok(prepared, result)
 
-    # -- pacing single calls ----------------------------------------------------------
+    # -- the limits layer, for single calls --------------------------------------------
 
-    def _pacer(self, prepared: PreparedChat) -> Pacer:
-        return self.pacers.pacer(prepared.provider.identity, prepared.record.model)
-
-    def _pace(self, prepared: PreparedChat) -> Ticket:
-        """This call's place in its model's pacer (shared with running sweeps)."""
-        pacer = self._pacer(prepared)
+    def _limited(self, prepared: PreparedChat, deadline: float | None) -> CallLimits:
+        """This call's place in its model's limits (shared with running sweeps)."""
+        provider, model = prepared.provider.identity, prepared.record.model
         tokens = 0
-        if pacer.tokens.bucket is not None:  # only a token limit needs the count
+        if self.limits.needs_tokens(provider, model):
             from .tokens import count_chat_tokens
 
             reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens
             tokens = count_chat_tokens(prepared.body["messages"], prepared.record.model)
             tokens += int(reserved or 0)
-        return pacer.reserve(tokens)
-
-    def _retry_hook(self, prepared: PreparedChat, ticket: Ticket) -> RetryHook:
-        pacer = self._pacer(prepared)
-
-        def on_retry(status: int | None, headers: Mapping[str, str], delay: float) -> float:
-            if status != 429:
-                return delay
-            pacer.rate_limited(delay, headers, ticket)
-            return max(delay, pacer.reserve().wait_s)
-
-        return on_retry
+        within = self.deadline if deadline is None else deadline
+        return self.limits.call(provider, model, tokens, within)
 
 
 _SESSION: Session | None = None

@@ -8,7 +8,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
-from ..pacing import PacerRegistry
+from ..api.limits import Limits
 
 if TYPE_CHECKING:
     from ..client import AsyncOpenAIClient, OpenAIClient
@@ -31,8 +31,9 @@ class ClientPool:
         ] = weakref.WeakKeyDictionary()
         self._model_lists: dict[str, list[str]] = {}
         # The servers' announced rate limits, per (provider, model): every sweep and call
-        # of the session paces against the same buckets (two sweeps split one limit).
-        self.pacers = PacerRegistry()
+        # of the session goes through this one layer (two sweeps split one limit).
+        self.limits = Limits()
+        self.pacers = self.limits.pacers
 
     @staticmethod
     def _where(provider: Provider, embeddings: bool) -> tuple[str, tuple[str, str | None]]:
