@@ -284,14 +284,14 @@ def score(
     outputs are never generated again. ``budget`` (USD) caps a judge's calls."""
     from .scoring.engine import score as _score
 
-    return _score(data, scorers, fresh=fresh, budget=budget)
+    return _score(data, scorers, fresh=fresh, budget=budget, session=get_session())
 
 
 def scores(experiment: str | None = None, *, scorer: str | None = None) -> pd.DataFrame:
     """Every stored score (one row per run and scorer definition), oldest first."""
     from .scoring.engine import scores as _scores
 
-    return _scores(experiment, scorer=scorer)
+    return _scores(experiment, scorer=scorer, store=get_session().store)
 
 
 def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | None = None,
@@ -308,7 +308,7 @@ def preferences(baseline: Any = None, candidate: Any = None, *, rater: str | Non
     frame = read_preferences(session.store, latest=not history)
     for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
         if data is not None:
-            ids = set(runs_to_score(data, session)["run_id"].tolist())
+            ids = set(runs_to_score(data, session.store)["run_id"].tolist())
             frame = frame[frame[column].isin(ids)]
     if rater is not None:
         frame = frame[frame["rater"].eq(rater)]
@@ -336,7 +336,8 @@ def check(
     ``score:<scorer>`` below ``min_score``, or more than ``max_drop`` below ``baseline``."""
     from .scoring.gate import check as _check
 
-    _check(candidate, scorer=scorer, baseline=baseline, min_score=min_score, max_drop=max_drop)
+    _check(candidate, scorer=scorer, baseline=baseline, min_score=min_score, max_drop=max_drop,
+           store=get_session().store)
 
 
 def browse(
@@ -359,7 +360,7 @@ def compare_runs(baseline: Any, candidate: Any, *, scorer: str) -> PairedCompari
     the pairs, the flipped cases and the unpaired runs (``.df``: one row per pair)."""
     from .scoring.paired import compare_runs as _compare_runs
 
-    return _compare_runs(baseline, candidate, scorer=scorer)
+    return _compare_runs(baseline, candidate, scorer=scorer, store=get_session().store)
 
 
 def stability(data: Any, *, scorer: str | None = None, k: int | None = None) -> pd.DataFrame:
@@ -368,7 +369,7 @@ def stability(data: Any, *, scorer: str | None = None, k: int | None = None) -> 
     ``system_fingerprint`` changed between repeats."""
     from .scoring.stability import stability as _stability
 
-    return _stability(data, scorer=scorer, k=k)
+    return _stability(data, scorer=scorer, k=k, store=get_session().store)
 
 
 def agreement(a: str = "judge", b: str = "human", *, data: Any = None) -> Agreement:
@@ -376,7 +377,7 @@ def agreement(a: str = "judge", b: str = "human", *, data: Any = None) -> Agreem
     their confusion matrix and the runs where they disagree."""
     from .scoring.agreement import agreement as _agreement
 
-    return _agreement(a, b, data=data)
+    return _agreement(a, b, data=data, store=get_session().store)
 
 
 def export_finetune(
@@ -394,7 +395,7 @@ def export_finetune(
     from .scoring.finetune import export_finetune as _export_finetune
 
     return _export_finetune(data, path, where=where, threshold=threshold, model=model,
-                            epochs=epochs)
+                            epochs=epochs, store=get_session().store)
 
 
 class experiment(AbstractContextManager["experiment"]):  # noqa: N801 - reads as a verb

@@ -196,7 +196,8 @@ class Sweep:
         if scorers is not None:
             from .scoring.live import LiveScoring
 
-            self.scoring = LiveScoring(scorers, self.session)  # checked before any call
+            # checked before any call; slow scorers and judge calls at the sweep's concurrency
+            self.scoring = LiveScoring(scorers, self.session, concurrency=concurrency)
         self._plan = plan_runs(
             self.session,
             template,
@@ -247,9 +248,7 @@ class Sweep:
         """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
         if self.scoring is None:
             return Estimate.zero()
-        from .scoring.live import estimate_planned
-
-        return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
+        return self.scoring.estimate(prepared) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
         from .estimate import estimate_messages
