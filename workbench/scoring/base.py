@@ -200,8 +200,11 @@ def checked_score(score: Score, name: str) -> Score:
 def _flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
-    if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
-        return bool(value)
+    if type(value).__module__ == "numpy":
+        import numpy as np  # loaded already when a scorer hands back one of its values
+
+        if isinstance(value, np.bool_):
+            return bool(value)
     return None
 
 
@@ -233,9 +236,7 @@ def safe_score(scorer: Scorer, compute: Callable[[], Any], item: Item) -> Score:
 
     run_id = str(item.run.get("run_id"))
     try:
-        result = compute()
-        return to_score(result, scorer.name) if not isinstance(result, Score) else checked_score(
-            result, scorer.name)
+        return to_score(compute(), scorer.name)
     except BudgetExceededError:
         raise
     except Exception as exc:  # noqa: BLE001 - a scorer's bug must not stop the sweep

@@ -77,10 +77,29 @@ def _unreadable(why: str, text: str) -> Verdict:
 
 
 def _without_quoted(text: str, quoted: tuple[str, ...]) -> str:
-    for part in sorted({q.strip() for q in quoted if q and len(q.strip()) >= 3}, key=len,
-                       reverse=True):
+    """``text`` without what it quotes of ``quoted``: each whole, each line and each JSON
+    object in them (a judge quotes a part more often than the whole)."""
+    parts = set()
+    for whole in quoted:
+        parts.add(whole)
+        parts.update(whole.splitlines())
+        parts.update(_json_spans(whole))
+    for part in sorted({p.strip() for p in parts if len(p.strip()) >= 3}, key=len, reverse=True):
         text = text.replace(part, " ")
     return text
+
+
+def _json_spans(text: str) -> list[str]:
+    spans, decoder, i = [], json.JSONDecoder(), 0
+    while (start := text.find("{", i)) != -1:
+        try:
+            _, end = decoder.raw_decode(text, start)
+        except ValueError:
+            i = start + 1
+            continue
+        spans.append(text[start:end])
+        i = end
+    return spans
 
 
 def _whole_json(text: str) -> dict[str, Any] | None:
