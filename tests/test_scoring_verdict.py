@@ -60,3 +60,39 @@ def test_no_unreadable_reply_is_ever_a_pass() -> None:
     for case in CORPUS:
         if case["scale"] == "pass/fail" and case["expected"] is None:
             assert read_verdict(case["reply"], None).value is None
+
+
+@pytest.mark.integration
+def test_the_local_server_honours_the_judges_json_schema() -> None:
+    """The embedded llama.cpp server constrains the answer to the schema (grammar), so the
+    structured answer is the verdict: every reply is one JSON object whose score is on the
+    scale, and the stored score is that object's score."""
+    import workbench as wb
+    from workbench.record import RunRecord
+    from workbench.session import get_session
+
+    for i, text in enumerate(["Paris", "The capital of France is Lyon.", "I don't know"]):
+        get_session().store.append(RunRecord(
+            kind="chat", provider="local", model="smollm2", experiment="local-judge",
+            output=text, prompt="What is the capital of France?", request_hash=f"h{i}"))
+    for scale in ((1, 5), "pass/fail"):
+        rubric = wb.scorers.judge("Is the answer correct? Reference: Paris", scale=scale,
+                                  max_tokens=60, name=f"judge_{len(str(scale))}")
+        out = wb.score("local-judge", rubric)
+        calls = wb.runs(experiment="local-judge:judge")
+        calls = calls[calls.run_id.isin(set(out.judge_run_id))]
+        assert len(calls) == 3 and (calls.status == "ok").all()
+        for params in calls.params:
+            assert json.loads(params)["response_format"]["type"] == "json_schema"
+        by_call = dict(zip(calls.run_id, calls.output, strict=True))
+        for judge_run_id, value in zip(out.judge_run_id, out.value, strict=True):
+            answer = by_call[judge_run_id]
+            try:
+                data = json.loads(answer)
+            except ValueError:  # cut off by max_tokens: the score came first
+                assert answer.lstrip().startswith('{"score"'), answer
+                data = {"score": read_verdict(answer, _scale(scale)).value}
+            allowed = ["pass", "fail"] if scale == "pass/fail" else [1, 2, 3, 4, 5]
+            assert data["score"] in allowed or data["score"] in (0.0, 1.0), answer
+            expected = read_verdict(answer, None if scale == "pass/fail" else scale).value
+            assert expected is not None and value == expected
