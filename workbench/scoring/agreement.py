@@ -87,6 +87,7 @@ def agreement(
     """Agreement between the latest scores of scorers ``a`` and ``b`` on the runs both
     scored (only the runs of ``data`` when given: a Sweep, runs DataFrame or experiment)."""
     import pandas as pd
+
     from .table import latest_ids
     a, b = scorer_name(a), scorer_name(b)
     ids = latest_ids(store)

@@ -76,13 +76,12 @@ class Scorer:
         A scorer that raises or returns something that is no score spoils only that
         item's score (None, with a reason naming the scorer and the run)."""
         if len(items) <= 1 or calls.concurrency <= 1:
-            return [safe_score(self, lambda item=item: self.score(item), item) for item in items]
+            return [safe_score(self, self.score, item) for item in items]
         from concurrent.futures import ThreadPoolExecutor
 
         workers = min(calls.concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"scorer-{self.name}") as pool:
-            return list(pool.map(lambda item: safe_score(self, lambda: self.score(item), item),
-                                 items))
+            return list(pool.map(lambda item: safe_score(self, self.score, item), items))
 
     def estimate(self, items: Sequence[Item], calls: ModelCalls) -> Estimate | None:
         """What scoring ``items`` would cost (None: it calls no model)."""
@@ -227,8 +226,8 @@ class PartialScores(Exception):
         self.scores, self.cause = scores, cause
 
 
-def safe_score(scorer: Scorer, compute: Callable[[], Any], item: Item) -> Score:
-    """``compute()``'s score, checked; when it raises or returns no score, a None score
+def safe_score(scorer: Scorer, compute: Callable[[Item], Any], item: Item) -> Score:
+    """``compute(item)``'s score, checked; when it raises or returns no score, a None score
     whose reason names the scorer, the run and the error (and a warning says so)."""
     import warnings
 
@@ -236,7 +235,7 @@ def safe_score(scorer: Scorer, compute: Callable[[], Any], item: Item) -> Score:
 
     run_id = str(item.run.get("run_id"))
     try:
-        return to_score(compute(), scorer.name)
+        return to_score(compute(item), scorer.name)
     except BudgetExceededError:
         raise
     except Exception as exc:  # noqa: BLE001 - a scorer's bug must not stop the sweep

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,14 +24,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+from ..dispatch import Dispatcher, Job
 from ..errors import BudgetExceededError, StoreError, WorkbenchError
 from ..money import format_money
+from ..progress import SharedProgress
+from ..results import ChatResponse
+from ..usage import Usage
 
 if TYPE_CHECKING:
-    from ..embedding import EmbedResponse
     from ..estimate import Estimate
     from ..record import RunRecord
-    from ..results import ChatResponse
+    from ..results import EmbedResponse
     from ..session import Message, PreparedChat, Session
     from ..spend import SweepSpend
     from ..store import AnyStore
@@ -152,17 +156,15 @@ class ModelCalls:
         return self._session.cached(prepared)
 
     def estimate(self, messages: Sequence[Message], **kwargs: Any) -> Estimate:
-        from ..estimate import estimate_messages
+        from ..estimate import estimate_messages  # its tokenizer loads on first estimate
 
         return estimate_messages(messages, session=self._session, **kwargs)
 
     def price_known(self, model: str, provider: Any) -> bool:
-        from ..usage import Usage
-
         return self._session.quote(model, Usage(1, 1), provider).cost_usd is not None
 
     def embed(self, texts: Sequence[str], **kwargs: Any) -> EmbedResponse:
-        from ..embedding import embed
+        from ..embedding import embed  # numpy and the vector cache: only for embed scorers
 
         self.spending.check()
         response = embed(self._session, texts, **kwargs)
@@ -212,10 +214,8 @@ class ModelCalls:
         return [outcomes[i] for i in range(len(prepared))]
 
     def _release(self, record: RunRecord) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the error row says what went wrong
             self.store.release(record.request_hash, record.sample_index, record.run_id)
-        except Exception:  # noqa: BLE001 - the error row says what went wrong
-            pass
 
     def send(self, prepared: Sequence[PreparedChat]) -> list[Outcome]:
         """Send ``prepared`` through the sweep's dispatcher (limits, pacing, retries, a
@@ -242,8 +242,8 @@ class ModelCalls:
             if key in answers:
                 outcomes.append(Outcome(answers[key]))
             elif key in errors:
-                exc = errors[key]
-                outcomes.append(Outcome(None, f"judge call failed: {_line(exc)}", exc))
+                error = errors[key]
+                outcomes.append(Outcome(None, f"judge call failed: {_line(error)}", error))
             elif stopped is not None:
                 what = "budget" if isinstance(stopped, BudgetExceededError) else "not sent"
                 outcomes.append(Outcome(None, f"{what}: {_line(stopped)}", stopped))
@@ -280,12 +280,7 @@ class ModelCalls:
         answers: dict[str, ChatResponse],
         errors: dict[str, BaseException],
     ) -> None:
-        from ..dispatch import Dispatcher, Job
-        from ..progress import SharedProgress
-
         def on_row(record: RunRecord) -> None:
-            from ..results import ChatResponse
-
             answers[record.request_hash] = ChatResponse(record=record)
 
         # The dispatcher logs a failed call's row through the session; this records the
@@ -336,7 +331,7 @@ def _unique(prepared: Sequence[PreparedChat]) -> list[PreparedChat]:
 
 def _reserved_tokens(prepared: PreparedChat) -> int:
     """What a call may spend of a token limit: its prompt and the most it may answer."""
-    from ..tokens import count_chat_tokens
+    from ..tokens import count_chat_tokens  # tiktoken: loaded on the first judge call
 
     reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens or 0
     return count_chat_tokens(prepared.body["messages"], prepared.record.model) + int(reserved)

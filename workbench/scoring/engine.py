@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BudgetExceededError, InvalidInputError
 from ..money import format_money
@@ -61,14 +61,19 @@ def expected_for(run: Any) -> Any:
     return None if value is None or value != value else value  # NaN is missing
 
 
-def runs_to_score(data: Any, store: AnyStore) -> pd.DataFrame:
+class _HoldsStore(Protocol):
+    @property
+    def store(self) -> AnyStore: ...
+
+
+def runs_to_score(data: Any, store: AnyStore | _HoldsStore) -> pd.DataFrame:
     """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
     list of responses or run records) that have an output to score; a judge's own calls
     are left out. ``store`` holds the runs an experiment name means."""
     import pandas as pd
 
     # Until review/panel.py passes its store: a session is taken for the store it holds.
-    store = getattr(store, "store", store)
+    store = store.store if hasattr(store, "store") else store
     if isinstance(data, (list, tuple)) and all(hasattr(r, "record") or hasattr(r, "as_row")
                                                 for r in data):
         # ChatResponses (their records) or RunRecords: a cell's or a script's own runs.
@@ -272,7 +277,7 @@ def _yes_no_scores(
     if verdicts is None:
         for i in todo:
             item = Item(output=outputs[i], run={"run_id": run_ids[i]})
-            _add(new, scorer, item, safe_score(scorer, lambda item=item: scorer.score(item), item))
+            _add(new, scorer, item, safe_score(scorer, scorer.score, item))
         return new
     new.run_ids = run_ids if len(todo) == len(run_ids) else [run_ids[i] for i in todo]
     new.values = [1.0 if ok else 0.0 for ok in verdicts]
@@ -298,8 +303,7 @@ def _score_and_write(
         raise
     except Exception:  # noqa: BLE001 - one by one, so one bad run spoils only its score
         results = [
-            safe_score(scorer, lambda item=item: scorer.score_many([item], calls, fresh=fresh)[0],
-                       item)
+            safe_score(scorer, lambda one: scorer.score_many([one], calls, fresh=fresh)[0], item)
             for item in items
         ]
     new = NewScores(scorer.name, scorer.id)
@@ -314,7 +318,7 @@ def _score_and_write(
 def _add(new: NewScores, scorer: Scorer, item: Item, result: Any) -> None:
     # Checked here too: a scorer's own score_many may return anything; what is no score
     # becomes a failed score whose reason names the scorer and the run.
-    checked = safe_score(scorer, lambda: result, item)
+    checked = safe_score(scorer, lambda _: result, item)
     new.run_ids.append(str(item.run.get("run_id")))
     new.values.append(checked.value)
     new.passed.append(checked.passed)

@@ -19,9 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .base import Item, Scorer, as_scorers
-from .calls import ModelCalls
-from .engine import estimate_scoring, records_frame, score_within
 
+# The engine (and through it the dispatcher, httpx, pandas) is imported where it is used:
+# ``import workbench`` loads this module for compact_row (compare.py) and must stay light.
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from ..record import RunRecord
     from ..session import PreparedChat, Session
     from ..spend import SweepSpend
+    from .calls import ModelCalls
 
-__all__ = ["LiveScoring", "records_frame", "estimate_planned", "compact", "compact_row"]
+__all__ = ["LiveScoring", "estimate_planned", "compact", "compact_row"]
 
 
 class LiveScoring:
@@ -57,6 +58,8 @@ class LiveScoring:
 
     def calls(self) -> ModelCalls:
         """The model calls of this run of the sweep (its loop, spend and concurrency)."""
+        from .calls import ModelCalls  # light import workbench: see the top
+
         with self._lock:
             if self._calls is None:
                 self._calls = ModelCalls(self.session, concurrency=self.concurrency,
@@ -93,6 +96,8 @@ class LiveScoring:
                     self._futures.append(self._batching)
 
     def _score(self, data: Any, scorers: Sequence[Scorer]) -> pd.DataFrame:
+        from .engine import score_within  # light import workbench: see the top
+
         return score_within(data, scorers, calls=self.calls())
 
     def _score_batches(self) -> None:
@@ -162,6 +167,7 @@ def estimate_planned(
     """What the scorers' model calls would cost for runs not yet made: each output is
     taken at its worst-case length (max_tokens), as the runs' own estimate does."""
     from ..estimate import DEFAULT_MAX_TOKENS
+    from .engine import estimate_scoring  # light import workbench: see the top
 
     paid = [s for s in scorers if s.uses_model]
     if not paid or not planned:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..store import AnyStore
-    from ..store import AnyStore
 
 __all__ = ["scored_frame", "stored_passes", "case_of", "scorer_name"]
 

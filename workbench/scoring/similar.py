@@ -6,7 +6,7 @@ All the texts a scoring pass needs go in one embed call (one row of the table, l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..checks import number
