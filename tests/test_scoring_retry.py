@@ -75,14 +75,33 @@ def test_a_failed_judge_score_is_stored_as_failed_and_only_it_is_retried(start_a
     assert len(judge_requests(api)) == sent + 1  # all good now: nothing sent
 
 
-def test_an_unreadable_verdict_is_a_failed_score_never_a_pass(start_api: Any) -> None:
-    start_api(lambda r: chat_reply("The answer does not pass.", model=r.body["model"]))
+def test_an_unreadable_verdict_is_a_failed_score_never_a_pass_and_is_asked_again(
+    start_api: Any,
+) -> None:
+    replies = ["The answer does not pass.", '{"score": "pass", "reason": "right city"}']
+
+    def handler(request: Received) -> Reply:
+        return chat_reply(replies.pop(0) if len(replies) > 1 else replies[0],
+                          model=request.body["model"])
+
+    api = start_api(handler)
     run = add_run("Paris")
-    out = wb.score("exp", S.judge("Right?", model="gpt-4o-mini", scale="pass/fail"))
-    row = out.set_index("run_id").loc[run]
+    rubric = S.judge("Right?", model="gpt-4o-mini", scale="pass/fail")
+    row = wb.score("exp", rubric).set_index("run_id").loc[run]
     assert pd.isna(row.value) and pd.isna(row.passed)
     assert row.reason.startswith("unreadable verdict: a negated verdict")
     assert row.judge_run_id is not None  # the paid answer is kept, linked
+
+    # Scored again: the failed verdict is asked again (the next sample of the same
+    # request), once; then it reads, and nothing more is sent.
+    row = wb.score("exp", rubric).set_index("run_id").loc[run]
+    assert (row.value, row.passed, row.reason) == (1.0, True, "right city")
+    wb.score("exp", rubric)
+    asked = judge_requests(api)
+    assert len(asked) == 2 and asked[0].body["messages"] == asked[1].body["messages"]
+    calls = wb.runs(experiment="exp:judge")
+    paid = calls[~calls.cache_hit.astype(bool)]  # a replay is logged too, at no cost
+    assert sorted(paid.sample_index.astype(int)) == [0, 1]
 
 
 def test_the_output_under_review_cannot_grade_itself(start_api: Any) -> None:

@@ -228,7 +228,7 @@ class ModelCalls:
         stopped: BaseException | None = None
         failed: BaseException | None = None
         try:
-            if self.loop is not None and not self.loop.is_closed():
+            if self.loop is not None and self.loop.is_running():
                 self._on_loop(coroutine)
             else:
                 _run_elsewhere(coroutine)
@@ -266,8 +266,8 @@ class ModelCalls:
                     future.result(timeout=0.5)
                     return
                 except concurrent.futures.TimeoutError:
-                    # The sweep was stopped and its loop closed: nothing will answer.
-                    if self.cancelled.is_set() or loop.is_closed():
+                    # The sweep was stopped and its loop ended: nothing will answer.
+                    if self.cancelled.is_set() or not loop.is_running():
                         future.cancel()
                         raise concurrent.futures.CancelledError() from None
         finally:

@@ -26,6 +26,9 @@ __all__ = ["judge", "Judge", "parse_verdict", "JUDGE_SUFFIX", "judge_experiment"
 
 JUDGE_SUFFIX = ":judge"
 
+# How many times an unreadable verdict is asked again, one more each time it is scored.
+_MAX_RETRIES = 5
+
 _SYSTEM = (
     "You are a careful, strict grader. Grade the answer against the rubric. Reply with "
     'JSON only, with two keys: "score" ({what}) and "reason" (why, in a few words).'
@@ -165,7 +168,7 @@ class Judge(ModelScorer):
     # -- scoring -------------------------------------------------------------------
 
     def _request(self, calls: ModelCalls, provider: Any, model: str, item: Item,
-                 fresh: bool) -> PreparedChat:
+                 sample: int = 0) -> PreparedChat:
         experiment = judge_experiment(str(item.run.get("experiment") or calls.experiment))
         knobs: dict[str, Any] = {
             "model": model,
@@ -174,6 +177,7 @@ class Judge(ModelScorer):
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "experiment": experiment,
+            "sample_index": sample,
         }
         if (provider.name, model) not in _NO_STRUCTURED_OUTPUT:
             knobs["response_format"] = {
@@ -191,17 +195,14 @@ class Judge(ModelScorer):
         requests: dict[int, PreparedChat] = {}
         for i, item in enumerate(items):
             try:
-                requests[i] = self._request(calls, provider, model, item, fresh)
+                requests[i] = self._request(calls, provider, model, item)
             except WorkbenchError as exc:
                 scores[i] = Score(None, None, f"judge not asked: {exc}"[:300])
         todo = list(requests)
+        if not fresh:
+            todo = [i for i in todo if not self._replayed(calls, provider, model, items[i],
+                                                          requests, scores, i)]
         for _ in range(2):  # a second go without response_format if the server refused it
-            if not fresh:
-                for i in list(todo):
-                    hit = calls.cached(requests[i])
-                    if hit is not None:
-                        scores[i] = self._read(hit, items[i])
-                        todo.remove(i)
             try:
                 outcomes = calls.send_claimed([requests[i] for i in todo], claim=not fresh)
             except PartialSend as partial:  # a budget: these scores, then stop
@@ -219,9 +220,29 @@ class Judge(ModelScorer):
             with _NO_STRUCTURED_LOCK:  # this server has no structured output: plain JSON
                 _NO_STRUCTURED_OUTPUT.add((provider.name, model))
             for i in refused:
-                requests[i] = self._request(calls, provider, model, items[i], fresh)
+                sample = requests[i].record.sample_index
+                requests[i] = self._request(calls, provider, model, items[i], sample)
             todo = refused
         return _filled(scores, "not scored")
+
+    def _replayed(self, calls: ModelCalls, provider: Any, model: str, item: Item,
+                  requests: dict[int, PreparedChat], scores: list[Score | None], i: int) -> bool:
+        """True when the table answers item ``i``: its judge call was made before and its
+        verdict reads. An answer whose verdict was unreadable is a failed score, and
+        scoring again asks again: the next sample of the same request (sample_index 1,
+        2, ...), itself replayed where someone has asked it already. So each scoring
+        pass pays at most one new call for a failed verdict, and two kernels retrying it
+        claim the same sample and pay it once."""
+        for sample in range(_MAX_RETRIES + 1):
+            if sample:
+                requests[i] = self._request(calls, provider, model, item, sample)
+            hit = calls.cached(requests[i])
+            if hit is None:
+                return False  # this sample is to be asked
+            score = scores[i] = self._read(hit, item)
+            if score.value is not None:
+                return True
+        return True  # asked _MAX_RETRIES times already: the last reading stands
 
     def _outcome(self, outcome: Outcome, item: Item) -> Score:
         if outcome.response is None:

@@ -132,7 +132,7 @@ class LiveScoring:
         if runs is not None and not runs.empty:
             self._score(runs, self.scorers)
         with self._lock:
-            self._calls = None
+            self._calls = self._loop = None
 
     def settle(self) -> None:
         """After the sweep stopped: let the scoring under way end (a judge's answer in
@@ -142,7 +142,7 @@ class LiveScoring:
             self._stopping, self._waiting, self._futures = True, [], []
         self._shutdown(wait=True)
         with self._lock:
-            self._stopping, self._calls = False, None
+            self._stopping, self._calls, self._loop = False, None, None
 
     def cancel(self) -> None:
         with self._lock:
@@ -151,7 +151,7 @@ class LiveScoring:
                 self._calls.cancel()
         self._shutdown(wait=False)
         with self._lock:
-            self._stopping, self._calls = False, None
+            self._stopping, self._calls, self._loop = False, None, None
 
     def _shutdown(self, *, wait: bool) -> None:
         with self._lock:
