@@ -260,3 +260,35 @@ def test_a_judged_sweeps_judge_calls_overlap_up_to_its_concurrency(start_api: An
     assert len(judge_requests(api)) == 6
     # Each judge call is a row of the table, sent as the sweep's calls are.
     assert len(wb.runs(experiment=f"{s.experiment}:judge")) == 6
+
+
+def test_a_judged_sweep_stopped_while_judging_stops_its_judge_calls(start_api: Any) -> None:
+    judging = threading.Event()
+    release = threading.Event()
+
+    def handler(request: Received) -> Reply:
+        if "response_format" not in request.body:
+            return chat_reply("fine", model=request.body["model"])
+        judging.set()
+        release.wait(10)  # held: the stop comes while judge calls are in flight
+        return graded(request)
+
+    start_api(handler)
+    s = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome", "Oslo", "Lima"]},
+                 model="gpt-4o-mini", max_tokens=5, concurrency=4,
+                 scorers=S.judge("Is it right?", model="gpt-4o-mini"))
+    s.start()
+    assert judging.wait(10)
+    s.stop()
+    try:
+        assert s.wait(timeout=20)  # nothing hangs on the judge's calls
+    finally:
+        release.set()
+    assert s.progress.state == "stopped"
+    # Calls cut off by the stop leave no score: neither a grade nor a failure to retry
+    # as if the judge had answered.
+    assert not any("CancelledError" in r for r in wb.scores().reason)
+    df = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome", "Oslo", "Lima"]},
+                  model="gpt-4o-mini", max_tokens=5, concurrency=4,
+                  scorers=S.judge("Is it right?", model="gpt-4o-mini")).run(progress=False)
+    assert df["score:judge"].tolist() == [4.0] * 4  # run again: every run judged

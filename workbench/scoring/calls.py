@@ -209,7 +209,7 @@ class ModelCalls:
             todo = theirs
             if todo:
                 if self.cancelled.is_set():
-                    raise concurrent.futures.CancelledError()
+                    raise asyncio.CancelledError()  # a BaseException: no score is written
                 time.sleep(_POLL_S)  # their calls are in flight; their rows are coming
         return [outcomes[i] for i in range(len(prepared))]
 
@@ -265,11 +265,15 @@ class ModelCalls:
                 try:
                     future.result(timeout=0.5)
                     return
+                except concurrent.futures.CancelledError:
+                    # Stopped with the sweep: a BaseException, so that no score is written
+                    # for calls that did not end (an Exception would be a failed score).
+                    raise asyncio.CancelledError() from None
                 except concurrent.futures.TimeoutError:
                     # The sweep was stopped and its loop ended: nothing will answer.
                     if self.cancelled.is_set() or not loop.is_running():
                         future.cancel()
-                        raise concurrent.futures.CancelledError() from None
+                        raise asyncio.CancelledError() from None
         finally:
             with self._lock:
                 self._in_flight.discard(future)
