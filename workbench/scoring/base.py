@@ -87,11 +87,6 @@ class Scorer:
         """What scoring ``items`` would cost (None: it calls no model)."""
         return None
 
-    def unpriced(self, calls: ModelCalls) -> str | None:
-        """The model this scorer calls when no price is known for it (None: priced, or
-        no model)."""
-        return None
-
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.definition.items())
         return f"<scorer {self.id} {self.kind}({shown})>"

@@ -19,7 +19,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -29,7 +29,6 @@ from ..errors import BudgetExceededError, StoreError, WorkbenchError
 from ..money import format_money
 from ..progress import SharedProgress
 from ..results import ChatResponse
-from ..usage import Usage
 
 if TYPE_CHECKING:
     from ..estimate import Estimate
@@ -159,9 +158,6 @@ class ModelCalls:
         from ..estimate import estimate_messages  # its tokenizer loads on first estimate
 
         return estimate_messages(messages, session=self._session, **kwargs)
-
-    def price_known(self, model: str, provider: Any) -> bool:
-        return self._session.quote(model, Usage(1, 1), provider).cost_usd is not None
 
     def embed(self, texts: Sequence[str], **kwargs: Any) -> EmbedResponse:
         from ..embedding import embed  # numpy and the vector cache: only for embed scorers
@@ -350,8 +346,3 @@ def _run_elsewhere(coroutine: Any) -> None:
 
 def _line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-def options(knobs: Mapping[str, Any]) -> dict[str, Any]:
-    """``knobs`` without the None values (what prepare_chat would drop anyway)."""
-    return {k: v for k, v in knobs.items() if v is not None}

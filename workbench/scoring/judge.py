@@ -278,10 +278,6 @@ class Judge(ModelScorer):
             )
         return total
 
-    def unpriced(self, calls: ModelCalls) -> str | None:
-        provider, model = calls.target(self.model)
-        return None if calls.price_known(model, provider) else model
-
 
 def _no_structured_output(outcome: Outcome, prepared: PreparedChat) -> bool:
     """A 400 about response_format: the server has no structured output."""
