@@ -176,7 +176,6 @@ class ModelCalls:
         todo = list(range(len(prepared)))
         # A claim older than a call's deadline is stale (its process died): taken over.
         stale_s = self._session.deadline + 60.0
-        held: set[int] = set()
         first = True
         while todo:
             mine, theirs = [], []
@@ -188,20 +187,25 @@ class ModelCalls:
                     record.request_hash, record.sample_index, record.run_id, stale_s
                 ):
                     mine.append(i)
-                    held.add(i)
                 else:
                     theirs.append(i)
             first = False
             try:
-                for i, outcome in zip(mine, self.send([prepared[i] for i in mine]), strict=True):
-                    outcomes[i] = outcome
-                    if outcome.response is None and claim:  # failed: let another retry it
+                sent = self.send([prepared[i] for i in mine])
+            except PartialSend as partial:  # answered ones keep their claim: never resent
+                for i, outcome in zip(mine, partial.outcomes, strict=True):
+                    if outcome.response is None and claim:
                         self._release(prepared[i].record)
-                        held.discard(i)
-            except BaseException:
-                for i in held - set(outcomes):
-                    self._release(prepared[i].record)
                 raise
+            except BaseException:
+                if claim:
+                    for i in mine:
+                        self._release(prepared[i].record)
+                raise
+            for i, outcome in zip(mine, sent, strict=True):
+                outcomes[i] = outcome
+                if outcome.response is None and claim:  # failed: let another retry it
+                    self._release(prepared[i].record)
             todo = theirs
             if todo:
                 if self.cancelled.is_set():
