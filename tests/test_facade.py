@@ -46,8 +46,8 @@ def test_a_facade_function_shows_the_real_parameters_and_defaults(name: str) -> 
     real = getattr(importlib.import_module(f"workbench.{module}"), function)
     facade = getattr(wb, name)
     real_parameters = dict(inspect.signature(real).parameters)
-    if fill == "session=":
-        del real_parameters["session"]
+    if fill in ("session=", "store="):
+        del real_parameters[fill[:-1]]
     elif fill in ("session", "store"):
         del real_parameters[next(iter(real_parameters))]
     shown = inspect.signature(facade).parameters

@@ -152,7 +152,7 @@ def test_judge_answers_that_can_be_read(answer: str, grade: float) -> None:
 )
 def test_judge_answers_that_cannot_be_read_are_none_with_the_reason(answer: str) -> None:
     value, reason = parse_verdict(answer, (1, 5))
-    assert value is None and "could not read a grade" in reason
+    assert value is None and "unreadable verdict" in reason
 
 
 def test_pass_fail_answers() -> None:
@@ -315,7 +315,7 @@ def test_an_unreadable_judge_answer_is_a_none_score(start_api: Any) -> None:
     start_api(grader("I cannot grade this."))
     add_run("Paris")
     out = wb.score("exp", S.judge("Correct?", model="gpt-4o-mini"))
-    assert pd.isna(out.value[0]) and "could not read a grade" in out.reason[0]
+    assert pd.isna(out.value[0]) and "unreadable verdict" in out.reason[0]
     assert out.judge_run_id[0] is not None
 
 
@@ -478,7 +478,11 @@ def test_pareto_marks_the_front_and_heatmap_takes_scores() -> None:
 def test_intervals() -> None:
     from workbench.scoring.stats import difference_interval, mean_interval, t_975, wilson_interval
 
-    assert t_975(10) == 2.228 and abs(t_975(200) - 1.972) < 0.001
+    # Student's t table values (NIST/SEMATECH e-Handbook, table 1.3.6.7.2, 0.975 column)
+    assert round(t_975(10), 3) == 2.228 and round(t_975(200), 3) == 1.972
+    assert round(t_975(1), 3) == 12.706 and round(t_975(29), 3) == 2.045
+    assert 2.228 > t_975(10.5) > 2.201  # Welch's fractional degrees of freedom
+    assert t_975(0.5) == float("inf")
     m = mean_interval([1.0, 2.0, 3.0])
     assert m.estimate == 2.0 and abs(m.high - 4.484) < 0.01
     w = wilson_interval(0, 10)

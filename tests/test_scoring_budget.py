@@ -51,8 +51,12 @@ def test_a_sweep_whose_judge_calls_overspend_its_budget_stops(start_api: Any) ->
     # The judge's calls go one at a time: after the first, the sweep is over its budget.
     assert judges(api) == 1
     judged = wb.scores(scorer="judge")
-    assert judged.value.tolist() == [5.0]
-    assert judged.judge_run_id[0] in set(wb.runs(experiment="caps:judge").run_id)
+    paid = judged[judged.value.notna()].reset_index(drop=True)
+    assert paid.value.tolist() == [5.0]
+    assert paid.judge_run_id[0] in set(wb.runs(experiment="caps:judge").run_id)
+    # The runs whose judge the budget stopped are stored as failed, saying why.
+    unsent = judged[judged.value.isna()]
+    assert all(r.startswith("budget: Sweep stopped") for r in unsent.reason)
     assert (s.df.status == "ok").all() and len(s.df) >= 1  # the runs answered are kept
 
     # Run again with room for the rest: nothing answered or judged is paid for twice.

@@ -22,8 +22,8 @@ from .session import Session, get_session
 __all__ = ["FORWARDS", "forward", "configure", "experiment"]  # and each name of FORWARDS
 
 # What a forwarder fills in: the session as the first argument, as ``session=``, the
-# session's store as the first argument, or nothing.
-Fill = Literal["session", "session=", "store", "none"]
+# session's store as the first argument or as ``store=``, or nothing.
+Fill = Literal["session", "session=", "store", "store=", "none"]
 
 
 def _filled(fill: Fill, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -33,6 +33,8 @@ def _filled(fill: Fill, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[
         return (get_session().store, *args)
     if fill == "session=":
         kwargs["session"] = get_session()
+    if fill == "store=":
+        kwargs["store"] = get_session().store
     return args
 
 
@@ -57,7 +59,8 @@ def forward(public: str, module: str, name: str, fill: Fill) -> Callable[..., An
     facade.__module__ = "workbench"
     signature = inspect.signature(real)
     if fill != "none":
-        filled = "session" if fill == "session=" else next(iter(signature.parameters))
+        keyword = {"session=": "session", "store=": "store"}
+        filled = keyword.get(fill) or next(iter(signature.parameters))
         signature = signature.replace(
             parameters=[p for n, p in signature.parameters.items() if n != filled]
         )
@@ -83,12 +86,12 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "expand_json": ("store", "expand_json", "none"),
     "win_rate": ("review.store", "win_rate", "none"),
     "score": ("scoring.engine", "score", "session="),
-    "scores": ("scoring.engine", "scores", "session="),
-    "check": ("scoring.gate", "check", "session="),
-    "compare_runs": ("scoring.paired", "compare_runs", "session="),
-    "stability": ("scoring.stability", "stability", "session="),
-    "agreement": ("scoring.agreement", "agreement", "session="),
-    "export_finetune": ("scoring.finetune", "export_finetune", "session="),
+    "scores": ("scoring.engine", "scores", "store="),
+    "check": ("scoring.gate", "check", "store="),
+    "compare_runs": ("scoring.paired", "compare_runs", "store="),
+    "stability": ("scoring.stability", "stability", "store="),
+    "agreement": ("scoring.agreement", "agreement", "store="),
+    "export_finetune": ("scoring.finetune", "export_finetune", "store="),
     "sweep": ("sweeps", "sweep", "session="),
     "load_ipython_extension": ("magics", "register", "none"),
 }

@@ -64,6 +64,13 @@ class BackgroundLoop:
         finally:
             with self._lock:
                 self._loop = self._task = None
+            # Tasks the coroutine started on this loop (a judge's calls, sent from the
+            # scoring thread) end here, as asyncio.run ends them, not with the loop closed.
+            left = asyncio.all_tasks(loop)
+            if left:
+                for other in left:
+                    other.cancel()
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             self._finished.set()

@@ -60,9 +60,7 @@ class SweepCosting:
         """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
         if self.scoring is None:
             return Estimate.zero()
-        from .scoring.live import estimate_planned
-
-        return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
+        return self.scoring.estimate(prepared) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
         self._warm.wait()  # done by now, unless asked right after planning

@@ -186,7 +186,8 @@ class Sweep(SweepCosting, SweepResults):
         if scorers is not None:
             from .scoring.live import LiveScoring
 
-            self.scoring = LiveScoring(scorers, self.session)  # checked before any call
+            # checked before any call; slow scorers and judge calls at the sweep's concurrency
+            self.scoring = LiveScoring(scorers, self.session, concurrency=concurrency)
         self._plan = plan_runs(
             self.session,
             template,

@@ -21,7 +21,7 @@ from .scored import scorer_name, stored_passes
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["Agreement", "agreement", "cohen_kappa"]
 
@@ -82,17 +82,13 @@ class Agreement:
 
 
 def agreement(
-    a: str = "judge", b: str = "human", *, data: Any = None, session: Session | None = None
+    a: str = "judge", b: str = "human", *, data: Any = None, store: AnyStore
 ) -> Agreement:
     """Agreement between the latest scores of scorers ``a`` and ``b`` on the runs both
     scored (only the runs of ``data`` when given: a Sweep, runs DataFrame or experiment)."""
     import pandas as pd
 
-    from ..session import get_session
     from .table import latest_ids
-
-    session = session or get_session()
-    store = session.store
     a, b = scorer_name(a), scorer_name(b)
     ids = latest_ids(store)
     for name in (a, b):
@@ -108,7 +104,7 @@ def agreement(
     if data is not None:
         from .engine import runs_to_score
 
-        wanted = set(runs_to_score(data, session)["run_id"].tolist())
+        wanted = set(runs_to_score(data, store)["run_id"].tolist())
         runs = [r for r in runs if r in wanted]
     if not runs:
         raise InvalidInputError(f"no run has both a {a!r} and a {b!r} score")

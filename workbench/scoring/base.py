@@ -20,9 +20,10 @@ from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
     from ..estimate import Estimate
-    from ..session import Session
+    from .calls import ModelCalls
 
-__all__ = ["Score", "Item", "Scorer", "ModelScorer", "FunctionScorer", "as_scorer", "as_scorers"]
+__all__ = ["Score", "Item", "Scorer", "ModelScorer", "FunctionScorer", "as_scorer", "as_scorers",
+           "PartialScores", "checked_score", "safe_score"]
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,21 @@ class Scorer:
     def score(self, item: Item) -> Score:
         raise NotImplementedError
 
-    def score_many(
-        self,
-        items: Sequence[Item],
-        session: Session,
-        *,
-        fresh: bool,
-        on_cost: Callable[[float | None], None] | None = None,
-    ) -> list[Score]:
-        """Scores of ``items`` in order. ``session`` and ``fresh`` are for scorers that call
-        a model; they report each call's cost to ``on_cost`` (None: "about to send"), which
-        raises BudgetExceededError to stop them."""
-        return [self.score(item) for item in items]
+    def score_many(self, items: Sequence[Item], calls: ModelCalls, *, fresh: bool) -> list[Score]:
+        """Scores of ``items`` in order. ``calls`` (how model calls are sent, the budget,
+        the concurrency) and ``fresh`` are for scorers that call a model; the others run
+        up to ``calls.concurrency`` items at once, so a slow scorer does not hold a sweep.
+        A scorer that raises or returns something that is no score spoils only that
+        item's score (None, with a reason naming the scorer and the run)."""
+        if len(items) <= 1 or calls.concurrency <= 1:
+            return [safe_score(self, self.score, item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
 
-    def estimate(self, items: Sequence[Item], session: Session) -> Estimate | None:
+        workers = min(calls.concurrency, len(items))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"scorer-{self.name}") as pool:
+            return list(pool.map(lambda item: safe_score(self, self.score, item), items))
+
+    def estimate(self, items: Sequence[Item], calls: ModelCalls) -> Estimate | None:
         """What scoring ``items`` would cost (None: it calls no model)."""
         return None
 
@@ -97,9 +99,9 @@ class ModelScorer(Scorer):
     uses_model = True
 
     def score(self, item: Item) -> Score:  # pragma: no cover - score_many is the path
-        from ..session import get_session
-
-        return self.score_many([item], get_session(), fresh=False)[0]
+        raise NotImplementedError(
+            f"{self.kind} scorers call a model: score with wb.score(...) or a sweep's scorers="
+        )
 
 
 def _source(fn: Callable[..., Any]) -> str:
@@ -142,18 +144,100 @@ def _keywords(fn: Callable[..., Any]) -> set[str]:
 
 
 def to_score(result: Any, name: str) -> Score:
-    """A scorer function's return value as a Score: bool, number, Score or None."""
+    """A scorer function's return value as a Score: bool, number (numpy's too), Score or
+    None; anything else raises InvalidInputError saying what to return."""
     if isinstance(result, Score):
-        return result
+        return checked_score(result, name)
     if result is None:
         return Score(None, None, f"{name} returned None")
-    if isinstance(result, bool):  # before numbers: True is also the number 1
-        return Score(1.0 if result else 0.0, result, "")
-    if isinstance(result, numbers.Real) and math.isfinite(float(result)):
-        return Score(float(result), None, "")
-    raise TypeError(
-        f"scorer {name} returned {type(result).__name__}; return a bool, a number or a Score"
+    flag = _flag(result)
+    if flag is not None:  # before numbers: True is also the number 1
+        return Score(1.0 if flag else 0.0, flag, "")
+    number = _number(result)
+    if number is not None and math.isfinite(number):
+        return Score(number, None, "")
+    raise InvalidInputError(
+        f"scorer {name} returned {_shown(result)}; return a bool, a finite number or a Score"
     )
+
+
+def checked_score(score: Score, name: str) -> Score:
+    """``score`` with plain Python types (numpy's numbers and booleans accepted), or
+    InvalidInputError: a value that is no finite number, a verdict with no value."""
+    value, passed = score.value, score.passed
+    if value is not None:
+        number = _number(value) if _flag(value) is None else float(bool(value))
+        if number is None or (not math.isfinite(number) and not math.isnan(number)):
+            raise InvalidInputError(
+                f"scorer {name} returned Score({_shown(value)}); a Score's value is a finite "
+                "number or None"
+            )
+        value = None if math.isnan(number) else number
+    if passed is not None:
+        flag = _flag(passed)
+        if flag is None:
+            raise InvalidInputError(
+                f"scorer {name} returned Score(passed={_shown(passed)}); passed is True, False"
+                " or None"
+            )
+        if value is None:
+            raise InvalidInputError(
+                f"scorer {name} returned Score({_shown(score.value)}, passed={flag}); a verdict"
+                " needs a finite value (1.0 / 0.0 for pass / fail)"
+            )
+        passed = flag
+    if value is score.value and passed is score.passed:
+        return score
+    return Score(value, passed, str(score.reason or ""), score.judge_run_id)
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if type(value).__module__ == "numpy":
+        import numpy as np  # loaded already when a scorer hands back one of its values
+
+        if isinstance(value, np.bool_):
+            return bool(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class PartialScores(Exception):
+    """A scorer stopped part-way (a budget): the scores it has, and why it stopped."""
+
+    def __init__(self, scores: list[Score], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.scores, self.cause = scores, cause
+
+
+def safe_score(scorer: Scorer, compute: Callable[[Item], Any], item: Item) -> Score:
+    """``compute(item)``'s score, checked; when it raises or returns no score, a None score
+    whose reason names the scorer, the run and the error (and a warning says so)."""
+    import warnings
+
+    from ..errors import BudgetExceededError
+
+    run_id = str(item.run.get("run_id"))
+    try:
+        return to_score(compute(item), scorer.name)
+    except BudgetExceededError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a scorer's bug must not stop the sweep
+        line = " ".join(str(exc).split())[:300]
+        message = f"scorer {scorer.name} failed on run {run_id}: {type(exc).__name__}: {line}"
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        return Score(None, None, message[:500])
 
 
 def as_scorer(value: Any) -> Scorer:

@@ -17,6 +17,8 @@ from ..calls.budget import refuse_over_budget
 from ..errors import BudgetExceededError
 from ..money import format_money
 from .base import Scorer
+from .calls import ModelCalls
+from .engine import score_within
 from .live import compact, estimate_planned
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ def refuse_cell_over_budget(
     than ``budget``."""
     from ..estimate import Estimate, estimate_messages
 
-    judging = estimate_planned(scorers, [prepared], session)
+    judging = estimate_planned(scorers, [prepared], ModelCalls(session))
     if judging is None:
         return  # no scorer calls a model: the call's own check is the whole story
     record = prepared.record
@@ -70,15 +72,12 @@ def score_cell(
 ) -> list[str]:
     """The compact scores of the cell's answer; the scorers' model calls may spend what
     the cell's calls left of ``budget``."""
-    from .engine import score_within
-
     if budget is None:
-        return compact(score_within([responses[-1]], scorers, session=session))
+        return compact(score_within([responses[-1]], scorers, calls=ModelCalls(session)))
     spent = sum((Decimal(str(r.cost_usd)) for r in responses if r.cost_usd), Decimal(0))
     try:
-        return compact(
-            score_within([responses[-1]], scorers, session=session, limit=budget - spent)
-        )
+        calls = ModelCalls(session, budget=budget - spent)
+        return compact(score_within([responses[-1]], scorers, calls=calls))
     except BudgetExceededError:
         warnings.warn(
             f"The judge was not asked: the answer cost {format_money(spent)} of --budget "
@@ -88,5 +87,6 @@ def score_cell(
             stacklevel=2,
         )
     free = [s for s in scorers if not s.uses_model]
-    labels = compact(score_within([responses[-1]], free, session=session)) if free else []
+    labels = (compact(score_within([responses[-1]], free, calls=ModelCalls(session)))
+              if free else [])
     return [*labels, *(f"{s.name} not asked (--budget)" for s in scorers if s.uses_model)]

@@ -8,16 +8,16 @@ recomputes them), so re-running a notebook re-scores for free.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..calls.budget import Spend, refuse_over_budget
+from ..calls.budget import refuse_over_budget
 from ..core.selection import runs_frame
 from ..errors import BudgetExceededError, InvalidInputError
-from .base import Item, Score, Scorer, as_scorers
+from .base import Item, PartialScores, Scorer, as_scorers, safe_score
 from .builtin import YesNoScorer
+from .calls import ModelCalls
 from .judge import JUDGE_SUFFIX
 from .table import NewScores, known_scores, read_scores, write_many, write_scores
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..record import RunRecord
     from ..session import Session
+    from ..store import AnyStore
 
 __all__ = [
     "score",
@@ -36,7 +37,23 @@ __all__ = [
     "items_of",
     "estimate_scoring",
     "expected_for",
+    "records_frame",
+    "failed",
 ]
+
+
+def records_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Run records as a runs-like DataFrame (what wb.score reads of them)."""
+    import pandas as pd
+
+    return pd.DataFrame([record.as_row() for record in records])
+
+
+def failed(frame: pd.DataFrame) -> pd.Series:
+    """Which stored scores failed (no value: an HTTP error, a timeout, a budget, an
+    unreadable verdict, a scorer that raised); their ``reason`` says why. Scoring again
+    retries these, and only these."""
+    return frame["value"].isna()
 
 
 def expected_for(run: Any) -> Any:
@@ -45,20 +62,27 @@ def expected_for(run: Any) -> Any:
     return None if value is None or value != value else value  # NaN is missing
 
 
-def runs_to_score(data: Any, session: Session, what: str = "wb.score") -> pd.DataFrame:
+class _HoldsStore(Protocol):
+    @property
+    def store(self) -> AnyStore: ...
+
+
+def runs_to_score(
+    data: Any, store: AnyStore | _HoldsStore, what: str = "wb.score"
+) -> pd.DataFrame:
     """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
     list of responses or run records) that have an output to score; a judge's own calls
-    are left out."""
+    are left out. ``store`` holds the runs an experiment name means."""
     import pandas as pd
 
+    # Until review/panel.py passes its store: a session is taken for the store it holds.
+    store = store.store if hasattr(store, "store") else store
     if isinstance(data, (list, tuple)) and all(hasattr(r, "record") or hasattr(r, "as_row")
                                                 for r in data):
-        from .live import records_frame
-
         # ChatResponses (their records) or RunRecords: a cell's or a script's own runs.
         records: list[RunRecord] = [r.record if hasattr(r, "record") else r for r in data]
         data = records_frame(records)
-    frame = runs_frame(data, session.store, what)  # the one reading of "which runs"
+    frame = runs_frame(data, store, what)  # the one reading of "which runs"
     missing = {"run_id", "output"} - set(frame.columns)
     if missing:
         raise InvalidInputError(
@@ -104,14 +128,14 @@ def items_of(frame: pd.DataFrame) -> list[Item]:
 
 
 def estimate_scoring(
-    scorers: Sequence[Scorer], items: Sequence[Item], session: Session
+    scorers: Sequence[Scorer], items: Sequence[Item], calls: ModelCalls
 ) -> Estimate:
     """What the model calls of scoring ``items`` would cost, sending nothing."""
     from ..estimate import Estimate
 
     total = Estimate.zero()
     for scorer in scorers:
-        cost = scorer.estimate(items, session) if items else None
+        cost = scorer.estimate(items, calls) if items else None
         if cost is not None:
             total += cost
     return total
@@ -121,54 +145,59 @@ def score(
     data: Any,
     scorers: Any,
     *,
+    session: Session,
     fresh: bool = False,
     budget: float | Decimal | None = None,
-    session: Session | None = None,
+    concurrency: int = 8,
 ) -> pd.DataFrame:
     """Score the runs of ``data`` with ``scorers``; return the scores (long table).
 
     ``fresh=True`` recomputes (and re-asks a judge) even where a score is stored.
     ``budget`` (USD) refuses the scoring, before any call, when the model calls'
-    expected cost is above it (or above the session's remaining budget).
+    expected cost is above it (or above the session's remaining budget). At most
+    ``concurrency`` judge calls (or slow scorer calls) run at once.
     """
     from ..checks import amount
-    from ..session import get_session
 
     limit = None if budget is None else amount("budget", budget)
-    return score_within(data, scorers, session=session or get_session(), fresh=fresh,
-                        limit=limit)
+    calls = ModelCalls(session, concurrency=concurrency, budget=limit)
+    return score_within(data, scorers, calls=calls, fresh=fresh)
 
 
 def score_within(
     data: Any,
     scorers: Any,
     *,
-    session: Session,
+    calls: ModelCalls,
     fresh: bool = False,
-    limit: Decimal | None = None,
-    sweep: Spend | None = None,
 ) -> pd.DataFrame:
-    """:func:`score`, its model calls also counted against a running sweep's budget
-    (``sweep``): they stop with the sweep's own line once it has spent its budget."""
+    """:func:`score` through ``calls``: its budget (and, in a sweep, the sweep's), its
+    concurrency and its path for model calls.
+
+    Runs whose stored score failed (no value) are scored again; good scores are kept and
+    not paid again. A budget that stops the calls part-way stores the scores so far, and
+    the unsent ones as failed ("budget: ..."), then raises."""
     import pandas as pd
 
     chosen = as_scorers(scorers)
-    frame = runs_to_score(data, session)
-    store = session.store
+    store = calls.store
+    frame = runs_to_score(data, store)
     run_ids = frame["run_id"].tolist()
     pending: dict[str, list[int]] = {}
     known = {scorer.id: known_scores(store, scorer.id) for scorer in chosen}
     for scorer in chosen:
-        done = known[scorer.id][1]
-        if fresh or not done:  # a new scorer: every run, no lookups
+        stored, ids = known[scorer.id]
+        if not fresh and ids:
+            bad = failed(stored)
+            if bad.any():  # failed scores are not done: they are retried
+                ids = ids - set(stored["run_id"][bad].tolist())
+        if fresh or not ids:  # a new scorer: every run, no lookups
             pending[scorer.id] = list(range(len(run_ids)))
-        elif done.issuperset(run_ids):  # the re-score of a whole sweep: one C-level pass
+        elif ids.issuperset(run_ids):  # the re-score of a whole sweep: one C-level pass
             pending[scorer.id] = []
         else:
-            pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
-    _refuse_over_budget(chosen, frame, pending, session, limit)
-    spending = Spend("Scoring", limit, session.spend, within=sweep,
-                     kept="the scores so far are stored", again="score again")
+            pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in ids]
+    _refuse_over_budget(chosen, frame, pending, calls)
     # Yes/no scorers call no model and cannot fail: all of them first, written in one
     # transaction (one checkpoint of the WAL, not one per scorer).
     quick = [s for s in chosen if isinstance(s, YesNoScorer) and pending[s.id]]
@@ -186,8 +215,7 @@ def score_within(
                 added = written[scorer.id]
             else:
                 items = items if items is not None else items_of(frame)
-                new = _scores(scorer, [items[i] for i in todo], session, fresh, spending)
-                added = write_scores(store, new)
+                added = _score_and_write(scorer, [items[i] for i in todo], calls, fresh)
             if len(todo) == len(run_ids):  # all new: nothing to look up
                 parts.append(added)
                 continue
@@ -203,22 +231,21 @@ def _refuse_over_budget(
     scorers: Sequence[Scorer],
     frame: pd.DataFrame,
     pending: dict[str, list[int]],
-    session: Session,
-    limit: Decimal | None,
+    calls: ModelCalls,
 ) -> None:
     paid = [s for s in scorers if s.uses_model and pending[s.id]]
-    if not paid or (limit is None and session.spend.remaining() is None):
+    if not paid or (calls.spending.budget is None and calls.remaining_budget() is None):
         return
     from ..estimate import Estimate
 
     items = items_of(frame)
     total = Estimate.zero()
     for scorer in paid:
-        total += estimate_scoring([scorer], [items[i] for i in pending[scorer.id]], session)
+        total += estimate_scoring([scorer], [items[i] for i in pending[scorer.id]], calls)
     # A judge with no known price is refused as a call of the session is (calls/budget.py).
-    refuse_over_budget("Scoring", session.spend, total.cost_expected,
-                       unpriced=total.unpriced_models, own=limit, estimate=total,
-                       fix="raise budget=... or score fewer runs")
+    refuse_over_budget("Scoring", calls.session_budget, total.cost_expected,
+                       unpriced=total.unpriced_models, own=calls.spending.budget,
+                       estimate=total, fix="raise budget=... or score fewer runs")
 
 
 def _yes_no_scores(
@@ -234,8 +261,8 @@ def _yes_no_scores(
         verdicts = None
     if verdicts is None:
         for i in todo:
-            result = _safe(scorer, lambda i=i: scorer.score(Item(output=outputs[i])), run_ids[i])
-            _add(new, run_ids[i], result)
+            item = Item(output=outputs[i], run={"run_id": run_ids[i]})
+            _add(new, scorer, item, safe_score(scorer, scorer.score, item))
         return new
     new.run_ids = run_ids if len(todo) == len(run_ids) else [run_ids[i] for i in todo]
     new.values = [1.0 if ok else 0.0 for ok in verdicts]
@@ -247,68 +274,51 @@ def _yes_no_scores(
     return new
 
 
-def _scores(
-    scorer: Scorer,
-    items: list[Item],
-    session: Session,
-    fresh: bool,
-    spending: Spend,
-) -> NewScores:
+def _score_and_write(
+    scorer: Scorer, items: list[Item], calls: ModelCalls, fresh: bool
+) -> pd.DataFrame:
+    """Score ``items`` and store the scores; a budget that stopped the scorer part-way
+    is raised once what it scored (and its unsent runs, as failed) is stored."""
+    stopped: BaseException | None = None
     try:
-        results = scorer.score_many(items, session, fresh=fresh, on_cost=spending)
+        results = scorer.score_many(items, calls, fresh=fresh)
+    except PartialScores as partial:
+        results, stopped = partial.scores, partial.cause
     except BudgetExceededError:
         raise
     except Exception:  # noqa: BLE001 - one by one, so one bad run spoils only its score
         results = [
-            _safe(
-                scorer,
-                lambda item=item: scorer.score_many([item], session, fresh=fresh,
-                                                    on_cost=spending)[0],
-                str(item.run.get("run_id")),
-            )
+            safe_score(scorer, lambda one: scorer.score_many([one], calls, fresh=fresh)[0], item)
             for item in items
         ]
     new = NewScores(scorer.name, scorer.id)
     for item, result in zip(items, results, strict=True):
-        _add(new, str(item.run.get("run_id")), result)
-    return new
+        _add(new, scorer, item, result)
+    added = write_scores(calls.store, new)
+    if stopped is not None:
+        raise stopped
+    return added
 
 
-def _safe(scorer: Scorer, compute: Any, run_id: str) -> Score:
-    """A scorer's result, or a None score whose reason names the scorer, run and error."""
-    from ..session import one_line
-
-    try:
-        result = compute()
-    except BudgetExceededError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a scorer's bug must not stop the sweep
-        message = f"scorer {scorer.name} failed on run {run_id}: {type(exc).__name__}: "
-        warnings.warn(message + one_line(exc), RuntimeWarning, stacklevel=4)
-        return Score(None, None, (message + one_line(exc))[:500])
-    return result if isinstance(result, Score) else Score(None, None, "no score")
-
-
-def _add(new: NewScores, run_id: str, result: Score) -> None:
-    new.run_ids.append(run_id)
-    new.values.append(None if result.value is None else float(result.value))
-    new.passed.append(None if result.passed is None else bool(result.passed))
-    new.reasons.append(result.reason or "")
-    new.judge_run_ids.append(result.judge_run_id)
+def _add(new: NewScores, scorer: Scorer, item: Item, result: Any) -> None:
+    # Checked here too: a scorer's own score_many may return anything; what is no score
+    # becomes a failed score whose reason names the scorer and the run.
+    checked = safe_score(scorer, lambda _: result, item)
+    new.run_ids.append(str(item.run.get("run_id")))
+    new.values.append(checked.value)
+    new.passed.append(checked.passed)
+    new.reasons.append(checked.reason or "")
+    new.judge_run_ids.append(checked.judge_run_id)
 
 
 def scores(
     experiment: str | None = None,
     *,
     scorer: str | None = None,
-    session: Session | None = None,
+    store: AnyStore,
 ) -> pd.DataFrame:
     """The scores table (long: one row per run and scorer definition), oldest first;
     ``experiment`` keeps the scores of its runs, ``scorer`` those of one scorer name."""
-    from ..session import get_session
-
-    session = session or get_session()
-    store = session.store
     if experiment is not None:
         run_ids: Iterable[str] | None = store.runs(experiment=experiment)["run_id"].tolist()
     else:

@@ -28,7 +28,7 @@ from .scored import scored_frame, scorer_name
 
 if TYPE_CHECKING:
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["TRAINING_PRICES", "FinetuneExport", "export_finetune", "validate_example"]
 
@@ -75,7 +75,7 @@ def export_finetune(
     threshold: float | None = None,
     model: str = "gpt-4o-mini-2024-07-18",
     epochs: int = 3,
-    session: Session | None = None,
+    store: AnyStore,
 ) -> FinetuneExport:
     """Write the runs of ``data`` chosen by ``where`` as fine-tuning JSONL at ``path``.
 
@@ -84,13 +84,11 @@ def export_finetune(
     (value at least the threshold) or without (its verdict). Prints and returns the
     number of examples, their tokens and the estimated training cost for ``model``.
     """
-    from ..session import get_session
 
     if not isinstance(epochs, int) or epochs < 1:
         raise InvalidInputError(f"epochs is a whole number, 1 or more, not {epochs!r}")
-    session = session or get_session()
     name, keep = _parse_where(where, threshold)
-    frame = scored_frame(data, name, session, "data")
+    frame = scored_frame(data, name, store, "data")
     chosen = frame[keep(frame, "score:" + name)]
     if chosen.empty:
         raise InvalidInputError(f"no run matches where={where!r}: nothing to export")

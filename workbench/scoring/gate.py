@@ -16,21 +16,21 @@ from .stats import Interval, difference_interval, mean_interval
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["check", "scored_values"]
 
 
-def scored_values(data: Any, scorer: str, session: Session, what: str) -> list[float]:
+def scored_values(data: Any, scorer: str, store: AnyStore, what: str) -> list[float]:
     """The non-missing values of ``score:<scorer>`` over the runs of ``data``."""
     from .columns import add_score_columns
     from .engine import runs_to_score
 
-    frame: pd.DataFrame = runs_to_score(data, session)
+    frame: pd.DataFrame = runs_to_score(data, store)
     column = scorer if scorer.startswith(PREFIX) else PREFIX + scorer
     if column not in frame.columns:
         frame = add_score_columns(frame.drop(
-            columns=[c for c in frame.columns if str(c).startswith(PREFIX)]), session.store)
+            columns=[c for c in frame.columns if str(c).startswith(PREFIX)]), store)
     if column not in frame.columns:
         raise InvalidInputError(
             f"the {what} has no {column!r} scores: score it first with wb.score(..., scorers)"
@@ -49,12 +49,11 @@ def check(
     baseline: Any = None,
     min_score: float | None = None,
     max_drop: float | None = None,
-    session: Session | None = None,
+    store: AnyStore,
 ) -> None:
     """Raise AssertionError, in one line, when the candidate's mean score is below
     ``min_score`` or more than ``max_drop`` below the baseline's mean."""
     from ..checks import number
-    from ..session import get_session
 
     if min_score is None and max_drop is None:
         raise InvalidInputError("wb.check needs min_score=..., max_drop=... or both")
@@ -64,15 +63,14 @@ def check(
             raise InvalidInputError("max_drop compares with a baseline: pass baseline=...")
     if min_score is not None:
         number("min_score", min_score)
-    session = session or get_session()
-    mine = scored_values(candidate, scorer, session, "candidate")
+    mine = scored_values(candidate, scorer, store, "candidate")
     here = mean_interval(mine)
     failures = []
     line = f"{scorer}: candidate mean {_shown(here)} over {here.n} runs"
     if min_score is not None and here.estimate < min_score:
         failures.append(f"below min_score {min_score:g}")
     if baseline is not None:
-        theirs = scored_values(baseline, scorer, session, "baseline")
+        theirs = scored_values(baseline, scorer, store, "baseline")
         base = mean_interval(theirs)
         diff = difference_interval(mine, theirs)
         line += (

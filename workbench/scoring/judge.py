@@ -8,27 +8,26 @@ repeatable, and an identical judge request is replayed from the table for free.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadRequestError, InvalidInputError, WorkbenchError
-from .base import Item, ModelScorer, Score
+from .base import Item, ModelScorer, PartialScores, Score
+from .calls import ModelCalls, Outcome, PartialSend
+from .verdict import read_verdict
 
 if TYPE_CHECKING:
     from ..estimate import Estimate
-    from ..session import Message, Session
+    from ..results import ChatResponse
+    from ..session import Message, PreparedChat
 
 __all__ = ["judge", "Judge", "parse_verdict", "JUDGE_SUFFIX", "judge_experiment"]
 
 JUDGE_SUFFIX = ":judge"
 
-# At most this many judge calls at once: enough to overlap a remote API's latency, few
-# enough not to trip a rate limit that the sweep itself is already near.
-_JUDGE_CONCURRENCY = 4
+# How many times an unreadable verdict is asked again, one more each time it is scored.
+_MAX_RETRIES = 5
 
 _SYSTEM = (
     "You are a careful, strict grader. Grade the answer against the rubric. Reply with "
@@ -63,83 +62,14 @@ def _scale_of(scale: Any) -> tuple[int, int] | None:
     )
 
 
-def parse_verdict(text: str, scale: tuple[int, int] | None) -> tuple[float | None, str]:
-    """The grade in a judge's answer and its reason, read leniently.
-
-    Accepts the JSON asked for, JSON inside prose or a code fence, ``score: 4``,
-    ``4/5`` or a lone pass/fail. Returns (None, why) when no grade can be read.
-    """
-    data = _json_object(text)
-    if data is not None:
-        raw = data.get("score", data.get("grade", data.get("passed", data.get("verdict"))))
-        reason = str(data.get("reason") or data.get("explanation") or "").strip()
-        grade = _grade(raw, scale)
-        if grade is not None:
-            return grade, reason
-    match = re.search(
-        r"""["']?(?:score|grade|verdict|rating)["']?\s*[:=]\s*["']?([A-Za-z]+|\d+(?:\.\d+)?)""",
-        text,
-        re.IGNORECASE,
-    )
-    if match:
-        grade = _grade(match.group(1), scale)
-        if grade is not None:
-            return grade, _reason_in(text)
-    if scale is None:
-        words = set(re.findall(r"\b(pass|fail|passed|failed)\b", text.lower()))
-        verdicts = {w.removesuffix("ed") for w in words}
-        if len(verdicts) == 1:
-            return (1.0 if verdicts == {"pass"} else 0.0), _reason_in(text)
-    else:
-        out_of = re.search(rf"\b(\d+(?:\.\d+)?)\s*/\s*{scale[1]}\b", text)
-        candidates = [out_of.group(1)] if out_of else re.findall(r"\b\d+(?:\.\d+)?\b", text)
-        if len(candidates) == 1:
-            grade = _grade(candidates[0], scale)
-            if grade is not None:
-                return grade, _reason_in(text)
-    shown = " ".join(text.split())[:120]
-    return None, f"could not read a grade in the judge's answer: {shown!r}"
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    candidates = [text.strip()]
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    if fenced:
-        candidates.append(fenced.group(1).strip())
-    braces = re.search(r"\{.*\}", text, re.DOTALL)
-    if braces:
-        candidates.append(braces.group(0))
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            return data
-    return None
-
-
-def _grade(raw: Any, scale: tuple[int, int] | None) -> float | None:
-    if scale is None:
-        if isinstance(raw, bool):
-            return 1.0 if raw else 0.0
-        word = str(raw).strip().lower()
-        if word in ("pass", "passed", "yes", "true"):
-            return 1.0
-        if word in ("fail", "failed", "no", "false"):
-            return 0.0
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    low, high = scale
-    return value if low <= value <= high else None
-
-
-def _reason_in(text: str) -> str:
-    match = re.search(r"""["']?reason["']?\s*[:=]\s*["']?([^"'\n}]*)""", text, re.IGNORECASE)
-    return (match.group(1) if match else " ".join(text.split()))[:300].strip()
+def parse_verdict(
+    text: str, scale: tuple[int, int] | None, *, quoted: tuple[str, ...] = ()
+) -> tuple[float | None, str]:
+    """The grade in a judge's answer and its reason, read honestly (see
+    :mod:`workbench.scoring.verdict`): (None, "unreadable verdict: ...") when the answer
+    states no unambiguous verdict."""
+    verdict = read_verdict(text, scale, quoted=quoted)
+    return verdict.value, verdict.reason
 
 
 class Judge(ModelScorer):
@@ -235,73 +165,93 @@ class Judge(ModelScorer):
         system = _SYSTEM.format(what=what)
         return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
-    def _target(self, session: Session) -> tuple[Any, str]:
-        provider, model = session.resolve(self.model, None)
-        return provider, session.chat_model_for(provider, model)
-
     # -- scoring -------------------------------------------------------------------
 
-    def score_many(
-        self,
-        items: Sequence[Item],
-        session: Session,
-        *,
-        fresh: bool,
-        on_cost: Callable[[float | None], None] | None = None,
-    ) -> list[Score]:
-        provider, model = self._target(session)
-
-        def one(item: Item) -> Score:
-            if on_cost is not None:
-                on_cost(None)  # may raise BudgetExceededError before anything is sent
-            return self._ask(session, provider.name, model, item, fresh, on_cost)
-
-        if len(items) <= 1:
-            return [one(item) for item in items]
-        with ThreadPoolExecutor(_JUDGE_CONCURRENCY, thread_name_prefix="judge") as pool:
-            return list(pool.map(one, items))
-
-    def _ask(
-        self,
-        session: Session,
-        provider: str,
-        model: str,
-        item: Item,
-        fresh: bool,
-        on_cost: Callable[[float | None], None] | None,
-    ) -> Score:
-        messages = self.messages(item)
-        experiment = judge_experiment(str(item.run.get("experiment") or session.experiment))
+    def _request(self, calls: ModelCalls, provider: Any, model: str, item: Item,
+                 sample: int = 0) -> PreparedChat:
+        experiment = judge_experiment(str(item.run.get("experiment") or calls.experiment))
         knobs: dict[str, Any] = {
             "model": model,
-            "provider": provider,
+            "provider": provider.name,
             "temperature": self.temperature,
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "experiment": experiment,
-            "fresh": fresh,
+            "sample_index": sample,
         }
-        structured = (provider, model) not in _NO_STRUCTURED_OUTPUT
-        if structured:
+        if (provider.name, model) not in _NO_STRUCTURED_OUTPUT:
             knobs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "grade", "strict": True, "schema": self._schema()},
             }
-        try:
-            response = session.chat(messages, **knobs)
-        except BadRequestError as exc:
-            if not structured or "response_format" not in str(exc).lower() and (
-                "json_schema" not in str(exc).lower()
-            ):
-                return Score(None, None, f"judge call failed: {exc}"[:300])
+        return calls.prepare(self.messages(item), **knobs)
+
+    def score_many(self, items: Sequence[Item], calls: ModelCalls, *, fresh: bool) -> list[Score]:
+        """Every item's grade: replayed from the table where this exact request was
+        answered, else sent (claimed first, so that it is paid once) through the
+        dispatcher at ``calls.concurrency``. A failure is a None score saying why."""
+        provider, model = calls.target(self.model)
+        scores: list[Score | None] = [None] * len(items)
+        requests: dict[int, PreparedChat] = {}
+        for i, item in enumerate(items):
+            try:
+                requests[i] = self._request(calls, provider, model, item)
+            except WorkbenchError as exc:
+                scores[i] = Score(None, None, f"judge not asked: {exc}"[:300])
+        todo = list(requests)
+        if not fresh:
+            todo = [i for i in todo if not self._replayed(calls, provider, model, items[i],
+                                                          requests, scores, i)]
+        for _ in range(2):  # a second go without response_format if the server refused it
+            try:
+                outcomes = calls.send_claimed([requests[i] for i in todo], claim=not fresh)
+            except PartialSend as partial:  # a budget: these scores, then stop
+                for i, outcome in zip(todo, partial.outcomes, strict=True):
+                    scores[i] = self._outcome(outcome, items[i])
+                raise PartialScores(_filled(scores, "not scored"), partial.cause) from None
+            refused = []
+            for i, outcome in zip(todo, outcomes, strict=True):
+                if _no_structured_output(outcome, requests[i]):
+                    refused.append(i)
+                else:
+                    scores[i] = self._outcome(outcome, items[i])
+            if not refused:
+                break
             with _NO_STRUCTURED_LOCK:  # this server has no structured output: plain JSON
-                _NO_STRUCTURED_OUTPUT.add((provider, model))
-            return self._ask(session, provider, model, item, fresh, on_cost)
-        except WorkbenchError as exc:
-            return Score(None, None, f"judge call failed: {exc}"[:300])
-        if on_cost is not None:
-            on_cost(response.cost_usd or 0.0)
-        grade, reason = parse_verdict(response.text, self.scale)
+                _NO_STRUCTURED_OUTPUT.add((provider.name, model))
+            for i in refused:
+                sample = requests[i].record.sample_index
+                requests[i] = self._request(calls, provider, model, items[i], sample)
+            todo = refused
+        return _filled(scores, "not scored")
+
+    def _replayed(self, calls: ModelCalls, provider: Any, model: str, item: Item,
+                  requests: dict[int, PreparedChat], scores: list[Score | None], i: int) -> bool:
+        """True when the table answers item ``i``: its judge call was made before and its
+        verdict reads. An answer whose verdict was unreadable is a failed score, and
+        scoring again asks again: the next sample of the same request (sample_index 1,
+        2, ...), itself replayed where someone has asked it already. So each scoring
+        pass pays at most one new call for a failed verdict, and two kernels retrying it
+        claim the same sample and pay it once."""
+        for sample in range(_MAX_RETRIES + 1):
+            if sample:
+                requests[i] = self._request(calls, provider, model, item, sample)
+            hit = calls.cached(requests[i])
+            if hit is None:
+                return False  # this sample is to be asked
+            score = scores[i] = self._read(hit, item)
+            if score.value is not None:
+                return True
+        return True  # asked _MAX_RETRIES times already: the last reading stands
+
+    def _outcome(self, outcome: Outcome, item: Item) -> Score:
+        if outcome.response is None:
+            return Score(None, None, outcome.error[:300])
+        return self._read(outcome.response, item)
+
+    def _read(self, response: ChatResponse, item: Item) -> Score:
+        quoted = tuple(str(q) for q in (item.output, item.expected) if q)
+        grade, reason = parse_verdict(response.text, self.scale, quoted=quoted)
         if grade is None:
             return Score(None, None, reason, judge_run_id=response.run_id)
         if self.scale is None:
@@ -310,24 +260,35 @@ class Judge(ModelScorer):
             passed = None if self.threshold is None else grade >= self.threshold
         return Score(grade, passed, reason[:500], judge_run_id=response.run_id)
 
-    def estimate(self, items: Sequence[Item], session: Session) -> Estimate:
-        from ..estimate import Estimate, estimate_messages
+    def estimate(self, items: Sequence[Item], calls: ModelCalls) -> Estimate:
+        from ..estimate import Estimate
 
-        provider, model = self._target(session)
+        provider, model = calls.target(self.model)
         memo: dict[Any, Any] = {}
         total = Estimate.zero()
         for item in items:
-            experiment = judge_experiment(str(item.run.get("experiment") or session.experiment))
-            total += estimate_messages(
+            experiment = judge_experiment(str(item.run.get("experiment") or calls.experiment))
+            total += calls.estimate(
                 self.messages(item),
                 model=model,
                 provider=provider,
-                session=session,
                 max_tokens=self.max_tokens,
                 experiment=experiment,
                 memo=memo,
             )
         return total
+
+
+def _no_structured_output(outcome: Outcome, prepared: PreparedChat) -> bool:
+    """A 400 about response_format: the server has no structured output."""
+    if not isinstance(outcome.exc, BadRequestError) or "response_format" not in prepared.body:
+        return False
+    text = str(outcome.exc).lower()
+    return "response_format" in text or "json_schema" in text
+
+
+def _filled(scores: Sequence[Score | None], why: str) -> list[Score]:
+    return [Score(None, None, why) if s is None else s for s in scores]
 
 
 def judge(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["PairedComparison", "compare_runs", "paired_plot"]
 
@@ -113,21 +113,18 @@ class PairedComparison:
 
 
 def compare_runs(
-    baseline: Any, candidate: Any, *, scorer: str, session: Session | None = None
+    baseline: Any, candidate: Any, *, scorer: str, store: AnyStore
 ) -> PairedComparison:
     """Compare ``candidate`` with ``baseline`` (Sweeps, runs DataFrames or experiment
     names) on ``score:<scorer>``, run paired with run."""
     import numpy as np
 
-    from ..session import get_session
-
     if not isinstance(scorer, str) or not scorer:
         raise InvalidInputError("compare_runs needs scorer='<name>', e.g. scorer='judge'")
-    session = session or get_session()
     name = scorer_name(scorer)
     column = "score:" + name
-    base = scored_frame(baseline, name, session, "baseline")
-    cand = scored_frame(candidate, name, session, "candidate")
+    base = scored_frame(baseline, name, store, "baseline")
+    cand = scored_frame(candidate, name, store, "candidate")
     base, cand = base[base[column].notna()], cand[cand[column].notna()]
     if base.empty or cand.empty:
         raise InvalidInputError(

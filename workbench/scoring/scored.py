@@ -15,7 +15,6 @@ from .columns import PREFIX, add_score_columns
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
     from ..store import AnyStore
 
 __all__ = ["scored_frame", "stored_passes", "case_of", "scorer_name"]
@@ -26,15 +25,15 @@ def scorer_name(scorer: str) -> str:
     return scorer[len(PREFIX):] if scorer.startswith(PREFIX) else scorer
 
 
-def scored_frame(data: Any, scorer: str | None, session: Session, what: str) -> pd.DataFrame:
+def scored_frame(data: Any, scorer: str | None, store: AnyStore, what: str) -> pd.DataFrame:
     """The ok chat runs of ``data`` with their ``score:`` columns and, for ``scorer``, a
     ``passed`` column (pandas boolean, NA where the run has no score)."""
     from .engine import runs_to_score
 
-    frame: pd.DataFrame = runs_to_score(data, session)
+    frame: pd.DataFrame = runs_to_score(data, store)
     frame = add_score_columns(
         frame.drop(columns=[c for c in frame.columns if str(c).startswith(PREFIX)]),
-        session.store,
+        store,
     )
     if scorer is None:
         return frame
@@ -45,7 +44,7 @@ def scored_frame(data: Any, scorer: str | None, session: Session, what: str) -> 
             f"the {what} has no {column!r} scores: score it first with wb.score(..., scorers)"
             " or pass scorers=[...] to the sweep"
         )
-    passes = stored_passes(session.store, name)
+    passes = stored_passes(store, name)
     frame = frame.copy()
     frame["passed"] = frame["run_id"].map(passes).astype("boolean")
     return frame

@@ -6,7 +6,7 @@ All the texts a scoring pass needs go in one embed call (one row of the table, l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..checks import number
@@ -14,7 +14,7 @@ from .base import Item, ModelScorer, Score, Scorer
 from .judge import judge_experiment
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from .calls import ModelCalls
 
 __all__ = ["similar"]
 
@@ -33,29 +33,16 @@ class _Similar(ModelScorer):
         wanted = self.expected if self.expected is not None else item.expected
         return None if wanted is None else str(wanted)
 
-    def score_many(
-        self,
-        items: Sequence[Item],
-        session: Session,
-        *,
-        fresh: bool,
-        on_cost: Callable[[float | None], None] | None = None,
-    ) -> list[Score]:
+    def score_many(self, items: Sequence[Item], calls: ModelCalls, *, fresh: bool) -> list[Score]:
         import numpy as np
-
-        from ..embedding import embed
 
         references = [self._reference(item) for item in items]
         texts = sorted({t for item, ref in zip(items, references, strict=True) if ref is not None
                         for t in (item.output, ref)})
         if not texts:
             return [_no_reference()] * len(items)
-        if on_cost is not None:
-            on_cost(None)
-        experiment = judge_experiment(str(items[0].run.get("experiment") or session.experiment))
-        response = embed(session, texts, model=self.model, experiment=experiment, fresh=fresh)
-        if on_cost is not None:
-            on_cost(response.cost_usd or 0.0)
+        experiment = judge_experiment(str(items[0].run.get("experiment") or calls.experiment))
+        response = calls.embed(texts, model=self.model, experiment=experiment, fresh=fresh)
         vectors = np.asarray(response.vectors, dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = dict(zip(texts, vectors / np.where(norms == 0, 1.0, norms), strict=True))

@@ -20,7 +20,7 @@ from .scored import case_of, scored_frame, scorer_name
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["stability", "pass_at_k", "pass_hat_k"]
 
@@ -43,7 +43,7 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
 
 def stability(
     data: Any, *, scorer: str | None = None, k: int | None = None,
-    session: Session | None = None,
+    store: AnyStore,
 ) -> pd.DataFrame:
     """Per knob combination with repeats: cases, repeats, k, pass@k, pass^k (with a
     ``scorer``), distinct (share of distinct answers), score_std, fingerprints, drift.
@@ -51,13 +51,10 @@ def stability(
     import numpy as np
     import pandas as pd
 
-    from ..session import get_session
-
     if k is not None and (not isinstance(k, int) or k < 1):
         raise InvalidInputError(f"k is a number of repeats, 1 or more, not {k!r}")
-    session = session or get_session()
     name = scorer_name(scorer) if scorer else None
-    frame = scored_frame(data, name, session, "data")
+    frame = scored_frame(data, name, store, "data")
     column = f"score:{name}" if name else None
     knobs = [c for c in _KNOBS if c in frame.columns]
     frame = frame.assign(_case=[case_of(r) for r in frame.to_dict("records")])

@@ -1,8 +1,9 @@
 """95 % confidence intervals for score means and pass rates, and for their difference.
 
 Means use Student's t (Welch for a difference); pass rates use Wilson's interval, which
-stays inside [0, 1] and does not collapse to a point at 0/n or n/n. Pure Python: the few
-quantiles needed do not justify scipy.
+stays inside [0, 1] and does not collapse to a point at 0/n or n/n. The quantiles come
+from scipy.stats (imported on first use: it costs ~0.3 s, and ``import workbench`` stays
+light).
 """
 
 from __future__ import annotations
@@ -10,31 +11,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Interval", "mean_interval", "wilson_interval", "difference_interval", "t_975"]
 
-_Z = 1.959963984540054  # the normal distribution's 97.5 % quantile
-# Student's t 97.5 % quantiles for 1..30 degrees of freedom (standard tables).
-_T = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)
+
+@lru_cache(maxsize=1)
+def _z_975() -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.975))
 
 
+@lru_cache(maxsize=256)
 def t_975(df: float) -> float:
-    """Student's t 97.5 % quantile; past 30 degrees of freedom a Cornish-Fisher series
-    (error under 0.001 there)."""
-    if df < 1:
+    """Student's t 97.5 % quantile for ``df`` degrees of freedom (fractional for Welch);
+    infinite below one degree of freedom."""
+    if not df >= 1:
         return math.inf
-    if df <= 30 and float(df).is_integer():
-        return _T[int(df) - 1]
-    if df < 30:  # Welch's df is fractional: interpolate in the table
-        low = int(df)
-        frac = df - low
-        return _T[low - 1] * (1 - frac) + _T[low] * frac
-    z = _Z
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -66,9 +63,10 @@ def wilson_interval(passed: int, n: int) -> Interval:
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
     p = passed / n
-    z2 = _Z * _Z
+    z = _z_975()
+    z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
 
 
