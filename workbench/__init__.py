@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 # here, not lazily: importing its submodule later would replace the function with it.
 from . import plots
 from .compare import compare
+from .decide.samplesize import detectable_difference, sample_size
 from .errors import (
     APIConnectionError,
     APIError,
@@ -95,6 +96,8 @@ __all__ = [
     "ReviewPanel",
     "preferences",
     "win_rate",
+    "sample_size",
+    "detectable_difference",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
