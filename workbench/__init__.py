@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 # here, not lazily: importing its submodule later would replace the function with it.
 from . import plots
 from .compare import compare
+from .decide.leaderboard import leaderboard
 from .decide.samplesize import detectable_difference, sample_size
 from .errors import (
     APIConnectionError,
@@ -98,6 +99,7 @@ __all__ = [
     "win_rate",
     "sample_size",
     "detectable_difference",
+    "leaderboard",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
