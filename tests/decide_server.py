@@ -28,8 +28,12 @@ class PassRateServer:
 
     def __init__(self, rates: Mapping[tuple[str, str | None], float], *,
                  usage: Mapping[str, tuple[int, int, int]] | None = None,
-                 independent: bool = False) -> None:
+                 independent: bool = False,
+                 unsure: Mapping[str, float] | None = None) -> None:
         self.rates = dict(rates)
+        # With ``unsure``, answers are JSON ({"answer": "yes"}) except, for a model's share
+        # of the cases (its own draws), the plain text "maybe": what a cascade escalates.
+        self.unsure = dict(unsure or {})
         self.usage = dict(usage or {})
         self.independent = independent
 
@@ -48,5 +52,9 @@ class PassRateServer:
         key = case.group(0) if case else question
         u = draw(model, system, key) if self.independent else draw(key)
         prompt, completion, cached = self.usage.get(model, (20, 1, 0))
-        return chat_reply("yes" if u < rate else "no", model=model, prompt_tokens=prompt,
+        text = "yes" if u < rate else "no"
+        if self.unsure:
+            unsure = draw("unsure", model, key) < self.unsure.get(model, 0.0)
+            text = "maybe" if unsure else '{"answer": "%s"}' % text
+        return chat_reply(text, model=model, prompt_tokens=prompt,
                           completion_tokens=completion, cached_tokens=cached)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 # here, not lazily: importing its submodule later would replace the function with it.
 from . import plots
 from .compare import compare
+from .decide.cascade import cascade
+from .decide.cheapest import cheapest
 from .decide.leaderboard import leaderboard
 from .decide.samplesize import detectable_difference, sample_size
 from .errors import (
@@ -100,6 +102,8 @@ __all__ = [
     "sample_size",
     "detectable_difference",
     "leaderboard",
+    "cheapest",
+    "cascade",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",
