@@ -55,6 +55,6 @@ class PassRateServer:
         text = "yes" if u < rate else "no"
         if self.unsure:
             unsure = draw("unsure", model, key) < self.unsure.get(model, 0.0)
-            text = "maybe" if unsure else '{"answer": "%s"}' % text
+            text = "maybe" if unsure else f'{{"answer": "{text}"}}'
         return chat_reply(text, model=model, prompt_tokens=prompt,
                           completion_tokens=completion, cached_tokens=cached)

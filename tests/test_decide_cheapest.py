@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from decide_server import PassRateServer, draw
 
 import workbench as wb
-from decide_server import PassRateServer, draw
 
 CASES = 120
 MINI, FOUR_O = "gpt-4o-mini", "gpt-4o"

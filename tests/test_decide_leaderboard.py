@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from decide_server import PassRateServer
 
 import workbench as wb
-from decide_server import PassRateServer
 
 
 def sweep_of(start_api: Any, rates: dict[str, float], cases: int, repeats: int = 1,

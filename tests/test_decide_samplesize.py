@@ -19,7 +19,8 @@ def connor(p10: float, p01: float, power: float, alpha: float) -> float:
     n = (z_{a/2} sqrt(psi) + z_b sqrt(psi - delta^2))^2 / delta^2 with psi = p10 + p01
     and delta = p10 - p01."""
     psi, delta = p10 + p01, p10 - p01
-    return (Z(1 - alpha / 2) * math.sqrt(psi) + Z(power) * math.sqrt(psi - delta**2)) ** 2 / delta**2
+    top = Z(1 - alpha / 2) * math.sqrt(psi) + Z(power) * math.sqrt(psi - delta**2)
+    return top**2 / delta**2
 
 
 def guenther(effect: float, power: float, alpha: float) -> float:

@@ -224,7 +224,7 @@ def leaderboard_plot(board: Leaderboard, *, ax: Axes | None = None) -> Axes:
 
         figure = ax.get_figure()
         if figure is not None:
-            display(ThemedFigure(figure))
+            display(ThemedFigure(figure))  # type: ignore[no-untyped-call]
             plt.close(figure)  # type: ignore[arg-type]
 
     setattr(ax, "_ipython_display_", show)  # noqa: B010 - shown once, themed
