@@ -52,12 +52,14 @@ class Cascade:
     def summary(self) -> str:
         d, low, high = self.score_difference
         s, s_low, s_high = self.saving
+        saved = ("no saving to measure (the last variant cost nothing)" if math.isnan(s)
+                 else f"{s:.0%} saved ({s_low:.0%} to {s_high:.0%})")
         return (
             f"Cascade {' -> '.join(self.order)}: {self.scorer} {self.score:.3f} vs"
             f" {self.strong_score:.3f} always using the last ({d:+.3f},"
             f" {self.confidence:.0%} interval {low:+.3f} to {high:+.3f}); cost"
             f" {format_money(self.per_1k)} vs {format_money(self.strong_per_1k)} per 1,000"
-            f" calls at {self.price} price, {s:.0%} saved ({s_low:.0%} to {s_high:.0%});"
+            f" calls at {self.price} price, {saved};"
             f" {self.escalated:.0%} of cases escalated."
         )
 
