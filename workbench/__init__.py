@@ -47,6 +47,10 @@ from . import plots
 from ._api import FORWARDS as _FORWARDS
 from ._api import configure, experiment
 from .compare import compare
+from .decide.cascade import cascade
+from .decide.cheapest import cheapest
+from .decide.leaderboard import leaderboard
+from .decide.samplesize import detectable_difference, sample_size
 from .errors import (
     APIConnectionError,
     APIError,
@@ -134,6 +138,11 @@ __all__ = [
     "ReviewPanel",
     "preferences",
     "win_rate",
+    "sample_size",
+    "detectable_difference",
+    "leaderboard",
+    "cheapest",
+    "cascade",
     "ChatResponse",
     "EmbedResponse",
     "Estimate",

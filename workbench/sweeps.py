@@ -209,6 +209,7 @@ class Sweep(SweepCosting, SweepResults):
         self._runner: BackgroundLoop | None = None
         self._batch: SweepBatches | None = None  # the Batch API side, made on first use
         self._active = False  # from a run's start until its end, in whichever thread
+        self.decision: Any = None  # what run(until="decided") decided (decide.sequential)
 
     def __len__(self) -> int:
         return len(self._plan)
@@ -421,8 +422,14 @@ class Sweep(SweepCosting, SweepResults):
         mode: str = "live",
         progress: bool = True,
         on_progress: ProgressCallback | None = None,
+        until: str | None = None,
+        **decide: Any,
     ) -> pd.DataFrame:
         """Send what is missing, wait, and return :attr:`df`.
+
+        ``until="decided"`` (with ``baseline=``, ``scorer=``, ``alpha=``, ``margin=``)
+        sends the cases in waves and stops once each variant is decided against the
+        baseline: see :mod:`workbench.decide.sequential`; the verdict is :attr:`decision`.
 
         ``mode="batch"`` sends it through the provider's Batch API (half price on
         OpenAI, answers within 24 hours; see :mod:`workbench.batch`). The batch id is in
@@ -434,6 +441,11 @@ class Sweep(SweepCosting, SweepResults):
         raised again, so a notebook stops there; running the sweep again resumes it.
         ``on_progress`` gets a :class:`SweepProgress` from the sweep's thread.
         """
+        if until is not None or decide:  # a sequential run: its waves are runs of this
+            from .decide.sequential import run_until_decided
+
+            return run_until_decided(self, until=until or "decided", mode=mode,
+                                     progress=progress, on_progress=on_progress, **decide)
         if choice("mode", mode, ("live", "batch")) == "batch":
             return self.batch.run(progress=progress, on_progress=on_progress)
         self.start(on_progress=on_progress)

@@ -227,9 +227,12 @@ class SweepPanel(Panel):
             f"{name} = {', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}"
             for name, values in sweep.grid.items()
         )
+        from .decide.planning import planned_detectable
+
+        detectable = planned_detectable(sweep)  # what this many cases can tell apart
         self.estimate.value = html.escape(f"{total}{note}") + (
             f"<br><small>{html.escape(knobs)}</small>" if knobs else ""
-        )
+        ) + (f"<br><small>{html.escape(str(detectable))}</small>" if detectable else "")
         self.estimate_runs = total.runs
 
     def run(self) -> None:

@@ -1,0 +1,1 @@
+"""Deciding with fewer calls: sample sizes, sequential sweeps, leaderboards, the cheapest setup."""
