@@ -67,10 +67,16 @@ postgres-deps:
 	    echo "The store tests need PostgreSQL: sudo apt-get install postgresql" >&2; exit 1; \
 	  fi; }
 
-# Everything: unit tests, integration tests against the real local model, the
-# notebooks executed by nbval, and the real-browser check of the widget panel.
+# Everything, in two passes. First the unit tests in parallel (pytest-xdist, a worker per
+# core; each worker is a process with its own store, PostgreSQL server and loopback APIs,
+# and a file's tests stay on one worker). Then, one at a time, what shares something
+# heavy: the integration tests against the real local model (its threads take every
+# core), the real-browser check of the panels, the crash and concurrency stress tests,
+# and the notebooks executed by nbval (notebooks/conftest.py marks them integration).
 test: setup browser-deps postgres-deps
-	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks
+	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration and not stress" \
+	  -n auto --dist loadfile
+	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks -m "integration or stress"
 
 unit: setup postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration"
