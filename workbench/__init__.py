@@ -29,14 +29,17 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
+    CallInterrupted,
     ConfigurationError,
     DeadlineExceededError,
     InvalidInputError,
     LocalModelError,
     RateLimitError,
     StoreError,
+    SweepInterrupted,
     TruncatedStreamError,
     WorkbenchError,
+    debug,
 )
 from .estimate import Estimate
 from .results import ChatResponse, EmbedResponse
@@ -114,6 +117,9 @@ __all__ = [
     "BadRequestError",
     "RateLimitError",
     "TruncatedStreamError",
+    "CallInterrupted",
+    "SweepInterrupted",
+    "debug",
     "__version__",
 ]
 
@@ -142,24 +148,31 @@ def chat(
     keyword arguments (``stop``, ``response_format``, ``tools``, ...) are sent as given.
     ``fresh=True`` asks the API even when an identical run is already in the table.
     ``deadline`` (seconds) bounds this call, retries included, instead of the session's.
+    Ctrl-C ends it with the partial answer, its footer and one line: the row is stored.
     """
-    return get_session().chat(
-        prompt,
-        model=model,
-        system=system,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_tokens=max_tokens,
-        stream=stream,
-        provider=provider,
-        experiment=experiment,
-        fresh=fresh,
-        budget=budget,
-        on_delta=on_delta,
-        deadline=deadline,
-        **params,
-    )
+    try:
+        return get_session().chat(
+            prompt,
+            model=model,
+            system=system,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            max_tokens=max_tokens,
+            stream=stream,
+            provider=provider,
+            experiment=experiment,
+            fresh=fresh,
+            budget=budget,
+            on_delta=on_delta,
+            deadline=deadline,
+            **params,
+        )
+    except CallInterrupted as exc:
+        from .notebook.interrupts import show_partial_answer
+
+        show_partial_answer(exc, streamed=on_delta is not None)
+        raise
 
 
 async def achat(
@@ -181,23 +194,29 @@ async def achat(
     **params: Any,
 ) -> ChatResponse:
     """The async twin of :func:`chat`."""
-    return await get_session().achat(
-        prompt,
-        model=model,
-        system=system,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_tokens=max_tokens,
-        stream=stream,
-        provider=provider,
-        experiment=experiment,
-        fresh=fresh,
-        budget=budget,
-        on_delta=on_delta,
-        deadline=deadline,
-        **params,
-    )
+    try:
+        return await get_session().achat(
+            prompt,
+            model=model,
+            system=system,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            max_tokens=max_tokens,
+            stream=stream,
+            provider=provider,
+            experiment=experiment,
+            fresh=fresh,
+            budget=budget,
+            on_delta=on_delta,
+            deadline=deadline,
+            **params,
+        )
+    except CallInterrupted as exc:
+        from .notebook.interrupts import show_partial_answer
+
+        show_partial_answer(exc, streamed=on_delta is not None)
+        raise
 
 
 def embed(

@@ -25,8 +25,10 @@ from .credentials import known_secrets
 from .errors import (
     APIError,
     BudgetExceededError,
+    CallInterrupted,
     ConfigurationError,
     DeadlineExceededError,
+    Interrupted,
     TruncatedStreamError,
     WorkbenchError,
     redact,
@@ -542,7 +544,7 @@ class Session:
 
     def finish_chat_error(
         self, prepared: PreparedChat, exc: BaseException, started: float, partial: str = ""
-    ) -> None:
+    ) -> UnsavedRun | None:
         """Log a failed chat call; the caller re-raises ``exc`` afterwards.
 
         A stream cut short after output arrived, by the server (TruncatedStreamError) or
@@ -554,7 +556,7 @@ class Session:
         if partial and prepared.body.get("stream"):
             usage = self._counted_chat_usage(prepared, fit_text(partial)[0])
             self._record_usage_and_cost(prepared.record, usage, prepared.provider)
-        self.finish_error(prepared.record, exc, started, partial=partial)
+        return self.finish_error(prepared.record, exc, started, partial=partial)
 
     def _counted_chat_usage(self, prepared: PreparedChat, text: str) -> Usage:
         from .tokens import count_chat_tokens, count_tokens
@@ -667,7 +669,10 @@ class Session:
                 on_retry=self._retry_hook(prepared, ticket),
             )
         except (WorkbenchError, KeyboardInterrupt) as exc:
-            self.finish_chat_error(prepared, exc, started, "".join(received))
+            unsaved = self.finish_chat_error(prepared, exc, started, "".join(received))
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                partial = ChatResponse(record=prepared.record, unsaved=unsaved)
+                raise CallInterrupted(partial) from exc  # one line: what was kept
             raise
         self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)
@@ -699,7 +704,10 @@ class Session:
                 on_retry=self._retry_hook(prepared, ticket),
             )
         except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
-            self.finish_chat_error(prepared, exc, started, "".join(received))
+            unsaved = self.finish_chat_error(prepared, exc, started, "".join(received))
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                partial = ChatResponse(record=prepared.record, unsaved=unsaved)
+                raise CallInterrupted(partial) from exc
             raise
         self._pacer(prepared).observe(ticket, result.headers)
         return self.finish_ok(prepared, result)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
 from .checks import amount, choice, seconds
-from .errors import BudgetExceededError, InvalidInputError
+from .errors import BudgetExceededError, InvalidInputError, SweepInterrupted
 from .estimate import Estimate
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
@@ -561,7 +561,8 @@ class Sweep:
             self.stop()
             assert self._runner is not None
             self._runner.wait()
-            raise
+            # One line on how to resume, shown after the bar's last state (finally).
+            raise SweepInterrupted(len(self._rows()), len(self), "call .run() again") from None
         finally:
             if bar is not None:
                 bar.show(self.progress)

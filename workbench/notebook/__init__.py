@@ -1,0 +1,1 @@
+"""The notebook front end (the top floor): magics, widgets, panels, views and plots."""
