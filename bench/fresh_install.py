@@ -4,6 +4,8 @@ checkout, ``workbench models install``, and one local ``wb.chat`` from ``python 
 Each step is timed; the target is the total under 3 minutes with a warm pip cache, so a
 first round (not counted, ``--warmup 0`` to skip) fills pip's cache. The models are kept in
 a fresh cache folder each round (``WORKBENCH_CACHE``), so they are really installed.
+Baseline, in the same run: ``pip install jupyterlab`` into a fresh venv, what a user's own
+Jupyter environment holds already.
 
     .venv/bin/python bench/fresh_install.py [--warmup 1]
 """
@@ -53,6 +55,17 @@ def one_round() -> dict[str, float]:
     return took
 
 
+def baseline() -> float:
+    """Seconds to put JupyterLab alone into a fresh venv, from the same pip cache."""
+    with tempfile.TemporaryDirectory(prefix="wb-fresh-") as tmp:
+        venv = Path(tmp) / "venv"
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "pip"), "install", "--quiet", "jupyterlab"]
+        subprocess.run(pip, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--warmup", type=int, default=1)
@@ -60,6 +73,7 @@ def main() -> None:
     for _ in range(args.warmup):
         one_round()
     took = one_round()
+    lab = baseline()
     total = sum(took.values())
     steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items())
     verdict = "met" if total < TARGET_S else "MISSED"
@@ -67,7 +81,9 @@ def main() -> None:
     record(
         "fresh_install",
         f"fresh venv to the first local answer {total:.1f} s = {total / TARGET_S:.2f} x the"
-        f" 3-minute target ({verdict}), warm pip cache: {steps}"
+        f" 3-minute target ({verdict}), warm pip cache: {steps}; baseline: a fresh venv with"
+        f" `pip install jupyterlab` alone {lab:.1f} s (the workbench's venv + pip install ="
+        f" {(took['venv'] + took['pip install']) / lab:.2f} x that)"
         f" · load average {load} on {os.cpu_count()} cores",
     )
 
