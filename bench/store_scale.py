@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import os
 import sqlite3
 import tempfile
 import time
@@ -33,7 +34,7 @@ from common import print_profile, record
 
 from workbench.frames import record_to_row
 from workbench.record import COLUMNS, RunRecord, new_run_id
-from workbench.store import ExperimentStore, store_label
+from workbench.store import SQLiteStore, store_label
 
 EXPERIMENTS = 100
 
@@ -126,7 +127,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "scale.db"
-        store = ExperimentStore(path)
+        store = SQLiteStore(path)
 
         start = time.perf_counter()
         for i in range(args.appended):
@@ -158,7 +159,7 @@ def main() -> None:
         del rows
         conn.close()
 
-        store = ExperimentStore(path)
+        store = SQLiteStore(path)
         gc.collect()
         profiler = cProfile.Profile() if args.profile else None
         start = time.perf_counter()
@@ -190,6 +191,7 @@ def main() -> None:
     print(f"wb.runs(experiment=...) of {len(one):,} rows: {filtered:.3f} s")
     print(f"export to Parquet: {export:.2f} s ({export / load:.2f} x the load)")
     ratio = load / raw_load
+    load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     record(
         "store_scale",
         f"{args.rows:,} rows ({size_mb:.0f} MB): append {one_by_one:,.0f} rows/s one by one, "
@@ -197,7 +199,8 @@ def main() -> None:
         f"sqlite3 fetchall ({raw_load:.2f} s) (target <= 0.35 x: "
         f"{'met' if ratio <= 0.35 else 'MISSED'}); one experiment ({len(one):,} rows) "
         f"{filtered:.3f} s (target < 0.2 s: {'met' if filtered < 0.2 else 'MISSED'}); "
-        f"Parquet export {export:.2f} s = {export / load:.2f} x the load",
+        f"Parquet export {export:.2f} s = {export / load:.2f} x the load; machine load"
+        f" average {load_avg} (1, 5, 15 min; {os.cpu_count()} cores)",
     )
     if profiler is not None:
         print_profile(profiler)

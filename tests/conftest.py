@@ -40,7 +40,7 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield path
     if session_mod._SESSION is not None:
         session_mod._SESSION.close_store()
-        session_mod._SESSION._close_clients()
+        session_mod._SESSION.clients.close()
     session_mod._SESSION = previous
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from workbench.record import RunRecord
-from workbench.store import ExperimentStore, open_store
+from workbench.store import SQLiteStore, open_store
 
 __all__ = [
     "BACKENDS",
@@ -63,7 +63,7 @@ class StoreMaker:
 
     def make(self, kind: str, name: str = "runs") -> Any:
         if kind == "sqlite":
-            made: Any = ExperimentStore(self.tmp_path / f"{name}.db")
+            made: Any = SQLiteStore(self.tmp_path / f"{name}.db")
         else:
             if self.server is None:
                 self.server = self.request.getfixturevalue("pg_server")

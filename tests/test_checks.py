@@ -155,10 +155,10 @@ def test_numpy_scalars_outside_the_range_are_refused() -> None:
 
 
 def test_the_magics_and_panels_read_their_ranges_from_the_table() -> None:
-    # The options of %%chat keep no range of their own for a request knob.
-    for name in knobs.KNOBS:
-        if name in options.KNOBS:
-            assert options.KNOBS[name].low is None and options.KNOBS[name].high is None
+    # One table: %%chat's options are the knobs' own entries, not a second table.
+    assert options.KNOBS is knobs.KNOBS and options.Knob is knobs.Knob
+    assert knobs.KNOBS["top_p"].option == "--top-p"
+    assert not knobs.KNOBS["budget"].request  # the workbench's own option: never sent
     g = Playground("hi", models=["m"])
     for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
         control = g.knobs[name].control
@@ -194,7 +194,9 @@ OUTSIDE: list[tuple[str, Any, str]] = [
     ("top_logprobs", 21, "between 0 and 20"),
     ("top_logprobs", -1, "between 0 and 20"),
 ]
-CHAT_KNOBS = sorted(set(knobs.KNOBS) - {"dimensions"})
+# The request knobs with a range (names are checked where they are resolved).
+CHAT_KNOBS = sorted(name for name, knob in knobs.KNOBS.items()
+                    if knob.request and knob.kind != "text" and name != "dimensions")
 
 
 def test_every_chat_knob_of_the_table_is_tried() -> None:
@@ -206,7 +208,7 @@ def magic_line(name: str, value: Any) -> str | None:
     if name == "stop":
         return " ".join(f"--stop {s}" for s in value)
     knob = options.KNOBS.get(name)
-    if knob is None or isinstance(value, bool):
+    if knob is None or knob.option is None or isinstance(value, bool):
         return None
     return f"{knob.option} {value}"
 

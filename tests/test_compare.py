@@ -238,3 +238,31 @@ def test_a_cut_answer_is_marked_in_its_cell() -> None:
     assert "cut at 40 tokens" in second
     filtered = stored(run(seed=3, finish_reason="content_filter", prompt="Other"))
     assert "content filtered" in wb.compare(filtered)._repr_html_()
+
+
+def test_every_view_reads_which_runs_one_way_with_one_error(capitals: pd.DataFrame) -> None:
+    from workbench.core.selection import TAKES, RunsSelectionError
+    from workbench.review import ReviewPanel
+
+    experiment = str(capitals["experiment"].iloc[0])
+    by_name = wb.compare(experiment, by="temperature")
+    by_frame = wb.compare(capitals, by="temperature")
+    ids = capitals["run_id"].tolist()
+    by_ids = wb.compare(ids, by="temperature")
+    assert by_name.df.equals(by_frame.df) and by_ids.df.equals(by_frame.df)
+    assert len(wb.plots.tokens(experiment).patches) == len(wb.plots.tokens(capitals).patches)
+    views = {
+        "wb.compare": wb.compare,
+        "wb.plots": wb.plots.cost,
+        "wb.score": lambda data: wb.score(data, wb.scorers.contains("Paris")),
+        "wb.ReviewPanel": ReviewPanel,
+    }
+    for name, view in views.items():
+        with pytest.raises(RunsSelectionError) as refused:
+            view(42)
+        assert str(refused.value) == f"{name} takes {TAKES}, not int"
+        assert isinstance(refused.value, (TypeError, wb.InvalidInputError))
+        with pytest.raises(RunsSelectionError, match="experiment 'nope' has no runs"):
+            view("nope")
+    with pytest.raises(RunsSelectionError, match="no run with id r-missing"):
+        wb.compare([ids[0], "r-missing"])

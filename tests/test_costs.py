@@ -194,3 +194,54 @@ def test_overspent_session_refuses_a_sweep_of_unpriced_models(api: LoopbackAPI) 
     with pytest.raises(wb.BudgetExceededError, match="refused before sending anything: the"):
         s.run(progress=False)
     assert api.count() == 1
+
+
+# -- one budget: every path refuses the same way (workbench/calls/budget.py) ------------
+
+
+def test_score_under_a_budget_refuses_an_unpriced_judge(api: LoopbackAPI) -> None:
+    # Issue 20: three unpriced judge calls went through wb.score(..., budget=0.5).
+    for word in ("a", "b", "c"):
+        wb.chat(f"Say {word}.", model="gpt-4o-mini", max_tokens=5, experiment="judged")
+    sent = api.count()
+    judge = wb.scorers.judge("Is it right?", model=UNPRICED)
+    with pytest.raises(
+        wb.BudgetExceededError,
+        match=f"^Scoring refused before sending anything: no price is known for '{UNPRICED}'",
+    ):
+        wb.score("judged", judge, budget=0.5)
+    assert api.count() == sent  # no judge call went out
+    wb.configure(allow_unpriced=True)  # as for one call: allowed, the calls go
+    wb.score("judged", judge, budget=0.5)
+    assert api.count() == sent + 3
+
+
+def test_a_sweep_refused_for_an_unpriced_judge_names_the_judge_model(api: LoopbackAPI) -> None:
+    # Issue 20: the runs' model is priced, the judge's is not; the line read
+    # "no price is known for , so the budget cannot be kept".
+    s = wb.sweep("Say {{w}}.", vars={"w": ["a", "b"]}, model="gpt-4o-mini", max_tokens=5,
+                 budget=1.0, scorers=[wb.scorers.judge("Is it right?", model=UNPRICED)])
+    with pytest.raises(wb.BudgetExceededError) as caught:
+        s.run(progress=False)
+    assert f"no price is known for '{UNPRICED}', so the budget cannot be kept" in str(
+        caught.value
+    )
+    assert api.count() == 0
+
+
+def test_every_refusal_before_sending_reads_the_same(api: LoopbackAPI) -> None:
+    """One wording: ``<What> refused before sending anything: <reason and fix>``."""
+    refusals = {
+        "Call": lambda: wb.chat("hi", model="gpt-4o-mini", max_tokens=4000, budget=1e-9),
+        "Sweep": lambda: wb.sweep("Say {{w}}.", vars={"w": ["a", "b"]}, model="gpt-4o-mini",
+                                  max_tokens=4000, budget=1e-9).run(progress=False),
+        "Embedding": lambda: wb.embed("a text", model=UNPRICED),
+    }
+    wb.configure(budget=0.5)
+    for what, refused in refusals.items():
+        with pytest.raises(wb.BudgetExceededError) as caught:
+            refused()
+        message = str(caught.value)
+        assert message.startswith(f"{what} refused before sending anything: "), message
+        assert "\n" not in message
+    assert api.count() == 0

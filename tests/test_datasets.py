@@ -299,7 +299,7 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
 
     with ExperimentStore(path) as store:
         runs = store.runs()
-        assert runs.output.tolist() == ["kept"] and runs.item_id.tolist() == [None]
+        assert runs.output.tolist() == ["kept"] and runs.item_id.isna().tolist() == [True]
     conn = sqlite3.connect(path)
     names = [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
     assert "m006_datasets" in names[3:]

@@ -13,7 +13,8 @@ from IPython.utils.capture import capture_output
 from testing_shell import TestingShell, open_shell
 
 from workbench.cells import ChatOutcome
-from workbench.display import ChatDisplay, EmbedResult, StreamDisplay, footer
+from workbench.display import ChatDisplay, StreamDisplay, footer
+from workbench.notebook.embedview import EmbedResult
 from workbench.record import RunRecord
 from workbench.results import ChatResponse, EmbedResponse
 from workbench.tools import ToolRun

@@ -25,9 +25,10 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.display import ChatDisplay, EmbedResult
+from workbench.display import ChatDisplay
 from workbench.jsonmode import JSON_INSTRUCTION
 from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.notebook.embedview import EmbedResult
 from workbench.session import get_session
 
 SENTINEL = "sk-SENTINEL-never-print-0123456789"
@@ -570,7 +571,8 @@ def test_unknown_model_did_you_mean_from_the_provider_list(
 
 
 def test_budget_refuses_before_sending(shell: TestingShell, api: LoopbackAPI) -> None:
-    with pytest.raises(UsageError, match="Refused before sending: estimated .* above the budget"):
+    refused = "^Call refused before sending anything: the expected cost .* is above the budget"
+    with pytest.raises(UsageError, match=refused):
         chat(shell, "-m gpt-4o --max-tokens 4000 --budget 0.0001 --no-stream", "Essay " * 200)
     assert bodies(api) == [] and rows() == 0
     chat(shell, "-m gpt-4o --max-tokens 10 --budget 1 --no-stream", "hi")

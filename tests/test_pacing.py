@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from pacing_helpers import Clock, headers
 
-from workbench.pacing import Pacer, PacerRegistry, TokenBucket, announced_limits
-from workbench.ratelimit import RateLimits
+from workbench.api.limits import Limits
+from workbench.pacing import Pacer, TokenBucket, announced_limits
 
 
 def test_announced_limits_are_read_from_openai_headers() -> None:
@@ -111,8 +111,9 @@ def test_a_429_pauses_every_call_and_empties_the_bucket() -> None:
 
 def test_two_sweeps_of_one_session_split_one_limit() -> None:
     clock = Clock()
-    registry = PacerRegistry(clock)
-    first, second = RateLimits(64, pacers=registry), RateLimits(64, pacers=registry)
+    limits = Limits(clock)
+    registry = limits.pacers
+    first, second = limits.sweep(64), limits.sweep(64)
     a, b = first.limiter("openai", "m").pacer, second.limiter("openai", "m").pacer
     assert a is b
     a.observe(a.reserve(), headers(10, 10, "0s"))  # a 10-call bucket, full
@@ -123,7 +124,7 @@ def test_two_sweeps_of_one_session_split_one_limit() -> None:
 
 def test_sweep_calls_wait_their_turn_in_acquire() -> None:
     async def main() -> list[float]:
-        limits = RateLimits(8)
+        limits = Limits().sweep(8)
         limiter = limits.limiter("p", "m")
         limiter.pacer.observe(limiter.pacer.reserve(), headers(2, 2, "0s"))
         assert limiter.pacer.requests.bucket is not None

@@ -47,12 +47,12 @@ def test_the_bucket_keeps_a_margin_of_its_refill() -> None:
 
 def test_a_reading_near_a_full_bucket_barely_moves_the_rate() -> None:
     clock = Clock()
-    pacer = paced(clock, 100, 0, "1s")  # 100 used, full in 1 s: 100 a second
+    pacer = paced(clock, 6000, 5900, "1s")  # 100 used, full in 1 s: 100 a second
     bucket = pacer.requests.bucket
     assert bucket is not None and bucket.rate == pytest.approx(100)
-    # "1 used, full in 3 ms" (a level of 99.7 shown as 99): 333 a second on its own; it
-    # weighs 3 ms against 1 s. (Averaged at 0.2 a reading it made the rate 146.)
-    pacer.observe(pacer.reserve(), headers(100, 99, "3ms"))
+    # "1 used, full in 3 ms" (a level of 5999.7 shown as 5999): 333 a second on its own;
+    # it weighs 3 ms against 1 s. (Averaged at 0.2 a reading it made the rate 146.)
+    pacer.observe(pacer.reserve(), headers(6000, 5999, "3ms"))
     assert bucket.rate == pytest.approx(100.5, abs=0.5)
 
 
@@ -71,7 +71,7 @@ def test_the_first_answer_credits_no_refill_before_it() -> None:
 
 def test_a_call_is_dated_from_when_it_goes_not_when_it_was_planned() -> None:
     clock = Clock()
-    pacer = paced(clock, 100, 0, "1s")
+    pacer = paced(clock, 6000, 5900, "1s")
     ticket = pacer.reserve()
     clock.now += 0.5  # waited for a connection
     pacer.sending(ticket)
@@ -84,21 +84,22 @@ def test_a_call_is_dated_from_when_it_goes_not_when_it_was_planned() -> None:
 
 def test_a_429_finds_the_level_below_empty_from_its_reset() -> None:
     clock = Clock()
-    pacer = paced(clock, 100, 0, "1s")
+    # 6,000 a minute enforced as 100 a second: the server shows at most 100 at once.
+    pacer = paced(clock, 6000, 99, "10ms")
     bucket = pacer.requests.bucket
-    assert bucket is not None
+    assert bucket is not None and (bucket.capacity, bucket.rate) == (100, 100)
     ticket = pacer.reserve()
     for _ in range(5):
         pacer.reserve()  # queued behind it
     # Refused calls count: full again in 1.3 s at 100 a second is a level of -30.
-    pacer.rate_limited(0.3, headers(100, 0, "1.3s"), ticket)
+    pacer.rate_limited(0.3, headers(6000, 0, "1.3s"), ticket)
     assert bucket.level == pytest.approx(-30 - 5)
     # Left at "empty" (0), the level stayed a refused call's worth above the server's.
 
 
 def test_a_lower_level_pushes_back_calls_already_placed() -> None:
     clock = Clock()
-    pacer = paced(clock, 100, 0, "1s")
+    pacer = paced(clock, 6000, 99, "10ms")  # 100 a second (see above)
     bucket = pacer.requests.bucket
     assert bucket is not None
     bucket.level = 20.0
@@ -108,7 +109,7 @@ def test_a_lower_level_pushes_back_calls_already_placed() -> None:
     # The answer to `first` says 8 left after it (someone else spends from the limit too):
     # with `waiting` not yet counted, 7, not 18. Calls placed on 18 would spend 11 that
     # are not there.
-    pacer.observe(first, headers(100, 8, "920ms"))
+    pacer.observe(first, headers(6000, 8, "920ms"))
     assert bucket.level == pytest.approx(7)
     assert pacer.owed(waiting) == pytest.approx(0.11)  # 11 calls' worth at 100 a second
     assert pacer.owed(waiting) == 0  # owed once
@@ -123,8 +124,10 @@ def test_acquire_waits_what_its_ticket_owes() -> None:
     slept: list[float] = []
     place = pacer.reserve
 
-    def reserve_then_fall_behind(tokens: int = 0):  # type: ignore[no-untyped-def]
-        ticket = place(tokens)
+    def reserve_then_fall_behind(  # type: ignore[no-untyped-def]
+        tokens: int = 0, within: float | None = None
+    ):
+        ticket = place(tokens, within)
         pacer.shift_s += 0.2  # a correction heard while the call waits its turn
         return ticket
 
@@ -167,8 +170,8 @@ def test_a_single_call_waits_what_it_owes_and_is_dated_when_sent(
         )
         place, send = pacer.reserve, pacer.sending
 
-        def reserve_then_fall_behind(tokens: int = 0) -> Ticket:
-            ticket = place(tokens)
+        def reserve_then_fall_behind(tokens: int = 0, within: float | None = None) -> Ticket:
+            ticket = place(tokens, within)
             pacer.shift_s += 0.25  # a sweep's 429 pushes the queue back meanwhile
             return ticket
 

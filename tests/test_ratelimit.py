@@ -9,8 +9,9 @@ import httpx
 import pytest
 from fake_openai import BASE_URL, FakeOpenAI, completion, json_response
 
+from workbench.api.limits import CallLimits, Limits
 from workbench.client import AsyncOpenAIClient, OpenAIClient
-from workbench.ratelimit import AdaptiveLimiter, RateLimits, Slot, parse_reset
+from workbench.ratelimit import AdaptiveLimiter, parse_reset
 
 ANNOUNCED = {
     "x-ratelimit-limit-requests": "100",
@@ -173,7 +174,7 @@ def test_acquire_holds_at_the_limit_and_wakes_on_finish() -> None:
 
 def test_rate_limits_cap_the_sweep_over_models() -> None:
     async def main() -> int:
-        limits = RateLimits(2)
+        limits = Limits().sweep(2)
         inside = peak = 0
         release = asyncio.Event()
 
@@ -198,7 +199,7 @@ def test_rate_limits_cap_the_sweep_over_models() -> None:
 
 def test_slot_feeds_429s_to_its_model() -> None:
     limiter = AdaptiveLimiter(4, clock=Clock())
-    slot = Slot(limiter)
+    slot = CallLimits(limiter.pacer, limiter.pacer.reserve(), "m", None, limiter=limiter)
     assert slot.on_retry(503, {}, 1.0) == 1.0  # not a rate limit: no back-off
     assert limiter.limit == 4
     assert slot.on_retry(429, {"retry-after": "2"}, 2.0) == pytest.approx(2.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +21,13 @@ from workbench.errors import (
     InternalServerError,
     RateLimitError,
 )
-from workbench.retry import Attempts, parse_retry_after, retry_delay, should_retry_status
+from workbench.retry import (
+    MAX_RETRY_AFTER,
+    Attempts,
+    parse_retry_after,
+    retry_delay,
+    should_retry_status,
+)
 
 NOW = 1_700_000_000.0
 
@@ -295,3 +302,26 @@ def test_embeddings_and_models_are_retried_too(no_jitter: None) -> None:
     assert client.embeddings({"model": "e", "input": "x"}).retries == 1
     assert client.models() == ["m1"]
     assert sleeps == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nan",
+        "inf",
+        "-inf",
+        "1e308",
+        "-5",
+        "Mon, 01 Jan 999999999999999999999 00:00:00 GMT",
+        "Mon, 01 Jan 0000 00:00:00 GMT",
+        "x" * 100_000,
+        "1e-400",
+    ],
+)
+def test_no_retry_after_value_can_raise(value: str) -> None:
+    # Issue 20, item 4: every header value from a server is parsed and clamped; an HTTP
+    # date in the year 10**20 raised OverflowError before.
+    for name in ("retry-after", "retry-after-ms"):
+        asked = parse_retry_after({name: value}, now=0.0)
+        assert asked is None or (math.isfinite(asked) and asked >= 0)
+        assert 0 < retry_delay(0, {name: value}, jitter=1.0) <= MAX_RETRY_AFTER

@@ -203,3 +203,49 @@ def test_pairwise_refuses_a_side_with_two_runs_of_one_case() -> None:
     add_run("c", experiment="cand", item="x")
     with pytest.raises(InvalidInputError, match="the baseline has more than one run"):
         ReviewPanel(pairwise=("base", "cand"))
+
+
+def _press(panel: ReviewPanel, action: str, value: Any = None) -> dict[str, Any]:
+    """The message the widget's front end sends for a key: it names the run of the card
+    it is showing (the card trait, as last synced from Python)."""
+    return {"action": action, "value": value, "comment": "",
+            "run_id": panel.widget().card.get("run_id")}
+
+
+def test_a_double_pressed_key_rates_only_the_output_that_was_shown() -> None:
+    ids = [add_run(text) for text in ("a", "b", "c")]
+    panel = ReviewPanel("exp", rater="ana")
+    first, again = _press(panel, "rate", "pass"), _press(panel, "rate", "pass")
+    # Both presses left the browser before Python's next card (b) was drawn there.
+    panel.handle(first)
+    panel.handle(again)
+    rated = wb.scores(scorer="human")
+    assert rated["run_id"].tolist() == [ids[0]]  # b, never seen, is not rated
+    assert panel.current is not None and panel.current.run_id == ids[1]
+    assert "ignored" in panel.widget().status
+    skip, skip_again = _press(panel, "skip"), _press(panel, "skip")
+    panel.handle(skip)
+    panel.handle(skip_again)  # the second skip would pass over c unseen
+    assert panel.current is not None and panel.current.run_id == ids[2]
+    panel.handle(_press(panel, "rate", "fail"))
+    assert sorted(wb.scores(scorer="human")["run_id"]) == sorted([ids[0], ids[2]])
+
+
+def test_a_double_pressed_key_in_pairwise_mode_prefers_only_the_pair_shown() -> None:
+    base = [add_run(f"b{i}", experiment="base", item=f"case{i}") for i in range(2)]
+    add_run("c0", experiment="cand", item="case0")
+    add_run("c1", experiment="cand", item="case1")
+    panel = ReviewPanel(pairwise=("base", "cand"), rater="ana")
+    first, again = _press(panel, "rate", "left"), _press(panel, "rate", "left")
+    panel.handle(first)
+    panel.handle(again)
+    stored = read_preferences(get_session().store)
+    assert stored["baseline_run_id"].tolist() == [base[0]]
+
+
+def test_the_widget_sends_the_run_id_and_ignores_a_held_key() -> None:
+    from workbench.review.widget import _ESM
+
+    # The front end's half of the contract (a browser test presses the keys for real).
+    assert "run_id" in _ESM.split("model.send(")[1].split(")")[0]
+    assert "if (event.repeat) return;" in _ESM

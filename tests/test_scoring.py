@@ -464,7 +464,7 @@ def test_the_score_plot_shows_pass_rates_with_intervals() -> None:
 
 
 def test_pareto_marks_the_front_and_heatmap_takes_scores() -> None:
-    from workbench.scoring.plots import pareto_front
+    from workbench.notebook.plots.scores import pareto_front
 
     assert pareto_front([1, 2, 3, 4], [0.5, 0.4, 0.9, 0.9]) == [0, 2]
     scored_grid()

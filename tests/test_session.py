@@ -249,3 +249,47 @@ def test_a_colleague_replays_from_an_exported_file(
         replay = wb.chat("Capital of France?", model="gpt-4o-mini", seed=3)
     assert replay.cache_hit and replay.text == original.text
     assert api.count("/chat/completions") == 1
+
+
+# -- the session is the composition root (issue 21 item 1) ------------------------------
+
+
+def _imported_modules(module: str) -> set[str]:
+    """Every workbench module ``module`` imports, at any depth of its code (functions and
+    ``if TYPE_CHECKING:`` blocks too), by its dotted name."""
+    import ast
+    from pathlib import Path
+
+    import workbench
+
+    package = Path(workbench.__file__).parent
+    path = package.joinpath(*module.split(".")).with_suffix(".py")
+    here = module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[: len(here) - node.level + 1]
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            found |= {target, *(f"{target}.{alias.name}".lstrip(".") for alias in node.names)}
+    return found
+
+
+@pytest.mark.parametrize("module", ["estimate", "results", "logprobs", "spend", "calls.budget"])
+def test_lower_modules_do_not_reach_back_to_the_session(module: str) -> None:
+    # session -> estimate -> session and session -> results -> logprobs -> session were
+    # import circles; a lower module gets what it needs as arguments instead.
+    assert "session" not in _imported_modules(module)
+
+
+def test_only_the_top_floor_calls_get_session() -> None:
+    from pathlib import Path
+
+    import workbench
+
+    package = Path(workbench.__file__).parent
+    lower = ["session.py", "sweeps.py", "estimate.py", "results.py", "logprobs.py",
+             "embedding.py", "spend.py", "dispatch.py", *(f"calls/{p.name}" for p in
+                                                           (package / "calls").glob("*.py"))]
+    callers = [name for name in lower if "get_session()" in (package / name).read_text()
+               and name != "session.py"]
+    assert callers == []

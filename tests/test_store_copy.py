@@ -14,8 +14,8 @@ from postgres_server import ALICE_PASSWORD
 from store_backends import StoreMaker, chat_run, raw_rows, store_maker
 
 from workbench.record import RunRecord
-from workbench.store import ExperimentStore
-from workbench.store.copying import NOT_COPIED, TABLES, Table, copy_command
+from workbench.store import SQLiteStore
+from workbench.store.copying import NOT_COPIED, TABLES, Table, copy_command, import_runs
 
 __all__ = ["store_maker"]
 
@@ -133,7 +133,7 @@ def test_import_runs_carries_every_table_and_skips_rows_already_there(
     put(target, TABLE["scores"], [first_score])
     target.set_price("mine", Decimal("9"), Decimal("9"))
 
-    assert target.import_runs(store_maker.target(source)) == 2
+    assert import_runs(target, store_maker.target(source)) == 2
 
     assert list(target.runs()["run_id"]) == [record.run_id for record in runs]
     for table in TABLES:
@@ -146,7 +146,7 @@ def test_import_runs_carries_every_table_and_skips_rows_already_there(
     assert preferences == [("baseline",), ("tie",)]
 
     before = {table.name: table_rows(target, table) for table in TABLES}
-    assert target.import_runs(store_maker.target(source)) == 0  # nothing twice
+    assert import_runs(target, store_maker.target(source)) == 0  # nothing twice
     assert {table.name: table_rows(target, table) for table in TABLES} == before
     assert target.count() == 3
 
@@ -180,11 +180,11 @@ def test_store_copy_command_shows_progress_and_what_it_copied(
 
 def test_an_export_into_postgresql_brings_its_datasets(store_maker: StoreMaker) -> None:
     local = store_maker.make("sqlite", "local")
-    assert isinstance(local, ExperimentStore)
+    assert isinstance(local, SQLiteStore)
     fill(local, [run(i) for i in range(2)])
     exported = local.export(local.path.parent / "runs.jsonl")
     team = store_maker.make("postgresql", "team")
-    assert team.import_runs(exported) == 2
+    assert import_runs(team, exported) == 2
     assert table_rows(team, TABLE["datasets"]) == table_rows(local, TABLE["datasets"])
     assert table_rows(team, TABLE["scores"]) == []  # an export holds runs and datasets only
 

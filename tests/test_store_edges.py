@@ -25,7 +25,8 @@ import workbench as wb
 from workbench import session as session_mod
 from workbench.errors import StoreError
 from workbench.record import RunRecord
-from workbench.store import ExperimentStore
+from workbench.store import SQLiteStore
+from workbench.store.copying import import_runs
 from workbench.store.migrations import MIGRATIONS
 
 StartAPI = Callable[[Callable[[Received], Reply]], LoopbackAPI]
@@ -129,7 +130,7 @@ def test_a_store_at_its_page_limit_is_refused_before_sending(tmp_path: Path) -> 
     # max_page_count is a quota on the file: SQLite refuses a new page with SQLITE_FULL,
     # as on a full disk, and it holds on any machine (no mount needed).
     path = tmp_path / "runs.db"
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         store.append(run())
         store.check_writable()
         assert store._conn is not None
@@ -202,17 +203,17 @@ def test_sweeps_and_embeddings_replay_from_read_only_media(start_api: StartAPI) 
 def test_writes_to_a_read_only_store_fail_with_one_line(tmp_path: Path) -> None:
     with mounted_tmpfs("8m") as disk:
         path = disk / "runs.db"
-        with ExperimentStore(path) as store:
+        with SQLiteStore(path) as store:
             kept = run()
             store.append(kept)
         remount_read_only(disk)
-        with ExperimentStore(path) as store:
+        with SQLiteStore(path) as store:
             assert store.find_ok(kept.request_hash, 0) == kept
             exported = store.export(tmp_path / "runs.jsonl")  # reading: fine
             for write in (
                 store.check_writable,
                 lambda: store.append(run()),
-                lambda: store.import_runs(exported),
+                lambda: import_runs(store, exported),
             ):
                 with pytest.raises(StoreError, match="read-only") as caught:
                     write()
@@ -250,12 +251,12 @@ def add_required_team_column(path: Path) -> None:
 
 def test_a_store_from_a_newer_workbench_is_read_but_not_written(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         kept = run()
         store.append(kept)
     record_newer_migration(path)
 
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         assert store.find_ok(kept.request_hash, 0) == kept
         assert list(store.runs().run_id) == [kept.run_id]
         for write in (store.check_writable, lambda: store.append(run())):
@@ -272,7 +273,7 @@ def test_a_newer_workbench_migrating_the_open_store_stops_the_next_call(
     tmp_path: Path, recorded: bool
 ) -> None:
     path = tmp_path / "runs.db"
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         store.append(run())
         store.check_writable()
         add_required_team_column(path)  # another kernel, running a newer workbench
@@ -310,7 +311,7 @@ def damage_a_middle_page_of_runs(path: Path) -> None:
 @pytest.fixture
 def damaged_store(tmp_path: Path) -> Path:
     path = tmp_path / "runs.db"
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         for i in range(300):
             store.append(run(request_hash=f"{i:064x}", output="an answer of some length " * 8))
     damage_a_middle_page_of_runs(path)  # closed: the WAL is checkpointed into the file
@@ -318,7 +319,7 @@ def damaged_store(tmp_path: Path) -> Path:
 
 
 def test_a_damaged_page_is_named_with_the_way_to_recover(damaged_store: Path) -> None:
-    with ExperimentStore(damaged_store) as store:
+    with SQLiteStore(damaged_store) as store:
         with pytest.raises(StoreError) as caught:
             store.runs()
         message = one_line_naming(caught.value, damaged_store)
@@ -349,7 +350,7 @@ def sqlite_shell_can_recover() -> bool:
 def test_the_recovery_recipes_give_a_working_store(damaged_store: Path, recipe: str) -> None:
     recovered = damaged_store.with_name("runs-recovered.db")
     if recipe == ".recover":
-        with ExperimentStore(damaged_store) as store, pytest.raises(StoreError) as caught:
+        with SQLiteStore(damaged_store) as store, pytest.raises(StoreError) as caught:
             store.check_writable()
         command = str(caught.value).split("  ")[1]  # the message sets it off by two spaces
         assert command.startswith("sqlite3 ") and ".recover" in command
@@ -363,7 +364,7 @@ def test_the_recovery_recipes_give_a_working_store(damaged_store: Path, recipe: 
             f" | sqlite3 {recovered}"
         )
     subprocess.run(command, shell=True, check=True, capture_output=True)  # noqa: S602
-    with ExperimentStore(recovered) as store:
+    with SQLiteStore(recovered) as store:
         assert 0 < store.count() < 300  # the damaged page's rows are gone, the rest kept
         store.check_writable()
         store.append(run())

@@ -23,8 +23,9 @@ from store_backends import new_store, store, store_backend, store_maker
 import workbench as wb
 from workbench.errors import StoreError
 from workbench.record import COLUMNS
-from workbench.store import ExperimentStore, open_store
+from workbench.store import SQLiteStore, open_store
 from workbench.store.columnar import read_postgres_runs_table
+from workbench.store.copying import import_runs
 from workbench.store.migrations import MIGRATIONS, POSTGRES_MIGRATIONS
 from workbench.store.postgres import PostgresStore
 
@@ -47,7 +48,7 @@ def test_rows_round_trip_with_the_same_dtypes(store: Any, tmp_path: Path) -> Non
         store.append(record)
     frame = store.runs()
     assert list(frame.columns) == list(COLUMNS)
-    reference = ExperimentStore(tmp_path / "reference.db")
+    reference = SQLiteStore(tmp_path / "reference.db")
     for record in records:
         reference.append(record)
     expected = reference.runs()
@@ -99,15 +100,15 @@ def test_a_point_is_claimed_once(store: Any) -> None:
 
 def test_import_skips_rows_already_there(store: Any, tmp_path: Path) -> None:
     records = [run(i) for i in range(4)]
-    local = ExperimentStore(tmp_path / "local.db")
+    local = SQLiteStore(tmp_path / "local.db")
     for record in records:
         local.append(record)
     local.close()
     store.append(records[0])
-    assert store.import_runs(tmp_path / "local.db") == 3
-    assert store.import_runs(tmp_path / "local.db") == 0
+    assert import_runs(store, tmp_path / "local.db") == 3
+    assert import_runs(store, tmp_path / "local.db") == 0
     store.export(tmp_path / "all.jsonl")
-    assert store.import_runs(tmp_path / "all.jsonl") == 0
+    assert import_runs(store, tmp_path / "all.jsonl") == 0
     assert store.count() == 4
 
 
@@ -173,7 +174,7 @@ def test_the_url_comes_from_the_environment_and_toml(
     assert isinstance(session.store, PostgresStore)
     assert str(session.store_where) == f"postgresql://alice@127.0.0.1:{pg_server.port}/{database}"
     wb.configure(store=str(in_tmp_dir / "local.db"))
-    assert isinstance(session.store, ExperimentStore)
+    assert isinstance(session.store, SQLiteStore)
 
 
 def test_the_password_never_shows(
@@ -390,7 +391,7 @@ def test_a_server_restarted_mid_sweep_loses_no_answer(
 
 
 def test_store_copy_from_the_shell(pg_server: PostgresServer, pg_url: str, tmp_path: Path) -> None:
-    local = ExperimentStore(tmp_path / "experiments.db")
+    local = SQLiteStore(tmp_path / "experiments.db")
     for i in range(7):
         local.append(run(i))
     local.close()

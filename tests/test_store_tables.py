@@ -22,14 +22,15 @@ from workbench.review.store import add_preference, rate, read_preferences, score
 from workbench.scoring.datasets import load_dataset, save_dataset
 from workbench.scoring.table import NewScores, known_scores, latest_ids, read_scores, write_scores
 from workbench.session import get_session
-from workbench.store import ExperimentStore, open_store
+from workbench.store import SQLiteStore, open_store
+from workbench.store.copying import import_runs
 
 CASES = [{"city": "Paris", "expected": "France"}, {"city": "Rome", "expected": "Italy"}]
 
 
 def opened(backend: str, request: pytest.FixtureRequest, folder: Path) -> Any:
     if backend == "sqlite":
-        return ExperimentStore(folder / "tables.db")
+        return SQLiteStore(folder / "tables.db")
     return open_store(request.getfixturevalue("pg_url"))
 
 
@@ -40,9 +41,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def reference(tmp_path: Path) -> Iterator[ExperimentStore]:
+def reference(tmp_path: Path) -> Iterator[SQLiteStore]:
     """A SQLite store to compare results with."""
-    with ExperimentStore(tmp_path / "reference.db") as store:
+    with SQLiteStore(tmp_path / "reference.db") as store:
         yield store
 
 
@@ -61,7 +62,7 @@ def without_times(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_datasets_round_trip_with_the_same_dtypes(
-    store: Any, reference: ExperimentStore
+    store: Any, reference: SQLiteStore
 ) -> None:
     for target in (store, reference):
         first = save_dataset(target, "capitals", CASES)
@@ -80,7 +81,7 @@ def test_datasets_round_trip_with_the_same_dtypes(
 
 
 def test_an_export_brings_its_datasets_into_either_store(
-    store: Any, reference: ExperimentStore, tmp_path: Path
+    store: Any, reference: SQLiteStore, tmp_path: Path
 ) -> None:
     stored = save_dataset(reference, "capitals", CASES)
     record = RunRecord(kind="chat", provider="openai", model="m", experiment="geo",
@@ -88,7 +89,7 @@ def test_an_export_brings_its_datasets_into_either_store(
     record.dataset, record.dataset_version = "capitals", stored.version
     reference.append(record)
     exported = reference.export(tmp_path / "geo.jsonl", experiment="geo")
-    assert store.import_runs(exported) == 1
+    assert import_runs(store, exported) == 1
     assert load_dataset(store, "capitals").rows == CASES
     again = store.export(tmp_path / "again.parquet", experiment="geo")  # and out again
     sidecar = again.with_name(again.name + ".datasets.jsonl")
@@ -99,7 +100,7 @@ def test_an_export_brings_its_datasets_into_either_store(
 
 
 def test_scores_round_trip_and_replace_with_the_same_dtypes(
-    store: Any, reference: ExperimentStore
+    store: Any, reference: SQLiteStore
 ) -> None:
     frames = []
     for target in (store, reference):
@@ -144,7 +145,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 def test_ratings_history_and_preferences_with_the_same_dtypes(
-    store: Any, reference: ExperimentStore
+    store: Any, reference: SQLiteStore
 ) -> None:
     results = []
     for target in (store, reference):
@@ -168,7 +169,7 @@ def test_ratings_history_and_preferences_with_the_same_dtypes(
 # ---------------------------------------------------------------- Batch API batches
 
 
-def test_the_ledger_keeps_batches(store: Any, reference: ExperimentStore) -> None:
+def test_the_ledger_keeps_batches(store: Any, reference: SQLiteStore) -> None:
     frames = []
     for target in (store, reference):
         ledger = Ledger(target)

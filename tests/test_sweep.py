@@ -468,3 +468,23 @@ def test_a_missing_key_fails_before_anything_is_logged(
     with pytest.raises(wb.ConfigurationError, match="OPENAI_API_KEY"):
         s.run(progress=False)
     assert len(wb.runs()) == 0 and not s.running
+
+
+def test_planning_a_sweep_loads_what_its_first_call_needs(api: LoopbackAPI) -> None:
+    # Issue 21: the first call of a sweep waited ~1 s in s.run() for the tokenizer
+    # (~0.57 s) and the store's pandas (~0.49 s); both now load while the plan is read.
+    import sys
+
+    from workbench import tokens
+
+    tokens.get_encoding.cache_clear()
+    s = wb.sweep("Say {{w}}.", vars={"w": ["a", "b"]}, model="gpt-4o-mini", max_tokens=5)
+    assert api.count() == 0  # planning sends nothing
+    s._warm.wait()  # the warm-up ran without s.run()
+    name = tokens.encoding_name_for("gpt-4o-mini")
+    assert tokens.get_encoding.cache_info().currsize == 1
+    assert tokens.get_encoding(name) is tokens.get_encoding(name)
+    assert "workbench.store" in sys.modules and "workbench.dispatch" in sys.modules
+    s.run(progress=False)  # and the run uses it: no second tokenizer is built
+    assert tokens.get_encoding.cache_info().currsize == 1
+    assert api.count() == 2

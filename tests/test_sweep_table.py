@@ -54,3 +54,18 @@ def test_with_several_row_labels_only_the_first_stays_in_view() -> None:
     sticky = re.findall(r"([^{}]+)\{[^}]*position: sticky", style)
     assert [s.strip() for s in sticky] == [
         "table.wb-sweep tbody th:first-child", "table.wb-sweep thead th:first-child"]
+
+
+def test_one_html_table_helper_writes_the_views_tables() -> None:
+    from workbench.core.htmltable import html_table
+
+    assert html_table(["", "t=&lt;0&gt;"], [(["a"], ["<b>x</b>"])], classes="c") == (
+        '<table class="c"><thead><tr><th></th><th>t=&lt;0&gt;</th></tr></thead>'
+        "<tbody><tr><th>a</th><td><b>x</b></td></tr></tbody></table>")
+    assert html_table(None, [(["k"], ["v"])], cell_attributes="style='x'") == (
+        "<table><tr><th>k</th><td style='x'>v</td></tr></table>")
+    # The sweep table is written by it: the same rows, the same markup.
+    table = pd.DataFrame({"t=0": ["hi"]}, index=pd.Index(["a"], name="city"))
+    expected = html_table(["city", "t=0"], [(["a"], ['<div class="wb-text">hi</div>'])],
+                          classes="dataframe wb-sweep", attributes='border="0"')
+    assert expected in table_html(table)

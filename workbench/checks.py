@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import InvalidInputError
+from .knobs import Knob, checked
 
 __all__ = [
     "InvalidInputError",
@@ -41,14 +42,7 @@ def _shown(value: Any) -> str:
 
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None) -> Any:
     """A finite real number (not a bool, not a string), within [low, high] when given."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and not math.isfinite(float(value)):
-        ok = False
-    if ok and low is not None and value < low:
-        ok = False
-    if ok and high is not None and value > high:
-        ok = False
-    if not ok:
+    if not Knob(name, "number", low, high).accepts(value):  # the knob table's one rule
         kind = _range("a number", low, high)
         raise InvalidInputError(f"{name} must be {kind}, got {_shown(value)}")
     return value
@@ -56,10 +50,7 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
 
 def whole(name: str, value: Any, *, low: int | None = None) -> Any:
     """A whole number (an int, numpy's too; not a bool or a float), at least ``low``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if ok and low is not None and value < low:
-        ok = False
-    if not ok:
+    if not Knob(name, "whole", low).accepts(value):
         raise InvalidInputError(
             f"{name} must be {_range('a whole number', low, None)}, got {_shown(value)}"
         )
@@ -129,8 +120,6 @@ def message_texts(content: Any) -> Iterable[str]:
 def chat_knobs(params: Mapping[str, Any]) -> dict[str, Any]:
     """The request parameters with every known knob checked against the one table of
     :mod:`workbench.knobs` (type and range) and made plain (numpy scalars to numbers)."""
-    from .knobs import checked
-
     return checked(params)
 
 
@@ -145,8 +134,6 @@ def text(name: str, value: Any) -> str | None:
 
 def flag(name: str, value: Any) -> bool:
     """True or False (numpy's bool too); 0, 1 and strings are refused as likely slips."""
-    from .knobs import Knob
-
     return bool(Knob(name, "flag").check(value))
 
 

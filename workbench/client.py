@@ -189,12 +189,18 @@ class OpenAIClient:
         reply = self._request(endpoint, sent, ends, on_retry)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
-    def embeddings(self, body: dict[str, Any], *, deadline: float | None = None) -> EmbeddingResult:
-        """POST /embeddings; vectors in input order."""
+    def embeddings(
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         endpoint = self._target.endpoint("POST", "/embeddings")
-        reply = self._request(endpoint, embeddings_body(body), ends)
+        reply = self._request(endpoint, embeddings_body(body), ends, on_retry)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     def models(self) -> list[str]:
@@ -353,13 +359,17 @@ class AsyncOpenAIClient:
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(
-        self, body: dict[str, Any], *, deadline: float | None = None
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
     ) -> EmbeddingResult:
-        """POST /embeddings; vectors in input order."""
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         endpoint = self._target.endpoint("POST", "/embeddings")
-        reply = await self._request(endpoint, embeddings_body(body), ends)
+        reply = await self._request(endpoint, embeddings_body(body), ends, on_retry)
         return embedding_result(reply, latency_s=self._target.clock() - start)
 
     async def models(self) -> list[str]:

@@ -5,32 +5,35 @@ with the words that differ from a baseline column marked, and each cell's cost i
 from __future__ import annotations
 
 import html
-import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher, get_close_matches
 from typing import TYPE_CHECKING, Any
 
+from .core.htmltable import TableRow, html_table
 from .display import format_cost, shorten
 from .finish import finish_note
-from .grid import knob_label
 from .money import NO_MATHS_CLASS
+from .notebook.pivot import (
+    KNOB_COLUMNS,
+    NOT_SET,
+    knob_columns,
+    missing,
+    row_labels,
+    runs_of,
+    sort_key,
+    varying,
+)
 from .scoring.live import compact_row
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import pandas as pd
 
 __all__ = ["compare", "Comparison", "Cell", "KNOBS"]
 
-KNOBS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "seed", "max_tokens",
-                          "reasoning_effort", "sample_index")
-"""The columns ``by`` defaults to: those of these that take more than one value."""
+KNOBS = KNOB_COLUMNS  # its name here before notebook.pivot held it
 
-NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
 FOLD_CHARS = 500  # longer outputs are folded into <details>, all of their text kept
 _FOLD_LINES = 10
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]+")  # words, spaces and punctuation each a token
@@ -100,28 +103,24 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         columns = [str(c) for c in self.df.columns]
-        head = "".join(
-            f"<th>{html.escape(c)}{' <small>(baseline)</small>' if c == self.baseline else ''}"
-            "</th>"
+        head = [
+            f"{html.escape(c)}{' <small>(baseline)</small>' if c == self.baseline else ''}"
             for c in columns
-        )
-        body = []
+        ]
+        rows: list[TableRow] = []
         for row in self.df.index:
             base = self.cells.get((row, self.baseline))
-            cells = "".join(
+            cells = [
                 self._cell_html(
                     self.cells.get((row, c)), None if c == self.baseline else base, row, c
                 )
                 for c in columns
-            )
-            body.append(f"<tr><th>{self._fold(html.escape(row), row)}</th>{cells}</tr>")
+            ]
+            rows.append(([self._fold(html.escape(row), row)], cells))
         corner = html.escape(str(self.df.index.name or ""))
         note = "" if self.diff else '<div class="wb-label">diff off</div>'
-        return (
-            f'{_STYLE}<div class="wb-scroll {NO_MATHS_CLASS}"><table class="wb-compare">'
-            f"<thead><tr><th>{corner}</th>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>{note}"
-        )
+        table = html_table([corner, *head], rows, classes="wb-compare")
+        return f'{_STYLE}<div class="wb-scroll {NO_MATHS_CLASS}">{table}</div>{note}'
 
     def _samples(self, row: str, column: str) -> list[Cell]:
         if self.samples is not None and (row, column) in self.samples:
@@ -132,10 +131,10 @@ class Comparison:
     def _cell_html(self, cell: Cell | None, base: Cell | None, row: str = "",
                    column: str = "") -> str:
         if cell is None:
-            return "<td>—</td>"
+            return "—"
         samples = self._samples(row, column) or [cell]
         if len(samples) == 1:
-            return f"<td>{self._sample_html(samples[0], base)}</td>"
+            return self._sample_html(samples[0], base)
         shown = [
             f'<div class="wb-sample"><div class="wb-label">sample {i} of {len(samples)}</div>'
             f"{self._sample_html(sample, base)}</div>"
@@ -146,7 +145,7 @@ class Comparison:
             f"<details><summary>{len(folded)} more sample{'s' if len(folded) > 1 else ''}"
             f"</summary>{''.join(folded)}</details>" if folded else ""
         )
-        return f"<td>{''.join(opened)}{more}</td>"
+        return f"{''.join(opened)}{more}"
 
     def _sample_html(self, cell: Cell, base: Cell | None) -> str:
         plain_note = ""
@@ -191,27 +190,22 @@ def compare(
 ) -> Comparison:
     """Outputs side by side: a row per prompt, a column per combination of the ``by`` knobs.
 
-    ``data`` is the runs DataFrame or a Sweep. ``by`` defaults to the knobs (:data:`KNOBS`)
-    that vary. ``baseline`` (default: the first column) names the column the others are
-    diffed against: its label, a value (a tuple with several knobs), or a mapping such as
-    ``{"temperature": 0}``. A cell shows each sample (request and sample index) that
-    landed in it, its latest successful run (else its latest error); beyond
-    :data:`SHOWN_SAMPLES` they are folded under a count. ``diff=False`` shows the outputs
-    without marking the words that differ; outputs too different from the baseline to
-    diff usefully are shown plainly, and say so.
+    ``data`` is the runs: a DataFrame, a Sweep, an experiment name or run ids. ``by``
+    defaults to the knobs (:data:`KNOBS`) that vary. ``baseline`` (default: the first
+    column) names the column the others are diffed against: its label, a value (a tuple
+    with several knobs), or a mapping such as ``{"temperature": 0}``. A cell shows each
+    sample (request and sample index) that landed in it, its latest successful run (else
+    its latest error); beyond :data:`SHOWN_SAMPLES` they are folded under a count.
+    ``diff=False`` shows the outputs without marking the words that differ; outputs too
+    different from the baseline to diff usefully are shown plainly, and say so.
     """
-    df = _frame(data)
+    df = runs_of(data, "wb.compare")
     if "kind" in df:
         df = df[df["kind"].eq("chat")]
-    knobs = _varying(df) if by is None else [by] if isinstance(by, str) else list(by)
-    groups = [_groups(df, name) for name in knobs]
-    prompts, row_name = _rows(df)
-    # A column is a combination of group numbers, so columns sort as each knob's groups do.
-    codes = list(zip(*(c for c, _ in groups), strict=True)) if knobs else [()] * len(df)
-    order = sorted(set(codes))
-    keys = [tuple(values[i] for (_, values), i in zip(groups, code, strict=True)) for code in order]
-    columns = _unique([_column_label(knobs, key) for key in keys])
-    column_of = dict(zip(order, columns, strict=True))
+    knobs = varying(df) if by is None else [by] if isinstance(by, str) else list(by)
+    prompts, row_name = row_labels(df)
+    codes, keys, columns = knob_columns(df, knobs)
+    column_of = dict(zip(sorted(set(codes)), columns, strict=True))
     cells: dict[tuple[str, str], Cell] = {}
     by_sample: dict[tuple[str, str], dict[Any, Cell]] = {}
     for prompt, code, run in zip(prompts, codes, df.to_dict("records"), strict=True):
@@ -229,105 +223,6 @@ def compare(
     chosen = columns[_baseline(baseline, knobs, keys, columns)] if columns else ""
     outputs = _outputs(prompts, row_name, columns, cells)
     return Comparison(outputs, chosen, cells, fold_chars, diff, every)
-
-
-# ---------------------------------------------------------------------- runs by knob
-# (shared with workbench.plots, whose groups are ordered and labelled the same way)
-
-
-def _frame(data: Any) -> pd.DataFrame:
-    """The runs DataFrame itself, or the ``.df`` of a Sweep (or anything holding one)."""
-    import pandas as pd
-
-    frame = data if isinstance(data, pd.DataFrame) else getattr(data, "df", None)
-    if not isinstance(frame, pd.DataFrame):
-        kind = type(data).__name__
-        raise TypeError(f"expected the runs DataFrame (wb.runs()) or a Sweep, not {kind}")
-    return frame
-
-
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    if name not in df.columns:
-        close = get_close_matches(name, [str(c) for c in df.columns], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"no column {name!r} in the runs{hint}")
-    return df[name]
-
-
-def _groups(df: pd.DataFrame, column: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
-    """Each row's group number and the groups' values: numbers in numeric order, then the
-    runs where the knob was not sent, as ``NOT_SET`` (NaN equals nothing, not even NaN)."""
-    import numpy as np
-
-    values = _column(df, column)
-    order = sorted(values.dropna().unique(), key=_sort_key)
-    codes = values.map({value: i for i, value in enumerate(order)})
-    # numpy numbers become Python's: labels then show 7, not the JSON string "7".
-    groups = [value.item() if hasattr(value, "item") else value for value in order]
-    if values.isna().any():
-        codes = codes.fillna(len(order))
-        groups.append(NOT_SET)
-    return codes.to_numpy(dtype=np.int64), groups
-
-
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    # Numbers, and text that reads as one (from JSON columns), by value: 10 after 9.
-    if not isinstance(value, bool):
-        try:
-            return (0, float(value), str(value))
-        except (TypeError, ValueError):
-            pass
-    return (1, 0.0, str(value))
-
-
-def _varying(df: pd.DataFrame) -> list[str]:
-    return [k for k in KNOBS if k in df and df[k].astype(str).nunique(dropna=False) > 1]
-
-
-def _rows(df: pd.DataFrame) -> tuple[list[str], str]:
-    """Each run's row label and what the labels are: the template's variables
-    (``topic=cats``) where they tell the prompts apart, else the prompt text."""
-    texts = [
-        p if isinstance(p, str) else m if isinstance(m, str) else ""  # messages: no prompt
-        for p, m in zip(_values(df, "prompt"), _values(df, "messages"), strict=True)
-    ]
-    names = [_variables(v) for v in _values(df, "variables")]
-    pairs = set(zip(texts, names, strict=True))
-    if names and all(names) and len(pairs) == len(set(names)) == len(set(texts)):
-        return [str(name) for name in names], "variables"
-    return texts, "prompt"
-
-
-def _values(df: pd.DataFrame, column: str) -> list[Any]:
-    return df[column].tolist() if column in df else [None] * len(df)
-
-
-def _variables(text: Any) -> str | None:
-    variables = json.loads(text) if isinstance(text, str) and text else None
-    return knob_label(variables) if isinstance(variables, dict) and variables else None
-
-
-def _column_label(knobs: list[str], key: tuple[Any, ...]) -> str:
-    # The table holds every temperature as a float: show 0 as a person types it (and as
-    # Sweep.table() does), not as 0.0.
-    values = (int(v) if isinstance(v, float) and v.is_integer() else v for v in key)
-    return knob_label(dict(zip(knobs, values, strict=True))) or "output"
-
-
-def _unique(labels: list[str]) -> list[str]:
-    # Labels shorten long values (a system prompt): two may read alike but stay two columns.
-    seen: dict[str, int] = {}
-    unique = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return unique
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _baseline(wanted: Any, knobs: list[str], keys: list[tuple[Any, ...]], labels: list[str]) -> int:
@@ -358,16 +253,16 @@ def _baseline(wanted: Any, knobs: list[str], keys: list[tuple[Any, ...]], labels
 
 
 def _same(value: Any, wanted: Any) -> bool:
-    if _missing(wanted):
+    if missing(wanted):
         return value is NOT_SET
-    return bool(value == wanted) or (_sort_key(value)[0] == 0 and _sort_key(value)[:2] ==
-                                     _sort_key(wanted)[:2])
+    return bool(value == wanted) or (sort_key(value)[0] == 0 and sort_key(value)[:2] ==
+                                     sort_key(wanted)[:2])
 
 
 def _cell(run: Mapping[str, Any], runs: int) -> Cell:
     def known(name: str) -> Any:
         value = run.get(name)
-        return None if _missing(value) else value
+        return None if missing(value) else value
 
     ok = run.get("status", "ok") == "ok"
     return Cell(

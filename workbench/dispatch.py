@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .errors import APIError, BudgetExceededError, RateLimitError, StoreError, WorkbenchError
-from .money import format_money
+from .api.limits import LimitResetError
+from .calls.budget import Spend
+from .errors import APIError, RateLimitError, StoreError, WorkbenchError
 from .progress import SharedProgress, SweepProgress
-from .ratelimit import RateLimits
 from .record import new_run_id
 from .retry import retry_delay
 from .slots import SlotTransport
-from .spend import SweepSpend
 
 if TYPE_CHECKING:
     from .client import AsyncOpenAIClient, ChatResult
@@ -80,7 +79,7 @@ class Dispatcher:
         deadline: float | None = None,
         claims: bool = True,
         on_row: Callable[[RunRecord], None] | None = None,
-        spend: SweepSpend | None = None,
+        spend: Spend | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -91,9 +90,10 @@ class Dispatcher:
         # Claim each point in the store before sending it (False: a fresh sweep resends).
         self.claims = claims
         self.on_row = on_row  # each ok run's record, once its row is written
-        self.limits = RateLimits(concurrency, pacers=session.pacers)
+        # The session's one limits layer, with this sweep's concurrency and deadline.
+        self.limits = session.limits.sweep(concurrency, self.deadline)
         # Shared with the sweep's scorers, whose model calls count against ``budget`` too.
-        self.spend = spend if spend is not None else SweepSpend(budget)
+        self.spend = spend if spend is not None else Spend("Sweep", budget, session.spend)
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
         self._unsaved: UnsavedRun | None = None  # the first row the store refused
@@ -120,9 +120,19 @@ class Dispatcher:
                 model = (job.prepared.provider.identity, job.prepared.record.model)
                 by_model.setdefault(model, []).append(job)
 
+            # A limit that frees up only after the deadline stops the sweep gently: no new
+            # call starts, and calls in flight finish and keep their (paid) answers.
+            limit_reached: list[LimitResetError] = []
+
             async def worker(queue: Iterator[Job]) -> None:
                 for job in queue:  # next() never awaits: no two workers take one job
-                    await self._one(job, clients[job.prepared.provider])
+                    if limit_reached:
+                        return
+                    try:
+                        await self._one(job, clients[job.prepared.provider])
+                    except LimitResetError as exc:
+                        limit_reached.append(exc)
+                        return
 
             tasks = []
             for group in by_model.values():
@@ -135,6 +145,8 @@ class Dispatcher:
                     failure = None if task.cancelled() else task.exception()
                     if failure is not None:
                         raise failure
+                if limit_reached:
+                    raise limit_reached[0]
             finally:
                 # On a stop (cancellation) or a failure, nothing more is sent; calls in
                 # flight are abandoned and leave no row: they did not finish.
@@ -157,14 +169,7 @@ class Dispatcher:
 
     def _check_budget(self) -> None:
         self._check_saving()
-        self.spend.check()
-        remaining = self.session.remaining_budget()
-        if remaining is not None and remaining < 0:
-            raise BudgetExceededError(
-                "Sweep stopped: the session budget of "
-                f"{format_money(self.session.budget)} is spent "
-                "(raise it with wb.configure(budget=...) and run the sweep again to resume)"
-            )
+        self.spend.check()  # the sweep's own budget, then the session's (calls/budget.py)
 
     async def _claimed(self, job: Job) -> bool:
         """Claim the point in the store; while someone else (another kernel, a colleague
@@ -222,19 +227,24 @@ class Dispatcher:
         first_sent: float | None = None
         for attempt in range(RATE_LIMIT_ATTEMPTS):
             current = attempt_of(job.prepared)
-            async with self.limits.slot(provider, model, job.tokens) as slot:
+            async with self.limits.slot(provider, model, job.tokens) as limited:
                 self._check_budget()
                 started = time.perf_counter()
                 first_sent = first_sent or started
                 self._report(in_flight=1, sent=1)
                 try:
-                    slot.sending()
-                    result = await client.chat(current.body, on_retry=slot.on_retry)
+                    limited.sending()
+                    result = await client.chat(current.body, on_retry=limited.on_retry)
+                except LimitResetError as exc:
+                    # The limit frees up after the deadline: this call is a row with that
+                    # line, and the sweep stops with it (a later run resumes).
+                    self._failed(current, exc, started, extra_retries)
+                    raise
                 except RateLimitError as exc:
                     if attempt + 1 < RATE_LIMIT_ATTEMPTS:
                         extra_retries += exc.retries + 1
                         # The give-up carries no retry-after: back off by the usual rule.
-                        slot.limiter.on_rate_limited(retry_delay(attempt), started=slot.started)
+                        limited.gave_up(retry_delay(attempt))
                         continue
                     self._failed(current, exc, started, extra_retries)
                     return False
@@ -243,7 +253,7 @@ class Dispatcher:
                     return False
                 finally:
                     self._report(in_flight=-1)
-                slot.on_success(result.headers)
+                limited.on_success(result.headers)
                 # Logged before anything else is awaited: a stop cannot come between an
                 # answer and its row.
                 self._succeeded(current, result, extra_retries, first_sent)

@@ -23,6 +23,7 @@ from .results import EmbedResponse
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .api.limits import CallLimits
     from .client import EmbeddingResult
     from .providers import Provider
     from .session import Session
@@ -213,7 +214,7 @@ def _finish(
         if answered:
             _warn_if_dimensions_ignored(prepared, fetched)
             record.response_model = answered[0][1].model
-            session._record_usage_and_cost(record, _usage(prepared, answered), prepared.provider)
+            session.record_usage_and_cost(record, _usage(prepared, answered), prepared.provider)
         record.params = json.dumps({k: v for k, v in prepared.body().items() if k != "input"})
         failed = next((each.error for each in sent if each.error is not None), None)
         if failed is not None:
@@ -307,7 +308,11 @@ def embed(
 
     def send(each: _Sent) -> None:
         try:
-            answer = client.embeddings(prepared.body(each.texts))
+            limited = _limited(session, prepared)  # the session's limits layer
+            limited.wait_blocking()
+            limited.sending()
+            answer = client.embeddings(prepared.body(each.texts), on_retry=limited.on_retry)
+            limited.on_success(answer.headers)
             each.result = _one_vector_per_text(prepared, each.texts, answer)
         except WorkbenchError as exc:
             each.error = exc
@@ -346,13 +351,25 @@ async def aembed(
     async def send(each: _Sent) -> None:
         async with slots:
             try:
-                answer = await client.embeddings(prepared.body(each.texts))
+                limited = _limited(session, prepared)
+                await limited.wait()
+                limited.sending()
+                answer = await client.embeddings(
+                    prepared.body(each.texts), on_retry=limited.on_retry
+                )
+                limited.on_success(answer.headers)
                 each.result = _one_vector_per_text(prepared, each.texts, answer)
             except WorkbenchError as exc:
                 each.error = exc
 
     await asyncio.gather(*(send(each) for each in sent))
     return _finish(session, prepared, sent, time.perf_counter() - started)
+
+
+def _limited(session: Session, prepared: _PreparedEmbed) -> CallLimits:
+    """One request's place in the session's limits (refused at once when the server's
+    limit frees up only after the deadline)."""
+    return session.limits.call(prepared.provider.identity, prepared.model, 0, session.deadline)
 
 
 def _begin(
@@ -378,16 +395,16 @@ def _begin(
     )
     if prepared.missing:
         _check_budget(session, prepared)
-        session.store.check_writable()  # before the call is paid for, not after
+        session.store.check_writable([prepared.record])  # before the call is paid for
     return prepared
 
 
 def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
     """Under a session budget, refuse before sending as a chat call would: when the
     budget is spent, the price is unknown (unless allowed) or the texts cost more."""
-    remaining = session.remaining_budget()
-    if remaining is None:
+    if session.spend.remaining() is None:
         return
+    from .calls.budget import refuse_over_budget
     from .tokens import count_embedding_tokens
 
     n = count_embedding_tokens(prepared.missing, prepared.model)
@@ -395,4 +412,4 @@ def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the call itself warns of an unknown price
         cost = session.quote(prepared.model, usage, prepared.provider).cost_usd
-    session.refuse_beyond_budget(prepared.model, cost, remaining)
+    refuse_over_budget("Embedding", session.spend, cost, unpriced=[prepared.model])

@@ -11,14 +11,15 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .money import format_money, money_html
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .pricing import CustomPrice, PriceQuote
     from .providers import Provider
-    from .session import Session
+    from .store import AnyStore
 
 __all__ = ["Estimate", "estimate_messages", "DEFAULT_MAX_TOKENS"]
 
@@ -29,6 +30,30 @@ DEFAULT_MAX_TOKENS = 1024
 
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
     return None if a is None or b is None else a + b
+
+
+class Pricing(Protocol):
+    """What an estimate needs of its caller (a session): the store's earlier runs and
+    custom prices, and the price of a usage. A protocol, so that this module imports no
+    session (it used to, and the session imported it back)."""
+
+    @property
+    def experiment(self) -> str: ...
+
+    @property
+    def store(self) -> AnyStore: ...
+
+    def custom_prices(self) -> dict[str, CustomPrice]: ...
+
+    def quote(
+        self,
+        model: str,
+        usage: Usage,
+        provider: Provider,
+        *,
+        custom: Mapping[str, CustomPrice] | None = None,
+        batch: bool = False,
+    ) -> PriceQuote: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,8 @@ class Estimate:
     batch_cost_high: Decimal | None = None
     # Why these calls could not be sent as things stand (no key set), or None.
     note: str | None = None
+    # The models whose price is unknown: a refusal names them.
+    unpriced_models: frozenset[str] = frozenset()
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -63,6 +90,7 @@ class Estimate:
             batch_cost_expected=_add(self.batch_cost_expected, other.batch_cost_expected),
             batch_cost_high=_add(self.batch_cost_high, other.batch_cost_high),
             note=self.note or other.note,
+            unpriced_models=self.unpriced_models | other.unpriced_models,
         )
 
     @classmethod
@@ -97,7 +125,7 @@ class Estimate:
 
 
 def _cost(
-    session: Session,
+    session: Pricing,
     model: str,
     provider: Provider,
     prompt: int,
@@ -117,7 +145,7 @@ def estimate_messages(
     *,
     model: str,
     provider: Provider,
-    session: Session,
+    session: Pricing,
     max_tokens: int | None = None,
     repeats: int = 1,
     experiment: str | None = None,
@@ -168,4 +196,5 @@ def estimate_messages(
         batch_cost_low=None if batch[0] is None else batch[0] * n,
         batch_cost_expected=None if batch[1] is None else batch[1] * n,
         batch_cost_high=None if batch[2] is None else batch[2] * n,
+        unpriced_models=frozenset() if mid is not None else frozenset({model}),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import operator
-import re
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ from .record import COLUMNS, RunRecord
 __all__ = [
     "ColumnKind",
     "COLUMN_KINDS",
+    "TEXT_DTYPE",
     "EXPORT_SUFFIXES",
     "expand_json",
     "iso_utc",
@@ -33,12 +33,12 @@ __all__ = [
     "runs_frame",
     "runs_frame_from_columns",
     "frame_to_rows",
-    "write_runs",
-    "read_runs",
-    "DATASET_FIELDS",
-    "datasets_file",
-    "write_datasets",
-    "read_datasets",
+    "normalised_frame",
+    "parse_bool",
+    "ISO_FORMAT",
+    "NULLABLE",
+    "JSONLineError",
+    "json_lines",
 ]
 
 ColumnKind = Literal["text", "int", "float", "bool", "datetime"]
@@ -72,13 +72,18 @@ def _kind_of(hint: Any) -> tuple[ColumnKind, bool]:
 # a second list to keep in sync (its column still needs a migration; a test checks that).
 _HINTS = typing.get_type_hints(RunRecord)
 COLUMN_KINDS: dict[str, ColumnKind] = {name: _kind_of(_HINTS[name])[0] for name in COLUMNS}
-_NULLABLE: dict[str, bool] = {name: _kind_of(_HINTS[name])[1] for name in COLUMNS}
+NULLABLE: dict[str, bool] = {name: _kind_of(_HINTS[name])[1] for name in COLUMNS}
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(RunRecord) if f.default is not MISSING
 }
 
 _DATETIME_DTYPE = "datetime64[us, UTC]"
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+# Text in the dtype the installed pandas gives text by default: from pandas 3, "str"
+# (Arrow-backed, NaN for a missing value); before, object. Converting Arrow text to
+# Python objects took 1.98 s of a 5.89 s read of a million runs with pandas 3.
+PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
+TEXT_DTYPE: Any = pd.StringDtype(na_value=np.nan) if PANDAS_3 else np.dtype(object)
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
 def iso_utc(value: datetime | str) -> str:
@@ -90,10 +95,10 @@ def iso_utc(value: datetime | str) -> str:
     if isinstance(value, str):
         stamp = pd.Timestamp(value)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return str(stamp.strftime(_ISO_FORMAT))
+        return str(stamp.strftime(ISO_FORMAT))
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime(_ISO_FORMAT)
+    return value.astimezone(timezone.utc).strftime(ISO_FORMAT)
 
 
 # ---------------------------------------------------------------- one record <-> one row
@@ -165,26 +170,35 @@ def _typed_column(name: str, values: Any) -> Any:
         if series.isna().any():
             raise ValueError(f"column {name!r} has empty values; it must be true or false")
         if series.dtype == object:
-            series = series.map(_parse_bool)
+            series = series.map(parse_bool)
         return series.astype(bool).to_numpy()
     if kind == "datetime":
         stamps = pd.to_datetime(values, utc=True, format="ISO8601")
         # .array, not .to_numpy(): the latter turns tz-aware stamps into objects.
         return pd.Series(stamps, copy=False).astype(_DATETIME_DTYPE).array
-    # Text stays object dtype holding str or None: no per-value conversion (the pandas
-    # "str" dtype costs a validation pass per column), None stays distinct from "", and the
-    # frame looks the same with or without pyarrow installed.
-    column = np.fromiter(values, dtype=object, count=len(values))
     if isinstance(values, pd.Series):
-        # Only columns read from files through pandas hold NaN or pd.NA for "missing";
-        # SQLite rows already carry None, and skipping this pass saves time in runs().
-        column[pd.isna(column)] = None
-    # A Series with dtype=object: handed a bare object array, the DataFrame constructor
-    # would infer pandas' "str" dtype (another pass, and NaN in place of None).
-    return pd.Series(column, dtype=object, copy=False)
+        return _text_series(name, values)
+    return pd.array(list(values), dtype=TEXT_DTYPE)
 
 
-def _parse_bool(value: Any) -> bool:
+def _text_series(name: str, values: pd.Series) -> Any:
+    """A text column read from a file: anything but text (a number or an object in a
+    JSON-lines file) is refused, not turned into its repr."""
+    if values.dtype == object:
+        present = values[values.notna()]
+        wrong = present[~present.map(lambda value: isinstance(value, str)).astype(bool)]
+        if len(wrong):
+            raise TypeError(
+                f"column {name!r} holds {type(wrong.iloc[0]).__name__} values; it holds text"
+            )
+    if not PANDAS_3:
+        column = values.to_numpy(dtype=object, copy=True)
+        column[pd.isna(column)] = None  # pandas 2: text columns hold str or None
+        return pd.array(column, dtype=object)
+    return values.astype(TEXT_DTYPE).array
+
+
+def parse_bool(value: Any) -> bool:
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered in ("true", "1"):
@@ -212,25 +226,17 @@ def runs_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def runs_frame_from_columns(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """A DataFrame from arrays that already have their documented dtypes (text as numpy
-    object arrays of str or None), in ``COLUMNS`` order, without another pass."""
-    data = {
-        name: (
-            pd.Series(columns[name], dtype=object, copy=False)
-            if COLUMN_KINDS[name] == "text"
-            else columns[name]
-        )
-        for name in COLUMNS
-    }
-    return pd.DataFrame(data, columns=list(COLUMNS), copy=False)
+    """A DataFrame from arrays that already have their documented dtypes, in ``COLUMNS``
+    order, without another pass."""
+    return pd.DataFrame(dict(columns), columns=list(COLUMNS), copy=False)
 
 
-def _normalised(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def normalised_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """A frame read from a file, checked and brought to the documented dtypes."""
     missing = [
         name
         for name in COLUMNS
-        if name not in frame.columns and not _NULLABLE[name] and name not in _DEFAULTS
+        if name not in frame.columns and not NULLABLE[name] and name not in _DEFAULTS
     ]
     if missing:
         raise ValueError(f"{source} has no column {', '.join(missing)}")
@@ -241,7 +247,7 @@ def _normalised(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         raise ValueError(f"{source}: {exc}") from exc
     # Checked here rather than left to SQLite's NOT NULL so the message names the column.
     for name in COLUMNS:
-        if not _NULLABLE[name]:
+        if not NULLABLE[name]:
             empty = int(typed[name].isna().sum())
             if empty:
                 raise ValueError(f"{source}: {empty} row(s) have no {name}")
@@ -262,186 +268,17 @@ def frame_to_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
         elif kind == "bool":
             columns.append(series.astype("int64").tolist())
         elif kind == "datetime":
-            columns.append(series.dt.strftime(_ISO_FORMAT).tolist())
+            columns.append(series.dt.strftime(ISO_FORMAT).tolist())
         else:
-            columns.append(series.tolist())
+            # Missing text is NaN in pandas' str dtype; the store's NULL is None.
+            values = series.tolist()
+            if series.hasnans:
+                values = [value if isinstance(value, str) else None for value in values]
+            columns.append(values)
     return list(zip(*columns, strict=True))
 
 
-# ---------------------------------------------------------------- files
-
-
-def write_runs(frame: pd.DataFrame, path: Path) -> None:
-    """Write a runs frame to ``path``; the format follows the suffix."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif suffix == ".csv":
-        _write_csv(frame, path)
-    elif suffix == ".jsonl":
-        with path.open("w", encoding="utf-8") as out:
-            for row in frame_to_rows(frame):
-                out.write(json.dumps(dict(_json_items(row)), ensure_ascii=False))
-                out.write("\n")
-    else:
-        raise ValueError(f"unknown suffix {suffix!r}")
-
-
-def _json_items(row: Sequence[Any]) -> Iterator[tuple[str, Any]]:
-    for name, value in zip(COLUMNS, row, strict=True):
-        yield name, bool(value) if COLUMN_KINDS[name] == "bool" else value
-
-
-def read_runs(path: Path) -> pd.DataFrame:
-    """Read a file written by :func:`write_runs` (or by hand) into a typed runs frame."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        # Int64 for whole-number columns, as written: through float64 (pandas' default
-        # for a column with nulls) a seed of 2**63 - 1 would come back rounded.
-        frame = pq.read_table(path).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    elif suffix == ".csv":
-        frame = _read_csv(path)
-    elif suffix == ".jsonl":
-        frame = _read_jsonl(path)
-    else:
-        raise ValueError(f"unknown suffix {suffix!r}")
-    return _normalised(frame, path.name)
-
-
-# ---------------------------------------------------------------- CSV
-
-# CSV has one spelling for an empty field, and the csv module (before Python 3.12's
-# QUOTE_NOTNULL) and pandas read both "" and nothing as "". So the files spell the two
-# apart themselves: a missing value is an empty field, an empty text is a quoted "".
-# Spreadsheets and other readers see both as empty cells, as before.
-_NEEDS_QUOTES = re.compile(r'[",\r\n]')
-# Where a quoted empty field may be: a "" between field ends (a superset: the same text
-# can sit inside a quoted field). Searched in ~0.2 s for 20,000 runs.
-_MAYBE_QUOTED_EMPTY = re.compile(r'[,\r\n]""(?:[,\r\n]|\Z)')
-# One field: quoted (doubled quotes inside) or bare, then what ends it.
-# A quote that does not close the field ("ab"c) falls back to a bare field, read as it is.
-_CSV_FIELD = re.compile(r'(?:(")((?:[^"]|"")*)"|([^,\r\n]*))(,|\r\n|\n|\r|\Z)')
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    kinds = [COLUMN_KINDS[name] for name in COLUMNS]
-    with path.open("w", encoding="utf-8", newline="") as out:
-        out.write(",".join(COLUMNS) + "\n")
-        for row in frame_to_rows(frame):
-            out.write(
-                ",".join(_csv_field(kind, value) for kind, value in zip(kinds, row, strict=True))
-            )
-            out.write("\n")
-
-
-def _csv_field(kind: ColumnKind, value: Any) -> str:
-    if value is None:
-        return ""
-    if kind == "bool":
-        return "True" if value else "False"
-    if isinstance(value, float):
-        return repr(value)  # the shortest text that reads back as the same float
-    text = str(value)
-    if text == "" or _NEEDS_QUOTES.search(text):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    # -sig: a spreadsheet's byte-order mark; newline="": line ends inside quotes are text.
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        text = file.read()
-    if not _may_hold_quoted_empty(text):
-        # Every empty field is then a missing value, which pandas' C parser reads ~2.5x
-        # faster than the scan below (20,000 runs: 0.8 s against 2 s here).
-        return _read_csv_without_quoted_empties(path)
-    rows = [row for row in _csv_rows(text) if row != [None]]  # blank lines skipped
-    if not rows:
-        raise ValueError("the file is empty")
-    header = [name or "" for name in rows[0]]
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise ValueError(f"row {number} has {len(row)} fields, the header {len(header)}")
-    columns = zip(*rows[1:], strict=True) if len(rows) > 1 else ((),) * len(header)
-    return pd.DataFrame(
-        {
-            name: pd.Series(_csv_column(name, values), dtype=object)
-            for name, values in zip(header, columns, strict=True)
-        }
-    )
-
-
-def _read_csv_without_quoted_empties(path: Path) -> pd.DataFrame:
-    # The file again, not the text already read: pandas reads a file ~0.2 s faster
-    # (20,000 runs) than a StringIO, which copies the text once more first.
-    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    dtypes = {name: _CSV_DTYPES[COLUMN_KINDS[name]] for name in COLUMNS if name in header}
-    return pd.read_csv(
-        path,
-        encoding="utf-8-sig",
-        dtype=dtypes,
-        # Only an empty field is missing, and only in a column that may be null: a
-        # prompt reading "NA" or "null" stays text, and a required text reads as "".
-        keep_default_na=False,
-        na_values={name: [""] for name in COLUMNS if name in header and _NULLABLE[name]},
-        **_ROUND_TRIP_FLOATS,
-    )
-
-
-# pandas 3 parses floats exactly by default (and deprecates the switch); pandas 2's default
-# parser can be one unit in the last place off, which would change a cost or a knob.
-_ROUND_TRIP_FLOATS: dict[str, Any] = (
-    {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-)
-
-
-_CSV_DTYPES: dict[ColumnKind, Any] = {
-    "text": object,
-    "int": "Int64",
-    "float": "float64",
-    "bool": object,  # parsed by _parse_bool: pandas' own parser would also take "yes"
-    "datetime": object,
-}
-
-
-def _may_hold_quoted_empty(text: str) -> bool:
-    return text.startswith('""') or _MAYBE_QUOTED_EMPTY.search(text) is not None
-
-
-def _csv_rows(text: str) -> list[list[str | None]]:
-    """Records of ``text`` as fields: str, or None for an empty unquoted field."""
-    rows: list[list[str | None]] = []
-    row: list[str | None] = []
-    after_field = False  # the last field ended with a comma: one more field follows
-    # findall finds the fields in C; it also reports an empty match at the very end, which
-    # is a field only after a trailing comma.
-    for opening, quoted, bare, stop in _CSV_FIELD.findall(text):
-        if not (opening or bare or stop or after_field):
-            break  # the empty match at the end of the text
-        row.append(quoted.replace('""', '"') if opening else bare or None)
-        after_field = stop == ","
-        if not after_field:
-            rows.append(row)
-            row = []
-    return rows
-
-
-def _csv_column(name: str, values: Sequence[str | None]) -> list[Any]:
-    kind = COLUMN_KINDS.get(name)
-    if kind == "text" and not _NULLABLE[name]:
-        # A hand-made file may leave a required text empty: read it as "", as before.
-        return ["" if value is None else value for value in values]
-    try:
-        if kind == "int":
-            return [None if value is None else int(value) for value in values]
-        if kind == "float":
-            return [None if value is None else float(value) for value in values]
-    except ValueError as exc:
-        raise ValueError(f"{name} must hold numbers ({exc})") from None
-    return list(values)  # text, bools (parsed with the frame) and times stay text here
+# ---------------------------------------------------------------- JSON lines
 
 
 class JSONLineError(ValueError):
@@ -465,60 +302,6 @@ def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 raise JSONLineError(number, exc.msg) from exc
             yield number, item
 
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records: list[dict[str, Any]] = []
-    for number, item in json_lines(path):
-        if not isinstance(item, dict):
-            raise ValueError(f"line {number} is not a JSON object")
-        records.append(item)
-    names = dict.fromkeys(name for item in records for name in item)
-    # dtype=object: no inference, so a seed of 2**63-1 or a text "007" arrives intact.
-    return pd.DataFrame(
-        {name: pd.Series([item.get(name) for item in records], dtype=object) for name in names}
-    )
-
-
-# ---------------------------------------------------------------- datasets beside runs
-
-DATASET_FIELDS: tuple[str, ...] = ("name", "version", "expected", "rows", "stored_at")
-
-
-def datasets_file(path: Path) -> Path:
-    """Where an export of runs to ``path`` keeps the datasets its runs came from."""
-    return path.with_name(path.name + ".datasets.jsonl")
-
-
-def write_datasets(rows: Sequence[tuple[Any, ...]], path: Path) -> None:
-    """Write ``datasets`` table rows (items as JSON text) as JSON lines, rows readable."""
-    with path.open("w", encoding="utf-8") as out:
-        for name, version, expected, items, stored_at in rows:
-            values = (name, version, expected, json.loads(items), stored_at)
-            line = dict(zip(DATASET_FIELDS, values, strict=True))
-            out.write(json.dumps(line, ensure_ascii=False))
-            out.write("\n")
-
-
-def read_datasets(path: Path) -> list[tuple[Any, ...]]:
-    """``datasets`` table rows from a file written by :func:`write_datasets`."""
-    rows: list[tuple[Any, ...]] = []
-    try:
-        for number, item in json_lines(path):
-            missing = [f for f in DATASET_FIELDS if not isinstance(item, dict) or f not in item]
-            if missing or not isinstance(item["rows"], list):
-                raise ValueError(f"{path.name}, line {number} is not a dataset (name, rows, ...)")
-            rows.append(
-                (
-                    item["name"],
-                    item["version"],
-                    item["expected"],
-                    json.dumps(item["rows"], ensure_ascii=False),
-                    iso_utc(item["stored_at"]),
-                )
-            )
-    except JSONLineError as exc:
-        raise ValueError(f"{path.name}, {exc}") from exc
-    return rows
 
 
 # ---------------------------------------------------------------- JSON columns

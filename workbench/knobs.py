@@ -1,8 +1,11 @@
-"""The request knobs and the values the API accepts for each: one table for every front end.
+"""The knobs and the values each accepts: one table for every front end.
 
 ``wb.chat``/``wb.achat``, ``wb.embed``, ``wb.sweep``, ``%%chat``/``%%embed`` and the panels
-check a knob with :func:`check` (keyed by the API parameter's name), so a value is refused
-with the same range everywhere, before anything is sent. Ranges are the OpenAI API's.
+check a request knob with :func:`check` (keyed by the API parameter's name), so a value is
+refused with the same range everywhere, before anything is sent. Ranges are the OpenAI
+API's. The same table holds each knob's magic option (``--top-p``), whether a list of its
+values makes a sweep, and the workbench's own options (``--budget``, ``--repeat``), which
+are not sent.
 """
 
 from __future__ import annotations
@@ -23,20 +26,32 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _SHOWN_BOUNDS = {INT64_MIN: "-2**63", INT64_MAX: "2**63-1"}
 
-Kind = Literal["number", "whole", "flag", "stops"]
+Kind = Literal["number", "whole", "flag", "stops", "text"]
 
 
 @dataclass(frozen=True)
 class Knob:
-    """One request parameter: what kind of value it takes and its range (both ends in)."""
+    """One knob: what kind of value it takes and its range (both ends in), its option in
+    the magics, and whether it is a request parameter at all."""
 
     name: str
     kind: Kind
     low: float | None = None
     high: float | None = None  # for "stops": how many strings at most
+    option: str | None = None  # in %%chat / %%embed: "--top-p"
+    sweepable: bool = True  # in %%chat, a list or range of values makes a sweep
+    request: bool = True  # sent to the API; False: the workbench's own (--budget)
+    words: str | None = None  # what a text or workbench option takes, for messages
+
+    @property
+    def convert(self) -> Any:
+        """How a magic's text becomes the value: float, int, or the text as it is."""
+        return {"number": float, "whole": int}.get(self.kind, str)
 
     def describe(self) -> str:
         """What the knob takes, as the end of "x must be ...": "a number between 0 and 2"."""
+        if self.words is not None:
+            return self.words
         if self.kind == "flag":
             return "True or False"
         if self.kind == "stops":
@@ -55,8 +70,8 @@ class Knob:
         ``label`` names the knob in the message (``--temperature`` in a magic);
         ``shown`` is the value as the person typed it.
         """
-        if value is None:
-            return None
+        if value is None or self.kind == "text" or not self.request:
+            return value  # names are checked where they are resolved; own options by options
         label = label or self.name
         plain = self._plain(value)
         if plain is None:
@@ -71,6 +86,10 @@ class Knob:
             )
             raise InvalidInputError(f"{label} must be {bounded.describe()}, got {got}")
         return plain
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is of this knob's kind and within its range (no message)."""
+        return self._plain(value) is not None
 
     def _plain(self, value: Any) -> Any:
         """The value as sent, or None when it is not one this knob takes."""
@@ -133,25 +152,39 @@ def _shown(value: Any) -> str:
 KNOBS: dict[str, Knob] = {
     knob.name: knob
     for knob in (
-        Knob("temperature", "number", 0, 2),
-        Knob("top_p", "number", 0, 1),
-        Knob("presence_penalty", "number", -2, 2),
-        Knob("frequency_penalty", "number", -2, 2),
-        Knob("seed", "whole", INT64_MIN, INT64_MAX),
-        Knob("max_tokens", "whole", 1),
+        Knob("model", "text", option="--model", words="a model name"),
+        Knob("temperature", "number", 0, 2, option="--temperature"),
+        Knob("top_p", "number", 0, 1, option="--top-p"),
+        Knob("seed", "whole", INT64_MIN, INT64_MAX, option="--seed"),
+        Knob("max_tokens", "whole", 1, option="--max-tokens"),
+        Knob("presence_penalty", "number", -2, 2, option="--presence-penalty"),
+        Knob("frequency_penalty", "number", -2, 2, option="--frequency-penalty"),
+        Knob("reasoning_effort", "text", option="--reasoning-effort",
+             words="an effort such as low or high"),
         Knob("max_completion_tokens", "whole", 1),
         Knob("n", "whole", 1, 128),
-        Knob("stop", "stops", high=4),
+        Knob("stop", "stops", high=4, option="--stop", sweepable=False),
         Knob("logprobs", "flag"),
-        Knob("top_logprobs", "whole", 0, 20),
-        Knob("dimensions", "whole", 1),  # embeddings
+        # --logprobs N asks for each token's N likeliest rivals: the API's top_logprobs.
+        Knob("top_logprobs", "whole", 0, 20, option="--logprobs", sweepable=False),
+        Knob("dimensions", "whole", 1, option="--dimensions"),  # embeddings
+        # The workbench's own options: read from a magic's line, never sent.
+        Knob("budget", "number", 0, option="--budget", sweepable=False, request=False,
+             words="an amount in USD"),
+        Knob("deadline", "number", 0.001, option="--deadline", sweepable=False,
+             request=False, words="a number of seconds"),
+        Knob("repeat", "whole", 1, option="--repeat", sweepable=False, request=False,
+             words="a whole number"),
+        Knob("concurrency", "whole", 1, option="--concurrency", sweepable=False,
+             request=False, words="a whole number"),
     )
 }
 
 
 def check(name: str, value: Any, *, label: str | None = None, shown: str | None = None) -> Any:
     """``value`` checked against the table's entry for ``name`` (see :meth:`Knob.check`);
-    a parameter the table does not know is returned as given."""
+    a parameter the table does not know (or a name, or the workbench's own option) is
+    returned as given."""
     knob = KNOBS.get(name)
     return value if knob is None else knob.check(value, label=label, shown=shown)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,18 +145,19 @@ class LogprobsView:
         return " ".join(f"{t.token!r}:{_percent(t.logprob)}" for t in self.tokens)
 
 
-def _record_of(run: Any) -> tuple[str | None, str | None]:
-    """(logprobs column, run id) of a ChatResponse, %%chat result, RunRecord, row or id."""
+def _record_of(
+    run: Any, find_run: Callable[[str], RunRecord | None] | None
+) -> tuple[str | None, str | None]:
+    """(logprobs column, run id) of a ChatResponse, %%chat result, RunRecord, row or id
+    (looked up with ``find_run``, the store's)."""
     for candidate in (run, getattr(run, "record", None), getattr(run, "response", None)):
         if isinstance(candidate, RunRecord):
             return candidate.logprobs, candidate.run_id
         inner = getattr(candidate, "record", None)
         if isinstance(inner, RunRecord):
             return inner.logprobs, inner.run_id
-    if isinstance(run, str):
-        from .session import get_session
-
-        record = get_session().store.find_run(run)
+    if isinstance(run, str) and find_run is not None:
+        record = find_run(run)
         if record is None:
             raise InvalidInputError(f"No run with run_id {run!r} in the table")
         return record.logprobs, record.run_id
@@ -172,9 +173,12 @@ def _record_of(run: Any) -> tuple[str | None, str | None]:
     )
 
 
-def logprobs_view(run: Any) -> LogprobsView:
-    """The token-confidence view of one run asked with ``logprobs=True`` (``--logprobs N``)."""
-    column, run_id = _record_of(run)
+def logprobs_view(
+    run: Any, find_run: Callable[[str], RunRecord | None] | None = None
+) -> LogprobsView:
+    """The token-confidence view of one run asked with ``logprobs=True`` (``--logprobs N``);
+    a run id is looked up with ``find_run`` (the store's ``find_run``)."""
+    column, run_id = _record_of(run, find_run)
     if not column:
         who = f"Run {run_id}" if run_id else "This run"
         raise InvalidInputError(

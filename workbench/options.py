@@ -13,14 +13,14 @@ import csv
 import json
 import keyword
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .core.names import closest_name
 from .errors import InvalidInputError
 from .grid import parse_values
-from .knobs import KNOBS as API_KNOBS
+from .knobs import KNOBS, Knob
 from .knobs import check as check_api_knob
 
 __all__ = [
@@ -41,41 +41,6 @@ class OptionError(ValueError):
     """A mistake on a magic's line or in its cell; the message names the fix."""
 
 
-@dataclass(frozen=True)
-class Knob:
-    """How to read one option's value. A request knob's range is the API's, from the
-    table in :mod:`workbench.knobs` (as ``wb.chat`` checks it); ``low``/``high`` are for
-    the workbench's own options (budget, repeat, concurrency)."""
-
-    option: str
-    convert: Callable[[str], Any]
-    kind: str  # for messages: "a number", "an integer"
-    low: float | None = None
-    high: float | None = None
-    sweepable: bool = True  # %%chat accepts a list or range of values: a sweep
-
-
-def _text(raw: str) -> str:
-    return raw
-
-
-KNOBS: dict[str, Knob] = {
-    "model": Knob("--model", _text, "a model name"),
-    "temperature": Knob("--temperature", float, "a number"),
-    "top_p": Knob("--top-p", float, "a number"),
-    "seed": Knob("--seed", int, "an integer"),
-    "max_tokens": Knob("--max-tokens", int, "an integer"),
-    "presence_penalty": Knob("--presence-penalty", float, "a number"),
-    "frequency_penalty": Knob("--frequency-penalty", float, "a number"),
-    "reasoning_effort": Knob("--reasoning-effort", _text, "an effort such as low or high"),
-    # --logprobs N asks for each token's N likeliest rivals: the API's top_logprobs.
-    "top_logprobs": Knob("--logprobs", int, "a whole number", sweepable=False),
-    "dimensions": Knob("--dimensions", int, "an integer"),
-    "budget": Knob("--budget", float, "an amount in USD", 0, sweepable=False),
-    "deadline": Knob("--deadline", float, "a number of seconds", 0.001, sweepable=False),
-    "repeat": Knob("--repeat", int, "a whole number", 1, sweepable=False),
-    "concurrency": Knob("--concurrency", int, "a whole number", 1, sweepable=False),
-}
 # The knobs a %%chat sends as request parameters, in the order the footer and table use.
 CHAT_KNOBS = (
     "temperature",
@@ -101,27 +66,21 @@ def _range_words(knob: Knob) -> str:
     return f"at least {knob.low:g}" if knob.low is not None else ""
 
 
-def _wanted(name: str, knob: Knob) -> str:
-    """What the option takes, for a value that is not even of the right kind."""
-    api = API_KNOBS.get(name)
-    return api.describe() if api is not None else knob.kind
-
-
-def _in_range(name: str, knob: Knob, value: Any, shown: str, prefix: str = "") -> Any:
+def _in_range(knob: Knob, value: Any, shown: str, prefix: str = "") -> Any:
     """``value`` checked against the API's range (the one table ``wb.chat`` uses) or,
     for the workbench's own options, the knob's; one :class:`OptionError` line if not."""
-    if name in API_KNOBS:
+    option = knob.option or knob.name
+    if knob.request:
         try:
-            return check_api_knob(name, value, label=knob.option, shown=shown)
+            return check_api_knob(knob.name, value, label=option, shown=shown)
         except InvalidInputError as exc:
             if prefix:  # a value of a list: say which one, in the list's words
-                wanted = API_KNOBS[name].describe()
-                raise OptionError(f"{prefix}{shown} is not {wanted}") from None
+                raise OptionError(f"{prefix}{shown} is not {knob.describe()}") from None
             raise OptionError(str(exc)) from None
     if _out_of_range(knob, value):
         if prefix:
             raise OptionError(f"{prefix}{shown} is not {_range_words(knob)}")
-        raise OptionError(f"{knob.option} must be {_range_words(knob)}, got {shown}")
+        raise OptionError(f"{option} must be {_range_words(knob)}, got {shown}")
     return value
 
 
@@ -148,26 +107,26 @@ def parse_knob(name: str, raw: str | None) -> Any:
     try:
         value = knob.convert(text)
     except ValueError:
-        raise OptionError(f"{knob.option} must be {_wanted(name, knob)}, got {raw!r}") from None
+        raise OptionError(f"{knob.option} must be {knob.describe()}, got {raw!r}") from None
     if isinstance(value, str):
         if not value:
             raise OptionError(f"{knob.option} needs a value")
         return value
-    return _in_range(name, knob, value, text)
+    return _in_range(knob, value, text)
 
 
-def _listed_value(name: str, knob: Knob, raw: str, value: Any) -> Any:
+def _listed_value(knob: Knob, raw: str, value: Any) -> Any:
     """One value of a list or range, as :func:`parse_knob` would check it alone."""
     if value is None:  # `none` in a list: the knob is not sent (the server's default)
         return None
     shown = value if isinstance(value, str) else json.dumps(value)
     prefix = f"{knob.option} {raw}: "
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise OptionError(f"{prefix}{shown!r} is not {_wanted(name, knob)}")
-    if knob.convert is int and not isinstance(value, int):
-        raise OptionError(f"{prefix}{shown} is not {_wanted(name, knob)}")
-    value = int(value) if knob.convert is int else float(value)
-    return _in_range(name, knob, value, shown, prefix)
+        raise OptionError(f"{prefix}{shown!r} is not {knob.describe()}")
+    if knob.kind == "whole" and not isinstance(value, int):
+        raise OptionError(f"{prefix}{shown} is not {knob.describe()}")
+    value = int(value) if knob.kind == "whole" else float(value)
+    return _in_range(knob, value, shown, prefix)
 
 
 def parse_knob_values(name: str, raw: str | None) -> list[Any]:
@@ -183,7 +142,7 @@ def parse_knob_values(name: str, raw: str | None) -> list[Any]:
     text = raw.strip()
     if not knob.sweepable or not _looks_like_sweep(name, text):
         return [parse_knob(name, raw)]
-    if knob.convert is _text:
+    if knob.kind == "text":
         values: list[Any] = [item.strip() for item in next(csv.reader([text]))]
         if not all(values):
             raise OptionError(f"{knob.option} {raw}: an empty name in the list")
@@ -192,7 +151,7 @@ def parse_knob_values(name: str, raw: str | None) -> list[Any]:
             parsed = parse_values(text)
         except ValueError as exc:  # an empty item, an empty or endless range
             raise OptionError(f"{knob.option} {raw}: {exc}") from None
-        values = [_listed_value(name, knob, raw, value) for value in parsed]
+        values = [_listed_value(knob, raw, value) for value in parsed]
     for i, value in enumerate(values):
         if value in values[:i]:  # two values, one request: the sweep would refuse it
             shown = "none" if value is None else value
@@ -280,8 +239,7 @@ class ChatRequest:
         params: dict[str, Any] = one
         if args.stop:
             stops = [_unescape(s) for s in args.stop]
-            stop_option = Knob("--stop", str, "")
-            params["stop"] = _in_range("stop", stop_option, stops, f"{len(stops)} of them")
+            params["stop"] = _in_range(KNOBS["stop"], stops, f"{len(stops)} of them")
         top_logprobs = parse_knob("top_logprobs", args.logprobs)
         if top_logprobs is not None:  # --logprobs N: each token and its N likeliest rivals
             params.update(logprobs=True, top_logprobs=top_logprobs)

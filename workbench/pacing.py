@@ -15,17 +15,31 @@ thread.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Announced", "TokenBucket", "Ticket", "Pacer", "PacerRegistry", "announced_limits"]
+from .api.headers import Announced, announced_limits
 
-# What a bucket's refill rate is taken to be before the server's reset times tell it:
-# OpenAI's limits are per minute.
+__all__ = [
+    "Announced",
+    "BeyondDeadline",
+    "TokenBucket",
+    "Ticket",
+    "Pacer",
+    "PacerRegistry",
+    "announced_limits",
+]
+
+# OpenAI's limits are per minute ("x-ratelimit-limit-requests: 60000" is 1,000 a second
+# sustained): a sixtieth of the limit a second is the refill rate before the reset times
+# tell it, and the fastest believed unless the server shows more at once.
 _DEFAULT_WINDOW_S = 60.0
+# The longest reset a per-minute bucket can announce: a minute to refill it from empty,
+# and as long again where refused requests count and have driven it a bucket below empty
+# (the debt believed is capped there). A longer reset with nothing left is another window.
+_LONGEST_REFILL_S = 2 * _DEFAULT_WINDOW_S
 # How fast older refill-rate readings fade: each reading weighs by the time span it
 # measures (its reset), so a reading near a full bucket ("1 used, full in 3 ms", where the
 # whole-number "remaining" and the rounded reset make the rate anything from 50 to 300 a
@@ -38,35 +52,14 @@ _RATE_MEMORY = 0.8
 _MARGIN_S = 0.03
 
 
-@dataclass(frozen=True)
-class Announced:
-    """One limit as a response announced it."""
+class BeyondDeadline(Exception):
+    """A call would have to wait longer than its deadline for its limit (``kind``:
+    "requests" or "tokens"): nothing was reserved. :mod:`workbench.api.limits` words it."""
 
-    limit: int
-    remaining: int
-    reset_s: float | None
-
-
-def announced_limits(headers: Mapping[str, str], kind: str) -> Announced | None:
-    """The ``requests`` or ``tokens`` limit in ``headers`` (lower-case names), if any."""
-    from .ratelimit import parse_reset
-
-    limit = _count(headers.get(f"x-ratelimit-limit-{kind}"))
-    remaining = _count(headers.get(f"x-ratelimit-remaining-{kind}"))
-    if limit is None or remaining is None or limit <= 0:
-        return None
-    reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-    return Announced(limit, min(remaining, limit), reset)
-
-
-def _count(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return int(number) if math.isfinite(number) and number >= 0 else None
+    def __init__(self, kind: str, wait_s: float) -> None:
+        super().__init__(f"{kind} limit frees up in {wait_s:.0f} s")
+        self.kind = kind
+        self.wait_s = wait_s
 
 
 class TokenBucket:
@@ -120,49 +113,91 @@ class TokenBucket:
 
 
 class _Limit:
-    """One announced limit (requests or tokens) of one (provider, model)."""
+    """One announced limit (requests or tokens) of one (provider, model).
+
+    Read by OpenAI's documented semantics: ``limit`` is per minute and may be enforced
+    quantized over shorter periods ("60,000 requests/minute may be enforced as 1,000
+    requests/second"). So the bucket never holds more than the server has shown it holds
+    at once (its ``remaining``), and its refill is never believed faster than limit/60 a
+    second, unless the server's own ``remaining`` has shown more than that at once (a
+    server announcing a one-second bucket): a reset that says "full again in 10 ms" of
+    a 6,000-a-minute limit read as 590,100 a second before, and 12-38 % of a sweep was
+    refused. A reset longer than two minutes with nothing left is another window (a daily
+    limit): it blocks until then, and it is not a refill rate.
+    """
 
     def __init__(self) -> None:
         self.bucket: TokenBucket | None = None
         self.taken = 0.0  # all ever reserved: a response has not seen what came after it
         self._used_sum = 0.0  # the rate readings: (limit - remaining) over reset, summed
         self._reset_sum = 0.0
+        self.peak = 0.0  # the most the server has shown it holds at once
+        self.blocked_until = 0.0  # nothing left until then (a window beyond a minute)
 
     def reserve(self, amount: float, now: float) -> tuple[float, float]:
         """(seconds to wait, this call's mark: ``taken`` once it is counted)."""
         self.taken += amount
         wait = 0.0 if self.bucket is None else self.bucket.reserve(amount, now)
-        return wait, self.taken
+        return max(wait, self.blocked_until - now), self.taken
+
+    def unreserve(self, amount: float) -> None:
+        """Give back a reservation that will not be used (see :meth:`Pacer.reserve`)."""
+        self.taken -= amount
+        if self.bucket is not None:
+            self.bucket.level += amount
 
     def _read_rate(self, announced: Announced) -> float | None:
         """The refill rate, from this reading and the earlier ones."""
-        if announced.reset_s and announced.reset_s > 0 and announced.remaining < announced.limit:
+        reset = announced.reset_s
+        if reset and 0 < reset <= _LONGEST_REFILL_S and announced.remaining < announced.limit:
             # reset = time until full again = (limit - level) / rate.
             used = announced.limit - announced.remaining
             self._used_sum = _RATE_MEMORY * self._used_sum + used
-            self._reset_sum = _RATE_MEMORY * self._reset_sum + announced.reset_s
+            self._reset_sum = _RATE_MEMORY * self._reset_sum + reset
         return self._used_sum / self._reset_sum if self._used_sum > 0 else None
 
-    def observe(self, announced: Announced, mark: float, sent_at: float, now: float) -> float:
-        """Take in what the response to a call (its ``mark``, sent at ``sent_at``) said;
-        returns the seconds of refill by which the level was found too high."""
-        rate = self._read_rate(announced)
+    def _believed(
+        self, announced: Announced, rate: float | None, own: float
+    ) -> tuple[float, float]:
+        """(capacity, refill rate per second) to pace by, from what the server said of a
+        call that needed ``own``."""
+        # "remaining" counts after this call: the server held its need more on arrival.
+        held = float(min(announced.remaining + own, announced.limit))
+        self.peak = max(self.peak, held)
+        per_minute = announced.limit / _DEFAULT_WINDOW_S
+        ceiling = max(per_minute, self.peak)  # a second's worth, at most what was shown
+        rate = min(rate or per_minute, ceiling)
+        capacity = min(float(announced.limit), max(self.peak, rate))
+        return capacity, rate
+
+    def _note_window(self, announced: Announced, now: float) -> None:
+        reset = announced.reset_s
+        if announced.remaining > 0:
+            self.blocked_until = 0.0
+        elif reset is not None and reset > _LONGEST_REFILL_S:
+            self.blocked_until = max(self.blocked_until, now + reset)
+
+    def observe(
+        self, announced: Announced, mark: float, sent_at: float, now: float, own: float = 1.0
+    ) -> float:
+        """Take in what the response to a call (its ``mark``, sent at ``sent_at``, needing
+        ``own``) said; returns the seconds of refill by which the level was found too high."""
+        self._note_window(announced, now)
+        capacity, rate = self._believed(announced, self._read_rate(announced), own)
         bucket = self.bucket
         # The server counted this call and all before it when the call arrived (after
         # sent_at); calls reserved since are not in its "remaining".
         unseen = self.taken - mark
         if bucket is None:
-            rate = rate or announced.limit / _DEFAULT_WINDOW_S
             # The first answer: no refill since the call arrived is credited, for we do
             # not know when it arrived (the first calls of a sweep open their connections
             # first; crediting from when they were planned took 0.7 s of a loaded
             # machine's delays for refill and started the sweep with a storm of 429s).
-            level = min(announced.remaining - unseen, announced.limit)
-            self.bucket = TokenBucket(announced.limit, rate, now, level, _MARGIN_S)
+            level = min(announced.remaining - unseen, capacity)
+            self.bucket = TokenBucket(capacity, rate, now, level, _MARGIN_S)
             return 0.0
-        bucket.capacity = float(announced.limit)
-        if rate is not None:
-            bucket.rate = rate
+        bucket.capacity = capacity
+        bucket.rate = rate
         # The bucket has refilled since at most (now - sent_at). Lower our level to that,
         # never raise it: reading a 200 ms-old "remaining" as now's would lose rate x
         # 200 ms per answer.
@@ -173,6 +208,8 @@ class _Limit:
         """A 429 on this limit (the call ``mark``; its headers, if any): the server's
         bucket is empty, or below empty where refused calls count and the reset says so.
         Returns the seconds of refill by which the level was found too high."""
+        if announced is not None:
+            self._note_window(announced, now)
         bucket = self.bucket
         if bucket is None:
             return 0.0
@@ -181,12 +218,16 @@ class _Limit:
             # (The limit that refused says little is left; the other one, if any, says
             # what it has.)
             level = float(announced.remaining)
-            if announced.reset_s is not None:
+            reset = announced.reset_s
+            if reset is not None and reset <= _LONGEST_REFILL_S:
                 # "Full again in 1.3 s" at a 100-a-second limit of 100: the level is -30,
                 # which "remaining" (never below 0) does not say. Left at 0, the level
                 # stayed a refused call's worth above the server's: the next call was
-                # refused too.
-                level = min(level, announced.limit - announced.reset_s * bucket.rate)
+                # refused too. (Never more than a bucket in debt: the rest is a window.)
+                # (Of the bucket believed: on a server enforcing its per-minute limit per
+                # second, the reset is that second's bucket's.)
+                below = max(bucket.capacity - reset * bucket.rate, -bucket.capacity)
+                level = min(level, below)
         unseen = 0.0 if mark is None else self.taken - mark
         return bucket.cap(level - unseen, now) / bucket.rate
 
@@ -200,6 +241,7 @@ class Ticket:
     request_mark: float
     token_mark: float
     shift_s: float = 0.0  # the pacer's queue shift when this call was placed (see owed)
+    tokens: float = 0.0  # what the call needs of the tokens limit
 
 
 class Pacer:
@@ -221,14 +263,36 @@ class Pacer:
         """Has the server announced a limit (so pacing, not AIMD, keeps the rate)?"""
         return self.requests.bucket is not None or self.tokens.bucket is not None
 
-    def reserve(self, tokens: int = 0) -> Ticket:
-        """Queue one call needing ``tokens``; its ticket says how long to wait first."""
+    def reserve(self, tokens: int = 0, within: float | None = None) -> Ticket:
+        """Queue one call needing ``tokens``; its ticket says how long to wait first.
+
+        With ``within`` (seconds), a call that would wait longer is not queued: raises
+        :class:`BeyondDeadline` naming the limit that holds it."""
         with self._lock:
             now = self._clock()
             request_wait, request_mark = self.requests.reserve(1, now)
             token_wait, token_mark = self.tokens.reserve(tokens, now)
             wait = max(request_wait, token_wait, self.paused_until - now, 0.0)
-            return Ticket(wait, now + wait, request_mark, token_mark, self.shift_s)
+            if within is not None and wait > within:
+                self.requests.unreserve(1)
+                self.tokens.unreserve(tokens)
+                raise BeyondDeadline("tokens" if token_wait > request_wait else "requests", wait)
+            return Ticket(wait, now + wait, request_mark, token_mark, self.shift_s, tokens)
+
+    def retry(
+        self,
+        ticket: Ticket,
+        delay: float,
+        headers: Mapping[str, str] | None,
+        within: float | None = None,
+    ) -> tuple[Ticket, float]:
+        """A 429 of ``ticket``'s call, to be retried after ``delay`` s: the pacer hears of
+        it and the retry takes its place in the queue like any request (it counts against
+        the limit, and must not jump ahead of calls already waiting). Returns the retry's
+        ticket and its wait, at least ``delay``. The one rule for every caller's 429s."""
+        self.rate_limited(delay, headers, ticket)
+        again = self.reserve(int(ticket.tokens), within)
+        return again, max(delay, again.wait_s)
 
     def owed(self, ticket: Ticket) -> float:
         """Seconds ``ticket``'s call must wait beyond its start time, for the queue was
@@ -266,7 +330,10 @@ class Pacer:
                 late = self.requests.observe(requests, ticket.request_mark, ticket.sent_at, now)
             if tokens is not None:
                 late = max(
-                    late, self.tokens.observe(tokens, ticket.token_mark, ticket.sent_at, now)
+                    late,
+                    self.tokens.observe(
+                        tokens, ticket.token_mark, ticket.sent_at, now, max(ticket.tokens, 1.0)
+                    ),
                 )
             self.shift_s += late
 

@@ -1,5 +1,6 @@
-"""Client-side rate limiting for sweeps: how many calls may be in flight, and when to wait.
+"""How many of a sweep's calls to one model may be in flight, and when to wait.
 
+Part of the limits layer (:mod:`workbench.api.limits`, which every call goes through).
 Per (provider, model) an AIMD limit (halve on a 429, grow by about one per window of
 successes), the server's ``retry-after`` as a pause for every call of that model, and its
 ``x-ratelimit-*`` headers: paced to where it announces its limits (:mod:`workbench.pacing`),
@@ -11,40 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
 
-from .pacing import Pacer, PacerRegistry, Ticket
+from .api.headers import parse_count, parse_reset
+from .pacing import BeyondDeadline, Pacer, Ticket
 
-__all__ = ["AdaptiveLimiter", "RateLimits", "Slot", "parse_reset"]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def parse_reset(value: str | None) -> float | None:
-    """Seconds in an ``x-ratelimit-reset-*`` header: OpenAI's ``6m0s``/``20ms``, or a number."""
-    if value is None:
-        return None
-    text = value.strip().lower()
-    try:
-        seconds = float(text)
-    except ValueError:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            return None
-        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(float(headers[name]))
-    except (KeyError, ValueError):
-        return None
+__all__ = ["AdaptiveLimiter", "parse_reset"]
 
 
 @dataclass
@@ -74,6 +50,9 @@ class _Quota:
     def spend(self, amount: int) -> None:
         if self.remaining is not None:
             self.remaining -= amount
+
+    def blocks(self, now: float) -> bool:
+        return self.wait(1, now) > 0
 
 
 class AdaptiveLimiter:
@@ -165,6 +144,14 @@ class AdaptiveLimiter:
         """A 429 (or a call that gave up on one) of the call ``started`` (its start number;
         None: the latest; ``ticket``: its place in the pacer): back off and pause for
         ``delay`` seconds."""
+        self.note_rate_limited(delay, started, headers)
+        self.pacer.rate_limited(delay, headers, ticket)
+
+    def note_rate_limited(
+        self, delay: float, started: int | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """The AIMD half of :meth:`on_rate_limited` (the pacer hears of the 429 from the
+        caller, see :meth:`workbench.pacing.Pacer.retry`)."""
         now = self._clock()
         self.rate_limited += 1
         started = self.started if started is None else started
@@ -179,7 +166,6 @@ class AdaptiveLimiter:
             self.limit = max(float(self.min_concurrency), self.limit / 2)
             self._no_decrease_until = now + max(delay, 0.0)
             self._decreased_at_start = self.started
-        self.pacer.rate_limited(delay, headers, ticket)
         if headers:
             self.observe(headers)
 
@@ -187,12 +173,12 @@ class AdaptiveLimiter:
         """Take in ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` (lower-case names)."""
         now = self._clock()
         self._requests.update(
-            _int_header(headers, "x-ratelimit-remaining-requests"),
+            parse_count(headers.get("x-ratelimit-remaining-requests")),
             parse_reset(headers.get("x-ratelimit-reset-requests")),
             now,
         )
         self._tokens.update(
-            _int_header(headers, "x-ratelimit-remaining-tokens"),
+            parse_count(headers.get("x-ratelimit-remaining-tokens")),
             parse_reset(headers.get("x-ratelimit-reset-tokens")),
             now,
         )
@@ -206,10 +192,15 @@ class AdaptiveLimiter:
             self._changed.set()
             self._changed = None
 
-    async def acquire(self, tokens: int = 0) -> tuple[int, Ticket]:
+    async def acquire(self, tokens: int = 0, within: float | None = None) -> tuple[int, Ticket]:
         """Wait until the rules allow one more call and the pacer's queue reaches it, then
-        count it as started; returns its start number and pacing ticket."""
+        count it as started; returns its start number and pacing ticket. A server-announced
+        wait longer than ``within`` seconds raises :class:`BeyondDeadline` at once."""
         while (wait := self.wait_time(tokens)) > 0:
+            if within is not None and not math.isinf(wait) and wait > within:
+                raise BeyondDeadline(
+                    "requests" if self._requests.blocks(now=self._clock()) else "tokens", wait
+                )
             if self._changed is None:
                 self._changed = asyncio.Event()
             changed = self._changed
@@ -220,7 +211,7 @@ class AdaptiveLimiter:
                     await asyncio.wait_for(changed.wait(), wait)
         started = self.start(tokens)
         try:
-            ticket = self.pacer.reserve(tokens)
+            ticket = self.pacer.reserve(tokens, within)
             await asyncio.sleep(ticket.wait_s)
             # A 429 heard while this call waited its turn pauses it too, and a level found
             # lower than the pacer's pushes its turn back.
@@ -230,82 +221,3 @@ class AdaptiveLimiter:
             self.finish()
             raise
         return started, ticket
-
-
-@dataclass
-class Slot:
-    """One call's permission to run: report how it went through these methods."""
-
-    limiter: AdaptiveLimiter
-    started: int | None = None
-    ticket: Ticket | None = None
-    tokens: int = 0
-    retries_seen: list[int | None] = field(default_factory=list)
-
-    def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> float:
-        """The client's retry hook (:data:`workbench.client.RetryHook`): returns how long
-        the retry must wait, at least ``delay``."""
-        self.retries_seen.append(status)
-        if status != 429:
-            return delay
-        self.limiter.on_rate_limited(delay, headers, self.started, self.ticket)
-        # The retry is a request like any other: it takes its place in the pacer's queue
-        # (after the pause), so it is counted and does not jump ahead of waiting calls.
-        self.ticket = self.limiter.pacer.reserve(self.tokens)
-        return max(delay, self.ticket.wait_s)
-
-    def sending(self) -> None:
-        """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
-        if self.ticket is not None:
-            self.limiter.pacer.sending(self.ticket)
-
-    def on_success(self, headers: Mapping[str, str]) -> None:
-        self.limiter.on_success(headers, self.ticket)
-
-
-class RateLimits:
-    """Every limiter of one sweep: at most ``concurrency`` calls in all, and per model;
-    the pacers (the server's announced limits) are the session's, shared by all sweeps."""
-
-    def __init__(
-        self,
-        concurrency: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        pacers: PacerRegistry | None = None,
-    ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
-        self.concurrency = concurrency
-        self._clock = clock
-        self._pacers = pacers if pacers is not None else PacerRegistry(clock)
-        self._limiters: dict[tuple[str, str], AdaptiveLimiter] = {}
-        self._total: asyncio.Semaphore | None = None
-
-    def limiter(self, provider: str, model: str) -> AdaptiveLimiter:
-        key = (provider, model)
-        if key not in self._limiters:
-            self._limiters[key] = AdaptiveLimiter(
-                self.concurrency, clock=self._clock, pacer=self._pacers.pacer(provider, model)
-            )
-        return self._limiters[key]
-
-    @property
-    def rate_limited(self) -> int:
-        """How many 429s the sweep has met, over every model."""
-        return sum(limiter.rate_limited for limiter in self._limiters.values())
-
-    @asynccontextmanager
-    async def slot(self, provider: str, model: str, tokens: int = 0) -> AsyncIterator[Slot]:
-        """``async with limits.slot(p, m, tokens) as slot:`` around one call."""
-        if self._total is None:
-            self._total = asyncio.Semaphore(self.concurrency)
-        limiter = self.limiter(provider, model)
-        # The model's own limit first: a call waiting out its model's pause must not
-        # hold one of the sweep's slots that another model's call could use.
-        started, ticket = await limiter.acquire(tokens)
-        try:
-            async with self._total:
-                yield Slot(limiter, started, ticket, tokens)
-        finally:
-            limiter.finish()

@@ -11,6 +11,8 @@ import random
 import time
 from collections.abc import Mapping
 
+from .api.headers import parse_seconds
+
 __all__ = [
     "INITIAL_RETRY_DELAY",
     "MAX_RETRY_DELAY",
@@ -36,24 +38,33 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     """Seconds the server asked us to wait, from ``retry-after-ms`` or ``retry-after``.
 
     ``retry-after`` may be seconds (floats allowed, as some servers send them) or an
-    HTTP date, which is measured against ``now`` (default: the current time).
+    HTTP date, which is measured against ``now`` (default: the current time). Whatever
+    the server sends, the answer is None or a finite number of seconds (clamped as
+    :func:`workbench.api.headers.parse_seconds` does; a date in the past reads as 0):
+    never an exception (a date in the year 10**20 raised OverflowError).
     """
     lowered = _lower(headers)
     try:
-        return float(lowered["retry-after-ms"]) / 1000
+        waited = parse_seconds(float(lowered["retry-after-ms"]) / 1000)
     except (KeyError, ValueError):
-        pass
+        waited = None
+    if waited is not None:
+        return waited
     retry_after = lowered.get("retry-after")
-    if retry_after is None:
+    if retry_after is None or len(retry_after) > 64:
         return None
     try:
-        return float(retry_after)
+        return parse_seconds(float(retry_after))
     except ValueError:
         pass
-    parsed = email.utils.parsedate_tz(retry_after)
-    if parsed is None:
+    try:
+        parsed = email.utils.parsedate_tz(retry_after)
+        if parsed is None:
+            return None
+        at = float(email.utils.mktime_tz(parsed))
+    except (OverflowError, ValueError, TypeError):
         return None
-    return float(email.utils.mktime_tz(parsed)) - (time.time() if now is None else now)
+    return parse_seconds(max(at - (time.time() if now is None else now), 0.0))
 
 
 def retry_delay(

@@ -1,26 +1,25 @@
 """A sweep's results for people: its rows matched to its planned points, the side-by-side
-pivot (one row per prompt, one column per knob combination), as HTML, and a token chart.
-pandas and matplotlib are imported lazily.
+table (one row per prompt, one column per knob combination: :func:`side_by_side`, from
+:mod:`workbench.notebook.pivot`) as HTML, and a token chart. pandas and matplotlib are
+imported lazily.
 """
 
 from __future__ import annotations
 
 import html
 import io
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .grid import GridPoint, knob_label
+from .core.htmltable import TableRow, html_table
+from .grid import knob_label
 from .money import NO_MATHS_CLASS
+from .notebook.pivot import side_by_side
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["rows_by_point", "side_by_side", "table_html", "cell_note", "token_usage_png"]
-
-Identity = tuple[str, int]
-
 
 def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     """One row per planned point that has one, in point order.
@@ -42,44 +41,6 @@ def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     planned = points[extra + keys].astype({"sample_index": rows["sample_index"].dtype})
     merged = latest.drop(columns="_ok").merge(planned, on=keys, how="inner")
     return merged.sort_values("point").reset_index(drop=True)
-
-
-def side_by_side(
-    plan: Sequence[tuple[GridPoint, Identity, str | None]],
-    found: Mapping[Identity, Any],
-    *,
-    variable_names: Sequence[str],
-    repeats: int,
-    values: str,
-) -> pd.DataFrame:
-    """The pivot of a sweep: ``plan`` is (point, identity, prompt) in order, ``found`` the
-    value of each identity that has a row. Rows are the variables' values (or the prompt),
-    columns the knob combinations (with ``#sample`` when repeated); cells without a row
-    (not run yet) are None.
-    """
-    import pandas as pd
-
-    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for point, identity, prompt in plan:
-        labels = tuple(map(_row_label, point.variables.values()))
-        key = labels if point.variables else (prompt or "",)
-        column = knob_label(point.knobs) or values
-        if repeats > 1:
-            column += f" #{point.sample_index}"
-        cells.setdefault(key, {})[column] = found.get(identity)
-    names = list(variable_names) or ["prompt"]
-    if len(names) == 1:
-        index: pd.Index = pd.Index([key[0] for key in cells], name=names[0])
-    else:
-        index = pd.MultiIndex.from_tuples(list(cells), names=names)
-    table = pd.DataFrame(list(cells.values()), index=index)
-    table.columns.name = "knobs"
-    return table
-
-
-def _row_label(value: Any) -> Any:
-    # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
 
 
 FOLD_CHARS = 400  # longer outputs are folded under their opening (all their text kept)
@@ -173,41 +134,23 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
             text += f'<div class="wb-meta">{html.escape(small)}</div>'
         return text
 
-    if notes is not None and notes.shape == table.shape:
-        shown = table.copy().astype(object)
-        for i in range(table.shape[0]):
-            for j in range(table.shape[1]):
-                shown.iat[i, j] = cell(table.iat[i, j], notes.iat[i, j])
-    else:
-        shown = table.map(cell)
-    for axis in ("index", "columns"):
-        labels = getattr(shown, axis)
-        if isinstance(labels, pd.MultiIndex):
-            escaped = labels.set_levels(
-                [level.map(lambda v: html.escape(str(v))) for level in labels.levels]
-            )
-        else:
-            escaped = labels.map(lambda v: html.escape(str(v))).rename(labels.name)
-        setattr(shown, axis, escaped)
-    # Several row labels (prompt and a template's variables): each row repeats them all
-    # (no rowspan), so its first cell is always the first label, the one kept in view
-    # (``th:first-child`` above); two sticky labels at left 0 would cover each other.
-    with pd.option_context("display.max_colwidth", None):
-        page = str(shown.to_html(escape=False, classes="wb-sweep", border=0, index_names=False,
-                                 sparsify=False))
-    page = _names_in_corner(page, [html.escape(str(n)) for n in shown.index.names if n is not None])
+    noted = notes if notes is not None and notes.shape == table.shape else None
+    rows: list[TableRow] = []
+    for i, key in enumerate(table.index):
+        labels = key if isinstance(table.index, pd.MultiIndex) else (key,)
+        cells = [cell(table.iat[i, j], None if noted is None else noted.iat[i, j])
+                 for j in range(table.shape[1])]
+        rows.append(([html.escape(str(label)) for label in labels], cells))
+    # One header row: the row labels' names (``prompt``, a template's variables) in the
+    # corner above them, then the knob combinations. Several row labels: each row repeats
+    # them all (no rowspan), so its first cell is always the first label, the one kept in
+    # view (``th:first-child`` above); two sticky labels at left 0 would cover each other.
+    corner = ["" if name is None else html.escape(str(name)) for name in table.index.names]
+    header = corner + [html.escape(str(column)) for column in table.columns]
+    # "dataframe": the class pandas gave this table, which JupyterLab's table styles read.
+    page = html_table(header, rows, classes="dataframe wb-sweep", attributes='border="0"')
     # Money in the cells: MathJax skips the whole table.
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
-
-
-
-def _names_in_corner(page: str, names: list[str]) -> str:
-    """One header row, not pandas' two: the row labels' names (``prompt``, a template's
-    variables; escaped) go in the empty corner above them."""
-    head, _, rest = page.partition("</thead>")
-    for name in names:
-        head = head.replace("<th></th>", f"<th>{name}</th>", 1)
-    return f"{head}</thead>{rest}"
 
 
 _INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG

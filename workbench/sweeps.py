@@ -19,22 +19,22 @@ table as history; the next run sends it again. A call cut off by a stop leaves n
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .background import BackgroundLoop
+from .calls.warmup import WarmUp
 from .checks import amount, choice, seconds
-from .errors import BudgetExceededError, InvalidInputError, SweepInterrupted
-from .estimate import Estimate
+from .errors import InvalidInputError, SweepInterrupted
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
-from .money import format_money
 from .plan import plan_runs, points_frame, sweep_id_of
 from .progress import ProgressBar, SharedProgress, SweepProgress
-from .session import PreparedChat, Session, get_session
+from .session import Session
+from .spend import SweepSpend
+from .sweepcost import SweepCosting, _Work
+from .sweepresults import SweepResults
 
 if TYPE_CHECKING:
     import os
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .batch import SweepBatches
-    from .dispatch import Job
     from .scoring.datasets import Dataset
     from .scoring.live import LiveScoring
 
@@ -78,6 +77,7 @@ def sweep(
     context: Mapping[str, Any] | None = None,
     deadline: float | None = None,
     scorers: Any = None,
+    session: Session,
     **fixed_params: Any,
 ) -> Sweep:
     """Plan a sweep: the cartesian product of ``vars`` (template variables) and ``grid``
@@ -113,6 +113,7 @@ def sweep(
         fixed=fixed_params,
         deadline=deadline,
         scorers=scorers,
+        session=session,
     )
 
 
@@ -131,18 +132,7 @@ def _knob_values(name: str, values: Any) -> Any:
     return [check_knob(name, value) for value in listed]
 
 
-@dataclass(frozen=True)
-class _Work:
-    """What one run of a sweep has to do, decided before anything is sent."""
-
-    replay: list[PreparedChat]
-    send: list[Job]
-    already: int
-    cost: Estimate  # of the calls to send (zero when not priced)
-    priced: bool = True  # False: no budget to keep, so the calls were not priced
-
-
-class Sweep:
+class Sweep(SweepCosting, SweepResults):
     """A planned grid of chat calls; see :func:`sweep` and the module docstring."""
 
     def __init__(
@@ -161,7 +151,7 @@ class Sweep:
         strict: bool = False,
         context: Mapping[str, Any] | None = None,
         fixed: Mapping[str, Any] | None = None,
-        session: Session | None = None,
+        session: Session,
         deadline: float | None = None,
         scorers: Any = None,
     ) -> None:
@@ -190,7 +180,7 @@ class Sweep:
         self.deadline = None if deadline is None else seconds("deadline", deadline)
         self.fresh = fresh
         self.strict = strict
-        self.session = session or get_session()
+        self.session = session
         self.experiment = experiment or self.session.experiment
         self.scoring: LiveScoring | None = None
         if scorers is not None:
@@ -209,6 +199,8 @@ class Sweep:
             context=context,
             dataset=self.dataset,
         )
+        # Loading the store and the tokenizers now, not in s.run(): ~1 s off the first call.
+        self._warm = WarmUp(p.prepared.record.model for p in self._plan)
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         for planned in self._plan:
             planned.prepared.record.sweep_id = self.sweep_id
@@ -233,114 +225,6 @@ class Sweep:
         model, prompt, request_hash."""
         return points_frame(self._plan)
 
-    # -- estimates and budget -------------------------------------------------------
-
-    def estimate(self, *, remaining: bool = False) -> Estimate:
-        """Tokens and low/expected/high dollars of every run or, with ``remaining=True``,
-        of the runs that :meth:`run` would send now. Sends nothing."""
-        if remaining:
-            return self._work().cost
-        planned = [p.prepared for p in self._plan]
-        return sum(self._estimates(planned), self._scoring_estimate(planned))
-
-    def _scoring_estimate(self, prepared: Sequence[PreparedChat]) -> Estimate:
-        """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
-        if self.scoring is None:
-            return Estimate.zero()
-        from .scoring.live import estimate_planned
-
-        return estimate_planned(self.scoring.scorers, prepared, self.session) or Estimate.zero()
-
-    def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
-        from .estimate import estimate_messages
-
-        # Points that differ only in seed or temperature cost the same: count them once.
-        cache: dict[str, Estimate] = {}
-        memo: dict[Any, Any] = {}  # the store's prices and means, asked once per sweep
-        out = []
-        for each in prepared:
-            record, messages = each.record, each.body["messages"]
-            key = json.dumps([each.provider.name, record.model, record.max_tokens, messages])
-            if key not in cache:
-                cache[key] = estimate_messages(
-                    messages,
-                    model=record.model,
-                    provider=each.provider,
-                    session=self.session,
-                    max_tokens=record.max_tokens,
-                    experiment=self.experiment,
-                    memo=memo,
-                )
-            out.append(cache[key])
-        return out
-
-    def _work(self, priced: bool = True) -> _Work:
-        """``priced=False``: no cost estimate (only a budget needs one before sending;
-        pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
-        from .dispatch import Job
-
-        store = self.session.store
-        here = store.runs(sweep_id=self.sweep_id, status="ok")
-        done = set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
-        todo = [p for p in self._plan if p.identity not in done]
-        elsewhere = {} if self.fresh else store.find_ok_many(p.identity for p in todo)
-        replay = [p.prepared for p in todo if p.identity in elsewhere]
-        sending = [p.prepared for p in todo if p.identity not in elsewhere]
-        total = Estimate.zero()
-        if priced:
-            estimates = self._estimates(sending)
-            reserved = [e.prompt_tokens + e.completion_tokens_max for e in estimates]
-            total = sum(estimates, self._scoring_estimate(sending))
-        else:
-            reserved = [_reserved_tokens(p) for p in sending]
-        jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
-        return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
-
-    def _budget_limits(self) -> list[Decimal]:
-        return [b for b in (self.budget, self.session.remaining_budget()) if b is not None]
-
-    def _refuse_over_budget(self, work: _Work) -> None:
-        limits = self._budget_limits()
-        remaining = self.session.remaining_budget()
-        if work.send and remaining is not None and remaining < 0:
-            raise BudgetExceededError(
-                f"Sweep refused before sending anything: the session budget of "
-                f"{format_money(self.session.budget)} is spent; raise it with"
-                " wb.configure(budget=...)"
-            )
-        if not limits or not work.priced:
-            return
-        cost = work.cost.cost_high if self.strict else work.cost.cost_expected
-        if work.send and cost is None and not self.session.allow_unpriced:
-            # As for one call: a budget cannot be kept on calls whose price is unknown.
-            raise BudgetExceededError(
-                "Sweep refused before sending anything: no price is known for "
-                f"{', '.join(map(repr, self._unpriced_models(work)))}, so the budget cannot "
-                "be kept. Set prices with wb.set_price(...), or send calls of unknown cost "
-                "anyway with wb.configure(allow_unpriced=True)"
-            )
-        if cost is not None and cost > min(limits):
-            which = "worst-case" if self.strict else "expected"
-            raise BudgetExceededError(
-                f"Sweep refused before sending anything: the {which} cost {format_money(cost)} is "
-                f"above the budget of {format_money(min(limits))}. Estimate: {work.cost}. Lower "
-                "max_tokens or shrink the grid, or raise budget=... / wb.configure(budget=...)"
-            )
-
-    def _unpriced_models(self, work: _Work) -> list[str]:
-        import warnings
-
-        from .usage import Usage
-
-        models = {(job.prepared.record.model, job.prepared.provider) for job in work.send}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the refusal says it; no warning on top
-            return sorted(
-                model
-                for model, provider in models
-                if self.session.quote(model, Usage(1, 1), provider).cost_usd is None
-            )
-
     # -- running ----------------------------------------------------------------------
 
     def _begin(self) -> _Work:
@@ -354,7 +238,8 @@ class Sweep:
             )
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
-            self.session.store.check_writable()  # a read-only store would lose every answer
+            # A read-only store would lose every answer; PostgreSQL refuses a NUL in text.
+            self.session.store.check_writable(job.prepared.record for job in work.send)
         for provider in {job.prepared.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True
@@ -377,10 +262,9 @@ class Sweep:
 
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
         from .dispatch import Dispatcher, attempt_of
-        from .spend import SweepSpend
-
         scoring = self.scoring
-        spend = SweepSpend(self.budget)  # this run's calls and its scorers' model calls
+        # This run's calls and its scorers' model calls, against its budget and the session's.
+        spend = SweepSpend(self.budget, self.session.spend)
         if scoring is not None:
             scoring.spend = spend
         try:
@@ -573,77 +457,3 @@ class Sweep:
         """Run in the current event loop (``await sweep.arun()``); cancelling it stops it."""
         await self._execute(self._begin(), on_progress)
         return self.df
-
-    # -- results ----------------------------------------------------------------------
-
-    @property
-    def df(self) -> pd.DataFrame:
-        """This sweep's rows, one per point that has one (its ok row, else its latest
-        error), in point order, with ``point``, the point's variables and knobs, and a
-        ``score:<name>`` column per scorer that has scored them."""
-        from .scoring.columns import add_score_columns
-
-        return add_score_columns(self._rows(), self.session.store)
-
-    def _rows(self) -> pd.DataFrame:
-        from .sidebyside import rows_by_point
-
-        return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)
-
-    def table(self, values: str = "output") -> pd.DataFrame:
-        """Side by side: one row per prompt (its variables), one column per knob
-        combination (``#n`` per sample with repeats); cells hold ``values`` of :attr:`df`.
-
-        A DataFrame (derived frames are plain ones); in a notebook it shows as the
-        readable sweep table, with each output's small print (:meth:`notes_table`)."""
-        from .sweeptable import SweepTable
-
-        df = self.df
-        if values not in df.columns:
-            raise KeyError(f"no column {values!r}; choose one of {list(df.columns)}")
-        shown = df[values]
-        if values == "output" and "refusal" in df:  # a refusal is shown as one, not as ""
-            refused = df["refusal"].map(lambda t: isinstance(t, str) and bool(t)).astype(bool)
-            shown = shown.where(~refused, "[refused] " + df["refusal"].astype(str))
-        notes = self._notes(df) if values == "output" else None
-        return SweepTable.of(self._pivot(df, shown, values), values, notes)
-
-    def notes_table(self) -> pd.DataFrame:
-        """The small print of each cell of :meth:`table` (same shape): ``⚠ cut at 40
-        tokens`` and the like on a first line, then tokens · cost · latency."""
-        return self._notes(self.df)
-
-    def _notes(self, df: pd.DataFrame) -> pd.DataFrame:
-        import pandas as pd
-
-        from .sidebyside import cell_note
-
-        notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
-                          dtype=object)
-        return self._pivot(df, notes, "output")
-
-    def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
-        from .sidebyside import side_by_side
-
-        keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
-        found = {(h, i): v for h, i, v in keys}
-        plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
-        return side_by_side(
-            plan, found, variable_names=self._variable_names(), repeats=self.repeats, values=values
-        )
-
-    def _variable_names(self) -> list[str]:
-        if self.dataset is not None and self._plan:
-            return list(self._plan[0].point.variables)  # the columns the template uses
-        return list(self.variables)
-
-
-def _reserved_tokens(prepared: PreparedChat) -> int:
-    """What a call may spend of a token limit: its prompt and the most it may answer
-    (as its estimate counts them)."""
-    from .estimate import DEFAULT_MAX_TOKENS
-    from .tokens import count_chat_tokens
-
-    record = prepared.record
-    worst = record.max_tokens if record.max_tokens is not None else DEFAULT_MAX_TOKENS
-    return count_chat_tokens(list(prepared.body["messages"]), record.model) + worst

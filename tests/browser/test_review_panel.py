@@ -1,9 +1,10 @@
 """The ReviewPanel in a real JupyterLab (light and dark theme), driven by a real Chromium.
 
 Stores four runs of a small sweep in the Lab's store, runs the cell that shows
-``wb.ReviewPanel``, rates three outputs with the keyboard (p, f, p), and finds the three
-ratings as ``human`` scores in the store file. The shared Lab and Chromium of conftest.py,
-in both themes; screenshots: ``test-artifacts/review-<theme>.png``.
+``wb.ReviewPanel``, rates three outputs with the keyboard (p, f, p; the last p held down,
+so the key repeats), and finds exactly the three ratings as ``human`` scores in the store
+file. The shared Lab and Chromium of conftest.py, in both themes; screenshots:
+``test-artifacts/review-<theme>.png``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> 
             "n => parseFloat(getComputedStyle(n).paddingLeft)") >= 4
         panel.focus()
         for key, rated in (("p", 1), ("f", 2), ("p", 3)):
-            page.keyboard.press(key)
+            if rated < 3:
+                page.keyboard.press(key)
+            else:  # held down: the key repeats (event.repeat) and still rates one output
+                for _ in range(4):
+                    page.keyboard.down(key)
+                page.keyboard.up(key)
             page.wait_for_function(
                 "(text) => document.querySelector('.wb-review-progress').innerText"
                 " === text", arg=f"{rated} of 4 rated", timeout=30_000,

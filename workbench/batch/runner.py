@@ -18,17 +18,16 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..calls.budget import refuse_over_budget
 from ..dispatch import attempt_of
 from ..errors import (
     APIError,
     APIStatusError,
-    BudgetExceededError,
     ConfigurationError,
     InvalidInputError,
     WorkbenchError,
 )
 from ..frames import iso_utc
-from ..money import format_money
 from ..progress import ProgressBar, SweepProgress
 from ..session import PreparedChat, one_line
 from . import jsonl
@@ -177,16 +176,13 @@ class SweepBatches:
                     "The local model has no Batch API: run this sweep live (s.run(), or "
                     "%%chat without --batch)"
                 )
-        limits = [b for b in (self.sweep.budget, self.session.remaining_budget()) if b is not None]
-        if send and limits and cost is not None and cost > min(limits):
-            raise BudgetExceededError(
-                f"Batch refused before sending anything: its cost {format_money(cost)} at the "
-                f"batch price is above the budget of {format_money(min(limits))}: shrink the "
-                "grid or raise "
-                "budget=..."
+        if send and cost is not None:  # one budget for live and batch calls (calls/budget.py)
+            refuse_over_budget(
+                "Batch", self.session.spend, cost, own=self.sweep.budget,
+                label="cost at the batch price", fix="shrink the grid or raise budget=...",
             )
         if send:
-            self.session.store.check_writable()
+            self.session.store.check_writable(p.record for p in send)
             for provider in {p.provider for p in send}:
                 provider.api_key()  # a missing key fails now, naming its variable
 

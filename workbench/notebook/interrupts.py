@@ -1,15 +1,19 @@
-"""What Ctrl-C during ``wb.chat`` leaves on screen: the partial answer and its footer.
+"""``wb.chat`` as a notebook shows it at Ctrl-C: the partial answer and its footer.
 
 The one line after them (what was kept, under which run id) is the exception's own, see
-:class:`workbench.errors.CallInterrupted`; this module only prints what comes before it.
+:class:`workbench.errors.CallInterrupted`; the call itself is :mod:`workbench.calls.single`.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
+from workbench.calls import single
 from workbench.display import footer
 from workbench.errors import CallInterrupted
 
-__all__ = ["show_partial_answer"]
+__all__ = ["achat", "chat", "show_partial_answer"]
 
 
 def show_partial_answer(exc: CallInterrupted, *, streamed: bool) -> None:
@@ -20,3 +24,21 @@ def show_partial_answer(exc: CallInterrupted, *, streamed: bool) -> None:
     elif text:
         print(text, flush=True)
     print(footer(exc.response), flush=True)
+
+
+@functools.wraps(single.chat)
+def chat(*args: Any, **kwargs: Any) -> Any:
+    try:
+        return single.chat(*args, **kwargs)
+    except CallInterrupted as exc:
+        show_partial_answer(exc, streamed=kwargs.get("on_delta") is not None)
+        raise
+
+
+@functools.wraps(single.achat)
+async def achat(*args: Any, **kwargs: Any) -> Any:
+    try:
+        return await single.achat(*args, **kwargs)
+    except CallInterrupted as exc:
+        show_partial_answer(exc, streamed=kwargs.get("on_delta") is not None)
+        raise

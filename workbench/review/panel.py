@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.selection import TAKES, RunsSelectionError
 from ..errors import InvalidInputError
 from ..scoring.engine import expected_for, runs_to_score
 from ..scoring.table import read_scores
@@ -110,9 +111,9 @@ class ReviewPanel:
                 raise InvalidInputError("pairwise takes (baseline, candidate)")
             self.cases, self.unpaired = self._pairs(*pairwise)
         elif data is None:
-            raise InvalidInputError("ReviewPanel needs a Sweep, a runs DataFrame or a name")
+            raise RunsSelectionError(f"wb.ReviewPanel takes {TAKES}, or pairwise=(...)")
         else:
-            frame = runs_to_score(data, self.session)
+            frame = runs_to_score(data, self.session, "wb.ReviewPanel")
             self.cases, self.unpaired = [Case(row) for row in frame.to_dict("records")], 0
         self.filter = "all"
         self.position = 0
@@ -222,10 +223,18 @@ class ReviewPanel:
         self._refresh()
 
     def handle(self, message: dict[str, Any]) -> None:
-        """Apply one message from the widget: {"action", "value", "comment"}; an error
-        shows as one line in the panel."""
+        """Apply one message from the widget: {"action", "value", "comment", "run_id"}; an
+        error shows as one line in the panel.
+
+        ``run_id`` is the run the card showed when the key was pressed: a rating or skip
+        for any other run (a held or double-pressed key, sent before the next card was
+        drawn) is dropped, so only an output the person saw is rated."""
         try:
             action = message.get("action")
+            if action in ("rate", "skip") and not self._shown(message):
+                self.status = "ignored a second key press: it was for the previous output"
+                self._refresh()
+                return
             if action == "rate":
                 self.rate(message.get("value"), str(message.get("comment") or ""))
             elif action == "skip":
@@ -237,6 +246,14 @@ class ReviewPanel:
         except Exception as exc:  # noqa: BLE001  # shown in the panel, not as a traceback
             self.status = one_line(exc)
             self._refresh()
+
+    def _shown(self, message: dict[str, Any]) -> bool:
+        """Whether the message was sent for the case on screen now (a message without a
+        run id, from code rather than the widget, is taken as meant for it)."""
+        if "run_id" not in message:
+            return True
+        case = self.current
+        return bool(message["run_id"] == (case.run_id if case is not None else None))
 
     # -- what is shown ----------------------------------------------------------------
     @property
@@ -358,8 +375,8 @@ class ReviewPanel:
         return f"{value:g}"
 
     def _pairs(self, baseline: Any, candidate: Any) -> tuple[list[Case], int]:
-        left = runs_to_score(baseline, self.session).to_dict("records")
-        right = runs_to_score(candidate, self.session).to_dict("records")
+        left = runs_to_score(baseline, self.session, "pairwise").to_dict("records")
+        right = runs_to_score(candidate, self.session, "pairwise").to_dict("records")
         for side, runs in (("baseline", left), ("candidate", right)):
             keys = [pair_key(run) for run in runs]
             if len(set(keys)) != len(keys):

@@ -31,9 +31,12 @@ function render({ model, el: root }) {
   panel.setAttribute("data-p-suppress-shortcuts", "true");
   root.appendChild(panel);
 
+  // Each message names the run on screen when the key or click came: a second press
+  // before Python's next card arrives is then dropped, not applied to an unseen output.
   const send = (action, value) => {
     const comment = panel.querySelector("textarea");
-    model.send({action, value: value ?? null, comment: comment ? comment.value : ""});
+    const run_id = model.get("card").run_id ?? null;
+    model.send({action, value: value ?? null, comment: comment ? comment.value : "", run_id});
   };
 
   function keyAction(key) {
@@ -59,6 +62,7 @@ function render({ model, el: root }) {
     if (!action) return;
     event.preventDefault();
     event.stopPropagation();
+    if (event.repeat) return;  // a held key rates once
     send(action[0], action[1]);
   });
 

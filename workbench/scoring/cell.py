@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..calls.budget import refuse_over_budget
 from ..errors import BudgetExceededError
 from ..money import format_money
 from .base import Scorer
@@ -54,12 +55,11 @@ def refuse_cell_over_budget(
             experiment=record.experiment,
         )
     )
-    if total.cost_expected is not None and total.cost_expected > budget:
-        raise BudgetExceededError(
-            f"Refused before sending: the answer and its judge's calls are expected to cost "
-            f"{format_money(total.cost_expected)}, above --budget {format_money(budget)}"
-            " (raise --budget, or score with scorers that call no model)"
-        )
+    refuse_over_budget(  # the one budget (calls/budget.py): unpriced judges refused too
+        "Call", session.spend, total.cost_expected, unpriced=total.unpriced_models, own=budget,
+        label="expected cost of the answer and its judge's calls",
+        fix="raise --budget, or score with scorers that call no model",
+    )
 
 
 def score_cell(

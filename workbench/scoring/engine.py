@@ -8,14 +8,14 @@ recomputes them), so re-running a notebook re-scores for free.
 from __future__ import annotations
 
 import json
-import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..calls.budget import Spend, refuse_over_budget
+from ..core.selection import runs_frame
 from ..errors import BudgetExceededError, InvalidInputError
-from ..money import format_money
 from .base import Item, Score, Scorer, as_scorers
 from .builtin import YesNoScorer
 from .judge import JUDGE_SUFFIX
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..record import RunRecord
     from ..session import Session
-    from ..spend import SweepSpend
 
 __all__ = [
     "score",
@@ -46,7 +45,7 @@ def expected_for(run: Any) -> Any:
     return None if value is None or value != value else value  # NaN is missing
 
 
-def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
+def runs_to_score(data: Any, session: Session, what: str = "wb.score") -> pd.DataFrame:
     """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
     list of responses or run records) that have an output to score; a judge's own calls
     are left out."""
@@ -59,21 +58,7 @@ def runs_to_score(data: Any, session: Session) -> pd.DataFrame:
         # ChatResponses (their records) or RunRecords: a cell's or a script's own runs.
         records: list[RunRecord] = [r.record if hasattr(r, "record") else r for r in data]
         data = records_frame(records)
-    if isinstance(data, str):
-        frame = session.store.runs(experiment=data)
-        if frame.empty:
-            raise InvalidInputError(
-                f"experiment {data!r} has no runs: check the name with wb.runs()['experiment']"
-            )
-    elif isinstance(data, pd.DataFrame):
-        frame = data
-    elif hasattr(data, "df") and isinstance(getattr(data, "df", None), pd.DataFrame):
-        frame = data.df
-    else:
-        raise InvalidInputError(
-            f"wb.score takes a Sweep, a runs DataFrame or an experiment name, not "
-            f"{type(data).__name__}"
-        )
+    frame = runs_frame(data, session.store, what)  # the one reading of "which runs"
     missing = {"run_id", "output"} - set(frame.columns)
     if missing:
         raise InvalidInputError(
@@ -116,41 +101,6 @@ def items_of(frame: pd.DataFrame) -> list[Item]:
             )
         )
     return items
-
-
-class _Spending:
-    """Model calls' spend against a budget (USD); raises before a call once it is over.
-    Inside a sweep, the calls also count against the sweep's budget (``sweep``)."""
-
-    def __init__(
-        self, session: Session, budget: Decimal | None, sweep: SweepSpend | None = None
-    ) -> None:
-        self.session, self.budget, self.sweep = session, budget, sweep
-        self.spent = Decimal(0)
-        self._lock = threading.Lock()
-
-    def __call__(self, cost: float | None) -> None:
-        with self._lock:
-            if cost is not None:
-                self.spent += Decimal(str(cost))
-                if self.sweep is not None:
-                    self.sweep.add(cost, scoring=True)
-                return
-            if self.sweep is not None:
-                self.sweep.check()
-            if self.budget is not None and self.spent > self.budget:
-                raise BudgetExceededError(
-                    "Scoring stopped: its model calls have spent"
-                    f" {format_money(self.spent)}, above the budget of"
-                    f" {format_money(self.budget)}; the scores so far are stored, score again"
-                    " with a larger budget to finish"
-                )
-            remaining = self.session.remaining_budget()
-            if remaining is not None and remaining < 0:
-                raise BudgetExceededError(
-                    "Scoring stopped: the session budget is spent (raise it with"
-                    " wb.configure(budget=...) and score again to finish)"
-                )
 
 
 def estimate_scoring(
@@ -196,7 +146,7 @@ def score_within(
     session: Session,
     fresh: bool = False,
     limit: Decimal | None = None,
-    sweep: SweepSpend | None = None,
+    sweep: Spend | None = None,
 ) -> pd.DataFrame:
     """:func:`score`, its model calls also counted against a running sweep's budget
     (``sweep``): they stop with the sweep's own line once it has spent its budget."""
@@ -217,7 +167,8 @@ def score_within(
         else:
             pending[scorer.id] = [i for i, run_id in enumerate(run_ids) if run_id not in done]
     _refuse_over_budget(chosen, frame, pending, session, limit)
-    spending = _Spending(session, limit, sweep)
+    spending = Spend("Scoring", limit, session.spend, within=sweep,
+                     kept="the scores so far are stored", again="score again")
     # Yes/no scorers call no model and cannot fail: all of them first, written in one
     # transaction (one checkpoint of the WAL, not one per scorer).
     quick = [s for s in chosen if isinstance(s, YesNoScorer) and pending[s.id]]
@@ -255,23 +206,19 @@ def _refuse_over_budget(
     session: Session,
     limit: Decimal | None,
 ) -> None:
-    limits = [b for b in (limit, session.remaining_budget()) if b is not None]
     paid = [s for s in scorers if s.uses_model and pending[s.id]]
-    if not limits or not paid:
+    if not paid or (limit is None and session.spend.remaining() is None):
         return
+    from ..estimate import Estimate
+
     items = items_of(frame)
-    total = None
+    total = Estimate.zero()
     for scorer in paid:
-        cost = estimate_scoring([scorer], [items[i] for i in pending[scorer.id]], session)
-        total = cost if total is None else total + cost
-    if total is not None and total.cost_expected is not None and total.cost_expected > min(limits):
-        raise BudgetExceededError(
-            f"Scoring refused before sending anything: its model calls are expected to cost"
-            f" {format_money(total.cost_expected)}, above the budget of"
-            f" {format_money(min(limits))}."
-            " Estimate:"
-            f" {total}. Raise budget=... or score fewer runs"
-        )
+        total += estimate_scoring([scorer], [items[i] for i in pending[scorer.id]], session)
+    # A judge with no known price is refused as a call of the session is (calls/budget.py).
+    refuse_over_budget("Scoring", session.spend, total.cost_expected,
+                       unpriced=total.unpriced_models, own=limit, estimate=total,
+                       fix="raise budget=... or score fewer runs")
 
 
 def _yes_no_scores(
@@ -305,7 +252,7 @@ def _scores(
     items: list[Item],
     session: Session,
     fresh: bool,
-    spending: _Spending,
+    spending: Spend,
 ) -> NewScores:
     try:
         results = scorer.score_many(items, session, fresh=fresh, on_cost=spending)

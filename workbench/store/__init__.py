@@ -1,49 +1,52 @@
 """The experiment table and the store's caches, on SQLite (the default) or PostgreSQL.
 
 ``open_store(target)`` picks the backend from the target: a ``postgresql://`` URL is the
-shared team store (:mod:`.postgres`), anything else is a SQLite file (:mod:`.sqlite`).
-Both have the same schema, the same named migrations and the same methods, including the
-small SQL surface (``select_rows``, ``execute``, ``execute_many``, ``dialect``) through
-which the scoring, review and batch packages keep their own tables on either backend.
+shared team store (:class:`PostgresStore`, :mod:`.postgres`), anything else is a SQLite
+file (:class:`SQLiteStore`, :mod:`.sqlite`). Both implement the :class:`Store` protocol
+(:mod:`.protocol`): the same schema (:mod:`.schema`), the same named migrations and the
+same methods, including the small SQL surface (``select_rows``, ``execute``,
+``execute_many``, ``dialect``) through which the scoring, review and batch packages keep
+their own tables on either backend.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Union
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from ..frames import expand_json
-from .sqlite import ExperimentStore
-from .target import StoreURL, is_postgres_url
+from .opening import open_store, store_label
+from .protocol import Store
+from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
 
 __all__ = [
-    "ExperimentStore",
+    "Store",
+    "SQLiteStore",
+    "PostgresStore",
     "AnyStore",
     "expand_json",
     "open_store",
     "store_label",
 ]
 
-AnyStore = Union[ExperimentStore, "PostgresStore"]
+# The name stores had as a union of the two classes; the protocol says it now.
+AnyStore = Store
 
 
-def open_store(
-    target: str | os.PathLike[str], *, password_env: str | None = None
-) -> ExperimentStore | PostgresStore:
-    """The store at ``target``: a ``postgresql://`` URL or a SQLite file path."""
-    if is_postgres_url(target):
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":  # imported on first use: psycopg only for PostgreSQL users
         from .postgres import PostgresStore
 
-        return PostgresStore(str(target), password_env=password_env)
-    return ExperimentStore(target)
-
-
-def store_label(target: str | os.PathLike[str]) -> str:
-    """``target`` as it may be shown: a URL with its password masked, or the path."""
-    if is_postgres_url(target):
-        return StoreURL.parse(str(target)).masked
-    return os.fspath(target)
-
+        return PostgresStore
+    if name == "ExperimentStore":
+        # The SQLite store's name before it said which backend it is.
+        warnings.warn(
+            "ExperimentStore is now SQLiteStore (workbench.store.SQLiteStore)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,10 +5,12 @@ and the conversions of rows to results (the newest run per identity, prices, vec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from operator import itemgetter
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,13 +18,21 @@ import numpy as np
 import pandas as pd
 
 from ..checks import choice
-from ..errors import InvalidInputError
-from ..frames import iso_utc, runs_frame
-from ..record import COLUMNS
+from ..errors import InvalidInputError, StoreError
+from ..frames import EXPORT_SUFFIXES, iso_utc, runs_frame
+from ..record import COLUMNS, current_user
 from .columnar import gc_paused
-from .migrations import one_line
+from .messages import one_line
 
 __all__ = [
+    "CLAIM_SQL",
+    "RELEASE_SQL",
+    "claim_params",
+    "check_export_suffix",
+    "text_key",
+    "now_iso",
+    "StoreBase",
+    "runs_where",
     "EMBEDDING_DTYPE",
     "FIND_OK_SQL",
     "FIND_RUN_SQL",
@@ -129,13 +139,11 @@ def embedding_rows(
     now: str,
 ) -> list[tuple[Any, ...]]:
     """``embeddings`` rows: vectors as float32 bytes, keyed by the text's SHA-256."""
-    from .sqlite import _text_key
-
     return [
         (
             model,
             dimensions or 0,  # 0 = the model's default size, see migration 002
-            _text_key(text),
+            text_key(text),
             np.asarray(vector, dtype=EMBEDDING_DTYPE).tobytes(),
             now,
         )
@@ -183,6 +191,41 @@ def runs_where(
                 f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
             ) from None
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
+# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
+CLAIM_SQL = (
+    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
+    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
+    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
+)
+RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+
+
+def claim_params(
+    request_hash: str, sample_index: int, run_id: str, stale_s: float
+) -> tuple[Any, ...]:
+    """The parameters of CLAIM_SQL: a claim older than ``stale_s`` seconds may be taken."""
+    now = datetime.now(timezone.utc)
+    stale = datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc)
+    return (request_hash, sample_index, run_id, current_user(), iso_utc(now), iso_utc(stale))
+
+
+def check_export_suffix(path: Path, verb: str) -> None:
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise StoreError(f"cannot {verb} {path}: the name must end in {', '.join(EXPORT_SUFFIXES)}")
+
+
+def text_key(text: str) -> str:
+    """The embeddings cache's key of a text: its SHA-256."""
+    # surrogatepass: a lone surrogate from a badly decoded file is still a cacheable text.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def now_iso() -> str:
+    return iso_utc(datetime.now(timezone.utc))
+
 
 _Store = TypeVar("_Store", bound="StoreBase")
 

@@ -13,14 +13,20 @@ stop one for a minute) and ``schema_migrations`` (each store's own history).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..frames import EXPORT_SUFFIXES, datasets_file, frame_to_rows, read_datasets, read_runs
-from .migrations import one_line
+from ..frames import EXPORT_SUFFIXES, frame_to_rows
+from ..record import COLUMNS
+from .messages import one_line
+from .nul import split_nul_rows
+from .opening import open_store, store_label
+from .runfiles import datasets_file, read_datasets, read_runs
+from .sqlite import SQLiteStore
 from .target import is_postgres_url
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "source_rows",
     "copy_runs",
     "copy_store",
+    "import_runs",
     "copy_command",
     "read_export",
     "CHUNK_ROWS",
@@ -51,17 +58,16 @@ class Table:
     columns: tuple[str, ...]
     key: tuple[str, ...] | None
 
-    def select(self, postgres: bool) -> str:
+    def select(self, row_order: str) -> str:
         # Keyless tables are histories: copied in the order they were written (the latest
-        # preference of a rater counts). ctid is where PostgreSQL appended the row.
-        order = ", ".join(self.key) if self.key else ("ctid" if postgres else "rowid")
+        # preference of a rater counts): the dialect's insertion order (rowid, ctid).
+        order = ", ".join(self.key) if self.key else row_order
         return f"SELECT {', '.join(self.columns)} FROM {self.name} ORDER BY {order}"
 
-    def insert(self, postgres: bool) -> str:
-        mark = "%s" if postgres else "?"
+    def insert(self) -> str:
         sql = (
             f"INSERT INTO {self.name} ({', '.join(self.columns)})"
-            f" VALUES ({', '.join([mark] * len(self.columns))})"
+            f" VALUES ({', '.join(['?'] * len(self.columns))})"
         )
         return f"{sql} ON CONFLICT ({', '.join(self.key)}) DO NOTHING" if self.key else sql
 
@@ -119,6 +125,8 @@ class Copied:
 
     read: dict[str, int] = field(default_factory=dict)
     added: dict[str, int] = field(default_factory=dict)
+    # Rows the target cannot hold (a NUL in a PostgreSQL text value), one line each.
+    refused: list[str] = field(default_factory=list)
 
     @property
     def runs(self) -> int:
@@ -127,6 +135,9 @@ class Copied:
     def note(self, table: str, read: int, added: int) -> None:
         self.read[table] = self.read.get(table, 0) + read
         self.added[table] = self.added.get(table, 0) + added
+
+    def refused_in(self, table: str) -> list[str]:
+        return [line for line in self.refused if line.startswith(f"{table} ")]
 
     def others(self) -> str:
         """The tables beside runs that had rows, e.g. "2 of 2 datasets, 5 of 6 scores"."""
@@ -176,17 +187,18 @@ def copy_store(
         on_total(len(runs) + sum(len(rows) for rows in tables.values()))
     copied = Copied()
     copied.note("runs", 0, 0)
+    runs = _holdable(target, "runs", COLUMNS, runs, copied)
     for start in range(0, len(runs), CHUNK_ROWS):
         chunk = runs[start : start + CHUNK_ROWS]
         copied.note("runs", len(chunk), int(target.add_rows(chunk)))
         if on_rows is not None:
             on_rows(len(chunk))
     for table in TABLES:
-        rows = tables.get(table.name, [])
+        rows = _holdable(target, table.name, table.columns, tables.get(table.name, []), copied)
         if table.key is None and rows:
             there = set(_select(target, table))
             rows = [row for row in rows if row not in there]
-            skipped = len(tables[table.name]) - len(rows)
+            skipped = len(tables[table.name]) - len(rows) - len(copied.refused_in(table.name))
             copied.note(table.name, skipped, 0)
             if on_rows is not None and skipped:
                 on_rows(skipped)
@@ -198,6 +210,23 @@ def copy_store(
     return copied
 
 
+def import_runs(store: Any, source: str | os.PathLike[str]) -> int:
+    """``wb.import_runs``: merge into ``store`` the runs of an export (with its datasets),
+    a SQLite store or a ``postgresql://`` one (with every table it holds for its user) by
+    run_id; rows already there are skipped. Returns how many runs were new. Rows the store
+    cannot hold (a NUL in text on PostgreSQL) are left out with a warning naming them."""
+    copied = copy_store(source, store)
+    if copied.refused:
+        warnings.warn(
+            "not imported: " + "; ".join(copied.refused), RowsNotCopiedWarning, stacklevel=2
+        )
+    return copied.runs
+
+
+class RowsNotCopiedWarning(UserWarning):
+    """Rows of a source the target store cannot hold; the others were copied."""
+
+
 def copy_command(source: str, target: str, *, progress: bool = True) -> int:
     """``workbench store copy SOURCE TARGET``: the runs and every other table of SOURCE (a
     SQLite store, an export, a ``postgresql://`` URL) into TARGET, with a progress bar;
@@ -206,7 +235,6 @@ def copy_command(source: str, target: str, *, progress: bool = True) -> int:
 
     from tqdm import tqdm
 
-    from . import open_store, store_label
     from .target import configured_target
 
     try:
@@ -231,45 +259,51 @@ def copy_command(source: str, target: str, *, progress: bool = True) -> int:
     )
     if others := copied.others():
         print(f"and, new of those in the source: {others}", file=sys.stderr)
-    return 0
+    for line in copied.refused:
+        print(f"not copied: {line}", file=sys.stderr)
+    # Not 0: a script that deletes the source after a successful copy must not lose them.
+    return 1 if copied.refused else 0
 
 
 # ---------------------------------------------------------------------- reading and writing
 
 
-def _is_postgres(store: Any) -> bool:
-    return getattr(store, "path", None) is None
+def _holdable(
+    target: Any, table: str, columns: Sequence[str], rows: Rows, copied: Copied
+) -> Rows:
+    """``rows`` the target can hold: PostgreSQL refuses a NUL in text, so a row holding
+    one is left out and named (the rest still copies)."""
+    if getattr(getattr(target, "dialect", None), "name", "") != "postgresql":
+        return rows
+    kept, refused = split_nul_rows(columns, rows)
+    for row, where in refused:
+        key = dict(zip(columns, row, strict=False))
+        named = ", ".join(
+            f"{name} {key[name]}" for name in ("run_id", "scorer_id", "name", "batch_id")
+            if name in key
+        )
+        copied.note(table, 1, 0)
+        copied.refused.append(
+            f"{table} row {named or '(no key)'}: a NUL character (\\x00) in"
+            f" {', '.join(where)}, which PostgreSQL text cannot hold"
+        )
+    return kept
+
 
 
 def _select(store: Any, table: Table) -> Rows:
-    return [tuple(row) for row in store._query(table.select(_is_postgres(store)))]
+    return [tuple(row) for row in store.select_rows(table.select(store.dialect.row_order))]
 
 
 def _insert(store: Any, table: Table, rows: Sequence[tuple[Any, ...]]) -> int:
     """Insert ``rows`` in one transaction of the target store; how many were new."""
-    sql = table.insert(_is_postgres(store))
-    if _is_postgres(store):
-
-        def on_postgres(conn: Any) -> int:
-            with conn.cursor() as cur:
-                cur.executemany(sql, rows)
-                return max(int(cur.rowcount), 0)  # summed over the rows
-
-        return int(store._write(on_postgres))
-
-    def on_sqlite(conn: Any) -> int:
-        before = int(conn.total_changes)
-        conn.executemany(sql, rows)
-        return int(conn.total_changes) - before
-
-    return int(store._write(on_sqlite))
+    return int(store.execute_many(table.insert(), rows))
 
 
 def _read_source(
     source: str | os.PathLike[str], into: object | None, *, tables: bool
 ) -> tuple[Rows, dict[str, Rows]]:
     """(runs rows in ``record.COLUMNS`` order, rows of each other table) of ``source``."""
-    from . import open_store, store_label
 
     text = os.fspath(source)
     if is_postgres_url(text):
@@ -292,9 +326,7 @@ def _read_source(
     own_path = getattr(into, "path", None)
     if own_path is not None and Path(own_path).resolve() == path.resolve():
         raise StoreError(f"cannot import {path} into itself")
-    from .sqlite import ExperimentStore
-
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         return _read_store(store, tables)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..frames import datasets_file, iso_utc, write_datasets
+from ..frames import iso_utc
 from .dialect import Dialect
+from .runfiles import datasets_file, write_datasets
 
 __all__ = ["DatasetTables", "insert_dataset_sql"]
 

@@ -8,9 +8,47 @@ Code outside the stores writes its SQL once, with ``?`` placeholders and the por
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
-__all__ = ["Dialect", "SQLITE", "POSTGRES"]
+__all__ = ["Dialect", "SQLITE", "POSTGRES", "psycopg_sql", "numbered_sql"]
+
+# One SQL token: a string literal ('it''s'), a quoted name ("user"), a comment, a "?"
+# placeholder, or a run of anything else. A "?" inside a literal, a name or a comment is
+# text, not a placeholder, so it is never turned into one.
+_TOKEN = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|[^'"?\-/]+|.""", re.S
+)
+
+
+def _placeholders(sql: str, mark: object) -> str:
+    counter = 0
+    parts: list[str] = []
+    for token in _TOKEN.findall(sql):
+        if token == "?":
+            counter += 1
+            parts.append("%s" if mark == "%s" else f"${counter}")
+        elif mark == "%s":
+            parts.append(token.replace("%", "%%"))  # psycopg reads % everywhere
+        else:
+            parts.append(token)
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=512)
+def psycopg_sql(sql: str) -> str:
+    """SQL written with ``?`` placeholders in psycopg's style: each placeholder ``%s``,
+    each literal ``%`` doubled; a ``?`` inside a string literal, a quoted name or a
+    comment stays as it is."""
+    return _placeholders(sql, "%s")
+
+
+@functools.lru_cache(maxsize=64)
+def numbered_sql(sql: str) -> str:
+    """SQL written with ``?`` placeholders with PostgreSQL's own ``$1, $2, ...`` (what the
+    ADBC driver binds), placeholders found as in :func:`psycopg_sql`."""
+    return _placeholders(sql, "$")
 
 
 @dataclass(frozen=True)

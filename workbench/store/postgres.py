@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,48 +20,41 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from ..errors import StoreError
-from ..frames import (
-    record_from_row,
-    record_to_row,
-    write_runs,
-)
+from ..frames import record_from_row, record_to_row
 from ..record import COLUMNS, RunRecord
 from .columnar import (
     PostgresArrowReader,
     runs_frame_from_table,
 )
 from .common import (
+    CLAIM_SQL,
     FIND_OK_SQL,
     FIND_RUN_SQL,
     PRICES_SQL,
+    RELEASE_SQL,
     UPSERT_PRICE_SQL,
     StoreBase,
+    check_export_suffix,
+    claim_params,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
+    now_iso,
     price_texts,
     prices_from_rows,
     runs_where,
+    text_key,
     vector_of,
 )
 from .datasets import DatasetTables
-from .dialect import POSTGRES
-from .migrations import (
-    MIGRATIONS,
-    MIGRATIONS_TABLE,
-    POSTGRES_MIGRATIONS,
-    newer_store_error,
-    one_line,
-)
-from .sqlite import (
-    CLAIM_SQL,
-    RELEASE_SQL,
-    _check_suffix,
-    _now,
-    _text_key,
-    _user,
-)
+from .dialect import POSTGRES, psycopg_sql
+from .messages import one_line
+from .migrations import MIGRATIONS_TABLE, newer_store_error
+from .nul import answer_without_nul, refuse_nul_requests
+from .postgres_schema import apply_pending, has_table
+from .postgres_schema import unknown as unknown_migrations
+from .runfiles import write_runs
 from .target import StoreURL
 
 if TYPE_CHECKING:
@@ -71,9 +64,6 @@ __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
-# One 64-bit key for pg_advisory_xact_lock: "workbench" in ASCII, so other apps' locks
-# on the same database do not collide with ours by accident.
-_MIGRATION_LOCK = 0x776F726B62656E63
 CONNECT_TIMEOUT_S = 5
 # How long a statement keeps trying while the server is unreachable (a restart, a network
 # blip) before the store gives up and the row goes to the fallback file.
@@ -94,11 +84,6 @@ class _Unreachable(StoreError):
     """No connection could be opened (server down, network, login): worth retrying."""
 
 
-def _pg(sql: str) -> str:
-    """The shared SQL (``?`` placeholders) in psycopg's placeholder style."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
 class PostgresStore(DatasetTables, StoreBase):
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
@@ -108,7 +93,9 @@ class PostgresStore(DatasetTables, StoreBase):
     dialect = POSTGRES
 
     def __init__(self, url: str | StoreURL, *, password_env: str | None = None) -> None:
-        self.url = url if isinstance(url, StoreURL) else StoreURL.parse(url, password_env)
+        self.url = (url if isinstance(url, StoreURL) else StoreURL.parse(url)).with_password_env(
+            password_env
+        )
         self.path: Path | None = None  # not a file: fallback rows go to the working folder
         self.reconnect_s = RECONNECT_S
         self._lock = threading.RLock()
@@ -141,35 +128,15 @@ class PostgresStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ schema
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        if self._unknown(conn):
-            self._refusal = str(newer_store_error(self.url.masked, self._unknown(conn)))
+        if newer := unknown_migrations(conn):
+            self._refusal = str(newer_store_error(self.url.masked, newer))
             return
-        if not self._pending(conn):
-            return  # the common case: no lock, no writes
         import psycopg
 
         try:
-            with conn.transaction():
-                # Held to COMMIT: a second kernel waits here, then finds nothing pending.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                if not self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
-                    raise StoreError(
-                        f"{self.url.masked} holds a runs table that is not a workbench store's:"
-                        " use another database (or schema) for the workbench"
-                    )
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}"
-                    " (name TEXT NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)"
-                )
-                for name in self._pending(conn):
-                    for statement in POSTGRES_MIGRATIONS[name]:
-                        conn.execute(statement)  # DDL: fixed text, no values in it
-                    conn.execute(
-                        f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
-                        (name, _now()),
-                    )
+            apply_pending(conn, self.url.masked)
         except psycopg.errors.InsufficientPrivilege as exc:
-            if self._has_table(conn, MIGRATIONS_TABLE) and self._has_table(conn, "runs"):
+            if has_table(conn, MIGRATIONS_TABLE) and has_table(conn, "runs"):
                 # A read-only role on an older schema: reading and replays still work.
                 self._refusal = self._read_only_message(exc)
                 return
@@ -178,39 +145,13 @@ class PostgresStore(DatasetTables, StoreBase):
                 f" ({self._reason(exc)}): connect as a user who may create tables once"
             ) from exc
 
-    def _applied(self, conn: psycopg.Connection[Any]) -> list[str]:
-        if not self._has_table(conn, MIGRATIONS_TABLE):
-            return []
-        rows = conn.execute(
-            f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
-        ).fetchall()
-        return [str(name) for (name,) in rows]
-
-    def _pending(self, conn: psycopg.Connection[Any]) -> list[str]:
-        done = set(self._applied(conn))
-        return [name for name, _ in MIGRATIONS if name not in done]
-
-    def _unknown(self, conn: psycopg.Connection[Any]) -> list[str]:
-        known = {name for name, _ in MIGRATIONS}
-        return [name for name in self._applied(conn) if name not in known]
-
-    @staticmethod
-    def _has_table(conn: psycopg.Connection[Any], name: str) -> bool:
-        # A scan of the catalog under this statement's snapshot: to_regclass() may answer
-        # from a cache that has not yet seen the tables another kernel's migration made.
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
-            " WHERE schemaname = current_schema() AND tablename = %s)",
-            (name,),
-        ).fetchone()
-        return bool(row and row[0])
-
     # ------------------------------------------------------------------ runs
 
     def append(self, record: RunRecord) -> None:
         """Write one run, committed before returning (a replay on a read-only store is
-        not logged; the answer still reaches the caller)."""
-        row = record_to_row(record)
+        not logged; the answer still reaches the caller). A NUL in the answer's text,
+        which PostgreSQL cannot hold, is kept as ␀ (:mod:`.nul`): the answer was paid."""
+        row = answer_without_nul(record_to_row(record))
         if record.cache_hit and self._refusal is not None:
             return
         attempts = 0
@@ -224,9 +165,11 @@ class PostgresStore(DatasetTables, StoreBase):
 
         self._write(insert)
 
-    def check_writable(self) -> None:
+    def check_writable(self, records: Iterable[RunRecord] = ()) -> None:
         """Raise StoreError now if a row could not be written (before a paid call): the
-        server is reachable, the role may insert, and no newer workbench migrated it."""
+        server is reachable, the role may insert, and no newer workbench migrated it;
+        InvalidInputError if a request in ``records`` holds text PostgreSQL refuses (NUL)."""
+        refuse_nul_requests(records, self.url.masked)
         if self._refusal is not None:
             raise StoreError(self._refusal)
         import psycopg
@@ -243,7 +186,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
         def work(conn: psycopg.Connection[Any]) -> list[str]:
             with conn.transaction(force_rollback=True):
-                unknown = self._unknown(conn)
+                unknown = unknown_migrations(conn)
                 if not unknown:
                     conn.execute(_INSERT, probe)
                 return unknown
@@ -260,12 +203,12 @@ class PostgresStore(DatasetTables, StoreBase):
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(_pg(FIND_OK_SQL), (request_hash, sample_index))
+        rows = self._query(psycopg_sql(FIND_OK_SQL), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(_pg(FIND_RUN_SQL), (run_id,))
+        rows = self._query(psycopg_sql(FIND_RUN_SQL), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -302,7 +245,7 @@ class PostgresStore(DatasetTables, StoreBase):
         table = self._arrow.read(where, params, limit)
         if table is not None:
             return runs_frame_from_table(table)
-        sql = f"SELECT {_COLUMN_LIST} FROM runs{_pg(where)}"
+        sql = f"SELECT {_COLUMN_LIST} FROM runs{psycopg_sql(where)}"
         if limit is not None:
             sql += " ORDER BY run_id DESC LIMIT %s"
             params.append(limit)
@@ -310,17 +253,20 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
         sql, params = mean_tokens_query(model, experiment)
-        ((mean,),) = self._query(_pg(sql), params)
+        ((mean,),) = self._query(psycopg_sql(sql), params)
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
 
-    def export(self, path: str | Any, experiment: str | None = None) -> Path:
+    def export(
+        self, path: str | Any, experiment: str | None = None, *, keep_formulas: bool = False
+    ) -> Path:
+        """Write the runs to .parquet, .csv or .jsonl (see the SQLite store's export)."""
         target = Path(path)
-        _check_suffix(target, "export to")
+        check_export_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_runs(self.runs(experiment=experiment), target)
+            write_runs(self.runs(experiment=experiment), target, keep_formulas=keep_formulas)
             self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
@@ -328,19 +274,12 @@ class PostgresStore(DatasetTables, StoreBase):
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return target
 
-    def import_runs(self, path: str | Any) -> int:
-        """Merge the runs of an export (with its datasets), a SQLite store or another
-        PostgreSQL store (with every table it holds for its user, :mod:`.copying`) by
-        run_id; rows already here are skipped. Returns how many runs were new."""
-        from .copying import copy_store
-
-        return copy_store(path, self).runs
-
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here: COPY
         into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING."""
         if not rows:
             return 0
+        rows = [answer_without_nul(row) for row in rows]  # a paid answer (unsaved file)
 
         def insert(conn: psycopg.Connection[Any]) -> int:
             conn.execute(
@@ -361,17 +300,13 @@ class PostgresStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ claims
 
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
-        now = datetime.now(timezone.utc)
-        stale = datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc)
-        from ..frames import iso_utc
-
-        params = (request_hash, sample_index, run_id, _user(), iso_utc(now), iso_utc(stale))
-        rows = self._write(lambda conn: conn.execute(_pg(CLAIM_SQL), params).fetchall())
+        params = claim_params(request_hash, sample_index, run_id, stale_s)
+        rows = self._write(lambda conn: conn.execute(psycopg_sql(CLAIM_SQL), params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         params = (request_hash, sample_index, run_id)
-        self._write(lambda conn: conn.execute(_pg(RELEASE_SQL), params))
+        self._write(lambda conn: conn.execute(psycopg_sql(RELEASE_SQL), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -383,7 +318,8 @@ class PostgresStore(DatasetTables, StoreBase):
         cached_input_per_mtok: Decimal | None = None,
     ) -> None:
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(_pg(UPSERT_PRICE_SQL), (model, *texts, _now())))
+        params = (model, *texts, now_iso())
+        self._write(lambda conn: conn.execute(psycopg_sql(UPSERT_PRICE_SQL), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
@@ -403,7 +339,7 @@ class PostgresStore(DatasetTables, StoreBase):
     def get_embeddings(
         self, model: str, dimensions: int | None, texts: Sequence[str]
     ) -> dict[str, list[float]]:
-        by_key = {_text_key(text): text for text in texts}
+        by_key = {text_key(text): text for text in texts}
         if not by_key:
             return {}
         rows = self._query(
@@ -416,7 +352,7 @@ class PostgresStore(DatasetTables, StoreBase):
     def put_embeddings(
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
-        rows = embedding_rows(model, dimensions, vectors, _now())
+        rows = embedding_rows(model, dimensions, vectors, now_iso())
 
         def put(conn: psycopg.Connection[Any]) -> None:
             with conn.cursor() as cur:
@@ -433,7 +369,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
-        return self._query(_pg(sql), params)
+        return self._query(psycopg_sql(sql), params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the rows it changed."""
@@ -446,7 +382,7 @@ class PostgresStore(DatasetTables, StoreBase):
 
         def work(conn: psycopg.Connection[Any]) -> int:
             with conn.cursor() as cur:
-                cur.executemany(_pg(sql), rows)
+                cur.executemany(psycopg_sql(sql), rows)
                 return max(cur.rowcount, 0)
 
         return self._write(work)

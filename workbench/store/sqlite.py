@@ -6,13 +6,15 @@ its own short transaction, so concurrent writers queue briefly instead of losing
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import hashlib
 import os
 import sqlite3
 import threading
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,46 +23,50 @@ import pandas as pd
 
 from ..errors import StoreError
 from ..frames import (
-    EXPORT_SUFFIXES,
     expand_json,
-    iso_utc,
     record_from_row,
     record_to_row,
-    write_runs,
 )
 from ..record import COLUMNS, RunRecord
 from .columnar import export_parquet, read_runs_frame
 from .common import (
+    CLAIM_SQL,
     EMBEDDING_DTYPE,
     FIND_OK_SQL,
     FIND_RUN_SQL,
     PRICES_SQL,
+    RELEASE_SQL,
     UPSERT_PRICE_SQL,
     StoreBase,
+    check_export_suffix,
+    claim_params,
     embedding_rows,
     frame_of_rows,
     mean_tokens_query,
     newest_by_identity,
+    now_iso,
     price_texts,
     prices_from_rows,
     runs_where,
+    text_key,
     vector_of,
 )
 from .datasets import DatasetTables, insert_dataset_sql
 from .dialect import SQLITE
-from .migrations import (
+from .messages import one_line
+from .migrations import newer_store_error, unknown_migrations
+from .runfiles import write_runs
+from .sqlite_file import (
+    check_free_space,
     damaged_store_error,
     is_damaged,
-    low_disk_store_error,
-    newer_store_error,
-    one_line,
     open_database,
+    probe_write,
     read_only_store_error,
-    unknown_migrations,
     with_retries,
 )
 
-__all__ = ["ExperimentStore", "expand_json"]
+__all__ = ["SQLiteStore", "expand_json"]
 
 T = TypeVar("T")
 
@@ -72,13 +78,9 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _INSERT_DATASET = insert_dataset_sql(SQLITE)
 
-# Free space a paid call needs on the store's disk before it is sent: a large answer's
-# row, its index pages and their WAL frames, with room to spare (SQLite reports a full
-# disk only at COMMIT, after the answer has been paid for).
-_MIN_FREE_BYTES = 1 << 20
 
 
-class ExperimentStore(DatasetTables, StoreBase):
+class SQLiteStore(DatasetTables, StoreBase):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -100,6 +102,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         # Set once any statement found a damaged page: no paid call goes out after that.
         self._damage: str | None = None
         self._scanned_for_damage = False
+        _OPEN_STORES.add(self)
         try:
             if opened.read_only:
                 self._refusal = str(read_only_store_error(self.path))
@@ -113,17 +116,27 @@ class ExperimentStore(DatasetTables, StoreBase):
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the connection; later calls raise StoreError. Closing twice is fine."""
+        """Close the connection; later calls raise StoreError. Closing twice is fine.
+
+        The write-ahead log is checkpointed into the file first, so the ``.db`` file alone
+        holds every row: a store copied, mailed or committed without its ``-wal`` (after an
+        nbconvert run the file was a 4 KB shell and every row sat in the ``-wal``)."""
         with self._lock:
             conn, self._conn = self._conn, None
+        _OPEN_STORES.discard(self)
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 # Keeps the query planner's statistics fresh; cheap when nothing changed.
                 conn.execute("PRAGMA optimize")
+            with contextlib.suppress(sqlite3.Error):
+                # Short wait: another kernel writing or reading keeps its part of the log,
+                # and checkpoints it when it closes. A read-only store has nothing to do.
+                conn.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
 
     def __repr__(self) -> str:
-        return f"ExperimentStore({str(self.path)!r})"
+        return f"SQLiteStore({str(self.path)!r})"
 
     @property
     def label(self) -> str:
@@ -144,8 +157,9 @@ class ExperimentStore(DatasetTables, StoreBase):
             return
         self._write(lambda conn: conn.execute(_INSERT, row))
 
-    def check_writable(self) -> None:
-        """Raise StoreError now if a row could not be written.
+    def check_writable(self, records: Iterable[RunRecord] = ()) -> None:
+        """Raise StoreError now if a row could not be written (``records``, the rows about
+        to be sent, are PostgreSQL's to check: SQLite keeps any text).
 
         Called before every paid call, so an answer is not lost after the fact: a read-only
         file (a colleague's store, read-only media) still answers replays but takes no new
@@ -161,7 +175,7 @@ class ExperimentStore(DatasetTables, StoreBase):
             self._scan_for_damage()
         if self._damage is not None:
             raise StoreError(self._damage)
-        self._check_free_space()
+        check_free_space(self.path)
         self._probe()
 
     def _scan_for_damage(self) -> None:
@@ -176,50 +190,11 @@ class ExperimentStore(DatasetTables, StoreBase):
             self._damage = str(damaged_store_error(self.path, reason))
         self._scanned_for_damage = True
 
-    def _check_free_space(self) -> None:
-        if not hasattr(os, "statvfs"):
-            return  # Windows: the probe and the append still report a full disk
-        try:
-            disk = os.statvfs(self.path.parent)
-        except OSError:
-            return
-        if disk.f_blocks == 0:
-            return  # a file system that reports no sizes (some FUSE mounts): nothing to go by
-        # root may use the blocks the file system keeps back from other users.
-        blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
-        if blocks * disk.f_frsize < _MIN_FREE_BYTES:
-            raise low_disk_store_error(self.path, blocks * disk.f_frsize, _MIN_FREE_BYTES)
-
     def _probe(self) -> None:
-        # A probe run inserted and rolled back: it needs the write lock and write access,
-        # takes a new page (its output is a page long, so a full database or a lowered
-        # max_page_count refuses it), lands on the table's last page as a real run does
-        # (its rowid, run_id and created_at sort last; a damaged last page fails here),
-        # and must fill every NOT NULL column, including one a newer workbench added.
-        probe = RunRecord(
-            kind="chat",
-            provider="workbench",
-            model="write-probe",
-            experiment="write-probe",
-            request_hash="write-probe",
-            output="x" * self._page_size,
-        )
-        row = record_to_row(probe)
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Read under the write lock: another kernel may have migrated the file.
-                unknown = unknown_migrations(conn)
-                if not unknown:
-                    conn.execute(_INSERT, row)
-                return unknown
-            finally:
-                with contextlib.suppress(sqlite3.Error):  # report the first error
-                    conn.execute("ROLLBACK")
-
         try:
-            unknown = self._locked(lambda conn: with_retries(self.path, lambda: work(conn)))
+            unknown = self._locked(
+                lambda conn: with_retries(self.path, lambda: probe_write(conn, self._page_size))
+            )
         except StoreError as exc:
             reason = str(exc.__cause__).lower()
             if "not null constraint" in reason or "no column named" in reason:
@@ -277,7 +252,8 @@ class ExperimentStore(DatasetTables, StoreBase):
         ``limit`` keeps the most recent n runs. Columns are ``record.COLUMNS`` with real
         dtypes: created_at datetime64[us, UTC]; counts and knobs that may be missing Int64;
         temperature, top_p, cost_usd, latency_s, ttft_s float64; cache_hit and
-        tokens_counted bool; text (JSON columns included) object holding str or None.
+        tokens_counted bool; text (JSON columns included) in pandas' default text dtype
+        (pandas 3: "str", Arrow-backed, NaN where missing; pandas 2: object, str or None).
         """
         where, params = runs_where(experiment, sweep_id, status, since, kind, user)
         sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
@@ -307,10 +283,18 @@ class ExperimentStore(DatasetTables, StoreBase):
 
     # ------------------------------------------------------------------ files
 
-    def export(self, path: str | os.PathLike[str], experiment: str | None = None) -> Path:
-        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl."""
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        experiment: str | None = None,
+        *,
+        keep_formulas: bool = False,
+    ) -> Path:
+        """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl; in a
+        CSV, text a spreadsheet would run as a formula gets a leading ``'`` unless
+        ``keep_formulas`` (Parquet and JSON lines are always exact)."""
         target = Path(path)
-        _check_suffix(target, "export to")
+        check_export_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             where, params = runs_where(experiment, None, None, None, None)
@@ -319,36 +303,13 @@ class ExperimentStore(DatasetTables, StoreBase):
                 target.suffix.lower() == ".parquet"
                 and export_parquet(self._read_uri(), where, params, target, rows=rows)
             ):
-                write_runs(self.runs(experiment=experiment), target)
+                write_runs(self.runs(experiment=experiment), target, keep_formulas=keep_formulas)
             self._export_datasets(target, experiment)
         except ImportError as exc:
             raise StoreError(f"exporting {target} needs pyarrow: pip install pyarrow") from exc
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return target
-
-    def import_runs(self, path: str | os.PathLike[str]) -> int:
-        """Merge runs by run_id: an exported file (with its datasets), or another store
-        (a SQLite file, a ``postgresql://`` URL) with every table it holds for its user
-        (:mod:`.copying`); rows already here are skipped. Returns how many runs were new."""
-        from .copying import copy_store, read_export
-
-        source = Path(path)
-        if source.suffix.lower() not in EXPORT_SUFFIXES:
-            return copy_store(path, self).runs
-        rows, tables = read_export(source, tables=True)
-        datasets = tables.get("datasets", [])
-
-        def insert(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            # Only a clash on run_id is skipped; any other constraint still fails loudly.
-            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
-            added = conn.total_changes - before
-            conn.executemany(_INSERT_DATASET, datasets)  # the datasets the runs came from
-            return added
-
-        # One transaction: a file imports completely or not at all.
-        return self._write(insert)
 
     def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
@@ -367,13 +328,8 @@ class ExperimentStore(DatasetTables, StoreBase):
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
         """Claim a point before sending it; False while someone else's claim on it is
         younger than ``stale_s`` seconds (their answer is coming: replay it)."""
-        now = datetime.now(timezone.utc)
-        stale = iso_utc(datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc))
-        rows = self._write(
-            lambda conn: conn.execute(
-                CLAIM_SQL, (request_hash, sample_index, run_id, _user(), iso_utc(now), stale)
-            ).fetchall()
-        )
+        params = claim_params(request_hash, sample_index, run_id, stale_s)
+        rows = self._write(lambda conn: conn.execute(CLAIM_SQL, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
@@ -391,7 +347,7 @@ class ExperimentStore(DatasetTables, StoreBase):
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, _now())))
+        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, now_iso())))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
@@ -403,7 +359,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         self, model: str, dimensions: int | None, texts: Sequence[str]
     ) -> dict[str, list[float]]:
         """Cached vectors of ``texts`` for (model, dimensions); texts not cached are absent."""
-        by_key = {_text_key(text): text for text in texts}
+        by_key = {text_key(text): text for text in texts}
         keys = list(by_key)
         found: dict[str, list[float]] = {}
         for start in range(0, len(keys), _CHUNK):
@@ -421,7 +377,7 @@ class ExperimentStore(DatasetTables, StoreBase):
         self, model: str, dimensions: int | None, vectors: Mapping[str, Sequence[float]]
     ) -> None:
         """Cache vectors (as float32) per (model, dimensions, text); a text put again wins."""
-        rows = embedding_rows(model, dimensions, vectors, _now())
+        rows = embedding_rows(model, dimensions, vectors, now_iso())
         self._write(
             lambda conn: conn.executemany(
                 "INSERT OR REPLACE INTO embeddings"
@@ -509,33 +465,26 @@ class ExperimentStore(DatasetTables, StoreBase):
 
 # ---------------------------------------------------------------------- helpers
 
-
-# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
-# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
-CLAIM_SQL = (
-    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
-    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
-    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
-)
-RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+# Stores still open when the interpreter exits (a kernel that used %load_ext workbench and
+# was shut down, a script that never closed its store): closed, so checkpointed, at exit.
+_OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+_CHECKPOINT_WAIT_MS = 500
 
 
-def _user() -> str | None:
-    from ..record import current_user
-
-    return current_user()
-
-
-def _check_suffix(path: Path, verb: str) -> None:
-    if path.suffix.lower() not in EXPORT_SUFFIXES:
-        raise StoreError(f"cannot {verb} {path}: the name must end in {', '.join(EXPORT_SUFFIXES)}")
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        with contextlib.suppress(Exception):
+            store.close()
 
 
-def _text_key(text: str) -> str:
-    # surrogatepass: a lone surrogate from a badly decoded file is still a cacheable text.
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _now() -> str:
-    return iso_utc(datetime.now(timezone.utc))
+def __getattr__(name: str) -> Any:
+    # The class's name before it said which backend it is; kept working for a while.
+    if name == "ExperimentStore":
+        warnings.warn(
+            "ExperimentStore is now SQLiteStore (workbench.store.SQLiteStore)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SQLiteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,9 +7,19 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from .columns import PREFIX, add_score_columns, score_columns
-from .stats import Interval, mean_interval, wilson_interval
+from ...errors import InvalidInputError
+from ...scoring.columns import PREFIX, add_score_columns, score_columns
+from ...scoring.stats import Interval, mean_interval, wilson_interval
+from ..pivot import varying
+from .base import (
+    category_ticks,
+    finish_axes,
+    group_codes,
+    group_label,
+    new_axes,
+    plottable_runs,
+    side_legend,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,11 +31,10 @@ __all__ = ["scores", "pareto", "scored_runs"]
 def scored_runs(data: Any, column: str | None = None) -> pd.DataFrame:
     """The plottable runs of ``data`` with their ``score:`` columns (a judge's own calls
     left out); with ``column``, only the runs that have that score."""
-    from ..plots import _runs
-    from ..session import get_session
-    from .judge import JUDGE_SUFFIX
+    from ...scoring.judge import JUDGE_SUFFIX
+    from ...session import get_session
 
-    df = _runs(data)
+    df = plottable_runs(data)
     if "experiment" in df:
         df = df[~df["experiment"].astype(str).str.endswith(JUDGE_SUFFIX)]
     if not score_columns(df):
@@ -62,8 +71,6 @@ def scores(
     runs have several."""
     import numpy as np
 
-    from ..plots import _axes, _category_ticks, _codes, _finish, _legend
-
     df = scored_runs(data)
     columns = [_column_of(scorer)] if scorer is not None else score_columns(df)
     if not columns:
@@ -76,11 +83,11 @@ def scores(
             raise InvalidInputError(f"no {column!r} column; score columns: "
                                     f"{', '.join(score_columns(df))}")
     df = df[df[columns].notna().any(axis=1)]
-    groups, labels = _codes(df, by)
+    groups, labels = group_codes(df, by)
     hue = None if hue == by else hue
-    hues, hue_labels = _codes(df, hue)
+    hues, hue_labels = group_codes(df, hue)
     series = [(c, h) for c in columns for h in range(len(hue_labels))]
-    ax = _axes(ax, len(labels) * len(series))
+    ax = new_axes(ax, len(labels) * len(series))
     width = 0.8 / max(len(series), 1)
     rates = []
     for j, (column, h) in enumerate(series):
@@ -99,12 +106,12 @@ def scores(
         ax.bar(x, means, width * 0.9, yerr=[lows, highs], capsize=3, color=f"C{j}",
                alpha=0.8, label=name, error_kw={"elinewidth": 1})
     if len(series) > 1:
-        _legend(ax)
-    _category_ticks(ax, labels)
+        side_legend(ax)
+    category_ticks(ax, labels)
     what = "pass rate" if rates and all(rates) else "mean score"
     title = f"{what.capitalize()} by {by or 'run'}" + (
         f" ({columns[0].removeprefix(PREFIX)})" if len(columns) == 1 else "")
-    return _finish(ax, title + ", 95% CI", len(df), xlabel=by, ylabel=what)
+    return finish_axes(ax, title + ", 95% CI", len(df), xlabel=by, ylabel=what)
 
 
 def pareto(
@@ -117,9 +124,7 @@ def pareto(
 ) -> Axes:
     """Mean ``quality`` against mean ``cost`` per knob combination (the knobs that vary,
     or ``by``); the Pareto front (no other point is both better and cheaper) is marked."""
-    from ..compare import _varying
-    from ..display import format_cost
-    from ..plots import _axes, _finish, _legend
+    from ...display import format_cost
 
     df = scored_runs(data)
     column = quality if quality in df.columns else _column_of(quality)  # "judge" is a scorer
@@ -127,7 +132,7 @@ def pareto(
         df = scored_runs(df, column)
     if cost not in df.columns:
         raise InvalidInputError(f"no {cost!r} column in the runs")
-    knobs = list(by) if by is not None else _varying(df)
+    knobs = list(by) if by is not None else varying(df)
     knobs = [k for k in knobs if k != "sample_index"]
     if not knobs:
         frame = df.assign(_all="all runs")
@@ -141,7 +146,7 @@ def pareto(
         .dropna()
         .reset_index()
     )
-    ax = _axes(ax)
+    ax = new_axes(ax)
     labels = [
         ", ".join(f"{k}={_short(v)}" for k, v in zip(knobs, row, strict=True) if k != "_all")
         or "all runs"
@@ -157,10 +162,10 @@ def pareto(
         if i in front or len(labels) <= 12:
             ax.annotate(label, (points["_c"].iloc[i], points["_q"].iloc[i]), fontsize="small",
                         xytext=(4, 4), textcoords="offset points")
-    _legend(ax)
+    side_legend(ax)
     if cost == "cost_usd" and len(points):
         ax.set_xlabel(f"mean {cost} per run (max {format_cost(float(points['_c'].max()))})")
-    _finish(ax, f"{column.removeprefix(PREFIX)} against {cost}", len(df),
+    finish_axes(ax, f"{column.removeprefix(PREFIX)} against {cost}", len(df),
             xlabel=ax.get_xlabel() or f"mean {cost}", ylabel=f"mean {column}")
     return ax
 
@@ -177,6 +182,4 @@ def pareto_front(costs: list[float], qualities: list[float]) -> list[int]:
 
 
 def _short(value: Any) -> str:
-    from ..plots import _label
-
-    return _label(value)
+    return group_label(value)

@@ -1,0 +1,186 @@
+"""The prompt x knobs pivot: one row per prompt (its template variables), one column per
+knob combination (``temperature=0.7 · seed=1``).
+
+From stored runs (:func:`knob_columns`, :func:`row_labels`): which knobs vary, the order
+of a knob's values (numbers by value, "not set" last); ``wb.compare``, the plots and the
+score figures group and label runs through these, so a column of one is a group of the
+others. From a sweep's plan (:func:`side_by_side`): every planned point has its cell,
+run or not yet, labelled with the knobs as the sweep was given them (its columns are
+keys code indexes: ``table["temperature=1.0"]``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any
+
+from ..core.selection import runs_frame
+from ..grid import GridPoint, knob_label
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
+Identity = tuple[str, int]  # a planned call: (request hash, sample index)
+
+__all__ = ["side_by_side", "row_key", "KNOB_COLUMNS", "NOT_SET", "runs_of", "column", "groups",
+           "sort_key", "varying", "row_labels", "column_label", "unique_labels", "knob_columns",
+           "missing"]
+
+KNOB_COLUMNS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "seed", "max_tokens",
+                          "reasoning_effort", "sample_index")
+"""The columns ``by`` defaults to: those of these that take more than one value."""
+
+NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
+
+
+def runs_of(data: Any, what: str = "wb.plots") -> pd.DataFrame:
+    """The runs ``data`` names (a runs DataFrame, a Sweep, an experiment name, run ids:
+    :class:`~workbench.core.selection.RunsSelection`); names are read from the session's
+    store, opened only for them."""
+    from ..session import get_session
+
+    return runs_frame(data, lambda: get_session().store, what)
+
+
+def column(df: pd.DataFrame, name: str) -> pd.Series:
+    """The column ``name``, or a KeyError with the closest name (a misspelt knob)."""
+    if name not in df.columns:
+        close = get_close_matches(name, [str(c) for c in df.columns], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"no column {name!r} in the runs{hint}")
+    return df[name]
+
+
+def groups(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    """Each row's group number and the groups' values: numbers in numeric order, then the
+    runs where the knob was not sent, as ``NOT_SET`` (NaN equals nothing, not even NaN)."""
+    import numpy as np
+
+    values = column(df, name)
+    order = sorted(values.dropna().unique(), key=sort_key)
+    codes = values.map({value: i for i, value in enumerate(order)})
+    # numpy numbers become Python's: labels then show 7, not the JSON string "7".
+    groups = [value.item() if hasattr(value, "item") else value for value in order]
+    if values.isna().any():
+        codes = codes.fillna(len(order))
+        groups.append(NOT_SET)
+    return codes.to_numpy(dtype=np.int64), groups
+
+
+def sort_key(value: Any) -> tuple[int, float, str]:
+    # Numbers, and text that reads as one (from JSON columns), by value: 10 after 9.
+    if not isinstance(value, bool):
+        try:
+            return (0, float(value), str(value))
+        except (TypeError, ValueError):
+            pass
+    return (1, 0.0, str(value))
+
+
+def varying(df: pd.DataFrame) -> list[str]:
+    return [k for k in KNOB_COLUMNS if k in df and df[k].astype(str).nunique(dropna=False) > 1]
+
+
+def row_labels(df: pd.DataFrame) -> tuple[list[str], str]:
+    """Each run's row label and what the labels are: the template's variables
+    (``topic=cats``) where they tell the prompts apart, else the prompt text."""
+    texts = [
+        p if isinstance(p, str) else m if isinstance(m, str) else ""  # messages: no prompt
+        for p, m in zip(values_of(df, "prompt"), values_of(df, "messages"), strict=True)
+    ]
+    names = [variables_label(v) for v in values_of(df, "variables")]
+    pairs = set(zip(texts, names, strict=True))
+    if names and all(names) and len(pairs) == len(set(names)) == len(set(texts)):
+        return [str(name) for name in names], "variables"
+    return texts, "prompt"
+
+
+def values_of(df: pd.DataFrame, column: str) -> list[Any]:
+    return df[column].tolist() if column in df else [None] * len(df)
+
+
+def variables_label(text: Any) -> str | None:
+    variables = json.loads(text) if isinstance(text, str) and text else None
+    return knob_label(variables) if isinstance(variables, dict) and variables else None
+
+
+def column_label(knobs: list[str], key: tuple[Any, ...]) -> str:
+    # The table holds every temperature as a float: show 0 as a person types it (and as
+    # Sweep.table() does), not as 0.0.
+    values = (int(v) if isinstance(v, float) and v.is_integer() else v for v in key)
+    return knob_label(dict(zip(knobs, values, strict=True))) or "output"
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    # Labels shorten long values (a system prompt): two may read alike but stay two columns.
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return unique
+
+
+def missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def knob_columns(
+    df: pd.DataFrame, knobs: list[str]
+) -> tuple[list[tuple[int, ...]], list[tuple[Any, ...]], list[str]]:
+    """Each run's column (a combination of the knobs' group numbers), and per column in
+    order its knob values and its label. Columns sort as each knob's groups do."""
+    found = [groups(df, name) for name in knobs]
+    codes: list[tuple[int, ...]] = (
+        list(zip(*(c for c, _ in found), strict=True)) if knobs else [()] * len(df)
+    )
+    order = sorted(set(codes))
+    keys = [tuple(values[i] for (_, values), i in zip(found, code, strict=True))
+            for code in order]
+    return codes, keys, unique_labels([column_label(knobs, key) for key in keys])
+
+
+def side_by_side(
+    plan: Sequence[tuple[GridPoint, Identity, str | None]],
+    found: Mapping[Identity, Any],
+    *,
+    variable_names: Sequence[str],
+    repeats: int,
+    values: str,
+) -> pd.DataFrame:
+    """The pivot of a sweep: ``plan`` is (point, identity, prompt) in order, ``found`` the
+    value of each identity that has a row. Rows are the variables' values (or the prompt),
+    columns the knob combinations (with ``#sample`` when repeated); cells without a row
+    (not run yet) are None.
+    """
+    import pandas as pd
+
+    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for point, identity, prompt in plan:
+        labels = tuple(map(row_key, point.variables.values()))
+        key = labels if point.variables else (prompt or "",)
+        column = knob_label(point.knobs) or values
+        if repeats > 1:
+            column += f" #{point.sample_index}"
+        cells.setdefault(key, {})[column] = found.get(identity)
+    names = list(variable_names) or ["prompt"]
+    if len(names) == 1:
+        index: pd.Index = pd.Index([key[0] for key in cells], name=names[0])
+    else:
+        index = pd.MultiIndex.from_tuples(list(cells), names=names)
+    table = pd.DataFrame(list(cells.values()), index=index)
+    table.columns.name = "knobs"
+    return table
+
+
+def row_key(value: Any) -> Any:
+    # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
