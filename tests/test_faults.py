@@ -58,7 +58,9 @@ def check_rows(rows: pd.DataFrame, mix: Mix, server: FaultServer, path: str) -> 
     for row in rows.itertuples():
         scenario = mix.scenario(number_of(row.prompt))
         assert row.status == scenario.status, (scenario.name, row.error)
-        assert scenario.reason in (row.error or ""), (scenario.name, row.error)
+        # Missing text is NaN in pandas' own text dtype, not None.
+        error = row.error if isinstance(row.error, str) else ""
+        assert scenario.reason in error, (scenario.name, row.error)
         assert row.retries >= scenario.min_retries, (scenario.name, row.retries)
     # Every request the server received is a run or one of its recorded retries.
     assert server.count(path) == len(rows) + int(rows.retries.sum())

@@ -59,14 +59,17 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
+    CallInterrupted,
     ConfigurationError,
     DeadlineExceededError,
     InvalidInputError,
     LocalModelError,
     RateLimitError,
     StoreError,
+    SweepInterrupted,
     TruncatedStreamError,
     WorkbenchError,
+    debug,
 )
 from .estimate import Estimate
 from .results import ChatResponse, EmbedResponse
@@ -162,6 +165,9 @@ __all__ = [
     "BadRequestError",
     "RateLimitError",
     "TruncatedStreamError",
+    "CallInterrupted",
+    "SweepInterrupted",
+    "debug",
     "__version__",
 ]
 

@@ -70,8 +70,9 @@ def forward(public: str, module: str, name: str, fill: Fill) -> Callable[..., An
 
 # public name -> (module, function, what it fills in)
 FORWARDS: dict[str, tuple[str, str, Fill]] = {
-    "chat": ("calls.single", "chat", "session"),
-    "achat": ("calls.single", "achat", "session"),
+    # calls.single's, plus the partial answer and its footer shown at Ctrl-C
+    "chat": ("notebook.interrupts", "chat", "session"),
+    "achat": ("notebook.interrupts", "achat", "session"),
     "estimate": ("calls.single", "estimate", "session"),
     "embed": ("embedding", "embed", "session"),
     "aembed": ("embedding", "aembed", "session"),

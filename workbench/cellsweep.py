@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cells import check_model, response_format_of, scorers_of
 from .display import Note, format_cost, show
-from .errors import WorkbenchError
+from .errors import SweepInterrupted, WorkbenchError
 from .grid import unique
 from .keycheck import warn_if_key
 from .money import money_html
@@ -94,29 +94,12 @@ def run_sweep(
         sweep.run(mode="batch" if request.batch else "live", progress=progress)
     except KeyboardInterrupt:
         display(SweepDisplay(sweep))
-        raise SweepInterrupted(len(sweep.df), len(sweep)) from None
+        raise SweepInterrupted(len(sweep.df), len(sweep), "run the cell again") from None
     except WorkbenchError:
         if sweep.progress.state == "failed":  # some runs may have finished: show them
             display(SweepDisplay(sweep))
         raise
     display(SweepDisplay(sweep))
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep: still an interrupt (so "Run all" stops at this cell), but
-    shown as the one line that says how to resume, not eleven frames of the engine's
-    threads nobody needs to read."""
-
-    def __init__(self, kept: int, total: int) -> None:
-        self.line = (
-            f"Sweep stopped: {kept} of {total} runs are in the table; "
-            "run the cell again to send the rest."
-        )
-        super().__init__(self.line)
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython shows these lines instead of a traceback (InteractiveShell.showtraceback).
-        return [self.line]
 
 
 def _shape(sweep: Sweep) -> str:

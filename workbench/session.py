@@ -39,8 +39,10 @@ from .calls.settings import DEFAULT_DEADLINE, Settings, checked_configure
 from .calls.storage import StoreSlot, one_line
 from .errors import (
     APIError,
+    CallInterrupted,
     ConfigurationError,
     DeadlineExceededError,
+    Interrupted,
     TruncatedStreamError,
     WorkbenchError,
 )
@@ -329,7 +331,7 @@ class Session:
 
     def finish_chat_error(
         self, prepared: PreparedChat, exc: BaseException, started: float, partial: str = ""
-    ) -> None:
+    ) -> UnsavedRun | None:
         """Log a failed chat call; the caller re-raises ``exc`` afterwards.
 
         A stream cut short after output arrived, by the server (TruncatedStreamError) or
@@ -341,7 +343,7 @@ class Session:
         if partial and prepared.body.get("stream"):
             usage = self._counted_chat_usage(prepared, fit_text(partial)[0])
             self.record_usage_and_cost(prepared.record, usage, prepared.provider)
-        self.finish_error(prepared.record, exc, started, partial=partial)
+        return self.finish_error(prepared.record, exc, started, partial=partial)
 
     def _counted_chat_usage(self, prepared: PreparedChat, text: str) -> Usage:
         return costing.counted_chat_usage(prepared.body["messages"], prepared.record.model, text)
@@ -421,7 +423,10 @@ class Session:
                 on_retry=limited.on_retry,
             )
         except (WorkbenchError, KeyboardInterrupt) as exc:
-            self.finish_chat_error(prepared, exc, started, "".join(received))
+            unsaved = self.finish_chat_error(prepared, exc, started, "".join(received))
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                partial = ChatResponse(record=prepared.record, unsaved=unsaved)
+                raise CallInterrupted(partial) from exc  # one line: what was kept
             raise
         limited.on_success(result.headers)
         return self.finish_ok(prepared, result)
@@ -452,7 +457,10 @@ class Session:
                 on_retry=limited.on_retry,
             )
         except (WorkbenchError, KeyboardInterrupt, asyncio.CancelledError) as exc:
-            self.finish_chat_error(prepared, exc, started, "".join(received))
+            unsaved = self.finish_chat_error(prepared, exc, started, "".join(received))
+            if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+                partial = ChatResponse(record=prepared.record, unsaved=unsaved)
+                raise CallInterrupted(partial) from exc
             raise
         limited.on_success(result.headers)
         return self.finish_ok(prepared, result)

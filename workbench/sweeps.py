@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from .background import BackgroundLoop
 from .calls.warmup import WarmUp
 from .checks import amount, choice, seconds
-from .errors import InvalidInputError
+from .errors import InvalidInputError, SweepInterrupted
 from .knobs import check as check_knob
 from .knobs import checked as checked_knobs
 from .plan import plan_runs, points_frame, sweep_id_of
@@ -458,7 +458,8 @@ class Sweep(SweepCosting, SweepResults):
             self.stop()
             assert self._runner is not None
             self._runner.wait()
-            raise
+            # One line on how to resume, shown after the bar's last state (finally).
+            raise SweepInterrupted(len(self._rows()), len(self), "call .run() again") from None
         finally:
             if bar is not None:
                 bar.show(self.progress)

@@ -43,6 +43,7 @@ def chat(
     ``fresh=True`` asks the API even when an identical run is already in the table.
     ``deadline`` (seconds) bounds this call, retries included, instead of the session's.
     ``budget`` (USD) refuses the call, before sending, when its estimate is above it.
+    Ctrl-C ends it with the partial answer, its footer and one line; the row is stored.
     """
     return session.chat(prompt, **_chat_keywords(locals()))
 
