@@ -74,3 +74,46 @@ def test_a_baseline_that_names_no_variant(start_api: Any) -> None:
     s = sweep_of(start_api, {"a": 0.5, "b": 0.9}, 5)
     with pytest.raises(wb.InvalidInputError, match="names no variant.*system='a'"):
         wb.leaderboard(s, scorer="contains", baseline={"system": "z"})
+
+
+def test_the_decisions_read_the_store_they_are_given(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the top floor nothing looks the session up (docs: the layering rule): the
+    leaderboard reads the store it is handed, here another kernel's file, and the
+    notebook's session is never reached."""
+    import json
+
+    from workbench import session as session_mod
+    from workbench.decide.leaderboard import leaderboard
+    from workbench.record import RunRecord
+    from workbench.scoring.table import NewScores, write_scores
+    from workbench.session import Session
+
+    other = Session()
+    other.configure(store=tmp_path / "other.db")
+    scores = NewScores(scorer="contains", scorer_id="contains-test")
+    for case in range(30):
+        for system, passed in (("a", case % 2 == 0), ("b", True)):
+            record = RunRecord(kind="chat", provider="openai", model="gpt-4o-mini",
+                               experiment="elsewhere", system=system, output="yes",
+                               status="ok", request_hash=f"{system}-{case}",
+                               variables=json.dumps({"i": case}), prompt=f"Question {case}")
+            other.store.append(record)
+            scores.run_ids.append(record.run_id)
+            scores.values.append(float(passed))
+            scores.passed.append(passed)
+            scores.reasons.append("")
+            scores.judge_run_ids.append(None)
+    write_scores(other.store, scores)
+
+    def no_lookup() -> None:
+        raise AssertionError("get_session() called below the top floor")
+
+    monkeypatch.setattr(session_mod, "get_session", no_lookup)
+    board = leaderboard("elsewhere", scorer="contains", baseline={"system": "a"},
+                        store=other.store)
+    assert board.better == ["system='b'"]
+    top = board.df.iloc[0]
+    assert top["difference"] == pytest.approx(0.5)  # 30 of 30 against 15 of 30
+    other.close_store()

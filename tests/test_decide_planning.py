@@ -30,6 +30,7 @@ def test_a_planned_sweep_says_what_it_can_detect(start_api: Any) -> None:
 
 
 def test_one_variant_has_nothing_to_compare(start_api: Any) -> None:
+    start_api(PassRateServer({}))  # a hosted model's sweep needs a server and a key
     s = wb.sweep("Question {{i}}", vars={"i": [1, 2, 3]}, model="gpt-4o-mini")
     assert planned_detectable(s) is None
 

@@ -47,10 +47,6 @@ from . import plots
 from ._api import FORWARDS as _FORWARDS
 from ._api import configure, experiment
 from .compare import compare
-from .decide.cascade import cascade
-from .decide.cheapest import cheapest
-from .decide.leaderboard import leaderboard
-from .decide.samplesize import detectable_difference, sample_size
 from .errors import (
     APIConnectionError,
     APIError,
@@ -81,19 +77,24 @@ if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type chec
         aembed,
         agreement,
         browse,
+        cascade,
         chat,
+        cheapest,
         check,
         compare_runs,
         dataset,
         datasets,
+        detectable_difference,
         embed,
         estimate,
         expand_json,
         export,
         export_finetune,
         import_runs,
+        leaderboard,
         preferences,
         runs,
+        sample_size,
         score,
         scores,
         set_price,

@@ -94,6 +94,11 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "agreement": ("scoring.agreement", "agreement", "store="),
     "export_finetune": ("scoring.finetune", "export_finetune", "store="),
     "sweep": ("sweeps", "sweep", "session="),
+    "sample_size": ("decide.samplesize", "sample_size", "none"),
+    "detectable_difference": ("decide.samplesize", "detectable_difference", "none"),
+    "leaderboard": ("decide.leaderboard", "leaderboard", "store="),
+    "cheapest": ("decide.cheapest", "cheapest", "session="),
+    "cascade": ("decide.cascade", "cascade", "session="),
     "load_ipython_extension": ("magics", "register", "none"),
 }
 
@@ -122,6 +127,11 @@ if TYPE_CHECKING:  # for type checkers; at run time each is made by __getattr__ 
     agreement: Callable[..., Any]
     export_finetune: Callable[..., Any]
     sweep: Callable[..., Any]
+    sample_size: Callable[..., Any]
+    detectable_difference: Callable[..., Any]
+    leaderboard: Callable[..., Any]
+    cheapest: Callable[..., Any]
+    cascade: Callable[..., Any]
     load_ipython_extension: Callable[..., Any]
 
 

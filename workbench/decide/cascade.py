@@ -81,10 +81,11 @@ def _accepted(accept: Any, frame: pd.DataFrame, session: Session) -> dict[str, b
     if isinstance(accept, str):
         return stored_passes(session.store, scorer_name(accept))
     from ..scoring.base import as_scorer
+    from ..scoring.calls import ModelCalls
     from ..scoring.engine import score_within
 
     chosen = as_scorer(accept)
-    score_within(frame, chosen, session=session)  # stored; a second replay reads them
+    score_within(frame, chosen, calls=ModelCalls(session))  # stored; a second replay reads them
     return stored_passes(session.store, chosen.name)
 
 
@@ -96,7 +97,7 @@ def cascade(
     scorer: str,
     price: str = "list",
     confidence: float = 0.95,
-    session: Session | None = None,
+    session: Session,
 ) -> Cascade:
     """Replay the cascade ``order`` (variants named by knob values, cheapest first, e.g.
     ``[{"model": "gpt-4o-mini"}, {"model": "gpt-4o"}]``) on the stored runs of ``sweep``:
@@ -113,10 +114,10 @@ def cascade(
     if price not in PRICES:
         raise InvalidInputError(f"price must be one of {', '.join(PRICES)}: {price!r}")
     session = session_of(sweep, session)
-    variants = variants_of(sweep, scorer, session)
+    variants = variants_of(sweep, scorer, session.store)
     labels = [find_variant(variants, o, what="order") for o in order]
     priced = price_runs(variants.runs, session)
-    frame = scored_frame(sweep, None, session, "sweep")
+    frame = scored_frame(sweep, None, session.store, "sweep")
     keyed = {label: priced[priced["variant"] == label].set_index(["case", "sample_index"])
              for label in labels}
     keys = set(keyed[labels[0]].index)

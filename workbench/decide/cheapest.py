@@ -109,7 +109,7 @@ def cheapest(
     confidence: float = 0.95,
     price: str = "list",
     adjust: bool = False,
-    session: Session | None = None,
+    session: Session,
 ) -> Cheapest:
     """The cheapest variant of ``sweep`` (a Sweep, runs DataFrame or experiment name)
     whose ``score:<scorer>`` lower confidence bound is at least ``min_score``, priced per
@@ -125,7 +125,7 @@ def cheapest(
     if price not in PRICES:
         raise InvalidInputError(f"price must be one of {', '.join(PRICES)}: {price!r}")
     session = session_of(sweep, session)
-    variants = variants_of(sweep, scorer, session)
+    variants = variants_of(sweep, scorer, session.store)
     priced = price_runs(variants.runs, session)
     level = 1 - (1 - confidence) / len(variants.labels) if adjust else confidence
     rows = []

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
-from .variants import Variants, find_variant, session_of, variants_of
+from .variants import Variants, find_variant, store_of, variants_of
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ..session import Session
+    from ..store import AnyStore
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_plot"]
 
@@ -113,7 +113,7 @@ def leaderboard(
     baseline: Any,
     alpha: float = 0.05,
     method: str = "holm",
-    session: Session | None = None,
+    store: AnyStore,
 ) -> Leaderboard:
     """Each variant of ``sweep`` (a Sweep, a runs DataFrame or an experiment name) against
     ``baseline`` (its knob values, ``{"system": "Be brief."}``, or its label) on the stored
@@ -124,7 +124,7 @@ def leaderboard(
         raise InvalidInputError("leaderboard needs scorer='<name>', e.g. scorer='contains'")
     if not (isinstance(alpha, float) and 0 < alpha < 1):
         raise InvalidInputError(f"alpha must be a number between 0 and 1: {alpha!r}")
-    variants = variants_of(sweep, scorer, session_of(sweep, session))
+    variants = variants_of(sweep, scorer, store_of(sweep, store))
     base = find_variant(variants, baseline)
     others = [v for v in variants.labels if v != base]
     if not others:

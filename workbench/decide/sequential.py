@@ -317,7 +317,10 @@ def _wave_scores(s: Sweep, ids: set[Any], chosen: Any,
     rows = rows[rows["status"] == "ok"] if "status" in rows else rows
     if rows.empty:
         return {}
-    scores = score_within(rows, chosen, session=s.session)
+    from ..scoring.calls import ModelCalls
+
+    # The sweep's session and concurrency, as its own scorers get (scoring/live.py).
+    scores = score_within(rows, chosen, calls=ModelCalls(s.session, concurrency=s.concurrency))
     value_of = dict(zip(scores["run_id"], scores["value"], strict=True))
     label_of_run = _labels(s)
     sums: dict[tuple[str, str], list[float]] = {}

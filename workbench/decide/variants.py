@@ -21,24 +21,27 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..session import Session
+    from ..store import AnyStore
 
-__all__ = ["Variants", "variants_of", "knobs_of", "label_of", "find_variant", "session_of"]
+__all__ = ["Variants", "variants_of", "knobs_of", "label_of", "find_variant", "session_of",
+           "store_of"]
 
 # Knobs that may tell variants apart when the data is a runs table, not a Sweep.
 KNOBS = ("model", "system", "template", "temperature", "top_p", "seed", "max_tokens",
          "provider", "reasoning_effort")
 
 
-def session_of(data: Any, session: Session | None) -> Session:
-    """The session of a Sweep, else the one given, else the notebook's."""
-    if session is not None:
-        return session
+def session_of(data: Any, session: Session) -> Session:
+    """The session whose store holds the runs of ``data``: a Sweep's own, else ``session``
+    (the caller's; the façade gives the notebook's)."""
     found = getattr(data, "session", None)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    from ..session import get_session
+    return session if found is None else found
 
-    return get_session()
+
+def store_of(data: Any, store: AnyStore) -> AnyStore:
+    """The store that holds the runs of ``data``: a Sweep's own, else ``store``."""
+    found = getattr(data, "session", None)
+    return store if found is None else found.store
 
 
 def knobs_of(data: Any, frame: pd.DataFrame) -> list[str]:
@@ -87,7 +90,7 @@ class Variants:
         return (both[variant] - both[baseline]).to_numpy(dtype="float64")
 
 
-def variants_of(data: Any, scorer: str, session: Session, *,
+def variants_of(data: Any, scorer: str, store: AnyStore, *,
                 scored: bool = True) -> Variants:
     """The runs of ``data`` with their ``score:<scorer>`` as ``value`` (``scored=False``:
     every ok run, ``value`` NaN where there is no score), grouped by variant."""
@@ -95,10 +98,10 @@ def variants_of(data: Any, scorer: str, session: Session, *,
 
     name = scorer_name(scorer)
     if scored:
-        frame = scored_frame(data, name, session, "sweep")
+        frame = scored_frame(data, name, store, "sweep")
         frame = frame[frame["score:" + name].notna()]
     else:
-        frame = scored_frame(data, None, session, "sweep")
+        frame = scored_frame(data, None, store, "sweep")
     if frame.empty:
         raise InvalidInputError(f"no run has a {'score:' + name!r} score: score the sweep"
                                 " first with wb.score(sweep, ...) or scorers=[...]")
