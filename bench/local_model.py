@@ -39,7 +39,7 @@ def main() -> None:
     from traitlets.config import Config
 
     import workbench as wb
-    from workbench.local import CHAT_MODEL_ALIAS, get_local_server
+    from workbench.api.local import CHAT_MODEL_ALIAS, get_local_server
 
     with tempfile.TemporaryDirectory() as scratch:
         wb.configure(store=os.path.join(scratch, "local.db"))

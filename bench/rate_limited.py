@@ -94,7 +94,7 @@ class Bucket:
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
-    from workbench.tokens import count_chat_tokens
+    from workbench.core.tokens import count_chat_tokens
 
     return count_chat_tokens(body["messages"], body["model"])
 
@@ -321,7 +321,7 @@ def run_variant(
     # The physical bound: what the server lets through at once (its bucket, one second's
     # worth), then the rest at its rate, plus the last answer's latency.
     if varied:
-        from workbench.tokens import count_chat_tokens
+        from workbench.core.tokens import count_chat_tokens
 
         total = sum(
             count_chat_tokens([{"role": "user", "content": t}], "gpt-4o-mini") + MAX_TOKENS

@@ -23,8 +23,8 @@ from pathlib import Path
 from common import print_profile, record
 
 import workbench as wb
-from workbench.frames import record_to_row
-from workbench.record import COLUMNS, RunRecord, new_run_id
+from workbench.core.record import COLUMNS, RunRecord, new_run_id
+from workbench.store.frames import record_to_row
 
 
 def output_of(i: int) -> str:
@@ -36,7 +36,7 @@ def output_of(i: int) -> str:
 
 def fill(store_path: Path, rows: int) -> None:
     wb.configure(store=store_path)
-    from workbench.session import get_session
+    from workbench.calls.session import get_session
 
     store = get_session().store
     insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"

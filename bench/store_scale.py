@@ -32,9 +32,9 @@ from pathlib import Path
 
 from common import print_profile, record
 
-from workbench.frames import record_to_row
-from workbench.record import COLUMNS, RunRecord, new_run_id
+from workbench.core.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import SQLiteStore, store_label
+from workbench.store.frames import record_to_row
 
 EXPERIMENTS = 100
 

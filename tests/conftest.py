@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the session's experiment table at a fresh file for every test."""
-    from workbench import session as session_mod
+    from workbench.calls import session as session_mod
 
     path = tmp_path / "experiments.db"
     monkeypatch.setenv("WORKBENCH_STORE", str(path))
@@ -103,7 +103,7 @@ def backend(
     if request.param == "postgres":
         monkeypatch.setenv("WORKBENCH_STORE", request.getfixturevalue("pg_url"))
     yield str(request.param)
-    from workbench import session as session_mod
+    from workbench.calls import session as session_mod
 
     if session_mod._SESSION is not None:
         session_mod._SESSION.close_store()  # before its database is dropped

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from workbench.record import RunRecord
+from workbench.core.record import RunRecord
 from workbench.store import SQLiteStore, open_store
 
 __all__ = [

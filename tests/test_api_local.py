@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_embeddings_match_the_reference(in_tmp_dir: Path) -> None:
 
 
 def test_models_list_names_both_aliases(in_tmp_dir: Path) -> None:
-    from workbench.session import get_session
+    from workbench.calls.session import get_session
 
     session = get_session()
     provider, _ = session.resolve(None, None)

@@ -19,12 +19,12 @@ from loopback import LoopbackAPI, Received, Reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.cells import response_format_for
-from workbench.display import ChatDisplay
-from workbench.embedding import MAX_INPUTS_PER_REQUEST, split_inputs
-from workbench.errors import BadRequestError, InvalidInputError
-from workbench.jsonmode import JSON_INSTRUCTION, schema_name
-from workbench.tokens import count_tokens
+from workbench.api.jsonmode import JSON_INSTRUCTION, schema_name
+from workbench.calls.embedding import MAX_INPUTS_PER_REQUEST, split_inputs
+from workbench.core.errors import BadRequestError, InvalidInputError
+from workbench.core.tokens import count_tokens
+from workbench.notebook.cells import response_format_for
+from workbench.notebook.display import ChatDisplay
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]
 MODELS = ["gpt-4o-mini", "o3-mini", "o4-mini", "gpt-5-mini", "text-embedding-3-small"]
@@ -464,7 +464,7 @@ def test_a_stream_keeps_every_column_a_plain_answer_keeps(start: Start) -> None:
 
 
 def test_reasoning_models_by_name() -> None:
-    from workbench.reasoning import is_reasoning_model
+    from workbench.api.reasoning import is_reasoning_model
 
     reasoning = ["o1", "o1-preview", "o3-pro", "o4-mini", "gpt-5", "gpt-5-nano", "openai/o3-mini"]
     others = ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "omni-moderation-latest", "llama3"]
@@ -473,8 +473,8 @@ def test_reasoning_models_by_name() -> None:
 
 
 def test_a_bad_reasoning_setting_in_workbench_toml_is_one_line(in_tmp_dir: Path) -> None:
-    from workbench.errors import ConfigurationError
-    from workbench.providers import load_config
+    from workbench.api.providers import load_config
+    from workbench.core.errors import ConfigurationError
 
     (in_tmp_dir / "workbench.toml").write_text(
         '[providers.p]\nbase_url = "http://x/v1"\nreasoning_models = "o3"\n'

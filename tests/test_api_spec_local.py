@@ -12,7 +12,7 @@ import pytest
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.jsonmode import JSON_INSTRUCTION
+from workbench.api.jsonmode import JSON_INSTRUCTION
 
 pytestmark = pytest.mark.integration
 

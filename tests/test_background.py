@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from workbench.background import BackgroundLoop
+from workbench.calls.background import BackgroundLoop
 
 
 def test_runs_to_the_end_and_calls_on_done() -> None:

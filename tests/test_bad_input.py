@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.templates import TemplateError
+from workbench.core.templates import TemplateError
 
 KEY = "sk-bad-input-test-000000000000"
 
@@ -55,7 +55,7 @@ class Env:
         wb.configure(max_retries=0, timeout=2)
 
     def corrupt_store(self) -> None:
-        from workbench.session import get_session
+        from workbench.calls.session import get_session
 
         get_session().close_store()
         data = self.store.read_bytes()
@@ -63,13 +63,13 @@ class Env:
         self.store.write_bytes(data[:100] + b"\xa5" * (len(data) - 100))
 
     def junk_store(self) -> None:
-        from workbench.session import get_session
+        from workbench.calls.session import get_session
 
         get_session().close_store()
         self.store.write_bytes(b"These are my notes, not a database.\n" * 200)
 
     def read_only_store(self) -> None:
-        from workbench.session import get_session
+        from workbench.calls.session import get_session
 
         get_session().close_store()
         # Root ignores file modes; the immutable attribute stops root too.
@@ -545,7 +545,7 @@ def check(case: Case, env: Env) -> None:
     assert len(message) < 700, "a wall of text"
     assert case.fragment.lower() in message.lower(), message
     assert "Traceback" not in message
-    from workbench.session import get_session
+    from workbench.calls.session import get_session
 
     get_session().close_store()
     # Refused input costs nothing: no call reached the API (a refused call was sent once).

@@ -17,13 +17,13 @@ import pytest
 from batchserver import STEP_S, BatchServer, Script
 
 import workbench as wb
-from workbench import session as session_mod
-from workbench.batch import jsonl, runner
-from workbench.batch.runner import SharedBatchWarning, poll_delay
-from workbench.errors import ConfigurationError, InvalidInputError
-from workbench.money import format_money
-from workbench.session import Session
-from workbench.sweeps import Sweep
+from workbench.calls import session as session_mod
+from workbench.calls.session import Session
+from workbench.core.errors import ConfigurationError, InvalidInputError
+from workbench.core.money import format_money
+from workbench.sweeps.batch import jsonl, runner
+from workbench.sweeps.batch.runner import SharedBatchWarning, poll_delay
+from workbench.sweeps.sweep import Sweep
 
 KEY = "sk-test-batch-0123456789abcdef"
 # gpt-4o-mini: $0.15/$0.60 per million tokens live, $0.075/$0.30 in a batch (genai-prices).
@@ -273,8 +273,8 @@ def test_the_local_model_has_no_batch_price(in_tmp_dir: Path) -> None:
 
 
 def test_quote_uses_the_tables_batch_variant() -> None:
-    from workbench.pricing import quote
-    from workbench.usage import Usage
+    from workbench.core.pricing import quote
+    from workbench.core.usage import Usage
 
     usage = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000)
     live = quote("gpt-4o-mini", usage).cost_usd
@@ -367,7 +367,7 @@ def test_answer_lines_are_read_as_openai_writes_them() -> None:
 
 @pytest.mark.integration
 def test_a_batch_answered_by_the_real_local_model(start: Start) -> None:
-    from workbench.local import CHAT_MODEL_ALIAS, get_local_server
+    from workbench.api.local import CHAT_MODEL_ALIAS, get_local_server
 
     local = get_local_server()
 
@@ -428,7 +428,7 @@ def test_chat_batch_on_a_single_call_is_one_clear_line(start: Start) -> None:
 
 
 def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
-    from workbench.widgets import SweepPanel
+    from workbench.notebook.widgets import SweepPanel
 
     server = start()
     p = SweepPanel("Capital of {{country}}?", models=["gpt-4o-mini"])
@@ -447,7 +447,7 @@ def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
 
 
 def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
-    from workbench.record import RunRecord
+    from workbench.core.record import RunRecord
     from workbench.store import ExperimentStore
     from workbench.store.migrations import MIGRATIONS, migrate
 
@@ -486,7 +486,7 @@ def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
 
 
 def test_the_cell_again_collects_the_batch_it_submitted(start: Start) -> None:
-    from workbench.cellsweep import plan_note
+    from workbench.notebook.cellsweep import plan_note
 
     server = start(scripts=[Script(steps_in_progress=10**6)])
     s = make_sweep()
@@ -500,8 +500,8 @@ def test_the_cell_again_collects_the_batch_it_submitted(start: Start) -> None:
 
 
 def test_the_batch_client_retries_and_raises_our_errors_without_the_key() -> None:
-    from workbench.batch import BatchAPI
-    from workbench.errors import AuthenticationError
+    from workbench.core.errors import AuthenticationError
+    from workbench.sweeps.batch import BatchAPI
 
     replies = [
         httpx.Response(503, json={"error": {"message": "busy"}}),

@@ -31,10 +31,10 @@ import pytest
 from batchserver import BatchServer, Script
 
 import workbench as wb
-from workbench.batch import BatchAPI, jsonl, runner
-from workbench.batch import api as api_mod
-from workbench.batch.runner import MissingAnswersWarning
-from workbench.sweeps import Sweep
+from workbench.sweeps.batch import BatchAPI, jsonl, runner
+from workbench.sweeps.batch import api as api_mod
+from workbench.sweeps.batch.runner import MissingAnswersWarning
+from workbench.sweeps.sweep import Sweep
 
 KEY = "sk-test-batch-once-0123456789abcdef"
 LIVE_COST = 1000 * 0.15e-6 + 500 * 0.60e-6  # gpt-4o-mini, as tests/test_batch.py
@@ -81,7 +81,7 @@ def chat_calls(server: BatchServer) -> int:
 
 WAITER = """
 import sys
-from workbench.batch import runner
+from workbench.sweeps.batch import runner
 import workbench as wb
 runner.POLL_FIRST_S = 0.0
 words = [f"w{i}" for i in range(int(sys.argv[1]))]
@@ -275,14 +275,14 @@ def test_the_batch_package_never_imports_the_sweeps() -> None:
             if isinstance(node, ast.ImportFrom):
                 imported.append((path.name, node.level, node.module or ""))
     assert not [found for found in imported if found[1] == 2 and found[2].split(".")[0] == "sweeps"]
-    assert not [found for found in imported if found[2].startswith("workbench.sweeps")]
+    assert not [found for found in imported if found[2].startswith("workbench.sweeps.sweep")]
 
 
 def test_a_lost_create_that_cannot_be_checked_is_one_clear_line_and_not_resent() -> None:
     # A provider without GET /batches (a MockTransport: the test server lists batches).
     import httpx
 
-    from workbench.errors import APIError
+    from workbench.core.errors import APIError
 
     seen: list[tuple[str, str]] = []
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 import workbench as wb
-from workbench.record import COLUMNS, RunRecord
-from workbench.runtable import reading_order
-from workbench.runtable.grid import RunsBrowser, browse_rows
-from workbench.session import get_session
+from workbench.calls.session import get_session
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.notebook.runtable import reading_order
+from workbench.notebook.runtable.grid import RunsBrowser, browse_rows
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""The one table of request knobs (workbench/knobs.py) and the checks made before sending:
+"""The one table of request knobs (workbench/core/knobs.py) and the checks made before sending:
 every front end refuses the same values with the same range, and nothing reaches the API."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench import knobs, options
-from workbench.errors import InvalidInputError
-from workbench.widgets import Playground, SweepPanel
+from workbench.core import knobs
+from workbench.core.errors import InvalidInputError
+from workbench.notebook import options
+from workbench.notebook.widgets import Playground, SweepPanel
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 TOO_BIG = 2**70  # beyond SQLite's and the API's 64-bit integers

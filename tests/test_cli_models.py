@@ -19,10 +19,10 @@ import pytest
 
 from workbench import cli
 from workbench.api import model_install
+from workbench.api.convert import minilm_source_dir
+from workbench.api.local import chat_model_path
 from workbench.api.model_install import CHAT, EMBEDDING, ModelPackage, find_model
-from workbench.convert import minilm_source_dir
-from workbench.errors import LocalModelError
-from workbench.local import chat_model_path
+from workbench.core.errors import LocalModelError
 
 # What each fake wheel holds besides dist-info: the package's code (which must not be
 # kept) and its model files (which must).

@@ -13,9 +13,9 @@ import pytest
 import respx
 from fake_openai import BASE_URL, FakeClock, FakeOpenAI, completion, json_response
 
-import workbench.client
-from workbench.client import ChatResult, EmbeddingResult, OpenAIClient
-from workbench.errors import (
+import workbench.api.client
+from workbench.api.client import ChatResult, EmbeddingResult, OpenAIClient
+from workbench.core.errors import (
     APIConnectionError,
     APIError,
     APIResponseError,
@@ -25,7 +25,7 @@ from workbench.errors import (
     ConfigurationError,
     NotFoundError,
 )
-from workbench.usage import Usage
+from workbench.core.usage import Usage
 
 KEY = "sk-SENTINEL-0123456789abcdef"
 CHAT_URL = f"{BASE_URL}/chat/completions"
@@ -38,7 +38,7 @@ def make_client(fake: FakeOpenAI, **kwargs: Any) -> OpenAIClient:
 
 
 def test_exports() -> None:
-    assert workbench.client.__all__ == [
+    assert workbench.api.client.__all__ == [
         "ChatResult",
         "EmbeddingResult",
         "OpenAIClient",

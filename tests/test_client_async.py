@@ -21,15 +21,15 @@ from fake_openai import (
     sse_response,
 )
 
-from workbench.client import AsyncOpenAIClient, ChatResult
-from workbench.errors import (
+from workbench.api.client import AsyncOpenAIClient, ChatResult
+from workbench.core.errors import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
     InternalServerError,
     TruncatedStreamError,
 )
-from workbench.usage import Usage
+from workbench.core.usage import Usage
 
 KEY = "sk-SENTINEL-async-0123456789"
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}

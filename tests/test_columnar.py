@@ -15,11 +15,10 @@ import pandas as pd
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
-from workbench import sqlite_arrow
-from workbench.frames import PANDAS_3
-from workbench.record import COLUMNS, RunRecord
-from workbench.store import SQLiteStore, columnar
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.store import SQLiteStore, columnar, sqlite_arrow
 from workbench.store.copying import import_runs
+from workbench.store.frames import PANDAS_3
 
 
 def sparse_record(i: int) -> RunRecord:
@@ -135,7 +134,7 @@ def test_repeated_text_is_made_once_per_distinct_value(tmp_path: Path) -> None:
     store._write(
         lambda conn: conn.executemany(
             f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            [__import__("workbench.frames", fromlist=["x"]).record_to_row(r) for r in rows],
+            [__import__("workbench.store.frames", fromlist=["x"]).record_to_row(r) for r in rows],
         )
     )
     frame = store.runs()

@@ -14,9 +14,9 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.compare import Comparison
-from workbench.record import RunRecord, new_run_id
-from workbench.session import get_session
+from workbench.calls.session import get_session
+from workbench.core.record import RunRecord, new_run_id
+from workbench.notebook.compare import Comparison
 
 ANSWERS = {
     ("Capital of France?", 0.0): "The capital is Paris.",
@@ -242,7 +242,7 @@ def test_a_cut_answer_is_marked_in_its_cell() -> None:
 
 def test_every_view_reads_which_runs_one_way_with_one_error(capitals: pd.DataFrame) -> None:
     from workbench.core.selection import TAKES, RunsSelectionError
-    from workbench.review import ReviewPanel
+    from workbench.notebook.review import ReviewPanel
 
     experiment = str(capitals["experiment"].iloc[0])
     by_name = wb.compare(experiment, by="temperature")

@@ -19,10 +19,10 @@ from loopback import Received, Reply, chat_reply
 from testing_shell import open_shell
 
 import workbench as wb
-from workbench.credentials import configured_key_variables
-from workbench.keycheck import KeyInPromptWarning, find_key, hide_keys
+from workbench.api.credentials import configured_key_variables
+from workbench.api.keycheck import KeyInPromptWarning, find_key, hide_keys
+from workbench.calls.session import get_session
 from workbench.scoring.table import NewScores, write_scores
-from workbench.session import get_session
 
 # No key shape (no sk-, no bearer), so only the configured variable can make it a key.
 CORP_SECRET = "corpTOKENq7w2e9r4t1y8u3"

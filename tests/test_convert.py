@@ -13,13 +13,13 @@ import httpx
 import numpy as np
 import pytest
 
-from workbench.convert import (
+from workbench.api.convert import (
     CONVERTER_VERSION,
     cache_dir_default,
     embedding_gguf_name,
     ensure_embedding_gguf,
 )
-from workbench.local import EMBEDDING_MODEL_ALIAS, LocalServer
+from workbench.api.local import EMBEDDING_MODEL_ALIAS, LocalServer
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.cellsweep import SweepDisplay
-from workbench.display import footer
-from workbench.money import format_money
-from workbench.pricing import ESTIMATED, UnknownPriceWarning
-from workbench.progress import SweepProgress, spent_text
-from workbench.session import get_session
+from workbench.calls.session import get_session
+from workbench.core.money import format_money
+from workbench.core.pricing import ESTIMATED, UnknownPriceWarning
+from workbench.notebook.cellsweep import SweepDisplay
+from workbench.notebook.display import footer
+from workbench.sweeps.progress import SweepProgress, spent_text
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
@@ -180,7 +180,7 @@ def test_allow_unpriced_must_be_a_bool() -> None:
 
 
 def test_session_status_shows_unknown_spend(api: LoopbackAPI) -> None:
-    from workbench.magics import _status
+    from workbench.notebook.magics import _status
 
     wb.chat("hi", model=UNPRICED)
     assert "unknown this session" in _status(get_session(), []).plain

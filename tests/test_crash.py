@@ -14,8 +14,8 @@ from faults.processes import integrity, row_count, start_sweeper, wait_for_rows
 from faults.sweeper import define
 
 import workbench as wb
-from workbench.identity import request_hash
-from workbench.providers import known_providers
+from workbench.api.providers import known_providers
+from workbench.core.identity import request_hash
 
 pytestmark = [
     pytest.mark.stress,

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from workbench import credentials
-from workbench.client import OpenAIClient
-from workbench.credentials import (
+from workbench.api import credentials
+from workbench.api.client import OpenAIClient
+from workbench.api.credentials import (
     ApiKey,
     SecretHeaders,
     UnencryptedKeyWarning,
@@ -19,7 +19,7 @@ from workbench.credentials import (
     scrub_chain,
     warn_if_unencrypted,
 )
-from workbench.errors import APIError, ConfigurationError, mask_url, redact
+from workbench.core.errors import APIError, ConfigurationError, mask_url, redact
 
 KEY = "wbKEY4hT9vQ2mX7pL5nR8cdef"
 

@@ -15,10 +15,10 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.record import COLUMNS, RunRecord
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.notebook.widgets import SweepPanel
 from workbench.scoring.datasets import Dataset, as_dataset
 from workbench.store import ExperimentStore, migrations
-from workbench.widgets import SweepPanel
 
 CASES = [
     {"city": "Paris", "expected": "France"},
@@ -490,7 +490,7 @@ def test_a_dataset_sweep_against_the_local_model(in_tmp_dir: Path) -> None:
 def test_a_long_plan_shows_a_progress_bar(
     api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from workbench import plan
+    from workbench.sweeps import plan
 
     wb.sweep(TEMPLATE, vars=CASES, model="gpt-4o-mini", max_tokens=5)
     assert "planning" not in capsys.readouterr().err  # a short plan: no bar

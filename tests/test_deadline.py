@@ -14,7 +14,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.deadline import Deadline
+from workbench.api.deadline import Deadline
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 

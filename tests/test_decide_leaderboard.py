@@ -84,11 +84,11 @@ def test_the_decisions_read_the_store_they_are_given(
     notebook's session is never reached."""
     import json
 
-    from workbench import session as session_mod
+    from workbench.calls import session as session_mod
+    from workbench.calls.session import Session
+    from workbench.core.record import RunRecord
     from workbench.decide.leaderboard import leaderboard
-    from workbench.record import RunRecord
     from workbench.scoring.table import NewScores, write_scores
-    from workbench.session import Session
 
     other = Session()
     other.configure(store=tmp_path / "other.db")

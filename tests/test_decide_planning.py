@@ -36,7 +36,7 @@ def test_one_variant_has_nothing_to_compare(start_api: Any) -> None:
 
 
 def test_the_sweep_panel_shows_the_line(start_api: Any) -> None:
-    from workbench.widgets import SweepPanel
+    from workbench.notebook.widgets import SweepPanel
 
     start_api(PassRateServer({}))
     p = SweepPanel("Capital of {{country}}?", models=["gpt-4o-mini", "gpt-4o"])

@@ -12,12 +12,12 @@ import pytest
 from IPython.utils.capture import capture_output
 from testing_shell import TestingShell, open_shell
 
-from workbench.cells import ChatOutcome
-from workbench.display import ChatDisplay, StreamDisplay, footer
+from workbench.calls.results import ChatResponse, EmbedResponse
+from workbench.calls.tools import ToolRun
+from workbench.core.record import RunRecord
+from workbench.notebook.cells import ChatOutcome
+from workbench.notebook.display import ChatDisplay, StreamDisplay, footer
 from workbench.notebook.embedview import EmbedResult
-from workbench.record import RunRecord
-from workbench.results import ChatResponse, EmbedResponse
-from workbench.tools import ToolRun
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.client import OpenAIClient
-from workbench.session import get_session
+from workbench.api.client import OpenAIClient
+from workbench.calls.session import get_session
 
 Start = Callable[[Callable[[Received], Any]], LoopbackAPI]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -28,11 +28,11 @@ def test_dir_is_the_documented_api_even_after_internal_imports() -> None:
 
 
 def test_internal_modules_stay_importable() -> None:
-    import workbench.client
-    from workbench import session
+    import workbench.api.client
+    from workbench.calls import session
 
     assert session.get_session is not None
-    assert workbench.client.OpenAIClient.__name__ == "OpenAIClient"
+    assert workbench.api.client.OpenAIClient.__name__ == "OpenAIClient"
 
 
 def test_every_documented_name_resolves() -> None:
@@ -63,8 +63,8 @@ def test_a_facade_function_shows_the_real_parameters_and_defaults(name: str) -> 
 def test_chat_defaults_are_the_sessions() -> None:
     """``wb.chat`` states the knobs once (calls/single.py); the session's methods, which
     take the same names, must not default them differently."""
+    from workbench.calls.session import Session
     from workbench.calls.single import chat
-    from workbench.session import Session
 
     stated = inspect.signature(chat).parameters
     for method in (Session.prepare_chat, Session.begin_chat, Session.chat, Session.achat):
@@ -74,16 +74,16 @@ def test_chat_defaults_are_the_sessions() -> None:
 
 
 def test_configure_shows_the_sessions_settings() -> None:
-    from workbench.session import Session
+    from workbench.calls.session import Session
 
     session_parameters = list(inspect.signature(Session.configure).parameters.values())[1:]
     assert list(inspect.signature(wb.configure).parameters.values()) == session_parameters
 
 
 def test_names_that_moved_still_resolve_with_a_deprecation_warning() -> None:
-    from workbench.session import get_session
+    from workbench.calls.session import get_session
 
-    with pytest.warns(DeprecationWarning, match="workbench.session"):
+    with pytest.warns(DeprecationWarning, match="workbench.calls.session"):
         assert wb.get_session is get_session
     with pytest.warns(DeprecationWarning, match="workbench.calls.prepare"):
         assert wb.Message is dict[str, object] or wb.Message is not None

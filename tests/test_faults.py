@@ -19,7 +19,7 @@ from faults import Fault, FaultServer, always, body_key
 from faults.scenarios import EMBED_MIX, STREAM_MIX, SWEEP_MIX, Mix
 
 import workbench as wb
-from workbench.identity import canonical_json
+from workbench.core.identity import canonical_json
 
 pytestmark = pytest.mark.stress
 

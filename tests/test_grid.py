@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.grid import (
+from workbench.sweeps.grid import (
     MAX_RANGE_VALUES,
     count_points,
     expand,

@@ -10,7 +10,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.identity import request_hash
+from workbench.core.identity import request_hash
 
 QUESTION = "What is the capital of France?"
 

@@ -25,7 +25,7 @@ from loopback import Reply as LoopbackReply
 from testing_shell import open_shell
 
 import workbench as wb
-from workbench.keycheck import KeyInPromptWarning, find_key
+from workbench.api.keycheck import KeyInPromptWarning, find_key
 
 pytestmark = pytest.mark.stress
 
@@ -245,7 +245,7 @@ def test_the_warning_is_a_warning_category_people_can_filter() -> None:
     assert issubclass(KeyInPromptWarning, UserWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error", KeyInPromptWarning)
-        from workbench.keycheck import warn_if_key
+        from workbench.api.keycheck import warn_if_key
 
         with pytest.raises(KeyInPromptWarning, match="OpenAI-style key"):
             warn_if_key("%%chat", [KEY_SHAPED[1]])

@@ -20,7 +20,7 @@ from pacing_helpers import Clock, headers
 
 from workbench.api.headers import MAX_COUNT, MAX_WAIT_S, parse_count, parse_reset
 from workbench.api.limits import LimitResetError, Limits
-from workbench.pacing import Pacer
+from workbench.api.pacing import Pacer
 
 
 @pytest.mark.parametrize(

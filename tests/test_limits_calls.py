@@ -18,7 +18,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.errors import RateLimitError
+from workbench.core.errors import RateLimitError
 
 KEY = "sk-test-0000000000000000"
 

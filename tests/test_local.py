@@ -24,15 +24,15 @@ import numpy as np
 import pytest
 from httpx_sse import connect_sse
 
-from workbench.cli import main
-from workbench.errors import LocalModelError
-from workbench.local import (
+from workbench.api.local import (
     CHAT_MODEL_ALIAS,
     EMBEDDING_MODEL_ALIAS,
     LocalServer,
     chat_model_path,
     get_local_server,
 )
+from workbench.cli import main
+from workbench.core.errors import LocalModelError
 
 pytestmark = pytest.mark.integration
 

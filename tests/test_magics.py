@@ -25,11 +25,11 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.display import ChatDisplay
-from workbench.jsonmode import JSON_INSTRUCTION
-from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.api.jsonmode import JSON_INSTRUCTION
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.calls.session import get_session
+from workbench.notebook.display import ChatDisplay
 from workbench.notebook.embedview import EmbedResult
-from workbench.session import get_session
 
 SENTINEL = "sk-SENTINEL-never-print-0123456789"
 integration = pytest.mark.integration
@@ -144,7 +144,7 @@ def test_streaming_and_not_streaming_each_give_one_row(
 def test_a_kernel_sees_the_text_grow_then_the_rendered_answer(
     shell: TestingShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("workbench.magics._in_kernel", lambda shell: True)
+    monkeypatch.setattr("workbench.notebook.magics._in_kernel", lambda shell: True)
     with capture_output() as captured:
         chat(shell, "-t 0 --max-tokens 24", "Count from one to ten.")
     # A fresh kernel first says the local model is starting; the answer then replaces it.

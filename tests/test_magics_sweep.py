@@ -20,9 +20,9 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.jsonmode import JSON_INSTRUCTION
-from workbench.local import CHAT_MODEL_ALIAS
-from workbench.sweeps import Sweep
+from workbench.api.jsonmode import JSON_INSTRUCTION
+from workbench.api.local import CHAT_MODEL_ALIAS
+from workbench.sweeps.sweep import Sweep
 
 KEY = "sk-test-magic-sweep-0123456789"
 MODELS = ["gpt-4o-mini", "gpt-4o", "broken"]

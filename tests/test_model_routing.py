@@ -18,12 +18,12 @@ from genai_prices import Usage as PricesUsage
 from genai_prices import calc_price
 
 import workbench as wb
-from workbench import local as local_mod
-from workbench.errors import ConfigurationError, redact
-from workbench.identity import request_hash
-from workbench.providers import route
-from workbench.record import RunRecord
-from workbench.session import get_session
+from workbench.api import local as local_mod
+from workbench.api.providers import route
+from workbench.calls.session import get_session
+from workbench.core.errors import ConfigurationError, redact
+from workbench.core.identity import request_hash
+from workbench.core.record import RunRecord
 
 HOSTED_NO_KEY = "'gpt-4o-mini' is a hosted model and no OPENAI_API_KEY is set"
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from workbench.display import Note, format_cost
-from workbench.estimate import Estimate
-from workbench.money import format_money, money_html
-from workbench.progress import SweepProgress
+from workbench.calls.estimate import Estimate
+from workbench.core.money import format_money, money_html
+from workbench.notebook.display import Note, format_cost
+from workbench.sweeps.progress import SweepProgress
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,10 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply, chunk
 from testing_shell import open_shell
 
 import workbench as wb
-from workbench.errors import APIResponseError
-from workbench.session import get_session
-from workbench.sweeps import Sweep
-from workbench.unsaved import UnsavedRunWarning
+from workbench.calls.session import get_session
+from workbench.core.errors import APIResponseError
+from workbench.store.unsaved import UnsavedRunWarning
+from workbench.sweeps.sweep import Sweep
 
 KEY = "sk-test-loopback-0123456789"  # the key start_api sets
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]

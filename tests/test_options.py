@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workbench.options import (
+from workbench.notebook.options import (
     ChatRequest,
     EmbedRequest,
     OptionError,

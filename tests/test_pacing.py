@@ -1,4 +1,4 @@
-"""Pacing to announced rate limits (workbench/pacing.py), with a clock driven by hand."""
+"""Pacing to announced rate limits (workbench/api/pacing.py), with a clock driven by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from pacing_helpers import Clock, headers
 
 from workbench.api.limits import Limits
-from workbench.pacing import Pacer, TokenBucket, announced_limits
+from workbench.api.pacing import Pacer, TokenBucket, announced_limits
 
 
 def test_announced_limits_are_read_from_openai_headers() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pacing_helpers import Clock, headers
 
-from workbench.pacing import Pacer, TokenBucket
-from workbench.ratelimit import AdaptiveLimiter
+from workbench.api.pacing import Pacer, TokenBucket
+from workbench.api.ratelimit import AdaptiveLimiter
 
 
 def paced(clock: Clock, limit: int = 100, remaining: int = 99, reset: str = "10ms") -> Pacer:
@@ -153,8 +153,8 @@ def test_a_single_call_waits_what_it_owes_and_is_dated_when_sent(
     from loopback import LoopbackAPI, Received, Reply, chat_reply
 
     import workbench as wb
-    from workbench import session as session_module
-    from workbench.pacing import Ticket
+    from workbench.api.pacing import Ticket
+    from workbench.calls import session as session_module
 
     def route(request: Received) -> Reply:
         return chat_reply("ok", model="gpt-4o-mini")
@@ -195,9 +195,9 @@ def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
     from loopback import LoopbackAPI, Received, Reply, chat_reply
 
     import workbench as wb
-    from workbench import dispatch
-    from workbench.estimate import estimate_messages
-    from workbench.sweeps import Sweep
+    from workbench.calls.estimate import estimate_messages
+    from workbench.sweeps import dispatch
+    from workbench.sweeps.sweep import Sweep
 
     def route(request: Received) -> Reply:
         return chat_reply("ok", model="gpt-4o-mini")

@@ -18,9 +18,9 @@ from matplotlib.axes import Axes
 from matplotlib.patches import PathPatch
 
 import workbench as wb
-from workbench.record import RunRecord, new_run_id
-from workbench.results import EmbedResponse
-from workbench.session import get_session
+from workbench.calls.results import EmbedResponse
+from workbench.calls.session import get_session
+from workbench.core.record import RunRecord, new_run_id
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from workbench.pricing import (
+from workbench.core.pricing import (
     CustomPrice,
     PriceQuote,
     UnknownPriceWarning,
@@ -28,7 +28,7 @@ from workbench.pricing import (
     price,
     quote,
 )
-from workbench.usage import Usage
+from workbench.core.usage import Usage
 
 ROOT = Path(__file__).resolve().parents[1]
 M = Decimal(1_000_000)
@@ -203,7 +203,7 @@ def test_estimate_cost_follows_the_same_rules(no_warnings: None) -> None:
 
 
 def test_importing_the_module_does_not_import_genai_prices() -> None:
-    code = "import sys, workbench.pricing; print('genai_prices' in sys.modules)"
+    code = "import sys, workbench.core.pricing; print('genai_prices' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.errors import ConfigurationError
-from workbench.providers import LOCAL, OPENAI_URL, load_config, resolve
+from workbench.api.providers import LOCAL, OPENAI_URL, load_config, resolve
+from workbench.core.errors import ConfigurationError
 
 
 def write_toml(directory: Path, text: str) -> None:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fake_openai import BASE_URL, FakeOpenAI, completion, json_response
 
+from workbench.api.client import AsyncOpenAIClient, OpenAIClient
 from workbench.api.limits import CallLimits, Limits
-from workbench.client import AsyncOpenAIClient, OpenAIClient
-from workbench.ratelimit import AdaptiveLimiter, parse_reset
+from workbench.api.ratelimit import AdaptiveLimiter, parse_reset
 
 ANNOUNCED = {
     "x-ratelimit-limit-requests": "100",

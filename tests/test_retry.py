@@ -12,21 +12,21 @@ import httpx
 import pytest
 from fake_openai import BASE_URL, FakeOpenAI, completion, json_response
 
-from workbench.client import OpenAIClient
-from workbench.errors import (
+from workbench.api.client import OpenAIClient
+from workbench.api.retry import (
+    MAX_RETRY_AFTER,
+    Attempts,
+    parse_retry_after,
+    retry_delay,
+    should_retry_status,
+)
+from workbench.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     InternalServerError,
     RateLimitError,
-)
-from workbench.retry import (
-    MAX_RETRY_AFTER,
-    Attempts,
-    parse_retry_after,
-    retry_delay,
-    should_retry_status,
 )
 
 NOW = 1_700_000_000.0
@@ -156,8 +156,8 @@ def test_attempts_do_not_spend_the_budget_on_final_statuses() -> None:
 @pytest.fixture
 def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Jitter factor 1 and a fixed 'now', so backoffs and HTTP dates are exact."""
-    monkeypatch.setattr("workbench.retry.random", SimpleNamespace(random=lambda: 0.0))
-    monkeypatch.setattr("workbench.retry.time", SimpleNamespace(time=lambda: NOW))
+    monkeypatch.setattr("workbench.api.retry.random", SimpleNamespace(random=lambda: 0.0))
+    monkeypatch.setattr("workbench.api.retry.time", SimpleNamespace(time=lambda: NOW))
 
 
 def make_client(fake: FakeOpenAI, sleeps: list[float], **kwargs: Any) -> OpenAIClient:

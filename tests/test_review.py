@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 import workbench as wb
-from workbench.errors import InvalidInputError
-from workbench.record import RunRecord
-from workbench.review import ReviewPanel, blind_swap, score_history, win_rate
-from workbench.review.store import read_preferences
-from workbench.session import get_session
+from workbench.calls.session import get_session
+from workbench.core.errors import InvalidInputError
+from workbench.core.record import RunRecord
+from workbench.notebook.review import ReviewPanel, blind_swap, score_history, win_rate
+from workbench.notebook.review.store import read_preferences
 
 
 def add_run(output: str, *, experiment: str = "exp", item: str | None = None,
@@ -244,7 +244,7 @@ def test_a_double_pressed_key_in_pairwise_mode_prefers_only_the_pair_shown() -> 
 
 
 def test_the_widget_sends_the_run_id_and_ignores_a_held_key() -> None:
-    from workbench.review.widget import _ESM
+    from workbench.notebook.review.widget import _ESM
 
     # The front end's half of the contract (a browser test presses the keys for real).
     assert "run_id" in _ESM.split("model.send(")[1].split(")")[0]

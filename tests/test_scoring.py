@@ -12,11 +12,11 @@ import pytest
 from loopback import Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.errors import BudgetExceededError, InvalidInputError
-from workbench.record import RunRecord
+from workbench.calls.session import get_session
+from workbench.core.errors import BudgetExceededError, InvalidInputError
+from workbench.core.record import RunRecord
 from workbench.scoring.base import Item, Score
 from workbench.scoring.judge import parse_verdict
-from workbench.session import get_session
 from workbench.store import ExperimentStore
 from workbench.store.migrations import MIGRATIONS
 
@@ -476,7 +476,7 @@ def test_pareto_marks_the_front_and_heatmap_takes_scores() -> None:
 
 
 def test_intervals() -> None:
-    from workbench.scoring.stats import difference_interval, mean_interval, t_975, wilson_interval
+    from workbench.decide.stats import difference_interval, mean_interval, t_975, wilson_interval
 
     # Student's t table values (NIST/SEMATECH e-Handbook, table 1.3.6.7.2, 0.975 column)
     assert round(t_975(10), 3) == 2.228 and round(t_975(200), 3) == 1.972
@@ -520,8 +520,8 @@ def test_a_judged_sweep_on_the_local_model() -> None:
 
 @pytest.mark.usefixtures("backend")
 def test_scores_stored_by_another_connection_are_not_computed_again() -> None:
+    from workbench.calls.session import Session
     from workbench.scoring.engine import score
-    from workbench.session import Session
 
     calls: list[str] = []
 

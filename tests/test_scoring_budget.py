@@ -9,8 +9,8 @@ import pytest
 from loopback import Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.errors import BudgetExceededError
-from workbench.spend import SweepSpend
+from workbench.calls.spend import SweepSpend
+from workbench.core.errors import BudgetExceededError
 
 S = wb.scorers
 

@@ -18,9 +18,9 @@ import pytest
 from loopback import Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.record import RunRecord
+from workbench.calls.session import Session, get_session
+from workbench.core.record import RunRecord
 from workbench.scoring.base import Score
-from workbench.session import Session, get_session
 
 S = wb.scorers
 

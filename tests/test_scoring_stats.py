@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 import workbench as wb
-from workbench.errors import InvalidInputError
-from workbench.record import RunRecord
-from workbench.scoring.agreement import cohen_kappa
+from workbench.calls.session import get_session
+from workbench.core.errors import InvalidInputError
+from workbench.core.record import RunRecord
+from workbench.decide.agreement import cohen_kappa
+from workbench.decide.stability import pass_at_k, pass_hat_k
 from workbench.scoring.finetune import validate_example
-from workbench.scoring.stability import pass_at_k, pass_hat_k
 from workbench.scoring.table import NewScores, write_scores
-from workbench.session import get_session
 
 
 def add_run(output: str, *, experiment: str, case: Any = None, sample_index: int = 0,

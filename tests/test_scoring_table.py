@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.record import RunRecord
+from workbench.calls.session import get_session
+from workbench.core.record import RunRecord
 from workbench.scoring.base import Item
 from workbench.scoring.table import NewScores, write_many, write_scores
-from workbench.session import get_session
 
 S = wb.scorers
 

@@ -68,8 +68,8 @@ def test_the_local_server_honours_the_judges_json_schema() -> None:
     structured answer is the verdict: every reply is one JSON object whose score is on the
     scale, and the stored score is that object's score."""
     import workbench as wb
-    from workbench.record import RunRecord
-    from workbench.session import get_session
+    from workbench.calls.session import get_session
+    from workbench.core.record import RunRecord
 
     for i, text in enumerate(["Paris", "The capital of France is Lyon.", "I don't know"]):
         get_session().store.append(RunRecord(

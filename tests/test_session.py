@@ -13,7 +13,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.record import COLUMNS
+from workbench.core.record import COLUMNS
 
 SENTINEL = "sk-SENTINEL-do-not-leak-0123456789"
 

@@ -25,11 +25,11 @@ import pandas as pd
 import pytest
 from store_backends import new_store, raw_rows, store, store_backend, store_maker
 
-from workbench.errors import StoreError
-from workbench.frames import PANDAS_3
-from workbench.record import COLUMNS, RunRecord, new_run_id
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import SQLiteStore, expand_json
 from workbench.store.copying import import_runs
+from workbench.store.frames import PANDAS_3
 from workbench.store.migrations import MIGRATIONS
 from workbench.store.postgres import PostgresStore
 
@@ -422,7 +422,7 @@ def test_mean_completion_tokens_uses_earlier_ok_chat_runs(store: Any) -> None:
 
 _WORKER = """
 import sys, os, time
-from workbench.record import RunRecord
+from workbench.core.record import RunRecord
 from workbench.store import SQLiteStore
 path, worker, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 print("ready", flush=True)

@@ -65,7 +65,7 @@ def test_an_executed_notebook_leaves_every_row_in_the_db_file(
 def test_closing_a_store_checkpoints_while_another_connection_stays_open(
     tmp_path: Path,
 ) -> None:
-    from workbench.record import RunRecord
+    from workbench.core.record import RunRecord
     from workbench.store import open_store
 
     path = tmp_path / "shared.db"

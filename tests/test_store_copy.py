@@ -13,7 +13,7 @@ import pytest
 from postgres_server import ALICE_PASSWORD
 from store_backends import StoreMaker, chat_run, raw_rows, store_maker
 
-from workbench.record import RunRecord
+from workbench.core.record import RunRecord
 from workbench.store import SQLiteStore
 from workbench.store.copying import NOT_COPIED, TABLES, Table, copy_command, import_runs
 

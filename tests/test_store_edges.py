@@ -22,9 +22,9 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench import session as session_mod
-from workbench.errors import StoreError
-from workbench.record import RunRecord
+from workbench.calls import session as session_mod
+from workbench.core.errors import StoreError
+from workbench.core.record import RunRecord
 from workbench.store import SQLiteStore
 from workbench.store.copying import import_runs
 from workbench.store.migrations import MIGRATIONS

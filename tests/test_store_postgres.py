@@ -21,8 +21,8 @@ from store_backends import chat_run as run
 from store_backends import new_store, store, store_backend, store_maker
 
 import workbench as wb
-from workbench.errors import StoreError
-from workbench.record import COLUMNS
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS
 from workbench.store import SQLiteStore, open_store
 from workbench.store.columnar import read_postgres_runs_table
 from workbench.store.copying import import_runs
@@ -224,7 +224,7 @@ def test_a_server_that_is_down_is_one_line_before_any_call(
 _WRITER = textwrap.dedent(
     """
     import sys
-    from workbench.record import RunRecord
+    from workbench.core.record import RunRecord
     from workbench.store import open_store
     url, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with open_store(url) as store:  # every process migrates (or finds it migrated)
@@ -421,7 +421,7 @@ def test_store_copy_from_the_shell(pg_server: PostgresServer, pg_url: str, tmp_p
 def test_an_answer_that_arrives_while_the_server_is_down_is_kept(
     pg_server: PostgresServer, start_api: Any, in_tmp_dir: Path
 ) -> None:
-    from workbench.unsaved import UnsavedRunWarning
+    from workbench.store.unsaved import UnsavedRunWarning
 
     database = pg_server.create_database()
     pg_server.psql(database, "GRANT ALL ON SCHEMA public TO alice")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from store_backends import new_store, store, store_backend, store_maker
 
-from workbench.record import COLUMNS
+from workbench.core.record import COLUMNS
 from workbench.store import SQLiteStore, Store, open_store
 from workbench.store.dialect import numbered_sql, psycopg_sql
 from workbench.store.migrations import MIGRATIONS, POSTGRES_MIGRATIONS

@@ -12,7 +12,7 @@ from loopback import chat_reply
 from testing_shell import open_shell
 
 import workbench as wb
-from workbench.errors import ConfigurationError
+from workbench.core.errors import ConfigurationError
 from workbench.store import open_store, store_label
 from workbench.store.target import StoreURL, configured_target
 

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.batch.api import BatchInfo
-from workbench.batch.ledger import BatchRow, Ledger
-from workbench.record import RunRecord
-from workbench.review.store import add_preference, rate, read_preferences, score_history
+from workbench.calls.session import get_session
+from workbench.core.record import RunRecord
+from workbench.notebook.review.store import add_preference, rate, read_preferences, score_history
 from workbench.scoring.datasets import load_dataset, save_dataset
 from workbench.scoring.table import NewScores, known_scores, latest_ids, read_scores, write_scores
-from workbench.session import get_session
 from workbench.store import SQLiteStore, open_store
 from workbench.store.copying import import_runs
+from workbench.sweeps.batch.api import BatchInfo
+from workbench.sweeps.batch.ledger import BatchRow, Ledger
 
 CASES = [{"city": "Paris", "expected": "France"}, {"city": "Rome", "expected": "Italy"}]
 

@@ -17,7 +17,7 @@ from store_backends import StoreMaker, store_maker
 from store_backends import chat_run as run
 
 import workbench as wb
-from workbench.errors import InvalidInputError
+from workbench.core.errors import InvalidInputError
 from workbench.store.copying import copy_command
 
 __all__ = ["store_maker"]

@@ -20,14 +20,14 @@ from fake_openai import (
     usage_chunk,
 )
 
-from workbench.client import OpenAIClient
-from workbench.errors import (
+from workbench.api.client import OpenAIClient
+from workbench.api.streaming import StreamAccumulator, StreamProtocolError
+from workbench.core.errors import (
     APIResponseError,
     RateLimitError,
     TruncatedStreamError,
 )
-from workbench.streaming import StreamAccumulator, StreamProtocolError
-from workbench.usage import Usage
+from workbench.core.usage import Usage
 
 KEY = "sk-test-streaming-key"
 BODY = {"model": "smol", "messages": [{"role": "user", "content": "hi"}], "stream": True}

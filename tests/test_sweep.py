@@ -17,9 +17,9 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.money import format_money
-from workbench.progress import SweepProgress
-from workbench.sweeps import Sweep
+from workbench.core.money import format_money
+from workbench.sweeps.progress import SweepProgress
+from workbench.sweeps.sweep import Sweep
 
 
 def echo(request: Received) -> Reply:
@@ -475,7 +475,7 @@ def test_planning_a_sweep_loads_what_its_first_call_needs(api: LoopbackAPI) -> N
     # (~0.57 s) and the store's pandas (~0.49 s); both now load while the plan is read.
     import sys
 
-    from workbench import tokens
+    from workbench.core import tokens
 
     tokens.get_encoding.cache_clear()
     s = wb.sweep("Say {{w}}.", vars={"w": ["a", "b"]}, model="gpt-4o-mini", max_tokens=5)
@@ -484,7 +484,7 @@ def test_planning_a_sweep_loads_what_its_first_call_needs(api: LoopbackAPI) -> N
     name = tokens.encoding_name_for("gpt-4o-mini")
     assert tokens.get_encoding.cache_info().currsize == 1
     assert tokens.get_encoding(name) is tokens.get_encoding(name)
-    assert "workbench.store" in sys.modules and "workbench.dispatch" in sys.modules
+    assert "workbench.store" in sys.modules and "workbench.sweeps.dispatch" in sys.modules
     s.run(progress=False)  # and the run uses it: no second tokenizer is built
     assert tokens.get_encoding.cache_info().currsize == 1
     assert api.count() == 2

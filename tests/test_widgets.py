@@ -12,7 +12,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.widgets import Playground, SweepPanel, parse_variables
+from workbench.notebook.widgets import Playground, SweepPanel, parse_variables
 
 
 def echo(request: Received) -> Reply:
@@ -194,7 +194,8 @@ def test_playground_streams_from_the_local_model(in_tmp_dir: Path) -> None:
 def test_import_workbench_loads_neither_sweeps_nor_widgets() -> None:
     code = (
         "import sys, workbench\n"
-        "heavy = ('workbench.sweeps', 'workbench.widgets', 'ipywidgets', 'tqdm', 'jinja2')\n"
+        "heavy = ('workbench.sweeps.sweep', 'workbench.notebook.widgets', 'ipywidgets',"
+        " 'tqdm', 'jinja2')\n"
         "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

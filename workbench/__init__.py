@@ -43,11 +43,12 @@ class _Package(_ModuleType):
 _sys.modules[__name__].__class__ = _Package
 
 # plots and compare load matplotlib, numpy and pandas only when they draw.
-from . import plots
-from ._api import FORWARDS as _FORWARDS
-from ._api import configure, experiment
-from .compare import compare
-from .errors import (
+from workbench import plots
+from workbench._api import FORWARDS as _FORWARDS
+from workbench._api import configure, experiment
+from workbench.calls.estimate import Estimate
+from workbench.calls.results import ChatResponse, EmbedResponse
+from workbench.core.errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -67,12 +68,11 @@ from .errors import (
     WorkbenchError,
     debug,
 )
-from .estimate import Estimate
-from .results import ChatResponse, EmbedResponse
-from .usage import Usage
+from workbench.core.usage import Usage
+from workbench.notebook.compare import compare
 
 if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type checkers here
-    from ._api import (
+    from workbench._api import (
         achat,
         aembed,
         agreement,
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type chec
         sweep,
         win_rate,
     )
-    from ._api import (
+    from workbench._api import (
         load_ipython_extension as load_ipython_extension,
     )
 
@@ -175,10 +175,10 @@ __all__ = [
 # Loaded on first use, so `import workbench` stays quick: Sweep pulls in asyncio and
 # jinja2, the panels ipywidgets.
 _LAZY = {
-    "Sweep": ("sweeps", "Sweep"),
-    "SweepPanel": ("widgets", "SweepPanel"),
-    "Playground": ("widgets", "Playground"),
-    "ReviewPanel": ("review", "ReviewPanel"),
+    "Sweep": ("sweeps.sweep", "Sweep"),
+    "SweepPanel": ("notebook.widgets", "SweepPanel"),
+    "Playground": ("notebook.widgets", "Playground"),
+    "ReviewPanel": ("notebook.review", "ReviewPanel"),
     "Dataset": ("scoring.datasets", "Dataset"),
     "scorers": ("scoring.scorers", ""),  # a module of scorer constructors
 }
@@ -186,7 +186,7 @@ _LAZY = {
 # Names `workbench` had without documenting them: still there, with a warning naming
 # where they live now.
 _DEPRECATED = {
-    "get_session": ("session", "get_session"),
+    "get_session": ("calls.session", "get_session"),
     "Message": ("calls.prepare", "Message"),
 }
 

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .session import Session, get_session
+from workbench.calls.session import Session, get_session
 
 __all__ = ["FORWARDS", "forward", "configure", "experiment"]  # and each name of FORWARDS
 
@@ -59,7 +59,7 @@ def forward(public: str, module: str, name: str, fill: Fill) -> Callable[..., An
     facade.__module__ = "workbench"
     signature = inspect.signature(real)
     if fill != "none":
-        keyword = {"session=": "session", "store=": "store"}
+        keyword = {"session=": "calls.session", "store=": "store"}
         filled = keyword.get(fill) or next(iter(signature.parameters))
         signature = signature.replace(
             parameters=[p for n, p in signature.parameters.items() if n != filled]
@@ -74,8 +74,8 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "chat": ("notebook.interrupts", "chat", "session"),
     "achat": ("notebook.interrupts", "achat", "session"),
     "estimate": ("calls.single", "estimate", "session"),
-    "embed": ("embedding", "embed", "session"),
-    "aembed": ("embedding", "aembed", "session"),
+    "embed": ("calls.embedding", "embed", "session"),
+    "aembed": ("calls.embedding", "aembed", "session"),
     "runs": ("calls.tables", "runs", "store"),
     "browse": ("calls.tables", "browse", "store"),
     "export": ("calls.tables", "export", "store"),
@@ -85,21 +85,21 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "set_price": ("calls.tables", "set_price", "store"),
     "preferences": ("calls.tables", "preferences", "session"),
     "expand_json": ("store", "expand_json", "none"),
-    "win_rate": ("review.store", "win_rate", "none"),
+    "win_rate": ("notebook.review.store", "win_rate", "none"),
     "score": ("scoring.engine", "score", "session="),
     "scores": ("scoring.engine", "scores", "store="),
-    "check": ("scoring.gate", "check", "store="),
-    "compare_runs": ("scoring.paired", "compare_runs", "store="),
-    "stability": ("scoring.stability", "stability", "store="),
-    "agreement": ("scoring.agreement", "agreement", "store="),
+    "check": ("decide.gate", "check", "store="),
+    "compare_runs": ("decide.paired", "compare_runs", "store="),
+    "stability": ("decide.stability", "stability", "store="),
+    "agreement": ("decide.agreement", "agreement", "store="),
     "export_finetune": ("scoring.finetune", "export_finetune", "store="),
-    "sweep": ("sweeps", "sweep", "session="),
+    "sweep": ("sweeps.sweep", "sweep", "session="),
     "sample_size": ("decide.samplesize", "sample_size", "none"),
     "detectable_difference": ("decide.samplesize", "detectable_difference", "none"),
     "leaderboard": ("decide.leaderboard", "leaderboard", "store="),
     "cheapest": ("decide.cheapest", "cheapest", "session="),
     "cascade": ("decide.cascade", "cascade", "session="),
-    "load_ipython_extension": ("magics", "register", "none"),
+    "load_ipython_extension": ("notebook.magics", "register", "none"),
 }
 
 
@@ -145,7 +145,7 @@ def __getattr__(name: str) -> Any:
 
 
 def configure(**settings: Any) -> None:
-    """Session settings (see :meth:`workbench.session.Session.configure`)."""
+    """Session settings (see :meth:`workbench.calls.session.Session.configure`)."""
     get_session().configure(**settings)
 
 

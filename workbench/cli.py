@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS, LocalServer
 from workbench.api.model_install import MODELS
-from workbench.errors import LocalModelError
-from workbench.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS, LocalServer
+from workbench.core.errors import LocalModelError
 
 __all__ = ["Router", "build_parser", "main"]
 
@@ -329,7 +329,7 @@ def _add_models_parser(commands: Any) -> None:
 
 
 def _models_install(args: argparse.Namespace) -> int:
-    from .api.model_install import find_model, install_model, models_dir
+    from workbench.api.model_install import find_model, install_model, models_dir
 
     pip_args = [*(["--find-links", args.find_links] if args.find_links else [])]
     pip_args += ["--no-index"] if args.no_index else []
@@ -348,7 +348,7 @@ def _models_install(args: argparse.Namespace) -> int:
 
 
 def _models_list() -> int:
-    from .api.model_install import installed_models
+    from workbench.api.model_install import installed_models
 
     for model, found in installed_models():
         where = f"{found.folder} ({found.source})" if found else "not installed"
@@ -373,7 +373,7 @@ def _store_copy(args: argparse.Namespace) -> int:
     if "://" not in args.source and not Path(args.source).exists():
         print(f"workbench store copy: no such file: {args.source}", file=sys.stderr)
         return 1
-    from .store.copying import copy_command
+    from workbench.store.copying import copy_command
 
     return copy_command(args.source, args.target, progress=not args.no_progress)
 

@@ -1,7 +1,7 @@
 """``wb.plots``: the figures of the experiment table, kept at this name; they live in
 :mod:`workbench.notebook.plots`."""
 
-from .notebook.plots import (
+from workbench.notebook.plots import (
     cost,
     diversity,
     embeddings,

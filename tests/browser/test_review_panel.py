@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def _store_sweep(path: Path, experiment: str) -> list[str]:
-    from workbench.record import RunRecord
+    from workbench.core.record import RunRecord
     from workbench.store import ExperimentStore
 
     ids = []

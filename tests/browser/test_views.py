@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SEED_RUNS = """\
 from datetime import datetime, timedelta, timezone
 import workbench as wb
-from workbench.record import RunRecord
-from workbench.session import get_session
+from workbench.core.record import RunRecord
+from workbench.calls.session import get_session
 
 t0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 story = ("Once upon a time a small model wrote a very long answer about the sea, "

@@ -5,7 +5,7 @@ OpenAI's ``x-ratelimit-limit-*`` / ``-remaining-*`` / ``-reset-*`` headers (and
 range the pacing arithmetic can use. Garbage, ``nan``, ``inf`` and negative values read
 as absent; a reset of ``1e308`` seconds reads as :data:`MAX_WAIT_S` (it overflowed
 ``time.sleep`` and the datetime of "resets at", and divided by a rate of 0 before).
-No imports of the package: :mod:`workbench.pacing` and :mod:`workbench.ratelimit` both
+No imports of the package: :mod:`workbench.api.pacing` and :mod:`workbench.api.ratelimit` both
 read headers through this module, which keeps them out of each other's imports.
 """
 

@@ -1,9 +1,9 @@
 """The one limits layer around the client: every call (a single chat, a sweep's runs, a
 judge's calls, an embedding) takes its place here before it goes on the wire.
 
-:class:`Limits` lives in the session: one :class:`~workbench.pacing.Pacer` per (provider,
+:class:`Limits` lives in the session: one :class:`~workbench.api.pacing.Pacer` per (provider,
 model), shared by every caller, paced by the server's announced limits as OpenAI documents
-them (per minute, maybe enforced per second, see :mod:`workbench.pacing`). A call asks it
+them (per minute, maybe enforced per second, see :mod:`workbench.api.pacing`). A call asks it
 for a :class:`CallLimits` (:meth:`Limits.call`, or :meth:`SweepLimits.slot` inside a
 sweep, which adds a concurrency limit per sweep and per model), waits its turn, and hands
 the client :meth:`CallLimits.on_retry`: the one place a 429 is heard. A wait the server
@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 
-from ..errors import RateLimitError
-from ..pacing import BeyondDeadline, Pacer, PacerRegistry, Ticket
-from ..ratelimit import AdaptiveLimiter
-from .headers import MAX_WAIT_S
+from workbench.api.headers import MAX_WAIT_S
+from workbench.api.pacing import BeyondDeadline, Pacer, PacerRegistry, Ticket
+from workbench.api.ratelimit import AdaptiveLimiter
+from workbench.core.errors import RateLimitError
 
 __all__ = ["CallLimits", "LimitResetError", "Limits", "SweepLimits", "limit_reset_error"]
 
@@ -113,7 +113,7 @@ class CallLimits:
         self.pacer.sending(self.ticket)
 
     def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> float:
-        """The client's retry hook (:data:`workbench.client.RetryHook`): the one place a
+        """The client's retry hook (:data:`workbench.api.client.RetryHook`): the one place a
         429 is heard. Returns how long the retry must wait, at least ``delay``; a wait
         the server announces beyond the deadline raises :class:`LimitResetError`."""
         self.retries_seen.append(status)

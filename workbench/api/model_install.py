@@ -22,7 +22,7 @@ from pathlib import Path
 
 import platformdirs
 
-from workbench.errors import LocalModelError
+from workbench.core.errors import LocalModelError
 
 __all__ = [
     "CHAT",

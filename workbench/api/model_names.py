@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import re
 
-from ..core.names import closest_name
-from ..local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.core.names import closest_name
 
 __all__ = ["LOCAL_MODELS", "is_hosted_model", "local_name_refusal", "set_key_hint"]
 

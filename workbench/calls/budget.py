@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ..errors import BudgetExceededError
-from ..money import format_money
+from workbench.core.errors import BudgetExceededError
+from workbench.core.money import format_money
 
 if TYPE_CHECKING:
-    from ..estimate import Estimate
+    from workbench.calls.estimate import Estimate
 
 __all__ = ["SessionBudget", "Spend", "refuse_over_budget", "refused", "stopped"]
 

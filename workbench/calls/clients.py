@@ -8,12 +8,12 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
-from ..api.limits import Limits
+from workbench.api.limits import Limits
 
 if TYPE_CHECKING:
-    from ..client import AsyncOpenAIClient, OpenAIClient
-    from ..providers import Provider
-    from .settings import Settings
+    from workbench.api.client import AsyncOpenAIClient, OpenAIClient
+    from workbench.api.providers import Provider
+    from workbench.calls.settings import Settings
 
 __all__ = ["ClientPool"]
 
@@ -43,7 +43,7 @@ class ClientPool:
         return base_url, (base_url, key.fingerprint if key else None)
 
     def client(self, provider: Provider, *, embeddings: bool = False) -> OpenAIClient:
-        from ..client import OpenAIClient
+        from workbench.api.client import OpenAIClient
 
         base_url, cache_key = self._where(provider, embeddings)
         with self._lock:
@@ -60,7 +60,7 @@ class ClientPool:
             return client
 
     def aclient(self, provider: Provider, *, embeddings: bool = False) -> AsyncOpenAIClient:
-        from ..client import AsyncOpenAIClient
+        from workbench.api.client import AsyncOpenAIClient
 
         # An httpx.AsyncClient belongs to the loop it first ran on, so keep one per loop.
         loop = asyncio.get_running_loop()

@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import checks
-from .. import providers as providers_mod
-from ..identity import request_hash
-from ..jsonmode import with_json_instruction
-from ..reasoning import adapt_for_reasoning
-from ..record import RunRecord
+from workbench.api import providers as providers_mod
+from workbench.api.jsonmode import with_json_instruction
+from workbench.api.reasoning import adapt_for_reasoning
+from workbench.core import checks
+from workbench.core.identity import request_hash
+from workbench.core.record import RunRecord
 
 __all__ = [
     "PreparedChat", "Message", "check_chat_input", "build_chat", "replay_into",
@@ -142,7 +142,7 @@ def _last_user_text(messages: Sequence[Message]) -> str | None:
 def check_on_delta(on_delta: Any) -> None:
     # Called with the first streamed text: a wrong value would fail after the call is paid.
     if on_delta is not None and not callable(on_delta):
-        from ..errors import InvalidInputError
+        from workbench.core.errors import InvalidInputError
 
         raise InvalidInputError(
             f"on_delta must be a function taking the text of each chunk, got "

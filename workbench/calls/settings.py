@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import checks
+from workbench.core import checks
 
 __all__ = ["Settings", "DEFAULT_DEADLINE", "default_experiment", "checked_configure"]
 
@@ -61,7 +61,7 @@ def checked_configure(
         raise checks.InvalidInputError(
             f"allow_unpriced must be True or False, got {allow_unpriced!r}"
         )
-    from ..store.target import StoreURL, as_target
+    from workbench.store.target import StoreURL, as_target
 
     if store is not None and not isinstance(store, (str, os.PathLike, StoreURL)):
         raise checks.InvalidInputError(

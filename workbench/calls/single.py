@@ -9,10 +9,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..estimate import Estimate
-    from ..results import ChatResponse
-    from ..session import Session
-    from .prepare import Message
+    from workbench.calls.estimate import Estimate
+    from workbench.calls.prepare import Message
+    from workbench.calls.results import ChatResponse
+    from workbench.calls.session import Session
 
 __all__ = ["chat", "achat", "estimate"]
 
@@ -89,11 +89,11 @@ def estimate(
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
     from dataclasses import replace
 
-    from ..checks import whole
-    from ..errors import ConfigurationError
-    from ..estimate import estimate_messages
-    from ..knobs import check
-    from ..providers import route
+    from workbench.api.providers import route
+    from workbench.calls.estimate import estimate_messages
+    from workbench.core.checks import whole
+    from workbench.core.errors import ConfigurationError
+    from workbench.core.knobs import check
 
     whole("repeats", repeats, low=1)
     max_tokens = check("max_tokens", max_tokens)

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..credentials import known_secrets
-from ..errors import redact
-from ..unsaved import UnsavedRun, UnsavedRunWarning
+from workbench.api.credentials import known_secrets
+from workbench.core.errors import redact
+from workbench.store.unsaved import UnsavedRun, UnsavedRunWarning
 
 if TYPE_CHECKING:
-    from ..record import RunRecord
-    from ..store import AnyStore
-    from ..store.target import StoreURL
+    from workbench.core.record import RunRecord
+    from workbench.store import AnyStore
+    from workbench.store.target import StoreURL
 
 __all__ = ["StoreSlot", "one_line"]
 
@@ -47,7 +47,7 @@ class StoreSlot:
     def configured(self) -> str | StoreURL:
         """The store as configured: a SQLite file path or a ``postgresql://`` URL (which
         may hold a password: show :attr:`where` instead)."""
-        from ..store.target import configured_target
+        from workbench.store.target import configured_target
 
         return configured_target(self.target)[0]
 
@@ -55,7 +55,7 @@ class StoreSlot:
     def path(self) -> Path:
         """The SQLite file of the store; for a PostgreSQL store, the file in the working
         folder that rows go to when the server refuses them."""
-        from ..store.target import is_postgres_url
+        from workbench.store.target import is_postgres_url
 
         target = self.configured
         if is_postgres_url(target) or not isinstance(target, str):
@@ -65,8 +65,8 @@ class StoreSlot:
     @property
     def where(self) -> Path | str:
         """The store as it may be shown: the file, or the URL with its password masked."""
-        from ..store import store_label
-        from ..store.target import is_postgres_url
+        from workbench.store import store_label
+        from workbench.store.target import is_postgres_url
 
         target = self.configured
         return store_label(target) if is_postgres_url(target) else self.path
@@ -74,12 +74,12 @@ class StoreSlot:
     @property
     def store(self) -> AnyStore:
         with self._lock:
-            from ..store.target import configured_target
+            from workbench.store.target import configured_target
 
             target, password_env = configured_target(self.target)
             key = target if not isinstance(target, str) else str(Path(target).absolute())
             if self._store is None or self._key != key:
-                from ..store import open_store
+                from workbench.store import open_store
 
                 if self._store is not None:
                     self._store.close()
@@ -106,7 +106,7 @@ class StoreSlot:
         try:
             self.store.append(record)
         except Exception as exc:  # whatever refused the row (disk, schema...), keep it
-            from ..unsaved import keep
+            from workbench.store.unsaved import keep
 
             unsaved = keep(record, self.path, one_line(exc), extra, shown=self.where)
             if warn:

@@ -7,7 +7,7 @@ import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from workbench.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from ..scoring.datasets import Dataset
-    from ..session import Session
-    from ..store import AnyStore
+    from workbench.calls.session import Session
+    from workbench.scoring.datasets import Dataset
+    from workbench.store import AnyStore
 
 __all__ = [
     "runs", "preferences", "dataset", "datasets", "set_price", "export", "import_runs", "browse",
@@ -39,8 +39,8 @@ def runs(
 
     Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
     cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
-    from ..runtable import reading_order
-    from ..scoring.columns import add_score_columns
+    from workbench.notebook.runtable import reading_order
+    from workbench.scoring.columns import add_score_columns
 
     frame = store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
@@ -61,8 +61,8 @@ def preferences(
     pair and rater, the latest (``history=True``: every one, oldest first). ``baseline`` and
     ``candidate`` (a Sweep, a runs DataFrame or an experiment name) keep the pairs of
     their runs. ``wb.win_rate(frame)`` summarises them."""
-    from ..review.store import read_preferences
-    from ..scoring.engine import runs_to_score
+    from workbench.notebook.review.store import read_preferences
+    from workbench.scoring.engine import runs_to_score
 
     frame = read_preferences(session.store, latest=not history)
     for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
@@ -90,7 +90,7 @@ def export(
 def import_runs(store: AnyStore, path: str | os.PathLike[str]) -> int:
     """Merge runs into the table by run_id: an exported file, a local SQLite store
     (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
-    from ..store.copying import import_runs as _import_runs
+    from workbench.store.copying import import_runs as _import_runs
 
     return _import_runs(store, path)
 
@@ -108,7 +108,7 @@ def dataset(
     DataFrame, a list of dicts, a .csv/.jsonl/.parquet path) it is stored, versioned by its
     content; without, the latest stored version (or ``version``) is loaded.
     ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
-    from ..scoring.datasets import load_dataset, save_dataset
+    from workbench.scoring.datasets import load_dataset, save_dataset
 
     if data is None:
         if expected is not None:
@@ -138,7 +138,7 @@ def set_price(
 ) -> None:
     """Price a model the price table does not know (USD per million tokens); kept in the
     store, and wins over the table."""
-    from ..checks import amount
+    from workbench.core.checks import amount
 
     def dec(value: float | Decimal) -> Decimal:
         return amount("a price per million tokens", value)
@@ -158,7 +158,7 @@ def browse(
 
     ``data``: a runs DataFrame or a Sweep (``.df``); None reads the table (the newest
     ``limit`` runs, of ``experiment`` when given)."""
-    from ..runtable.grid import RunsBrowser
+    from workbench.notebook.runtable.grid import RunsBrowser
 
     if data is None:
         df = runs(store, experiment=experiment, limit=limit)

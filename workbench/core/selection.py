@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from workbench.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd

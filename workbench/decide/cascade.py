@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from ..money import format_money
-from ..scoring.scored import scored_frame, scorer_name, stored_passes
-from .costs import PRICES, price_runs
-from .variants import find_variant, session_of, variants_of
+from workbench.core.errors import InvalidInputError
+from workbench.core.money import format_money
+from workbench.decide.costs import PRICES, price_runs
+from workbench.decide.scored import scored_frame, scorer_name, stored_passes
+from workbench.decide.variants import find_variant, session_of, variants_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from workbench.calls.session import Session
 
 __all__ = ["Cascade", "cascade"]
 
@@ -80,9 +80,9 @@ def _accepted(accept: Any, frame: pd.DataFrame, session: Session) -> dict[str, b
     (``wb.scorers.is_json()``, a function, a judge) scored on these runs now."""
     if isinstance(accept, str):
         return stored_passes(session.store, scorer_name(accept))
-    from ..scoring.base import as_scorer
-    from ..scoring.calls import ModelCalls
-    from ..scoring.engine import score_within
+    from workbench.scoring.base import as_scorer
+    from workbench.scoring.calls import ModelCalls
+    from workbench.scoring.engine import score_within
 
     chosen = as_scorer(accept)
     score_within(frame, chosen, calls=ModelCalls(session))  # stored; a second replay reads them

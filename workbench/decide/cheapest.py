@@ -15,15 +15,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from ..money import format_money
-from .costs import PRICES, per_thousand, price_runs
-from .variants import session_of, variants_of
+from workbench.core.errors import InvalidInputError
+from workbench.core.money import format_money
+from workbench.decide.costs import PRICES, per_thousand, price_runs
+from workbench.decide.variants import session_of, variants_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from workbench.calls.session import Session
 
 __all__ = ["Cheapest", "cheapest", "lower_bound"]
 

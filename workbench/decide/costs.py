@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
+    from workbench.calls.session import Session
 
 __all__ = ["PRICES", "price_runs", "per_thousand"]
 
@@ -33,7 +33,7 @@ def _whole(value: Any) -> int | None:
 def _provider(session: Session, model: str, stored: Any) -> Any:
     """The provider a run was sent to: its stored name is ``name@host`` when the base URL
     was overridden (``openai@127.0.0.1:8000``); the name is what prices it."""
-    from ..errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     name = str(stored).split("@", 1)[0] if isinstance(stored, str) and stored else None
     try:
@@ -47,7 +47,7 @@ def price_runs(runs: pd.DataFrame, session: Session) -> pd.DataFrame:
     per price in :data:`PRICES` (NaN where no price is known or no usage was reported)."""
     import numpy as np
 
-    from ..usage import Usage
+    from workbench.core.usage import Usage
 
     out = runs.copy()
     columns: dict[str, list[float]] = {name: [] for name in PRICES}

@@ -16,14 +16,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from .variants import Variants, find_variant, store_of, variants_of
+from workbench.core.errors import InvalidInputError
+from workbench.decide.variants import Variants, find_variant, store_of, variants_of
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ..store import AnyStore
+    from workbench.store import AnyStore
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_plot"]
 
@@ -220,7 +220,7 @@ def leaderboard_plot(board: Leaderboard, *, ax: Axes | None = None) -> Axes:
     def show() -> None:
         from IPython.display import display
 
-        from ..figures import ThemedFigure
+        from workbench.notebook.figures import ThemedFigure
 
         figure = ax.get_figure()
         if figure is not None:

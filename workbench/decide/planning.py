@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .samplesize import detectable_difference
+from workbench.decide.samplesize import detectable_difference
 
 __all__ = ["Detectable", "planned_detectable"]
 

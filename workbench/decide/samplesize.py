@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import InvalidInputError
+from workbench.core.errors import InvalidInputError
 
 __all__ = ["sample_size", "detectable_difference", "discordance"]
 

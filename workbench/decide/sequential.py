@@ -23,15 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from ..money import format_money
-from .confidence_sequence import EmpiricalBernsteinCS
-from .variants import find_variant, label_of
+from workbench.core.errors import InvalidInputError
+from workbench.core.money import format_money
+from workbench.decide.confidence_sequence import EmpiricalBernsteinCS
+from workbench.decide.variants import find_variant, label_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..sweeps import Sweep
+    from workbench.sweeps.sweep import Sweep
 
 __all__ = ["SequentialTest", "Decision", "run_until_decided", "simulate"]
 
@@ -179,8 +179,8 @@ class Decision:
 def _resolve_scorer(s: Sweep, scorer: Any) -> Any:
     """A scorer object: one given, one of the sweep's by name, or a built-in by name
     that needs no argument (``"contains"`` checks the expected answer)."""
-    from ..scoring import scorers as builtin
-    from ..scoring.base import Scorer, as_scorer
+    from workbench.scoring import scorers as builtin
+    from workbench.scoring.base import Scorer, as_scorer
 
     if not isinstance(scorer, str):
         return as_scorer(scorer)
@@ -225,7 +225,7 @@ def run_until_decided(
     """The body of ``Sweep.run(until="decided", ...)``; see the module docstring.
     ``wave``: cases per wave (default a twentieth of them, at least 10); ``seed`` fixes
     the random order of the cases, so a resumed run sends the same waves."""
-    from ..scoring.engine import score_within
+    from workbench.scoring.engine import score_within
 
     if mode != "live":
         raise InvalidInputError("a sequential run decides between live waves: mode='live'")
@@ -317,7 +317,7 @@ def _wave_scores(s: Sweep, ids: set[Any], chosen: Any,
     rows = rows[rows["status"] == "ok"] if "status" in rows else rows
     if rows.empty:
         return {}
-    from ..scoring.calls import ModelCalls
+    from workbench.scoring.calls import ModelCalls
 
     # The sweep's session and concurrency, as its own scorers get (scoring/live.py).
     scores = score_within(rows, chosen, calls=ModelCalls(s.session, concurrency=s.concurrency))

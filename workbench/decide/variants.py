@@ -14,14 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from ..scoring.scored import case_of, scored_frame, scorer_name
+from workbench.core.errors import InvalidInputError
+from workbench.decide.scored import case_of, scored_frame, scorer_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..session import Session
-    from ..store import AnyStore
+    from workbench.calls.session import Session
+    from workbench.store import AnyStore
 
 __all__ = ["Variants", "variants_of", "knobs_of", "label_of", "find_variant", "session_of",
            "store_of"]

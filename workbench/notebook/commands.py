@@ -9,15 +9,15 @@ import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..core.htmltable import html_table
-from ..display import Note, format_cost
-from ..errors import mask_url
-from ..money import money_html
-from ..options import OptionError, parse_knob
+from workbench.core.errors import mask_url
+from workbench.core.htmltable import html_table
+from workbench.core.money import money_html
+from workbench.notebook.display import Note, format_cost
+from workbench.notebook.options import OptionError, parse_knob
 
 if TYPE_CHECKING:
-    from ..providers import Provider
-    from ..session import Session
+    from workbench.api.providers import Provider
+    from workbench.calls.session import Session
 
 __all__ = ["Command", "SUBCOMMANDS", "THREAD_COMMANDS", "HELP", "unknown_command"]
 
@@ -38,7 +38,7 @@ def _takes(usage: str, args: list[str], most: int, least: int = 0) -> None:
 def _base_url(provider: Provider) -> str:
     if not provider.local:
         return mask_url(provider.base_url or "")
-    from ..local import get_local_server
+    from workbench.api.local import get_local_server
 
     server = get_local_server()
     # Asking a stopped server for its URL would start it: status must not.
@@ -99,7 +99,7 @@ def _runs(session: Session, args: list[str]) -> object:
             limit = 0
         if limit < 1:
             raise OptionError(f"%workbench runs N needs a positive whole number, got {args[0]!r}")
-    from ..runtable.grid import RunsBrowser
+    from workbench.notebook.runtable.grid import RunsBrowser
 
     return RunsBrowser(session.store.runs(limit=limit))
 

@@ -9,9 +9,9 @@ import json
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from ..display import Bundle, footer, metadata, shorten
-from ..money import money_html
-from ..results import EmbedResponse
+from workbench.calls.results import EmbedResponse
+from workbench.core.money import money_html
+from workbench.notebook.display import Bundle, footer, metadata, shorten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,8 +78,8 @@ class EmbedResult:
             row: npt.NDArray[np.float64] = vectors[index]
             return row
         # A new text: one more call (and row), with the same model and dimensions.
-        from ..embedding import embed
-        from ..session import get_session
+        from workbench.calls.embedding import embed
+        from workbench.calls.session import get_session
 
         record = self.response.record
         dimensions = json.loads(record.params or "{}").get("dimensions")

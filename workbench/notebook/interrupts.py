@@ -1,7 +1,7 @@
 """``wb.chat`` as a notebook shows it at Ctrl-C: the partial answer and its footer.
 
 The one line after them (what was kept, under which run id) is the exception's own, see
-:class:`workbench.errors.CallInterrupted`; the call itself is :mod:`workbench.calls.single`.
+:class:`workbench.core.errors.CallInterrupted`; the call itself is :mod:`workbench.calls.single`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import functools
 from typing import Any
 
 from workbench.calls import single
-from workbench.display import footer
-from workbench.errors import CallInterrupted
+from workbench.core.errors import CallInterrupted
+from workbench.notebook.display import footer
 
 __all__ = ["achat", "chat", "show_partial_answer"]
 

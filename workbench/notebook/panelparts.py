@@ -11,10 +11,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..errors import WorkbenchError
-from ..grid import parse_values, unique
-from ..knobs import KNOBS
-from ..session import Session, one_line
+from workbench.calls.session import Session, one_line
+from workbench.core.errors import WorkbenchError
+from workbench.core.knobs import KNOBS
+from workbench.sweeps.grid import parse_values, unique
 
 __all__ = ["WIDE", "LABELLED", "KnobControl", "Panel", "api_range", "available_models",
            "parse_variables", "note_html", "error_html"]
@@ -37,8 +37,8 @@ def api_range(name: str, **ui: Any) -> dict[str, Any]:
 def available_models(session: Session) -> list[str]:
     """Chat models to offer: the default provider's plain, named providers' as
     ``name:model``. A provider that cannot be listed is left out (it may be offline)."""
-    from ..local import CHAT_MODEL_ALIAS
-    from ..providers import LOCAL, known_providers
+    from workbench.api.local import CHAT_MODEL_ALIAS
+    from workbench.api.providers import LOCAL, known_providers
 
     default, _ = session.resolve(None, None)
     providers = [default] + [

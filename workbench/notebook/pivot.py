@@ -16,8 +16,8 @@ import math
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
-from ..core.selection import runs_frame
-from ..grid import GridPoint, knob_label
+from workbench.core.selection import runs_frame
+from workbench.sweeps.grid import GridPoint, knob_label
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -43,7 +43,7 @@ def runs_of(data: Any, what: str = "wb.plots") -> pd.DataFrame:
     """The runs ``data`` names (a runs DataFrame, a Sweep, an experiment name, run ids:
     :class:`~workbench.core.selection.RunsSelection`); names are read from the session's
     store, opened only for them."""
-    from ..session import get_session
+    from workbench.calls.session import get_session
 
     return runs_frame(data, lambda: get_session().store, what)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..money import NO_MATHS_CLASS, money_html
-from ..session import Session, get_session
-from .panelparts import LABELLED, WIDE, KnobControl, Panel, api_range, note_html
+from workbench.calls.session import Session, get_session
+from workbench.core.money import NO_MATHS_CLASS, money_html
+from workbench.notebook.panelparts import LABELLED, WIDE, KnobControl, Panel, api_range, note_html
 
 __all__ = ["Playground"]
 
@@ -139,8 +139,8 @@ class Playground(Panel):
             self._busy.release()
 
     def _run(self, stream: bool) -> None:
-        from ..display import footer
-        from ..finish import finish_note
+        from workbench.core.finish import finish_note
+        from workbench.notebook.display import footer
 
         self.message.value = self.footer.value = ""
         self._show_text("")

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
+from workbench.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..estimate import Estimate
-    from .calls import ModelCalls
+    from workbench.calls.estimate import Estimate
+    from workbench.scoring.calls import ModelCalls
 
 __all__ = ["Score", "Item", "Scorer", "ModelScorer", "FunctionScorer", "as_scorer", "as_scorers",
            "PartialScores", "checked_score", "safe_score"]
@@ -226,7 +226,7 @@ def safe_score(scorer: Scorer, compute: Callable[[Item], Any], item: Item) -> Sc
     whose reason names the scorer, the run and the error (and a warning says so)."""
     import warnings
 
-    from ..errors import BudgetExceededError
+    from workbench.core.errors import BudgetExceededError
 
     run_id = str(item.run.get("run_id"))
     try:

@@ -3,7 +3,7 @@
 A :class:`ModelCalls` is built by the top floor (``wb.score``, a sweep, a cell) from the
 session it holds, and carries what scoring needs: the store, the default experiment, the
 budget to keep, how many calls may be in flight, and the path calls take. Judge calls go
-through the sweep's path (:class:`workbench.dispatch.Dispatcher`: its limits, pacing,
+through the sweep's path (:class:`workbench.sweeps.dispatch.Dispatcher`: its limits, pacing,
 429 handling, one row per call), on the sweep's own event loop when a sweep is running,
 so that they share its rate limits instead of queueing behind it.
 
@@ -24,19 +24,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from ..calls.budget import SessionBudget, Spend
-from ..dispatch import Dispatcher, Job
-from ..errors import BudgetExceededError, StoreError, WorkbenchError
-from ..progress import SharedProgress
-from ..results import ChatResponse
+from workbench.calls.budget import SessionBudget, Spend
+from workbench.calls.results import ChatResponse
+from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
+from workbench.sweeps.dispatch import Dispatcher, Job
+from workbench.sweeps.progress import SharedProgress
 
 if TYPE_CHECKING:
-    from ..estimate import Estimate
-    from ..record import RunRecord
-    from ..results import EmbedResponse
-    from ..session import Message, PreparedChat, Session
-    from ..spend import SweepSpend
-    from ..store import AnyStore
+    from workbench.calls.estimate import Estimate
+    from workbench.calls.results import EmbedResponse
+    from workbench.calls.session import Message, PreparedChat, Session
+    from workbench.calls.spend import SweepSpend
+    from workbench.core.record import RunRecord
+    from workbench.store import AnyStore
 
 __all__ = ["ModelCalls", "Outcome", "Spending"]
 
@@ -120,12 +120,16 @@ class ModelCalls:
         return self._session.cached(prepared)
 
     def estimate(self, messages: Sequence[Message], **kwargs: Any) -> Estimate:
-        from ..estimate import estimate_messages  # its tokenizer loads on first estimate
+        from workbench.calls.estimate import (
+            estimate_messages,  # its tokenizer loads on first estimate
+        )
 
         return estimate_messages(messages, session=self._session, **kwargs)
 
     def embed(self, texts: Sequence[str], **kwargs: Any) -> EmbedResponse:
-        from ..embedding import embed  # numpy and the vector cache: only for embed scorers
+        from workbench.calls.embedding import (
+            embed,  # numpy and the vector cache: only for embed scorers
+        )
 
         self.spending.check()
         response = embed(self._session, texts, **kwargs)
@@ -300,7 +304,7 @@ def _unique(prepared: Sequence[PreparedChat]) -> list[PreparedChat]:
 
 def _reserved_tokens(prepared: PreparedChat) -> int:
     """What a call may spend of a token limit: its prompt and the most it may answer."""
-    from ..tokens import count_chat_tokens  # tiktoken: loaded on the first judge call
+    from workbench.core.tokens import count_chat_tokens  # tiktoken: loaded on the first judge call
 
     reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens or 0
     return count_chat_tokens(prepared.body["messages"], prepared.record.model) + int(reserved)

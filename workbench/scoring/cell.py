@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ..calls.budget import refuse_over_budget
-from ..errors import BudgetExceededError
-from ..money import format_money
-from .base import Scorer
-from .calls import ModelCalls
-from .engine import score_within
-from .live import compact, estimate_planned
+from workbench.calls.budget import refuse_over_budget
+from workbench.core.errors import BudgetExceededError
+from workbench.core.money import format_money
+from workbench.scoring.base import Scorer
+from workbench.scoring.calls import ModelCalls
+from workbench.scoring.engine import score_within
+from workbench.scoring.live import compact, estimate_planned
 
 if TYPE_CHECKING:
-    from ..results import ChatResponse
-    from ..session import PreparedChat, Session
+    from workbench.calls.results import ChatResponse
+    from workbench.calls.session import PreparedChat, Session
 
 __all__ = ["refuse_cell_over_budget", "score_cell"]
 
@@ -39,7 +39,7 @@ def refuse_cell_over_budget(
     """Raise BudgetExceededError, before anything is sent, when the answer (nothing if
     ``answered`` from the table) and the scorers' model calls are expected to cost more
     than ``budget``."""
-    from ..estimate import Estimate, estimate_messages
+    from workbench.calls.estimate import Estimate, estimate_messages
 
     judging = estimate_planned(scorers, [prepared], ModelCalls(session))
     if judging is None:

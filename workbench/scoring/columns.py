@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import AnyStore
+    from workbench.store import AnyStore
 
 __all__ = ["PREFIX", "add_score_columns", "score_columns"]
 
@@ -24,7 +24,7 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
 def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     """``frame`` with one float column per scorer name that has scored any of its runs
     (NaN where a run has no score from it). Returns the frame unchanged when none has."""
-    from .table import latest_ids
+    from workbench.scoring.table import latest_ids
 
     if frame.empty or "run_id" not in frame.columns:
         return frame

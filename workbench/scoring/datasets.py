@@ -17,14 +17,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, StoreError
-from ..templates import variables_of
+from workbench.core.errors import InvalidInputError, StoreError
+from workbench.core.templates import variables_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..record import RunRecord
-    from ..store import AnyStore
+    from workbench.core.record import RunRecord
+    from workbench.store import AnyStore
 
 __all__ = [
     "Dataset",
@@ -256,7 +256,7 @@ def _csv_width_problem(path: Path, line: int, record: list[str], header: list[st
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    from ..frames import JSONLineError, json_lines  # pandas, which this module defers
+    from workbench.store.frames import JSONLineError, json_lines  # pandas, which this module defers
 
     rows: list[dict[str, Any]] = []
     try:

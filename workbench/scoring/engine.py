@@ -12,22 +12,22 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..calls.budget import refuse_over_budget
-from ..core.selection import runs_frame
-from ..errors import BudgetExceededError, InvalidInputError
-from .base import Item, PartialScores, Scorer, as_scorers, safe_score
-from .builtin import YesNoScorer
-from .calls import ModelCalls
-from .judge import JUDGE_SUFFIX
-from .table import NewScores, known_scores, read_scores, write_many, write_scores
+from workbench.calls.budget import refuse_over_budget
+from workbench.core.errors import BudgetExceededError, InvalidInputError
+from workbench.core.selection import runs_frame
+from workbench.scoring.base import Item, PartialScores, Scorer, as_scorers, safe_score
+from workbench.scoring.builtin import YesNoScorer
+from workbench.scoring.calls import ModelCalls
+from workbench.scoring.judge import JUDGE_SUFFIX
+from workbench.scoring.table import NewScores, known_scores, read_scores, write_many, write_scores
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..estimate import Estimate
-    from ..record import RunRecord
-    from ..session import Session
-    from ..store import AnyStore
+    from workbench.calls.estimate import Estimate
+    from workbench.calls.session import Session
+    from workbench.core.record import RunRecord
+    from workbench.store import AnyStore
 
 __all__ = [
     "score",
@@ -131,7 +131,7 @@ def estimate_scoring(
     scorers: Sequence[Scorer], items: Sequence[Item], calls: ModelCalls
 ) -> Estimate:
     """What the model calls of scoring ``items`` would cost, sending nothing."""
-    from ..estimate import Estimate
+    from workbench.calls.estimate import Estimate
 
     total = Estimate.zero()
     for scorer in scorers:
@@ -157,7 +157,7 @@ def score(
     expected cost is above it (or above the session's remaining budget). At most
     ``concurrency`` judge calls (or slow scorer calls) run at once.
     """
-    from ..checks import amount
+    from workbench.core.checks import amount
 
     limit = None if budget is None else amount("budget", budget)
     calls = ModelCalls(session, concurrency=concurrency, budget=limit)
@@ -236,7 +236,7 @@ def _refuse_over_budget(
     paid = [s for s in scorers if s.uses_model and pending[s.id]]
     if not paid or (calls.spending.budget is None and calls.remaining_budget() is None):
         return
-    from ..estimate import Estimate
+    from workbench.calls.estimate import Estimate
 
     items = items_of(frame)
     total = Estimate.zero()

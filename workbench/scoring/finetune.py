@@ -5,9 +5,9 @@ Each line is ``{"messages": [...]}``, the format of OpenAI's supervised fine-tun
 sent (system, user, earlier turns, tool results) and the answer as the final assistant
 message, its ``tool_calls`` kept. Every example is checked before the file is written:
 known roles only, the last message the assistant's and not empty, and no key-shaped text
-(``workbench.keycheck``). A bad example refuses the whole file, naming the run.
+(``workbench.api.keycheck``). A bad example refuses the whole file, naming the run.
 
-The training cost is an estimate: tokens of every example (``workbench.tokens``, the
+The training cost is an estimate: tokens of every example (``workbench.core.tokens``, the
 cookbook's counting rule) times epochs times a per-model training price. genai-prices
 has no training prices, so :data:`TRAINING_PRICES` lists them, from OpenAI's pricing page
 (https://openai.com/api/pricing/, the "Fine-tuning" table, training per 1M tokens, as
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError
-from .scored import scored_frame, scorer_name
+from workbench.core.errors import InvalidInputError
+from workbench.decide.scored import scored_frame, scorer_name
 
 if TYPE_CHECKING:
 
-    from ..store import AnyStore
+    from workbench.store import AnyStore
 
 __all__ = ["TRAINING_PRICES", "FinetuneExport", "export_finetune", "validate_example"]
 
@@ -97,7 +97,7 @@ def export_finetune(
         problem = validate_example(example)
         if problem:
             raise InvalidInputError(f"run {run_id}: {problem}; nothing was written")
-    from ..tokens import count_chat_tokens
+    from workbench.core.tokens import count_chat_tokens
 
     tokens = sum(count_chat_tokens(e["messages"], model) for e in examples)
     target = Path(path)
@@ -161,7 +161,7 @@ def example_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def validate_example(example: Any) -> str | None:
     """What is wrong with one fine-tuning example, or None."""
-    from ..keycheck import find_key
+    from workbench.api.keycheck import find_key
 
     messages = example.get("messages") if isinstance(example, dict) else None
     if not isinstance(messages, list) or not messages:

@@ -12,15 +12,15 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadRequestError, InvalidInputError, WorkbenchError
-from .base import Item, ModelScorer, PartialScores, Score
-from .calls import ModelCalls, Outcome, PartialSend
-from .verdict import read_verdict
+from workbench.core.errors import BadRequestError, InvalidInputError, WorkbenchError
+from workbench.scoring.base import Item, ModelScorer, PartialScores, Score
+from workbench.scoring.calls import ModelCalls, Outcome, PartialSend
+from workbench.scoring.verdict import read_verdict
 
 if TYPE_CHECKING:
-    from ..estimate import Estimate
-    from ..results import ChatResponse
-    from ..session import Message, PreparedChat
+    from workbench.calls.estimate import Estimate
+    from workbench.calls.results import ChatResponse
+    from workbench.calls.session import Message, PreparedChat
 
 __all__ = ["judge", "Judge", "parse_verdict", "JUDGE_SUFFIX", "judge_experiment"]
 
@@ -89,8 +89,8 @@ class Judge(ModelScorer):
         max_tokens: int,
         name: str | None,
     ) -> None:
-        from ..checks import number, whole
-        from ..templates import TemplateError, variables_of
+        from workbench.core.checks import number, whole
+        from workbench.core.templates import TemplateError, variables_of
 
         if not isinstance(rubric, str) or not rubric.strip():
             raise InvalidInputError("judge(rubric) must be non-empty text")
@@ -139,7 +139,7 @@ class Judge(ModelScorer):
     def messages(self, item: Item) -> list[Message]:
         """The judge's request for one run (what the rubric sees: input, output,
         expected and the run's template variables)."""
-        from ..templates import render
+        from workbench.core.templates import render
 
         namespace = {
             **dict(item.vars),
@@ -261,7 +261,7 @@ class Judge(ModelScorer):
         return Score(grade, passed, reason[:500], judge_run_id=response.run_id)
 
     def estimate(self, items: Sequence[Item], calls: ModelCalls) -> Estimate:
-        from ..estimate import Estimate
+        from workbench.calls.estimate import Estimate
 
         provider, model = calls.target(self.model)
         memo: dict[Any, Any] = {}

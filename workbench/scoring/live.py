@@ -18,18 +18,18 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .base import Item, Scorer, as_scorers
+from workbench.scoring.base import Item, Scorer, as_scorers
 
 # The engine (and through it the dispatcher, httpx, pandas) is imported where it is used:
 # ``import workbench`` loads this module for compact_row (compare.py) and must stay light.
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..estimate import Estimate
-    from ..record import RunRecord
-    from ..session import PreparedChat, Session
-    from ..spend import SweepSpend
-    from .calls import ModelCalls
+    from workbench.calls.estimate import Estimate
+    from workbench.calls.session import PreparedChat, Session
+    from workbench.calls.spend import SweepSpend
+    from workbench.core.record import RunRecord
+    from workbench.scoring.calls import ModelCalls
 
 __all__ = ["LiveScoring", "estimate_planned", "compact", "compact_row"]
 
@@ -58,7 +58,7 @@ class LiveScoring:
 
     def calls(self) -> ModelCalls:
         """The model calls of this run of the sweep (its loop, spend and concurrency)."""
-        from .calls import ModelCalls  # light import workbench: see the top
+        from workbench.scoring.calls import ModelCalls  # light import workbench: see the top
 
         with self._lock:
             if self._calls is None:
@@ -96,7 +96,7 @@ class LiveScoring:
                     self._futures.append(self._batching)
 
     def _score(self, data: Any, scorers: Sequence[Scorer]) -> pd.DataFrame:
-        from .engine import score_within  # light import workbench: see the top
+        from workbench.scoring.engine import score_within  # light import workbench: see the top
 
         return score_within(data, scorers, calls=self.calls())
 
@@ -166,8 +166,8 @@ def estimate_planned(
 ) -> Estimate | None:
     """What the scorers' model calls would cost for runs not yet made: each output is
     taken at its worst-case length (max_tokens), as the runs' own estimate does."""
-    from ..estimate import DEFAULT_MAX_TOKENS
-    from .engine import estimate_scoring  # light import workbench: see the top
+    from workbench.calls.estimate import DEFAULT_MAX_TOKENS
+    from workbench.scoring.engine import estimate_scoring  # light import workbench: see the top
 
     paid = [s for s in scorers if s.uses_model]
     if not paid or not planned:
@@ -217,7 +217,7 @@ def compact(scores: pd.DataFrame) -> list[str]:
 
 def compact_row(run: Any) -> str:
     """The ``score:`` columns of one row of a runs table, as short labels."""
-    from .columns import PREFIX
+    from workbench.scoring.columns import PREFIX
 
     labels = [
         _compact(str(key).removeprefix(PREFIX), value, None)

@@ -12,10 +12,10 @@ number or a Score is a scorer too, named after the function.
 
 from __future__ import annotations
 
-from .base import Score, Scorer
-from .builtin import contains, equals, is_json, json_schema, length, one_of, regex
-from .judge import judge
-from .similar import similar
+from workbench.scoring.base import Score, Scorer
+from workbench.scoring.builtin import contains, equals, is_json, json_schema, length, one_of, regex
+from workbench.scoring.judge import judge
+from workbench.scoring.similar import similar
 
 __all__ = [
     "Score",

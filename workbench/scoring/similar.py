@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..checks import number
-from .base import Item, ModelScorer, Score, Scorer
-from .judge import judge_experiment
+from workbench.core.checks import number
+from workbench.scoring.base import Item, ModelScorer, Score, Scorer
+from workbench.scoring.judge import judge_experiment
 
 if TYPE_CHECKING:
-    from .calls import ModelCalls
+    from workbench.scoring.calls import ModelCalls
 
 __all__ = ["similar"]
 

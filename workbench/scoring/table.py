@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..store import AnyStore
+    from workbench.store import AnyStore
 
 __all__ = ["SCORE_COLUMNS", "NewScores", "known_scores", "write_scores", "write_many",
            "read_scores", "latest_ids", "scores_frame"]

@@ -14,13 +14,13 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..frames import expand_json
-from .opening import open_store, store_label
-from .protocol import Store
-from .sqlite import SQLiteStore
+from workbench.store.frames import expand_json
+from workbench.store.opening import open_store, store_label
+from workbench.store.protocol import Store
+from workbench.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
-    from .postgres import PostgresStore
+    from workbench.store.postgres import PostgresStore
 
 __all__ = [
     "Store",
@@ -38,7 +38,7 @@ AnyStore = Store
 
 def __getattr__(name: str) -> Any:
     if name == "PostgresStore":  # imported on first use: psycopg only for PostgreSQL users
-        from .postgres import PostgresStore
+        from workbench.store.postgres import PostgresStore
 
         return PostgresStore
     if name == "ExperimentStore":

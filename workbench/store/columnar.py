@@ -1,7 +1,7 @@
 """The runs table read column-wise: SQLite -> Arrow -> the documented pandas dtypes.
 
 sqlite3's ``fetchall()`` makes one Python object per value (38 columns x a million rows:
-~11 s here). A child process (:mod:`workbench.sqlite_arrow`) fills Arrow columns with the
+~11 s here). A child process (:mod:`workbench.store.sqlite_arrow`) fills Arrow columns with the
 ADBC SQLite driver, two threads on two halves of the table, and hands them over in a
 memory-mapped Arrow file; here only text columns become Python objects (each distinct
 string once). :func:`read_runs_frame` returns ``None`` when the table is small or cannot
@@ -27,9 +27,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..frames import COLUMN_KINDS, PANDAS_3, TEXT_DTYPE, ColumnKind, runs_frame_from_columns
-from ..record import COLUMNS
-from .dialect import numbered_sql
+from workbench.core.record import COLUMNS
+from workbench.store.dialect import numbered_sql
+from workbench.store.frames import (
+    COLUMN_KINDS,
+    PANDAS_3,
+    TEXT_DTYPE,
+    ColumnKind,
+    runs_frame_from_columns,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,7 +97,7 @@ def _in_child(
     fmt: str,
     target: Path | None = None,
 ) -> pa.Table | Path | None:
-    """Run :mod:`workbench.sqlite_arrow` in a child process (see there why)."""
+    """Run :mod:`workbench.store.sqlite_arrow` in a child process (see there why)."""
     try:
         import pyarrow as pa
     except ImportError:
@@ -131,7 +137,7 @@ def _in_child(
                 out.unlink()  # the mapping stays valid until the table is freed
 
 
-# The reader run as a file, not as "-m workbench.sqlite_arrow": that would import the
+# The reader run as a file, not as "-m workbench.store.sqlite_arrow": that would import the
 # workbench package first (~0.14 s of a quiet machine's CPU, several times that under
 # load) for a module that needs none of it.
 _READER = Path(__file__).resolve().parents[1] / "sqlite_arrow.py"
@@ -250,7 +256,7 @@ class PostgresArrowReader:
                 with gc_paused(), self._conn.cursor() as cur:
                     cur.execute(sql, bound or None)
                     table = cur.fetch_arrow_table()
-                from ..sqlite_arrow import _typed
+                from workbench.store.sqlite_arrow import _typed
 
                 kinds: dict[str, str] = {name: COLUMN_KINDS[name] for name in COLUMNS}
                 return _typed([_empty_table() if table.num_rows == 0 else table], kinds)

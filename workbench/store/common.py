@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..checks import choice
-from ..errors import InvalidInputError, StoreError
-from ..frames import EXPORT_SUFFIXES, iso_utc, runs_frame
-from ..record import COLUMNS, current_user
-from .columnar import gc_paused
-from .messages import one_line
+from workbench.core.checks import choice
+from workbench.core.errors import InvalidInputError, StoreError
+from workbench.core.record import COLUMNS, current_user
+from workbench.store.columnar import gc_paused
+from workbench.store.frames import EXPORT_SUFFIXES, iso_utc, runs_frame
+from workbench.store.messages import one_line
 
 __all__ = [
     "CLAIM_SQL",

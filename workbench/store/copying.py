@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
-from ..frames import EXPORT_SUFFIXES, frame_to_rows
-from ..record import COLUMNS
-from .messages import one_line
-from .nul import split_nul_rows
-from .opening import open_store, store_label
-from .runfiles import datasets_file, read_datasets, read_runs
-from .sqlite import SQLiteStore
-from .target import is_postgres_url
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS
+from workbench.store.frames import EXPORT_SUFFIXES, frame_to_rows
+from workbench.store.messages import one_line
+from workbench.store.nul import split_nul_rows
+from workbench.store.opening import open_store, store_label
+from workbench.store.runfiles import datasets_file, read_datasets, read_runs
+from workbench.store.sqlite import SQLiteStore
+from workbench.store.target import is_postgres_url
 
 __all__ = [
     "Table",
@@ -235,7 +235,7 @@ def copy_command(source: str, target: str, *, progress: bool = True) -> int:
 
     from tqdm import tqdm
 
-    from .target import configured_target
+    from workbench.store.target import configured_target
 
     try:
         password_env = configured_target(None)[1]
@@ -310,7 +310,7 @@ def _read_source(
         own = getattr(into, "url", None)
         if own is not None and getattr(own, "masked", None) == store_label(text):
             raise StoreError(f"cannot import {own.masked} into itself")
-        from .target import configured_target
+        from workbench.store.target import configured_target
 
         # The password of a source URL may come from the variable workbench.toml names.
         with open_store(text, password_env=configured_target(None)[1]) as store:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..frames import iso_utc
-from .dialect import Dialect
-from .runfiles import datasets_file, write_datasets
+from workbench.store.dialect import Dialect
+from workbench.store.frames import iso_utc
+from workbench.store.runfiles import datasets_file, write_datasets
 
 __all__ = ["DatasetTables", "insert_dataset_sql"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import StoreError
+from workbench.core.errors import StoreError
 
 __all__ = ["FIX", "one_line", "newer_store_error"]
 
@@ -16,7 +16,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def newer_store_error(path: Path | str, unknown: list[str], known_up_to: str) -> StoreError:
-    from .. import __version__  # here, not at the top: the package imports this module
+    from workbench import __version__  # here, not at the top: the package imports this module
 
     return StoreError(
         f"the workbench store {path} was written by a newer workbench (its schema goes up to"

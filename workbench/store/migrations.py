@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import StoreError
-from .messages import newer_store_error as _newer_store_error
-from .messages import one_line
-from .schema import SCHEMA, Step, postgres_statements, sqlite_statements
+from workbench.core.errors import StoreError
+from workbench.store.messages import newer_store_error as _newer_store_error
+from workbench.store.messages import one_line
+from workbench.store.schema import SCHEMA, Step, postgres_statements, sqlite_statements
 
 __all__ = [
     "MIGRATIONS",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import InvalidInputError
-from ..record import COLUMNS, RunRecord
+from workbench.core.errors import InvalidInputError
+from workbench.core.record import COLUMNS, RunRecord
 
 __all__ = [
     "NUL",

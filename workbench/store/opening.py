@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .sqlite import SQLiteStore
-from .target import StoreURL, as_target
+from workbench.store.sqlite import SQLiteStore
+from workbench.store.target import StoreURL, as_target
 
 if TYPE_CHECKING:
-    from .protocol import Store
+    from workbench.store.protocol import Store
 
 __all__ = ["open_store", "store_label"]
 
@@ -26,7 +26,9 @@ def open_store(
     SQLite file path."""
     held = as_target(target)  # the URL's password is never a variable of a later frame
     if isinstance(held, StoreURL):
-        from .postgres import PostgresStore  # psycopg and ADBC: only for a PostgreSQL user
+        from workbench.store.postgres import (
+            PostgresStore,  # psycopg and ADBC: only for a PostgreSQL user
+        )
 
         return PostgresStore(held.with_password_env(password_env))
     return SQLiteStore(held)

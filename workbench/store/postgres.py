@@ -3,7 +3,7 @@
 Same tables, named migrations and methods as the SQLite store (:mod:`.sqlite`); every value
 is a bound parameter. Migrations run under an advisory lock, so kernels starting at once
 migrate once. A lost connection is reopened and the statement retried for a while; past
-that, the session keeps refused rows in its fallback file (:mod:`workbench.unsaved`).
+that, the session keeps refused rows in its fallback file (:mod:`workbench.store.unsaved`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from ..errors import StoreError
-from ..frames import record_from_row, record_to_row
-from ..record import COLUMNS, RunRecord
-from .columnar import (
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.columnar import (
     PostgresArrowReader,
     runs_frame_from_table,
 )
-from .common import (
+from workbench.store.common import (
     CLAIM_SQL,
     FIND_OK_SQL,
     FIND_RUN_SQL,
@@ -47,15 +46,16 @@ from .common import (
     text_key,
     vector_of,
 )
-from .datasets import DatasetTables
-from .dialect import POSTGRES, psycopg_sql
-from .messages import one_line
-from .migrations import MIGRATIONS_TABLE, newer_store_error
-from .nul import answer_without_nul, refuse_nul_requests
-from .postgres_schema import apply_pending, has_table
-from .postgres_schema import unknown as unknown_migrations
-from .runfiles import write_runs
-from .target import StoreURL
+from workbench.store.datasets import DatasetTables
+from workbench.store.dialect import POSTGRES, psycopg_sql
+from workbench.store.frames import record_from_row, record_to_row
+from workbench.store.messages import one_line
+from workbench.store.migrations import MIGRATIONS_TABLE, newer_store_error
+from workbench.store.nul import answer_without_nul, refuse_nul_requests
+from workbench.store.postgres_schema import apply_pending, has_table
+from workbench.store.postgres_schema import unknown as unknown_migrations
+from workbench.store.runfiles import write_runs
+from workbench.store.target import StoreURL
 
 if TYPE_CHECKING:
     import psycopg

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
-from .common import now_iso
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE, POSTGRES_MIGRATIONS
+from workbench.core.errors import StoreError
+from workbench.store.common import now_iso
+from workbench.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, POSTGRES_MIGRATIONS
 
 if TYPE_CHECKING:
     import psycopg

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..record import RunRecord
-    from .dialect import Dialect
+    from workbench.core.record import RunRecord
+    from workbench.store.dialect import Dialect
 
 __all__ = ["Store"]
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..frames import (
+from workbench.core.record import COLUMNS
+from workbench.store.frames import (
     COLUMN_KINDS,
     EXPORT_SUFFIXES,
     NULLABLE,
@@ -27,7 +28,6 @@ from ..frames import (
     json_lines,
     normalised_frame,
 )
-from ..record import COLUMNS
 
 __all__ = [
     "EXPORT_SUFFIXES",

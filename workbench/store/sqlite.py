@@ -21,15 +21,10 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from ..errors import StoreError
-from ..frames import (
-    expand_json,
-    record_from_row,
-    record_to_row,
-)
-from ..record import COLUMNS, RunRecord
-from .columnar import export_parquet, read_runs_frame
-from .common import (
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.columnar import export_parquet, read_runs_frame
+from workbench.store.common import (
     CLAIM_SQL,
     EMBEDDING_DTYPE,
     FIND_OK_SQL,
@@ -51,12 +46,17 @@ from .common import (
     text_key,
     vector_of,
 )
-from .datasets import DatasetTables, insert_dataset_sql
-from .dialect import SQLITE
-from .messages import one_line
-from .migrations import newer_store_error, unknown_migrations
-from .runfiles import write_runs
-from .sqlite_file import (
+from workbench.store.datasets import DatasetTables, insert_dataset_sql
+from workbench.store.dialect import SQLITE
+from workbench.store.frames import (
+    expand_json,
+    record_from_row,
+    record_to_row,
+)
+from workbench.store.messages import one_line
+from workbench.store.migrations import newer_store_error, unknown_migrations
+from workbench.store.runfiles import write_runs
+from workbench.store.sqlite_file import (
     check_free_space,
     damaged_store_error,
     is_damaged,

@@ -16,12 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import StoreError
-from ..frames import record_to_row
-from ..record import COLUMNS, RunRecord
-from .messages import FIX as _FIX
-from .messages import one_line
-from .migrations import MIGRATIONS_TABLE, NotAWorkbenchStore, has_table, migrate, unknown_migrations
+from workbench.core.errors import StoreError
+from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.frames import record_to_row
+from workbench.store.messages import FIX as _FIX
+from workbench.store.messages import one_line
+from workbench.store.migrations import (
+    MIGRATIONS_TABLE,
+    NotAWorkbenchStore,
+    has_table,
+    migrate,
+    unknown_migrations,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_S",

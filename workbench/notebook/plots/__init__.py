@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...display import format_cost, shorten
-from ..pivot import column, runs_of
+from workbench.notebook.display import format_cost, shorten
+from workbench.notebook.pivot import column, runs_of
 
 # Loaded here, before the functions below take the names ``scores``: the submodule
 # ``scores`` would otherwise replace the function ``scores`` on this package when first
 # imported.
-from . import scores as score_figures
-from .base import (
+from workbench.notebook.plots import scores as score_figures
+from workbench.notebook.plots.base import (
     MAX_NOTES,
     MAX_POINT_LABELS,
     UNITS,
@@ -31,8 +31,8 @@ from .base import (
     plottable_runs,
     side_legend,
 )
-from .measures import distinct_2, mean_cosine_distance, pca_2d
-from .scores import scored_runs
+from workbench.notebook.plots.measures import distinct_2, mean_cosine_distance, pca_2d
+from workbench.notebook.plots.scores import scored_runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ...logprobs import LogprobsView
+    from workbench.calls.logprobs import LogprobsView
 
     Codes = npt.NDArray[np.int64]
 
@@ -219,7 +219,7 @@ def diversity(
     texts: list[str] = df["output"].tolist()
     scores = np.full((2, len(labels)), np.nan)
     if texts:
-        from ... import embed
+        from workbench import embed
 
         unique = list(dict.fromkeys(texts))
         vectors = embed(unique, model=model).vectors
@@ -287,7 +287,7 @@ def embeddings(
         texts = [str(t) for t in data.texts]
         vectors = np.asarray(data.vectors, dtype=np.float64)
     else:
-        from ... import embed
+        from workbench import embed
 
         df = answered(plottable_runs(data))
         texts = df["output"].tolist()
@@ -320,8 +320,8 @@ def logprobs(run: Any) -> LogprobsView:
     """A run's answer token by token, each shaded by its probability, alternatives on
     hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
     a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
-    from ...logprobs import logprobs_view
-    from ...session import get_session
+    from workbench.calls.logprobs import logprobs_view
+    from workbench.calls.session import get_session
 
     # The top floor reaches the session; logprobs is given the store's lookup.
     return logprobs_view(run, get_session().store.find_run if isinstance(run, str) else None)
@@ -350,6 +350,6 @@ def pareto(
 def paired(result: Any, *, ax: Axes | None = None) -> Axes:
     """The per-pair differences of a ``wb.compare_runs`` result, and their mean with its
     95 % interval."""
-    from ...scoring.paired import paired_plot
+    from workbench.decide.paired import paired_plot
 
     return paired_plot(result, ax=ax)

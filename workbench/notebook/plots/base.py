@@ -9,8 +9,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from ...display import shorten, show
-from ..pivot import groups, runs_of
+from workbench.notebook.display import shorten, show
+from workbench.notebook.pivot import groups, runs_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,7 +153,7 @@ def box_plot(
 def show_figure(ax: Axes) -> None:
     import matplotlib.pyplot as plt
 
-    from ...figures import ThemedFigure
+    from workbench.notebook.figures import ThemedFigure
 
     figure = ax.get_figure(root=True)
     if figure is not None:  # shown once: the inline backend would show it again at cell end

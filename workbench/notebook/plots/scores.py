@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ...errors import InvalidInputError
-from ...scoring.columns import PREFIX, add_score_columns, score_columns
-from ...scoring.stats import Interval, mean_interval, wilson_interval
-from ..pivot import varying
-from .base import (
+from workbench.core.errors import InvalidInputError
+from workbench.decide.stats import Interval, mean_interval, wilson_interval
+from workbench.notebook.pivot import varying
+from workbench.notebook.plots.base import (
     category_ticks,
     finish_axes,
     group_codes,
@@ -20,6 +19,7 @@ from .base import (
     plottable_runs,
     side_legend,
 )
+from workbench.scoring.columns import PREFIX, add_score_columns, score_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +31,8 @@ __all__ = ["scores", "pareto", "scored_runs"]
 def scored_runs(data: Any, column: str | None = None) -> pd.DataFrame:
     """The plottable runs of ``data`` with their ``score:`` columns (a judge's own calls
     left out); with ``column``, only the runs that have that score."""
-    from ...scoring.judge import JUDGE_SUFFIX
-    from ...session import get_session
+    from workbench.calls.session import get_session
+    from workbench.scoring.judge import JUDGE_SUFFIX
 
     df = plottable_runs(data)
     if "experiment" in df:
@@ -124,7 +124,7 @@ def pareto(
 ) -> Axes:
     """Mean ``quality`` against mean ``cost`` per knob combination (the knobs that vary,
     or ``by``); the Pareto front (no other point is both better and cheaper) is marked."""
-    from ...display import format_cost
+    from workbench.notebook.display import format_cost
 
     df = scored_runs(data)
     column = quality if quality in df.columns else _column_of(quality)  # "judge" is a scorer

@@ -1,0 +1,480 @@
+"""Clients for OpenAI-compatible APIs (OpenAI, vLLM, llama.cpp, ...): chat, embeddings, models.
+
+Sync and async flavours share everything but their I/O loops: request bodies and results
+(:mod:`workbench.api.wire`), the retry rule (:mod:`workbench.api.retry`) and stream assembly
+(:mod:`workbench.api.streaming`). Every failure leaves as one of :mod:`workbench.core.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import aclosing
+from types import TracebackType
+from typing import Any, NoReturn
+
+import httpx
+from httpx_sse import EventSource
+
+from workbench.api.credentials import ApiKey, SecretHeaders, request_auth
+from workbench.api.deadline import Deadline, DeadlinePassed
+from workbench.api.logguard import guard_logs
+from workbench.api.retry import Attempts
+from workbench.api.streaming import StreamAttempt
+from workbench.api.wire import (
+    ChatResult,
+    EmbeddingResult,
+    Endpoint,
+    Reply,
+    chat_body,
+    chat_result,
+    embedding_result,
+    embeddings_body,
+    event_stream_error,
+    is_event_stream,
+    lower_headers,
+    model_ids,
+    read_reply,
+)
+from workbench.core.errors import ConfigurationError, mask_url
+
+__all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
+
+# Called before each retry's wait with the HTTP status (None for a timeout or a broken
+# connection), the response headers (lower-case names; empty without a response) and the
+# seconds about to be waited: how a caller such as a sweep learns of rate limits. It may
+# return a longer wait (a sweep's pacer queues the retry behind calls already waiting).
+RetryHook = Callable[[int | None, Mapping[str, str], float], "float | None"]
+
+
+class _Target:
+    """What both flavours know before any I/O: where to go, how to authenticate, limits."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | ApiKey | None,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None,
+        clock: Callable[[], float],
+        deadline: float | None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url must start with http:// or https:// and end in the API version "
+                f"(e.g. https://api.openai.com/v1), got {mask_url(base_url)!r}"
+            )
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be a number of seconds above 0, got {deadline}")
+        self.max_retries = max_retries
+        self.clock = clock
+        self.deadline = deadline
+        # Headers and secrets repr masked: verbose tracebacks print every frame's locals.
+        self._headers, self._secrets, self._send_url = request_auth(
+            self.base_url, api_key, default_headers
+        )
+        guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
+
+    def endpoint(self, method: str, path: str) -> Endpoint:
+        return Endpoint(
+            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
+        )
+
+    def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
+        """The deadline of a call started at ``start``: ``seconds``, or the client's."""
+        return Deadline(self.deadline if seconds is None else seconds, start, self.clock)
+
+    def request_headers(self, *, stream: bool) -> SecretHeaders:
+        accept = "text/event-stream" if stream else "application/json"
+        return SecretHeaders({"Accept": accept, **self._headers})
+
+
+def _retry_after_status(
+    endpoint: Endpoint,
+    attempts: Attempts,
+    response: httpx.Response,
+    on_retry: RetryHook | None = None,
+) -> float:
+    """Seconds to wait before retrying a non-2xx response (body read); raises if we give up."""
+    delay = attempts.after_status(response.status_code, response.headers)
+    if delay is None:
+        raise endpoint.status_error(response, attempts.retries)
+    if on_retry is not None:
+        wanted = on_retry(response.status_code, lower_headers(response.headers), delay)
+        delay = max(delay, wanted or 0.0)
+    return delay
+
+
+def _retry_after_transport(
+    endpoint: Endpoint,
+    attempts: Attempts,
+    exc: httpx.TransportError,
+    on_retry: RetryHook | None = None,
+) -> float:
+    """Seconds to wait before retrying a timeout or broken connection; raises if we give up."""
+    delay = attempts.after_transport_error()
+    if delay is None:
+        raise endpoint.transport_error(exc, attempts.retries) from exc
+    if on_retry is not None:
+        delay = max(delay, on_retry(None, {}, delay) or 0.0)
+    return delay
+
+
+def _undecodable(endpoint: Endpoint, exc: httpx.DecodingError, retries: int) -> NoReturn:
+    # A body that cannot be decompressed is a malformed answer, not a network hiccup.
+    problem = f"the body could not be decoded ({exc})"
+    raise endpoint.response_error(problem, body="", retries=retries) from exc
+
+
+class OpenAIClient:
+    """A synchronous client for one OpenAI-compatible base URL (which includes ``/v1``).
+
+    ``latency_s`` and ``ttft_s`` are measured from the start of the call, so they include
+    the waits of any retries (``retries`` says how many there were). ``timeout`` and
+    ``transport`` configure the ``httpx.Client`` this class creates; an injected
+    ``http_client`` keeps its own settings and is left for its owner to close.
+    ``timeout`` bounds each read; ``deadline`` (seconds, None: none) bounds a whole call,
+    retries and their waits included, and raises ``DeadlineExceededError`` past it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | ApiKey | None = None,
+        *,
+        timeout: float | httpx.Timeout = 600.0,
+        max_retries: int = 2,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        deadline: float | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either http_client or transport, not both")
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock, deadline)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout, transport=transport)
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return self._target.base_url
+
+    def chat(
+        self,
+        body: dict[str, Any],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryHook | None = None,
+        deadline: float | None = None,
+    ) -> ChatResult:
+        """POST /chat/completions; streams when ``body["stream"]`` is true.
+
+        ``on_delta`` receives each piece of content text of a stream as it arrives;
+        ``on_retry`` hears of each retry before its wait (see :data:`RetryHook`);
+        ``deadline`` overrides the client's for this call.
+        """
+        start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
+        sent = chat_body(body)
+        endpoint = self._target.endpoint("POST", "/chat/completions")
+        if sent.get("stream"):
+            return self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
+        reply = self._request(endpoint, sent, ends, on_retry)
+        return chat_result(reply, latency_s=self._target.clock() - start)
+
+    def embeddings(
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
+        start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
+        endpoint = self._target.endpoint("POST", "/embeddings")
+        reply = self._request(endpoint, embeddings_body(body), ends, on_retry)
+        return embedding_result(reply, latency_s=self._target.clock() - start)
+
+    def models(self) -> list[str]:
+        """GET /models: the ids the server offers."""
+        ends = self._target.deadline_from(self._target.clock())
+        return model_ids(self._request(self._target.endpoint("GET", "/models"), None, ends))
+
+    def _request(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any] | None,
+        deadline: Deadline,
+        on_retry: RetryHook | None = None,
+    ) -> Reply:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=False)
+        while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            request = self._http.build_request(
+                endpoint.method,
+                endpoint.send_url,
+                json=body,
+                headers=headers,
+                timeout=deadline.timeout(self._http.timeout),
+            )
+            try:
+                # Sent as a stream so that a body dripped a byte at a time is read under
+                # the deadline's watch, not in one read that could last for ever.
+                response = self._http.send(request, stream=True)
+                try:
+                    deadline.watch(response)
+                    response.read()
+                finally:
+                    response.close()
+            except DeadlinePassed:
+                raise deadline.error(endpoint, attempts.retries) from None
+            except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+            except httpx.DecodingError as exc:
+                _undecodable(endpoint, exc, attempts.retries)
+            else:
+                if response.is_success:
+                    return read_reply(endpoint, response, attempts.retries)
+                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            self._sleep(deadline.wait(endpoint, attempts, delay))
+
+    def _stream_chat(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        start: float,
+        deadline: Deadline,
+        on_delta: Callable[[str], None] | None,
+        on_retry: RetryHook | None = None,
+    ) -> ChatResult:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=True)
+        while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            try:
+                with self._http.stream(
+                    endpoint.method,
+                    endpoint.send_url,
+                    json=body,
+                    headers=headers,
+                    timeout=deadline.timeout(self._http.timeout),
+                ) as response:
+                    # A `: ping` comment or a dripped byte is a chunk: each is checked.
+                    deadline.watch(response)
+                    if response.is_success:
+                        if not is_event_stream(response):
+                            response.read()
+                            raise event_stream_error(endpoint, response, attempts.retries)
+                        for event in EventSource(response).iter_sse():
+                            if stream.feed(event.data):
+                                break
+                        return stream.result(response)
+                    response.read()
+                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            except DeadlinePassed:
+                text = stream.accumulator.text
+                raise deadline.error(endpoint, attempts.retries, text) from None
+            except httpx.DecodingError as exc:
+                stream.undecodable(exc)
+            except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
+                stream.raise_if_delivered(exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+            self._sleep(deadline.wait(endpoint, attempts, delay))
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> OpenAIClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncOpenAIClient:
+    """The asynchronous twin of :class:`OpenAIClient`; ``on_delta`` stays a plain callable."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | ApiKey | None = None,
+        *,
+        timeout: float | httpx.Timeout = 600.0,
+        max_retries: int = 2,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        deadline: float | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either http_client or transport, not both")
+        self._target = _Target(base_url, api_key, max_retries, default_headers, clock, deadline)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return self._target.base_url
+
+    async def chat(
+        self,
+        body: dict[str, Any],
+        *,
+        on_delta: Callable[[str], None] | None = None,
+        on_retry: RetryHook | None = None,
+        deadline: float | None = None,
+    ) -> ChatResult:
+        """POST /chat/completions; streams when ``body["stream"]`` is true."""
+        start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
+        sent = chat_body(body)
+        endpoint = self._target.endpoint("POST", "/chat/completions")
+        if sent.get("stream"):
+            return await self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
+        reply = await self._request(endpoint, sent, ends, on_retry)
+        return chat_result(reply, latency_s=self._target.clock() - start)
+
+    async def embeddings(
+        self,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> EmbeddingResult:
+        """POST /embeddings; vectors in input order (``on_retry``: as for :meth:`chat`)."""
+        start = self._target.clock()
+        ends = self._target.deadline_from(start, deadline)
+        endpoint = self._target.endpoint("POST", "/embeddings")
+        reply = await self._request(endpoint, embeddings_body(body), ends, on_retry)
+        return embedding_result(reply, latency_s=self._target.clock() - start)
+
+    async def models(self) -> list[str]:
+        """GET /models: the ids the server offers."""
+        ends = self._target.deadline_from(self._target.clock())
+        return model_ids(await self._request(self._target.endpoint("GET", "/models"), None, ends))
+
+    async def _request(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any] | None,
+        deadline: Deadline,
+        on_retry: RetryHook | None = None,
+    ) -> Reply:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=False)
+        while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            request = self._http.build_request(
+                endpoint.method,
+                endpoint.send_url,
+                json=body,
+                headers=headers,
+                timeout=deadline.timeout(self._http.timeout),
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+                try:
+                    deadline.watch(response)
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            except DeadlinePassed:
+                raise deadline.error(endpoint, attempts.retries) from None
+            except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+            except httpx.DecodingError as exc:
+                _undecodable(endpoint, exc, attempts.retries)
+            else:
+                if response.is_success:
+                    return read_reply(endpoint, response, attempts.retries)
+                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            await self._sleep(deadline.wait(endpoint, attempts, delay))
+
+    async def _stream_chat(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        start: float,
+        deadline: Deadline,
+        on_delta: Callable[[str], None] | None,
+        on_retry: RetryHook | None = None,
+    ) -> ChatResult:
+        attempts = Attempts(self._target.max_retries)
+        headers = self._target.request_headers(stream=True)
+        while True:
+            if deadline.passed:
+                raise deadline.error(endpoint, attempts.retries)
+            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            try:
+                async with self._http.stream(
+                    endpoint.method,
+                    endpoint.send_url,
+                    json=body,
+                    headers=headers,
+                    timeout=deadline.timeout(self._http.timeout),
+                ) as response:
+                    deadline.watch(response)
+                    if response.is_success:
+                        if not is_event_stream(response):
+                            await response.aread()
+                            raise event_stream_error(endpoint, response, attempts.retries)
+                        # aclosing: leaving early at [DONE] must not leave the generator open.
+                        async with aclosing(EventSource(response).aiter_sse()) as events:
+                            async for event in events:
+                                if stream.feed(event.data):
+                                    break
+                        return stream.result(response)
+                    await response.aread()
+                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
+            except DeadlinePassed:
+                text = stream.accumulator.text
+                raise deadline.error(endpoint, attempts.retries, text) from None
+            except httpx.DecodingError as exc:
+                stream.undecodable(exc)
+            except httpx.TransportError as exc:
+                deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
+                stream.raise_if_delivered(exc)
+                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+            await self._sleep(deadline.wait(endpoint, attempts, delay))
+
+    async def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncOpenAIClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

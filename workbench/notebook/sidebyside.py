@@ -1,0 +1,215 @@
+"""A sweep's results for people: its rows matched to its planned points, the side-by-side
+table (one row per prompt, one column per knob combination: :func:`side_by_side`, from
+:mod:`workbench.notebook.pivot`) as HTML, and a token chart. pandas and matplotlib are
+imported lazily.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.htmltable import TableRow, html_table
+from workbench.core.money import NO_MATHS_CLASS
+from workbench.notebook.pivot import side_by_side
+from workbench.sweeps.grid import knob_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["rows_by_point", "side_by_side", "table_html", "cell_note", "token_usage_png"]
+
+def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """One row per planned point that has one, in point order.
+
+    ``rows`` are a sweep's rows of the experiment table; ``points`` its planned points
+    (with ``point``, ``request_hash`` and ``sample_index``). A point's ok row wins over its
+    errors (kept in the table as history); among errors, the newest. Columns of
+    ``points`` the table does not have (``point``, template variables, other knobs) are
+    added.
+    """
+    import pandas as pd
+
+    if rows.empty:
+        return rows.assign(point=pd.Series(dtype="int64"))
+    ranked = rows.assign(_ok=rows["status"] == "ok").sort_values(["_ok", "run_id"])
+    latest = ranked.drop_duplicates(["request_hash", "sample_index"], keep="last")
+    keys = ["request_hash", "sample_index"]
+    extra = [c for c in points.columns if c not in rows.columns]
+    planned = points[extra + keys].astype({"sample_index": rows["sample_index"].dtype})
+    merged = latest.drop(columns="_ok").merge(planned, on=keys, how="inner")
+    return merged.sort_values("point").reset_index(drop=True)
+
+
+FOLD_CHARS = 400  # longer outputs are folded under their opening (all their text kept)
+_FOLD_LINES = 8
+
+# Wide sweeps scroll inside the output, the prompt column stays in view (sticky), cells
+# have readable widths and headers one line; colours only from JupyterLab's variables.
+# The line height is set here: inside a widget (the SweepPanel) it would be the widgets' 28px.
+TABLE_STYLE = """<style>
+.wb-sweep-scroll {overflow-x: auto; max-width: 100%; padding-bottom: 2px}
+table.wb-sweep {border-collapse: separate; border-spacing: 0; table-layout: auto;
+  margin: 0 !important}
+table.wb-sweep td, table.wb-sweep th {text-align: left !important; vertical-align: top;
+  padding: .4em .6em; border-bottom: 1px solid var(--jp-border-color2);
+  color: var(--jp-content-font-color1); line-height: 1.45}
+table.wb-sweep td {min-width: 16em; max-width: 34em; white-space: normal}
+table.wb-sweep thead th {white-space: nowrap; background: var(--jp-layout-color2);
+  font-weight: 600}
+table.wb-sweep tbody th {min-width: 12em; max-width: 22em; font-weight: normal;
+  background: var(--jp-layout-color1); border-right: 1px solid var(--jp-border-color1);
+  white-space: normal}
+table.wb-sweep tbody th:first-child {position: sticky; left: 0; z-index: 1}
+table.wb-sweep thead th:first-child {position: sticky; left: 0; z-index: 2}
+table.wb-sweep .wb-text {white-space: pre-wrap; line-height: 1.45}
+table.wb-sweep .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em;
+  white-space: nowrap}
+table.wb-sweep .wb-flag {font-size: 85%; color: var(--jp-warn-color0); margin-top: .2em}
+table.wb-sweep summary {cursor: pointer}
+</style>"""
+
+
+def _fold(text: str) -> str:
+    """The text whole, or folded under its opening when long (a click opens it all)."""
+    body = f'<div class="wb-text">{html.escape(text)}</div>'
+    if len(text) <= FOLD_CHARS and text.count("\n") < _FOLD_LINES:
+        return body
+    opening = html.escape(" ".join(text.split())[:140])
+    return (
+        f"<details><summary>{opening}… <small>({len(text):,} characters)</small></summary>"
+        f"{body}</details>"
+    )
+
+
+def cell_note(row: Mapping[str, Any]) -> str:
+    """A run's small print for a table cell: a first line of flags (``⚠ cut at 40
+    tokens``, ``refused``, ``error``) when any, then ``tokens · cost · latency``."""
+    from workbench.core.finish import finish_note
+    from workbench.core.money import format_money
+    from workbench.core.pricing import is_estimated
+
+    def known(name: str) -> Any:
+        value = row.get(name)
+        return None if value is None or (isinstance(value, float) and value != value) else value
+
+    flags = []
+    ended = finish_note(known("finish_reason"), known("completion_tokens"))
+    if ended:
+        flags.append(ended)
+    if known("status") not in (None, "ok"):
+        flags.append(f"error: {known('error') or known('status')}")
+    parts = []
+    if known("prompt_tokens") is not None:
+        parts.append(f"{int(known('prompt_tokens'))}→{int(known('completion_tokens') or 0)} tok")
+    if known("cache_hit"):
+        parts.append("from the table")
+    elif known("status") in (None, "ok"):
+        source = known("price_source")
+        parts.append(format_money(known("cost_usd"),
+                                  estimated=bool(source) and is_estimated(str(source))))
+        if known("latency_s") is not None:
+            parts.append(f"{float(known('latency_s')):.2f} s")
+    flag = f"⚠ {' · '.join(flags)}\n" if flags else ""
+    return flag + " · ".join(parts)
+
+
+def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
+    """The table as HTML with every cell in full (escaped, long ones folded), scrolling
+    sideways within the output; ``notes`` (same shape, from :func:`cell_note`) adds each
+    cell's small print."""
+    import pandas as pd
+
+    def cell(value: object, note: object = None) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            text = "—"
+        else:
+            text = _fold(str(value))
+        if isinstance(note, str) and note:
+            flag, _, small = note.rpartition("\n")
+            if flag:
+                text += f'<div class="wb-flag">{html.escape(flag)}</div>'
+            text += f'<div class="wb-meta">{html.escape(small)}</div>'
+        return text
+
+    noted = notes if notes is not None and notes.shape == table.shape else None
+    rows: list[TableRow] = []
+    for i, key in enumerate(table.index):
+        labels = key if isinstance(table.index, pd.MultiIndex) else (key,)
+        cells = [cell(table.iat[i, j], None if noted is None else noted.iat[i, j])
+                 for j in range(table.shape[1])]
+        rows.append(([html.escape(str(label)) for label in labels], cells))
+    # One header row: the row labels' names (``prompt``, a template's variables) in the
+    # corner above them, then the knob combinations. Several row labels: each row repeats
+    # them all (no rowspan), so its first cell is always the first label, the one kept in
+    # view (``th:first-child`` above); two sticky labels at left 0 would cover each other.
+    corner = ["" if name is None else html.escape(str(name)) for name in table.index.names]
+    header = corner + [html.escape(str(column)) for column in table.columns]
+    # "dataframe": the class pandas gave this table, which JupyterLab's table styles read.
+    page = html_table(header, rows, classes="dataframe wb-sweep", attributes='border="0"')
+    # Money in the cells: MathJax skips the whole table.
+    return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
+
+
+_INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG
+
+
+def token_usage_svg(df: pd.DataFrame, knobs: Sequence[str]) -> str:
+    """The token chart of :func:`token_usage_png` as inline SVG for a widget: sharp at any
+    zoom, with a transparent background and text, axes and ticks in the surrounding
+    text colour (``currentColor``), so it reads in the light and the dark theme."""
+    from matplotlib import rc_context
+
+    colours: dict[Any, Any] = {
+        "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
+        "xtick.color": _INK, "ytick.color": _INK, "legend.labelcolor": _INK,
+        "svg.fonttype": "none",  # text as text: it takes the theme's font and colour
+    }
+    buffer = io.StringIO()
+    with rc_context(colours):
+        _draw_tokens(df, knobs).savefig(buffer, format="svg", transparent=True)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):].replace(_INK, "currentColor")
+    return (
+        f'<div class="wb-chart" style="color: var(--jp-ui-font-color1); max-width: 720px">'
+        f"{svg}</div>"
+    )
+
+
+def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
+    """Mean prompt and completion tokens per knob combination (``knobs`` name the
+    columns of ``df`` that make one), as a PNG bar chart."""
+    figure = _draw_tokens(df, knobs)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=160)
+    return buffer.getvalue()
+
+
+def _draw_tokens(df: pd.DataFrame, knobs: Sequence[str]) -> Any:
+    from matplotlib.figure import Figure
+
+    labels = [knob_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
+    means = (
+        df.assign(_label=labels)
+        .groupby("_label", sort=False)[["prompt_tokens", "completion_tokens"]]
+        .mean()
+    )
+    figure = Figure(figsize=(min(max(5.0, 1.2 * len(means)), 9.0), 3.2))
+    ax = figure.subplots()
+    positions = range(len(means))
+    ax.bar([p - 0.2 for p in positions], means["prompt_tokens"].astype(float), 0.4, label="prompt")
+    ax.bar(
+        [p + 0.2 for p in positions],
+        means["completion_tokens"].astype(float),
+        0.4,
+        label="completion",
+    )
+    ax.set_xticks(list(positions), list(means.index), rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("tokens (mean per run)")
+    ax.set_title(f"Token usage per knob combination ({len(df)} runs)", fontsize=10)
+    ax.margins(y=0.25)  # room above the bars, so the legend covers none of them
+    ax.legend(loc="upper right", fontsize=8, ncols=2, frameon=False)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,1 @@
+"""Many calls: sweeps over a grid, their plan, dispatch, progress, and the Batch API."""

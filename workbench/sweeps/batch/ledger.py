@@ -1,0 +1,130 @@
+"""The store's ``batches`` table: every batch a sweep submitted, written the moment the
+API created it, so that a restarted kernel (or another process) finds it and collects it.
+
+Holds the provider's *name*, never its URL's credentials or a key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from workbench.store.frames import iso_utc
+from workbench.sweeps.batch.api import TERMINAL, BatchInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.store import AnyStore
+
+__all__ = ["BatchRow", "Ledger"]
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One row of the ``batches`` table."""
+
+    batch_id: str
+    provider: str
+    sweep_id: str
+    experiment: str
+    input_file_id: str
+    status: str
+    created_at: str
+    custom_ids: str  # JSON list
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    total: int | None = None
+    completed: int | None = None
+    failed: int | None = None
+    ended_at: str | None = None
+    collected_at: str | None = None
+    message: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        ids: list[str] = json.loads(self.custom_ids)
+        return ids
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def open(self) -> bool:
+        """Not yet collected: its answers are not all rows yet."""
+        return self.collected_at is None
+
+
+_COLUMNS = tuple(f.name for f in fields(BatchRow))
+
+
+def now_iso() -> str:
+    return iso_utc(datetime.now(timezone.utc))
+
+
+class Ledger:
+    """The batches of one store (SQLite or PostgreSQL), through its portable SQL."""
+
+    def __init__(self, store: AnyStore) -> None:
+        self.store = store
+
+    def add(self, row: BatchRow) -> None:
+        values = tuple(getattr(row, name) for name in _COLUMNS)
+        sql = (
+            f"INSERT INTO batches ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
+        self.store.execute(sql, values)
+
+    def update(self, info: BatchInfo) -> None:
+        """What the API last said of a batch."""
+        ended = None if info.ended_at is None else iso_utc(info.ended_at)
+        values = (
+            info.status,
+            info.output_file_id,
+            info.error_file_id,
+            info.total,
+            info.completed,
+            info.failed,
+            ended,
+            info.message,
+            info.id,
+        )
+        self.store.execute(
+            "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?,"
+            " total = ?, completed = ?, failed = ?, ended_at = ?, message = ?"
+            " WHERE batch_id = ?",
+            values,
+        )
+
+    def mark_collected(self, batch_id: str) -> None:
+        self.store.execute(
+            "UPDATE batches SET collected_at = ? WHERE batch_id = ?", (now_iso(), batch_id)
+        )
+
+    def get(self, batch_id: str) -> BatchRow | None:
+        """The batch's row as the store holds it now (another kernel may have changed it)."""
+        rows = self.store.select_rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE batch_id = ?", (batch_id,)
+        )
+        return BatchRow(*rows[0]) if rows else None
+
+    def for_sweep(self, sweep_id: str) -> list[BatchRow]:
+        rows = self.store.select_rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE sweep_id = ?"
+            " ORDER BY created_at, batch_id",
+            (sweep_id,),
+        )
+        return [BatchRow(*row) for row in rows]
+
+    def frame(self, sweep_id: str) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = self.for_sweep(sweep_id)
+        data: dict[str, Any] = {
+            name: [getattr(r, name) for r in rows] for name in _COLUMNS if name != "custom_ids"
+        }
+        data["requests"] = [len(r.ids) for r in rows]
+        return pd.DataFrame(data)

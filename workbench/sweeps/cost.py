@@ -1,0 +1,140 @@
+"""What a sweep's run has to do and what it may cost: the points still to send or to
+replay, their estimate, and the budget's refusal before anything is sent (through
+:mod:`workbench.calls.budget`). Part of :class:`~workbench.sweeps.sweep.Sweep`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from workbench.calls.budget import refuse_over_budget
+from workbench.calls.estimate import Estimate
+
+if TYPE_CHECKING:
+    from workbench.calls.session import PreparedChat, Session
+    from workbench.calls.warmup import WarmUp
+    from workbench.scoring.live import LiveScoring
+    from workbench.sweeps.dispatch import Job
+    from workbench.sweeps.plan import PlannedRun
+
+__all__ = ["SweepCosting"]
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What one run of a sweep has to do, decided before anything is sent."""
+
+    replay: list[PreparedChat]
+    send: list[Job]
+    already: int
+    cost: Estimate  # of the calls to send (zero when not priced)
+    priced: bool = True  # False: no budget to keep, so the calls were not priced
+
+
+
+class SweepCosting:
+    """Estimates and budget of :class:`~workbench.sweeps.sweep.Sweep` (a mixin)."""
+
+    session: Session
+    sweep_id: str
+    experiment: str
+    budget: Decimal | None
+    strict: bool
+    fresh: bool
+    scoring: LiveScoring | None
+    _plan: list[PlannedRun]
+    _warm: WarmUp  # the store and tokenizers, loading since the sweep was planned
+
+    def estimate(self, *, remaining: bool = False) -> Estimate:
+        """Tokens and low/expected/high dollars of every run or, with ``remaining=True``,
+        of the runs that :meth:`run` would send now. Sends nothing."""
+        if remaining:
+            return self._work().cost
+        planned = [p.prepared for p in self._plan]
+        return sum(self._estimates(planned), self._scoring_estimate(planned))
+
+    def _scoring_estimate(self, prepared: Sequence[PreparedChat]) -> Estimate:
+        """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
+        if self.scoring is None:
+            return Estimate.zero()
+        return self.scoring.estimate(prepared) or Estimate.zero()
+
+    def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
+        self._warm.wait()  # done by now, unless asked right after planning
+        from workbench.calls.estimate import estimate_messages
+
+        # Points that differ only in seed or temperature cost the same: count them once.
+        cache: dict[str, Estimate] = {}
+        memo: dict[Any, Any] = {}  # the store's prices and means, asked once per sweep
+        out = []
+        for each in prepared:
+            record, messages = each.record, each.body["messages"]
+            key = json.dumps([each.provider.name, record.model, record.max_tokens, messages])
+            if key not in cache:
+                cache[key] = estimate_messages(
+                    messages,
+                    model=record.model,
+                    provider=each.provider,
+                    session=self.session,
+                    max_tokens=record.max_tokens,
+                    experiment=self.experiment,
+                    memo=memo,
+                )
+            out.append(cache[key])
+        return out
+
+    def _work(self, priced: bool = True) -> _Work:
+        """``priced=False``: no cost estimate (only a budget needs one before sending;
+        pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
+        self._warm.wait()  # done by now, unless s.run() came right after planning
+        from workbench.sweeps.dispatch import Job
+
+        store = self.session.store
+        here = store.runs(sweep_id=self.sweep_id, status="ok")
+        done = set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
+        todo = [p for p in self._plan if p.identity not in done]
+        elsewhere = {} if self.fresh else store.find_ok_many(p.identity for p in todo)
+        replay = [p.prepared for p in todo if p.identity in elsewhere]
+        sending = [p.prepared for p in todo if p.identity not in elsewhere]
+        total = Estimate.zero()
+        if priced:
+            estimates = self._estimates(sending)
+            reserved = [e.prompt_tokens + e.completion_tokens_max for e in estimates]
+            total = sum(estimates, self._scoring_estimate(sending))
+        else:
+            reserved = [_reserved_tokens(p) for p in sending]
+        jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
+        return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
+
+    def _budget_limits(self) -> list[Decimal]:
+        return [b for b in (self.budget, self.session.spend.remaining()) if b is not None]
+
+    def _refuse_over_budget(self, work: _Work) -> None:
+        if not work.send:  # answered from the table: nothing to pay
+            return
+        refuse_over_budget(
+            "Sweep",
+            self.session.spend,
+            work.cost.cost_high if self.strict else work.cost.cost_expected,
+            # The runs' models and a judge's: either may be the one without a price.
+            unpriced=work.cost.unpriced_models,
+            own=self.budget,
+            label="worst-case cost" if self.strict else "expected cost",
+            estimate=work.cost,
+            fix="lower max_tokens or shrink the grid, or raise budget=... / "
+            "wb.configure(budget=...)",
+        )
+
+
+def _reserved_tokens(prepared: PreparedChat) -> int:
+    """What a call may spend of a token limit: its prompt and the most it may answer
+    (as its estimate counts them)."""
+    from workbench.calls.estimate import DEFAULT_MAX_TOKENS
+    from workbench.core.tokens import count_chat_tokens
+
+    record = prepared.record
+    worst = record.max_tokens if record.max_tokens is not None else DEFAULT_MAX_TOKENS
+    return count_chat_tokens(list(prepared.body["messages"]), record.model) + worst
