@@ -59,7 +59,7 @@ def forward(public: str, module: str, name: str, fill: Fill) -> Callable[..., An
     facade.__module__ = "workbench"
     signature = inspect.signature(real)
     if fill != "none":
-        keyword = {"session=": "calls.session", "store=": "store"}
+        keyword = {"session=": "session", "store=": "store"}
         filled = keyword.get(fill) or next(iter(signature.parameters))
         signature = signature.replace(
             parameters=[p for n, p in signature.parameters.items() if n != filled]

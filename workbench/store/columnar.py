@@ -140,7 +140,7 @@ def _in_child(
 # The reader run as a file, not as "-m workbench.store.sqlite_arrow": that would import the
 # workbench package first (~0.14 s of a quiet machine's CPU, several times that under
 # load) for a module that needs none of it.
-_READER = Path(__file__).resolve().parents[1] / "sqlite_arrow.py"
+_READER = Path(__file__).resolve().parent / "sqlite_arrow.py"
 _RUN_READER = (
     "import runpy, sys; path = sys.argv[1]; sys.argv = sys.argv[1:];"
     " runpy.run_path(path, run_name='__main__')"
