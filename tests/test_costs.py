@@ -17,7 +17,7 @@ from workbench.core.money import format_money
 from workbench.core.pricing import ESTIMATED, UnknownPriceWarning
 from workbench.notebook.cellsweep import SweepDisplay
 from workbench.notebook.display import footer
-from workbench.sweeps.progress import SweepProgress, spent_text
+from workbench.calls.progress import SweepProgress, spent_text
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 

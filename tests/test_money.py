@@ -9,7 +9,7 @@ import pytest
 from workbench.calls.estimate import Estimate
 from workbench.core.money import format_money, money_html
 from workbench.notebook.display import Note, format_cost
-from workbench.sweeps.progress import SweepProgress
+from workbench.calls.progress import SweepProgress
 
 
 @pytest.mark.parametrize(

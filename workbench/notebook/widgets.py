@@ -35,7 +35,7 @@ from workbench.sweeps.sweep import Sweep
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.sweeps.progress import SweepProgress
+    from workbench.calls.progress import SweepProgress
     from workbench.sweeps.sweep import VarsInput
 
 __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]

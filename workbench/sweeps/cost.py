@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from workbench.calls.session import PreparedChat, Session
     from workbench.calls.warmup import WarmUp
     from workbench.scoring.live import LiveScoring
-    from workbench.sweeps.dispatch import Job
+    from workbench.calls.dispatch import Job
     from workbench.sweeps.plan import PlannedRun
 
 __all__ = ["SweepCosting"]
@@ -90,7 +90,7 @@ class SweepCosting:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
         self._warm.wait()  # done by now, unless s.run() came right after planning
-        from workbench.sweeps.dispatch import Job
+        from workbench.calls.dispatch import Job
 
         store = self.session.store
         here = store.runs(sweep_id=self.sweep_id, status="ok")

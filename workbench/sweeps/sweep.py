@@ -33,7 +33,7 @@ from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
 from workbench.sweeps.cost import SweepCosting, _Work
 from workbench.sweeps.plan import plan_runs, points_frame, sweep_id_of
-from workbench.sweeps.progress import ProgressBar, SharedProgress, SweepProgress
+from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.sweeps.results import SweepResults
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class Sweep(SweepCosting, SweepResults):
         return work
 
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
-        from workbench.sweeps.dispatch import Dispatcher, attempt_of
+        from workbench.calls.dispatch import Dispatcher, attempt_of
         scoring = self.scoring
         # This run's calls and its scorers' model calls, against its budget and the session's.
         spend = SweepSpend(self.budget, self.session.spend)

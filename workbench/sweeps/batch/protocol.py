@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
     from workbench.calls.estimate import Estimate
     from workbench.calls.session import PreparedChat, Session
-    from workbench.sweeps.dispatch import Job
+    from workbench.calls.dispatch import Job
     from workbench.sweeps.plan import PlannedRun
-    from workbench.sweeps.progress import SharedProgress
+    from workbench.calls.progress import SharedProgress
 
 __all__ = ["BatchedSweep", "PendingWork", "Scoring"]
 

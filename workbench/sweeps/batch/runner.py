@@ -32,8 +32,8 @@ from workbench.sweeps.batch import jsonl
 from workbench.sweeps.batch.api import BatchAPI, BatchInfo
 from workbench.sweeps.batch.collect import NEVER_RAN, BatchCollector, MissingAnswersWarning
 from workbench.sweeps.batch.ledger import BatchRow, Ledger, now_iso
-from workbench.sweeps.dispatch import attempt_of
-from workbench.sweeps.progress import ProgressBar, SweepProgress
+from workbench.calls.dispatch import attempt_of
+from workbench.calls.progress import ProgressBar, SweepProgress
 
 if TYPE_CHECKING:
     import pandas as pd
