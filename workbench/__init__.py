@@ -106,7 +106,7 @@ if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type chec
         load_ipython_extension as load_ipython_extension,
     )
 
-__version__ = "0.1.0"
+from workbench.core.version import __version__ as __version__
 
 __all__ = [
     "chat",

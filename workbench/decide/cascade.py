@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.errors import InvalidInputError
 from workbench.core.money import format_money
 from workbench.decide.costs import PRICES, price_runs
-from workbench.decide.scored import scored_frame, scorer_name, stored_passes
+from workbench.scoring.scored import scored_frame, scorer_name, stored_passes
 from workbench.decide.variants import find_variant, session_of, variants_of
 
 if TYPE_CHECKING:

@@ -220,7 +220,7 @@ def leaderboard_plot(board: Leaderboard, *, ax: Axes | None = None) -> Axes:
     def show() -> None:
         from IPython.display import display
 
-        from workbench.notebook.figures import ThemedFigure
+        from workbench.core.figures import ThemedFigure
 
         figure = ax.get_figure()
         if figure is not None:
