@@ -17,8 +17,8 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.core.money import format_money
 from workbench.calls.progress import SweepProgress
+from workbench.core.money import format_money
 from workbench.sweeps.sweep import Sweep
 
 

@@ -27,7 +27,7 @@ from workbench.notebook.panelparts import (
     parse_variables,
 )
 from workbench.notebook.playground import Playground
-from workbench.notebook.sidebyside import token_usage_svg
+from workbench.notebook.tokenchart import token_usage_svg
 from workbench.scoring.datasets import FILE_SUFFIXES, Dataset, as_dataset
 from workbench.sweeps.grid import parse_values, spaced, unique
 from workbench.sweeps.sweep import Sweep

@@ -25,10 +25,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from workbench.calls.budget import SessionBudget, Spend
-from workbench.calls.results import ChatResponse
-from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
 from workbench.calls.dispatch import Dispatcher, Job
 from workbench.calls.progress import SharedProgress
+from workbench.calls.results import ChatResponse
+from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.calls.estimate import Estimate

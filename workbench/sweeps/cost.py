@@ -14,10 +14,10 @@ from workbench.calls.budget import refuse_over_budget
 from workbench.calls.estimate import Estimate
 
 if TYPE_CHECKING:
+    from workbench.calls.dispatch import Job
     from workbench.calls.session import PreparedChat, Session
     from workbench.calls.warmup import WarmUp
     from workbench.scoring.live import LiveScoring
-    from workbench.calls.dispatch import Job
     from workbench.sweeps.plan import PlannedRun
 
 __all__ = ["SweepCosting"]

@@ -40,7 +40,7 @@ class SweepResults:
         return add_score_columns(self._rows(), self.session.store)
 
     def _rows(self) -> pd.DataFrame:
-        from workbench.notebook.sidebyside import rows_by_point
+        from workbench.sweeps.sidebyside import rows_by_point
 
         return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)
 
@@ -50,7 +50,7 @@ class SweepResults:
 
         A DataFrame (derived frames are plain ones); in a notebook it shows as the
         readable sweep table, with each output's small print (:meth:`notes_table`)."""
-        from workbench.notebook.sweeptable import SweepTable
+        from workbench.sweeps.sweeptable import SweepTable
 
         df = self.df
         if values not in df.columns:
@@ -70,14 +70,14 @@ class SweepResults:
     def _notes(self, df: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        from workbench.notebook.sidebyside import cell_note
+        from workbench.sweeps.sidebyside import cell_note
 
         notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
                           dtype=object)
         return self._pivot(df, notes, "output")
 
     def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
-        from workbench.notebook.sidebyside import side_by_side
+        from workbench.sweeps.sidebyside import side_by_side
 
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from workbench.calls.background import BackgroundLoop
+from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.calls.session import Session
 from workbench.calls.spend import SweepSpend
 from workbench.calls.warmup import WarmUp
@@ -33,7 +34,6 @@ from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
 from workbench.sweeps.cost import SweepCosting, _Work
 from workbench.sweeps.plan import plan_runs, points_frame, sweep_id_of
-from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.sweeps.results import SweepResults
 
 if TYPE_CHECKING:
