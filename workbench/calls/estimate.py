@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -76,8 +76,9 @@ class Estimate:
     # The models whose price is unknown: a refusal names them.
     unpriced_models: frozenset[str] = frozenset()
     # What the planned calls can tell apart, for a sweep's estimate ("with 40 cases x 2
-    # repeats you can detect a difference of about 14 points ..."), or None.
-    planning: str | None = None
+    # repeats you can detect a difference of about 14 points ..."), or None. A remark
+    # about the plan, not a quantity: two estimates of the same calls are equal without it.
+    planning: str | None = field(default=None, compare=False)
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
