@@ -12,12 +12,12 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
+from workbench.calls.progress import SweepProgress, spent_text
 from workbench.calls.session import get_session
 from workbench.core.money import format_money
 from workbench.core.pricing import ESTIMATED, UnknownPriceWarning
 from workbench.notebook.cellsweep import SweepDisplay
 from workbench.notebook.display import footer
-from workbench.sweeps.progress import SweepProgress, spent_text
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 

@@ -44,3 +44,17 @@ def test_the_sweep_panel_shows_the_line(start_api: Any) -> None:
     assert "with 4 cases no difference" in p.estimate.value  # 3 temperatures: 3 variants
     p.variables.value = "country = " + ", ".join(f"c{i}" for i in range(60))
     assert "with 60 cases you can detect a difference of about" in p.estimate.value
+
+
+def test_a_sweeps_estimate_says_what_it_can_detect(start_api: Any) -> None:
+    start_api(PassRateServer({}))
+    s = wb.sweep("Question {{i}}", vars={"i": list(range(40))}, grid={"system": ["a", "b"]},
+                 model="gpt-4o-mini", repeats=2, max_tokens=5)
+    estimate = s.estimate()
+    assert estimate.planning == str(planned_detectable(s))
+    for shown in (str(estimate), estimate._repr_html_()):
+        assert "with 40 cases x 2 repeats you can detect a difference of about" in shown
+    # One variant: nothing to compare, so the estimate says nothing about it.
+    single = wb.sweep("Question {{i}}", vars={"i": [1, 2, 3]}, model="gpt-4o-mini")
+    assert single.estimate().planning is None
+    assert "detect" not in str(single.estimate())

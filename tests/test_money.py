@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from workbench.calls.estimate import Estimate
+from workbench.calls.progress import SweepProgress
 from workbench.core.money import format_money, money_html
 from workbench.notebook.display import Note, format_cost
-from workbench.sweeps.progress import SweepProgress
 
 
 @pytest.mark.parametrize(

@@ -195,8 +195,8 @@ def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
     from loopback import LoopbackAPI, Received, Reply, chat_reply
 
     import workbench as wb
+    from workbench.calls import dispatch
     from workbench.calls.estimate import estimate_messages
-    from workbench.sweeps import dispatch
     from workbench.sweeps.sweep import Sweep
 
     def route(request: Received) -> Reply:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.sweeps.progress import SharedProgress, SweepProgress
+from workbench.calls.progress import SharedProgress, SweepProgress
 
 
 def test_summary_names_what_matters() -> None:

@@ -17,8 +17,8 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
+from workbench.calls.progress import SweepProgress
 from workbench.core.money import format_money
-from workbench.sweeps.progress import SweepProgress
 from workbench.sweeps.sweep import Sweep
 
 
@@ -484,7 +484,7 @@ def test_planning_a_sweep_loads_what_its_first_call_needs(api: LoopbackAPI) -> N
     name = tokens.encoding_name_for("gpt-4o-mini")
     assert tokens.get_encoding.cache_info().currsize == 1
     assert tokens.get_encoding(name) is tokens.get_encoding(name)
-    assert "workbench.store" in sys.modules and "workbench.sweeps.dispatch" in sys.modules
+    assert "workbench.store" in sys.modules and "workbench.calls.dispatch" in sys.modules
     s.run(progress=False)  # and the run uses it: no second tokenizer is built
     assert tokens.get_encoding.cache_info().currsize == 1
     assert api.count() == 2

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from workbench.notebook.sidebyside import cell_note, table_html
+from workbench.sweeps.sidebyside import cell_note, table_html
 
 
 def test_a_cell_says_it_was_cut_and_gives_its_numbers() -> None:

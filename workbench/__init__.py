@@ -69,7 +69,15 @@ from workbench.core.errors import (
     debug,
 )
 from workbench.core.usage import Usage
+
+# Plugs decide/'s stopping rule (s.run(until="decided")) and estimate note into the sweep
+# layer below it (sweeps/hooks.py). Here, on the top floor, because any import of a sweep
+# module runs this file first: the rules are registered before any sweep exists. Light:
+# the statistics load when first used.
+from workbench.decide import wiring as _decide_wiring  # noqa: F401
 from workbench.notebook.compare import compare
+
+del _decide_wiring
 
 if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type checkers here
     from workbench._api import (
@@ -106,7 +114,7 @@ if TYPE_CHECKING:  # made on first use by __getattr__ below; typed for type chec
         load_ipython_extension as load_ipython_extension,
     )
 
-__version__ = "0.1.0"
+from workbench.core.version import __version__ as __version__
 
 __all__ = [
     "chat",

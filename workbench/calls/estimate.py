@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -75,6 +75,10 @@ class Estimate:
     note: str | None = None
     # The models whose price is unknown: a refusal names them.
     unpriced_models: frozenset[str] = frozenset()
+    # What the planned calls can tell apart, for a sweep's estimate ("with 40 cases x 2
+    # repeats you can detect a difference of about 14 points ..."), or None. A remark
+    # about the plan, not a quantity: two estimates of the same calls are equal without it.
+    planning: str | None = field(default=None, compare=False)
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -91,6 +95,7 @@ class Estimate:
             batch_cost_high=_add(self.batch_cost_high, other.batch_cost_high),
             note=self.note or other.note,
             unpriced_models=self.unpriced_models | other.unpriced_models,
+            planning=self.planning or other.planning,
         )
 
     @classmethod
@@ -113,6 +118,7 @@ class Estimate:
                     f"{format_money(self.batch_cost_high)})"
                 )
         note = f" · {self.note}" if self.note else ""
+        note += f" · {self.planning}" if self.planning else ""
         return (
             f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
             f"tokens · ~{self.completion_tokens_expected} completion tokens "

@@ -25,8 +25,8 @@ class WarmUp:
     def _load(self) -> None:
         try:
             import workbench.api.client  # noqa: F401 - httpx, httpx-sse
+            import workbench.calls.dispatch  # noqa: F401
             import workbench.store  # noqa: F401 - pandas, pyarrow: the first run's table read
-            import workbench.sweeps.dispatch  # noqa: F401
             from workbench.core.tokens import encoding_name_for, get_encoding
 
             for name in {encoding_name_for(model) for model in self._models}:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.decide.scored import scorer_name, stored_passes
+from workbench.scoring.scored import scorer_name, stored_passes
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.errors import InvalidInputError
 from workbench.core.money import format_money
 from workbench.decide.costs import PRICES, price_runs
-from workbench.decide.scored import scored_frame, scorer_name, stored_passes
 from workbench.decide.variants import find_variant, session_of, variants_of
+from workbench.scoring.scored import scored_frame, scorer_name, stored_passes
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
+from workbench.core.figures import ThemedFigure
 from workbench.decide.variants import Variants, find_variant, store_of, variants_of
 
 if TYPE_CHECKING:
@@ -219,8 +220,6 @@ def leaderboard_plot(board: Leaderboard, *, ax: Axes | None = None) -> Axes:
 
     def show() -> None:
         from IPython.display import display
-
-        from workbench.notebook.figures import ThemedFigure
 
         figure = ax.get_figure()
         if figure is not None:

@@ -15,7 +15,7 @@ from math import comb
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.decide.scored import case_of, scored_frame, scorer_name
+from workbench.scoring.scored import case_of, scored_frame, scorer_name
 
 if TYPE_CHECKING:
     import pandas as pd

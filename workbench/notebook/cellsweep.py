@@ -16,9 +16,9 @@ from workbench.core.templates import TemplateError, render
 from workbench.notebook.cells import check_model, response_format_of, scorers_of
 from workbench.notebook.display import Note, format_cost, show
 from workbench.notebook.options import ChatRequest, OptionError
-from workbench.notebook.sidebyside import table_html
 from workbench.scoring.columns import score_columns
 from workbench.sweeps.grid import unique
+from workbench.sweeps.sidebyside import table_html
 from workbench.sweeps.sweep import Sweep
 
 if TYPE_CHECKING:

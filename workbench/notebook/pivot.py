@@ -4,9 +4,7 @@ knob combination (``temperature=0.7 · seed=1``).
 From stored runs (:func:`knob_columns`, :func:`row_labels`): which knobs vary, the order
 of a knob's values (numbers by value, "not set" last); ``wb.compare``, the plots and the
 score figures group and label runs through these, so a column of one is a group of the
-others. From a sweep's plan (:func:`side_by_side`): every planned point has its cell,
-run or not yet, labelled with the knobs as the sweep was given them (its columns are
-keys code indexes: ``table["temperature=1.0"]``).
+others. A sweep's own pivot, from its plan, is :func:`workbench.sweeps.sidebyside.side_by_side`.
 """
 
 from __future__ import annotations
@@ -17,18 +15,14 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.selection import runs_frame
-from workbench.sweeps.grid import GridPoint, knob_label
+from workbench.sweeps.grid import knob_label
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
     import numpy as np
     import numpy.typing as npt
     import pandas as pd
 
-Identity = tuple[str, int]  # a planned call: (request hash, sample index)
-
-__all__ = ["side_by_side", "row_key", "KNOB_COLUMNS", "NOT_SET", "runs_of", "column", "groups",
+__all__ = ["KNOB_COLUMNS", "NOT_SET", "runs_of", "column", "groups",
            "sort_key", "varying", "row_labels", "column_label", "unique_labels", "knob_columns",
            "missing"]
 
@@ -146,41 +140,3 @@ def knob_columns(
     keys = [tuple(values[i] for (_, values), i in zip(found, code, strict=True))
             for code in order]
     return codes, keys, unique_labels([column_label(knobs, key) for key in keys])
-
-
-def side_by_side(
-    plan: Sequence[tuple[GridPoint, Identity, str | None]],
-    found: Mapping[Identity, Any],
-    *,
-    variable_names: Sequence[str],
-    repeats: int,
-    values: str,
-) -> pd.DataFrame:
-    """The pivot of a sweep: ``plan`` is (point, identity, prompt) in order, ``found`` the
-    value of each identity that has a row. Rows are the variables' values (or the prompt),
-    columns the knob combinations (with ``#sample`` when repeated); cells without a row
-    (not run yet) are None.
-    """
-    import pandas as pd
-
-    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for point, identity, prompt in plan:
-        labels = tuple(map(row_key, point.variables.values()))
-        key = labels if point.variables else (prompt or "",)
-        column = knob_label(point.knobs) or values
-        if repeats > 1:
-            column += f" #{point.sample_index}"
-        cells.setdefault(key, {})[column] = found.get(identity)
-    names = list(variable_names) or ["prompt"]
-    if len(names) == 1:
-        index: pd.Index = pd.Index([key[0] for key in cells], name=names[0])
-    else:
-        index = pd.MultiIndex.from_tuples(list(cells), names=names)
-    table = pd.DataFrame(list(cells.values()), index=index)
-    table.columns.name = "knobs"
-    return table
-
-
-def row_key(value: Any) -> Any:
-    # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -27,7 +28,7 @@ from workbench.notebook.panelparts import (
     parse_variables,
 )
 from workbench.notebook.playground import Playground
-from workbench.notebook.sidebyside import token_usage_svg
+from workbench.notebook.tokenchart import token_usage_svg
 from workbench.scoring.datasets import FILE_SUFFIXES, Dataset, as_dataset
 from workbench.sweeps.grid import parse_values, spaced, unique
 from workbench.sweeps.sweep import Sweep
@@ -35,7 +36,7 @@ from workbench.sweeps.sweep import Sweep
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.sweeps.progress import SweepProgress
+    from workbench.calls.progress import SweepProgress
     from workbench.sweeps.sweep import VarsInput
 
 __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
@@ -227,12 +228,11 @@ class SweepPanel(Panel):
             f"{name} = {', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}"
             for name, values in sweep.grid.items()
         )
-        from workbench.decide.planning import planned_detectable
-
-        detectable = planned_detectable(sweep)  # what this many cases can tell apart
-        self.estimate.value = html.escape(f"{total}{note}") + (
+        # What this many cases can tell apart (the estimate's planning note), on its own line.
+        detectable = total.planning
+        self.estimate.value = html.escape(f"{replace(total, planning=None)}{note}") + (
             f"<br><small>{html.escape(knobs)}</small>" if knobs else ""
-        ) + (f"<br><small>{html.escape(str(detectable))}</small>" if detectable else "")
+        ) + (f"<br><small>{html.escape(detectable)}</small>" if detectable else "")
         self.estimate_runs = total.runs
 
     def run(self) -> None:

@@ -3,7 +3,7 @@
 A :class:`ModelCalls` is built by the top floor (``wb.score``, a sweep, a cell) from the
 session it holds, and carries what scoring needs: the store, the default experiment, the
 budget to keep, how many calls may be in flight, and the path calls take. Judge calls go
-through the sweep's path (:class:`workbench.sweeps.dispatch.Dispatcher`: its limits, pacing,
+through the sweep's path (:class:`workbench.calls.dispatch.Dispatcher`: its limits, pacing,
 429 handling, one row per call), on the sweep's own event loop when a sweep is running,
 so that they share its rate limits instead of queueing behind it.
 
@@ -25,10 +25,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from workbench.calls.budget import SessionBudget, Spend
+from workbench.calls.dispatch import Dispatcher, Job
+from workbench.calls.progress import SharedProgress
 from workbench.calls.results import ChatResponse
 from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
-from workbench.sweeps.dispatch import Dispatcher, Job
-from workbench.sweeps.progress import SharedProgress
 
 if TYPE_CHECKING:
     from workbench.calls.estimate import Estimate

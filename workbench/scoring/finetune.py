@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.decide.scored import scored_frame, scorer_name
+from workbench.scoring.scored import scored_frame, scorer_name
 
 if TYPE_CHECKING:
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.core.errors import StoreError
+from workbench.core.version import __version__
 
 __all__ = ["FIX", "one_line", "newer_store_error"]
 
@@ -16,8 +17,6 @@ def one_line(exc: BaseException) -> str:
 
 
 def newer_store_error(path: Path | str, unknown: list[str], known_up_to: str) -> StoreError:
-    from workbench import __version__  # here, not at the top: the package imports this module
-
     return StoreError(
         f"the workbench store {path} was written by a newer workbench (its schema goes up to"
         f" {unknown[-1]}; workbench {__version__} knows up to {known_up_to}): upgrade"

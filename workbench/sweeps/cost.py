@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget import refuse_over_budget
 from workbench.calls.estimate import Estimate
+from workbench.sweeps.hooks import estimate_notes
 
 if TYPE_CHECKING:
+    from workbench.calls.dispatch import Job
     from workbench.calls.session import PreparedChat, Session
     from workbench.calls.warmup import WarmUp
     from workbench.scoring.live import LiveScoring
-    from workbench.sweeps.dispatch import Job
     from workbench.sweeps.plan import PlannedRun
 
 __all__ = ["SweepCosting"]
@@ -54,7 +55,9 @@ class SweepCosting:
         if remaining:
             return self._work().cost
         planned = [p.prepared for p in self._plan]
-        return sum(self._estimates(planned), self._scoring_estimate(planned))
+        total = sum(self._estimates(planned), self._scoring_estimate(planned))
+        # The layers above add what the plan can tell apart (workbench.sweeps.hooks).
+        return replace(total, planning=" · ".join(estimate_notes(self)) or None)
 
     def _scoring_estimate(self, prepared: Sequence[PreparedChat]) -> Estimate:
         """The scorers' model calls (a judge's) for these runs: one per run and scorer."""
@@ -90,7 +93,7 @@ class SweepCosting:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
         self._warm.wait()  # done by now, unless s.run() came right after planning
-        from workbench.sweeps.dispatch import Job
+        from workbench.calls.dispatch import Job
 
         store = self.session.store
         here = store.runs(sweep_id=self.sweep_id, status="ok")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workbench.scoring.columns import add_score_columns
+from workbench.sweeps.sidebyside import cell_note, rows_by_point, side_by_side
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -35,13 +38,9 @@ class SweepResults:
         """This sweep's rows, one per point that has one (its ok row, else its latest
         error), in point order, with ``point``, the point's variables and knobs, and a
         ``score:<name>`` column per scorer that has scored them."""
-        from workbench.scoring.columns import add_score_columns
-
         return add_score_columns(self._rows(), self.session.store)
 
     def _rows(self) -> pd.DataFrame:
-        from workbench.notebook.sidebyside import rows_by_point
-
         return rows_by_point(self.session.store.runs(sweep_id=self.sweep_id), self.points)
 
     def table(self, values: str = "output") -> pd.DataFrame:
@@ -50,7 +49,9 @@ class SweepResults:
 
         A DataFrame (derived frames are plain ones); in a notebook it shows as the
         readable sweep table, with each output's small print (:meth:`notes_table`)."""
-        from workbench.notebook.sweeptable import SweepTable
+        # Here, not at the top: SweepTable subclasses a DataFrame, so importing it loads
+        # pandas, which a sweep does not need until its first table.
+        from workbench.sweeps.sweeptable import SweepTable
 
         df = self.df
         if values not in df.columns:
@@ -70,15 +71,11 @@ class SweepResults:
     def _notes(self, df: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        from workbench.notebook.sidebyside import cell_note
-
         notes = pd.Series([cell_note(row) for row in df.to_dict("records")], index=df.index,
                           dtype=object)
         return self._pivot(df, notes, "output")
 
     def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
-        from workbench.notebook.sidebyside import side_by_side
-
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
         plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]

@@ -3,7 +3,7 @@ run concurrently, and resumable: running a sweep again sends only what is still 
 
     s = wb.sweep("Translate {{word}} to French.", vars={"word": ["cat", "dog"]},
                  grid={"temperature": [0, 1], "seed": [1, 2]}, max_tokens=20)
-    s.estimate()        # before any request
+    s.estimate()        # before any request; says what difference its cases can detect
     s.run()             # one row per point, in the experiment table
     s.table()           # one row per prompt, one column per knob combination
 
@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from workbench.calls.background import BackgroundLoop
+from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.calls.session import Session
 from workbench.calls.spend import SweepSpend
 from workbench.calls.warmup import WarmUp
@@ -32,8 +33,8 @@ from workbench.core.errors import InvalidInputError, SweepInterrupted
 from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
 from workbench.sweeps.cost import SweepCosting, _Work
+from workbench.sweeps.hooks import stopping_rule
 from workbench.sweeps.plan import plan_runs, points_frame, sweep_id_of
-from workbench.sweeps.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.sweeps.results import SweepResults
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ class Sweep(SweepCosting, SweepResults):
         return work
 
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
-        from workbench.sweeps.dispatch import Dispatcher, attempt_of
+        from workbench.calls.dispatch import Dispatcher, attempt_of
         scoring = self.scoring
         # This run's calls and its scorers' model calls, against its budget and the session's.
         spend = SweepSpend(self.budget, self.session.spend)
@@ -442,10 +443,10 @@ class Sweep(SweepCosting, SweepResults):
         ``on_progress`` gets a :class:`SweepProgress` from the sweep's thread.
         """
         if until is not None or decide:  # a sequential run: its waves are runs of this
-            from workbench.decide.sequential import run_until_decided
-
-            return run_until_decided(self, until=until or "decided", mode=mode,
-                                     progress=progress, on_progress=on_progress, **decide)
+            until = until or "decided"
+            # The rule lives above sweeps (decide/), registered in sweeps.hooks.
+            return stopping_rule(until)(self, until=until, mode=mode, progress=progress,
+                                        on_progress=on_progress, **decide)
         if choice("mode", mode, ("live", "batch")) == "batch":
             return self.batch.run(progress=progress, on_progress=on_progress)
         self.start(on_progress=on_progress)

@@ -219,10 +219,8 @@ def diversity(
     texts: list[str] = df["output"].tolist()
     scores = np.full((2, len(labels)), np.nan)
     if texts:
-        from workbench import embed
-
         unique = list(dict.fromkeys(texts))
-        vectors = embed(unique, model=model).vectors
+        vectors = _embed(unique, model).vectors
         index = {text: i for i, text in enumerate(unique)}
         rows = np.array([index[text] for text in texts])
         for g in range(len(labels)):
@@ -287,11 +285,9 @@ def embeddings(
         texts = [str(t) for t in data.texts]
         vectors = np.asarray(data.vectors, dtype=np.float64)
     else:
-        from workbench import embed
-
         df = answered(plottable_runs(data))
         texts = df["output"].tolist()
-        vectors = embed(texts, model=model).vectors if texts else np.zeros((0, 2))
+        vectors = _embed(texts, model).vectors if texts else np.zeros((0, 2))
         if hue is not None:
             hues, hue_labels = group_codes(df, hue)
     ax = new_axes(ax)
@@ -314,6 +310,16 @@ def embeddings(
     return finish_axes(ax, f"Embeddings: 2-D PCA of {len(texts)} texts", None,
                    xlabel=f"PC1 ({explained[0]:.0%} of variance)",
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")
+
+
+def _embed(texts: list[str], model: str | None) -> Any:
+    """``wb.embed`` of ``texts``: cached and logged like any call. Here, not at the top:
+    the embedding client and the session load only when a plot embeds (``wb.plots`` is
+    the top floor, so it reaches the session)."""
+    from workbench.calls.embedding import embed
+    from workbench.calls.session import get_session
+
+    return embed(get_session(), texts, model=model)
 
 
 def logprobs(run: Any) -> LogprobsView:

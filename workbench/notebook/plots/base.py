@@ -153,7 +153,7 @@ def box_plot(
 def show_figure(ax: Axes) -> None:
     import matplotlib.pyplot as plt
 
-    from workbench.notebook.figures import ThemedFigure
+    from workbench.core.figures import ThemedFigure
 
     figure = ax.get_figure(root=True)
     if figure is not None:  # shown once: the inline backend would show it again at cell end

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from workbench.api.wire import Endpoint, Reply, chat_result
+from workbench.calls.dispatch import attempt_of
 from workbench.calls.session import PreparedChat, one_line
 from workbench.core.errors import APIStatusError, WorkbenchError
 from workbench.core.record import new_run_id
 from workbench.sweeps.batch import jsonl
 from workbench.sweeps.batch.ledger import BatchRow, Ledger, now_iso
-from workbench.sweeps.dispatch import attempt_of
 
 if TYPE_CHECKING:
     from workbench.sweeps.batch.api import BatchAPI

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.calls.dispatch import Job
     from workbench.calls.estimate import Estimate
+    from workbench.calls.progress import SharedProgress
     from workbench.calls.session import PreparedChat, Session
-    from workbench.sweeps.dispatch import Job
     from workbench.sweeps.plan import PlannedRun
-    from workbench.sweeps.progress import SharedProgress
 
 __all__ = ["BatchedSweep", "PendingWork", "Scoring"]
 

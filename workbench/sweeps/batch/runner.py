@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from workbench.calls.budget import refuse_over_budget
+from workbench.calls.dispatch import attempt_of
+from workbench.calls.progress import ProgressBar, SweepProgress
 from workbench.calls.session import PreparedChat, one_line
 from workbench.core.errors import (
     APIError,
@@ -32,8 +34,6 @@ from workbench.sweeps.batch import jsonl
 from workbench.sweeps.batch.api import BatchAPI, BatchInfo
 from workbench.sweeps.batch.collect import NEVER_RAN, BatchCollector, MissingAnswersWarning
 from workbench.sweeps.batch.ledger import BatchRow, Ledger, now_iso
-from workbench.sweeps.dispatch import attempt_of
-from workbench.sweeps.progress import ProgressBar, SweepProgress
 
 if TYPE_CHECKING:
     import pandas as pd

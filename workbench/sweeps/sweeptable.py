@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.core.money import format_money
-from workbench.notebook.sidebyside import table_html
+from workbench.sweeps.sidebyside import table_html
 
 __all__ = ["SweepTable", "readable_value"]
 

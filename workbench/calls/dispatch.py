@@ -21,9 +21,9 @@ from workbench.api.limits import LimitResetError
 from workbench.api.retry import retry_delay
 from workbench.api.slots import SlotTransport
 from workbench.calls.budget import Spend
+from workbench.calls.progress import SharedProgress, SweepProgress
 from workbench.core.errors import APIError, RateLimitError, StoreError, WorkbenchError
 from workbench.core.record import new_run_id
-from workbench.sweeps.progress import SharedProgress, SweepProgress
 
 if TYPE_CHECKING:
     from workbench.api.client import AsyncOpenAIClient, ChatResult

@@ -1,25 +1,28 @@
-"""A sweep's results for people: its rows matched to its planned points, the side-by-side
-table (one row per prompt, one column per knob combination: :func:`side_by_side`, from
-:mod:`workbench.notebook.pivot`) as HTML, and a token chart. pandas and matplotlib are
-imported lazily.
+"""A sweep's results shaped for people: its rows matched to its planned points, the
+side-by-side pivot from its plan (one row per prompt, one column per knob combination:
+:func:`side_by_side`; every planned point has its cell, run or not yet, labelled with the
+knobs as the sweep was given them, so code indexes ``table["temperature=1.0"]``), each
+cell's small print, and the table as HTML. pandas is imported lazily.
 """
 
 from __future__ import annotations
 
 import html
-import io
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.htmltable import TableRow, html_table
 from workbench.core.money import NO_MATHS_CLASS
-from workbench.notebook.pivot import side_by_side
-from workbench.sweeps.grid import knob_label
+from workbench.sweeps.grid import GridPoint, knob_label
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["rows_by_point", "side_by_side", "table_html", "cell_note", "token_usage_png"]
+__all__ = ["rows_by_point", "side_by_side", "row_key", "table_html", "cell_note"]
+
+Identity = tuple[str, int]  # a planned call: (request hash, sample index)
+
 
 def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     """One row per planned point that has one, in point order.
@@ -153,63 +156,39 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
 
 
-_INK = "#010203"  # drawn in this colour, then given the theme's text colour in the SVG
+def side_by_side(
+    plan: Sequence[tuple[GridPoint, Identity, str | None]],
+    found: Mapping[Identity, Any],
+    *,
+    variable_names: Sequence[str],
+    repeats: int,
+    values: str,
+) -> pd.DataFrame:
+    """The pivot of a sweep: ``plan`` is (point, identity, prompt) in order, ``found`` the
+    value of each identity that has a row. Rows are the variables' values (or the prompt),
+    columns the knob combinations (with ``#sample`` when repeated); cells without a row
+    (not run yet) are None.
+    """
+    import pandas as pd
+
+    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for point, identity, prompt in plan:
+        labels = tuple(map(row_key, point.variables.values()))
+        key = labels if point.variables else (prompt or "",)
+        column = knob_label(point.knobs) or values
+        if repeats > 1:
+            column += f" #{point.sample_index}"
+        cells.setdefault(key, {})[column] = found.get(identity)
+    names = list(variable_names) or ["prompt"]
+    if len(names) == 1:
+        index: pd.Index = pd.Index([key[0] for key in cells], name=names[0])
+    else:
+        index = pd.MultiIndex.from_tuples(list(cells), names=names)
+    table = pd.DataFrame(list(cells.values()), index=index)
+    table.columns.name = "knobs"
+    return table
 
 
-def token_usage_svg(df: pd.DataFrame, knobs: Sequence[str]) -> str:
-    """The token chart of :func:`token_usage_png` as inline SVG for a widget: sharp at any
-    zoom, with a transparent background and text, axes and ticks in the surrounding
-    text colour (``currentColor``), so it reads in the light and the dark theme."""
-    from matplotlib import rc_context
-
-    colours: dict[Any, Any] = {
-        "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
-        "xtick.color": _INK, "ytick.color": _INK, "legend.labelcolor": _INK,
-        "svg.fonttype": "none",  # text as text: it takes the theme's font and colour
-    }
-    buffer = io.StringIO()
-    with rc_context(colours):
-        _draw_tokens(df, knobs).savefig(buffer, format="svg", transparent=True)
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):].replace(_INK, "currentColor")
-    return (
-        f'<div class="wb-chart" style="color: var(--jp-ui-font-color1); max-width: 720px">'
-        f"{svg}</div>"
-    )
-
-
-def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
-    """Mean prompt and completion tokens per knob combination (``knobs`` name the
-    columns of ``df`` that make one), as a PNG bar chart."""
-    figure = _draw_tokens(df, knobs)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=160)
-    return buffer.getvalue()
-
-
-def _draw_tokens(df: pd.DataFrame, knobs: Sequence[str]) -> Any:
-    from matplotlib.figure import Figure
-
-    labels = [knob_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
-    means = (
-        df.assign(_label=labels)
-        .groupby("_label", sort=False)[["prompt_tokens", "completion_tokens"]]
-        .mean()
-    )
-    figure = Figure(figsize=(min(max(5.0, 1.2 * len(means)), 9.0), 3.2))
-    ax = figure.subplots()
-    positions = range(len(means))
-    ax.bar([p - 0.2 for p in positions], means["prompt_tokens"].astype(float), 0.4, label="prompt")
-    ax.bar(
-        [p + 0.2 for p in positions],
-        means["completion_tokens"].astype(float),
-        0.4,
-        label="completion",
-    )
-    ax.set_xticks(list(positions), list(means.index), rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("tokens (mean per run)")
-    ax.set_title(f"Token usage per knob combination ({len(df)} runs)", fontsize=10)
-    ax.margins(y=0.25)  # room above the bars, so the legend covers none of them
-    ax.legend(loc="upper right", fontsize=8, ncols=2, frameon=False)
-    figure.tight_layout()
-    return figure
+def row_key(value: Any) -> Any:
+    # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
