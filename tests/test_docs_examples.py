@@ -110,6 +110,7 @@ def test_every_example_runs_as_written(
         pytest.skip(f"{path.name} has no Python example")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     with open_shell() as shell:
+        shell.run_cell("import workbench as wb")  # what each page says its examples assume
         for block in blocks:
             if "raises" in block.flags:
                 kind, text = expected_error(block)
