@@ -125,3 +125,16 @@ def test_every_example_runs_as_written(
                 shell.run_cell(block.code)
             except BaseException as exc:  # name the block that failed
                 raise AssertionError(f"{block.where} failed: {exc!r}") from exc
+
+
+def test_a_chat_cells_out_object_reads_the_logprobs_as_the_docs_say() -> None:
+    """docs/calls.md: ``%%chat --logprobs 5 --out r`` then ``r.logprobs`` (it was an
+    AttributeError: ``--out`` binds the display object, not the response)."""
+    from types import SimpleNamespace
+
+    from workbench.calls.logprobs import TokenLogprob
+    from workbench.notebook.display import ChatDisplay
+
+    tokens = [TokenLogprob("Blue", -0.1, (("Red", -2.3),))]
+    outcome = SimpleNamespace(response=SimpleNamespace(logprobs=tokens))
+    assert ChatDisplay(outcome).logprobs == tokens  # type: ignore[arg-type]
