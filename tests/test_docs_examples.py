@@ -138,3 +138,28 @@ def test_a_chat_cells_out_object_reads_the_logprobs_as_the_docs_say() -> None:
     tokens = [TokenLogprob("Blue", -0.1, (("Red", -2.3),))]
     outcome = SimpleNamespace(response=SimpleNamespace(logprobs=tokens))
     assert ChatDisplay(outcome).logprobs == tokens  # type: ignore[arg-type]
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors for a Markdown file's headings (lower case, punctuation dropped)."""
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {
+        re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+        for title in re.findall(r"^#+ (.+)$", text, flags=re.M)
+    }
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_between_the_pages_arrives(path: Path) -> None:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        file_part, _, anchor = target.partition("#")
+        destination = (path.parent / file_part).resolve() if file_part else path
+        if not destination.exists():
+            broken.append(target)
+        elif anchor and destination.suffix == ".md" and anchor not in _anchors(destination):
+            broken.append(target)
+    assert not broken, f"{path.relative_to(ROOT)}: {broken}"
