@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from testing_shell import open_shell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +157,10 @@ def test_every_link_between_the_pages_arrives(path: Path) -> None:
             continue
         file_part, _, anchor = target.partition("#")
         destination = (path.parent / file_part).resolve() if file_part else path
-        if not destination.exists():
-            broken.append(target)
-        elif anchor and destination.suffix == ".md" and anchor not in _anchors(destination):
+        missing_heading = (
+            destination.exists() and destination.suffix == ".md" and bool(anchor)
+            and anchor not in _anchors(destination)
+        )
+        if not destination.exists() or missing_heading:
             broken.append(target)
     assert not broken, f"{path.relative_to(ROOT)}: {broken}"
