@@ -158,7 +158,7 @@ class ChatDisplay:
     @property
     def logprobs(self) -> Any:
         """The answer's tokens with their log-probabilities (``--logprobs N``), as
-        ``response.logprobs``: the README reads them as ``r.logprobs``."""
+        ``response.logprobs``: docs/calls.md reads them as ``r.logprobs``."""
         return self.response.logprobs
 
     @property
