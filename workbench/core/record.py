@@ -1,6 +1,6 @@
 """The run record: one row of the experiment table per call, success or failure.
 
-This is the central contract of the workbench (see the README's column table). The store
+This is the central contract of the workbench (see the column table in docs/stores.md). The store
 persists it, the session fills it, the front ends display it.
 """
 

@@ -156,6 +156,12 @@ class ChatDisplay:
         return self.response.run_id
 
     @property
+    def logprobs(self) -> Any:
+        """The answer's tokens with their log-probabilities (``--logprobs N``), as
+        ``response.logprobs``: docs/calls.md reads them as ``r.logprobs``."""
+        return self.response.logprobs
+
+    @property
     def model(self) -> str:
         return self.response.model
 
