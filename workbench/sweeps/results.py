@@ -81,7 +81,7 @@ class SweepResults:
 
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
-        plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
+        plan = [(p.point, p.identity, p.prompt) for p in self._plan]
         return side_by_side(
             plan, found, variable_names=self._variable_names(), repeats=self.repeats, values=values
         )
