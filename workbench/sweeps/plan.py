@@ -173,7 +173,7 @@ class Shape:
 
         sendable("The user message", prompt)  # what build_chat checks of each message
         before, after = self._around
-        text = before + json.dumps(prompt, ensure_ascii=False) + after
+        text = before + _json_string(prompt) + after  # json.dumps(prompt, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     @property
@@ -191,6 +191,9 @@ class Shape:
             self._base_tokens = count_chat_tokens(messages, self.model)
         return self._base_tokens
 
+
+# The C function json.dumps(text, ensure_ascii=False) ends in, without a JSONEncoder a call.
+_json_string = json.encoder.encode_basestring
 
 _PLACEHOLDER = "workbench-prompt-placeholder-5d0c3e8a9b1f4c27"
 
