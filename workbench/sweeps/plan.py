@@ -252,7 +252,15 @@ class PlannedRun:
         return self._prepared
 
 
-def plan_runs(
+def plan_runs(*args: Any, **kwargs: Any) -> list[PlannedRun]:
+    """See :func:`_plan_runs`; the collector is paused meanwhile (:mod:`gcpause`)."""
+    from workbench.core.gcpause import gc_paused
+
+    with gc_paused():
+        return _plan_runs(*args, **kwargs)
+
+
+def _plan_runs(
     session: Session,
     template: str,
     *,
@@ -351,14 +359,20 @@ def _same_request(first: GridPoint, second: GridPoint) -> ValueError:
 def sweep_id_of(experiment: str, plan: Sequence[PlannedRun], *, fresh: bool) -> str:
     """A hash of the experiment and every run's identity: the same sweep defined again
     (a notebook re-run) has the same id. Fresh samples make a new sweep each time."""
-    identities = [list(p.identity) for p in plan]
-    key: list[Any] = [experiment, identities]
+    # The JSON text of [experiment, [[request_hash, sample_index], ...]] (plus the
+    # dataset's [name, version, [item_id, ...]]), as json.dumps(key, separators=(",", ":"))
+    # writes it, joined by hand: a million identities as lists through json.dumps took
+    # ~3 s. Hashes and item ids are hex and sample indexes whole numbers: nothing to escape.
+    parts = [f"[{json.dumps(experiment)},["]
+    parts.append(",".join([f'["{p.request_hash}",{int(p.point.sample_index)}]' for p in plan]))
+    parts.append("]")
     dataset = plan[0].shape.dataset if plan else None
     if dataset is not None and plan[0].point.case is not None and dataset.version is not None:
         # A changed answer or another dataset name is another sweep: its rows must say so.
-        items = [p.item_id for p in plan]
-        key.append([dataset.name, dataset.version, items])
-    text = json.dumps(key, separators=(",", ":"))
+        items = ",".join([f'"{p.item_id}"' for p in plan])
+        parts.append(f",[{json.dumps(dataset.name)},{json.dumps(dataset.version)},[{items}]]")
+    parts.append("]")
+    text = "".join(parts)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"{digest}-{time.time_ns():x}" if fresh else digest
 
