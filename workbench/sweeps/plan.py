@@ -295,15 +295,20 @@ def _plan_runs(
     plan: list[PlannedRun] = []
     seen: dict[tuple[str, int], GridPoint] = {}
     shapes: dict[tuple[int, str | None], Shape] = {}
+    requests: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     points = expand(grid, variables, repeats, cases)
     bar = _planning_bar(len(points))
     for point in points:
         if bar is not None and point.index and point.index % _BAR_STEP == 0:
             bar.update(_BAR_STEP)
-        knobs = {**fixed, **point.knobs}
-        routing = {name: knobs.pop(name) for name in ROUTING if name in knobs}
+        # The grid's knob dicts are shared by its points (grid.expand): worked out once each.
+        request = requests.get(id(point.knobs))
+        if request is None:
+            knobs = {**fixed, **point.knobs}
+            routing = {name: knobs.pop(name) for name in ROUTING if name in knobs}
+            request = requests[id(point.knobs)] = (knobs, routing)
+        knobs, routing = request
         prompt, system_text = prompts.render(point.variables, routing.get("system", system))
-        # The grid's knob dicts are shared by its points (grid.expand): one shape each.
         key = (id(point.knobs), system_text)
         shape = shapes.get(key)
         if shape is None:
