@@ -62,11 +62,11 @@ class SweepCosting:
     def _plan_estimate(self) -> Estimate:
         """The estimate of every planned run, counted per shape (knob combination): its
         prompt tokens are the shape's plus each prompt's own, encoded in one batch, and
-        the runs with the same count are priced once (a million rows: ~5 s instead of
-        ~90 s one by one)."""
+        the runs with the same count are priced once (a million rows: ~8 s at a load of
+        6-8 on 2 cores; one estimate a point took 18-38 s for 100,000)."""
         self._warm.wait()
         from workbench.calls.estimate import estimate_prompt_tokens
-        from workbench.core.tokens import get_encoding, encoding_name_for
+        from workbench.core.tokens import encoding_name_for, get_encoding
 
         by_shape: dict[int, tuple[Shape, list[str]]] = {}
         one_by_one: list[PreparedChat] = []
