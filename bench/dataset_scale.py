@@ -1,8 +1,9 @@
 """Dataset scale: plan and estimate a sweep over a CSV of many test cases.
 
 Figures, for ``--rows`` rows (default 1,000,000) of ``city,expected``: reading the file
-into a Dataset, planning ``wb.sweep(template, vars=path)`` (every row rendered, hashed
-and made a prepared call), ``Sweep.estimate()``, and the process's peak memory; each
+into a Dataset, planning ``wb.sweep(template, vars=path)`` (the file read, every row
+rendered and its request hashed; a call's body and row are built when it is sent),
+``Sweep.estimate()``, and the process's peak memory; each
 against the baseline of a bare loop over the same file in the same run (``csv.reader``,
 ``str.replace`` for the template, ``json.dumps`` of the request body and its sha256: the
 floor of any planner that renders and identifies each row). Target (issue 20 item 5):
@@ -97,7 +98,8 @@ def main() -> int:
     total = plan_s + estimate_s
     record(
         "dataset_scale.py",
-        f"{args.rows:,} rows: read {read_s:.1f} s, plan {plan_s:.1f} s "
+        f"{args.rows:,} rows{' (under cProfile)' if profiler else ''}: read {read_s:.1f} s, "
+        f"plan {plan_s:.1f} s "
         f"({plan_s / baseline:.0f} x the bare loop's {baseline:.2f} s, "
         f"{plan_s / args.rows * 1e6:.0f} us a row), estimate {estimate_s:.1f} s; plan + "
         f"estimate {total:.1f} s (target < 30 s at 1,000,000), peak {peak:.0f} MB "

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from workbench.core.pricing import CustomPrice, PriceQuote
     from workbench.store import AnyStore
 
-__all__ = ["Estimate", "estimate_messages", "DEFAULT_MAX_TOKENS"]
+__all__ = ["Estimate", "estimate_messages", "estimate_prompt_tokens", "DEFAULT_MAX_TOKENS"]
 
 # The worst case when no max_tokens is given: a long answer, but a bounded one, so that
 # an estimate is still a number. Set max_tokens to make the worst case exact.
@@ -165,8 +165,26 @@ def estimate_messages(
     """
     from workbench.core.tokens import count_chat_tokens
 
-    memo = {} if memo is None else memo
     prompt = count_chat_tokens(list(messages), model)
+    return estimate_prompt_tokens(
+        prompt, model=model, provider=provider, session=session, max_tokens=max_tokens,
+        repeats=repeats, experiment=experiment, memo=memo,
+    )
+
+
+def estimate_prompt_tokens(
+    prompt: int,
+    *,
+    model: str,
+    provider: Provider,
+    session: Pricing,
+    max_tokens: int | None = None,
+    repeats: int = 1,
+    experiment: str | None = None,
+    memo: dict[Any, Any] | None = None,
+) -> Estimate:
+    """:func:`estimate_messages` of ``repeats`` calls of ``prompt`` tokens each."""
+    memo = {} if memo is None else memo
     worst = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
     which = experiment or session.experiment
     if ("mean", model, which) not in memo:

@@ -25,7 +25,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workbench.core.errors import InvalidInputError
 
-__all__ = ["TemplateError", "UnsafeTemplateError", "render", "variables_of", "is_template"]
+__all__ = [
+    "TemplateError", "UnsafeTemplateError", "render", "variables_of", "is_template",
+    "parse_template",
+]
 
 # Values whose built-in methods only compute (str.upper, dict.get, list.index); the
 # immutable sandbox already refuses the ones that change a list, dict or set in place.
@@ -136,6 +139,11 @@ def _parse(text: str, what: str) -> jinja2.nodes.Template:
             f"Cannot read the {what} template, line {exc.lineno}: {exc.message} "
             f"({_LITERAL_HINT})"
         ) from None
+
+
+def parse_template(text: str, what: str = "prompt") -> jinja2.nodes.Template:
+    """Jinja's syntax tree of a prompt template (as :func:`render` reads it)."""
+    return _parse(text, what)
 
 
 @functools.lru_cache(maxsize=256)

@@ -78,7 +78,7 @@ class SweepResults:
     def _pivot(self, df: pd.DataFrame, shown: pd.Series, values: str) -> pd.DataFrame:
         keys = zip(df["request_hash"], df["sample_index"].astype(int), shown, strict=True)
         found = {(h, i): v for h, i, v in keys}
-        plan = [(p.point, p.identity, p.prepared.record.prompt) for p in self._plan]
+        plan = [(p.point, p.identity, p.prompt) for p in self._plan]
         return side_by_side(
             plan, found, variable_names=self._variable_names(), repeats=self.repeats, values=values
         )

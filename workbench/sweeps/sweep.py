@@ -34,7 +34,7 @@ from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
 from workbench.sweeps.cost import SweepCosting, _Work
 from workbench.sweeps.hooks import stopping_rule
-from workbench.sweeps.plan import plan_runs, points_frame, sweep_id_of
+from workbench.sweeps.plan import plan_runs, points_frame, stamp_sweep_id, sweep_id_of
 from workbench.sweeps.results import SweepResults
 
 if TYPE_CHECKING:
@@ -202,10 +202,9 @@ class Sweep(SweepCosting, SweepResults):
             dataset=self.dataset,
         )
         # Loading the store and the tokenizers now, not in s.run(): ~1 s off the first call.
-        self._warm = WarmUp(p.prepared.record.model for p in self._plan)
+        self._warm = WarmUp({p.shape.model: None for p in self._plan})
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
-        for planned in self._plan:
-            planned.prepared.record.sweep_id = self.sweep_id
+        stamp_sweep_id(self._plan, self.sweep_id)
         self._shared = SharedProgress()
         self._runner: BackgroundLoop | None = None
         self._batch: SweepBatches | None = None  # the Batch API side, made on first use
