@@ -12,7 +12,6 @@ store then reads it with sqlite3.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import subprocess
@@ -20,13 +19,14 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.core.gcpause import gc_paused
 from workbench.core.record import COLUMNS
 from workbench.store.dialect import numbered_sql
 from workbench.store.frames import (
@@ -191,20 +191,6 @@ def _text_objects(chunk: pa.Array) -> np.ndarray[Any, Any]:
         indices = encoded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False)
         return distinct[indices]  # type: ignore[no-any-return]
     return chunk.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a table's worth of objects is made."""
-    # A million new tuples or strings set off the collector again and again (each pass
-    # walks every object made so far); none of them can form a cycle.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def read_postgres_runs_table(

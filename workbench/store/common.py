@@ -19,8 +19,8 @@ import pandas as pd
 
 from workbench.core.checks import choice
 from workbench.core.errors import InvalidInputError, StoreError
+from workbench.core.gcpause import gc_paused
 from workbench.core.record import COLUMNS, current_user
-from workbench.store.columnar import gc_paused
 from workbench.store.frames import EXPORT_SUFFIXES, iso_utc, runs_frame
 from workbench.store.messages import one_line
 
