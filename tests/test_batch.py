@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from batch_helpers import BATCH_COST, KEY, LIVE_COST, Start, batch_servers
 from batchserver import STEP_S, BatchServer, Script
 
 import workbench as wb
@@ -25,31 +26,10 @@ from workbench.sweeps.batch import jsonl, runner
 from workbench.sweeps.batch.runner import SharedBatchWarning, poll_delay
 from workbench.sweeps.sweep import Sweep
 
-KEY = "sk-test-batch-0123456789abcdef"
-# gpt-4o-mini: $0.15/$0.60 per million tokens live, $0.075/$0.30 in a batch (genai-prices).
-LIVE_COST = 1000 * 0.15e-6 + 500 * 0.60e-6
-BATCH_COST = LIVE_COST / 2
-
-Start = Callable[..., BatchServer]
-
 
 @pytest.fixture
 def start(monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path) -> Iterator[Start]:
-    servers: list[BatchServer] = []
-    # No real waiting between polls: the server moves one status per poll anyway.
-    monkeypatch.setattr(runner, "POLL_FIRST_S", 0.0)
-
-    def start_server(**kwargs: object) -> BatchServer:
-        server = BatchServer(**kwargs).__enter__()  # type: ignore[arg-type]
-        servers.append(server)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        wb.configure(max_retries=0)
-        return server
-
-    yield start_server
-    for server in servers:
-        server.__exit__()
+    yield from batch_servers(monkeypatch)
 
 
 def make_sweep(words: tuple[str, ...] = ("cat", "dog", "owl"), **kwargs: object) -> Sweep:

@@ -24,43 +24,26 @@ import ast
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from batch_helpers import BATCH_COST, KEY, Start, batch_servers
 from batchserver import BatchServer, Script
 
 import workbench as wb
-from workbench.sweeps.batch import BatchAPI, jsonl, runner
+from workbench.sweeps.batch import BatchAPI, jsonl
 from workbench.sweeps.batch import api as api_mod
 from workbench.sweeps.batch.runner import MissingAnswersWarning
 from workbench.sweeps.sweep import Sweep
 
-KEY = "sk-test-batch-once-0123456789abcdef"
-LIVE_COST = 1000 * 0.15e-6 + 500 * 0.60e-6  # gpt-4o-mini, as tests/test_batch.py
-BATCH_COST = LIVE_COST / 2
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "batch-exactly-once"
-
-Start = Callable[..., BatchServer]
 
 
 @pytest.fixture
 def start(monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path) -> Iterator[Start]:
-    servers: list[BatchServer] = []
-    monkeypatch.setattr(runner, "POLL_FIRST_S", 0.0)
-
-    def start_server(**kwargs: object) -> BatchServer:
-        server = BatchServer(**kwargs).__enter__()  # type: ignore[arg-type]
-        servers.append(server)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        wb.configure(max_retries=0)
-        return server
-
-    yield start_server
-    for server in servers:
-        server.__exit__()
+    yield from batch_servers(monkeypatch)
 
 
 def make_sweep(words: tuple[str, ...] = ("cat", "dog", "owl", "emu")) -> Sweep:
