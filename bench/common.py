@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import pstats
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -28,23 +30,31 @@ def record(name: str, figures: str) -> None:
 
 
 @contextmanager
-def loopback_api(delay_s: float, seconds: float = 900) -> Iterator[str]:
-    """The fault server answering every call after ``delay_s``, in its own process so
-    that its CPU is not the client's; yields the base URL."""
-    process = subprocess.Popen(
-        [sys.executable, str(FAULT_SERVER), f"--delay={delay_s}", f"--seconds={seconds}"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def served(*args: str) -> Iterator[str]:
+    """A test server started as ``python ARGS`` in a process of its own (its CPU is not
+    the client's), which prints its base URL first; yields that URL, stops it after."""
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         if not base_url.startswith("http"):
-            raise RuntimeError("the loopback API did not start")
+            raise RuntimeError(f"the server {args[0]} did not start")
         yield base_url
     finally:
         process.kill()
         process.wait()
+
+
+def loopback_api(delay_s: float, seconds: float = 900) -> contextlib.AbstractContextManager[str]:
+    """The fault server answering every call after ``delay_s``; yields the base URL."""
+    return served(str(FAULT_SERVER), f"--delay={delay_s}", f"--seconds={seconds}")
+
+
+def server_stats(base_url: str) -> dict[str, Any]:
+    """What a bench server counted (its ``/stats``): requests, refusals."""
+    import httpx
+
+    return dict(httpx.get(base_url.removesuffix("/v1") + "/stats").json())
 
 
 def median(values: list[float]) -> float:

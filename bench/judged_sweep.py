@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from common import print_profile, record
+from common import print_profile, record, served, server_stats
 
 RATE = 40.0  # requests a second, every model together
 LATENCY_S = 0.1
@@ -119,22 +117,8 @@ async def respond(writer: asyncio.StreamWriter, status: int, payload: Any,
     await writer.drain()
 
 
-@contextmanager
-def limited_api() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE,
-                               text=True)
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.kill()
-        process.wait()
-
-
-def stats(base_url: str) -> dict[str, int]:
-    import httpx
-
-    return dict(httpx.get(base_url.removesuffix("/v1") + "/stats").json())
+def limited_api() -> contextlib.AbstractContextManager[str]:
+    return served(__file__, "--serve")
 
 
 def judged_sweep(calls: int, tag: str) -> tuple[float, int, int]:
@@ -171,7 +155,7 @@ def main() -> None:
         time.sleep(2)  # the bucket refills
         ratios, refused_shares, walls = [], [], []
         for n in range(args.repeat):
-            before = stats(base_url)
+            before = server_stats(base_url)
             profiler = cProfile.Profile() if args.profile else None
             if profiler is not None:
                 profiler.enable()
@@ -179,7 +163,7 @@ def main() -> None:
             if profiler is not None:
                 profiler.disable()
                 print_profile(profiler, 25)
-            after = stats(base_url)
+            after = server_stats(base_url)
             sent = {k: after[k] - before[k] for k in after}
             total = 2 * args.calls  # each generation and its judge call
             bound = (total - RATE) / RATE + LATENCY_S

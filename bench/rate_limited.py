@@ -33,19 +33,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from common import record
+from common import record, served, server_stats
 
 LATENCY_S = 0.2
 RATE = 100.0  # requests a second
@@ -201,25 +199,10 @@ async def respond(
     await writer.drain()
 
 
-@contextmanager
-def rate_limited_api(variant: str, server: str = "second") -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", variant, "--server", server],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.kill()
-        process.wait()
-
-
-def stats(base_url: str) -> dict[str, Any]:
-    import httpx
-
-    return dict(httpx.get(base_url.removesuffix("/v1") + "/stats").json())
+def rate_limited_api(
+    variant: str, server: str = "second"
+) -> contextlib.AbstractContextManager[str]:
+    return served(__file__, "--serve", variant, "--server", server)
 
 
 def profile(side: str, arrivals: list[list[float]], start: float, end: float) -> str:
@@ -343,7 +326,7 @@ def run_variant(
                 wall, done, start, end = workbench_run(texts)
             else:
                 wall, done, start, end = sdk_run(base_url, texts, cap_s)
-            counts = stats(base_url)
+            counts = server_stats(base_url)
             if trace:
                 print(profile(side, counts["arrivals"], start, end), flush=True)
                 if side == "workbench":
