@@ -266,3 +266,25 @@ def test_every_view_reads_which_runs_one_way_with_one_error(capitals: pd.DataFra
             view("nope")
     with pytest.raises(RunsSelectionError, match="no run with id r-missing"):
         wb.compare([ids[0], "r-missing"])
+
+
+def test_a_sweep_and_compare_label_the_same_runs_alike(api: LoopbackAPI) -> None:
+    # Given as floats (as %%chat --temperature 0,1 gives them), given with a knob not sent:
+    # the sweep table and wb.compare of the same runs have the same columns.
+    s = wb.sweep("Capital of {{country}}?", vars={"country": ["France", "Spain"]},
+                 grid={"model": ["gpt-4o-mini"], "temperature": [0.0, 1.0]})
+    s.run()
+    assert list(s.table().columns) == ["temperature=0", "temperature=1"]
+    assert list(wb.compare(s).df.columns) == list(s.table().columns)
+    assert list(wb.compare(s.df, by="temperature").df.columns) == list(s.table().columns)
+
+
+def test_one_labelling_of_knob_values() -> None:
+    from workbench.notebook.pivot import column_label as compare_label
+    from workbench.sweeps.sidebyside import column_label
+
+    assert column_label({"temperature": 1.0, "seed": None}) == "temperature=1 · seed=not set"
+    assert column_label({"temperature": 0.7, "top_p": 0.30000000000000004}) == (
+        "temperature=0.7 · top_p=0.30000000000000004")
+    assert column_label({"system": "x" * 60}).endswith("…")
+    assert compare_label(["temperature", "seed"], (1.0, "not set")) == "temperature=1 · seed=not set"

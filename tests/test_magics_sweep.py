@@ -64,7 +64,7 @@ def test_a_list_and_a_range_make_one_row_per_point(shell: TestingShell) -> None:
     assert table.shape == (1, 4)
     assert list(table.index) == ["Name a fruit."]
     assert list(table.columns) == [
-        "temperature=0.0 · seed=1", "temperature=0.0 · seed=2",
+        "temperature=0 · seed=1", "temperature=0 · seed=2",
         "temperature=0.5 · seed=1", "temperature=0.5 · seed=2",
     ]
     assert sorted(table.iloc[0]) == sorted(df.output)

@@ -75,7 +75,7 @@ def test_run_fills_results_and_plot(api: LoopbackAPI) -> None:
     assert p.progress.value == p.progress.max == 4
     assert "4/4 done" in p.status.value
     assert p.table is not None and p.table.shape == (2, 2)
-    assert p.table.loc["Japan", "temperature=1.0"] == "Capital of Japan? t=1.0"
+    assert p.table.loc["Japan", "temperature=1"] == "Capital of Japan? t=1.0"
     assert "Capital of Japan? t=1.0" in p.results.value and "<table" in p.results.value
     assert "<svg" in p.plot.value and "currentColor" in p.plot.value  # themed, crisp
     assert not p.run_button.disabled and p.stop_button.disabled

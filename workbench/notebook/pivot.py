@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.selection import runs_frame
 from workbench.sweeps.grid import knob_label
+from workbench.sweeps.sidebyside import NOT_SET
+from workbench.sweeps.sidebyside import column_label as knobs_label
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +32,6 @@ KNOB_COLUMNS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "see
                           "reasoning_effort", "sample_index")
 """The columns ``by`` defaults to: those of these that take more than one value."""
 
-NOT_SET = "not set"  # the group of the runs where a knob was not sent (a null in the table)
 
 
 def runs_of(data: Any, what: str = "wb.plots") -> pd.DataFrame:
@@ -105,10 +106,10 @@ def variables_label(text: Any) -> str | None:
 
 
 def column_label(knobs: list[str], key: tuple[Any, ...]) -> str:
-    # The table holds every temperature as a float: show 0 as a person types it (and as
-    # Sweep.table() does), not as 0.0.
-    values = (int(v) if isinstance(v, float) and v.is_integer() else v for v in key)
-    return knob_label(dict(zip(knobs, values, strict=True))) or "output"
+    # The sweep table's own labelling (one function), so a sweep's runs get the same
+    # columns here as in Sweep.table(); NOT_SET is a group here, None there.
+    values = (None if v is NOT_SET else v for v in key)
+    return knobs_label(dict(zip(knobs, values, strict=True))) or "output"
 
 
 def unique_labels(labels: list[str]) -> list[str]:

@@ -1,8 +1,11 @@
 """A sweep's results shaped for people: its rows matched to its planned points, the
 side-by-side pivot from its plan (one row per prompt, one column per knob combination:
-:func:`side_by_side`; every planned point has its cell, run or not yet, labelled with the
-knobs as the sweep was given them, so code indexes ``table["temperature=1.0"]``), each
-cell's small print, and the table as HTML. pandas is imported lazily.
+:func:`side_by_side`; every planned point has its cell, run or not yet), each cell's small
+print, and the table as HTML. pandas is imported lazily.
+
+Columns are labelled by :func:`column_label`, the one labelling of a knob combination that
+``wb.compare`` uses too, so the same runs get the same column in both views
+(``temperature=1``, whether the sweep was given 1 or 1.0).
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.htmltable import TableRow, html_table
 from workbench.core.money import NO_MATHS_CLASS
-from workbench.sweeps.grid import GridPoint, knob_label
+from workbench.sweeps.grid import GridPoint
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["rows_by_point", "side_by_side", "row_key", "table_html", "cell_note"]
+__all__ = ["rows_by_point", "side_by_side", "row_key", "table_html", "cell_note",
+           "column_label", "varying_knobs", "NOT_SET"]
+
+NOT_SET = "not set"  # a knob that was not sent (None in a plan, a null in the table)
+_LONG_VALUE = 40  # characters of a text value (a system prompt) shown in a label
 
 Identity = tuple[str, int]  # a planned call: (request hash, sample index)
 
@@ -172,10 +179,11 @@ def side_by_side(
     import pandas as pd
 
     cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+    shown = varying_knobs([point.knobs for point, _, _ in plan])
     for point, identity, prompt in plan:
         labels = tuple(map(row_key, point.variables.values()))
         key = labels if point.variables else (prompt or "",)
-        column = knob_label(point.knobs) or values
+        column = column_label({k: point.knobs[k] for k in shown if k in point.knobs}) or values
         if repeats > 1:
             column += f" #{point.sample_index}"
         cells.setdefault(key, {})[column] = found.get(identity)
@@ -192,3 +200,40 @@ def side_by_side(
 def row_key(value: Any) -> Any:
     # A list or dict (a test case's options, a JSON record) cannot be a row key: its JSON can.
     return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+
+
+def varying_knobs(combinations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The knobs that take more than one value (by their label) among ``combinations``, in
+    order: a knob every column shares says nothing about a column, so neither view shows
+    it (``wb.compare`` groups by the varying knobs alone)."""
+    values: dict[str, set[str]] = {}
+    for knobs in combinations:
+        for name, value in knobs.items():
+            values.setdefault(name, set()).add(_label_value(value))
+    return [name for name, seen in values.items()
+            if len(seen) > 1 or any(name not in knobs for knobs in combinations)]
+
+
+def column_label(knobs: Mapping[str, Any]) -> str:
+    """A knob combination as a column title, ``temperature=0.7 · seed=1``: the one
+    labelling of the sweep table and ``wb.compare``. A value is written as a person types
+    it and as the stored runs can tell it: a whole number without ``.0`` (the table keeps
+    every temperature as a float, so 1 and 1.0 are one value), a knob not sent as
+    ``not set``, a long text shortened."""
+    return " · ".join(f"{name}={_label_value(value)}" for name, value in knobs.items())
+
+
+def _label_value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return NOT_SET
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # a numpy number, from a stored column
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return value if len(value) <= _LONG_VALUE else value[: _LONG_VALUE - 1] + "…"
+    return json.dumps(value, default=str)
