@@ -38,7 +38,10 @@ def runs(
     with a ``score:<name>`` column per scorer that has scored its runs (see ``wb.score``).
 
     Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
-    cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them)."""
+    cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them).
+    In a notebook it shows formatted, without its empty columns; code sees the frame."""
+    # Here, not at the top: each pulls in pandas, which `import workbench` does not pay for.
+    from workbench.core.resultframe import result_frame
     from workbench.notebook.runtable import reading_order
     from workbench.scoring.columns import add_score_columns
 
@@ -46,7 +49,7 @@ def runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
         user=user,
     )
-    return reading_order(add_score_columns(frame, store))
+    return result_frame(reading_order(add_score_columns(frame, store)), skip_empty=True)
 
 
 def preferences(

@@ -23,11 +23,13 @@ def html_table(
     attributes: str = "",
     label_attributes: str = "",
     cell_attributes: str = "",
+    column_classes: Sequence[str] | None = None,
 ) -> str:
     """The table; ``header`` None leaves out the ``<thead>`` (a table of name, value rows).
 
     ``attributes`` go on ``<table>`` (``style='...'``), ``label_attributes`` on each
-    row label ``<th>`` and ``cell_attributes`` on each ``<td>``.
+    row label ``<th>`` and ``cell_attributes`` on each ``<td>``; ``column_classes`` is
+    a class per value column (``wb-num`` to align numbers right), on each of its cells.
     """
     opening = "<table" + (f' class="{classes}"' if classes else "")
     opening += f" {attributes}>" if attributes else ">"
@@ -36,9 +38,12 @@ def html_table(
     )
     label = _tag("th", label_attributes)
     value = _tag("td", cell_attributes)
+    tags = [value] if column_classes is None else [
+        _tag("td", f'class="{name}" {cell_attributes}'.strip()) for name in column_classes]
     body = "".join(
         "<tr>" + "".join(f"{label}{cell}</th>" for cell in labels)
-        + "".join(f"{value}{cell}</td>" for cell in cells) + "</tr>"
+        + "".join(f"{tags[j % len(tags)]}{cell}</td>" for j, cell in enumerate(cells))
+        + "</tr>"
         for labels, cells in rows
     )
     tbody = f"<tbody>{body}</tbody>" if header is not None else body

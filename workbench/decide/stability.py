@@ -51,6 +51,8 @@ def stability(
     import numpy as np
     import pandas as pd
 
+    from workbench.core.resultframe import result_frame  # imports pandas: not at the top
+
     if k is not None and (not isinstance(k, int) or k < 1):
         raise InvalidInputError(f"k is a number of repeats, 1 or more, not {k!r}")
     name = scorer_name(scorer) if scorer else None
@@ -106,4 +108,4 @@ def stability(
     table = pd.DataFrame(rows)
     # A knob no run sent (top_p, seed...) is noise in every row: left out.
     unsent = [c for c in knobs if table[c].isna().all()]
-    return table.drop(columns=unsent)
+    return result_frame(table.drop(columns=unsent))  # shown formatted, a DataFrame to code

@@ -323,7 +323,9 @@ def scores(
         run_ids: Iterable[str] | None = store.runs(experiment=experiment)["run_id"].tolist()
     else:
         run_ids = None
+    from workbench.core.resultframe import result_frame  # imports pandas: not at the top
+
     frame = read_scores(store, run_ids=run_ids)
     if scorer is not None:
         frame = frame[frame["scorer"].eq(scorer)].reset_index(drop=True)
-    return frame
+    return result_frame(frame)  # shown formatted (1, not 1.000000); a DataFrame to code

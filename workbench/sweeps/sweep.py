@@ -224,8 +224,10 @@ class Sweep(SweepCosting, SweepResults):
     @property
     def points(self) -> pd.DataFrame:
         """The planned runs in order: point, variables, knobs, sample_index, provider,
-        model, prompt, request_hash."""
-        return points_frame(self._plan)
+        model, prompt, request_hash (shown formatted in a notebook; a DataFrame to code)."""
+        from workbench.core.resultframe import result_frame  # imports pandas: not at the top
+
+        return result_frame(points_frame(self._plan))
 
     # -- running ----------------------------------------------------------------------
 
