@@ -7,6 +7,12 @@ showing an error and a Playground after a (cut) answer. From the DOM: no MathJax
 cost line, the sweep tables scroll sideways inside the output, compare cells are
 left-aligned, error text has a contrast of 4.5:1 or more. Screenshots go to
 ``test-artifacts/<view>-<theme>.png``.
+
+Issue 22's finding 5: at 1,400 px, the 4-combination sweep table, ``wb.compare`` with 5
+columns, ``%workbench runs`` / ``wb.browse``, a one-row ``wb.stability``, ``s.points.head()``,
+``wb.runs()`` and ``wb.scores()`` each fit the notebook or scroll inside their own box
+(nothing runs past the output's edge, and a box that scrolls sideways has its scrollbar
+within a window's height of its top).
 """
 
 from __future__ import annotations
@@ -34,8 +40,23 @@ CELLS = [
     "broken = wb.SweepPanel('')\nbroken.run(); broken.wait(30)\nbroken.message",
     "play = wb.Playground('Name two colours of the sea.')\n"
     "play.knobs['max_tokens'].control.value = 8\nplay.run()\nplay",
+    "%%chat --temperature 0.7 --repeat 3 --max-tokens 12 --experiment views --out r\n"
+    "Name one colour of the sea.",
+    "wb.stability(r)",
+    "s.points.head()",
+    "wb.compare(wb.runs(experiment='views'), by=['temperature', 'seed'])",
+    "wb.runs(experiment='views')",
+    "%workbench runs",
+    "wb.browse(experiment='views')",
+    "_ = wb.score(s, wb.scorers.contains('harbour'))\nwb.scores()",
 ]
 SWEEP, TABLE, COMPARE, ESTIMATE, PANEL, BROKEN, PLAYGROUND = range(1, 8)
+REPEATED, STABILITY, POINTS, COMPARE5, RUNS, RUNS_MAGIC, BROWSE, SCORES = range(8, 16)
+WIDE_VIEWS = {  # cell -> screenshot name
+    SWEEP: "sweep-table", COMPARE5: "compare-5-columns", STABILITY: "stability",
+    POINTS: "points-head", RUNS: "runs-frame", RUNS_MAGIC: "runs-magic", BROWSE: "browse",
+    SCORES: "scores-frame",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +72,7 @@ def _scrolls_sideways_with_a_sticky_first_column(output: Any) -> None:
     scroller = output.locator(".wb-sweep-scroll")
     assert scroller.count() == 1
     assert scroller.evaluate("n => getComputedStyle(n).overflowX") == "auto"
+    assert scroller.evaluate("n => getComputedStyle(n).overflowY") == "auto"  # a max-height box
     assert output.locator("tbody th").first.evaluate(
         "n => getComputedStyle(n).position") == "sticky"
     assert "tok" in output.locator(".wb-meta").first.inner_text()
@@ -63,6 +85,90 @@ def _sticking_out(output: Any) -> list[str]:
         ".right; return [...o.querySelectorAll('.jupyter-widgets:not(.widget-box)')]"
         ".filter(n => n.getBoundingClientRect().right > edge + 0.5)"
         ".map(n => n.className + ' ' + (n.getBoundingClientRect().right - edge)); }"))
+
+
+def _running_past_the_output(output: Any) -> list[str]:
+    """What makes the notebook cell scroll sideways: the output wider than its box, or an
+    element past the output's right edge that no scroll box of its own holds in; and
+    each box that does scroll sideways, if its scrollbar is more than 900 px down."""
+    return list(output.evaluate("""o => {
+      const out = o.querySelector('.jp-OutputArea-output');
+      const box = out.getBoundingClientRect();
+      const bad = [];
+      if (out.scrollWidth > out.clientWidth + 1)
+        bad.push('output ' + out.scrollWidth + ' px wide in ' + out.clientWidth);
+      const scrolls = (n) => ['auto', 'scroll'].includes(getComputedStyle(n).overflowX);
+      for (const n of out.querySelectorAll('*')) {
+        const r = n.getBoundingClientRect();
+        if (r.width === 0 || r.right <= box.right + 0.5) continue;
+        let p = n.parentElement, held = false;
+        while (p && p !== out) {
+          if (scrolls(p) && p.getBoundingClientRect().right <= box.right + 0.5) { held = true; break; }
+          p = p.parentElement;
+        }
+        if (!held) bad.push(n.tagName + '.' + n.className + ' ends ' + (r.right - box.right) + ' px out');
+      }
+      for (const n of out.querySelectorAll('*')) {
+        if (!scrolls(n) || n.scrollWidth <= n.clientWidth + 1) continue;
+        const bottom = n.getBoundingClientRect().bottom - box.top;
+        if (bottom > 900) bad.push(n.className + ' scrolls sideways, scrollbar ' + bottom + ' px down');
+      }
+      return bad.slice(0, 8);
+    }"""))
+
+
+def _fits(scroller: Any) -> bool:
+    return bool(scroller.evaluate("n => n.scrollWidth <= n.clientWidth + 1"))
+
+
+@pytest.mark.parametrize("index", list(WIDE_VIEWS), ids=list(WIDE_VIEWS.values()))
+def test_each_wide_view_fits_or_scrolls_inside_itself(views: RunCells, index: int) -> None:
+    output = views.output(index)
+    if index in (RUNS_MAGIC, BROWSE):
+        output.locator(".wb-browse table tbody tr").first.wait_for(timeout=60_000)
+    views.screenshot(index, WIDE_VIEWS[index])
+    bad = _running_past_the_output(output)
+    assert not bad, bad
+
+
+def test_four_combinations_and_five_compare_columns_fit_at_1400_px(views: RunCells) -> None:
+    sweep = views.output(SWEEP).locator(".wb-sweep-scroll")
+    assert views.output(SWEEP).locator("thead th").count() == 5  # the corner and 4 columns
+    assert _fits(sweep), "the 4-combination sweep table scrolls sideways"
+    compare = views.output(COMPARE5).locator(".wb-scroll")
+    assert views.output(COMPARE5).locator("thead th").count() == 6
+    assert _fits(compare), "wb.compare with 5 columns scrolls sideways"
+    for index in (STABILITY, POINTS):  # one-row and five-row results fit whole
+        assert _fits(views.output(index).locator(".wb-frame-scroll")), index
+    # Formatted: no raw missing values, floats to 3 significant digits.
+    text = views.output(STABILITY).inner_text() + views.output(RUNS).inner_text()
+    assert "<NA>" not in text and "NaN" not in text and "None" not in text
+    assert "1.000000" not in views.output(SCORES).inner_text()
+
+
+def test_the_runs_browser_shows_the_answer_with_even_rows_and_says_its_order(
+    views: RunCells,
+) -> None:
+    grid = views.output(BROWSE)
+    grid.locator(".wb-browse table tbody tr").first.wait_for(timeout=60_000)
+    scroller = grid.locator(".wb-browse-scroll")
+    # The output column is in view without scrolling sideways.
+    assert grid.locator("th[data-column=output]").evaluate(
+        "(n) => n.getBoundingClientRect().right <= "
+        "n.closest('.wb-browse-scroll').getBoundingClientRect().right + 1")
+    heights = grid.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Math.round(r.getBoundingClientRect().height))")
+    assert len(set(heights)) == 1, heights  # even rows
+    assert "runs, newest first" in grid.locator(".wb-browse-count").inner_text()
+    grid.locator("th[data-column=cost]").click()
+    assert "by cost, largest first" in grid.locator(".wb-browse-count").inner_text()
+    grid.locator("th[data-column=model]").click()
+    assert "by model, A to Z" in grid.locator(".wb-browse-count").inner_text()
+    # No sticky column for text to slide under.
+    assert grid.locator("tbody td").first.evaluate(
+        "n => getComputedStyle(n).position") != "sticky"
+    assert scroller.evaluate("n => getComputedStyle(n).overflowY") == "auto"
+    views.screenshot(BROWSE, "browse-sorted")
 
 
 def test_a_sweep_table_scrolls_inside_the_output(views: RunCells) -> None:

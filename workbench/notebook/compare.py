@@ -44,15 +44,22 @@ SHOWN_SAMPLES = 3  # samples shown open in a cell; the rest are folded, and coun
 # Colours only from JupyterLab's variables, so both themes read well; inserted and deleted
 # text are tinted (not recoloured) and kept apart by a margin, so "the" + "twilight's"
 # never reads as "thetwilight's". Left-aligned: JupyterLab right-aligns table cells.
+# Five columns fit a 1,400 px window (cells 10em at least, headers wrap); wider tables
+# scroll inside a box of at most 42em, so the scrollbar is near the top, with the prompts
+# and the header in view (sticky; separate borders, which sticky cells keep).
 _STYLE = """<style>
-.wb-scroll {overflow-x: auto; max-width: 100%}
-table.wb-compare {border-collapse: collapse; table-layout: auto}
+.wb-scroll {overflow: auto; max-width: 100%; max-height: 42em}
+table.wb-compare {border-collapse: separate; border-spacing: 0; table-layout: auto;
+  margin: 0 !important}
 table.wb-compare td, table.wb-compare th {vertical-align: top; text-align: left !important;
-  min-width: 14em; max-width: 36em; padding: .4em .6em;
-  border: 1px solid var(--jp-border-color2); color: var(--jp-content-font-color1)}
-table.wb-compare thead th {background: var(--jp-layout-color2); white-space: nowrap}
+  min-width: 10em; max-width: 30em; padding: .4em .6em; overflow-wrap: anywhere;
+  border-right: 1px solid var(--jp-border-color2);
+  border-bottom: 1px solid var(--jp-border-color2); color: var(--jp-content-font-color1)}
+table.wb-compare thead th {background: var(--jp-layout-color2); white-space: normal;
+  position: sticky; top: 0; z-index: 2}
+table.wb-compare thead th:first-child {left: 0; z-index: 3}
 table.wb-compare tbody th {background: var(--jp-layout-color1); font-weight: normal;
-  position: sticky; left: 0; z-index: 1}
+  min-width: 8em; max-width: 18em; position: sticky; left: 0; z-index: 1}
 .wb-compare .wb-text {white-space: pre-wrap; line-height: 1.45}
 .wb-compare ins {text-decoration: none; border-radius: 2px; padding: 0 .15em; margin: 0 .1em;
   background: color-mix(in srgb, var(--jp-success-color1) 28%, transparent)}

@@ -56,27 +56,29 @@ def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
 FOLD_CHARS = 400  # longer outputs are folded under their opening (all their text kept)
 _FOLD_LINES = 8
 
-# Wide sweeps scroll inside the output, the prompt column stays in view (sticky), cells
-# have readable widths and headers one line; colours only from JupyterLab's variables.
+# Four knob combinations fit a 1,400 px window (cells 11em at least, headers wrap at their
+# spaces); wider sweeps scroll inside a box of at most 42em, so its scrollbar is near the
+# top, with the prompt column and the header in view (sticky); colours only from
+# JupyterLab's variables.
 # The line height is set here: inside a widget (the SweepPanel) it would be the widgets' 28px.
 TABLE_STYLE = """<style>
-.wb-sweep-scroll {overflow-x: auto; max-width: 100%; padding-bottom: 2px}
+.wb-sweep-scroll {overflow: auto; max-width: 100%; max-height: 42em; padding-bottom: 2px}
 table.wb-sweep {border-collapse: separate; border-spacing: 0; table-layout: auto;
   margin: 0 !important}
 table.wb-sweep td, table.wb-sweep th {text-align: left !important; vertical-align: top;
   padding: .4em .6em; border-bottom: 1px solid var(--jp-border-color2);
   color: var(--jp-content-font-color1); line-height: 1.45}
-table.wb-sweep td {min-width: 16em; max-width: 34em; white-space: normal}
-table.wb-sweep thead th {white-space: nowrap; background: var(--jp-layout-color2);
-  font-weight: 600}
-table.wb-sweep tbody th {min-width: 12em; max-width: 22em; font-weight: normal;
+table.wb-sweep td {min-width: 11em; max-width: 30em; white-space: normal;
+  overflow-wrap: anywhere}
+table.wb-sweep thead th {white-space: normal; background: var(--jp-layout-color2);
+  font-weight: 600; position: sticky; top: 0; z-index: 2; min-width: 8em}
+table.wb-sweep tbody th {min-width: 8em; max-width: 18em; font-weight: normal;
   background: var(--jp-layout-color1); border-right: 1px solid var(--jp-border-color1);
-  white-space: normal}
+  white-space: normal; overflow-wrap: anywhere}
 table.wb-sweep tbody th:first-child {position: sticky; left: 0; z-index: 1}
-table.wb-sweep thead th:first-child {position: sticky; left: 0; z-index: 2}
+table.wb-sweep thead th:first-child {position: sticky; left: 0; z-index: 3}
 table.wb-sweep .wb-text {white-space: pre-wrap; line-height: 1.45}
-table.wb-sweep .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em;
-  white-space: nowrap}
+table.wb-sweep .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em}
 table.wb-sweep .wb-flag {font-size: 85%; color: var(--jp-warn-color0); margin-top: .2em}
 table.wb-sweep summary {cursor: pointer}
 </style>"""

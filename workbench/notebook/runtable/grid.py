@@ -25,20 +25,26 @@ if TYPE_CHECKING:
 
 __all__ = ["RunsBrowser", "browse_rows", "COLUMNS"]
 
-# (key, label, kind): "num" columns sort by number and align right.
+# (key, label, kind): "num" columns sort by number and align right. The answer comes
+# early, so that at 1,400 px it is in view without scrolling sideways; the knobs are the
+# small second line of the model's cell (every row is two lines tall: the rows are even).
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("time", "time", "text"),
-    ("experiment", "experiment", "text"),
     ("model", "model", "text"),
-    ("knobs", "knobs", "text"),
     ("prompt", "prompt", "long"),
     ("output", "output", "long"),
     ("tokens", "tokens", "num"),
     ("cost", "cost", "num"),
     ("latency", "latency", "num"),
     ("status", "status", "text"),
+    ("experiment", "experiment", "text"),
     ("run_id", "run id", "text"),
 )
+_ORDER_WORDS = {  # the count line says how the rows are ordered: (descending, ascending)
+    "time": ("newest first", "oldest first"),
+    "num": ("largest first", "smallest first"),
+    "text": ("Z to A", "A to Z"),
+}
 _MAX_TEXT = 4000  # characters of a prompt or output sent to the browser (folded anyway)
 
 
@@ -114,6 +120,7 @@ _ESM = DOM_HELPERS + r"""
 function render({ model, el: root }) {
   const columns = model.get("columns");
   const state = { sort: "time", descending: true, query: "", filters: {} };
+  const orderWords = model.get("order_words");
   const box = el("div", "wb-browse");
   const bar = el("div", "wb-browse-bar");
   const search = el("input", "wb-browse-search");
@@ -181,7 +188,8 @@ function render({ model, el: root }) {
     }
     if (!state.query) return true;
     const q = state.query.toLowerCase();
-    return columns.some(([key]) => row[key][1].toLowerCase().includes(q));
+    return columns.some(([key]) => row[key][1].toLowerCase().includes(q))
+      || row.knobs[1].toLowerCase().includes(q);
   }
   function compare(a, b) {
     const x = a[state.sort][0], y = b[state.sort][0];
@@ -206,22 +214,32 @@ function render({ model, el: root }) {
       for (const [key, , kind] of columns) {
         const td = el("td", "wb-" + kind);
         const text = row[key][1];
-        if (kind === "long") {
+        const error = key === "status" && text.startsWith("error");
+        if (kind === "long" || error) {
           const fold = el("div", "wb-fold", text);
           fold.title = "click to unfold";
           fold.addEventListener("click", () => fold.classList.toggle("wb-open"));
           td.appendChild(fold);
         } else {
-          td.textContent = text;
+          const line = el("div", "wb-line", text);
+          line.title = text;
+          td.appendChild(line);
+          if (key === "model" && row.knobs[1]) td.appendChild(el("div", "wb-sub", row.knobs[1]));
         }
-        if (key === "status" && text.startsWith("error")) td.classList.add("wb-error");
+        td.classList.add("wb-col-" + key);
+        if (error) td.classList.add("wb-error");
         tr.appendChild(td);
       }
       fragment.appendChild(tr);
     }
     body.replaceChildren(fragment);
+    // How the rows are ordered now (it said "newest first" after any sort).
+    const [, label, kind] = columns.find(([key]) => key === state.sort);
+    const words = orderWords[state.sort === "time" ? "time" : kind === "num" ? "num" : "text"];
+    const order = state.sort === "time" ? words[state.descending ? 0 : 1]
+      : `by ${label}, ${words[state.descending ? 0 : 1]}`;
     count.textContent = shown.length === rows.length
-      ? `${rows.length} runs, newest first` : `${shown.length} of ${rows.length} runs`;
+      ? `${rows.length} runs, ${order}` : `${shown.length} of ${rows.length} runs, ${order}`;
   }
   search.addEventListener("input", () => { state.query = search.value; draw(); });
   for (const [key, select] of Object.entries(selects)) {
@@ -250,30 +268,36 @@ _CSS = """
 .wb-browse-count { color: var(--jp-ui-font-color2); margin-left: auto; }
 .wb-browse-scroll { max-height: 520px; overflow: auto;
   border: 1px solid var(--jp-border-color2); }
-.wb-browse-table { border-collapse: collapse; width: max-content; min-width: 100%; }
+.wb-browse-table { border-collapse: collapse; width: 100%; line-height: 1.4; }
 .wb-browse-table th { position: sticky; top: 0; z-index: 1; text-align: left;
   background: var(--jp-layout-color2); color: var(--jp-ui-font-color1); font-weight: 600;
   padding: 5px 8px; border-bottom: 1px solid var(--jp-border-color1); cursor: pointer;
   white-space: nowrap; user-select: none; }
 .wb-browse-table th::after { content: attr(data-arrow); color: var(--jp-brand-color1); }
 .wb-browse-table th:focus-visible { outline: 1px solid var(--jp-brand-color1); }
+/* Every row two lines tall (a cell's height is its least): even rows, whatever fills them. */
 .wb-browse-table td { padding: 4px 8px; vertical-align: top; text-align: left;
-  border-bottom: 1px solid var(--jp-border-color2); white-space: nowrap; }
+  border-bottom: 1px solid var(--jp-border-color2); white-space: nowrap; height: 2.8em; }
 .wb-browse-table tbody tr { background: var(--jp-layout-color1); }
 .wb-browse-table tbody tr:nth-child(even) { background: var(--jp-layout-color2); }
-/* The time stays in view while the row scrolls sideways to the output and cost. */
-.wb-browse-table td:first-child { position: sticky; left: 0; background: inherit;
-  box-shadow: inset -1px 0 0 var(--jp-border-color2); }
-.wb-browse-table th:first-child { left: 0; z-index: 2; }
+/* No sticky column: the answer is in view without scrolling, and a sticky column hid
+   the text that scrolled under it. One-line texts end in an ellipsis (whole in a tooltip). */
+.wb-line, .wb-sub { overflow: hidden; text-overflow: ellipsis; }
+.wb-sub { font-size: 85%; color: var(--jp-ui-font-color2); }
+.wb-col-time .wb-line { white-space: normal; width: 6em; }
+.wb-col-model .wb-line, .wb-col-model .wb-sub { max-width: 11em; }
+.wb-col-experiment .wb-line { max-width: 10em; }
+.wb-col-run_id .wb-line { max-width: 7em; }
 .wb-browse-table tbody tr:hover { background: var(--jp-layout-color3); }
 .wb-browse-table .wb-num { text-align: right; font-variant-numeric: tabular-nums; }
-.wb-browse-table td.wb-long { white-space: normal; min-width: 200px; max-width: 300px; }
+.wb-browse-table td.wb-long { white-space: normal; min-width: 12em; }
+.wb-browse-table td.wb-col-output { min-width: 16em; }
 .wb-fold { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
   overflow: hidden; cursor: pointer; white-space: pre-wrap; overflow-wrap: anywhere; }
 .wb-fold.wb-open { display: block; -webkit-line-clamp: unset; }
 /* Red text on these backgrounds measured 2.7:1: the text keeps the body colour (and
    its contrast), a red bar marks the failed run. */
-.wb-browse-table td.wb-error { white-space: normal; max-width: 360px;
+.wb-browse-table td.wb-error { white-space: normal; min-width: 10em;
   box-shadow: inset 3px 0 0 var(--jp-error-color1); }
 """
 
@@ -285,6 +309,7 @@ class RunsBrowser(anywidget.AnyWidget):
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
     _css = traitlets.Unicode(_CSS).tag(sync=True)
     columns: traitlets.List[list[str]] = traitlets.List().tag(sync=True)
+    order_words = traitlets.Dict(_ORDER_WORDS).tag(sync=True)
     rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
 
     def __init__(self, df: pd.DataFrame, **kwargs: Any) -> None:
