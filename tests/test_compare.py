@@ -287,4 +287,5 @@ def test_one_labelling_of_knob_values() -> None:
     assert column_label({"temperature": 0.7, "top_p": 0.30000000000000004}) == (
         "temperature=0.7 · top_p=0.30000000000000004")
     assert column_label({"system": "x" * 60}).endswith("…")
-    assert compare_label(["temperature", "seed"], (1.0, "not set")) == "temperature=1 · seed=not set"
+    assert compare_label(["temperature", "seed"], (1.0, "not set")) == (
+        "temperature=1 · seed=not set")

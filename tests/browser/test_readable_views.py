@@ -103,15 +103,17 @@ def _running_past_the_output(output: Any) -> list[str]:
         if (r.width === 0 || r.right <= box.right + 0.5) continue;
         let p = n.parentElement, held = false;
         while (p && p !== out) {
-          if (scrolls(p) && p.getBoundingClientRect().right <= box.right + 0.5) { held = true; break; }
+          if (scrolls(p) && p.getBoundingClientRect().right <= box.right + 0.5) {
+            held = true; break;
+          }
           p = p.parentElement;
         }
-        if (!held) bad.push(n.tagName + '.' + n.className + ' ends ' + (r.right - box.right) + ' px out');
+        if (!held) bad.push(`${n.tagName}.${n.className} ends ${r.right - box.right} px out`);
       }
       for (const n of out.querySelectorAll('*')) {
         if (!scrolls(n) || n.scrollWidth <= n.clientWidth + 1) continue;
         const bottom = n.getBoundingClientRect().bottom - box.top;
-        if (bottom > 900) bad.push(n.className + ' scrolls sideways, scrollbar ' + bottom + ' px down');
+        if (bottom > 900) bad.push(`${n.className} scrolls sideways, its bar ${bottom} px down`);
       }
       return bad.slice(0, 8);
     }"""))

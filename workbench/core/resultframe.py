@@ -44,8 +44,9 @@ table.wb-frame thead th {position: sticky; top: 0; z-index: 1; font-weight: 600;
 table.wb-frame tbody th {font-weight: normal; color: var(--jp-ui-font-color2);
   background: var(--jp-layout-color1)}
 table.wb-frame td.wb-num {text-align: right !important; font-variant-numeric: tabular-nums}
-table.wb-frame td.wb-prose {white-space: normal; min-width: 10em; max-width: 28em}
-table.wb-frame .wb-text {white-space: pre-wrap; overflow-wrap: anywhere}
+table.wb-frame td.wb-prose {white-space: normal; min-width: 16em; max-width: 28em}
+table.wb-frame td.wb-prose .wb-text {white-space: pre-wrap; overflow-wrap: anywhere}
+table.wb-frame .wb-token {max-width: 12em; overflow: hidden; text-overflow: ellipsis}
 table.wb-frame .wb-missing {color: var(--jp-ui-font-color3)}
 table.wb-frame summary {cursor: pointer}
 .wb-frame-note {font-size: 85%; color: var(--jp-ui-font-color2); margin-top: .3em}
@@ -146,15 +147,23 @@ def _column_cells(series: pd.Series, name: str) -> tuple[str, list[str]]:
         return "wb-num", [
             f'<span class="wb-missing">{MISSING}</span>' if is_missing(v)
             else html.escape(cell_text(v, name)) for v in series.tolist()]
-    cells, long = [], False
-    for value in series.tolist():
-        if is_missing(value):
+    texts = [None if is_missing(v) else cell_text(v, name) for v in series.tolist()]
+    # Prose (words, lines) wraps in a readable width; a short text or a long token (an id,
+    # a hash) stays on one line, a token cut to an ellipsis (whole in its tooltip and copy).
+    prose = any(t is not None and (len(t) > 40 or "\n" in t) and " " in t.strip()
+                for t in texts)
+    cells = []
+    for text in texts:
+        if text is None:
             cells.append(f'<span class="wb-missing">{MISSING}</span>')
-            continue
-        text = cell_text(value, name)
-        long = long or len(text) > 40 or "\n" in text
-        cells.append(_prose(text))
-    return ("wb-prose" if long else "wb-short"), cells
+        elif prose:
+            cells.append(_prose(text))
+        elif len(text) > 24:
+            cells.append(f'<div class="wb-token" title="{html.escape(text)}">'
+                         f"{html.escape(text)}</div>")
+        else:
+            cells.append(html.escape(text))
+    return ("wb-prose" if prose else "wb-short"), cells
 
 
 def frame_html(frame: pd.DataFrame, *, skip_empty: bool = False,

@@ -285,13 +285,13 @@ _CSS = """
 .wb-line, .wb-sub { overflow: hidden; text-overflow: ellipsis; }
 .wb-sub { font-size: 85%; color: var(--jp-ui-font-color2); }
 .wb-col-time .wb-line { white-space: normal; width: 6em; }
-.wb-col-model .wb-line, .wb-col-model .wb-sub { max-width: 11em; }
-.wb-col-experiment .wb-line { max-width: 10em; }
-.wb-col-run_id .wb-line { max-width: 7em; }
+.wb-col-model .wb-line, .wb-col-model .wb-sub { max-width: 10em; }
+.wb-col-experiment .wb-line { max-width: 8em; }
+.wb-col-run_id .wb-line { max-width: 6em; }
 .wb-browse-table tbody tr:hover { background: var(--jp-layout-color3); }
 .wb-browse-table .wb-num { text-align: right; font-variant-numeric: tabular-nums; }
-.wb-browse-table td.wb-long { white-space: normal; min-width: 12em; }
-.wb-browse-table td.wb-col-output { min-width: 16em; }
+.wb-browse-table td.wb-long { white-space: normal; min-width: 10em; }
+.wb-browse-table td.wb-col-output { min-width: 15em; }
 .wb-fold { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
   overflow: hidden; cursor: pointer; white-space: pre-wrap; overflow-wrap: anywhere; }
 .wb-fold.wb-open { display: block; -webkit-line-clamp: unset; }
