@@ -289,3 +289,15 @@ def test_one_labelling_of_knob_values() -> None:
     assert column_label({"system": "x" * 60}).endswith("…")
     assert compare_label(["temperature", "seed"], (1.0, "not set")) == (
         "temperature=1 · seed=not set")
+
+
+def test_the_sweep_panels_token_chart_labels_its_bars_alike(api: LoopbackAPI) -> None:
+    from workbench.notebook.tokenchart import token_usage_svg
+
+    s = wb.sweep("Capital of {{country}}?", vars={"country": ["France", "Spain"]},
+                 grid={"model": ["gpt-4o-mini"], "temperature": [0.0, 1.0]})
+    s.run()
+    svg = token_usage_svg(s.df, ["temperature"])
+    for label in s.table().columns:
+        assert f">{label}<" in svg
+    assert "temperature=1.0" not in svg

@@ -44,9 +44,9 @@ table.wb-frame thead th {position: sticky; top: 0; z-index: 1; font-weight: 600;
 table.wb-frame tbody th {font-weight: normal; color: var(--jp-ui-font-color2);
   background: var(--jp-layout-color1)}
 table.wb-frame td.wb-num {text-align: right !important; font-variant-numeric: tabular-nums}
-table.wb-frame td.wb-prose {white-space: normal; min-width: 16em; max-width: 28em}
+table.wb-frame td.wb-prose {white-space: normal; min-width: 14em; max-width: 28em}
 table.wb-frame td.wb-prose .wb-text {white-space: pre-wrap; overflow-wrap: anywhere}
-table.wb-frame .wb-token {max-width: 12em; overflow: hidden; text-overflow: ellipsis}
+table.wb-frame .wb-token {max-width: 8em; overflow: hidden; text-overflow: ellipsis}
 table.wb-frame .wb-missing {color: var(--jp-ui-font-color3)}
 table.wb-frame summary {cursor: pointer}
 .wb-frame-note {font-size: 85%; color: var(--jp-ui-font-color2); margin-top: .3em}

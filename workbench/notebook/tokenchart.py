@@ -9,7 +9,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from workbench.sweeps.grid import knob_label
+from workbench.sweeps.sidebyside import column_label  # the sweep table's and wb.compare's labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +53,7 @@ def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
 def _draw_tokens(df: pd.DataFrame, knobs: Sequence[str]) -> Any:
     from matplotlib.figure import Figure
 
-    labels = [knob_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
+    labels = [column_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
     means = (
         df.assign(_label=labels)
         .groupby("_label", sort=False)[["prompt_tokens", "completion_tokens"]]
