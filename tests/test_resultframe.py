@@ -44,6 +44,10 @@ def test_the_view_formats_what_pandas_shows_raw() -> None:
     assert "Line one\nline two" in page and "\\n" not in page
     assert re.search(r'<td class="wb-prose"><div class="wb-text">Line one', page)
     assert '<td class="wb-num">0.725</td>' in page  # numbers right-aligned, text left
+    ids = frame_html(pd.DataFrame({"id": ["0123456789abcdef0123456789abcdef"],
+                                   "short": ["Name one colour of the sea."]}))
+    assert 'class="wb-token" title="0123456789abcdef0123456789abcdef"' in ids  # one line
+    assert '<td class="wb-short">Name one colour of the sea.</td>' in ids  # whole
     # Its own scroll box, so a wide result scrolls inside itself.
     assert 'class="wb-frame-scroll' in page and "overflow: auto" in page
 
@@ -89,8 +93,10 @@ def test_runs_show_formatted_without_empty_columns(api: LoopbackAPI) -> None:
     empty = [c for c in runs.columns if runs[c].isna().all()]
     assert empty and "empty column" in page
     header = re.findall(r"<th>(.*?)</th>", page.split("</thead>")[0])
-    assert [h for h in header if h] == [c for c in runs.columns if c not in empty]
-    assert header[1:4] == ["created_at", "experiment", "kind"]  # read first, as wb.runs() orders
+    assert sorted(h for h in header if h) == sorted(c for c in runs.columns if c not in empty)
+    # The answer in view first (the frame itself keeps its reading order).
+    assert header[1:6] == ["created_at", "model", "prompt", "output", "cost_usd"]
+    assert list(runs.columns[:3]) == ["created_at", "experiment", "kind"]
     assert "Paris.\nThe capital." in page
     assert type(runs[["output"]]) is pd.DataFrame and len(runs.head(1)) == 1
 

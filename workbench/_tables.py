@@ -39,17 +39,19 @@ def runs(
 
     Columns in reading order: time, experiment, model, knobs, prompt, output, tokens,
     cost, latency, status first; ids and JSON last (``wb.browse()`` to explore them).
-    In a notebook it shows formatted, without its empty columns; code sees the frame."""
+    In a notebook it shows formatted, the answer and its cost first, without its empty
+    columns; code sees the frame."""
     # Here, not at the top: each pulls in pandas, which `import workbench` does not pay for.
     from workbench.core.resultframe import result_frame
-    from workbench.notebook.runtable import reading_order
+    from workbench.notebook.runtable import VIEW_FIRST, reading_order
     from workbench.scoring.columns import add_score_columns
 
     frame = store.runs(
         experiment=experiment, sweep_id=sweep_id, status=status, since=since, limit=limit,
         user=user,
     )
-    return result_frame(reading_order(add_score_columns(frame, store)), skip_empty=True)
+    frame = reading_order(add_score_columns(frame, store))
+    return result_frame(frame, skip_empty=True, first=VIEW_FIRST)
 
 
 def preferences(

@@ -57,8 +57,9 @@ class ResultFrame(pd.DataFrame):  # type: ignore[misc]  # pandas is untyped here
     """A DataFrame whose notebook view is formatted (:func:`frame_html`); derived frames
     are plain DataFrames, ``head``/``tail`` stay results."""
 
-    _metadata = ["_skip_empty"]
+    _metadata = ["_skip_empty", "_first"]
     _skip_empty: bool = False
+    _first: tuple[str, ...] = ()
 
     @property
     def _constructor(self) -> Any:  # type[pd.DataFrame]; pandas is untyped here
@@ -71,20 +72,25 @@ class ResultFrame(pd.DataFrame):  # type: ignore[misc]  # pandas is untyped here
         return pd.DataFrame._from_arrays(*args, **kwargs)
 
     def head(self, n: int = 5) -> ResultFrame:
-        return result_frame(pd.DataFrame(self).head(n), skip_empty=self._skip_empty)
+        return result_frame(pd.DataFrame(self).head(n), skip_empty=self._skip_empty,
+                            first=self._first)
 
     def tail(self, n: int = 5) -> ResultFrame:
-        return result_frame(pd.DataFrame(self).tail(n), skip_empty=self._skip_empty)
+        return result_frame(pd.DataFrame(self).tail(n), skip_empty=self._skip_empty,
+                            first=self._first)
 
     def _repr_html_(self) -> str:
-        return frame_html(pd.DataFrame(self), skip_empty=self._skip_empty)
+        return frame_html(pd.DataFrame(self), skip_empty=self._skip_empty, first=self._first)
 
 
-def result_frame(frame: pd.DataFrame, *, skip_empty: bool = False) -> ResultFrame:
-    """``frame`` (same values, dtypes, index) as a :class:`ResultFrame`; ``skip_empty``
-    leaves the columns with no value at all out of the view (named under it)."""
+def result_frame(frame: pd.DataFrame, *, skip_empty: bool = False,
+                 first: Sequence[str] = ()) -> ResultFrame:
+    """``frame`` (same values, dtypes, index, column order) as a :class:`ResultFrame`;
+    ``skip_empty`` leaves the columns with no value at all out of the view (named under
+    it); ``first`` names the columns the view shows first (the rest follow in order)."""
     made = ResultFrame(frame)
     made._skip_empty = skip_empty
+    made._first = tuple(first)
     return made
 
 
@@ -158,7 +164,7 @@ def _column_cells(series: pd.Series, name: str) -> tuple[str, list[str]]:
             cells.append(f'<span class="wb-missing">{MISSING}</span>')
         elif prose:
             cells.append(_prose(text))
-        elif len(text) > 24:
+        elif len(text) > 24 and not any(c.isspace() for c in text):
             cells.append(f'<div class="wb-token" title="{html.escape(text)}">'
                          f"{html.escape(text)}</div>")
         else:
@@ -167,10 +173,11 @@ def _column_cells(series: pd.Series, name: str) -> tuple[str, list[str]]:
 
 
 def frame_html(frame: pd.DataFrame, *, skip_empty: bool = False,
-               max_rows: int = _MAX_ROWS) -> str:
+               max_rows: int = _MAX_ROWS, first: Sequence[str] = ()) -> str:
     """``frame`` as a formatted HTML table in its own scrolling box (see the module)."""
     notes: list[str] = []
-    columns: Sequence[Any] = list(frame.columns)
+    leading = [c for c in first if c in frame.columns]
+    columns: Sequence[Any] = leading + [c for c in frame.columns if c not in leading]
     if skip_empty and len(frame):
         empty = [c for c in columns if frame[c].isna().all()]
         if empty:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from workbench.notebook.runtable.columns import READ_FIRST, READ_LAST, reading_order
+from workbench.notebook.runtable.columns import READ_FIRST, READ_LAST, VIEW_FIRST, reading_order
 
-__all__ = ["READ_FIRST", "READ_LAST", "reading_order"]
+__all__ = ["READ_FIRST", "READ_LAST", "VIEW_FIRST", "reading_order"]

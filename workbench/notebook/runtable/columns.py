@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["READ_FIRST", "READ_LAST", "reading_order"]
+__all__ = ["READ_FIRST", "READ_LAST", "VIEW_FIRST", "reading_order"]
 
 READ_FIRST: tuple[str, ...] = (
     "created_at", "experiment", "kind", "model",
@@ -23,6 +23,13 @@ READ_FIRST: tuple[str, ...] = (
 READ_LAST: tuple[str, ...] = (
     "run_id", "sweep_id", "request_hash", "sample_index",
     "params", "messages", "template", "variables", "tool_calls",
+)
+
+
+# What wb.runs() shows first in a notebook (the frame keeps READ_FIRST's order): the
+# answer in view at 1,400 px without scrolling sideways, then what it cost.
+VIEW_FIRST: tuple[str, ...] = (
+    "created_at", "model", "prompt", "output", "cost_usd", "latency_s", "status", "error",
 )
 
 
