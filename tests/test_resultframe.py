@@ -47,7 +47,7 @@ def test_the_view_formats_what_pandas_shows_raw() -> None:
     ids = frame_html(pd.DataFrame({"id": ["0123456789abcdef0123456789abcdef"],
                                    "short": ["Name one colour of the sea."]}))
     assert 'class="wb-token" title="0123456789abcdef0123456789abcdef"' in ids  # one line
-    assert '<td class="wb-short">Name one colour of the sea.</td>' in ids  # whole
+    assert '<div class="wb-words">Name one colour of the sea.</div>' in ids  # whole
     # Its own scroll box, so a wide result scrolls inside itself.
     assert 'class="wb-frame-scroll' in page and "overflow: auto" in page
 

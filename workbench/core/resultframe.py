@@ -37,7 +37,7 @@ _STYLE = """<style>
 table.wb-frame {border-collapse: separate; border-spacing: 0; table-layout: auto;
   margin: 0 !important; color: var(--jp-content-font-color1)}
 table.wb-frame td, table.wb-frame th {text-align: left !important; vertical-align: top;
-  padding: .3em .6em; border-bottom: 1px solid var(--jp-border-color2); line-height: 1.4;
+  padding: .3em .5em; border-bottom: 1px solid var(--jp-border-color2); line-height: 1.4;
   white-space: nowrap}
 table.wb-frame thead th {position: sticky; top: 0; z-index: 1; font-weight: 600;
   background: var(--jp-layout-color2)}
@@ -47,6 +47,7 @@ table.wb-frame td.wb-num {text-align: right !important; font-variant-numeric: ta
 table.wb-frame td.wb-prose {white-space: normal; min-width: 14em; max-width: 28em}
 table.wb-frame td.wb-prose .wb-text {white-space: pre-wrap; overflow-wrap: anywhere}
 table.wb-frame .wb-token {max-width: 8em; overflow: hidden; text-overflow: ellipsis}
+table.wb-frame .wb-words {white-space: normal; min-width: 9em}
 table.wb-frame .wb-missing {color: var(--jp-ui-font-color3)}
 table.wb-frame summary {cursor: pointer}
 .wb-frame-note {font-size: 85%; color: var(--jp-ui-font-color2); margin-top: .3em}
@@ -167,6 +168,8 @@ def _column_cells(series: pd.Series, name: str) -> tuple[str, list[str]]:
         elif len(text) > 24 and not any(c.isspace() for c in text):
             cells.append(f'<div class="wb-token" title="{html.escape(text)}">'
                          f"{html.escape(text)}</div>")
+        elif len(text) > 20:  # a few words: they may take two lines
+            cells.append(f'<div class="wb-words">{html.escape(text)}</div>')
         else:
             cells.append(html.escape(text))
     return ("wb-prose" if prose else "wb-short"), cells
