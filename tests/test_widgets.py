@@ -224,3 +224,25 @@ def test_playground_run_is_disabled_while_generating_and_stop_ends_a_stream(
     assert "stopped" in g.message.value and "var(--jp-warn-color0)" in g.message.value
     assert not g.run_button.disabled and g.stop_button.disabled
     assert "#b00020" not in g.message.value and 'class="wb-' not in g.answer.value
+
+
+def test_playground_refuses_an_undefined_variable_as_chat_does(api: LoopbackAPI) -> None:
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.user_ns.pop("thing", None)
+    g = Playground("Tell me about {{thing}}.", models=["gpt-4o-mini"])
+    g.stream.value = False
+    g.run_button.click()
+    assert g.wait(timeout=30)
+    assert chats(api) == 0 and g.text == ""  # nothing sent, nothing shown as an answer
+    message = g.message.value
+    assert "Undefined variable thing in the prompt: define thing in the notebook first" in message
+    assert message.count("⚠") == 1 and "<br" not in message  # one line
+    shell.user_ns["thing"] = "lighthouses"  # defined: filled as %%chat fills it
+    g.run_button.click()
+    assert g.wait(timeout=30)
+    assert api.received[-1].body["messages"][-1]["content"] == "Tell me about lighthouses."
+    row = wb.runs().iloc[-1]  # the table keeps the template and its values, as for %%chat
+    assert row["template"] == "Tell me about {{thing}}." and "lighthouses" in row["variables"]
+    shell.user_ns.pop("thing")
