@@ -107,6 +107,52 @@ def test_stop_cancels_the_sweep(start_api: Start) -> None:
     assert not p.run_button.disabled
 
 
+def test_run_again_clears_the_last_sweep_and_stop_shows_only_the_new_one(
+    start_api: Start,
+) -> None:
+    slow = {"delay": 0.0}
+
+    def answer(request: Received) -> Reply:
+        reply = echo(request)
+        reply.delay_s = slow["delay"]
+        return reply
+
+    api = start_api(answer)
+    p = panel()
+    p.variables.value = "country = France, Japan"
+    p.temperature_steps.value = 2
+    p.run_button.click()
+    assert p.wait(timeout=30) and "temperature=1.0" in p.results.value and "<svg" in p.plot.value
+    first_plot = p.plot.value
+    slow["delay"] = 0.5
+    p.variables.value = "country = " + ", ".join(f"c{i}" for i in range(8))
+    p.concurrency.value = 1
+    p.run_button.click()
+    # While the new sweep runs, nothing of the last one is shown as if it were this one.
+    assert p.results.value == "" and p.plot.value == "" and p.table is None
+    p.stop_button.click()
+    assert p.wait(timeout=30) and p.sweep is not None and p.sweep.progress.state == "stopped"
+    assert "France" not in p.results.value and p.plot.value != first_plot
+    assert p.table is None or set(p.table.index) <= {f"c{i}" for i in range(8)}
+    assert chats(api) < 4 + 16
+
+
+def test_run_is_disabled_while_a_field_shows_an_error(api: LoopbackAPI) -> None:
+    p = panel()
+    assert "Undefined variable" in p.estimate.value and p.run_button.disabled
+    p.variables.value = "country = France"
+    assert "runs" in p.estimate.value and not p.run_button.disabled
+    p.seeds.value = "1,x"
+    assert "whole numbers" in p.estimate.value and p.run_button.disabled
+    p.seeds.value = "1,2"
+    assert not p.run_button.disabled
+    p.run_button.click()
+    assert p.run_button.disabled or p.wait(0)  # off while running (unless already done)
+    p.seeds.value = "1,x"  # a field turns bad during the run: Run stays off after it
+    assert p.wait(timeout=30) and p.run_button.disabled
+    assert chats(api) == 3 * 2  # 1 country x temperature 0, 0.5, 1 x seeds 1, 2
+
+
 def test_errors_show_in_the_panel(api: LoopbackAPI) -> None:
     p = panel()
     p.variables.value = "country = France"
