@@ -294,3 +294,8 @@ def test_a_pairwise_card_names_each_sides_variant_unless_blind() -> None:
     assert card["position"] == "item 1 of 1"
     blind = ReviewPanel(pairwise=("base", "cand"), blind=True, rater="ana").card()
     assert "left_variant" not in blind and "left_system" not in blind
+
+
+def test_a_cards_variables_read_as_name_equals_value() -> None:
+    add_run("Paris", experiment="vars", country="France", size=3)
+    assert ReviewPanel("vars", rater="ana").card()["variables"] == "country = France, size = 3"

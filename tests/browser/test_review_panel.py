@@ -75,7 +75,8 @@ def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> 
         assert "capital of Peru" in panel.inner_text()
         # Which item, of which variant, is on screen.
         assert page.locator(".wb-review-position").inner_text() == "item 4 of 4"
-        assert page.locator(".wb-review-variant").inner_text() == "local"
+        assert page.locator(".wb-review-variant").inner_text() == "variant: local"
+        assert "country = Peru" in panel.inner_text()  # the variables read as name = value
         page.locator(".wb-review-comment").fill("a comment")
         shot = run.screenshot(0, "review")
         assert shot.stat().st_size > 5_000

@@ -75,7 +75,7 @@ class PairedComparison:
         if excludes_zero != (self.p_value < 0.05):
             zero = "excludes" if excludes_zero else "includes"
             return (text + f"; here they disagree (the interval {zero} 0, p = "
-                    f"{self.p_value:.2g}): weak evidence either way, collect more cases.")
+                    f"{self.p_value:.3g}): weak evidence either way, collect more cases.")
         return text + "; here they agree."
 
     __repr__ = __str__
@@ -119,7 +119,8 @@ class PairedComparison:
             "<div style='color:var(--jp-ui-font-color1);font-family:var(--jp-ui-font-family)'>"
             f"<b>compare_runs · {e(self.scorer)}</b>"
             f"<table style='border-collapse:collapse'>{cells}</table>{notes}"
-            + (f"<ul style='margin:2px 0'>{flips}{more}</ul>" if flips else "")
+            + (f"<div style='margin-top:4px'>flipped cases</div>"
+               f"<ul style='margin:2px 0'>{flips}{more}</ul>" if flips else "")
             + "</div>"
         )
 

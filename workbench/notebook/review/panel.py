@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.calls.session import Session, get_session, one_line
 from workbench.core.errors import InvalidInputError
 from workbench.core.selection import TAKES, RunsSelectionError
+from workbench.decide.paired import readable_case
 from workbench.notebook.review.store import (
     HUMAN,
     WinRate,
@@ -330,7 +331,7 @@ class ReviewPanel:
             "position": self.position_text,
             "prompt": _text(run.get("prompt")),
             "variables": "" if _text(run.get("variables")) in ("", "{}")
-            else _text(run.get("variables")),
+            else readable_case(_text(run.get("variables"))),  # country = France, not JSON
             "expected": _text(expected_for(run)),
         }
         if case.other is not None:
