@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,7 @@ def test_stop_cancels_the_sweep(start_api: Start) -> None:
     assert p.sweep is not None and p.sweep.progress.state == "stopped"
     assert len(wb.runs()) < 6 and chats(api) < 6
     assert "stopped" in p.status.value
+    assert "stopped: press Run again to resume" in p.results.value  # not "run the cell"
     assert not p.run_button.disabled
 
 
@@ -273,10 +275,13 @@ def test_playground_run_is_disabled_while_generating_and_stop_ends_a_stream(
 
 
 def test_playground_refuses_an_undefined_variable_as_chat_does(api: LoopbackAPI) -> None:
-    from IPython.testing.globalipapp import get_ipython
+    from testing_shell import open_shell
 
-    shell = get_ipython()
-    shell.user_ns.pop("thing", None)
+    with open_shell() as shell:  # the notebook whose variables the templates read
+        refuse_then_fill(api, shell)
+
+
+def refuse_then_fill(api: LoopbackAPI, shell: Any) -> None:
     g = Playground("Tell me about {{thing}}.", models=["gpt-4o-mini"])
     g.stream.value = False
     g.run_button.click()
@@ -291,4 +296,3 @@ def test_playground_refuses_an_undefined_variable_as_chat_does(api: LoopbackAPI)
     assert api.received[-1].body["messages"][-1]["content"] == "Tell me about lighthouses."
     row = wb.runs().iloc[-1]  # the table keeps the template and its values, as for %%chat
     assert row["template"] == "Tell me about {{thing}}." and "lighthouses" in row["variables"]
-    shell.user_ns.pop("thing")

@@ -299,7 +299,7 @@ class SweepPanel(Panel):
                 self._show_error(exc)
             from workbench.notebook.cellsweep import SweepDisplay
 
-            shown = SweepDisplay(sweep)  # the same table as a %%chat sweep's
+            shown = SweepDisplay(sweep, resume="press Run again")  # as a %%chat sweep's
             df, self.table = shown.df, shown.table
             self.results.value = _FIT_WIDTH + shown.html()
             self.plot.value = "" if df.empty else token_usage_svg(df, list(sweep.grid))

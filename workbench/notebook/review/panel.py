@@ -378,10 +378,12 @@ class ReviewPanel:
 
     def _refresh(self) -> None:
         if self._widget is not None:
-            self._widget.card = self.card()
-            self._widget.progress = self.progress
-            self._widget.status = self.status
-            self._widget.filter = self.filter
+            card, progress = self.card(), self.progress
+            with self._widget.hold_sync():  # one message to the browser, one redraw
+                self._widget.card = card
+                self._widget.progress = progress
+                self._widget.status = self.status
+                self._widget.filter = self.filter
 
     # -- helpers ----------------------------------------------------------------------
     def _visible(self, position: int) -> bool:

@@ -154,7 +154,15 @@ function render({ model, el: root }) {
     panel.appendChild(el("div", "wb-review-status", model.get("status")));
   }
 
-  for (const name of ["card", "progress", "status", "filter"]) model.on("change:" + name, draw);
+  // One card update changes up to four traits: draw once for all of them, so a node
+  // looked at after an update is not replaced again a moment later.
+  let pending = false;
+  const redraw = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { pending = false; draw(); });
+  };
+  for (const name of ["card", "progress", "status", "filter"]) model.on("change:" + name, redraw);
   draw();
 }
 export default { render };
