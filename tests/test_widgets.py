@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply

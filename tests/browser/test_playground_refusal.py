@@ -27,5 +27,6 @@ def test_an_undefined_variable_is_refused_in_the_panel(lab: Lab, chromium: Any,
         assert text.startswith("⚠ Undefined variable thing in the prompt: define thing")
         assert "\n" not in text.strip()
         assert contrast(message) >= 4.5
-        assert output.locator(".wb-answer .widget-html-content").inner_text().strip() == ""  # nothing sent
+        answer = output.locator(".wb-answer .widget-html-content")
+        assert answer.inner_text().strip() == ""  # nothing was sent, nothing answered
         run.screenshot(0, "playground-undefined")

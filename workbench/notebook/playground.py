@@ -21,7 +21,7 @@ __all__ = ["Playground"]
 
 def notebook_namespace() -> dict[str, Any]:
     """The running notebook's variables (empty outside IPython): what ``%%chat`` reads."""
-    shell = get_ipython()  # type: ignore[no-untyped-call]
+    shell = get_ipython()
     return shell.user_ns if shell is not None else {}
 
 

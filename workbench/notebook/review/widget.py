@@ -104,7 +104,8 @@ function render({ model, el: root }) {
     if (!card.run_id && !card.left) {
       panel.appendChild(el("div", "wb-review-empty", card.message || "nothing to review"));
     } else {
-      if (card.variant) panel.appendChild(el("div", "wb-review-variant", "variant: " + card.variant));
+      const variant = (text) => el("div", "wb-review-variant", "variant: " + text);
+      if (card.variant) panel.appendChild(variant(card.variant));
       if (card.system) panel.appendChild(block("system prompt", card.system, "wb-review-system"));
       panel.appendChild(block("prompt", card.prompt || ""));
       if (card.variables) panel.appendChild(block("variables", card.variables));
@@ -114,7 +115,7 @@ function render({ model, el: root }) {
         for (const side of ["left", "right"]) {
           const column = el("div", "wb-review-side");
           if (card[side + "_variant"]) {
-            column.appendChild(el("div", "wb-review-variant", "variant: " + card[side + "_variant"]));
+            column.appendChild(variant(card[side + "_variant"]));
           }
           if (card[side + "_system"]) {
             column.appendChild(block("system prompt", card[side + "_system"], "wb-review-system"));
