@@ -47,7 +47,8 @@ def test_a_judged_sweep_shows_scoring_progress_after_its_last_generation(
     try:
         wait_for(lambda: s.progress.done == 4 and s.progress.to_score > 0)
         answers.release()  # one judge answer: the count moves
-        wait_for(lambda: s.progress.scored >= 1)
+        # (The judge takes the runs in batches: the next one is sent once the first ends.)
+        wait_for(lambda: s.progress.scored >= 1 and s.progress.scoring() != "")
         progress = s.progress
         shown = re.search(r"scoring (\d+)/(\d+)", progress.summary())
         assert shown and 1 <= int(shown[1]) < int(shown[2]) <= 4, progress.summary()
