@@ -249,3 +249,53 @@ def test_the_widget_sends_the_run_id_and_ignores_a_held_key() -> None:
     # The front end's half of the contract (a browser test presses the keys for real).
     assert "run_id" in _ESM.split("model.send(")[1].split(")")[0]
     assert "if (event.repeat) return;" in _ESM
+
+
+def test_a_card_shows_the_variant_the_item_number_and_the_judges_verdict() -> None:
+    from workbench.scoring.base import Score
+
+    record = RunRecord(kind="chat", provider="openai", model="gpt-4o-mini", experiment="var",
+                       output="Lyon", status="ok", request_hash="h-var", prompt="Capital?",
+                       system="Answer in one word.", temperature=0.7, seed=3)
+    get_session().store.append(record)
+    add_run("Paris", experiment="var")
+
+    def judge(output: str, **_: Any) -> Score:  # a judge that says why
+        right = output == "Paris"
+        return Score(1.0 if right else 0.0, right, "" if right else "Lyon is not the capital")
+
+    wb.score("var", judge)
+    panel = ReviewPanel("var", rater="ana")
+    card = panel.card()
+    assert card["position"] == "item 1 of 2"
+    assert card["variant"] == "gpt-4o-mini · temperature 0.7 · seed 3"
+    assert card["system"] == "Answer in one word."
+    assert card["verdicts"] == ["judge: fail (0) · Lyon is not the capital"]
+    panel.rate("pass")  # the human disagrees with the judge
+    panel.rate("pass")
+    panel.show("disagree")  # the filter shows the case, and why the judge said otherwise
+    card = panel.card()
+    assert card["run_id"] == record.run_id and card["position"] == "item 1 of 2"
+    assert card["verdicts"] == ["judge: fail (0) · Lyon is not the capital"]
+
+
+def test_a_pairwise_card_names_each_sides_variant_unless_blind() -> None:
+    for experiment, temperature in (("base", 0.0), ("cand", 1.0)):
+        record = RunRecord(kind="chat", provider="openai", model="gpt-4o-mini",
+                           experiment=experiment, output=f"{experiment} answer", status="ok",
+                           request_hash=f"h-{experiment}", prompt="Q", temperature=temperature,
+                           system=f"{experiment} system")
+        record.item_id = "case0"
+        get_session().store.append(record)
+    card = ReviewPanel(pairwise=("base", "cand"), rater="ana").card()
+    assert (card["left_variant"], card["right_variant"]) == (
+        "gpt-4o-mini · temperature 0", "gpt-4o-mini · temperature 1")
+    assert (card["left_system"], card["right_system"]) == ("base system", "cand system")
+    assert card["position"] == "item 1 of 1"
+    blind = ReviewPanel(pairwise=("base", "cand"), blind=True, rater="ana").card()
+    assert "left_variant" not in blind and "left_system" not in blind
+
+
+def test_a_cards_variables_read_as_name_equals_value() -> None:
+    add_run("Paris", experiment="vars", country="France", size=3)
+    assert ReviewPanel("vars", rater="ana").card()["variables"] == "country = France, size = 3"

@@ -86,6 +86,33 @@ def test_a_known_difference() -> None:
     assert result.unpaired_baseline == [] and result.unpaired_candidate == []
 
 
+def test_the_summary_names_both_sides_reads_cases_and_says_how_to_read_ci_and_p() -> None:
+    two_sides([0, 0, 0, 0, 0], [1, 1, 1, 1, 0])
+    result = wb.compare_runs("base", wb.runs("cand"), scorer="contains")
+    assert (result.baseline_name, result.candidate_name) == ("base", "cand")
+    # The interval excludes 0 while p = 0.125: the two methods disagree, and it says so.
+    assert result.ci is not None and result.ci[0] > 0 and result.p_value == pytest.approx(0.125)
+    page = result._repr_html_()
+    assert "base · mean 0" in page and "cand · mean 0.8" in page
+    assert "q = 0: fixed" in page and "{" not in page.split("<ul")[1]  # not raw JSON
+    assert "two different methods" in page and "here they disagree" in page
+    assert "bootstrap" in str(result) and "base" in str(result) and "cand" in str(result)
+    two_sides([0] * 10, [1] * 10)  # every case fixed: interval and p both say so
+    agreeing = wb.compare_runs("base", "cand", scorer="contains")
+    assert "here they agree" in agreeing.reading()
+
+
+def test_a_win_rate_counts_in_words_with_plurals() -> None:
+    import pandas as pd
+
+    from workbench.notebook.review.store import win_rate
+
+    one_each = win_rate(pd.DataFrame({"winner": ["candidate", "baseline", "tie"]}))
+    assert "1 win, 1 loss, 1 tie," in str(one_each)
+    more = win_rate(pd.DataFrame({"winner": ["candidate"] * 2 + ["baseline"] * 2}))
+    assert "2 wins, 2 losses, 0 ties," in str(more)
+
+
 def test_graded_scores_match_the_enumerated_permutation_test() -> None:
     baseline = [3.0, 2.0, 4.0, 1.0, 5.0, 2.0]
     candidate = [5.0, 3.0, 3.0, 4.0, 5.0, 3.0]

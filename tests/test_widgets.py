@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
@@ -104,7 +105,54 @@ def test_stop_cancels_the_sweep(start_api: Start) -> None:
     assert p.sweep is not None and p.sweep.progress.state == "stopped"
     assert len(wb.runs()) < 6 and chats(api) < 6
     assert "stopped" in p.status.value
+    assert "stopped: press Run again to resume" in p.results.value  # not "run the cell"
     assert not p.run_button.disabled
+
+
+def test_run_again_clears_the_last_sweep_and_stop_shows_only_the_new_one(
+    start_api: Start,
+) -> None:
+    slow = {"delay": 0.0}
+
+    def answer(request: Received) -> Reply:
+        reply = echo(request)
+        reply.delay_s = slow["delay"]
+        return reply
+
+    api = start_api(answer)
+    p = panel()
+    p.variables.value = "country = France, Japan"
+    p.temperature_steps.value = 2
+    p.run_button.click()
+    assert p.wait(timeout=30) and "temperature=1.0" in p.results.value and "<svg" in p.plot.value
+    first_plot = p.plot.value
+    slow["delay"] = 0.5
+    p.variables.value = "country = " + ", ".join(f"c{i}" for i in range(8))
+    p.concurrency.value = 1
+    p.run_button.click()
+    # While the new sweep runs, nothing of the last one is shown as if it were this one.
+    assert p.results.value == "" and p.plot.value == "" and p.table is None
+    p.stop_button.click()
+    assert p.wait(timeout=30) and p.sweep is not None and p.sweep.progress.state == "stopped"
+    assert "France" not in p.results.value and p.plot.value != first_plot
+    assert p.table is None or set(p.table.index) <= {f"c{i}" for i in range(8)}
+    assert chats(api) < 4 + 16
+
+
+def test_run_is_disabled_while_a_field_shows_an_error(api: LoopbackAPI) -> None:
+    p = panel()
+    assert "Undefined variable" in p.estimate.value and p.run_button.disabled
+    p.variables.value = "country = France"
+    assert "runs" in p.estimate.value and not p.run_button.disabled
+    p.seeds.value = "1,x"
+    assert "whole numbers" in p.estimate.value and p.run_button.disabled
+    p.seeds.value = "1,2"
+    assert not p.run_button.disabled
+    p.run_button.click()
+    assert p.run_button.disabled or p.wait(0)  # off while running (unless already done)
+    p.seeds.value = "1,x"  # a field turns bad during the run: Run stays off after it
+    assert p.wait(timeout=30) and p.run_button.disabled
+    assert chats(api) == 3 * 2  # 1 country x temperature 0, 0.5, 1 x seeds 1, 2
 
 
 def test_errors_show_in_the_panel(api: LoopbackAPI) -> None:
@@ -224,3 +272,27 @@ def test_playground_run_is_disabled_while_generating_and_stop_ends_a_stream(
     assert "stopped" in g.message.value and "var(--jp-warn-color0)" in g.message.value
     assert not g.run_button.disabled and g.stop_button.disabled
     assert "#b00020" not in g.message.value and 'class="wb-' not in g.answer.value
+
+
+def test_playground_refuses_an_undefined_variable_as_chat_does(api: LoopbackAPI) -> None:
+    from testing_shell import open_shell
+
+    with open_shell() as shell:  # the notebook whose variables the templates read
+        refuse_then_fill(api, shell)
+
+
+def refuse_then_fill(api: LoopbackAPI, shell: Any) -> None:
+    g = Playground("Tell me about {{thing}}.", models=["gpt-4o-mini"])
+    g.stream.value = False
+    g.run_button.click()
+    assert g.wait(timeout=30)
+    assert chats(api) == 0 and g.text == ""  # nothing sent, nothing shown as an answer
+    message = g.message.value
+    assert "Undefined variable thing in the prompt: define thing in the notebook first" in message
+    assert message.count("⚠") == 1 and "<br" not in message  # one line
+    shell.user_ns["thing"] = "lighthouses"  # defined: filled as %%chat fills it
+    g.run_button.click()
+    assert g.wait(timeout=30)
+    assert api.received[-1].body["messages"][-1]["content"] == "Tell me about lighthouses."
+    row = wb.runs().iloc[-1]  # the table keeps the template and its values, as for %%chat
+    assert row["template"] == "Tell me about {{thing}}." and "lighthouses" in row["variables"]

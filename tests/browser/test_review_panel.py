@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .notebook import Lab, run_cells
+from .notebook import Lab, contrast, run_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -43,7 +43,13 @@ def _store_sweep(path: Path, experiment: str) -> list[str]:
 def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> None:
     experiment = f"capitals-{theme}"  # one store for the Lab: ratings of one theme only
     ids = _store_sweep(lab.store, experiment)
-    cell = f"import workbench as wb\npanel = wb.ReviewPanel({experiment!r}, rater='tester')\npanel"
+    cell = (
+        "import workbench as wb\nfrom workbench.scoring.base import Score\n"
+        "def judge(output, **_):  # a judge that passes everything, and says why\n"
+        "    return Score(1.0, True, 'looks like a capital city')\n"
+        f"wb.score({experiment!r}, judge)\n"
+        f"panel = wb.ReviewPanel({experiment!r}, rater='tester')\npanel"
+    )
     with run_cells(lab, chromium, [cell], "review", theme) as run:
         page = run.page
         panel = page.locator(".wb-review")
@@ -67,9 +73,24 @@ def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> 
                 " === text", arg=f"{rated} of 4 rated", timeout=30_000,
             )
         assert "capital of Peru" in panel.inner_text()
+        # Which item, of which variant, is on screen.
+        assert page.locator(".wb-review-position").inner_text() == "item 4 of 4"
+        assert page.locator(".wb-review-variant").inner_text() == "variant: local"
+        assert "country = Peru" in panel.inner_text()  # the variables read as name = value
         page.locator(".wb-review-comment").fill("a comment")
         shot = run.screenshot(0, "review")
         assert shot.stat().st_size > 5_000
+        # "judge disagrees": Italy (rated fail) with the judge's verdict and its reason.
+        page.locator(".wb-review-filter").select_option("disagree")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-review').innerText.includes('capital of Italy')",
+            timeout=30_000,
+        )
+        verdict = page.locator(".wb-review-verdict")
+        assert verdict.inner_text() == "judge: pass (1) · looks like a capital city"
+        assert page.locator(".wb-review-position").inner_text() == "item 2 of 4"
+        assert contrast(verdict) >= 4.5 and contrast(page.locator(".wb-review-position")) >= 4.5
+        run.screenshot(0, "review-disagree")
 
     from workbench.store import ExperimentStore
 

@@ -1,9 +1,12 @@
-"""The SweepPanel in a real JupyterLab, driven by a real Chromium.
+"""The SweepPanel in a real JupyterLab (light and dark theme), driven by a real Chromium.
 
 Runs the notebook cell that shows ``wb.SweepPanel()``, moves the temperature slider,
 checks that the live estimate follows, clicks Run, and waits for the side-by-side
-results and the token plot (the shared Lab and Chromium of conftest.py, light theme). The
-screenshot ``test-artifacts/sweep-panel-readme-light.png`` is the README's picture.
+results and the token plot; then Run again and Stop: the last sweep's table and chart are
+gone while the new one runs, and what is shown after Stop is the new sweep's; a bad field
+turns Run off. Screenshots ``test-artifacts/sweep-panel-readme-<theme>.png`` (the light
+one is the README's picture), ``sweep-panel-stopped-<theme>.png`` and
+``sweep-panel-error-<theme>.png``.
 """
 
 from __future__ import annotations
@@ -39,9 +42,25 @@ def _run_ids(store_path: Path) -> set[str]:
         return set(store.runs()["run_id"])
 
 
-def test_sweep_panel_in_a_real_browser(lab: Lab, chromium: Any) -> None:
+def _type(page: Any, selector: str, text: str) -> None:
+    """Type into a panel's text box and commit it (the boxes update on Enter / blur)."""
+    box = page.locator(f"{selector} input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def _boxes_overlap(page: Any, first: str, second: str) -> float:
+    """How many pixels the bottom of ``first`` reaches into ``second`` (<= 0: none)."""
+    return float(page.evaluate(
+        "([a, b]) => document.querySelector(a).getBoundingClientRect().bottom"
+        " - document.querySelector(b).getBoundingClientRect().top",
+        [first, second],
+    ))
+
+
+def test_sweep_panel_in_a_real_browser(lab: Lab, chromium: Any, theme: str) -> None:
     before_ids = _run_ids(lab.store)  # the Lab's store is shared with the other tests
-    with run_cells(lab, chromium, [_panel_cell()], "panel", "light") as run:
+    with run_cells(lab, chromium, [_panel_cell()], f"panel-{theme}", theme) as run:
         page = run.page
         estimate = page.locator(".wb-estimate")
         estimate.wait_for(timeout=90_000)
@@ -60,6 +79,12 @@ def test_sweep_panel_in_a_real_browser(lab: Lab, chromium: Any) -> None:
             arg=before,
             timeout=30_000,
         )
+        # Six temperatures: a table wider than the output, so it scrolls sideways.
+        _type(page, ".wb-temperature-steps", "6")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-estimate').innerText.startsWith('6 runs')",
+            timeout=30_000,
+        )
         after = estimate.inner_text()
         assert re.search(r"temperature = ", after) and after != before
 
@@ -76,11 +101,62 @@ def test_sweep_panel_in_a_real_browser(lab: Lab, chromium: Any) -> None:
         # The README's picture of the panel (notebooks/images/sweep-panel.png).
         shot = run.screenshot(0, "sweep-panel-readme")
         assert shot.stat().st_size > 10_000
-    # The kernel logged real rows: one per run of the sweep it showed.
+        # The table scrolls sideways inside the panel, and its scrollbar ends above the
+        # chart, not under it.
+        geometry = page.evaluate(
+            "() => [...document.querySelectorAll('.wb-results, .wb-results .wb-sweep-scroll,"
+            " .wb-plot, .wb-plot svg')].map(n => { const r = n.getBoundingClientRect();"
+            " return [n.className.baseVal ?? n.className, r.top, r.bottom, r.width,"
+            " n.scrollWidth, n.clientWidth]; })"
+        )
+        scroller = page.locator(".wb-results .wb-sweep-scroll")
+        assert scroller.evaluate("n => n.scrollWidth > n.clientWidth"), geometry
+        results = page.locator(".wb-results")  # the panel itself does not scroll sideways
+        assert results.evaluate("n => n.scrollWidth <= n.clientWidth + 1"), geometry
+        assert _boxes_overlap(page, ".wb-results .wb-sweep-scroll", ".wb-plot svg") <= 0, geometry
+        assert _boxes_overlap(page, ".wb-results", ".wb-plot") <= 0, geometry
+        first_sweep = _run_ids(lab.store) - before_ids
+
+        # Run again with more cases, and Stop at once.
+        page.locator(".wb-temperature-steps input").fill("9")
+        page.locator(".wb-temperature-steps input").press("Enter")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-estimate').innerText.startsWith('9 runs')",
+            timeout=30_000,
+        )
+        page.locator("button.wb-run").click()
+        page.wait_for_function(  # the last sweep's table and chart are gone meanwhile
+            "() => !document.querySelector('.wb-results table')"
+            " && !document.querySelector('.wb-plot svg')", timeout=30_000,
+        )
+        page.locator("button.wb-stop").click()
+        page.wait_for_function(
+            "() => document.querySelector('.wb-status').innerText.includes('stopped')",
+            timeout=60_000,
+        )
+        page.wait_for_selector("button.wb-run:not([disabled])", timeout=60_000)
+        stopped_table = page.locator(".wb-results table")
+        if stopped_table.count():  # what came before Stop: the new sweep's columns only
+            # 6 steps of 0 to 0.8 had 0.16; 9 steps (0, 0.1, ... 0.8) do not.
+            assert "temperature=0.16" not in stopped_table.inner_text()
+        run.screenshot(0, "sweep-panel-stopped")
+
+        # A field with an error: Run is off until it is fixed.
+        _type(page, ".wb-seeds", "1,x")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-estimate').innerText.includes('whole numbers')",
+            timeout=30_000,
+        )
+        assert page.locator("button.wb-run").is_disabled()
+        run.screenshot(0, "sweep-panel-error")
+        _type(page, ".wb-seeds", "1")
+        page.wait_for_selector("button.wb-run:not([disabled])", timeout=30_000)
+
+    # The kernel logged real rows: one per run of the first sweep it showed.
     runs = int(re.match(r"(\d+) runs?", after).group(1))  # type: ignore[union-attr]
     from workbench.store import ExperimentStore
 
     with ExperimentStore(lab.store) as store:
         df = store.runs()
-    df = df[~df["run_id"].isin(before_ids)]
+    df = df[df["run_id"].isin(first_sweep)]
     assert len(df) == runs and set(df.status) == {"ok"} and df.sweep_id.nunique() == 1

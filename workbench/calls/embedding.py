@@ -188,7 +188,7 @@ def _finish(
     if sent is None:
         # Every text came from the table: a replay, at no cost.
         record.cache_hit = True
-        record.latency_s = 0.0
+        record.latency_s = None  # not measured: no API call (see prepare.replay_into)
         record.cost_usd = 0.0
         record.price_source = "cache"
         record.prompt_tokens = record.total_tokens = 0

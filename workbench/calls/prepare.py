@@ -118,10 +118,12 @@ def replay_into(record: RunRecord, hit: RunRecord) -> RunRecord:
     """``record`` answered by ``hit``, an ok run with the same identity."""
     for name in _REPLAYED:
         setattr(record, name, getattr(hit, name))
-    # A replay costs nothing and takes no API time; the original row keeps both.
+    # A replay costs nothing and takes no API time; the original row keeps both. Its
+    # latency is "not measured" (None), not 0 s: a 0 would pull a latency mean down, and a
+    # copy of the original's would count that call's time twice.
     record.cost_usd = 0.0
     record.price_source = "cache"
-    record.latency_s = 0.0
+    record.latency_s = None
     record.cache_hit = True
     return record
 

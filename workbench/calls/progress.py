@@ -40,6 +40,14 @@ class SweepProgress:
     rate_limited: int = 0
     state: State = "planned"
     message: str = ""
+    to_score: int = 0  # a judge's calls sent in this run, and answered (or failed) so far:
+    scored: int = 0  # after the last generation the bar says "scoring 12/32", not 100 %
+
+    def scoring(self) -> str:
+        """``scoring 12/32`` while a judge is still scoring after the last generation."""
+        if self.state != "running" or self.done < self.total or self.scored >= self.to_score:
+            return ""
+        return f"scoring {self.scored}/{self.to_score}"
 
     def summary(self) -> str:
         """One line: ``12/20 done · 1 error · 3 from the table · $0.001200`` (the spend
@@ -56,6 +64,8 @@ class SweepProgress:
         parts.append(spent_text(self.spent_usd, self.unpriced))
         if self.state in ("stopped", "failed"):
             parts.append(self.state + (f": {self.message}" if self.message else ""))
+        if self.scoring():
+            parts.append(self.scoring())
         return " · ".join(parts)
 
 
@@ -90,9 +100,11 @@ class ProgressBar:
         from tqdm.auto import tqdm
 
         self._bar: Any = tqdm(total=total, desc=description, unit="run", dynamic_ncols=True)
+        self._description = description
 
     def show(self, progress: SweepProgress) -> None:
         self._bar.n = progress.done
+        self._bar.set_description(progress.scoring() or self._description, refresh=False)
         spent = spent_text(progress.spent_usd, progress.unpriced)
         postfix = f"errors={progress.errors} spent={spent}"
         if progress.replayed or progress.already:

@@ -51,15 +51,32 @@ class PairedComparison:
     unpaired_candidate: list[str] = field(default_factory=list)
     paired_on: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    baseline_name: str = "baseline"  # the experiment (or sweep) each side is
+    candidate_name: str = "candidate"
 
     def __str__(self) -> str:
         ci = "n/a" if self.ci is None else f"[{self.ci[0]:+.3g}, {self.ci[1]:+.3g}]"
         p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
         return (
-            f"{self.scorer}: baseline {self.baseline_mean:.3g}, candidate "
-            f"{self.candidate_mean:.3g}, difference {self.difference:+.3g} (95% CI {ci}, "
-            f"p = {p}) over {self.pairs} pairs; {len(self.flipped)} flipped"
+            f"{self.scorer}: baseline {self.baseline_name} {self.baseline_mean:.3g}, "
+            f"candidate {self.candidate_name} {self.candidate_mean:.3g}, difference "
+            f"{self.difference:+.3g} (95% CI {ci}, p = {p}) over {self.pairs} pairs; "
+            f"{len(self.flipped)} flipped. {self.reading()}"
         )
+
+    def reading(self) -> str:
+        """How to read the interval beside the p-value: two methods, one sentence."""
+        if self.ci is None or self.p_value is None:
+            return ""
+        text = ("The interval (bootstrap of the pairs' mean difference) and p (paired "
+                "permutation test: how often swapping sides gives a difference this large) "
+                "are two different methods")
+        excludes_zero = self.ci[0] > 0 or self.ci[1] < 0
+        if excludes_zero != (self.p_value < 0.05):
+            zero = "excludes" if excludes_zero else "includes"
+            return (text + f"; here they disagree (the interval {zero} 0, p = "
+                    f"{self.p_value:.3g}): weak evidence either way, collect more cases.")
+        return text + "; here they agree."
 
     __repr__ = __str__
 
@@ -70,8 +87,8 @@ class PairedComparison:
         sign = ("--jp-success-color1" if self.difference > 0
                 else "--jp-error-color1" if self.difference < 0 else "--jp-ui-font-color1")
         rows = [
-            ("baseline mean", f"{self.baseline_mean:.3g}"),
-            ("candidate mean", f"{self.candidate_mean:.3g}"),
+            ("baseline", f"{e(self.baseline_name)} · mean {self.baseline_mean:.3g}"),
+            ("candidate", f"{e(self.candidate_name)} · mean {self.candidate_mean:.3g}"),
             ("difference", f"<b style='color: var({sign})'>{self.difference:+.3g}</b>"),
             ("95 % interval (bootstrap)", ci),
             ("p-value (paired permutation)", p),
@@ -90,9 +107,11 @@ class PairedComparison:
         notes = "".join(
             f"<div style='color:var(--jp-warn-color1)'>{e(n)}</div>" for n in self.notes
         )
+        if self.reading():
+            notes += f"<div style='color:var(--jp-ui-font-color2)'>{e(self.reading())}</div>"
         flips = "".join(
-            f"<li>{e(str(f['case'])[:80])}: {'fixed' if f['candidate_passed'] else 'broken'}"
-            "</li>" for f in self.flipped[:10]
+            f"<li>{e(readable_case(f['case'])[:80])}: "
+            f"{'fixed' if f['candidate_passed'] else 'broken'}</li>" for f in self.flipped[:10]
         )
         more = f"<li>... {len(self.flipped) - 10} more in .flipped</li>" if len(
             self.flipped) > 10 else ""
@@ -100,7 +119,8 @@ class PairedComparison:
             "<div style='color:var(--jp-ui-font-color1);font-family:var(--jp-ui-font-family)'>"
             f"<b>compare_runs · {e(self.scorer)}</b>"
             f"<table style='border-collapse:collapse'>{cells}</table>{notes}"
-            + (f"<ul style='margin:2px 0'>{flips}{more}</ul>" if flips else "")
+            + (f"<div style='margin-top:4px'>flipped cases</div>"
+               f"<ul style='margin:2px 0'>{flips}{more}</ul>" if flips else "")
             + "</div>"
         )
 
@@ -110,6 +130,36 @@ class PairedComparison:
 
     def plot(self, ax: Axes | None = None) -> Axes:
         return paired_plot(self, ax=ax)
+
+
+def readable_case(case: Any) -> str:
+    """A case label as a person reads it: ``country = France, size = 3``, not JSON."""
+    import json
+
+    try:
+        values = json.loads(case) if isinstance(case, str) else None
+    except ValueError:
+        values = None
+    if isinstance(values, dict) and values:
+        return ", ".join(f"{k} = {v}" for k, v in values.items())
+    return str(case)
+
+
+def side_name(data: Any, side: str) -> str:
+    """What a side is called: its experiment name (a name, a Sweep's, or a runs frame's
+    single experiment), else "baseline" / "candidate"."""
+    if isinstance(data, str):
+        return data
+    experiment = getattr(data, "experiment", None)
+    if isinstance(experiment, str):
+        return experiment
+    if experiment is not None and hasattr(experiment, "unique"):  # a runs DataFrame
+        names = [str(n) for n in experiment.dropna().unique()]
+        if len(names) == 1:
+            return names[0]
+        if names:
+            return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+    return side
 
 
 def compare_runs(
@@ -175,6 +225,8 @@ def compare_runs(
         unpaired_candidate=unpaired_c,
         paired_on=("case", "sample_index", *on),
         notes=notes,
+        baseline_name=side_name(baseline, "baseline"),
+        candidate_name=side_name(candidate, "candidate"),
     )
 
 

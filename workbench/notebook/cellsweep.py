@@ -156,8 +156,9 @@ class SweepDisplay:
     """The result of a sweep cell: outputs side by side (one column per knob combination)
     and a summary line: models · runs, ok and errors · tokens · cost · cached · sweep id."""
 
-    def __init__(self, sweep: Sweep) -> None:
+    def __init__(self, sweep: Sweep, *, resume: str = "run the cell again") -> None:
         self.sweep = sweep
+        self.resume = resume  # how to send the rest after a stop (a panel: press Run)
         self.df = sweep.df
         self.table = _with_scores(sweep, sweep.table())
         self.notes = sweep.notes_table()
@@ -183,7 +184,7 @@ class SweepDisplay:
                 parts.append(f"{column} mean {mean:.3g}")
         state = sweep.progress
         if state.state == "stopped":
-            parts.append("stopped: run the cell again to resume")
+            parts.append(f"stopped: {self.resume} to resume")
         elif state.state == "failed":
             parts.append(f"failed: {state.message}")
         parts.append(f"sweep {sweep.sweep_id}")

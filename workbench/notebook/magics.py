@@ -28,9 +28,14 @@ from IPython.core.magic import (
 
 from workbench.calls.session import get_session, one_line
 from workbench.calls.tools import ToolError
-from workbench.core.errors import APIConnectionError, APITimeoutError, WorkbenchError
+from workbench.core.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    CallInterrupted,
+    WorkbenchError,
+)
 from workbench.core.templates import TemplateError
-from workbench.notebook.cells import run_chat, run_embed
+from workbench.notebook.cells import ChatOutcome, run_chat, run_embed
 from workbench.notebook.cellsweep import plan_sweep, run_sweep
 from workbench.notebook.commands import HELP, SUBCOMMANDS, unknown_command
 from workbench.notebook.display import ChatDisplay, StreamDisplay, show
@@ -159,7 +164,13 @@ class WorkbenchMagics(Magics):
                 if _local_model_will_start(request):  # ~2.5 s of a blank output otherwise
                     screen.status("starting the local model… (once per kernel)")
                 on_delta = screen if request.stream else None
-                outcome = run_chat(request, self.user_ns, on_delta=on_delta)
+                try:
+                    outcome = run_chat(request, self.user_ns, on_delta=on_delta)
+                except CallInterrupted as exc:
+                    # Ctrl-C: the whole partial answer (the live view lags up to 0.25 s)
+                    # and its footer in place; IPython then shows the exception's one line.
+                    screen.finish(ChatDisplay(ChatOutcome([exc.response])))
+                    raise
                 result = ChatDisplay(outcome)
                 screen.finish(result)
             if request.out and request.schema:

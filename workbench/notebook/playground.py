@@ -9,12 +9,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
+from IPython import get_ipython
 
 from workbench.calls.session import Session, get_session
 from workbench.core.money import NO_MATHS_CLASS, money_html
+from workbench.core.templates import render, variables_of
 from workbench.notebook.panelparts import LABELLED, WIDE, KnobControl, Panel, api_range, note_html
 
 __all__ = ["Playground"]
+
+
+def notebook_namespace() -> dict[str, Any]:
+    """The running notebook's variables (empty outside IPython): what ``%%chat`` reads."""
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
 
 
 class Playground(Panel):
@@ -147,13 +155,15 @@ class Playground(Panel):
         try:
             if not self.prompt.value.strip():
                 raise ValueError("Write a prompt first")
+            prompt, system, columns = self._rendered()  # an undefined {{name}} sends nothing
             self.response = self.session.chat(
-                self.prompt.value,
+                prompt,
                 model=self.model.value or None,
-                system=self.system.value.strip() or None,
+                system=system,
                 stream=stream,
                 fresh=bool(self.fresh.value),
                 on_delta=self._delta if stream else None,
+                **columns,
                 **self.params(),
             )
         except KeyboardInterrupt:  # Stop: the partial answer is stored as a failed row
@@ -171,6 +181,22 @@ class Playground(Panel):
             notes.append("answered from the table · tick fresh for a new sample")
         self.message.value = "".join(note_html(n) for n in notes if n)
         self.footer.value = money_html(footer(response))
+
+    def _rendered(self) -> tuple[str, str | None, dict[str, Any]]:
+        """The prompt and system prompt with their ``{{name}}`` filled from the notebook's
+        variables, as ``%%chat`` fills them (and refuses an undefined name, as one line),
+        and the template columns the table keeps."""
+        namespace = notebook_namespace()
+        prompt = render(self.prompt.value, namespace)
+        system_template = self.system.value.strip() or None
+        system = None if system_template is None else render(
+            system_template, namespace, what="system prompt"
+        )
+        names = sorted(set(variables_of(self.prompt.value) + variables_of(system_template or "")))
+        if not names:
+            return prompt, system, {}
+        variables = {n: namespace[n] for n in names}
+        return prompt, system, {"template": self.prompt.value, "variables": variables}
 
     def _show_text(self, text: str) -> None:
         self.text = text

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SweepPanel", "Playground", "available_models", "parse_variables"]
 
+# An HTML widget's content is a flex item that grows to its widest line (min-width: auto):
+# a wide table made the whole panel output scroll, its scrollbar under the chart, instead
+# of the table scrolling inside its own box (measured: content 1,514 px in a 964 px panel).
+_FIT_WIDTH = "<style>.wb-results > .widget-html-content {min-width: 0}</style>"
+
 
 class SweepPanel(Panel):
     """Plan a sweep with sliders and boxes, see its cost before running, run and stop it,
@@ -131,6 +136,7 @@ class SweepPanel(Panel):
             (self.results, "results"), (self.plot, "plot"), (self.message, "message"),
             (self.temperature.control, "temperature"), (self.top_p.control, "top-p"),
             (self.progress, "progress"), (self.status, "status"), (self.batch, "batch"),
+            (self.temperature_steps, "temperature-steps"), (self.seeds, "seeds"),
         ):
             part.add_class(f"wb-{name}")
         controls = [
@@ -220,7 +226,9 @@ class SweepPanel(Panel):
             total, to_send = sweep.estimate(), sweep.estimate(remaining=True)
         except Exception as exc:  # noqa: BLE001 - half-typed input is normal here
             self.estimate.value = error_html(exc)
+            self._ready(False)  # Run would only fail with the same message
             return
+        self._ready(True)
         answered = total.runs - to_send.runs
         note = f" ({answered} already in the table, free)" if answered else ""
         # Say which values the sweep will try: a moved slider shows up here at once.
@@ -235,6 +243,13 @@ class SweepPanel(Panel):
         ) + (f"<br><small>{html.escape(detectable)}</small>" if detectable else "")
         self.estimate_runs = total.runs
 
+    def _ready(self, valid: bool) -> None:
+        """Run is enabled only when the controls describe a sweep and none is running
+        (Stop is enabled exactly while one runs)."""
+        if self.stop_button.disabled:
+            self.run_button.disabled = not valid
+            self.run_button.tooltip = "" if valid else "fix the message above first"
+
     def run(self) -> None:
         """Start the sweep in the background (the Run button)."""
         if self.sweep is not None and self.sweep.running:
@@ -247,6 +262,9 @@ class SweepPanel(Panel):
             return
         self.sweep = sweep
         self.progress.max, self.progress.value = max(len(sweep), 1), 0
+        # The last sweep's table and chart would read as this one's until it ends.
+        self.results.value = self.plot.value = self.status.value = ""
+        self.table = None
         # Before start(): a quick sweep may be over (and the buttons reset) before it returns.
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._idle.clear()
@@ -281,14 +299,13 @@ class SweepPanel(Panel):
                 self._show_error(exc)
             from workbench.notebook.cellsweep import SweepDisplay
 
-            shown = SweepDisplay(sweep)  # the same table as a %%chat sweep's
+            shown = SweepDisplay(sweep, resume="press Run again")  # as a %%chat sweep's
             df, self.table = shown.df, shown.table
-            self.results.value = shown.html()
-            if not df.empty:
-                self.plot.value = token_usage_svg(df, list(sweep.grid))
-            self.update_estimate()  # what is now in the table costs nothing
+            self.results.value = _FIT_WIDTH + shown.html()
+            self.plot.value = "" if df.empty else token_usage_svg(df, list(sweep.grid))
         except Exception as exc:  # noqa: BLE001 - shown in the panel
             self._show_error(exc)
         finally:
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            self.stop_button.disabled = True
+            self.update_estimate()  # what is now in the table costs nothing; enables Run
             self._idle.set()

@@ -69,8 +69,10 @@ class ModelCalls:
         budget: Decimal | None = None,
         sweep: SweepSpend | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        progress: SharedProgress | None = None,
     ) -> None:
         self._session = session
+        self.progress = progress  # a sweep's: its to_score/scored count these calls
         self.concurrency = concurrency
         self.spending = Spend(
             "Scoring", budget, session.spend, within=sweep,
@@ -255,10 +257,12 @@ class ModelCalls:
     ) -> None:
         def on_row(record: RunRecord) -> None:
             answers[record.request_hash] = ChatResponse(record=record)
+            if self.progress is not None:
+                self.progress.add(scored=1)
 
         # The dispatcher logs a failed call's row through the session; this records the
         # error beside it so that the score can say why.
-        recording = _RecordingErrors(self._session, errors)
+        recording = _RecordingErrors(self._session, errors, self.progress)
         dispatcher = Dispatcher(
             cast("Session", recording),
             SharedProgress(),
@@ -268,6 +272,8 @@ class ModelCalls:
             spend=cast("SweepSpend", self.spending),
         )
         jobs = [Job(p, _reserved_tokens(p)) for p in _unique(prepared)]
+        if self.progress is not None:
+            self.progress.add(to_score=len(jobs))
         await dispatcher.run(jobs)
 
 
@@ -282,8 +288,9 @@ class PartialSend(Exception):
 class _RecordingErrors:
     """The session, as the dispatcher sees it, with each failed call's error kept."""
 
-    def __init__(self, session: Session, errors: dict[str, BaseException]) -> None:
-        self._session, self._errors = session, errors
+    def __init__(self, session: Session, errors: dict[str, BaseException],
+                 progress: SharedProgress | None = None) -> None:
+        self._session, self._errors, self._progress = session, errors, progress
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -291,6 +298,8 @@ class _RecordingErrors:
     def finish_error(self, record: RunRecord, exc: BaseException, *args: Any,
                      **kwargs: Any) -> Any:
         self._errors[record.request_hash] = exc
+        if self._progress is not None:
+            self._progress.add(scored=1)
         return self._session.finish_error(record, exc, *args, **kwargs)
 
 

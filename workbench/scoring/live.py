@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.calls.estimate import Estimate
+    from workbench.calls.progress import SharedProgress
     from workbench.calls.session import PreparedChat, Session
     from workbench.calls.spend import SweepSpend
     from workbench.core.record import RunRecord
@@ -44,6 +45,7 @@ class LiveScoring:
         self.session = session
         self.concurrency = concurrency
         self.spend: SweepSpend | None = None
+        self.progress: SharedProgress | None = None  # the sweep's: counts the judge's calls
         self._free = [s for s in self.scorers if not s.uses_model]
         self._paid = [s for s in self.scorers if s.uses_model]
         self._pool: ThreadPoolExecutor | None = None  # scorers that call no model
@@ -63,7 +65,8 @@ class LiveScoring:
         with self._lock:
             if self._calls is None:
                 self._calls = ModelCalls(self.session, concurrency=self.concurrency,
-                                         sweep=self.spend, loop=self._loop)
+                                         sweep=self.spend, loop=self._loop,
+                                         progress=self.progress)
             return self._calls
 
     def estimate(self, planned: Sequence[PreparedChat]) -> Estimate | None:

@@ -259,6 +259,8 @@ class Sweep(SweepCosting, SweepResults):
             spent_usd=0.0,
             unpriced=0,
             rate_limited=0,
+            to_score=0,
+            scored=0,
             state="running",
             message="",
         )
@@ -270,7 +272,7 @@ class Sweep(SweepCosting, SweepResults):
         # This run's calls and its scorers' model calls, against its budget and the session's.
         spend = SweepSpend(self.budget, self.session.spend)
         if scoring is not None:
-            scoring.spend = spend
+            scoring.spend, scoring.progress = spend, self._shared
         try:
             for prepared in work.replay:
                 replayed = self.session.cached(attempt_of(prepared))

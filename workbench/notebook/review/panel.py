@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.calls.session import Session, get_session, one_line
 from workbench.core.errors import InvalidInputError
 from workbench.core.selection import TAKES, RunsSelectionError
+from workbench.decide.paired import readable_case
 from workbench.notebook.review.store import (
     HUMAN,
     WinRate,
@@ -86,6 +87,32 @@ def _text(value: Any) -> str:
     if value is None or value != value:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def _knob(value: Any) -> str | None:
+    if value is None or value != value:  # None or NaN: not sent
+        return None
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def variant_of(run: dict[str, Any]) -> str:
+    """The variant a run is of, as one line: ``gpt-4o-mini · temperature 0.7 · seed 1``."""
+    parts = [_text(run.get("model"))]
+    for name in ("temperature", "top_p", "seed"):
+        shown = _knob(run.get(name))
+        if shown is not None:
+            parts.append(f"{name} {shown}")
+    return " · ".join(p for p in parts if p)
+
+
+def _verdict(row: Any) -> str:
+    """Another scorer's score of a run, as one line: ``judge: fail (0) · too long``."""
+    passed = row["passed"]
+    word = "" if passed is None or passed != passed else ("pass" if passed else "fail")
+    value = _knob(row["value"])
+    said = f"{word} ({value})" if word and value is not None else word or value or "no score"
+    reason = _text(row["reason"]).strip()
+    return f"{row['scorer']}: {said}" + (f" · {reason}" if reason else "")
 
 
 class ReviewPanel:
@@ -271,6 +298,19 @@ class ReviewPanel:
         return None
 
     @property
+    def position_text(self) -> str:
+        """``item 3 of 20`` (the case's place in the whole list, whatever the filter)."""
+        if self.current is None:
+            return ""
+        return f"item {self.position + 1} of {len(self.cases)}"
+
+    def verdicts(self, run_id: str) -> list[str]:
+        """The other scorers' latest scores of a run (a judge's verdict and its reason)."""
+        frame = read_scores(self._ratings_store(), run_ids=[run_id])
+        others = frame[~frame["scorer"].eq(HUMAN)].drop_duplicates("scorer_id", keep="last")
+        return [_verdict(row) for _, row in others.iterrows()]
+
+    @property
     def progress(self) -> str:
         rated = len(self._rated() & {c.run_id for c in self.cases})
         text = f"{rated} of {len(self.cases)} rated"
@@ -288,9 +328,10 @@ class ReviewPanel:
         card: dict[str, Any] = {
             "mode": "pairwise" if self.pairwise else "single",
             "run_id": case.run_id,
+            "position": self.position_text,
             "prompt": _text(run.get("prompt")),
             "variables": "" if _text(run.get("variables")) in ("", "{}")
-            else _text(run.get("variables")),
+            else readable_case(_text(run.get("variables"))),  # country = France, not JSON
             "expected": _text(expected_for(run)),
         }
         if case.other is not None:
@@ -301,8 +342,15 @@ class ReviewPanel:
             card.update(left=_text(left.get("output")), right=_text(right.get("output")),
                         left_label="left" if self.blind else f"left: {left_name}",
                         right_label="right" if self.blind else f"right: {right_name}")
+            if not self.blind:  # blind: which variant is which is the thing hidden
+                card.update(left_variant=variant_of(left), right_variant=variant_of(right),
+                            left_system=_text(left.get("system")),
+                            right_system=_text(right.get("system")))
         else:
             card["output"] = _text(run.get("output"))
+            card["variant"] = variant_of(run)
+            card["system"] = _text(run.get("system"))
+            card["verdicts"] = self.verdicts(case.run_id)
             stored = self.ratings()
             mine = stored[stored["run_id"].eq(case.run_id)]
             if not mine.empty:
@@ -330,10 +378,12 @@ class ReviewPanel:
 
     def _refresh(self) -> None:
         if self._widget is not None:
-            self._widget.card = self.card()
-            self._widget.progress = self.progress
-            self._widget.status = self.status
-            self._widget.filter = self.filter
+            card, progress = self.card(), self.progress
+            with self._widget.hold_sync():  # one message to the browser, one redraw
+                self._widget.card = card
+                self._widget.progress = progress
+                self._widget.status = self.status
+                self._widget.filter = self.filter
 
     # -- helpers ----------------------------------------------------------------------
     def _visible(self, position: int) -> bool:

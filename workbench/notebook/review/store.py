@@ -136,7 +136,12 @@ class WinRate:
         if self.pairs == 0:
             return "no preferences yet"
         return (f"candidate win rate {self.rate:.0%} (95 % CI {self.low:.0%}–{self.high:.0%}; "
-                f"{self.wins} wins, {self.losses} losses, {self.ties} ties, ties count half)")
+                f"{_count(self.wins, 'win')}, {_count(self.losses, 'loss', 'losses')}, "
+                f"{_count(self.ties, 'tie')}, ties count half)")
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def win_rate(preferences: pd.DataFrame) -> WinRate:

@@ -85,7 +85,10 @@ function render({ model, el: root }) {
     const scale = model.get("scale");
     panel.replaceChildren();
     const head = el("div", "wb-review-head");
-    head.appendChild(el("span", "wb-review-progress", model.get("progress")));
+    const counts = el("span", "wb-review-counts");
+    counts.appendChild(el("span", "wb-review-progress", model.get("progress")));
+    if (card.position) counts.appendChild(el("span", "wb-review-position", card.position));
+    head.appendChild(counts);
     const filter = el("select", "wb-review-filter");
     for (const [value, label] of [["all", "all"], ["unrated", "not yet rated"],
                                   ["disagree", "judge disagrees"]]) {
@@ -101,16 +104,31 @@ function render({ model, el: root }) {
     if (!card.run_id && !card.left) {
       panel.appendChild(el("div", "wb-review-empty", card.message || "nothing to review"));
     } else {
+      const variant = (text) => el("div", "wb-review-variant", "variant: " + text);
+      if (card.variant) panel.appendChild(variant(card.variant));
+      if (card.system) panel.appendChild(block("system prompt", card.system, "wb-review-system"));
       panel.appendChild(block("prompt", card.prompt || ""));
       if (card.variables) panel.appendChild(block("variables", card.variables));
       if (card.expected) panel.appendChild(block("expected", card.expected));
       if (card.mode === "pairwise") {
         const sides = el("div", "wb-review-sides");
-        sides.appendChild(block(card.left_label, card.left, "wb-review-output"));
-        sides.appendChild(block(card.right_label, card.right, "wb-review-output"));
+        for (const side of ["left", "right"]) {
+          const column = el("div", "wb-review-side");
+          if (card[side + "_variant"]) {
+            column.appendChild(variant(card[side + "_variant"]));
+          }
+          if (card[side + "_system"]) {
+            column.appendChild(block("system prompt", card[side + "_system"], "wb-review-system"));
+          }
+          column.appendChild(block(card[side + "_label"], card[side], "wb-review-output"));
+          sides.appendChild(column);
+        }
         panel.appendChild(sides);
       } else {
         panel.appendChild(block("output", card.output || "", "wb-review-output"));
+        for (const verdict of card.verdicts || []) {
+          panel.appendChild(el("div", "wb-review-verdict", verdict));
+        }
       }
       if (card.rating) panel.appendChild(el("div", "wb-review-rating", card.rating));
       const comment = el("textarea", "wb-review-comment");
@@ -137,7 +155,15 @@ function render({ model, el: root }) {
     panel.appendChild(el("div", "wb-review-status", model.get("status")));
   }
 
-  for (const name of ["card", "progress", "status", "filter"]) model.on("change:" + name, draw);
+  // One card update changes up to four traits: draw once for all of them, so a node
+  // looked at after an update is not replaced again a moment later.
+  let pending = false;
+  const redraw = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { pending = false; draw(); });
+  };
+  for (const name of ["card", "progress", "status", "filter"]) model.on("change:" + name, redraw);
   draw();
 }
 export default { render };
@@ -153,6 +179,11 @@ _CSS = """
 .wb-review-head { display: flex; justify-content: space-between; align-items: center;
   margin-bottom: 6px; }
 .wb-review-progress { font-weight: bold; }
+.wb-review-position { margin-left: 1em; color: var(--jp-ui-font-color2); }
+.wb-review-variant { color: var(--jp-ui-font-color2); font-size: var(--jp-ui-font-size0);
+  margin: 2px 0; }
+.wb-review-verdict { margin: 4px 0; padding: 2px 6px; color: var(--jp-ui-font-color1);
+  border-left: 3px solid var(--jp-warn-color1); white-space: pre-wrap; }
 .wb-review-filter, .wb-review-comment { color: var(--jp-ui-font-color1);
   background: var(--jp-input-background, var(--jp-layout-color0));
   border: 1px solid var(--jp-border-color1); }
