@@ -39,9 +39,6 @@ NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
 COLLECT_INDEX = -1
 COLLECT_STALE_S = 600.0
 COLLECT_RENEW = 500
-RENEW_SQL = (
-    "UPDATE claims SET claimed_at = ? WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
-)
 
 
 class MissingAnswersWarning(UserWarning):
@@ -93,8 +90,8 @@ class BatchCollector:
         endpoint = Endpoint("POST", f"batch {row.batch_id}")
         missing: list[PlannedRun] = []
         for count, custom_id in enumerate(row.ids, 1):
-            if count % COLLECT_RENEW == 0 and not self.session.store.execute(
-                RENEW_SQL, (now_iso(), key, COLLECT_INDEX, token)
+            if count % COLLECT_RENEW == 0 and not self.session.store.renew_claim(
+                key, COLLECT_INDEX, token
             ):
                 return False
             identity = jsonl.identity_of(custom_id)
