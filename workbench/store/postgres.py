@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.batches import BatchTables
 from workbench.store.columnar import (
     PostgresArrowReader,
     runs_frame_from_table,
@@ -46,7 +47,6 @@ from workbench.store.common import (
     text_key,
     vector_of,
 )
-from workbench.store.batches import BatchTables
 from workbench.store.datasets import DatasetTables
 from workbench.store.dialect import POSTGRES, psycopg_sql
 from workbench.store.frames import record_from_row, record_to_row

@@ -130,11 +130,11 @@ class ScoreTables:
 
     def scorer_ids(self) -> list[tuple[str, str, str]]:
         """(scorer name, scorer id, newest created_at) of every scorer that has scored."""
-        return [tuple(row) for row in self._query(self._sql.scorer_ids)]  # type: ignore[misc]
+        return [tuple(row) for row in self._query(self._sql.scorer_ids)]
 
     def score_values(self, scorer_id: str) -> list[tuple[str, float | None, int | None]]:
         """(run_id, value, passed) of every score of ``scorer_id`` (passed 0/1/None)."""
-        return [tuple(row) for row in self._query(self._sql.score_values, (scorer_id,))]  # type: ignore[misc]
+        return [tuple(row) for row in self._query(self._sql.score_values, (scorer_id,))]
 
     # -- review: replaced scores and preferences
     def keep_score_history(self, scorer_id: str, run_id: str, replaced_at: str) -> int:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.batches import BatchTables
 from workbench.store.columnar import export_parquet, read_runs_frame
 from workbench.store.common import (
     CLAIM_SQL,
@@ -46,7 +47,6 @@ from workbench.store.common import (
     text_key,
     vector_of,
 )
-from workbench.store.batches import BatchTables
 from workbench.store.datasets import DatasetTables, insert_dataset_sql
 from workbench.store.dialect import SQLITE
 from workbench.store.frames import (

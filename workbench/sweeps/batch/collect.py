@@ -20,7 +20,7 @@ from workbench.calls.session import PreparedChat, one_line
 from workbench.core.errors import APIStatusError, WorkbenchError
 from workbench.core.record import new_run_id
 from workbench.sweeps.batch import jsonl
-from workbench.sweeps.batch.ledger import BatchRow, Ledger, now_iso
+from workbench.sweeps.batch.ledger import BatchRow, Ledger
 
 if TYPE_CHECKING:
     from workbench.sweeps.batch.api import BatchAPI
