@@ -88,7 +88,7 @@ def only_filled_columns(path: Path) -> tuple[float, float, int]:
         cur.execute(f"SELECT {', '.join(f'COUNT({name})' for name in COLUMNS)} FROM runs")
         counts = cur.fetchone() or ()
     filled = {name: KINDS[name] for name, n in zip(COLUMNS, counts, strict=True) if n}
-    sqlite_arrow._READERS, sqlite_arrow.BATCH_ROWS = 2, 8_192
+    sqlite_arrow._READERS, sqlite_arrow.BATCH_ROWS = 2, 65_536
     parts = sqlite_arrow.read_parts(uri, filled, "", [], None, 50_000,
                                     lambda i: sqlite_arrow._Collected())
     assert parts is not None
@@ -168,9 +168,9 @@ def main() -> None:
         print(f"child start-up {start_wall:.2f} s (imports {imports:.2f} s)")
         lines = [f"fetchall {base_wall:.2f} s (CPU {base_cpu:.2f} s)",
                  f"child start-up {start_wall:.2f} s"]
-        for readers, batch_rows, write in [(2, 8_192, True), (2, 8_192, False), (1, 8_192, False),
-                                           (2, 1_024, False), (2, 65_536, False),
-                                           (4, 8_192, False)]:
+        for readers, batch_rows, write in [(2, 65_536, True), (2, 65_536, False),
+                                           (1, 65_536, False), (4, 65_536, False),
+                                           (2, 8_192, False), (2, 1_024, False)]:
             wall, used, detail = variant(path, readers, batch_rows, write)
             line = (f"{readers} thread(s), {batch_rows:,} rows a batch,"
                     f" {'typed and written' if write else 'typed, not written'}:"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _BATCH_OPTION = "adbc.sqlite.query.batch_rows"  # the driver's statement option
-BATCH_ROWS = 8_192  # see _read for why not the driver's 1,024
+BATCH_ROWS = 65_536  # see _read for why not the driver's 1,024
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
@@ -204,9 +204,10 @@ def _read(
         try:
             with dbapi.connect(uri) as conn, conn.cursor() as cur:
                 # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is
-                # typed in Python, 38 casts a batch (300,000 rows: 1.24 s of CPU against
-                # 1.58 s, bench/store_read_phases.py), and the frame's text columns keep
-                # the batches as chunks that every pandas operation loops over.
+                # typed in Python, 38 casts a batch (a million rows in two threads: 4.55 s
+                # of CPU at 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/
+                # store_read_phases.py), and the frame's text columns keep the batches as
+                # chunks that every pandas operation loops over.
                 cur.adbc_statement.set_options(**{_BATCH_OPTION: str(BATCH_ROWS)})
                 cur.execute(f"{first_row} UNION ALL {select}", params or None)
                 # Batch by batch, typed and handed on as the driver yields them: the
