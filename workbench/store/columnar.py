@@ -2,11 +2,12 @@
 
 sqlite3's ``fetchall()`` makes one Python object per value (38 columns x a million rows:
 ~11 s here). A child process (:mod:`workbench.store.sqlite_arrow`) fills Arrow columns with the
-ADBC SQLite driver, two threads on two halves of the table, and hands them over in a
-memory-mapped Arrow file; here only text columns become Python objects (each distinct
-string once). :func:`read_runs_frame` returns ``None`` when the table is small or cannot
-be read this way (a value of the wrong type in a column, the driver missing), and the
-store then reads it with sqlite3.
+ADBC SQLite driver, two threads on two halves of the table, each writing its batches to
+an Arrow file of its own as they come; here the files are memory-mapped, text stays in
+Arrow buffers (pandas 3's ``str``; with pandas 2, one Python object per distinct string)
+and numbers become numpy arrays. :func:`read_runs_frame` returns ``None`` when the table
+is small or cannot be read this way (a value of the wrong type in a column, the driver
+missing), and the store then reads it with sqlite3.
 """
 
 from __future__ import annotations
