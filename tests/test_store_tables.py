@@ -22,6 +22,7 @@ from workbench.scoring.datasets import load_dataset, save_dataset
 from workbench.scoring.table import NewScores, known_scores, latest_ids, read_scores, write_scores
 from workbench.store import SQLiteStore, open_store
 from workbench.store.copying import import_runs
+from workbench.store.frames import record_to_row
 from workbench.sweeps.batch.api import BatchInfo
 from workbench.sweeps.batch.ledger import BatchRow, Ledger
 
@@ -257,3 +258,39 @@ def test_a_scored_dataset_sweep_on_the_local_model_against_postgres(
         ["human:ana", 1.0, True], ["human:ana", 0.0, False]]
     assert sorted(wb.runs(experiment="geo")["score:human"].tolist()) == [0.0, 1.0]
     get_session().close_store()  # before the database is dropped
+
+
+def test_the_stores_own_table_methods_on_both_backends(store: Any) -> None:
+    # The protocol's methods for these tables, called as scoring, review and batches call
+    # them (store/scores.py and store/batches.py, written once for both backends).
+    assert store.claim("h" * 64, -1, "kernel-a", 600.0)
+    assert store.renew_claim("h" * 64, -1, "kernel-a")
+    assert not store.renew_claim("h" * 64, -1, "kernel-b")  # not its claim
+    store.release("h" * 64, -1, "kernel-a")
+    assert not store.renew_claim("h" * 64, -1, "kernel-a")  # released: nothing to renew
+
+    # Text with the placeholder characters of either driver goes in and out unchanged.
+    row = ("r1", "r2", "tie", "ann", "why? 100% %s $1", "2026-01-01T00:00:00+00:00")
+    store.put_preference(row)
+    assert [tuple(r) for r in store.preference_rows()] == [row]
+
+    store.put_scores([("r1", "s", "s:1", 0.5, None, "?", None, "2026-01-01T00:00:00+00:00")])
+    assert store.score_values("s:1") == [("r1", 0.5, None)]
+    assert store.score_count("s:1") == (1, "2026-01-01T00:00:00+00:00")
+    assert store.keep_score_history("s:1", "r1", "2026-01-02T00:00:00+00:00") == 1
+    assert store.keep_score_history("s:1", "nope", "2026-01-02T00:00:00+00:00") == 0
+    assert [r[-1] for r in store.score_history_rows("r1")] == ["2026-01-02T00:00:00+00:00"]
+
+    with pytest.raises(ValueError, match="cannot set batch column"):
+        store.update_batch("b", {"status = 'x' --": "y"})  # a name is never taken as SQL
+    assert store.update_batch("no-such-batch", {"status": "failed"}) == 0
+
+
+def test_run_texts_keep_the_order_asked_across_chunks(store: Any) -> None:
+    records = [RunRecord(kind="chat", provider="p", model="m", prompt=f"p{i}", output=f"o{i}",
+                         request_hash=f"{i:064x}") for i in range(1_203)]
+    store.add_rows([record_to_row(r) for r in records])
+    wanted = [r.run_id for r in reversed(records)] + ["missing"]
+    texts = store.run_texts(wanted)
+    assert [t[0] for t in texts] == wanted[:-1]
+    assert texts[0][1:] == ("p1202", "o1202")

@@ -97,9 +97,8 @@ def agreement(
                 f"no {name!r} scores are stored: score the runs first (scorers so far: "
                 f"{', '.join(sorted(ids)) or 'none'})"
             )
-    values = {name: dict(store.select_rows(
-        "SELECT run_id, value FROM scores WHERE scorer_id = ? AND value IS NOT NULL",
-        (ids[name],))) for name in (a, b)}
+    values = {name: {run_id: value for run_id, value, _ in store.score_values(ids[name])
+                     if value is not None} for name in (a, b)}
     runs = sorted(set(values[a]) & set(values[b]))
     if data is not None:
         from workbench.scoring.engine import runs_to_score
@@ -142,14 +141,5 @@ def agreement(
 
 
 def _prompts_and_outputs(store: Any, run_ids: list[str]) -> list[tuple[Any, ...]]:
-    """(run_id, prompt, output) of the given runs, in their order, without reading the
-    whole table; in chunks below SQLite's bound on parameters."""
-    found: dict[str, tuple[Any, ...]] = {}
-    for start in range(0, len(run_ids), 500):
-        chunk = run_ids[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for row in store.select_rows(
-            f"SELECT run_id, prompt, output FROM runs WHERE run_id IN ({marks})", tuple(chunk)
-        ):
-            found[row[0]] = tuple(row)
-    return [found[r] for r in run_ids if r in found]
+    """(run_id, prompt, output) of the given runs, in their order."""
+    return list(store.run_texts(run_ids))

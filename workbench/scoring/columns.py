@@ -34,10 +34,8 @@ def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     wanted = set(frame["run_id"].tolist())
     added = {}
     for name, scorer_id in sorted(latest.items()):
-        rows = store.select_rows(
-            "SELECT run_id, value FROM scores WHERE scorer_id = ?", (scorer_id,)
-        )
-        values = {run_id: value for run_id, value in rows if run_id in wanted}
+        rows = store.score_values(scorer_id)
+        values = {run_id: value for run_id, value, _ in rows if run_id in wanted}
         if values:
             column = frame["run_id"].map(values).astype("float64")
             added[PREFIX + name] = column

@@ -58,11 +58,8 @@ def stored_passes(store: AnyStore, name: str) -> dict[str, bool | None]:
     scorer_id = latest_ids(store).get(name)
     if scorer_id is None:
         return {}
-    rows = store.select_rows(
-        "SELECT run_id, value, passed FROM scores WHERE scorer_id = ?", (scorer_id,)
-    )
     out: dict[str, bool | None] = {}
-    for run_id, value, passed in rows:
+    for run_id, value, passed in store.score_values(scorer_id):
         if passed is not None:
             out[run_id] = bool(passed)
         else:

@@ -1,8 +1,7 @@
 """The ``scores`` table of the store (migration m007_scores): writing and reading scores.
 
-Kept beside the scoring code rather than in the store: it is the scoring package's own
-table, reached through the store's portable SQL (``select_rows``/``execute_many``), so it
-works the same on SQLite and PostgreSQL.
+The table's SQL lives in the store (:mod:`workbench.store.scores`, the same on SQLite and
+PostgreSQL); here are the scoring package's rows and frames and what a process remembers.
 
 Each process keeps the scores it has written or read, per store and scorer id, so that a
 re-score of 100,000 runs reads nothing back (reading 300,000 rows took ~2.5 s,
@@ -23,6 +22,8 @@ from itertools import islice, repeat
 from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
+from workbench.store.scores import SCORE_COLUMNS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -30,25 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SCORE_COLUMNS", "NewScores", "known_scores", "write_scores", "write_many",
            "read_scores", "latest_ids", "scores_frame"]
-
-SCORE_COLUMNS = (
-    "run_id",
-    "scorer",
-    "scorer_id",
-    "value",
-    "passed",
-    "reason",
-    "judge_run_id",
-    "created_at",
-)
-# Portable upsert (SQLite >= 3.24, PostgreSQL): a new score of a (scorer_id, run_id)
-# replaces the old one, what fresh=True asks for.
-_INSERT = (
-    f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(SCORE_COLUMNS))})"
-    " ON CONFLICT (scorer_id, run_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in SCORE_COLUMNS if c not in ("scorer_id", "run_id"))
-)
 
 
 def now_text() -> str:
@@ -149,21 +131,13 @@ def known_scores(store: AnyStore, scorer_id: str) -> tuple[pd.DataFrame, set[str
         frame = known.frames.get(scorer_id)
         if frame is not None and version is not None and known.checked.get(scorer_id) == version:
             return frame, known.ids[scorer_id]
-    ((count, newest),) = store.select_rows(
-        "SELECT COUNT(*), MAX(created_at) FROM scores WHERE scorer_id = ?", (scorer_id,)
-    )
-    seen = (int(count), newest)
+    seen = store.score_count(scorer_id)
     with known.lock:
         frame = known.frames.get(scorer_id)
         if version is not None:
             known.checked[scorer_id] = version
         if frame is None or known.seen.get(scorer_id) != seen:
-            rows = store.select_rows(
-                f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores WHERE scorer_id = ?"
-                " ORDER BY created_at",
-                (scorer_id,),
-            )
-            frame = scores_frame(rows)
+            frame = scores_frame(store.score_rows(scorer_id))
             known.frames[scorer_id] = frame
             known.ids[scorer_id] = set(frame["run_id"].tolist())
             # What was read may be newer than the check: the next check then reads again.
@@ -186,7 +160,7 @@ def write_many(store: AnyStore, news: Sequence[NewScores]) -> list[pd.DataFrame]
     rows: list[tuple[Any, ...]] = []
     for new in sorted(news, key=lambda new: new.scorer_id):
         rows += _rows(new)
-    store.execute_many(_INSERT, rows)  # one transaction for every scorer's rows
+    store.put_scores(rows)  # one transaction for every scorer's rows
     frames = []
     known = _known(store)
     for new in news:
@@ -211,7 +185,7 @@ def write_many(store: AnyStore, news: Sequence[NewScores]) -> list[pd.DataFrame]
 
 
 def _rows(new: NewScores) -> list[tuple[Any, ...]]:
-    """``new`` as rows of ``_INSERT``, in (scorer_id, run_id) key order.
+    """``new`` as score rows (``SCORE_COLUMNS`` order), in (scorer_id, run_id) key order.
 
     In key order each row lands after the last in the B-tree instead of at a random
     leaf: shuffled run ids took ~50 % more CPU to write than sorted ones
@@ -247,8 +221,7 @@ def _rows(new: NewScores) -> list[tuple[Any, ...]]:
 
 def read_scores(store: AnyStore, *, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Every score (of the given runs), oldest first."""
-    rows = store.select_rows(f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores ORDER BY created_at")
-    frame = scores_frame(rows)
+    frame = scores_frame(store.score_rows())
     if run_ids is not None:
         frame = frame[frame["run_id"].isin(set(run_ids))].reset_index(drop=True)
     return frame
@@ -292,12 +265,8 @@ def _objects(values: Sequence[Any]) -> pd.Series:
 
 def latest_ids(store: AnyStore) -> dict[str, str]:
     """Each scorer name's latest definition: name -> the scorer_id scored most recently."""
-    # A scorer_id names one scorer: grouping by both is grouping by scorer_id.
-    rows = store.select_rows(
-        "SELECT scorer, scorer_id, MAX(created_at) FROM scores GROUP BY scorer, scorer_id"
-    )
     latest: dict[str, tuple[str, str]] = {}
-    for name, scorer_id, at in rows:
+    for name, scorer_id, at in store.scorer_ids():
         if name not in latest or at > latest[name][1]:
             latest[name] = (scorer_id, at)
     return {name: scorer_id for name, (scorer_id, _) in latest.items()}

@@ -4,9 +4,9 @@
 shared team store (:class:`PostgresStore`, :mod:`.postgres`), anything else is a SQLite
 file (:class:`SQLiteStore`, :mod:`.sqlite`). Both implement the :class:`Store` protocol
 (:mod:`.protocol`): the same schema (:mod:`.schema`), the same named migrations and the
-same methods, including the small SQL surface (``select_rows``, ``execute``,
-``execute_many``, ``dialect``) through which the scoring, review and batch packages keep
-their own tables on either backend.
+same methods, including those through which the scoring, review and batch packages keep
+their tables on either backend (:mod:`.scores`, :mod:`.batches`); no SQL is run outside
+this package.
 """
 
 from __future__ import annotations

@@ -62,6 +62,13 @@ class Dialect:
     greatest: str
     # The length of a JSON array kept as TEXT; {} is the column.
     json_length: str
+    # A parameter in the driver's own style (sqlite3: ?, psycopg: %s): statements built
+    # inside the stores put it in as they are written, with nothing to rewrite after.
+    mark: str = "?"
+
+    def marks(self, count: int) -> str:
+        """``count`` parameters, comma-separated."""
+        return ", ".join([self.mark] * count)
 
     def json_array_length(self, column: str) -> str:
         return self.json_length.format(column)
@@ -78,4 +85,5 @@ POSTGRES = Dialect(
     row_order="ctid",
     greatest="GREATEST",
     json_length="json_array_length(({})::json)",
+    mark="%s",
 )

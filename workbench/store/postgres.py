@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.batches import BatchTables
 from workbench.store.columnar import (
     PostgresArrowReader,
     runs_frame_from_table,
@@ -55,6 +56,7 @@ from workbench.store.nul import answer_without_nul, refuse_nul_requests
 from workbench.store.postgres_schema import apply_pending, has_table
 from workbench.store.postgres_schema import unknown as unknown_migrations
 from workbench.store.runfiles import write_runs
+from workbench.store.scores import ScoreTables
 from workbench.store.target import StoreURL
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ class _Unreachable(StoreError):
     """No connection could be opened (server down, network, login): worth retrying."""
 
 
-class PostgresStore(DatasetTables, StoreBase):
+class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     """The runs of every experiment in the ``runs`` table of a PostgreSQL database."""
 
     # Sweeps claim each point here before sending it: two people sweeping the same grid
@@ -377,12 +379,15 @@ class PostgresStore(DatasetTables, StoreBase):
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """One statement per row of parameters, all in one transaction; rows changed."""
+        return self._run_many(psycopg_sql(sql), rows)
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
 
         def work(conn: psycopg.Connection[Any]) -> int:
             with conn.cursor() as cur:
-                cur.executemany(psycopg_sql(sql), rows)
+                cur.executemany(sql, rows)
                 return max(cur.rowcount, 0)
 
         return self._write(work)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.batches import BatchTables
 from workbench.store.columnar import export_parquet, read_runs_frame
 from workbench.store.common import (
     CLAIM_SQL,
@@ -56,6 +57,7 @@ from workbench.store.frames import (
 from workbench.store.messages import one_line
 from workbench.store.migrations import newer_store_error, unknown_migrations
 from workbench.store.runfiles import write_runs
+from workbench.store.scores import ScoreTables
 from workbench.store.sqlite_file import (
     check_free_space,
     damaged_store_error,
@@ -80,7 +82,7 @@ _INSERT_DATASET = insert_dataset_sql(SQLITE)
 
 
 
-class SQLiteStore(DatasetTables, StoreBase):
+class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     """The runs of every experiment in one SQLite file at ``path``.
 
     Safe to share between threads (calls are serialised on one connection) and between
@@ -398,7 +400,9 @@ class SQLiteStore(DatasetTables, StoreBase):
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """One statement per row of parameters, all in one transaction; rows changed."""
+        return self._run_many(sql, rows)  # sqlite3's placeholder is the shared one
 
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         def work(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             conn.executemany(sql, rows)

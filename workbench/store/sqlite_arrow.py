@@ -1,5 +1,5 @@
 """The runs table of a SQLite store read into Arrow by the ADBC driver, in a process of
-its own: ``python -m workbench.store.sqlite_arrow REQUEST_JSON``.
+its own: ``python sqlite_arrow.py REQUEST_JSON`` (run as a file, see ``columnar``).
 
 Why a process of its own: the ADBC driver links a second copy of SQLite. Two copies in one
 process share POSIX locks without knowing it, so when one closes the file it drops the
@@ -8,27 +8,96 @@ the ``-shm`` file, and the first copy's memory map of it faults (SIGBUS, seen in
 test). In a child that opens the file with this copy only, nothing is shared.
 
 The child imports neither pandas nor the rest of the workbench (the column kinds come in
-the request), writes an Arrow IPC file (or Parquet) where the request says, and exits 0;
-any other exit means "read it another way".
+the request). For an Arrow hand-over each reading thread writes its typed batches, as the
+driver yields them, to an Arrow IPC file of its own and the child prints the files' paths
+as a JSON list; for Parquet it writes the one file the request names. It exits 0; any
+other exit means "read it another way".
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+_BATCH_OPTION = "adbc.sqlite.query.batch_rows"  # the driver's statement option
+BATCH_ROWS = 65_536  # see _read for why not the driver's 1,024
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
 # later row disagrees (a column NULL in its first rows, text further down). A first row of
 # typed literals, dropped after reading, fixes every column's type up front.
 _LITERALS = {"text": "''", "datetime": "''", "int": "0", "bool": "0", "float": "0.5"}
+
+
+class BatchSink(Protocol):
+    """Where one part's typed batches go as they are read."""
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Part:
+    """What one reading thread saw: rows, whether its run_ids rose, its first and last."""
+
+    sink: Any
+    rows: int = 0
+    in_order: bool = True
+    first: str | None = None
+    last: str | None = None
+
+
+@dataclass
+class _Collected:
+    """A sink that keeps the batches (the Parquet export, the tests)."""
+
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+
+    def close(self) -> None:
+        pass
+
+
+class _ArrowFile:
+    """A sink that writes an Arrow IPC file, opened on the first batch."""
+
+    def __init__(self, path: str, schema: pa.Schema) -> None:
+        import pyarrow as pa
+
+        self.path = path
+        self._sink = pa.OSFile(path, "wb")
+        self._writer = pa.ipc.new_file(self._sink, schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._sink.close()
+
+
+def arrow_schema(kinds: dict[str, str]) -> pa.Schema:
+    """The Arrow type of each column kind."""
+    import pyarrow as pa
+
+    types = {
+        "text": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "datetime": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in kinds.items()])
 
 
 def read_table(
@@ -44,18 +113,55 @@ def read_table(
     typed (string, int64, float64, bool, timestamp[us, UTC]) and ordered by run_id; None
     when a rowid-split read (from ``split_rows`` rows on) finds fewer rows than the table
     counts."""
+    import pyarrow as pa
+
+    parts = read_parts(uri, kinds, where, params, limit, split_rows, lambda _: _Collected())
+    if parts is None:
+        return None
+    batches = [batch for part in parts for batch in part.sink.batches]
+    table = pa.Table.from_batches(batches, schema=arrow_schema(kinds))
+    return table if in_order(parts) else sort_by_run_id(table)
+
+
+def read_parts(
+    uri: str,
+    kinds: dict[str, str],
+    where: str,
+    params: Sequence[Any],
+    limit: int | None,
+    split_rows: int,
+    sink: Callable[[int], BatchSink],
+) -> list[Part] | None:
+    """Read the matching rows in one part, or (a whole large table) in rowid ranges read
+    by threads of their own; each typed batch goes to its part's ``sink(index)`` as it
+    arrives. None when the parts hold fewer rows than the table counts."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
-        return _typed(_read(uri, kinds, latest), kinds)
+        return _read(uri, kinds, latest, sink)
     if where:
-        return _typed(_read(uri, kinds, [(where, list(params))]), kinds)
-    rows, parts = _parts(uri, split_rows)
-    tables = _read(uri, kinds, [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in parts])
+        return _read(uri, kinds, [(where, list(params))], sink)
+    rows, bounds = _parts(uri, split_rows)
+    ranges = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in bounds]
+    parts = _read(uri, kinds, ranges, sink)
     # A damaged page can make a rowid seek find nothing where a full scan fails loudly: a
     # count that disagrees sends the caller to the full scan.
-    if sum(table.num_rows for table in tables) != rows:
+    if sum(part.rows for part in parts) != rows:
         return None
-    return _typed(tables, kinds)
+    return parts
+
+
+def in_order(parts: Sequence[Part]) -> bool:
+    """Whether the parts, one after another, hold their rows in run_id order."""
+    if not all(part.in_order for part in parts):
+        return False
+    ends = [(part.first, part.last) for part in parts if part.rows]
+    return all(a[1] <= b[0] for a, b in zip(ends, ends[1:], strict=False))  # type: ignore[operator]
+
+
+def sort_by_run_id(table: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    return table.take(pc.sort_indices(table.column("run_id")))
 
 
 def _parts(uri: str, split_rows: int) -> tuple[int, list[tuple[int, int]]]:
@@ -74,77 +180,134 @@ def _parts(uri: str, split_rows: int) -> tuple[int, list[tuple[int, int]]]:
 
 
 def _read(
-    uri: str, kinds: dict[str, str], queries: Sequence[tuple[str, list[Any]]]
-) -> list[pa.Table]:
+    uri: str,
+    kinds: dict[str, str],
+    queries: Sequence[tuple[str, list[Any]]],
+    sink: Callable[[int], BatchSink],
+) -> list[Part]:
     import adbc_driver_sqlite.dbapi as dbapi
+    import pyarrow.compute as pc
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
     columns = ", ".join(kinds)
+    schema = arrow_schema(kinds)
 
-    def read(query: tuple[str, list[Any]]) -> pa.Table:
-        tail, params = query
+    def read(index: int) -> Part:
+        tail, params = queries[index]
         select = f"SELECT {columns} FROM runs{tail}"
         if " LIMIT " in tail:
             # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a subquery
             # costs ~40 % more per row, so only the queries that need one get it.
             select = f"SELECT * FROM ({select})"
-        with dbapi.connect(uri) as conn, conn.cursor() as cur:
-            cur.execute(f"{first_row} UNION ALL {select}", params or None)
-            return cur.fetch_arrow_table().slice(1)
+        part = Part(sink(index))
+        skip = 1  # the typed first row
+        try:
+            with dbapi.connect(uri) as conn, conn.cursor() as cur:
+                # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is
+                # typed in Python, 38 casts a batch (a million rows in two threads: 4.55 s
+                # of CPU at 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/
+                # store_read_phases.py), and the frame's text columns keep the batches as
+                # chunks that every pandas operation loops over.
+                cur.adbc_statement.set_options(**{_BATCH_OPTION: str(BATCH_ROWS)})
+                cur.execute(f"{first_row} UNION ALL {select}", params or None)
+                # Batch by batch, typed and handed on as the driver yields them: the
+                # million-row table was read, then concatenated, cast column by column and
+                # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
+                for raw in cur.fetch_record_batch():
+                    batch = _typed_batch(raw.slice(skip), kinds, schema)
+                    skip = 0
+                    if batch.num_rows:
+                        _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
+                        part.sink.write(batch)
+        finally:
+            part.sink.close()
+        return part
 
     if len(queries) == 1:
-        return [read(queries[0])]
+        return [read(0)]
     with ThreadPoolExecutor(len(queries)) as pool:  # the driver reads without the GIL
-        return list(pool.map(read, queries))
+        return list(pool.map(read, range(len(queries))))
+
+
+def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
+    first, last = run_ids[0].as_py(), run_ids[-1].as_py()
+    if part.in_order:
+        rising = len(run_ids) < 2 or pc.all(pc.less_equal(run_ids[:-1], run_ids[1:])).as_py()
+        part.in_order = bool(rising) and (part.last is None or part.last <= first)
+    part.first = first if part.first is None else part.first
+    part.rows += len(run_ids)
+    part.last = last
+
+
+def _typed_batch(batch: pa.RecordBatch, kinds: dict[str, str], schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    columns = [_typed_column(batch.column(i), kind) for i, kind in enumerate(kinds.values())]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _typed_column(column: Any, kind: str) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "bool":
+        return pc.not_equal(column, 0)  # SQLite's 0/1
+    if kind == "datetime":
+        return pc.cast(column, pa.timestamp("us", tz="UTC"))
+    # Within its first batch the driver widens a column of mixed values to text; a safe
+    # cast refuses 'three' in a count instead of passing it on.
+    plain = {"text": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    return column.cast(plain[kind])
 
 
 def _typed(tables: list[pa.Table], kinds: dict[str, str]) -> pa.Table:
+    """Tables read by a driver (PostgreSQL's) as one table of the documented Arrow types,
+    ordered by run_id."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    plain = {"text": pa.string(), "int": pa.int64(), "float": pa.float64()}
-    columns = []
-    for name, kind in kinds.items():
-        column = table.column(name).combine_chunks()
-        if kind == "bool":
-            column = pc.not_equal(column, 0)  # SQLite's 0/1
-        elif kind == "datetime":
-            column = pc.cast(column, pa.timestamp("us", tz="UTC"))
-        else:
-            # Within its first batch the driver widens a column of mixed values to text;
-            # a safe cast refuses 'three' in a count instead of passing it on.
-            column = column.cast(plain[kind])
-        columns.append(column)
-    typed = pa.Table.from_arrays(columns, names=list(kinds))
+    columns = [_typed_column(table.column(name), kind) for name, kind in kinds.items()]
+    typed = pa.Table.from_arrays(columns, schema=arrow_schema(kinds))
     run_ids = typed.column("run_id")
     # Table order is append order, nearly always run_id order; sort only if not.
     if len(run_ids) > 1 and not pc.all(pc.less_equal(run_ids[:-1], run_ids[1:])).as_py():
-        typed = typed.take(pc.sort_indices(run_ids))
+        typed = sort_by_run_id(typed)
     return typed
 
 
 def main(argv: Sequence[str]) -> int:
     request = json.loads(argv[0])
-    table = read_table(
-        request["uri"],
-        request["kinds"],
-        request["where"],
-        request["params"],
-        request["limit"],
-        request["split_rows"],
-    )
-    if table is None:
-        return 3
+    kinds, out = request["kinds"], request["out"]
     if request["format"] == "parquet":
+        table = read_table(
+            request["uri"], kinds, request["where"], request["params"], request["limit"],
+            request["split_rows"],
+        )
+        if table is None:
+            return 3
         import pyarrow.parquet as pq
 
-        pq.write_table(table, request["out"])
-    else:
+        pq.write_table(table, out)
+        return 0
+    schema = arrow_schema(kinds)
+    parts = read_parts(
+        request["uri"], kinds, request["where"], request["params"], request["limit"],
+        request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}", schema),
+    )
+    if parts is None:
+        return 3
+    paths = [part.sink.path for part in parts]
+    if not in_order(parts):
+        # Rare (run_ids written out of order by hand or an import): sort in one file.
         import pyarrow as pa
 
-        with pa.OSFile(request["out"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-            w.write_table(table)
+        tables = [pa.ipc.open_file(pa.memory_map(path)).read_all() for path in paths]
+        table = sort_by_run_id(pa.concat_tables(tables))
+        paths = [f"{out}.sorted"]
+        with pa.OSFile(paths[0], "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            writer.write_table(table)
+    print(json.dumps(paths))
     return 0
 
 

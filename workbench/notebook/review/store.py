@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from workbench.core.errors import InvalidInputError
 from workbench.decide.stats import wilson_interval
-from workbench.scoring.table import SCORE_COLUMNS, NewScores, now_text, scores_frame, write_scores
+from workbench.scoring.table import NewScores, now_text, scores_frame, write_scores
+from workbench.store.scores import PREFERENCE_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,9 +28,6 @@ __all__ = ["HUMAN", "WINNERS", "WinRate", "default_rater", "rate", "score_histor
 
 HUMAN = "human"
 WINNERS = ("baseline", "candidate", "tie")
-_HISTORY_COLUMNS = (*SCORE_COLUMNS, "replaced_at")
-_PREFERENCE_COLUMNS = ("baseline_run_id", "candidate_run_id", "winner", "rater", "reason",
-                       "created_at")
 
 
 def default_rater() -> str:
@@ -52,14 +50,7 @@ def rate(
     """Store one human rating now; a rating this rater gave the run before is kept in
     ``score_history``. Returns the stored score row."""
     scorer_id = f"{HUMAN}:{rater}"
-    replaced_at = now_text()
-    columns = ", ".join(SCORE_COLUMNS)
-
-    store.execute(
-        f"INSERT INTO score_history ({columns}, replaced_at)"
-        f" SELECT {columns}, ? FROM scores WHERE scorer_id = ? AND run_id = ?",
-        (replaced_at, scorer_id, run_id),
-    )
+    store.keep_score_history(scorer_id, run_id, replaced_at=now_text())
     new = NewScores(scorer=HUMAN, scorer_id=scorer_id, run_ids=[run_id], values=[value],
                     passed=[passed], reasons=[reason], judge_run_ids=[None])
     return write_scores(store, new)
@@ -69,11 +60,7 @@ def score_history(store: AnyStore, *, run_id: str | None = None) -> pd.DataFrame
     """Replaced scores, oldest first: the score columns plus ``replaced_at``."""
     import pandas as pd
 
-    where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
-    rows = store.select_rows(
-        f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM score_history {where}"
-        " ORDER BY replaced_at", params
-    )
+    rows = store.score_history_rows(run_id)
     frame = scores_frame([row[:-1] for row in rows])
     frame["replaced_at"] = pd.to_datetime(pd.Series([row[-1] for row in rows], dtype=object),
                                           utc=True, format="ISO8601")
@@ -93,21 +80,15 @@ def add_preference(
     if winner not in WINNERS:
         raise InvalidInputError(f"winner must be one of {WINNERS}, not {winner!r}")
     row = (baseline_run_id, candidate_run_id, winner, rater, reason, now_text())
-    store.execute(
-        f"INSERT INTO preferences ({', '.join(_PREFERENCE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-        row,
-    )
+    store.put_preference(row)
 
 
 def read_preferences(store: AnyStore, *, latest: bool = True) -> pd.DataFrame:
     """The preferences, oldest first; ``latest`` keeps the last one per pair and rater."""
     import pandas as pd
 
-    rows = store.select_rows(
-        f"SELECT {', '.join(_PREFERENCE_COLUMNS)} FROM preferences"
-        f" ORDER BY created_at, {store.dialect.row_order}"
-    )
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(_PREFERENCE_COLUMNS),
+    rows = store.preference_rows()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(PREFERENCE_COLUMNS),
                          dtype=object)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
     if latest and not frame.empty:

@@ -20,7 +20,7 @@ from workbench.calls.session import PreparedChat, one_line
 from workbench.core.errors import APIStatusError, WorkbenchError
 from workbench.core.record import new_run_id
 from workbench.sweeps.batch import jsonl
-from workbench.sweeps.batch.ledger import BatchRow, Ledger, now_iso
+from workbench.sweeps.batch.ledger import BatchRow, Ledger
 
 if TYPE_CHECKING:
     from workbench.sweeps.batch.api import BatchAPI
@@ -39,9 +39,6 @@ NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
 COLLECT_INDEX = -1
 COLLECT_STALE_S = 600.0
 COLLECT_RENEW = 500
-RENEW_SQL = (
-    "UPDATE claims SET claimed_at = ? WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
-)
 
 
 class MissingAnswersWarning(UserWarning):
@@ -93,8 +90,8 @@ class BatchCollector:
         endpoint = Endpoint("POST", f"batch {row.batch_id}")
         missing: list[PlannedRun] = []
         for count, custom_id in enumerate(row.ids, 1):
-            if count % COLLECT_RENEW == 0 and not self.session.store.execute(
-                RENEW_SQL, (now_iso(), key, COLLECT_INDEX, token)
+            if count % COLLECT_RENEW == 0 and not self.session.store.renew_claim(
+                key, COLLECT_INDEX, token
             ):
                 return False
             identity = jsonl.identity_of(custom_id)

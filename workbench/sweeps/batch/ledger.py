@@ -58,6 +58,8 @@ class BatchRow:
         return self.collected_at is None
 
 
+# The store returns rows in BATCH_COLUMNS order (tests/test_store_sql_boundary.py checks
+# that it is this order).
 _COLUMNS = tuple(f.name for f in fields(BatchRow))
 
 
@@ -66,58 +68,41 @@ def now_iso() -> str:
 
 
 class Ledger:
-    """The batches of one store (SQLite or PostgreSQL), through its portable SQL."""
+    """The batches of one store (SQLite or PostgreSQL), through its batch methods."""
 
     def __init__(self, store: AnyStore) -> None:
         self.store = store
 
     def add(self, row: BatchRow) -> None:
-        values = tuple(getattr(row, name) for name in _COLUMNS)
-        sql = (
-            f"INSERT INTO batches ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        )
-        self.store.execute(sql, values)
+        self.store.put_batch({name: getattr(row, name) for name in _COLUMNS})
 
     def update(self, info: BatchInfo) -> None:
         """What the API last said of a batch."""
         ended = None if info.ended_at is None else iso_utc(info.ended_at)
-        values = (
-            info.status,
-            info.output_file_id,
-            info.error_file_id,
-            info.total,
-            info.completed,
-            info.failed,
-            ended,
-            info.message,
+        self.store.update_batch(
             info.id,
-        )
-        self.store.execute(
-            "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?,"
-            " total = ?, completed = ?, failed = ?, ended_at = ?, message = ?"
-            " WHERE batch_id = ?",
-            values,
+            {
+                "status": info.status,
+                "output_file_id": info.output_file_id,
+                "error_file_id": info.error_file_id,
+                "total": info.total,
+                "completed": info.completed,
+                "failed": info.failed,
+                "ended_at": ended,
+                "message": info.message,
+            },
         )
 
     def mark_collected(self, batch_id: str) -> None:
-        self.store.execute(
-            "UPDATE batches SET collected_at = ? WHERE batch_id = ?", (now_iso(), batch_id)
-        )
+        self.store.update_batch(batch_id, {"collected_at": now_iso()})
 
     def get(self, batch_id: str) -> BatchRow | None:
         """The batch's row as the store holds it now (another kernel may have changed it)."""
-        rows = self.store.select_rows(
-            f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE batch_id = ?", (batch_id,)
-        )
+        rows = self.store.batch_rows(batch_id=batch_id)
         return BatchRow(*rows[0]) if rows else None
 
     def for_sweep(self, sweep_id: str) -> list[BatchRow]:
-        rows = self.store.select_rows(
-            f"SELECT {', '.join(_COLUMNS)} FROM batches WHERE sweep_id = ?"
-            " ORDER BY created_at, batch_id",
-            (sweep_id,),
-        )
-        return [BatchRow(*row) for row in rows]
+        return [BatchRow(*row) for row in self.store.batch_rows(sweep_id=sweep_id)]
 
     def frame(self, sweep_id: str) -> pd.DataFrame:
         import pandas as pd
