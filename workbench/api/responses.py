@@ -39,6 +39,9 @@ RESPONSES_ONLY_MODELS = (
     "gpt-5-pro", "gpt-5.2-pro", "computer-use-preview",
 )
 
+# CreateResponse.max_output_tokens has "minimum": 16 (OpenAI refuses less with a 400).
+MIN_OUTPUT_TOKENS = 16
+
 SEED_NOTE = "seed not sent: the Responses API takes none (kept in the table, naming the sample)"
 
 # Chat Completions parameters the Responses API has no counterpart for: refused before
@@ -90,6 +93,11 @@ def responses_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     sent["input"] = items
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
+        if limit < MIN_OUTPUT_TOKENS:
+            raise InvalidInputError(
+                f"max_tokens must be at least {MIN_OUTPUT_TOKENS} on the Responses API (its "
+                f'max_output_tokens minimum), got {limit}: raise it, or use api="chat"'
+            )
         sent["max_output_tokens"] = limit
     reasoning = dict(body.get("reasoning") or {})
     if body.get("reasoning_effort") is not None:

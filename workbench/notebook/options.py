@@ -50,6 +50,7 @@ CHAT_KNOBS = (
     "presence_penalty",
     "frequency_penalty",
     "reasoning_effort",  # reasoning models only (workbench.api.reasoning)
+    "api",  # Chat Completions or the Responses API (workbench.api.responses)
 )
 
 
