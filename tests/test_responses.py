@@ -108,8 +108,8 @@ def test_example_request_bodies_are_what_the_workbench_sends_for_them(start: Sta
     ours = sent(api)[-1]
     asked = examples["Streaming"]
     assert ours["instructions"] == asked["instructions"] and ours["model"] == asked["model"]
-    assert ours["input"] == [{"role": "user", "content": [{"type": "input_text",
-                                                           "text": "Hello!"}]}]
+    assert ours["input"] == [{"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": "Hello!"}]}]
     assert ours["store"] is False  # nothing kept on the server unless asked
 
 
@@ -152,7 +152,7 @@ def test_a_thread_with_an_image_is_sent_as_input_items(start: Start) -> None:
     body = sent(api)[-1]
     check_request(body)
     assert body["instructions"] == "Be brief."
-    assert body["input"][1] == {"role": "assistant", "content": "Hello."}
+    assert body["input"][1] == {"type": "message", "role": "assistant", "content": "Hello."}
     assert body["input"][2]["content"][1] == {
         "type": "input_image", "image_url": "https://example.com/a.png", "detail": "auto"}
 
@@ -303,8 +303,8 @@ def test_run_tools_sends_function_call_items_back(start: Start, shell: TestingSh
                                   "description": "The weather in a city.",
                                   "parameters": second["tools"][0]["parameters"],
                                   "strict": False}
-    kinds = [item.get("type", item.get("role")) for item in second["input"]]
-    assert kinds == ["user", "function_call", "function_call_output"]
+    kinds = [item["type"] for item in second["input"]]
+    assert kinds == ["message", "function_call", "function_call_output"]
     assert second["input"][2] == {"type": "function_call_output", "call_id": "call_1",
                                   "output": "21 degrees in Paris"}
     assert shell.user_ns["r"].text == "It is 21 degrees."

@@ -143,8 +143,8 @@ def _items(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if role == "assistant":
         text = content if isinstance(content, str) else _joined_text(content)
-        if text:  # an earlier answer: sent as text, which every server takes
-            items.append({"role": "assistant", "content": text})
+        if text:  # an earlier answer, as text; llama.cpp needs its type (400 without)
+            items.append({"type": "message", "role": "assistant", "content": text})
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             items.append({"type": "function_call", "call_id": call.get("id"),
@@ -154,7 +154,7 @@ def _items(message: Mapping[str, Any]) -> list[dict[str, Any]]:
         parts = [{"type": "input_text", "text": content}]
     else:
         parts = [_input_part(part) for part in content or []]
-    return [{"role": role, "content": parts}]
+    return [{"type": "message", "role": role, "content": parts}]
 
 
 def _joined_text(content: Any) -> str:
