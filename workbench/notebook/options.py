@@ -224,7 +224,7 @@ class ChatRequest:
             raise OptionError("Use --json or --schema, not both (--schema already asks for JSON)")
         if args.run_tools and not args.tools:
             raise OptionError("--run-tools needs --tools VAR: the functions to run")
-        values = {name: parse_knob_values(name, getattr(args, name)) for name in
+        values = {name: parse_knob_values(name, getattr(args, name, None)) for name in
                   ("model", *CHAT_KNOBS)}
         grid = {name: tuple(v) for name, v in values.items() if len(v) > 1}
         one = {name: v[0] for name, v in values.items() if len(v) == 1}
