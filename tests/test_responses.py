@@ -358,3 +358,31 @@ def test_the_magic_takes_api_and_sweeps_over_it(start: Start, shell: TestingShel
     paths = [re.sub(r".*/v1", "", r.path) for r in api.received if "/models" not in r.path]
     assert paths[0] == "/responses"
     assert sorted(paths[1:]) == ["/chat/completions", "/responses"]  # the sweep's two
+
+
+def test_a_judge_grades_through_either_api(start: Start) -> None:
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("text", {}).get("format", {}).get("type") == "json_schema":
+            return response([message('{"score": 4, "reason": "close"}')])
+        return response([message("Paris")])
+
+    api = start(serving(answer))
+    grade = wb.scorers.judge("Is it right?", model="gpt-4o-mini", api="responses")
+    assert grade.id != wb.scorers.judge("Is it right?", model="gpt-4o-mini").id
+    df = wb.sweep("Capital of {{c}}?", vars={"c": ["France"]}, model="gpt-4o-mini",
+                  api="responses", scorers=[grade]).run(progress=False)
+    assert df["score:judge"].tolist() == [4.0]
+    judged = sent(api)[-1]
+    assert judged["text"]["format"]["name"] == "grade" and judged["text"]["format"]["strict"]
+    assert set(wb.runs().api) == {"responses"}  # the answer and its grade
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_export_and_import_carry_the_api(start: Start, tmp_path: Path, suffix: str) -> None:
+    start(both_apis)
+    wb.chat("Hi.", model="gpt-4o-mini", api="responses", reasoning_summary="auto")
+    wb.chat("Hi.", model="gpt-4o-mini")
+    path = wb.export(tmp_path / f"runs{suffix}")
+    wb.configure(store=tmp_path / "other.db")
+    assert wb.import_runs(path) == 2
+    assert sorted(wb.runs().api) == ["chat", "responses"]
