@@ -386,3 +386,16 @@ def test_export_and_import_carry_the_api(start: Start, tmp_path: Path, suffix: s
     wb.configure(store=tmp_path / "other.db")
     assert wb.import_runs(path) == 2
     assert sorted(wb.runs().api) == ["chat", "responses"]
+
+
+def test_a_cell_shows_the_summary_folded_and_says_the_seed_was_not_sent(
+        start: Start, shell: TestingShell) -> None:
+    start(serving(lambda b: response([reasoning("First <this>, then that."),
+                                      message("Done.")])))
+    shell.run_cell("%%chat -m gpt-4o-mini --api responses --seed 3 --no-stream --out r\nGo.")
+    shown = shell.user_ns["r"]
+    page = shown.markdown()
+    assert "<details" in page and "First &lt;this&gt;, then that." in page
+    assert page.index("<details") < page.index("Done.")
+    assert any("seed not sent" in note for note in shown.notes)
+    assert wb.runs().iloc[-1].reasoning_summary == "First <this>, then that."
