@@ -14,6 +14,7 @@ Quoted from openai/openai-openapi (openapi.json, kept in tests/data):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -310,6 +311,7 @@ def test_run_tools_sends_function_call_items_back(start: Start, shell: TestingSh
     assert shell.user_ns["r"].text == "It is 21 degrees."
 
 
+@pytest.mark.usefixtures("backend")  # SQLite and the team store (PostgreSQL)
 def test_replay_tells_the_two_apis_apart(start: Start) -> None:
     api = start(serving(hello))  # /chat/completions: 404
     wb.chat("Hi.", model="gpt-4o-mini", api="responses", temperature=0)
@@ -341,6 +343,8 @@ def test_a_scored_sweep_compares_both_apis_and_replays(start: Start) -> None:
                        vars={"w": ["a", "b"]}, model="gpt-4o-mini", scorers=[says_responses])
     df = planned.run(progress=False)
     assert sorted(df.api) == ["chat", "chat", "responses", "responses"]
+    shown = wb.compare(planned).df  # the view sets the two APIs side by side
+    assert [str(c) for c in shown.columns] == ["api=chat", "api=responses"], shown.columns
     assert df.set_index("api")["score:says_responses"].to_dict() == {
         "chat": 0.0, "responses": 1.0}
     assert set(wb.runs().query("api == 'chat'").output) == {"from chat"}
@@ -399,3 +403,16 @@ def test_a_cell_shows_the_summary_folded_and_says_the_seed_was_not_sent(
     assert page.index("<details") < page.index("Done.")
     assert any("seed not sent" in note for note in shown.notes)
     assert wb.runs().iloc[-1].reasoning_summary == "First <this>, then that."
+
+
+def test_the_async_stream_reads_the_typed_events(start: Start) -> None:
+    start(serving(lambda b: response([reasoning("Hm."), message("Fine, thanks.")])))
+    pieces: list[str] = []
+
+    async def ask() -> Any:
+        return await wb.achat("How are you?", model="gpt-4o-mini", api="responses",
+                              stream=True, on_delta=pieces.append)
+
+    answer = asyncio.run(ask())
+    assert "".join(pieces) == answer.text == "Fine, thanks."
+    assert answer.reasoning_summary == "Hm." and answer.ttft_s is not None

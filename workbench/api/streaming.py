@@ -16,6 +16,7 @@ from workbench.api.wire import ChatResult, Endpoint, Reply, chat_result, lower_h
 
 if TYPE_CHECKING:
     from workbench.api.chat_api import ChatRoute
+    from workbench.api.responses_stream import ResponsesAccumulator
 
 __all__ = ["StreamAccumulator", "StreamAttempt", "StreamProtocolError"]
 
@@ -177,7 +178,9 @@ class StreamAttempt:
         self.clock = clock
         self.on_delta = on_delta
         self.route = route
-        self.accumulator: Any = StreamAccumulator() if route is None else route.accumulator()
+        self.accumulator: StreamAccumulator | ResponsesAccumulator = (
+            StreamAccumulator() if route is None else route.accumulator()
+        )
         self.ttft_s: float | None = None
 
     def feed(self, data: str) -> bool:
