@@ -39,8 +39,9 @@ from responses_server import (
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.api.responses import SEED_NOTE, choose_api, responses_body, responses_result
-from workbench.api.wire import Endpoint, Reply as WireReply
+from workbench.api.responses import SEED_NOTE, choose_api, responses_result
+from workbench.api.wire import Endpoint
+from workbench.api.wire import Reply as WireReply
 from workbench.core.errors import InvalidInputError, NotFoundError, TruncatedStreamError
 from workbench.core.finish import finish_note
 
