@@ -417,3 +417,11 @@ def test_the_async_stream_reads_the_typed_events(start: Start) -> None:
     answer = asyncio.run(ask())
     assert "".join(pieces) == answer.text == "Fine, thanks."
     assert answer.reasoning_summary == "Hm." and answer.ttft_s is not None
+
+
+def test_a_budget_refuses_a_responses_call_before_sending(start: Start) -> None:
+    api = start(serving(hello))
+    with pytest.raises(wb.BudgetExceededError):
+        wb.chat("Hi " * 500, model="gpt-4o-mini", api="responses", max_tokens=2000,
+                budget=1e-9)
+    assert api.received == []

@@ -6,17 +6,37 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from responses_server import check_request
 from testing_shell import TestingShell, open_shell
 
 import workbench as wb
-from workbench.api.chat_api import chat_route
+from workbench.api import client
+from workbench.api.chat_api import ChatRoute, chat_route
 from workbench.api.local import CHAT_MODEL_ALIAS
 
 pytestmark = pytest.mark.integration
 
 ASK = {"max_tokens": 16, "temperature": 0}
+
+
+@pytest.fixture(autouse=True)
+def every_body_is_a_create_response(monkeypatch: pytest.MonkeyPatch) -> list[ChatRoute]:
+    """Each body the client sends to /v1/responses is checked against the spec's
+    CreateResponse (tests/responses_server.py) before it goes."""
+    routes: list[ChatRoute] = []
+
+    def checked(body: Any) -> ChatRoute:
+        route = chat_route(body)
+        if route.responses:
+            check_request(route.body)
+            routes.append(route)
+        return route
+
+    monkeypatch.setattr(client, "chat_route", checked)
+    return routes
 
 
 @pytest.fixture
@@ -26,7 +46,9 @@ def shell(in_tmp_dir: Path) -> Iterator[TestingShell]:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_the_same_answer_from_both_apis(in_tmp_dir: Path, stream: bool) -> None:
+def test_the_same_answer_from_both_apis(in_tmp_dir: Path, stream: bool,
+                                        every_body_is_a_create_response: list[ChatRoute]
+                                        ) -> None:
     pieces: list[str] = []
     by_responses = wb.chat("Say hello.", system="Be brief.", api="responses", stream=stream,
                            on_delta=pieces.append, **ASK)
@@ -39,6 +61,7 @@ def test_the_same_answer_from_both_apis(in_tmp_dir: Path, stream: bool) -> None:
     first = rows.iloc[0]
     assert first.prompt_tokens > 0 and first.completion_tokens > 0 and first.cost_usd == 0
     assert first.status == "ok" and first.response_model == CHAT_MODEL_ALIAS
+    assert len(every_body_is_a_create_response) == 1  # the Responses call, checked
 
 
 def test_a_cut_answer_is_flagged_and_a_thread_is_sent_statelessly(in_tmp_dir: Path) -> None:
