@@ -226,7 +226,9 @@ class BatchServer:
         file_id = body.get("input_file_id")
         if file_id not in self.files:
             return 404, {"error": {"message": f"No such File object: {file_id}"}}
-        if body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+        # OpenAI's Batch API also takes /v1/responses (issue 23); one endpoint per batch.
+        endpoints = ("/v1/chat/completions", "/v1/responses")
+        if body.get("endpoint") not in endpoints or body.get("completion_window") != "24h":
             return 400, {"error": {"message": "endpoint or completion_window not supported"}}
         lines = [json.loads(line) for line in self.files[file_id][1].decode().splitlines()]
         batch_id = f"batch_{len(self.batches) + 1}"

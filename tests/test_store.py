@@ -195,6 +195,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(store: Any) -> None:
         "m009_add_runs_user",
         "m010_create_claims",
         "m011_reviews",
+        "m012_runs_api",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

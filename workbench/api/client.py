@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import httpx
 from httpx_sse import EventSource
 
+from workbench.api.chat_api import ChatRoute, chat_route
 from workbench.api.credentials import ApiKey, SecretHeaders, request_auth
 from workbench.api.deadline import Deadline, DeadlinePassed
 from workbench.api.logguard import guard_logs
@@ -27,8 +28,6 @@ from workbench.api.wire import (
     EmbeddingResult,
     Endpoint,
     Reply,
-    chat_body,
-    chat_result,
     embedding_result,
     embeddings_body,
     event_stream_error,
@@ -37,7 +36,7 @@ from workbench.api.wire import (
     model_ids,
     read_reply,
 )
-from workbench.core.errors import ConfigurationError, mask_url
+from workbench.core.errors import APIStatusError, ConfigurationError, mask_url
 
 __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 
@@ -174,7 +173,8 @@ class OpenAIClient:
         on_retry: RetryHook | None = None,
         deadline: float | None = None,
     ) -> ChatResult:
-        """POST /chat/completions; streams when ``body["stream"]`` is true.
+        """POST /chat/completions (or /responses for a body that names the Responses
+        API: :mod:`workbench.api.chat_api`); streams when ``body["stream"]`` is true.
 
         ``on_delta`` receives each piece of content text of a stream as it arrives;
         ``on_retry`` hears of each retry before its wait (see :data:`RetryHook`);
@@ -182,12 +182,15 @@ class OpenAIClient:
         """
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
-        sent = chat_body(body)
-        endpoint = self._target.endpoint("POST", "/chat/completions")
-        if sent.get("stream"):
-            return self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
-        reply = self._request(endpoint, sent, ends, on_retry)
-        return chat_result(reply, latency_s=self._target.clock() - start)
+        route = chat_route(body)
+        endpoint = self._target.endpoint("POST", route.path)
+        try:
+            if route.stream:
+                return self._stream_chat(endpoint, route, start, ends, on_delta, on_retry)
+            reply = self._request(endpoint, route.body, ends, on_retry)
+        except APIStatusError as exc:
+            raise route.not_found(exc) from exc.__cause__
+        return route.result(reply, latency_s=self._target.clock() - start)
 
     def embeddings(
         self,
@@ -252,7 +255,7 @@ class OpenAIClient:
     def _stream_chat(
         self,
         endpoint: Endpoint,
-        body: dict[str, Any],
+        route: ChatRoute,
         start: float,
         deadline: Deadline,
         on_delta: Callable[[str], None] | None,
@@ -263,12 +266,14 @@ class OpenAIClient:
         while True:
             if deadline.passed:
                 raise deadline.error(endpoint, attempts.retries)
-            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            stream = StreamAttempt(
+                endpoint, attempts.retries, start, self._target.clock, on_delta, route
+            )
             try:
                 with self._http.stream(
                     endpoint.method,
                     endpoint.send_url,
-                    json=body,
+                    json=route.body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
                 ) as response:
@@ -348,15 +353,18 @@ class AsyncOpenAIClient:
         on_retry: RetryHook | None = None,
         deadline: float | None = None,
     ) -> ChatResult:
-        """POST /chat/completions; streams when ``body["stream"]`` is true."""
+        """POST /chat/completions (or /responses); streams when ``body["stream"]`` is true."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
-        sent = chat_body(body)
-        endpoint = self._target.endpoint("POST", "/chat/completions")
-        if sent.get("stream"):
-            return await self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
-        reply = await self._request(endpoint, sent, ends, on_retry)
-        return chat_result(reply, latency_s=self._target.clock() - start)
+        route = chat_route(body)
+        endpoint = self._target.endpoint("POST", route.path)
+        try:
+            if route.stream:
+                return await self._stream_chat(endpoint, route, start, ends, on_delta, on_retry)
+            reply = await self._request(endpoint, route.body, ends, on_retry)
+        except APIStatusError as exc:
+            raise route.not_found(exc) from exc.__cause__
+        return route.result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(
         self,
@@ -419,7 +427,7 @@ class AsyncOpenAIClient:
     async def _stream_chat(
         self,
         endpoint: Endpoint,
-        body: dict[str, Any],
+        route: ChatRoute,
         start: float,
         deadline: Deadline,
         on_delta: Callable[[str], None] | None,
@@ -430,12 +438,14 @@ class AsyncOpenAIClient:
         while True:
             if deadline.passed:
                 raise deadline.error(endpoint, attempts.retries)
-            stream = StreamAttempt(endpoint, attempts.retries, start, self._target.clock, on_delta)
+            stream = StreamAttempt(
+                endpoint, attempts.retries, start, self._target.clock, on_delta, route
+            )
             try:
                 async with self._http.stream(
                     endpoint.method,
                     endpoint.send_url,
-                    json=body,
+                    json=route.body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
                 ) as response:

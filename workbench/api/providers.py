@@ -69,6 +69,11 @@ class Provider:
     # The server an environment OPENAI_BASE_URL reaches (host[:port]), None for
     # api.openai.com and for named providers: see ``identity``.
     origin: str | None = None
+    # Which API chat calls use (workbench.api.responses): "chat", "responses", or None
+    # (Chat Completions, but Responses for the models listed in ``responses_models``,
+    # None: the workbench's own list of models served only there).
+    api: str | None = None
+    responses_models: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         # A base URL may carry a password: shown masked, as every message shows it.
@@ -314,6 +319,7 @@ def _load_config(path: Path) -> Config:
             default_embedding_model=table.get("default_embedding_model"),
             price_provider=table.get("price_provider"),
             **_reasoning_settings(path, name, table),
+            **_api_settings(path, name, table),
         )
     default = data.get("default_provider")
     if default is not None and default not in providers and default not in (LOCAL, "openai"):
@@ -338,6 +344,22 @@ def _reasoning_settings(path: Path, name: str, table: dict[str, Any]) -> dict[st
             f"{path}: [providers.{name}] reasoning must be true or false, got {reasoning!r}"
         )
     return {"reasoning_models": tuple(models), "reasoning": reasoning}
+
+
+def _api_settings(path: Path, name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """``api = "chat"|"responses"`` and ``responses_models = [...]`` of a provider."""
+    api, models = table.get("api"), table.get("responses_models")
+    if api is not None and api not in ("chat", "responses"):
+        raise ConfigurationError(
+            f'{path}: [providers.{name}] api must be "chat" or "responses", got {api!r}'
+        )
+    if models is not None and (
+        not isinstance(models, list) or not all(isinstance(m, str) for m in models)
+    ):
+        raise ConfigurationError(
+            f'{path}: [providers.{name}] responses_models must be a list of model names'
+        )
+    return {"api": api, "responses_models": None if models is None else tuple(models)}
 
 
 def known_providers(config: Config | None = None) -> dict[str, Provider]:

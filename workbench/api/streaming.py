@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
 from workbench.api.wire import ChatResult, Endpoint, Reply, chat_result, lower_headers
+
+if TYPE_CHECKING:
+    from workbench.api.chat_api import ChatRoute
+    from workbench.api.responses_stream import ResponsesAccumulator
 
 __all__ = ["StreamAccumulator", "StreamAttempt", "StreamProtocolError"]
 
@@ -28,6 +32,8 @@ class StreamAccumulator:
 
     Only choice 0 is assembled: the workbench asks for one completion per request.
     """
+
+    end_words = "data: [DONE]"  # what a stream cut short never sent
 
     def __init__(self) -> None:
         self.text_parts: list[str] = []
@@ -151,7 +157,11 @@ class StreamAccumulator:
 
 
 class StreamAttempt:
-    """One streamed attempt: feeds events to the accumulator, times the first output."""
+    """One streamed attempt: feeds events to the accumulator, times the first output.
+
+    ``route`` (Chat Completions when None) says which events these are and how the
+    assembled answer is read (:mod:`workbench.api.chat_api`).
+    """
 
     def __init__(
         self,
@@ -160,13 +170,17 @@ class StreamAttempt:
         start: float,
         clock: Callable[[], float],
         on_delta: Callable[[str], None] | None,
+        route: ChatRoute | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.retries = retries
         self.start = start
         self.clock = clock
         self.on_delta = on_delta
-        self.accumulator = StreamAccumulator()
+        self.route = route
+        self.accumulator: StreamAccumulator | ResponsesAccumulator = (
+            StreamAccumulator() if route is None else route.accumulator()
+        )
         self.ttft_s: float | None = None
 
     def feed(self, data: str) -> bool:
@@ -198,9 +212,12 @@ class StreamAttempt:
         acc = self.accumulator
         if not acc.done:
             raise self.endpoint.truncated_error(
-                "the stream ended without data: [DONE]", acc.text, self.retries
+                f"the stream ended without {acc.end_words}", acc.text, self.retries
             )
         reply = Reply(
             self.endpoint, acc.completion(), lower_headers(response.headers), self.retries
         )
-        return chat_result(reply, latency_s=self.clock() - self.start, ttft_s=self.ttft_s)
+        latency_s = self.clock() - self.start
+        if self.route is not None:
+            return self.route.result(reply, latency_s=latency_s, ttft_s=self.ttft_s)
+        return chat_result(reply, latency_s=latency_s, ttft_s=self.ttft_s)

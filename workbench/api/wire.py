@@ -44,6 +44,7 @@ __all__ = [
     "model_ids",
     "read_reply",
     "server_message",
+    "unusable_answer",
 ]
 
 EXCERPT_CHARS = 300
@@ -68,6 +69,7 @@ class ChatResult:
     refusal: str | None = None  # message.refusal: why the model declined to answer
     logprobs: list[dict[str, Any]] | None = None  # choices[0].logprobs.content, as returned
     service_tier: str | None = None
+    reasoning_summary: str | None = None  # Responses API: the reasoning items' summaries
 
 
 @dataclass
@@ -320,11 +322,15 @@ def event_stream_error(
     )
 
 
-def _unusable(reply: Reply, problem: str) -> APIResponseError:
+def unusable_answer(reply: Reply, problem: str) -> APIResponseError:
+    """The error for a parsed 2xx answer that cannot become a result."""
     # The parsed body is all we still have; it is re-serialised for the error's body.
     return reply.endpoint.response_error(
         problem, body=json.dumps(reply.data)[:10_000], retries=reply.retries
     )
+
+
+_unusable = unusable_answer
 
 
 def _text(content: Any) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 from workbench.api import providers as providers_mod
 from workbench.api.jsonmode import with_json_instruction
 from workbench.api.reasoning import adapt_for_reasoning
+from workbench.api.responses import API_FIELD, RESPONSES, choose_api, responses_body
 from workbench.core import checks
 from workbench.core.identity import request_hash
 from workbench.core.record import RunRecord
@@ -27,6 +28,7 @@ _REPLAYED = (
     "response_model", "output", "finish_reason", "tool_calls", "prompt_tokens",
     "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens",
     "tokens_counted", "system_fingerprint", "notes", "refusal", "logprobs", "service_tier",
+    "reasoning_summary",
 )
 
 
@@ -85,9 +87,19 @@ def build_chat(
         prompt_text = _last_user_text(messages)
     checks.messages_sendable(messages)
     sent = {k: v for k, v in params.items() if v is not None}
+    api = choose_api(sent.pop(API_FIELD, None), model, provider)
+    if api != RESPONSES and sent.get("reasoning_summary") is not None:
+        raise checks.InvalidInputError(
+            'reasoning_summary is a Responses API knob: add api="responses" to send it'
+        )
     messages = with_json_instruction(messages, sent.get("response_format"))
     body: dict[str, Any] = {"model": model, "messages": messages, **sent}
     body = adapt_for_reasoning(body, provider)  # max_completion_tokens; refuses temperature
+    if api == RESPONSES:
+        # In the body, so the API is part of the run's identity (request_hash below);
+        # never sent. A knob the Responses API cannot take is refused here, unsent.
+        body[API_FIELD] = RESPONSES
+        responses_body(body)
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -97,7 +109,7 @@ def build_chat(
         model=model,
         experiment=experiment,
         sweep_id=sweep_id,
-        params=json.dumps({k: v for k, v in body.items() if k != "messages"}),
+        params=json.dumps({k: v for k, v in body.items() if k not in ("messages", API_FIELD)}),
         system=system,
         prompt=prompt_text,
         messages=json.dumps(messages),
@@ -110,6 +122,7 @@ def build_chat(
         seed=sent.get("seed"),
         # The bound on the answer, whichever name it is sent under.
         max_tokens=sent.get("max_tokens", sent.get("max_completion_tokens")),
+        api=api,
     )
     return PreparedChat(provider=provider, body=body, record=record)
 

@@ -106,6 +106,11 @@ class ChatResponse(_RunView):
         return self.record.refusal
 
     @property
+    def reasoning_summary(self) -> str | None:
+        """The Responses API's summary of the model's reasoning (``reasoning_summary="auto"``)."""
+        return self.record.reasoning_summary
+
+    @property
     def logprobs(self) -> list[TokenLogprob]:
         """Each token with its log-probability and alternatives (``logprobs=True``)."""
         from workbench.calls.logprobs import read_logprobs

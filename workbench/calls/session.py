@@ -292,6 +292,7 @@ class Session:
         record.refusal = result.refusal
         record.logprobs = compact_logprobs(result.logprobs)
         record.service_tier = result.service_tier
+        record.reasoning_summary = result.reasoning_summary
         record.latency_s = result.latency_s
         record.ttft_s = result.ttft_s
         record.retries = result.retries

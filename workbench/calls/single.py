@@ -34,6 +34,7 @@ def chat(
     budget: float | Decimal | None = None,
     on_delta: Callable[[str], None] | None = None,
     deadline: float | None = None,
+    api: str | None = None,
     **params: Any,
 ) -> ChatResponse:
     """Send one chat call (or answer it from the experiment table) and log it as a row.
@@ -44,6 +45,9 @@ def chat(
     ``deadline`` (seconds) bounds this call, retries included, instead of the session's.
     ``budget`` (USD) refuses the call, before sending, when its estimate is above it.
     Ctrl-C ends it with the partial answer, its footer and one line; the row is stored.
+    ``api="responses"`` sends it to the Responses API (``/v1/responses``) instead of Chat
+    Completions (None: the provider's ``api`` setting, else Chat Completions except for
+    models served only by the Responses API); the ``api`` column records which.
     """
     return session.chat(prompt, **_chat_keywords(locals()))
 
@@ -65,6 +69,7 @@ async def achat(
     budget: float | Decimal | None = None,
     on_delta: Callable[[str], None] | None = None,
     deadline: float | None = None,
+    api: str | None = None,
     **params: Any,
 ) -> ChatResponse:
     """The async twin of :func:`chat`."""

@@ -1,7 +1,10 @@
 """A run's identity: the canonical JSON of what was asked, where, plus its sample index.
 
 Two calls with the same identity are the same run, so the second can be answered from
-the experiment table (replay) instead of the API.
+the experiment table (replay) instead of the API. The API a chat call goes to is part of
+what was asked: a Responses API call's body carries ``"api": "responses"`` (never sent,
+see ``workbench.api.responses``), so it is a different run from the same Chat Completions
+call, whose body (and so every earlier hash) has no such key.
 """
 
 from __future__ import annotations

@@ -162,6 +162,9 @@ KNOBS: dict[str, Knob] = {
         Knob("reasoning_effort", "text", option="--reasoning-effort",
              words="an effort such as low or high"),
         Knob("max_completion_tokens", "whole", 1),
+        # Which API a chat call goes to (workbench.api.responses); never sent as a field.
+        Knob("api", "text", option="--api", words='"chat" or "responses"'),
+        Knob("reasoning_summary", "text", words="auto, concise or detailed"),
         Knob("n", "whole", 1, 128),
         Knob("stop", "stops", high=4, option="--stop", sweepable=False),
         Knob("logprobs", "flag"),

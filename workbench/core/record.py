@@ -103,6 +103,10 @@ class RunRecord:
     mode: Mode = "live"
     # Who ran it (migration m009_add_runs_user): WORKBENCH_USER or the OS user.
     user: str | None = field(default_factory=current_user)
+    # Migration m012_runs_api (issue 23): the API a chat call went to, "chat" (Chat
+    # Completions) or "responses"; and the Responses API's reasoning summaries.
+    api: str = "chat"
+    reasoning_summary: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)

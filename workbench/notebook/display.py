@@ -220,9 +220,20 @@ class ChatDisplay:
                 lines.append(f"- {call} → `{shorten(run.result or '', 200)}`")
         return ["**Tool calls**", *lines] if lines else []
 
+    def _summary_html(self) -> str:
+        # Folded: a reasoning summary can be longer than the answer it led to.
+        summary = self.response.reasoning_summary
+        if not summary:
+            return ""
+        return (
+            f'<details class="{NO_MATHS_CLASS}"><summary>Reasoning summary</summary>'
+            f'<div style="white-space: pre-wrap; color: var(--jp-ui-font-color2)">'
+            f"{html.escape(summary)}</div></details>\n\n"
+        )
+
     def markdown(self) -> str:
         tools = "\n".join(self._tool_lines())
-        head = f"{tools}\n\n" if tools else ""
+        head = self._summary_html() + (f"{tools}\n\n" if tools else "")
         # The footer holds dollars: in an element MathJax skips, never typeset as maths.
         foot = f'<sub class="{NO_MATHS_CLASS}">{html.escape(self.footer)}</sub>'
         notes = "".join(f"\n\n{_NOTE_HTML.format(html.escape(n))}" for n in self.notes)
@@ -239,11 +250,15 @@ class ChatDisplay:
             notes.append(f"⚠ {ended}: the answer is incomplete")
         if response.cache_hit:
             notes.append("↺ answered from the table · --fresh for a new sample")
+        if response.record.api == "responses" and response.record.seed is not None:
+            notes.append("ℹ seed not sent: the Responses API takes none (kept in the table)")
         return notes
 
     def _plain(self) -> str:
         tools = "\n".join(self._tool_lines()).replace("`", "").replace("**", "")
         head = f"{tools}\n\n" if tools else ""
+        if self.response.reasoning_summary:
+            head = f"Reasoning summary: {self.response.reasoning_summary}\n\n{head}"
         notes = "".join(f"\n\n{note}" for note in self.notes)
         return f"{head}{self._answer(fenced=False)}{notes}\n\n{self.footer}"
 

@@ -128,6 +128,7 @@ class WorkbenchMagics(Magics):
     @argument("--presence-penalty", help="-2 to 2")
     @argument("--frequency-penalty", help="-2 to 2")
     @argument("--reasoning-effort", help="reasoning models: low, medium, high (a,b: sweep)")
+    @argument("--api", help="chat (Chat Completions) or responses (/v1/responses); a,b: sweep")
     @argument("--logprobs", metavar="N", help="keep each token's log-probability and N rivals")
     @argument("--provider", help="local, openai, or a provider of workbench.toml")
     @argument("--experiment", help="experiment name for this run")

@@ -50,6 +50,7 @@ CHAT_KNOBS = (
     "presence_penalty",
     "frequency_penalty",
     "reasoning_effort",  # reasoning models only (workbench.api.reasoning)
+    "api",  # Chat Completions or the Responses API (workbench.api.responses)
 )
 
 
@@ -223,7 +224,7 @@ class ChatRequest:
             raise OptionError("Use --json or --schema, not both (--schema already asks for JSON)")
         if args.run_tools and not args.tools:
             raise OptionError("--run-tools needs --tools VAR: the functions to run")
-        values = {name: parse_knob_values(name, getattr(args, name)) for name in
+        values = {name: parse_knob_values(name, getattr(args, name, None)) for name in
                   ("model", *CHAT_KNOBS)}
         grid = {name: tuple(v) for name, v in values.items() if len(v) > 1}
         one = {name: v[0] for name, v in values.items() if len(v) == 1}

@@ -29,7 +29,7 @@ __all__ = ["KNOB_COLUMNS", "NOT_SET", "runs_of", "column", "groups",
            "missing"]
 
 KNOB_COLUMNS: tuple[str, ...] = ("model", "system", "temperature", "top_p", "seed", "max_tokens",
-                          "reasoning_effort", "sample_index")
+                          "reasoning_effort", "api", "sample_index")
 """The columns ``by`` defaults to: those of these that take more than one value."""
 
 

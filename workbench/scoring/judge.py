@@ -88,6 +88,7 @@ class Judge(ModelScorer):
         seed: int | None,
         max_tokens: int,
         name: str | None,
+        api: str | None = None,
     ) -> None:
         from workbench.core.checks import number, whole
         from workbench.core.templates import TemplateError, variables_of
@@ -108,18 +109,19 @@ class Judge(ModelScorer):
         whole("judge(max_tokens=...)", max_tokens, low=1)
         self.rubric, self.model, self.threshold = rubric, model, threshold
         self.temperature, self.seed, self.max_tokens = temperature, seed, max_tokens
-        super().__init__(
-            name,
-            {
-                "rubric": rubric,
-                "model": model,
-                "scale": "pass/fail" if self.scale is None else list(self.scale),
-                "threshold": threshold,
-                "temperature": temperature,
-                "seed": seed,
-                "max_tokens": max_tokens,
-            },
-        )
+        self.api = api
+        definition = {
+            "rubric": rubric,
+            "model": model,
+            "scale": "pass/fail" if self.scale is None else list(self.scale),
+            "threshold": threshold,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
+        }
+        if api is not None:  # only when given: the ids of earlier judges stay as they were
+            definition["api"] = api
+        super().__init__(name, definition)
 
     # -- the request --------------------------------------------------------------
 
@@ -179,6 +181,8 @@ class Judge(ModelScorer):
             "experiment": experiment,
             "sample_index": sample,
         }
+        if self.api is not None:
+            knobs["api"] = self.api
         if (provider.name, model) not in _NO_STRUCTURED_OUTPUT:
             knobs["response_format"] = {
                 "type": "json_schema",
@@ -301,12 +305,14 @@ def judge(
     seed: int | None = 0,
     max_tokens: int = 200,
     name: str | None = None,
+    api: str | None = None,
 ) -> Judge:
     """A model grades each output by ``rubric`` (a template: ``{{input}}``, ``{{output}}``,
     ``{{expected}}`` and the run's own variables; without ``{{output}}`` the question, the
     answer and the reference are appended). ``scale=(1, 5)`` gives a grade, passed when
     ``>= threshold``; ``scale="pass/fail"`` gives 1/0. ``model=None``: the session's
-    default chat model (name one to pin it: the model is part of the scorer's id)."""
+    default chat model (name one to pin it: the model is part of the scorer's id).
+    ``api="responses"`` grades through the Responses API (None: as any call chooses)."""
     return Judge(
         rubric,
         model=model,
@@ -316,6 +322,7 @@ def judge(
         seed=seed,
         max_tokens=max_tokens,
         name=name,
+        api=api,
     )
 
 

@@ -369,5 +369,14 @@ SCHEMA: tuple[tuple[str, tuple[Step, ...]], ...] = (
             ),
         ),
     ),
+    (
+        "m012_runs_api",
+        (
+            # Issue 23: which API a chat call went to (every older row: Chat Completions),
+            # and the reasoning summaries the Responses API returns.
+            AddColumn("runs", _text("api", not_null=True, default="'chat'")),
+            AddColumn("runs", _text("reasoning_summary")),
+        ),
+    ),
 )
 """Every migration in the order it must run, by the name recorded in the database."""

@@ -121,7 +121,8 @@ class BatchAPI:
             raise endpoint.response_error("no file id in the answer", body=response.text, retries=0)
         return file_id
 
-    def create(self, input_file_id: str, metadata: Mapping[str, str] | None = None) -> BatchInfo:
+    def create(self, input_file_id: str, metadata: Mapping[str, str] | None = None,
+               *, api_endpoint: str = ENDPOINT) -> BatchInfo:
         """POST /batches for chat completions, within 24 hours; at most one batch per call.
 
         A create is never retried blind: when its answer is lost (a timeout, a broken
@@ -131,7 +132,7 @@ class BatchAPI:
         taken as the answer."""
         body: dict[str, Any] = {
             "input_file_id": input_file_id,
-            "endpoint": ENDPOINT,
+            "endpoint": api_endpoint,  # /v1/chat/completions, or /v1/responses
             "completion_window": COMPLETION_WINDOW,
         }
         if metadata:

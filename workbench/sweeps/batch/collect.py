@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from workbench.api.wire import Endpoint, Reply, chat_result
+from workbench.api.chat_api import chat_route
+from workbench.api.wire import Endpoint, Reply
 from workbench.calls.dispatch import attempt_of
 from workbench.calls.session import PreparedChat, one_line
 from workbench.core.errors import APIStatusError, WorkbenchError
@@ -176,7 +177,8 @@ class BatchCollector:
         prepared.record.mode = "batch"
         if answer.ok and answer.body is not None:
             try:
-                result = chat_result(Reply(endpoint, answer.body, {}, 0), latency_s=latency)
+                reply = Reply(endpoint, answer.body, {}, 0)  # read as its API answers
+                result = chat_route(prepared.body).result(reply, latency_s=latency)
             except WorkbenchError as exc:
                 self._log_error(prepared, f"batch {row.batch_id}: {one_line(exc)}", latency)
                 return

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.api.chat_api import chat_route
 from workbench.core.identity import STREAM_ONLY_KEYS
 
 __all__ = [
@@ -55,10 +56,16 @@ def identity_of(custom_id: str) -> tuple[str, int] | None:
     return request_hash, int(index)
 
 
+def endpoint_of(body: dict[str, Any]) -> str:
+    """The batch endpoint of a chat body: ``/v1/chat/completions`` or ``/v1/responses``."""
+    return "/v1" + chat_route(body).path
+
+
 def request_line(custom_id: str, body: dict[str, Any]) -> bytes:
     """One line of the input file; a batch answers whole responses, never streams."""
-    sent = {k: v for k, v in body.items() if k not in STREAM_ONLY_KEYS}
-    line = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": sent}
+    route = chat_route(body)  # the body as its API takes it (workbench.api.chat_api)
+    sent = {k: v for k, v in route.body.items() if k not in STREAM_ONLY_KEYS}
+    line = {"custom_id": custom_id, "method": "POST", "url": "/v1" + route.path, "body": sent}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 

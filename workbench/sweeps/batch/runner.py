@@ -160,7 +160,7 @@ class SweepBatches:
         for prepared in work.replay:
             self.session.cached(attempt_of(prepared))
         submitted: list[BatchRow] = []
-        for provider, group in _by_provider(send).items():
+        for (provider, _endpoint), group in _by_provider(send).items():
             submitted += self._submit_group(provider, group)
         store = self.session.store
         if submitted and store.shared:
@@ -213,7 +213,8 @@ class SweepBatches:
                 raise
             # The input file's id names this submission: a create whose answer is lost is
             # found by it (and the metadata) instead of being sent twice (api.create).
-            info = api.create(file_id, {"workbench_sweep": self.sweep.sweep_id})
+            info = api.create(file_id, {"workbench_sweep": self.sweep.sweep_id},
+                              api_endpoint=jsonl.endpoint_of(group[0].body))
             row = BatchRow(
                 batch_id=info.id,
                 provider=provider.name,
@@ -377,10 +378,13 @@ class SweepBatches:
         return self._api(provider)
 
 
-def _by_provider(send: Sequence[PreparedChat]) -> dict[Provider, list[PreparedChat]]:
-    groups: dict[Provider, list[PreparedChat]] = {}
+def _by_provider(send: Sequence[PreparedChat]
+                 ) -> dict[tuple[Provider, str], list[PreparedChat]]:
+    # A batch has one endpoint: a sweep over both chat APIs is two batches per provider.
+    groups: dict[tuple[Provider, str], list[PreparedChat]] = {}
     for prepared in send:
-        groups.setdefault(prepared.provider, []).append(prepared)
+        key = (prepared.provider, jsonl.endpoint_of(prepared.body))
+        groups.setdefault(key, []).append(prepared)
     return groups
 
 
