@@ -169,6 +169,7 @@ def _run_gepa(search: Search, *, minibatch: int, seed: int) -> None:
         adapter=SweepAdapter(search),  # type: ignore[arg-type]
         reflection_minibatch_size=min(minibatch, len(indices)),
         candidate_selection_strategy="pareto",
+        perfect_score=search.perfect,
         stop_callbacks=[search.should_stop],
         logger=_Quiet(),
         seed=seed,

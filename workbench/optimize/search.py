@@ -67,6 +67,9 @@ class Search:
         self.expected = expected
         self.scorers = scorers
         self.objective = scorers[0]
+        # The objective's best value: a judge's top grade (5 on 1-5), else 1.0.
+        scale = getattr(self.objective, "scale", None)
+        self.perfect = float(scale[1]) if scale else 1.0
         self.experiment = experiment
         self.budget = budget
         self.reserve = reserve  # kept back for the validation at the end
@@ -107,8 +110,8 @@ class Search:
         best = self.best().train_score
         if self.reflections >= self.max_candidates:
             self.stop(f"max_candidates={self.max_candidates} proposals made")
-        elif best is not None and best >= 1.0:
-            self.stop("a candidate scored 1.0 on every training case")
+        elif best is not None and best >= self.perfect:
+            self.stop(f"a candidate scored {self.perfect:g} on every training case")
         # gepa skips a reflection when a minibatch is all right: bound the iterations too,
         # or such a search never stops (its replays cost nothing).
         elif getattr(_state, "i", 0) >= 3 * self.max_candidates:
