@@ -6,7 +6,8 @@ current instruction plus the hidden one; a judge (a request with response_format
 answers in capitals and says why it fails the rest. Every request is logged by LoopbackAPI.
 
 ``reflection`` picks the reflection model's behaviour: "helpful" (above), "nonsense"
-(an answer with no words), "wander" (a new, no better text each time), "drop" (a proposal without the template's variables: the
+(an answer with no words), "wander" (a new, no better text each time), "late" (wanders three times, then
+helpful), "drop" (a proposal without the template's variables: the
 instruction replaced by the hidden one alone, shown in a prompt template).
 """
 
@@ -25,6 +26,7 @@ class HiddenInstructionServer:
     def __init__(self, *, reflection: str = "helpful", lucky: float = 0.3) -> None:
         self.reflection = reflection
         self.lucky = lucky
+        self.reflections = 0
 
     def __call__(self, request: Received) -> Reply:
         body = request.body if isinstance(request.body, dict) else {}
@@ -58,7 +60,9 @@ class HiddenInstructionServer:
         current = prompt.split("```")[1].strip()
         if self.reflection == "nonsense":
             return "```\n!!! ??? ...\n```"
-        if self.reflection == "wander":  # a new text each time, never the hidden instruction
+        self.reflections += 1
+        late = self.reflection == "late" and self.reflections <= 3
+        if self.reflection == "wander" or late:  # a new text each time, never the hidden instruction
             return f"```\n{current} Be careful.\n```"
         if self.reflection == "drop":
             return f"```\nRepeat the word. {HIDDEN}\n```"

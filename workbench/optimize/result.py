@@ -117,7 +117,8 @@ class OptimizeResult:
                 **{part: c.parts.get(part) for part in self.parts},
                 "train_score": c.train_score,
                 "minibatch_score": c.minibatch_scores[-1] if c.minibatch_scores else None,
-                "cost_usd": float(c.cost), "spent_usd": float(c.spent_after),
+                "cost_usd": float(c.cost),
+                "spent_usd": float(c.spent_after if c.scored_at is None else c.scored_at),
                 "refused": c.refused, "reflection": c.reflection, "best": c.id == best,
             })
         frame = pd.DataFrame(rows)
@@ -139,6 +140,7 @@ class OptimizeResult:
             _, ax = plt.subplots(figsize=(6, 3.2))
         frame = self.candidates
         scored = frame[frame["train_score"].notna()]
+        scored = scored.sort_values("spent_usd")
         tried = frame[frame["train_score"].isna() & frame["minibatch_score"].notna()]
         refused = frame[frame["status"].eq("refused")]
         ax.step(scored["spent_usd"], scored["train_score"].cummax(), where="post",
@@ -157,7 +159,10 @@ class OptimizeResult:
         ax.set_xlabel("spent (USD)")
         ax.set_ylabel(f"score: {self.search.objective.name}")
         ax.set_title("candidates over spend")
-        ax.legend(loc="lower right", fontsize=8)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # dollar ticks with many digits crowd
+        ax.legend(loc="best", fontsize=8)
         return ax
 
     def figure(self) -> Any:

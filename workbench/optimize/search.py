@@ -37,6 +37,7 @@ class Candidate:
     train_score: float | None = None  # mean over every training case, when evaluated so
     cost: Decimal = Decimal(0)  # its reflection and evaluations (judge included)
     spent_after: Decimal = Decimal(0)  # the search's spend when it was last evaluated
+    scored_at: Decimal | None = None  # the search's spend when train_score was had
 
 
 class Search:
@@ -130,10 +131,13 @@ class Search:
                       refused: str | None) -> Candidate:
         cost = self._reflection_cost
         self._reflection_cost = Decimal(0)
+        status = "refused" if refused else "proposed"
+        if refused is None and any(c.parts == dict(parts) for c in self.candidates):
+            # gepa evaluates it as the earlier one (the same texts): its scores are there.
+            status = f"same as #{self.candidate_id(parts)}"
         candidate = Candidate(len(self.candidates), dict(parts), parent=parent,
                               reflection=reflection, refused=refused, cost=cost,
-                              status="refused" if refused else "proposed",
-                              spent_after=self.spent())
+                              status=status, spent_after=self.spent())
         self.candidates.append(candidate)
         self._changed()
         return candidate
@@ -179,6 +183,7 @@ class Search:
         mean = sum(r["score"] for r in scored) / max(len(scored), 1)
         if sorted(set(indices)) == list(range(len(self.train))):
             candidate.train_score = mean
+            candidate.scored_at = self.spent()
         else:
             candidate.minibatch_scores.append(mean)
         candidate.spent_after = self.spent()
