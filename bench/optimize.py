@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from common import ROOT, record
 
@@ -40,7 +41,7 @@ def main() -> None:
         os.environ["OPENAI_API_KEY"] = "sk-bench-loopback-0123456789"
         import workbench as wb
 
-        def search() -> wb.optimize:  # type: ignore[valid-type]
+        def search() -> Any:
             judge = wb.scorers.judge("Is the answer in capitals?", model="gpt-4o-mini")
             return wb.optimize("The word: {{word}}", system="Repeat the word.", data=cases,
                                scorers=[judge], budget=args.budget, model="gpt-4o-mini",

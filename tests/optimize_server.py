@@ -6,8 +6,8 @@ current instruction plus the hidden one; a judge (a request with response_format
 answers in capitals and says why it fails the rest. Every request is logged by LoopbackAPI.
 
 ``reflection`` picks the reflection model's behaviour: "helpful" (above), "nonsense"
-(an answer with no words), "wander" (a new, no better text each time), "late" (wanders three times, then
-helpful), "drop" (a proposal without the template's variables: the
+(an answer with no words), "wander" (a new, no better text each time), "late" (wanders
+three times, then helpful), "drop" (a proposal without the template's variables: the
 instruction replaced by the hidden one alone, shown in a prompt template).
 """
 
@@ -62,10 +62,11 @@ class HiddenInstructionServer:
             return "```\n!!! ??? ...\n```"
         self.reflections += 1
         late = self.reflection == "late" and self.reflections <= 3
-        if self.reflection == "wander" or late:  # a new text each time, never the hidden instruction
+        if self.reflection == "wander" or late:  # a new text, never the hidden one
             return f"```\n{current} Be careful.\n```"
         if self.reflection == "drop":
             return f"```\nRepeat the word. {HIDDEN}\n```"
-        if ("score 0.00" not in prompt and "not in capitals" not in prompt) or HIDDEN in current:
+        failed = "score 0.00" in prompt or "not in capitals" in prompt
+        if not failed or HIDDEN in current:
             return f"```\n{current}\n```"  # nothing to fix: the same text (refused)
         return f"Failures show the answers must be capitalised.\n```\n{current} {HIDDEN}\n```"

@@ -47,11 +47,14 @@ def test_finds_the_hidden_instruction_and_validates_it(start_api: Any) -> None:
     assert (~runs["cache_hit"]).sum() == api.count("/chat/completions")
 
 
-def test_a_rerun_replays_the_whole_search_with_no_request(start_api: Any) -> None:
+def test_a_rerun_replays_the_whole_search_with_no_request(
+        start_api: Any, capsys: pytest.CaptureFixture[str]) -> None:
     first, api = run(start_api)
     sent = api.count("/chat/completions")
     api.received.clear()
-    again = wb.optimize("The word: {{word}}", **options())
+    again = wb.optimize("The word: {{word}}", **options(progress=True))
+    bar = capsys.readouterr().err  # the progress bar: candidates, best so far, spent
+    assert "optimize" in bar and "best=1.000 (#1)" in bar and "spent=$0.0000" in bar
     assert sent > 0 and api.count("/chat/completions") == 0
     assert again.best == first.best and again.spent == 0
     assert again.candidates[["candidate", "parent", "status"]].equals(
@@ -156,7 +159,7 @@ def test_an_interrupted_search_resumes_from_the_table(
         return real(self, prompt)
 
     monkeypatch.setattr(Search, "reflect", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="run the same wb.optimize again"):
         wb.optimize("The word: {{word}}", **options())
     before = api.count("/chat/completions")
     assert before > 0  # the starting prompt's evaluation is in the table

@@ -4,6 +4,8 @@ call is a row of the table, and a re-run replays it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import workbench as wb
@@ -13,7 +15,7 @@ CAPITALS = [("France", "Paris"), ("Italy", "Rome"), ("Japan", "Tokyo"), ("Spain"
 CASES = [{"country": c, "expected": city} for c, city in CAPITALS]
 
 
-def search() -> wb.optimize:  # type: ignore[valid-type]
+def search() -> Any:
     return wb.optimize("What is the capital of {{country}}?", system="Answer briefly.",
                        data=CASES, scorers=wb.scorers.contains(), max_candidates=2,
                        minibatch=2, temperature=0, max_tokens=12, reflection_max_tokens=80,

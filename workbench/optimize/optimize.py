@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.checks import amount, whole
-from workbench.core.errors import BudgetExceededError, InvalidInputError
+from workbench.core.errors import BudgetExceededError, Interrupted, InvalidInputError
 from workbench.optimize.checks import required_variables
-from workbench.optimize.plan import SearchPlan, price_search
+from workbench.optimize.plan import price_search
 from workbench.optimize.result import OptimizeResult, Validation
 from workbench.optimize.search import PARTS, Search
 
@@ -48,9 +48,7 @@ def split_cases(cases: Sequence[Mapping[str, Any]], validation: float, seed: int
 def _cases(data: Any) -> list[dict[str, Any]]:
     from workbench.scoring.datasets import as_dataset  # pandas: not at import
 
-    frame = as_dataset(data).frame if not isinstance(data, list) else None
-    rows = data if frame is None else frame.to_dict("records")
-    return [dict(r) for r in rows]
+    return [dict(row) for row in as_dataset(data).rows]
 
 
 def optimize(
@@ -133,6 +131,11 @@ def optimize(
         _run_gepa(search, minibatch=minibatch, seed=seed)
     except BudgetExceededError as exc:
         search.stop(f"the budget: {exc}")
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"optimize stopped after {len(search.candidates) - 1} proposals; every call so far "
+            "is in the table: run the same wb.optimize again to go on from there (replayed "
+            "at no cost)") from None
     finally:
         if bar is not None:
             bar(search, close=True)
@@ -156,13 +159,12 @@ def _parts(chosen: Sequence[str] | str | None, starting: Mapping[str, str | None
 
 
 def _run_gepa(search: Search, *, minibatch: int, seed: int) -> None:
-    import gepa  # ~0.3 s of imports, only when a search runs
+    from gepa.api import optimize as gepa_optimize  # ~0.3 s of imports: only in a search
 
     from workbench.optimize.adapter import SweepAdapter
 
     indices = list(range(len(search.train)))
-    search.on_change = search.on_change  # the bar, when there is one
-    gepa.optimize(
+    gepa_optimize(
         seed_candidate=dict(search.candidates[0].parts),
         trainset=indices,
         valset=indices,  # gepa's own selection set: the training cases, never validation
@@ -170,7 +172,7 @@ def _run_gepa(search: Search, *, minibatch: int, seed: int) -> None:
         reflection_minibatch_size=min(minibatch, len(indices)),
         candidate_selection_strategy="pareto",
         perfect_score=search.perfect,
-        stop_callbacks=[search.should_stop],
+        stop_callbacks=[search.should_stop],  # type: ignore[list-item]
         logger=_Quiet(),
         seed=seed,
         raise_on_exception=True,

@@ -65,7 +65,8 @@ class SearchPlan:
 
 
 def _sum(*values: Decimal | None) -> Decimal | None:
-    return None if any(v is None for v in values) else sum(values, Decimal(0))  # type: ignore[arg-type]
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else sum(known, Decimal(0))
 
 
 def price_search(search: Search, held: list[dict[str, Any]], *, minibatch: int) -> SearchPlan:

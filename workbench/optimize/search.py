@@ -199,8 +199,9 @@ class Search:
         if "run_id" in df:
             frame = read_scores(self.session.store, run_ids=df["run_id"].tolist())
             frame = frame[frame["scorer_id"].eq(self.objective.id)]
-            reasons = {r: str(t) for r, t in zip(frame["run_id"], frame["reason"]) if t}
-        rows = {int(p): row for p, row in zip(df.get("point", []), df.to_dict("records"))}
+            reasons = {r: str(t) for r, t in zip(frame["run_id"], frame["reason"], strict=True)
+                       if t}
+        rows = {int(row["point"]): row for row in df.to_dict("records") if "point" in row}
         scored = []
         for point, index in enumerate(indices):
             row = rows.get(point, {})
