@@ -135,9 +135,9 @@ def test_no_validation_case_is_sent_during_the_search(start_api: Any) -> None:
     held = {case["word"] for case in result.held}
     assert held and not held & {case["word"] for case in result.train}
     search_requests = api.received[: len(api.received) - 2 * len(held)]
-    for request in search_requests:
+    for request in search_requests:  # runs and reflections alike
         text = str(request.body)
-        assert not any(f"item{w[4:]}" in text and w in text for w in held), text[:200]
+        assert not any(w in text for w in held), text[:200]
     # The last 2 x len(held) requests are the validation: each held-out case twice.
     tail = [str(r.body) for r in api.received[-2 * len(held):]]
     assert sorted(w for w in held for t in tail if f"The word: {w}'" in t) == sorted(

@@ -11,23 +11,24 @@ import pytest
 import workbench as wb
 
 CAPITALS = [("France", "Paris"), ("Italy", "Rome"), ("Japan", "Tokyo"), ("Spain", "Madrid"),
-            ("Germany", "Berlin"), ("Egypt", "Cairo"), ("Peru", "Lima"), ("Kenya", "Nairobi")]
+            ("Egypt", "Cairo"), ("Peru", "Lima")]
 CASES = [{"country": c, "expected": city} for c, city in CAPITALS]
 
 
 def search() -> Any:
     return wb.optimize("What is the capital of {{country}}?", system="Answer briefly.",
-                       data=CASES, scorers=wb.scorers.contains(), max_candidates=2,
-                       minibatch=2, temperature=0, max_tokens=12, reflection_max_tokens=80,
+                       data=CASES, scorers=wb.scorers.contains(), max_candidates=1,
+                       minibatch=2, temperature=0, max_tokens=12, reflection_max_tokens=60,
                        experiment="capitals", progress=False)
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(900)  # a busy 2-core machine: each reflection takes ~10-70 s here
 def test_a_search_on_the_local_model_ends_and_replays() -> None:
     result = search()
     frame = result.candidates
     assert result.spent == 0  # the local model is free
-    assert result.search.reflections <= 2
+    assert result.search.reflections <= 1
     assert frame.loc[0, "train_score"] is not None
     assert set(frame["status"]) <= {"seed", "proposed", "refused"}
     runs = wb.runs(experiment="capitals:optimize")
