@@ -171,3 +171,17 @@ def test_an_interrupted_search_resumes_from_the_table(
     train = {case["word"] for case in result.train}
     assert not [r for r in seeds if any(f"The word: {w}'" in str(r.body) for w in train)]
     assert HIDDEN in result.best
+
+
+def test_the_plot_draws_each_scored_candidate_over_spend(start_api: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result, _ = run(start_api)
+    ax = result.plot()
+    scored = result.candidates.dropna(subset=["train_score"])
+    points = ax.collections[0].get_offsets()
+    assert len(points) == len(scored)
+    assert [tuple(p) for p in points] == list(zip(scored["spent_usd"], scored["train_score"],
+                                                  strict=True))
+    assert ax.get_xlabel() == "spent (USD)"

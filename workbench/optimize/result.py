@@ -139,6 +139,9 @@ class OptimizeResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.2))
         frame = self.candidates
+        free = not frame["spent_usd"].any()  # a free model: spend says nothing, order does
+        if free:
+            frame["spent_usd"] = frame["candidate"].astype(float)
         scored = frame[frame["train_score"].notna()]
         scored = scored.sort_values("spent_usd")
         tried = frame[frame["train_score"].isna() & frame["minibatch_score"].notna()]
@@ -156,7 +159,7 @@ class OptimizeResult:
         for _, row in scored.iterrows():
             ax.annotate(f"#{row['candidate']}", (row["spent_usd"], row["train_score"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
-        ax.set_xlabel("spent (USD)")
+        ax.set_xlabel("candidate (nothing was spent)" if free else "spent (USD)")
         ax.set_ylabel(f"score: {self.search.objective.name}")
         ax.set_title("candidates over spend")
         from matplotlib.ticker import MaxNLocator
