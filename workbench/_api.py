@@ -99,6 +99,7 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "leaderboard": ("decide.leaderboard", "leaderboard", "store="),
     "cheapest": ("decide.cheapest", "cheapest", "session="),
     "cascade": ("decide.cascade", "cascade", "session="),
+    "optimize": ("optimize.optimize", "optimize", "session="),
     "load_ipython_extension": ("notebook.magics", "register", "none"),
 }
 
@@ -132,6 +133,7 @@ if TYPE_CHECKING:  # for type checkers; at run time each is made by __getattr__ 
     leaderboard: Callable[..., Any]
     cheapest: Callable[..., Any]
     cascade: Callable[..., Any]
+    optimize: Callable[..., Any]
     load_ipython_extension: Callable[..., Any]
 
 
