@@ -163,3 +163,53 @@ def test_a_sweep_stopped_by_a_far_reset_keeps_the_answers_in_flight(
     assert server.requests == 2
     runs = wb.runs()
     assert sorted(runs[runs.status == "ok"].prompt) == ["fast", "slow"]
+
+
+class Storm:
+    """Answers every chat with a 429 (``retry-after-ms: 1``), as OpenAI words it; counts."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Received) -> Reply:
+        with self._lock:
+            self.requests += 1
+        return Reply(
+            429,
+            {"error": {"message": "Rate limit reached for requests", "type": "requests"}},
+            headers={"retry-after-ms": "1"},
+        )
+
+
+@pytest.mark.parametrize("max_retries", [0, 2, 5])
+def test_a_429_storm_gets_the_limits_layers_attempts_not_a_product_of_two_loops(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path, max_retries: int
+) -> None:
+    # One 429 policy (issue 21, item 3): a sweep's call is retried on 429s as often as the
+    # limits layer says, whatever the client's max_retries. Before, the dispatcher gave
+    # the client's max_retries + 1 attempts 4 goes of its own: 4, 12 or 24 requests here.
+    from workbench.api.limits import SWEEP_RATE_LIMIT_RETRIES
+
+    storm = Storm()
+    with LoopbackAPI(storm) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        wb.configure(max_retries=max_retries)
+        df = wb.sweep("one", model="gpt-4o-mini").run(progress=False)
+    assert storm.requests == SWEEP_RATE_LIMIT_RETRIES + 1
+    assert list(df.status) == ["error"] and "Rate limit" in df.error[0]
+    assert list(df.retries) == [SWEEP_RATE_LIMIT_RETRIES]
+
+
+def test_a_single_calls_429s_keep_the_clients_max_retries(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    storm = Storm()
+    with LoopbackAPI(storm) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        wb.configure(max_retries=1)
+        with pytest.raises(RateLimitError):
+            wb.chat("one", model="gpt-4o-mini")
+    assert storm.requests == 2

@@ -347,15 +347,21 @@ class AsyncOpenAIClient:
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
         deadline: float | None = None,
+        rate_limit_retries: int | None = None,
     ) -> ChatResult:
-        """POST /chat/completions; streams when ``body["stream"]`` is true."""
+        """POST /chat/completions; streams when ``body["stream"]`` is true.
+        ``rate_limit_retries``: 429s get that many retries (the limits layer's policy,
+        :attr:`workbench.api.limits.CallLimits.rate_limit_retries`), not ``max_retries``."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
+        attempts = Attempts(self._target.max_retries, rate_limit_retries)
         if sent.get("stream"):
-            return await self._stream_chat(endpoint, sent, start, ends, on_delta, on_retry)
-        reply = await self._request(endpoint, sent, ends, on_retry)
+            return await self._stream_chat(
+                endpoint, sent, start, ends, on_delta, on_retry, attempts
+            )
+        reply = await self._request(endpoint, sent, ends, on_retry, attempts)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(
@@ -383,8 +389,9 @@ class AsyncOpenAIClient:
         body: dict[str, Any] | None,
         deadline: Deadline,
         on_retry: RetryHook | None = None,
+        attempts: Attempts | None = None,
     ) -> Reply:
-        attempts = Attempts(self._target.max_retries)
+        attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
             if deadline.passed:
@@ -424,8 +431,9 @@ class AsyncOpenAIClient:
         deadline: Deadline,
         on_delta: Callable[[str], None] | None,
         on_retry: RetryHook | None = None,
+        attempts: Attempts | None = None,
     ) -> ChatResult:
-        attempts = Attempts(self._target.max_retries)
+        attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
         while True:
             if deadline.passed:

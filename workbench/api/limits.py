@@ -27,7 +27,21 @@ from workbench.api.pacing import BeyondDeadline, Pacer, PacerRegistry, Ticket
 from workbench.api.ratelimit import AdaptiveLimiter
 from workbench.core.errors import RateLimitError
 
-__all__ = ["CallLimits", "LimitResetError", "Limits", "SweepLimits", "limit_reset_error"]
+__all__ = [
+    "SWEEP_RATE_LIMIT_RETRIES",
+    "CallLimits",
+    "LimitResetError",
+    "Limits",
+    "SweepLimits",
+    "limit_reset_error",
+]
+
+# How many 429s a sweep's call waits out (each after its model's pause, queued behind the
+# calls already waiting) before it is an error row: losing a run of a long sweep to a busy
+# minute costs more than waiting. The one 429 policy: the client takes it from here
+# (:attr:`CallLimits.rate_limit_retries`); 11 retries are the 12 attempts a sweep's call
+# had before, when the dispatcher gave the client's 3 attempts 4 goes of its own.
+SWEEP_RATE_LIMIT_RETRIES = 11
 
 
 class LimitResetError(RateLimitError):
@@ -89,6 +103,11 @@ class CallLimits:
         self.sweep = sweep
         self.retries_seen: list[int | None] = []
 
+    @property
+    def rate_limit_retries(self) -> int | None:
+        """How many 429s the client retries for this call (None: its ``max_retries``)."""
+        return SWEEP_RATE_LIMIT_RETRIES if self.sweep else None
+
     def _refused(self, beyond: BeyondDeadline) -> LimitResetError:
         return limit_reset_error(self.model, beyond, self.deadline_s or 0.0, sweep=self.sweep)
 
@@ -126,12 +145,6 @@ class CallLimits:
         except BeyondDeadline as beyond:
             raise self._refused(beyond) from None
         return wait
-
-    def gave_up(self, delay: float) -> None:
-        """The client gave up on 429s: pause this model ``delay`` s before another go."""
-        if self.limiter is not None:
-            self.limiter.note_rate_limited(delay, self.started)
-        self.pacer.rate_limited(delay, None, self.ticket)
 
     def on_success(self, headers: Mapping[str, str]) -> None:
         """Take in the response's ``x-ratelimit-*`` headers (lower-case names)."""

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 import httpx
 
 from workbench.api.limits import LimitResetError
-from workbench.api.retry import retry_delay
 from workbench.api.slots import SlotTransport
 from workbench.calls.budget import Spend
 from workbench.calls.progress import SharedProgress, SweepProgress
-from workbench.core.errors import APIError, RateLimitError, StoreError, WorkbenchError
+from workbench.core.errors import StoreError, WorkbenchError
 from workbench.core.record import new_run_id
 
 if TYPE_CHECKING:
@@ -32,13 +31,7 @@ if TYPE_CHECKING:
     from workbench.core.record import RunRecord
     from workbench.store.unsaved import UnsavedRun
 
-__all__ = ["Job", "Dispatcher", "RATE_LIMIT_ATTEMPTS"]
-
-# The client already retries a 429 (max_retries times, honouring retry-after). A sweep
-# gives such a call this many goes in all, because losing a run of a long sweep to a
-# busy minute costs more than waiting: each go starts after the model's back-off.
-RATE_LIMIT_ATTEMPTS = 4
-
+__all__ = ["Job", "Dispatcher"]
 
 @dataclass(frozen=True)
 class Job:
@@ -221,52 +214,38 @@ class Dispatcher:
             self._release(job.prepared)
 
     async def _send(self, job: Job, client: AsyncOpenAIClient) -> bool:
-        """Send the job; True when its answer was logged, False when it failed."""
+        """Send the job; True when its answer was logged, False when it failed. Its 429s
+        are the limits layer's: paced, paused and retried there (``limited``), once."""
         provider, model = job.prepared.provider.identity, job.prepared.record.model
-        extra_retries = 0
-        first_sent: float | None = None
-        for attempt in range(RATE_LIMIT_ATTEMPTS):
-            current = attempt_of(job.prepared)
-            async with self.limits.slot(provider, model, job.tokens) as limited:
-                self._check_budget()
-                started = time.perf_counter()
-                first_sent = first_sent or started
-                self._report(in_flight=1, sent=1)
-                try:
-                    limited.sending()
-                    result = await client.chat(current.body, on_retry=limited.on_retry)
-                except LimitResetError as exc:
-                    # The limit frees up after the deadline: this call is a row with that
-                    # line, and the sweep stops with it (a later run resumes).
-                    self._failed(current, exc, started, extra_retries)
-                    raise
-                except RateLimitError as exc:
-                    if attempt + 1 < RATE_LIMIT_ATTEMPTS:
-                        extra_retries += exc.retries + 1
-                        # The give-up carries no retry-after: back off by the usual rule.
-                        limited.gave_up(retry_delay(attempt))
-                        continue
-                    self._failed(current, exc, started, extra_retries)
-                    return False
-                except WorkbenchError as exc:
-                    self._failed(current, exc, started, extra_retries)
-                    return False
-                finally:
-                    self._report(in_flight=-1)
-                limited.on_success(result.headers)
-                # Logged before anything else is awaited: a stop cannot come between an
-                # answer and its row.
-                self._succeeded(current, result, extra_retries, first_sent)
-                return True
-        return False
+        current = attempt_of(job.prepared)
+        async with self.limits.slot(provider, model, job.tokens) as limited:
+            self._check_budget()
+            started = time.perf_counter()
+            self._report(in_flight=1, sent=1)
+            try:
+                limited.sending()
+                result = await client.chat(
+                    current.body,
+                    on_retry=limited.on_retry,
+                    rate_limit_retries=limited.rate_limit_retries,
+                )
+            except LimitResetError as exc:
+                # The limit frees up after the deadline: this call is a row with that
+                # line, and the sweep stops with it (a later run resumes).
+                self._failed(current, exc, started)
+                raise
+            except WorkbenchError as exc:
+                self._failed(current, exc, started)
+                return False
+            finally:
+                self._report(in_flight=-1)
+            limited.on_success(result.headers)
+            # Logged before anything else is awaited: a stop cannot come between an
+            # answer and its row.
+            self._succeeded(current, result)
+            return True
 
-    def _succeeded(
-        self, prepared: PreparedChat, result: ChatResult, extra_retries: int, first_sent: float
-    ) -> None:
-        if extra_retries:
-            # As the client does for its own retries: retries and their waits count.
-            result.retries += extra_retries
-            result.latency_s = time.perf_counter() - first_sent
+    def _succeeded(self, prepared: PreparedChat, result: ChatResult) -> None:
         response = self.session.finish_ok(prepared, result, warn=False)
         if self.on_row is not None:
             self.on_row(response.record)
@@ -277,11 +256,7 @@ class Dispatcher:
         self._report(done=1, ok=1, spent_usd=cost or 0.0, unpriced=int(cost is None))
         self._check_saving(response.unsaved)
 
-    def _failed(
-        self, prepared: PreparedChat, exc: WorkbenchError, started: float, extra_retries: int
-    ) -> None:
-        if isinstance(exc, APIError):
-            exc.retries += extra_retries
+    def _failed(self, prepared: PreparedChat, exc: WorkbenchError, started: float) -> None:
         unsaved = self.session.finish_error(prepared.record, exc, started, warn=False)
         self._failures_in_a_row += 1
         self._report(done=1, errors=1)
