@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "Dispatcher"]
 
+
 @dataclass(frozen=True)
 class Job:
     """One run to send; ``tokens`` (prompt + most completion tokens) feeds token quotas."""
