@@ -69,6 +69,22 @@ def test_the_first_answer_credits_no_refill_before_it() -> None:
     assert bucket.level == pytest.approx(99 - 63)
 
 
+def test_the_first_answer_credits_refill_since_its_request_was_written() -> None:
+    # The server counted the call when it read it, no earlier than it was written to its
+    # connection (httpx's trace): the refill since then is the server's too. Crediting
+    # none lost a whole answer's latency of the limit (0.2 s of a 9.2 s sweep).
+    clock = Clock()
+    pacer = Pacer(clock)
+    tickets = [pacer.reserve() for _ in range(64)]
+    clock.now += 0.9  # opening the first calls' connections took long...
+    pacer.written(tickets[0])  # ...then the request went out,
+    clock.now += 0.2  # and its answer came 0.2 s later
+    pacer.observe(tickets[0], headers(100, 99, "10ms"))
+    bucket = pacer.requests.bucket
+    assert bucket is not None and bucket.rate == pytest.approx(100)
+    assert bucket.level == pytest.approx(99 - 63 + 0.2 * 100)  # not the 0.9 s before
+
+
 def test_a_call_is_dated_from_when_it_goes_not_when_it_was_planned() -> None:
     clock = Clock()
     pacer = paced(clock, 6000, 5900, "1s")

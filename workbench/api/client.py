@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 from httpx_sse import EventSource
@@ -38,6 +38,9 @@ from workbench.api.wire import (
     read_reply,
 )
 from workbench.core.errors import ConfigurationError, mask_url
+
+if TYPE_CHECKING:
+    from workbench.api.limits import CallLimits
 
 __all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 
@@ -80,9 +83,7 @@ class _Target:
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(
-            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
-        )
+        return Endpoint(method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}")
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""
@@ -347,21 +348,25 @@ class AsyncOpenAIClient:
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
         deadline: float | None = None,
-        rate_limit_retries: int | None = None,
+        limits: CallLimits | None = None,
     ) -> ChatResult:
-        """POST /chat/completions; streams when ``body["stream"]`` is true.
-        ``rate_limit_retries``: 429s get that many retries (the limits layer's policy,
-        :attr:`workbench.api.limits.CallLimits.rate_limit_retries`), not ``max_retries``."""
+        """POST /chat/completions; streams when ``body["stream"]`` is true. ``limits``:
+        the call's pass through the limits layer, which hears its 429s (instead of
+        ``on_retry``), says how many it retries and when the request went out."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         sent = chat_body(body)
         endpoint = self._target.endpoint("POST", "/chat/completions")
-        attempts = Attempts(self._target.max_retries, rate_limit_retries)
+        attempts = Attempts(self._target.max_retries)
+        extensions: dict[str, Any] = {}
+        if limits is not None:
+            on_retry, extensions = limits.on_retry, limits.extensions
+            attempts = Attempts(self._target.max_retries, limits.rate_limit_retries)
         if sent.get("stream"):
             return await self._stream_chat(
-                endpoint, sent, start, ends, on_delta, on_retry, attempts
+                endpoint, sent, start, ends, on_delta, on_retry, attempts, extensions
             )
-        reply = await self._request(endpoint, sent, ends, on_retry, attempts)
+        reply = await self._request(endpoint, sent, ends, on_retry, attempts, extensions)
         return chat_result(reply, latency_s=self._target.clock() - start)
 
     async def embeddings(
@@ -390,6 +395,7 @@ class AsyncOpenAIClient:
         deadline: Deadline,
         on_retry: RetryHook | None = None,
         attempts: Attempts | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> Reply:
         attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
@@ -402,6 +408,7 @@ class AsyncOpenAIClient:
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
+                extensions=extensions,
             )
             try:
                 response = await self._http.send(request, stream=True)
@@ -432,6 +439,7 @@ class AsyncOpenAIClient:
         on_delta: Callable[[str], None] | None,
         on_retry: RetryHook | None = None,
         attempts: Attempts | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> ChatResult:
         attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
@@ -446,6 +454,7 @@ class AsyncOpenAIClient:
                     json=body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
+                    extensions=extensions,
                 ) as response:
                     deadline.watch(response)
                     if response.is_success:

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from workbench.api.headers import MAX_WAIT_S
 from workbench.api.pacing import BeyondDeadline, Pacer, PacerRegistry, Ticket
@@ -131,6 +132,17 @@ class CallLimits:
         """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
         self.pacer.sending(self.ticket)
 
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """httpx request extensions: a trace that stamps when the request is on the wire."""
+        return {"trace": self._trace}
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        # httpcore's "http11.send_request_body.complete" (or http2's): the request has
+        # been written, after its connection was opened. (The sync client is not traced.)
+        if event.endswith("send_request_body.complete"):
+            self.pacer.written(self.ticket)
+
     def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> float:
         """The client's retry hook (:data:`workbench.api.client.RetryHook`): the one place a
         429 is heard. Returns how long the retry must wait, at least ``delay``; a wait
@@ -208,6 +220,13 @@ class SweepLimits:
                 pacer=self._limits.pacer(provider, model),
             )
         return self._limiters[key]
+
+    def counts_tokens(self, provider: str, model: str) -> bool:
+        """Whether a call's token count is worth making: a tokens limit is announced, or
+        nothing is known yet (the first calls' tokens must be reserved, or the first
+        answer's ``remaining`` would be read without the calls in flight)."""
+        pacer = self._limits.pacer(provider, model)
+        return not pacer.announced or pacer.tokens.bucket is not None
 
     @property
     def rate_limited(self) -> int:

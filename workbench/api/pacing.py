@@ -178,10 +178,17 @@ class _Limit:
             self.blocked_until = max(self.blocked_until, now + reset)
 
     def observe(
-        self, announced: Announced, mark: float, sent_at: float, now: float, own: float = 1.0
+        self,
+        announced: Announced,
+        mark: float,
+        sent_at: float,
+        now: float,
+        own: float = 1.0,
+        written_at: float | None = None,
     ) -> float:
-        """Take in what the response to a call (its ``mark``, sent at ``sent_at``, needing
-        ``own``) said; returns the seconds of refill by which the level was found too high."""
+        """Take in what the response to a call (its ``mark``, sent at ``sent_at``, written
+        to its connection at ``written_at`` if known, needing ``own``) said; returns the
+        seconds of refill by which the level was found too high."""
         self._note_window(announced, now)
         capacity, rate = self._believed(announced, self._read_rate(announced), own)
         bucket = self.bucket
@@ -189,11 +196,15 @@ class _Limit:
         # sent_at); calls reserved since are not in its "remaining".
         unseen = self.taken - mark
         if bucket is None:
-            # The first answer: no refill since the call arrived is credited, for we do
-            # not know when it arrived (the first calls of a sweep open their connections
-            # first; crediting from when they were planned took 0.7 s of a loaded
-            # machine's delays for refill and started the sweep with a storm of 429s).
-            level = min(announced.remaining - unseen, capacity)
+            # The first answer: refill is credited only since the call's request was
+            # written to its connection (known from httpx's trace), for the server counted
+            # it no earlier. Not since it was planned: the first calls of a sweep open
+            # their connections first, and crediting from the plan took 0.7 s of a loaded
+            # machine's delays for refill and started the sweep with a storm of 429s.
+            # Crediting nothing lost a whole answer's latency of the limit (0.2 s of a
+            # 9.2 s sweep in bench/rate_limited.py).
+            since = 0.0 if written_at is None else max(now - written_at, 0.0)
+            level = min(announced.remaining - unseen + since * rate, capacity)
             self.bucket = TokenBucket(capacity, rate, now, level, _MARGIN_S)
             return 0.0
         bucket.capacity = capacity
@@ -242,6 +253,7 @@ class Ticket:
     token_mark: float
     shift_s: float = 0.0  # the pacer's queue shift when this call was placed (see owed)
     tokens: float = 0.0  # what the call needs of the tokens limit
+    written_at: float | None = None  # when its request was written to the connection
 
 
 class Pacer:
@@ -312,6 +324,12 @@ class Pacer:
         with self._lock:
             ticket.sent_at = max(ticket.sent_at, self._clock() + delay)
 
+    def written(self, ticket: Ticket) -> None:
+        """The request of ``ticket``'s call has been written to its connection (an httpx
+        trace event, see :attr:`workbench.api.limits.CallLimits.extensions`)."""
+        with self._lock:
+            ticket.written_at = self._clock()
+
     def pause_left(self) -> float:
         """Seconds until a server-ordered pause ends (0 if none)."""
         with self._lock:
@@ -327,12 +345,15 @@ class Pacer:
             now = self._clock()
             late = 0.0
             if requests is not None:
-                late = self.requests.observe(requests, ticket.request_mark, ticket.sent_at, now)
+                late = self.requests.observe(
+                    requests, ticket.request_mark, ticket.sent_at, now, 1.0, ticket.written_at
+                )
             if tokens is not None:
+                own = max(ticket.tokens, 1.0)
                 late = max(
                     late,
                     self.tokens.observe(
-                        tokens, ticket.token_mark, ticket.sent_at, now, max(ticket.tokens, 1.0)
+                        tokens, ticket.token_mark, ticket.sent_at, now, own, ticket.written_at
                     ),
                 )
             self.shift_s += late
