@@ -213,3 +213,42 @@ def test_a_single_calls_429s_keep_the_clients_max_retries(
         with pytest.raises(RateLimitError):
             wb.chat("one", model="gpt-4o-mini")
     assert storm.requests == 2
+
+
+def test_a_cold_sweeps_first_calls_go_before_the_tokenizer_is_built(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    # Issue 21: a sweep's first call waited ~0.57 s for the tokenizer when s.run() came
+    # right after planning. The first calls now go at once and are counted in flight.
+    from workbench.core import tokens
+
+    released = threading.Event()
+    built = tokens.get_encoding
+
+    def slow_build(name: str) -> object:
+        released.wait(10)  # the tokenizer is built only once a request has been sent
+        return built(name)
+
+    monkeypatch.setattr(tokens, "get_encoding", slow_build)
+    seen_before_built: list[bool] = []
+
+    def answer(request: Received) -> Reply:
+        seen_before_built.append(not released.is_set())
+        released.set()
+        reply = chat_reply("ok", model="gpt-4o-mini")
+        reply.headers = {
+            "x-ratelimit-limit-tokens": "1000000",
+            "x-ratelimit-remaining-tokens": "999000",
+            "x-ratelimit-reset-tokens": "60ms",
+        }
+        return reply
+
+    with LoopbackAPI(answer) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        s = wb.sweep("n={{n}}", vars={"n": list(range(12))}, model="gpt-4o-mini")
+        df = s.run(progress=False)
+    assert (df.status == "ok").all() and seen_before_built[0]
+    pacer = s.session.limits.pacer(s._plan[0].prepared.provider.identity, "gpt-4o-mini")
+    # Every call's tokens were counted in, those sent uncounted too.
+    assert pacer.tokens.uncounted == 0 and pacer.tokens.taken > 12

@@ -136,7 +136,9 @@ class SweepCosting:
     def _work(self, priced: bool = True) -> _Work:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
-        self._warm.wait()  # done by now, unless s.run() came right after planning
+        # Done by now, unless s.run() came right after planning; the tokenizers are waited
+        # for only by a priced sweep (_estimates): the first calls go while they load.
+        self._warm.wait_modules()
         from workbench.calls.dispatch import Job
 
         store = self.session.store
