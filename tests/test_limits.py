@@ -221,3 +221,17 @@ def test_a_sweeps_call_is_stamped_when_httpx_writes_its_request() -> None:
             return call.ticket.written_at
 
     assert asyncio.run(main()) is not None
+
+
+def test_sweeps_share_one_default_tls_context() -> None:
+    # Loading the CA bundle took 22-30 ms at the start of every sweep (each has its own
+    # SlotTransport), before its first call: the default context is built once.
+    from workbench.api.slots import SlotTransport
+
+    first, second = SlotTransport(2), SlotTransport(2)
+    first._new_slot()
+    second._new_slot()
+    assert first._ssl is not None and first._ssl is second._ssl
+    unverified = SlotTransport(1, verify=False)
+    unverified._new_slot()
+    assert unverified._ssl is not first._ssl
