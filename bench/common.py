@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The checkout's package, not whichever one the interpreter has installed (an editable
+# install of another checkout measured that checkout's code).
+sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FAULT_SERVER = ROOT / "tests" / "faults" / "server.py"
 

@@ -14,9 +14,11 @@ Two servers (each a process of its own) keep a continuous token bucket per limit
 
 A request that finds the bucket short gets a 429, in one of three ways (``retry-after-ms``,
 a whole-second ``retry-after``, or the rate-limit headers only), and refused requests
-count against the limit or not (OpenAI's do). Answers take 200 ms. Requests limit: 100 a
-second, a bucket of one second's worth. Tokens variant: 20,000 tokens a second (prompt
-tokens + max_tokens, prompts of varied length), requests unlimited.
+count against the limit or not (OpenAI's do); the ``cold`` variant runs its sweep in a
+fresh interpreter, s.run() right after planning (the store, the client and the tokenizer
+not loaded yet), where the others run after an untimed warm-up sweep. Answers take 200 ms.
+Requests limit: 100 a second, a bucket of one second's worth. Tokens variant: 20,000
+tokens a second (prompt tokens + max_tokens, prompts of varied length), requests unlimited.
 
 Figures per server and variant: wall time / the physical bound ((calls - initial burst)
 / rate + one latency, the initial burst being what the server allows at once: its
@@ -26,7 +28,10 @@ Targets: workbench wall <= 1.05 x the bound in every variant on both servers, < 
 refused.
 
     .venv/bin/python bench/rate_limited.py [--calls 1000] [--variants all] [--servers all]
-        [--repeat 3] [--sdk] [--sdk-cap 60]
+        [--repeat 3] [--sdk] [--sdk-cap 60] [--trace]
+
+``--repeat 3`` is the issue's check (three runs of every variant on both servers): 48
+sweeps, about 11 minutes on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import contextlib
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import suppress
@@ -64,7 +71,22 @@ VARIANTS: dict[str, tuple[str, bool]] = {
     "headers only": ("headers", False),
     "headers only, refused count": ("headers", True),
     "tokens, retry-after-ms, refused count": ("ms", True),
+    # A fresh interpreter: import, plan, and s.run() at once (nothing loaded before).
+    "cold, retry-after-ms, refused count": ("ms", True),
 }
+
+# argv: base URL, store path, calls. The cold variant's client, in a process of its own.
+COLD_RUN = """
+import json, os, sys, time
+os.environ["OPENAI_BASE_URL"] = sys.argv[1]
+os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[4])))
+import rate_limited
+import workbench as wb
+wb.configure(store=sys.argv[2])
+texts = rate_limited.prompts(int(sys.argv[3]), False)
+print(json.dumps(rate_limited.workbench_run(texts)))
+"""
 
 
 # ---------------------------------------------------------------------- the server
@@ -252,6 +274,18 @@ def workbench_run(texts: list[str]) -> tuple[float, int, float, float]:
     return end - start, int((df.status == "ok").sum()), start, end
 
 
+def cold_run(base_url: str, store: str, calls: int) -> tuple[float, int, float, float]:
+    """:func:`workbench_run` in a fresh interpreter (its wall time from s.run())."""
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_RUN, base_url, store, str(calls), __file__],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wall, done, start, end = json.loads(out.strip().splitlines()[-1])
+    return float(wall), int(done), float(start), float(end)
+
+
 def sdk_run(base_url: str, texts: list[str], cap_s: float) -> tuple[float, int, float, float]:
     import httpx
     from openai import AsyncOpenAI
@@ -321,7 +355,9 @@ def run_variant(
         ):
             os.environ["OPENAI_BASE_URL"] = base_url
             os.environ["OPENAI_API_KEY"] = "sk-bench-0000000000000000"
-            if side == "workbench":
+            if side == "workbench" and variant.startswith("cold"):
+                wall, done, start, end = cold_run(base_url, os.path.join(scratch, "b.db"), calls)
+            elif side == "workbench":
                 wb.configure(store=os.path.join(scratch, "bench.db"), experiment=variant)
                 wall, done, start, end = workbench_run(texts)
             else:
@@ -329,7 +365,7 @@ def run_variant(
             counts = server_stats(base_url)
             if trace:
                 print(profile(side, counts["arrivals"], start, end), flush=True)
-                if side == "workbench":
+                if side == "workbench" and not variant.startswith("cold"):
                     print(f"  workbench: planning (wb.sweep, untimed) {PLAN_S:.2f} s", flush=True)
             results.append(Outcome(wall, done, counts["refused"], counts["ok"] + counts["refused"]))
     return results[0], (results[1] if sdk else None), bound

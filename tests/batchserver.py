@@ -93,6 +93,7 @@ class BatchServer:
         supports_batches: bool = True,
         create_delays: list[float] | None = None,
         content_gate: int = 0,
+        refusals: dict[str, int] | None = None,
     ) -> None:
         self.respond = respond
         self.scripts = list(scripts or [])  # taken in order by each new batch
@@ -104,6 +105,9 @@ class BatchServer:
         # Seconds each POST /batches holds its answer after making the batch (in order):
         # longer than the client's timeout, the answer is lost but the batch exists.
         self.create_delays = list(create_delays or [])
+        # "POST /v1/batches" or "GET /v1/batches/" (a prefix) -> how many of those requests
+        # are refused first, as OpenAI refuses over its rate limit: 429, "retry-after: 1".
+        self.refusals = dict(refusals or {})
         self._gate = threading.Barrier(content_gate) if content_gate > 1 else None
         self._lock = threading.Lock()
         outer = self
@@ -120,7 +124,20 @@ class BatchServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with outer._lock:
                     outer.log.append((self.command, self.path, headers))
-                    status, body = outer._route(self.command, self.path, headers, raw)
+                    extra = outer._refused(self.command, self.path)
+                    if extra:
+                        status, body = (
+                            429,
+                            {
+                                "error": {
+                                    "message": "Rate limit reached for requests",
+                                    "type": "requests",
+                                    "code": "rate_limit_exceeded",
+                                }
+                            },
+                        )
+                    else:
+                        status, body = outer._route(self.command, self.path, headers, raw)
                     delay = outer._delay(self.command, self.path, status)
                 if delay:
                     time.sleep(delay)  # outside the lock: the client's other calls go on
@@ -134,6 +151,8 @@ class BatchServer:
                     self.send_response(status)
                     self.send_header("content-type", kind)
                     self.send_header("content-length", str(len(data)))
+                    for name, value in extra.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
@@ -162,6 +181,24 @@ class BatchServer:
         if method == "POST" and path.rstrip("/") == "/v1/batches" and status == 200:
             return self.create_delays.pop(0) if self.create_delays else 0.0
         return 0.0
+
+    def _refused(self, method: str, path: str) -> dict[str, str]:
+        """The headers of a 429 when this request is one to refuse, else nothing."""
+        path = path.split("?")[0]
+        for route, left in self.refusals.items():
+            route_method, _, prefix = route.partition(" ")
+            matches = path.rstrip("/") == prefix or (
+                prefix.endswith("/") and path.startswith(prefix)
+            )
+            if left and method == route_method and matches:
+                self.refusals[route] = left - 1
+                return {
+                    "retry-after": "1",
+                    "x-ratelimit-limit-requests": "60",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": "1s",
+                }
+        return {}
 
     def input_lines(self) -> list[list[dict[str, Any]]]:
         """The request lines of every batch, in the order they were created."""

@@ -13,11 +13,14 @@ test follows it:
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 
 import pytest
 from pacing_helpers import Clock, headers
 
+from workbench.api.client import AsyncOpenAIClient
 from workbench.api.headers import MAX_COUNT, MAX_WAIT_S, parse_count, parse_reset
 from workbench.api.limits import LimitResetError, Limits
 from workbench.api.pacing import Pacer
@@ -172,3 +175,63 @@ def test_a_429_whose_reset_is_past_the_deadline_fails_at_once() -> None:
     call.on_success(headers(100, 50, "30s"))
     with pytest.raises(LimitResetError):
         call.on_retry(429, headers(100, 0, "999999s"), 0.5)
+
+
+_ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+    }
+).encode()
+
+
+async def _answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+    length = int(head.split("content-length:")[1].split("\r\n")[0])
+    await reader.readexactly(length)
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(_ANSWER)}\r\n\r\n".encode()
+        + _ANSWER
+    )
+    await writer.drain()
+    writer.close()
+
+
+def test_a_sweeps_call_is_stamped_when_httpx_writes_its_request() -> None:
+    # The first answer credits refill from the moment the request was written (pacing.py);
+    # the stamp comes from httpcore's trace event, through the client's extensions (a
+    # real socket: httpx.MockTransport has no httpcore and fires no trace).
+    async def main() -> float | None:
+        server = await asyncio.start_server(_answer_once, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        async with (
+            server,
+            AsyncOpenAIClient(url, "sk-test-0000000000000000") as client,
+            Limits().sweep(4).slot("p", "m") as call,
+        ):
+            assert call.ticket.written_at is None
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            result = await client.chat(body, limits=call)
+            assert result.text == "ok"
+            return call.ticket.written_at
+
+    assert asyncio.run(main()) is not None
+
+
+def test_sweeps_share_one_default_tls_context() -> None:
+    # Loading the CA bundle took 22-30 ms at the start of every sweep (each has its own
+    # SlotTransport), before its first call: the default context is built once.
+    from workbench.api.slots import SlotTransport
+
+    first, second = SlotTransport(2), SlotTransport(2)
+    first._new_slot()
+    second._new_slot()
+    assert first._ssl is not None and first._ssl is second._ssl
+    unverified = SlotTransport(1, verify=False)
+    unverified._new_slot()
+    assert unverified._ssl is not first._ssl

@@ -163,3 +163,92 @@ def test_a_sweep_stopped_by_a_far_reset_keeps_the_answers_in_flight(
     assert server.requests == 2
     runs = wb.runs()
     assert sorted(runs[runs.status == "ok"].prompt) == ["fast", "slow"]
+
+
+class Storm:
+    """Answers every chat with a 429 (``retry-after-ms: 1``), as OpenAI words it; counts."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Received) -> Reply:
+        with self._lock:
+            self.requests += 1
+        return Reply(
+            429,
+            {"error": {"message": "Rate limit reached for requests", "type": "requests"}},
+            headers={"retry-after-ms": "1"},
+        )
+
+
+@pytest.mark.parametrize("max_retries", [0, 2, 5])
+def test_a_429_storm_gets_the_limits_layers_attempts_not_a_product_of_two_loops(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path, max_retries: int
+) -> None:
+    # One 429 policy (issue 21, item 3): a sweep's call is retried on 429s as often as the
+    # limits layer says, whatever the client's max_retries. Before, the dispatcher gave
+    # the client's max_retries + 1 attempts 4 goes of its own: 4, 12 or 24 requests here.
+    from workbench.api.limits import SWEEP_RATE_LIMIT_RETRIES
+
+    storm = Storm()
+    with LoopbackAPI(storm) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        wb.configure(max_retries=max_retries)
+        df = wb.sweep("one", model="gpt-4o-mini").run(progress=False)
+    assert storm.requests == SWEEP_RATE_LIMIT_RETRIES + 1
+    assert list(df.status) == ["error"] and "Rate limit" in df.error[0]
+    assert list(df.retries) == [SWEEP_RATE_LIMIT_RETRIES]
+
+
+def test_a_single_calls_429s_keep_the_clients_max_retries(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    storm = Storm()
+    with LoopbackAPI(storm) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        wb.configure(max_retries=1)
+        with pytest.raises(RateLimitError):
+            wb.chat("one", model="gpt-4o-mini")
+    assert storm.requests == 2
+
+
+def test_a_cold_sweeps_first_calls_go_before_the_tokenizer_is_built(
+    monkeypatch: pytest.MonkeyPatch, in_tmp_dir: Path
+) -> None:
+    # Issue 21: a sweep's first call waited ~0.57 s for the tokenizer when s.run() came
+    # right after planning. The first calls now go at once and are counted in flight.
+    from workbench.core import tokens
+
+    released = threading.Event()
+    built = tokens.get_encoding
+
+    def slow_build(name: str) -> object:
+        released.wait(10)  # the tokenizer is built only once a request has been sent
+        return built(name)
+
+    monkeypatch.setattr(tokens, "get_encoding", slow_build)
+    seen_before_built: list[bool] = []
+
+    def answer(request: Received) -> Reply:
+        seen_before_built.append(not released.is_set())
+        released.set()
+        reply = chat_reply("ok", model="gpt-4o-mini")
+        reply.headers = {
+            "x-ratelimit-limit-tokens": "1000000",
+            "x-ratelimit-remaining-tokens": "999000",
+            "x-ratelimit-reset-tokens": "60ms",
+        }
+        return reply
+
+    with LoopbackAPI(answer) as api:
+        monkeypatch.setenv("OPENAI_BASE_URL", api.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        s = wb.sweep("n={{n}}", vars={"n": list(range(12))}, model="gpt-4o-mini")
+        df = s.run(progress=False)
+    assert (df.status == "ok").all() and seen_before_built[0]
+    pacer = s.session.limits.pacer(s._plan[0].prepared.provider.identity, "gpt-4o-mini")
+    # Every call's tokens were counted in, those sent uncounted too.
+    assert pacer.tokens.uncounted == 0 and pacer.tokens.taken > 12

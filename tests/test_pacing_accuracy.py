@@ -69,6 +69,22 @@ def test_the_first_answer_credits_no_refill_before_it() -> None:
     assert bucket.level == pytest.approx(99 - 63)
 
 
+def test_the_first_answer_credits_refill_since_its_request_was_written() -> None:
+    # The server counted the call when it read it, no earlier than it was written to its
+    # connection (httpx's trace): the refill since then is the server's too. Crediting
+    # none lost a whole answer's latency of the limit (0.2 s of a 9.2 s sweep).
+    clock = Clock()
+    pacer = Pacer(clock)
+    tickets = [pacer.reserve() for _ in range(64)]
+    clock.now += 0.9  # opening the first calls' connections took long...
+    pacer.written(tickets[0])  # ...then the request went out,
+    clock.now += 0.2  # and its answer came 0.2 s later
+    pacer.observe(tickets[0], headers(100, 99, "10ms"))
+    bucket = pacer.requests.bucket
+    assert bucket is not None and bucket.rate == pytest.approx(100)
+    assert bucket.level == pytest.approx(99 - 63 + 0.2 * 100)  # not the 0.9 s before
+
+
 def test_a_call_is_dated_from_when_it_goes_not_when_it_was_planned() -> None:
     clock = Clock()
     pacer = paced(clock, 6000, 5900, "1s")
@@ -242,3 +258,34 @@ def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
         reserved.clear()
         wb.sweep("{{p}}", vars={"p": ["other"]}, model="gpt-4o-mini", budget=1).run(progress=False)
         assert priced == [1]
+
+
+def test_a_tokens_limit_is_read_only_once_the_calls_sent_uncounted_are_counted() -> None:
+    # A cold sweep's first calls go while the tokenizer loads (~0.57 s, longer than an
+    # answer takes); the server's "remaining" of their answers already counts them, so it
+    # is read only once their needs are known, as if they had been counted at the start.
+    clock = Clock()
+    pacer = Pacer(clock)
+    first, second, third = (pacer.reserve(None) for _ in range(3))
+    clock.now += 0.2
+    # The second call's answer: 20,000 a minute enforced per second (a bucket of ~333);
+    # it arrived after the first, before the third (whose 50 it has not seen).
+    pacer.observe(second, headers(20_000, 200, "1s", "tokens"))
+    assert pacer.tokens.bucket is None  # held: the need of three calls is not known yet
+    for ticket, need in ((first, 40), (third, 50), (second, 60)):
+        pacer.counted(ticket, need)
+    bucket = pacer.tokens.bucket
+    assert bucket is not None
+    # What it said, less the third call's 50 it had not counted; no refill credited
+    # (its request was not seen written).
+    assert bucket.level == pytest.approx(200 - 50)
+    pacer.counted(first, 999)  # counted once
+    assert pacer.tokens.taken == 150
+
+
+def test_counted_calls_are_paced_as_before() -> None:
+    clock = Clock()
+    pacer = Pacer(clock)
+    ticket = pacer.reserve(40)
+    pacer.observe(ticket, headers(20_000, 200, "1s", "tokens"))
+    assert pacer.tokens.bucket is not None and pacer.tokens.bucket.level == pytest.approx(200)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_sse import EventSource
@@ -22,6 +22,12 @@ from workbench.api.credentials import ApiKey, SecretHeaders, request_auth
 from workbench.api.deadline import Deadline, DeadlinePassed
 from workbench.api.logguard import guard_logs
 from workbench.api.retry import Attempts
+from workbench.api.retrywait import (
+    RetryHook,
+    retry_after_status,
+    retry_after_transport,
+    undecodable,
+)
 from workbench.api.streaming import StreamAttempt
 from workbench.api.wire import (
     ChatResult,
@@ -32,19 +38,15 @@ from workbench.api.wire import (
     embeddings_body,
     event_stream_error,
     is_event_stream,
-    lower_headers,
     model_ids,
     read_reply,
 )
 from workbench.core.errors import APIStatusError, ConfigurationError, mask_url
 
-__all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
+if TYPE_CHECKING:
+    from workbench.api.limits import CallLimits
 
-# Called before each retry's wait with the HTTP status (None for a timeout or a broken
-# connection), the response headers (lower-case names; empty without a response) and the
-# seconds about to be waited: how a caller such as a sweep learns of rate limits. It may
-# return a longer wait (a sweep's pacer queues the retry behind calls already waiting).
-RetryHook = Callable[[int | None, Mapping[str, str], float], "float | None"]
+__all__ = ["ChatResult", "EmbeddingResult", "OpenAIClient", "AsyncOpenAIClient"]
 
 
 class _Target:
@@ -79,9 +81,7 @@ class _Target:
         guard_logs(self._secrets)  # a server may echo them into headers httpcore logs
 
     def endpoint(self, method: str, path: str) -> Endpoint:
-        return Endpoint(
-            method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}"
-        )
+        return Endpoint(method, f"{self.base_url}{path}", self._secrets, f"{self._send_url}{path}")
 
     def deadline_from(self, start: float, seconds: float | None = None) -> Deadline:
         """The deadline of a call started at ``start``: ``seconds``, or the client's."""
@@ -90,43 +90,6 @@ class _Target:
     def request_headers(self, *, stream: bool) -> SecretHeaders:
         accept = "text/event-stream" if stream else "application/json"
         return SecretHeaders({"Accept": accept, **self._headers})
-
-
-def _retry_after_status(
-    endpoint: Endpoint,
-    attempts: Attempts,
-    response: httpx.Response,
-    on_retry: RetryHook | None = None,
-) -> float:
-    """Seconds to wait before retrying a non-2xx response (body read); raises if we give up."""
-    delay = attempts.after_status(response.status_code, response.headers)
-    if delay is None:
-        raise endpoint.status_error(response, attempts.retries)
-    if on_retry is not None:
-        wanted = on_retry(response.status_code, lower_headers(response.headers), delay)
-        delay = max(delay, wanted or 0.0)
-    return delay
-
-
-def _retry_after_transport(
-    endpoint: Endpoint,
-    attempts: Attempts,
-    exc: httpx.TransportError,
-    on_retry: RetryHook | None = None,
-) -> float:
-    """Seconds to wait before retrying a timeout or broken connection; raises if we give up."""
-    delay = attempts.after_transport_error()
-    if delay is None:
-        raise endpoint.transport_error(exc, attempts.retries) from exc
-    if on_retry is not None:
-        delay = max(delay, on_retry(None, {}, delay) or 0.0)
-    return delay
-
-
-def _undecodable(endpoint: Endpoint, exc: httpx.DecodingError, retries: int) -> NoReturn:
-    # A body that cannot be decompressed is a malformed answer, not a network hiccup.
-    problem = f"the body could not be decoded ({exc})"
-    raise endpoint.response_error(problem, body="", retries=retries) from exc
 
 
 class OpenAIClient:
@@ -243,13 +206,13 @@ class OpenAIClient:
                 raise deadline.error(endpoint, attempts.retries) from None
             except httpx.TransportError as exc:
                 deadline.raise_if_cut(endpoint, attempts.retries, exc)
-                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+                delay = retry_after_transport(endpoint, attempts, exc, on_retry)
             except httpx.DecodingError as exc:
-                _undecodable(endpoint, exc, attempts.retries)
+                undecodable(endpoint, exc, attempts.retries)
             else:
                 if response.is_success:
                     return read_reply(endpoint, response, attempts.retries)
-                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+                delay = retry_after_status(endpoint, attempts, response, on_retry)
             self._sleep(deadline.wait(endpoint, attempts, delay))
 
     def _stream_chat(
@@ -288,7 +251,7 @@ class OpenAIClient:
                                 break
                         return stream.result(response)
                     response.read()
-                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
+                    delay = retry_after_status(endpoint, attempts, response, on_retry)
             except DeadlinePassed:
                 text = stream.accumulator.text
                 raise deadline.error(endpoint, attempts.retries, text) from None
@@ -297,7 +260,7 @@ class OpenAIClient:
             except httpx.TransportError as exc:
                 deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
                 stream.raise_if_delivered(exc)
-                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+                delay = retry_after_transport(endpoint, attempts, exc, on_retry)
             self._sleep(deadline.wait(endpoint, attempts, delay))
 
     def close(self) -> None:
@@ -352,16 +315,26 @@ class AsyncOpenAIClient:
         on_delta: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
         deadline: float | None = None,
+        limits: CallLimits | None = None,
     ) -> ChatResult:
-        """POST /chat/completions (or /responses); streams when ``body["stream"]`` is true."""
+        """POST /chat/completions (or /responses); streams when ``body["stream"]`` is true.
+        ``limits``: the call's pass through the limits layer, which hears its 429s (instead
+        of ``on_retry``), says how many it retries and when the request went out."""
         start = self._target.clock()
         ends = self._target.deadline_from(start, deadline)
         route = chat_route(body)
         endpoint = self._target.endpoint("POST", route.path)
+        attempts = Attempts(self._target.max_retries)
+        extensions: dict[str, Any] = {}
+        if limits is not None:
+            on_retry, extensions = limits.on_retry, limits.extensions
+            attempts = Attempts(self._target.max_retries, limits.rate_limit_retries)
         try:
             if route.stream:
-                return await self._stream_chat(endpoint, route, start, ends, on_delta, on_retry)
-            reply = await self._request(endpoint, route.body, ends, on_retry)
+                return await self._stream_chat(
+                    endpoint, route, start, ends, on_delta, on_retry, attempts, extensions
+                )
+            reply = await self._request(endpoint, route.body, ends, on_retry, attempts, extensions)
         except APIStatusError as exc:
             raise route.not_found(exc) from exc.__cause__
         return route.result(reply, latency_s=self._target.clock() - start)
@@ -391,8 +364,10 @@ class AsyncOpenAIClient:
         body: dict[str, Any] | None,
         deadline: Deadline,
         on_retry: RetryHook | None = None,
+        attempts: Attempts | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> Reply:
-        attempts = Attempts(self._target.max_retries)
+        attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=False)
         while True:
             if deadline.passed:
@@ -403,6 +378,7 @@ class AsyncOpenAIClient:
                 json=body,
                 headers=headers,
                 timeout=deadline.timeout(self._http.timeout),
+                extensions=extensions,
             )
             try:
                 response = await self._http.send(request, stream=True)
@@ -415,13 +391,13 @@ class AsyncOpenAIClient:
                 raise deadline.error(endpoint, attempts.retries) from None
             except httpx.TransportError as exc:
                 deadline.raise_if_cut(endpoint, attempts.retries, exc)
-                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+                delay = retry_after_transport(endpoint, attempts, exc, on_retry)
             except httpx.DecodingError as exc:
-                _undecodable(endpoint, exc, attempts.retries)
+                undecodable(endpoint, exc, attempts.retries)
             else:
                 if response.is_success:
                     return read_reply(endpoint, response, attempts.retries)
-                delay = _retry_after_status(endpoint, attempts, response, on_retry)
+                delay = retry_after_status(endpoint, attempts, response, on_retry)
             await self._sleep(deadline.wait(endpoint, attempts, delay))
 
     async def _stream_chat(
@@ -432,8 +408,10 @@ class AsyncOpenAIClient:
         deadline: Deadline,
         on_delta: Callable[[str], None] | None,
         on_retry: RetryHook | None = None,
+        attempts: Attempts | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> ChatResult:
-        attempts = Attempts(self._target.max_retries)
+        attempts = attempts or Attempts(self._target.max_retries)
         headers = self._target.request_headers(stream=True)
         while True:
             if deadline.passed:
@@ -448,6 +426,7 @@ class AsyncOpenAIClient:
                     json=route.body,
                     headers=headers,
                     timeout=deadline.timeout(self._http.timeout),
+                    extensions=extensions,
                 ) as response:
                     deadline.watch(response)
                     if response.is_success:
@@ -461,7 +440,7 @@ class AsyncOpenAIClient:
                                     break
                         return stream.result(response)
                     await response.aread()
-                    delay = _retry_after_status(endpoint, attempts, response, on_retry)
+                    delay = retry_after_status(endpoint, attempts, response, on_retry)
             except DeadlinePassed:
                 text = stream.accumulator.text
                 raise deadline.error(endpoint, attempts.retries, text) from None
@@ -470,7 +449,7 @@ class AsyncOpenAIClient:
             except httpx.TransportError as exc:
                 deadline.raise_if_cut(endpoint, attempts.retries, exc, stream.accumulator.text)
                 stream.raise_if_delivered(exc)
-                delay = _retry_after_transport(endpoint, attempts, exc, on_retry)
+                delay = retry_after_transport(endpoint, attempts, exc, on_retry)
             await self._sleep(deadline.wait(endpoint, attempts, delay))
 
     async def close(self) -> None:

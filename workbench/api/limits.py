@@ -21,13 +21,28 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from workbench.api.headers import MAX_WAIT_S
 from workbench.api.pacing import BeyondDeadline, Pacer, PacerRegistry, Ticket
 from workbench.api.ratelimit import AdaptiveLimiter
 from workbench.core.errors import RateLimitError
 
-__all__ = ["CallLimits", "LimitResetError", "Limits", "SweepLimits", "limit_reset_error"]
+__all__ = [
+    "SWEEP_RATE_LIMIT_RETRIES",
+    "CallLimits",
+    "LimitResetError",
+    "Limits",
+    "SweepLimits",
+    "limit_reset_error",
+]
+
+# How many 429s a sweep's call waits out (each after its model's pause, queued behind the
+# calls already waiting) before it is an error row: losing a run of a long sweep to a busy
+# minute costs more than waiting. The one 429 policy: the client takes it from here
+# (:attr:`CallLimits.rate_limit_retries`); 11 retries are the 12 attempts a sweep's call
+# had before, when the dispatcher gave the client's 3 attempts 4 goes of its own.
+SWEEP_RATE_LIMIT_RETRIES = 11
 
 
 class LimitResetError(RateLimitError):
@@ -82,12 +97,18 @@ class CallLimits:
     ) -> None:
         self.pacer = pacer
         self.ticket = ticket
+        self.first_ticket = ticket  # (a 429's retry takes a new place, counted)
         self.model = model
         self.deadline_s = deadline_s
         self.limiter = limiter  # a sweep's AIMD limit for this model, if any
         self.started = started
         self.sweep = sweep
         self.retries_seen: list[int | None] = []
+
+    @property
+    def rate_limit_retries(self) -> int | None:
+        """How many 429s the client retries for this call (None: its ``max_retries``)."""
+        return SWEEP_RATE_LIMIT_RETRIES if self.sweep else None
 
     def _refused(self, beyond: BeyondDeadline) -> LimitResetError:
         return limit_reset_error(self.model, beyond, self.deadline_s or 0.0, sweep=self.sweep)
@@ -112,6 +133,17 @@ class CallLimits:
         """The call is about to go on the wire (see :meth:`Pacer.sending`)."""
         self.pacer.sending(self.ticket)
 
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """httpx request extensions: a trace that stamps when the request is on the wire."""
+        return {"trace": self._trace}
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        # httpcore's "http11.send_request_body.complete" (or http2's): the request has
+        # been written, after its connection was opened. (The sync client is not traced.)
+        if event.endswith("send_request_body.complete"):
+            self.pacer.written(self.ticket)
+
     def on_retry(self, status: int | None, headers: Mapping[str, str], delay: float) -> float:
         """The client's retry hook (:data:`workbench.api.client.RetryHook`): the one place a
         429 is heard. Returns how long the retry must wait, at least ``delay``; a wait
@@ -127,11 +159,9 @@ class CallLimits:
             raise self._refused(beyond) from None
         return wait
 
-    def gave_up(self, delay: float) -> None:
-        """The client gave up on 429s: pause this model ``delay`` s before another go."""
-        if self.limiter is not None:
-            self.limiter.note_rate_limited(delay, self.started)
-        self.pacer.rate_limited(delay, None, self.ticket)
+    def counted(self, tokens: int) -> None:
+        """The call, placed with its tokens not counted yet, needs ``tokens``."""
+        self.pacer.counted(self.first_ticket, tokens)
 
     def on_success(self, headers: Mapping[str, str]) -> None:
         """Take in the response's ``x-ratelimit-*`` headers (lower-case names)."""
@@ -196,15 +226,29 @@ class SweepLimits:
             )
         return self._limiters[key]
 
+    def counts_tokens(self, provider: str, model: str) -> bool:
+        """Whether a call's token count is worth making: a tokens limit is announced, or
+        nothing is known yet (the first calls' tokens must be reserved, or the first
+        answer's ``remaining`` would be read without the calls in flight)."""
+        pacer = self._limits.pacer(provider, model)
+        return not pacer.announced or pacer.tokens.bucket is not None
+
     @property
     def rate_limited(self) -> int:
         """How many 429s the sweep has met, over every model."""
         return sum(limiter.rate_limited for limiter in self._limiters.values())
 
+    def heard(self, provider: str, model: str) -> bool:
+        """Has any answer of this model come back (so its limits may be known)?"""
+        return self._limits.pacer(provider, model).heard
+
     @asynccontextmanager
-    async def slot(self, provider: str, model: str, tokens: int = 0) -> AsyncIterator[CallLimits]:
+    async def slot(
+        self, provider: str, model: str, tokens: int | None = 0
+    ) -> AsyncIterator[CallLimits]:
         """``async with limits.slot(p, m, tokens) as call:`` around one call; raises
-        :class:`LimitResetError` when the model's limit frees up after the deadline."""
+        :class:`LimitResetError` when the model's limit frees up after the deadline.
+        ``tokens=None``: not counted yet, before any answer (:meth:`CallLimits.counted`)."""
         if self._total is None:
             self._total = asyncio.Semaphore(self.concurrency)
         limiter = self.limiter(provider, model)

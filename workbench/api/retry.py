@@ -103,14 +103,27 @@ def should_retry_status(status_code: int, headers: Mapping[str, str]) -> bool:
 
 
 class Attempts:
-    """The retry budget of one call: counts retries and says how long to wait, or not."""
+    """The retry budget of one call: counts retries and says how long to wait, or not.
 
-    def __init__(self, max_retries: int) -> None:
+    ``rate_limit_retries`` (the limits layer's policy, see
+    :data:`workbench.api.limits.SWEEP_RATE_LIMIT_RETRIES`): 429s get that many retries of
+    their own instead of sharing ``max_retries`` with the other failures."""
+
+    def __init__(self, max_retries: int, rate_limit_retries: int | None = None) -> None:
         self.max_retries = max_retries
-        self.retries = 0
+        self.rate_limit_retries = rate_limit_retries
+        self.retries = 0  # all of them: the backoff grows with each, whatever the cause
+        self.rate_limited = 0  # of which after a 429 with its own budget
 
-    def _next(self, headers: Mapping[str, str] | None) -> float | None:
-        if self.retries >= self.max_retries:
+    def _next(
+        self, headers: Mapping[str, str] | None, *, rate_limited: bool = False
+    ) -> float | None:
+        if rate_limited:
+            assert self.rate_limit_retries is not None
+            if self.rate_limited >= self.rate_limit_retries:
+                return None
+            self.rate_limited += 1
+        elif self.retries - self.rate_limited >= self.max_retries:
             return None
         delay = retry_delay(self.retries, headers)
         self.retries += 1
@@ -120,7 +133,8 @@ class Attempts:
         """Seconds to wait before retrying an HTTP error, or ``None`` to give up."""
         if not should_retry_status(status_code, headers):
             return None
-        return self._next(headers)
+        own = status_code == 429 and self.rate_limit_retries is not None
+        return self._next(headers, rate_limited=own)
 
     def after_transport_error(self) -> float | None:
         """Seconds to wait before retrying a timeout or broken connection, or ``None``."""

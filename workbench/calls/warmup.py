@@ -13,12 +13,16 @@ __all__ = ["WarmUp"]
 
 
 class WarmUp:
-    """A daemon thread loading what calls to ``models`` will need. :meth:`wait` before
-    using the tokenizers: their cache is not locked, so a second thread would build the
-    same one again instead of waiting for it."""
+    """A daemon thread loading what calls to ``models`` will need. :meth:`wait` (or
+    :attr:`tokenizers`) before using the tokenizers: their cache is not locked, so a
+    second thread would build the same one again instead of waiting for it. A cold
+    sweep's first calls need only the modules (:meth:`wait_modules`): they are sent while
+    the tokenizers load, and counted in flight (calls/dispatch.py)."""
 
     def __init__(self, models: Iterable[str]) -> None:
         self._models = sorted(set(models))
+        self.modules = threading.Event()
+        self.tokenizers = threading.Event()  # set when built (or failed: count in place)
         self._thread = threading.Thread(target=self._load, name="workbench-warm-up", daemon=True)
         self._thread.start()
 
@@ -29,10 +33,17 @@ class WarmUp:
             import workbench.store  # noqa: F401 - pandas, pyarrow: the first run's table read
             from workbench.core.tokens import encoding_name_for, get_encoding
 
+            self.modules.set()
             for name in {encoding_name_for(model) for model in self._models}:
                 get_encoding(name)
         except Exception:  # noqa: BLE001 - the call that needs it raises it, in its place
             return
+        finally:
+            self.modules.set()
+            self.tokenizers.set()
+
+    def wait_modules(self) -> None:
+        self.modules.wait()
 
     def wait(self) -> None:
         self._thread.join()

@@ -36,7 +36,6 @@ class _Work:
     priced: bool = True  # False: no budget to keep, so the calls were not priced
 
 
-
 class SweepCosting:
     """Estimates and budget of :class:`~workbench.sweeps.sweep.Sweep` (a mixin)."""
 
@@ -137,7 +136,9 @@ class SweepCosting:
     def _work(self, priced: bool = True) -> _Work:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
-        self._warm.wait()  # done by now, unless s.run() came right after planning
+        # Done by now, unless s.run() came right after planning; the tokenizers are waited
+        # for only by a priced sweep (_estimates): the first calls go while they load.
+        self._warm.wait_modules()
         from workbench.calls.dispatch import Job
 
         store = self.session.store
@@ -152,9 +153,9 @@ class SweepCosting:
             estimates = self._estimates(sending)
             reserved = [e.prompt_tokens + e.completion_tokens_max for e in estimates]
             total = sum(estimates, self._scoring_estimate(sending))
+            jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
         else:
-            reserved = [_reserved_tokens(p) for p in sending]
-        jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
+            jobs = [Job(p) for p in sending]  # counted as each is sent, if a limit needs it
         return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
 
     def _budget_limits(self) -> list[Decimal]:
@@ -175,14 +176,3 @@ class SweepCosting:
             fix="lower max_tokens or shrink the grid, or raise budget=... / "
             "wb.configure(budget=...)",
         )
-
-
-def _reserved_tokens(prepared: PreparedChat) -> int:
-    """What a call may spend of a token limit: its prompt and the most it may answer
-    (as its estimate counts them)."""
-    from workbench.calls.estimate import DEFAULT_MAX_TOKENS
-    from workbench.core.tokens import count_chat_tokens
-
-    record = prepared.record
-    worst = record.max_tokens if record.max_tokens is not None else DEFAULT_MAX_TOKENS
-    return count_chat_tokens(list(prepared.body["messages"]), record.model) + worst

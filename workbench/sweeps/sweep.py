@@ -291,6 +291,7 @@ class Sweep(SweepCosting, SweepResults):
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
                 spend=spend,
+                tokenizers=self._warm.tokenizers,
             )
             try:
                 await dispatcher.run(work.send)

@@ -1,6 +1,8 @@
 """The Files and Batches endpoints of an OpenAI-compatible API, with the client's
 conventions: bearer key, retries by :mod:`workbench.api.retry`, failures as
-:mod:`workbench.core.errors` with the key redacted.
+:mod:`workbench.core.errors` with the key redacted, and every request through the limits
+layer (:mod:`workbench.api.limits`): paced by the server's ``x-ratelimit-*`` headers, its
+429s heard (and ``retry-after`` honoured) there, as for chat calls.
 
 Synchronous: a batch is polled every few seconds to minutes, from the caller's thread or
 a sweep's; nothing here is worth an event loop.
@@ -18,9 +20,11 @@ import httpx
 
 # The chat client's own plumbing, so both speak to a server the same way: one place for
 # the key header, the retry rule and the redaction of errors.
-from workbench.api.client import _retry_after_status, _retry_after_transport, _Target
+from workbench.api.client import _Target
+from workbench.api.retrywait import retry_after_status, retry_after_transport
+from workbench.api.limits import CallLimits, Limits
 from workbench.api.retry import Attempts
-from workbench.api.wire import Endpoint, read_reply
+from workbench.api.wire import Endpoint, lower_headers, read_reply
 from workbench.core.errors import APIError, WorkbenchError
 from workbench.sweeps.batch.jsonl import ENDPOINT
 
@@ -31,6 +35,9 @@ COMPLETION_WINDOW = "24h"  # the only window OpenAI offers
 # create whose answer was lost may have made: it is among the newest, listed first.
 LIST_PAGE_SIZE = 100
 LIST_MAX_PAGES = 10
+# The name the Files and Batches endpoints' limits are paced under, in the limits layer
+# (per base URL): they are not any one model's.
+BATCH_LIMITS = "files and batches"
 # Statuses after which a batch changes no more (OpenAI's batch object).
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -101,11 +108,29 @@ class BatchAPI:
         max_retries: int = 2,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limits: Limits | None = None,
     ) -> None:
         # No overall deadline: an upload of a 200 MB file takes what it takes.
         self._target = _Target(base_url, api_key, max_retries, None, time.perf_counter, None)
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._sleep = sleep
+        self._limits = limits if limits is not None else Limits()  # the session's, if given
+        self._timeout = timeout  # a limit that frees up later than this is refused at once
+
+    def _limited(self) -> CallLimits:
+        """One request's place in the limits layer, its turn waited for."""
+        call = self._limits.call(self._target.base_url, BATCH_LIMITS, 0, self._timeout)
+        wait = max(call.ticket.wait_s, call.owed_s())
+        if wait > 0:
+            self._sleep(wait)
+        return call
+
+    def _request(self, call: CallLimits, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        call.sending()
+        response = self._http.request(method, url, **kwargs)
+        if response.is_success:
+            call.on_success(lower_headers(response.headers))
+        return response
 
     def upload(self, filename: str, content: bytes) -> str:
         """POST /files (purpose ``batch``); the new file's id."""
@@ -140,9 +165,10 @@ class BatchAPI:
         endpoint = self._target.endpoint("POST", "/batches")
         attempts = Attempts(self._target.max_retries)
         headers = {**self._target.request_headers(stream=False), "Accept": "application/json"}
+        call = self._limited()
         while True:
             try:
-                response = self._http.request("POST", endpoint.url, headers=headers, json=body)
+                response = self._request(call, "POST", endpoint.url, headers=headers, json=body)
             except httpx.TransportError as exc:
                 delay = attempts.after_transport_error()
                 failure: Exception = endpoint.transport_error(exc, attempts.retries)
@@ -151,7 +177,7 @@ class BatchAPI:
                 if response.is_success:
                     return self._info(endpoint, response)
                 if response.status_code < 500:  # a refusal below 500 created nothing
-                    self._sleep(_retry_after_status(endpoint, attempts, response))
+                    self._sleep(retry_after_status(endpoint, attempts, response, call.on_retry))
                     continue
                 delay = attempts.after_status(response.status_code, response.headers)
                 failure = endpoint.status_error(response, attempts.retries)
@@ -247,14 +273,15 @@ class BatchAPI:
         """The first 2xx response (body read), after the usual retries; else our error."""
         attempts = Attempts(self._target.max_retries)
         headers = {**self._target.request_headers(stream=False), "Accept": accept}
+        call = self._limited()
         while True:
             try:
-                response = self._http.request(
-                    endpoint.method, endpoint.url, headers=headers, **kwargs
+                response = self._request(
+                    call, endpoint.method, endpoint.url, headers=headers, **kwargs
                 )
             except httpx.TransportError as exc:
-                self._sleep(_retry_after_transport(endpoint, attempts, exc))
+                self._sleep(retry_after_transport(endpoint, attempts, exc, call.on_retry))
                 continue
             if response.is_success:
                 return response
-            self._sleep(_retry_after_status(endpoint, attempts, response))
+            self._sleep(retry_after_status(endpoint, attempts, response, call.on_retry))

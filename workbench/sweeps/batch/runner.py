@@ -363,6 +363,7 @@ class SweepBatches:
             provider.api_key(),
             timeout=self.session.timeout,
             max_retries=self.session.max_retries,
+            limits=self.session.limits,  # the one limits layer: 429s heard there
         )
 
     def _api(self, provider: Provider) -> BatchAPI:
