@@ -239,11 +239,13 @@ def test_playground_streams_from_the_local_model(in_tmp_dir: Path) -> None:
     assert g.text == g.response.text and "local" not in g.message.value
 
 
-def test_import_workbench_loads_neither_sweeps_nor_widgets() -> None:
+def test_import_workbench_loads_neither_sweeps_nor_widgets_nor_pandas() -> None:
+    # pandas (with numpy and pyarrow) took ~0.5 s of `%load_ext workbench` when the
+    # store's package file imported its backends eagerly.
     code = (
         "import sys, workbench\n"
         "heavy = ('workbench.sweeps.sweep', 'workbench.notebook.widgets', 'ipywidgets',"
-        " 'tqdm', 'jinja2')\n"
+        " 'tqdm', 'jinja2', 'pandas', 'numpy', 'pyarrow')\n"
         "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

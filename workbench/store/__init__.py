@@ -11,16 +11,16 @@ this package.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from workbench.store.frames import expand_json
-from workbench.store.opening import open_store, store_label
 from workbench.store.protocol import Store
-from workbench.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from workbench.store.opening import open_store, store_label
     from workbench.store.postgres import PostgresStore
+    from workbench.store.sqlite import SQLiteStore
 
 __all__ = [
     "Store",
@@ -36,7 +36,23 @@ __all__ = [
 AnyStore = Store
 
 
+# Everything but the protocol is imported on first use: the backends need pandas (~0.4 s
+# to import), and importing any module of this package (``store.unsaved`` from the
+# notebook's display, at ``import workbench``) runs this file first.
+_LAZY = {
+    "open_store": "workbench.store.opening",
+    "store_label": "workbench.store.opening",
+    "SQLiteStore": "workbench.store.sqlite",
+}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "expand_json":  # imported on first use: it needs pandas (~0.4 s to import)
+        from workbench.store.frames import expand_json
+
+        return expand_json
     if name == "PostgresStore":  # imported on first use: psycopg only for PostgreSQL users
         from workbench.store.postgres import PostgresStore
 
@@ -48,5 +64,5 @@ def __getattr__(name: str) -> Any:
             DeprecationWarning,
             stacklevel=2,
         )
-        return SQLiteStore
+        return __getattr__("SQLiteStore")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
