@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.figures import KEEP_COLOUR
 from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import column, runs_of
 
@@ -79,7 +80,7 @@ def tokens(
                color=color if hue else "C1", label="completion tokens")
     if hue:
         handles = [Patch(facecolor=c, label=n) for c, n in zip(colors, hue_labels, strict=True)]
-        handles += [Patch(facecolor="white", edgecolor="grey", hatch="//", label="prompt"),
+        handles += [Patch(facecolor="none", edgecolor="grey", hatch="//", label="prompt"),
                     Patch(facecolor="grey", label="completion")]
         side_legend(ax, handles=handles, title=hue, ncols=1 + len(handles) // 24)
     else:
@@ -115,8 +116,7 @@ def cost(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes
                    if i == flagged[0] else "_nolegend_")
         if few:
             ax.text(float(i), 0.97, f"{unknown[i]} of {runs[i]} unknown", color="C3", ha="center",
-                    va="top", transform=ax.get_xaxis_transform(), fontsize="small",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+                    va="top", transform=ax.get_xaxis_transform(), fontsize="small")
     for i in np.flatnonzero(priced) if few else []:
         per_run = format_cost(totals[i] / priced[i])
         ax.annotate(f"{format_cost(totals[i])}\n{per_run}/run", (i, totals[i]), xytext=(0, 3),
@@ -263,7 +263,7 @@ def heatmap(
         for (row, col), cell in np.ndenumerate(grid):
             if not np.isnan(cell):  # dark text on the bright end of viridis, light on the dark
                 ax.text(col, row, f"{cell:.3g}", ha="center", va="center", fontsize="small",
-                        color="black" if cell > middle else "white")
+                        color="black" if cell > middle else "white", gid=KEEP_COLOUR)
     category_ticks(ax, x_labels)
     category_ticks(ax, y_labels, axis="y")
     return finish_axes(ax, f"{agg.capitalize()} {value} by {x} and {y}", len(df), xlabel=x,

@@ -9,7 +9,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from workbench.notebook.display import shorten, show
+from workbench.core.figures import adopt
+from workbench.notebook.display import shorten
 from workbench.notebook.pivot import groups, runs_of
 
 if TYPE_CHECKING:
@@ -140,8 +141,10 @@ def box_plot(
             ax.boxplot([values[(groups == g) & ~np.isnan(values)] for g in range(len(labels))],
                        positions=positions, widths=width * 0.8, patch_artist=True,
                        manage_ticks=False, showfliers=len(df) > MAX_POINTS,
-                       boxprops={"facecolor": color, "alpha": 0.5},
-                       medianprops={"color": "black"}, flierprops={"markersize": 2})
+                       boxprops={"facecolor": color, "alpha": 0.5, "edgecolor": color},
+                       # the box's own colour: a black median vanishes on a dark page
+                       medianprops={"color": color, "linewidth": 2},
+                       flierprops={"markersize": 2})
         if len(df) <= MAX_POINTS:
             ax.scatter(positions[groups] + jitter, values, s=10, color=color, zorder=3)
         handles.append(Patch(facecolor=color, alpha=0.5, label=name))
@@ -151,26 +154,18 @@ def box_plot(
 
 
 def show_figure(ax: Axes) -> None:
-    import matplotlib.pyplot as plt
-
-    from workbench.core.figures import ThemedFigure
-
-    figure = ax.get_figure(root=True)
-    if figure is not None:  # shown once: the inline backend would show it again at cell end
-        show(ThemedFigure(figure))  # not a white box in the dark theme
-        plt.close(figure)
+    """Show the figure of ``ax`` once, as the theme-neutral PNG (core.figures)."""
+    adopt(ax)._ipython_display_()
 
 
 def finish_axes(ax: Axes, title: str, runs: int | None, *, xlabel: str | None, ylabel: str) -> Axes:
-    # The Axes is returned for composition, but a bare `wb.plots.tokens(df)` cell should
-    # show the chart, not "<Axes: title=...>" above it. IPython asks an object for
-    # `_ipython_display_` before any repr, and asks the instance, so only our Axes change
-    # (no global formatter for every matplotlib Axes in the kernel).
-    setattr(ax, "_ipython_display_", lambda: show_figure(ax))  # noqa: B010 - not an Axes field
     ax.set_title(title if runs is None else f"{title} ({runs} runs)")
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel)
     if runs == 0:  # say so, rather than leave an empty frame to puzzle over
         ax.text(0.5, 0.5, "no runs to show", transform=ax.transAxes, ha="center",
                 va="center", color="grey")
-    return ax
+    # The Axes is returned for composition, but a bare `wb.plots.tokens(df)` cell shows
+    # the chart, not "<Axes: title=...>"; in a user's `plt.subplots`, or assigned, the
+    # figure follows the theme too (core.figures says how).
+    return adopt(ax)
