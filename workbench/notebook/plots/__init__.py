@@ -29,6 +29,7 @@ from workbench.notebook.plots.base import (
     group_codes,
     new_axes,
     palette,
+    place_labels,
     plottable_runs,
     side_legend,
 )
@@ -51,6 +52,11 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------- the plots
+
+# The API's finish reasons, as a reader says them.
+OUTCOME_WORDS = {"stop": "finished", "length": "cut at max tokens", "tool_calls": "tool call",
+                 "function_call": "tool call", "content_filter": "content filter",
+                 "unknown": "no finish reason"}
 
 
 def tokens(
@@ -117,7 +123,12 @@ def cost(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes
         if few:
             ax.text(float(i), 0.97, f"{unknown[i]} of {runs[i]} unknown", color="C3", ha="center",
                     va="top", transform=ax.get_xaxis_transform(), fontsize="small")
-    for i in np.flatnonzero(priced) if few else []:
+    free = bool(priced.sum()) and not totals.any()
+    if free:  # not an empty frame with 0.00012 ticks: say it
+        ax.set_yticks([0], ["$0"])
+        ax.text(0.5, 0.5, f"all {int(priced.sum())} priced runs were free ($0)",
+                transform=ax.transAxes, ha="center", va="center")
+    for i in np.flatnonzero(priced) if few and not free else []:
         per_run = format_cost(totals[i] / priced[i])
         ax.annotate(f"{format_cost(totals[i])}\n{per_run}/run", (i, totals[i]), xytext=(0, 3),
                     textcoords="offset points", ha="center", va="bottom", fontsize="small")
@@ -161,6 +172,7 @@ def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> 
     model declined: not an empty answer), ``empty`` (no text, no tool call) and ``error``."""
     import numpy as np
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     frame = runs_of(data)
     ok = plottable_runs(frame)
@@ -175,8 +187,10 @@ def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> 
     bottom = np.zeros(len(labels))
     for j, name in enumerate(names):
         counts = np.bincount(groups[kinds == name], minlength=len(labels))
-        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}", label=name)
+        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}",
+               label=OUTCOME_WORDS.get(name, name))
         bottom += counts
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted whole
     if names:
         side_legend(ax, title="outcome")
     category_ticks(ax, labels)
@@ -299,14 +313,13 @@ def embeddings(
             chosen = hues == h
             ax.scatter(points[chosen, 0], points[chosen, 1], color=color, label=name)
         side_legend(ax, title=hue)
-    if len(texts) <= MAX_POINT_LABELS:
-        labelled: set[str] = set()
-        for (px, py), text in zip(points, texts, strict=True):
-            if text not in labelled:  # equal texts share a point: label it once
-                labelled.add(text)
-                ax.annotate(shorten(text, 25), (px, py), xytext=(4, 4),
-                            textcoords="offset points", fontsize="small")
     ax.margins(0.15)  # room for the labels of the outermost points
+    if len(texts) <= MAX_POINT_LABELS:
+        first = {text: i for i, text in reversed(list(enumerate(texts)))}  # equal texts
+        chosen = sorted(first.values())  # share a point: label it once
+        place_labels(ax, [float(points[i, 0]) for i in chosen],
+                     [float(points[i, 1]) for i in chosen],
+                     [shorten(texts[i], 25) for i in chosen])
     return finish_axes(ax, f"Embeddings: 2-D PCA of {len(texts)} texts", None,
                    xlabel=f"PC1 ({explained[0]:.0%} of variance)",
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")

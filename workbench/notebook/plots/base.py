@@ -9,7 +9,7 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.figures import adopt
+from workbench.core.figures import INK, adopt
 from workbench.notebook.display import shorten
 from workbench.notebook.pivot import groups, runs_of
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TICK_LABELS", "MAX_POINTS", "MAX_NOTES", "MAX_POINT_LABELS", "TOKEN_COLUMNS", "UNITS",
     "plottable_runs", "answered", "group_codes", "group_label", "palette", "new_axes",
-    "category_ticks", "side_legend", "box_plot", "show_figure", "finish_axes",
+    "category_ticks", "side_legend", "box_plot", "show_figure", "finish_axes", "place_labels",
 ]
 
 MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
@@ -151,6 +151,21 @@ def box_plot(
     side_legend(ax, handles=handles)
     category_ticks(ax, labels)
     return ax
+
+
+def place_labels(ax: Axes, xs: list[float], ys: list[float], labels: list[str]) -> list[Any]:
+    """Each label beside its point, moved (adjustText) until no two overlap, none covers a
+    point and all stay inside the axes; a moved label is tied to its point by a line.
+    Labels at a fixed offset ran into each other, the legend and past the axes' edge."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, label, fontsize="small") for x, y, label in zip(xs, ys, labels,
+                                                                             strict=True)]
+    if texts:
+        ax.figure.draw_without_rendering()  # the layout first: labels are measured in it
+        adjust_text(texts, x=xs, y=ys, ax=ax, ensure_inside_axes=True, expand_axes=False,
+                    arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 0.6})
+    return texts
 
 
 def show_figure(ax: Axes) -> None:
