@@ -27,11 +27,12 @@ import base64
 import io
 import sys
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["INK", "KEEP_COLOUR", "ThemedFigure", "adopt", "follow_theme", "themed_png"]
 
 INK = "#797979"  # 4.35:1 on white, 4.34:1 on #111: the grey that reads equally on both
+AxesT = TypeVar("AxesT")
 KEEP_COLOUR = "wb-keep-colour"  # an artist's gid: its black is meant (text on a bright cell)
 
 
@@ -115,13 +116,13 @@ def _show(figure: Any) -> None:
         pyplot.close(figure)
 
 
-def adopt(ax: Any) -> Any:
+def adopt(ax: AxesT) -> AxesT:
     """Make the figure of ``ax`` (an Axes the workbench drew on, maybe in a user's
     ``plt.subplots``) theme-neutral, now and whenever it is shown; returns ``ax``.
 
     IPython asks an object for ``_ipython_display_`` before any formatter, and asks the
     instance: only the workbench's figures change, not every figure of the kernel."""
-    figure = ax.get_figure(root=True)
+    figure = ax.get_figure(root=True)  # type: ignore[attr-defined]
     if figure is None:
         return ax
     follow_theme(figure)

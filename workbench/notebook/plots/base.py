@@ -157,12 +157,15 @@ def place_labels(ax: Axes, xs: list[float], ys: list[float], labels: list[str]) 
     """Each label beside its point, moved (adjustText) until no two overlap, none covers a
     point and all stay inside the axes; a moved label is tied to its point by a line.
     Labels at a fixed offset ran into each other, the legend and past the axes' edge."""
-    from adjustText import adjust_text
+    # Here: adjustText (and scipy under it) load when labels are placed, not on import.
+    from adjustText import adjust_text  # type: ignore[import-untyped]
 
     texts = [ax.text(x, y, label, fontsize="small") for x, y, label in zip(xs, ys, labels,
                                                                              strict=True)]
     if texts:
-        ax.figure.draw_without_rendering()  # the layout first: labels are measured in it
+        figure = ax.get_figure(root=True)
+        assert figure is not None  # an Axes drawn on has its figure
+        figure.draw_without_rendering()  # the layout first: labels are measured in it
         adjust_text(texts, x=xs, y=ys, ax=ax, ensure_inside_axes=True, expand_axes=False,
                     arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 0.6})
     return texts
@@ -170,7 +173,7 @@ def place_labels(ax: Axes, xs: list[float], ys: list[float], labels: list[str]) 
 
 def show_figure(ax: Axes) -> None:
     """Show the figure of ``ax`` once, as the theme-neutral PNG (core.figures)."""
-    adopt(ax)._ipython_display_()
+    getattr(adopt(ax), "_ipython_display_")()  # noqa: B009 - set on the instance
 
 
 def finish_axes(ax: Axes, title: str, runs: int | None, *, xlabel: str | None, ylabel: str) -> Axes:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
 from workbench.core.figures import adopt
-from workbench.notebook.display import format_cost, shorten
 from workbench.decide.stats import Interval, mean_interval, wilson_interval
+from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import varying
 from workbench.notebook.plots.base import (
     category_ticks,
