@@ -60,7 +60,7 @@ def shown_notebook(lab: Lab, browser: Any, name: str) -> Iterator[RunCells]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{lab.base}/lab/tree/{copy}?reset")
-        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=60_000)
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content", timeout=60_000)
         page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'",
                                timeout=30_000)
         yield RunCells(page, "light")
