@@ -77,8 +77,9 @@ def shown_pngs(cell: str) -> list[bytes]:
 
     with open_shell() as shell, capture_output() as shown:
         shell.enable_gui = lambda gui=None: None  # a kernel's no-op; the bare shell raises
+        # Figures an earlier test left open would be shown at this cell's end too.
         shell.run_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
-                       "import workbench as wb")
+                       "import workbench as wb\nplt.close('all')")
         shell.run_cell(cell)
         shell.run_cell("plt.close('all')")
     assert not any("<Axes" in o.data.get("text/plain", "") for o in shown.outputs)
@@ -138,3 +139,16 @@ def test_the_embed_heatmap_follows_the_theme() -> None:
     # Its cell numbers keep black on the bright cells: they sit on the cell, not the page.
     texts = [t for t in result.heatmap().texts if t.get_text() == "1.00"]
     assert texts and texts[0].get_color() == "black"
+
+
+def test_the_paired_legend_says_what_the_pair_colours_mean() -> None:
+    from matplotlib.colors import same_color
+    from test_scoring_stats import two_sides
+
+    from workbench.core.figures import INK
+
+    two_sides([1, 0, 1, 0], [0, 1, 1, 0])  # a worse pair first: its red was the legend's
+    ax = wb.plots.paired(wb.compare_runs("base", "cand", scorer="contains"))
+    legend = ax.get_legend()
+    assert legend.get_texts()[0].get_text() == "pair (green: candidate better, red: worse)"
+    assert same_color(legend.legend_handles[0].get_facecolor()[0], INK)
