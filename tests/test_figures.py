@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import workbench as wb
 from workbench.calls.results import EmbedResponse
 from workbench.calls.session import get_session
 from workbench.core.record import RunRecord, new_run_id
