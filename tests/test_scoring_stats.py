@@ -259,8 +259,10 @@ def test_agreement_of_a_judge_and_a_person() -> None:
     put_scores("human", dict(zip(runs, [1.0, 0.0, 0.0, 0.0], strict=True)))
     result = wb.agreement("judge", "human")
     assert result.kappa == pytest.approx(0.5) and result.weights is None and result.n == 4
-    assert result.confusion.loc[1.0, 1.0] == 1 and result.confusion.loc[1.0, 0.0] == 1
-    assert result.confusion.loc[0.0, 0.0] == 2
+    # Rows the judge, columns the person, labelled with the verdicts' words.
+    assert list(result.confusion.index) == ["fail", "pass"] == list(result.confusion.columns)
+    assert result.confusion.loc["pass", "pass"] == 1 and result.confusion.loc["pass", "fail"] == 1
+    assert result.confusion.loc["fail", "fail"] == 2
     assert list(result.disagreements["run_id"]) == [runs[1]]
     assert "var(--jp-" in result._repr_html_()
 

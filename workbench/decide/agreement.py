@@ -126,9 +126,12 @@ def agreement(
     kappa = cohen_kappa(va, vb, weights=weights)
     if math.isnan(kappa):
         notes.append("kappa is undefined: both gave one and the same label to every run")
-    labels = sorted(set(va) | set(vb))
+    # Pass/fail verdicts read as words in the matrix, not 0.0 and 1.0.
+    words: dict[float, Any] = {0.0: "fail", 1.0: "pass"} if weights is None else {}
+    labels = [words.get(v, v) for v in sorted(set(va) | set(vb))]
     confusion = pd.crosstab(
-        pd.Categorical(va, categories=labels), pd.Categorical(vb, categories=labels),
+        pd.Categorical([words.get(v, v) for v in va], categories=labels),
+        pd.Categorical([words.get(v, v) for v in vb], categories=labels),
         rownames=[a], colnames=[b], dropna=False,
     )
     differ = [r for r, x, y in zip(runs, va, vb, strict=True) if x != y]

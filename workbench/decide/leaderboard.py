@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.core.figures import ThemedFigure
+from workbench.core.figures import adopt
 from workbench.decide.variants import Variants, find_variant, store_of, variants_of
 
 if TYPE_CHECKING:
@@ -217,14 +217,4 @@ def leaderboard_plot(board: Leaderboard, *, ax: Axes | None = None) -> Axes:
     ax.set_yticks(y, [v if len(v) <= 48 else v[:45] + "..." for v in rows["variant"]])
     ax.set_xlabel(f"difference to the baseline ({board.scorer}), {board.method}-adjusted")
     ax.set_title(board.summary(), fontsize="small", wrap=True)
-
-    def show() -> None:
-        from IPython.display import display
-
-        figure = ax.get_figure()
-        if figure is not None:
-            display(ThemedFigure(figure))  # type: ignore[no-untyped-call]
-            plt.close(figure)  # type: ignore[arg-type]
-
-    setattr(ax, "_ipython_display_", show)  # noqa: B010 - shown once, themed
-    return ax
+    return adopt(ax)  # shown once, following the theme, also inside a user's figure

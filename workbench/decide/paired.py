@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
+from workbench.core.figures import INK, adopt
 from workbench.scoring.scored import case_of, scored_frame, scorer_name
 
 if TYPE_CHECKING:
@@ -358,8 +359,9 @@ def paired_plot(result: PairedComparison, *, ax: Axes | None = None) -> Axes:
     order = np.argsort(d, kind="stable")
     x = np.arange(len(d))
     colours = np.where(d[order] > 0, "C2", np.where(d[order] < 0, "C3", "C7"))
-    ax.scatter(x, d[order], c=list(colours), s=18, zorder=3, label="pair")
-    ax.axhline(0, color="0.6", linewidth=0.8)
+    ax.scatter(x, d[order], c=list(colours), s=18, zorder=3,
+               label="pair (green: candidate better, red: worse)")
+    ax.axhline(0, color=INK, linewidth=0.8)
     ax.axhline(result.difference, color="C0", linewidth=1.5,
                label=f"mean {result.difference:+.3g}")
     if result.ci is not None:
@@ -369,5 +371,8 @@ def paired_plot(result: PairedComparison, *, ax: Axes | None = None) -> Axes:
     ax.set_ylabel(f"candidate - baseline ({result.scorer})")
     p = "n/a" if result.p_value is None else f"{result.p_value:.3g}"
     ax.set_title(f"{result.pairs} pairs, p = {p}")
-    ax.legend(loc="best", fontsize="small")
-    return ax
+    legend = ax.legend(loc="best", fontsize="small")
+    pair = legend.legend_handles[0]
+    if pair is not None:  # not the first pair's colour: any pair
+        pair.set(color=INK)
+    return adopt(ax)  # a bare cell shows the chart; it follows the theme wherever drawn

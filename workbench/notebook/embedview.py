@@ -4,12 +4,12 @@ heatmap with the texts in full, and a footer with tokens and cost."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import textwrap
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.results import EmbedResponse
+from workbench.core.figures import KEEP_COLOUR, adopt, themed_png
 from workbench.core.money import money_html
 from workbench.notebook.display import Bundle, footer, metadata, shorten
 
@@ -128,16 +128,13 @@ class EmbedResult:
                     value = matrix[i, j]
                     color = "black" if value > 0.6 else "white"
                     ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
-                            color=color)
+                            color=color, gid=KEEP_COLOUR)  # on the cell, not the page
         ax.set_title("cosine similarity", fontsize=11)
-        return ax
+        return adopt(ax)  # follows the theme, in the cell's view and drawn on its own
 
     def png(self) -> bytes:
-        """The heatmap as PNG bytes."""
-        figure: Any = self.heatmap().figure
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        return buffer.getvalue()
+        """The heatmap as PNG bytes: transparent, with ink that reads in both themes."""
+        return themed_png(self.heatmap().figure)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
         encoded = base64.b64encode(self.png()).decode("ascii")

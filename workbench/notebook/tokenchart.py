@@ -9,6 +9,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.figures import follow_theme
 from workbench.sweeps.sidebyside import column_label  # the sweep table's and wb.compare's labels
 
 if TYPE_CHECKING:
@@ -43,10 +44,12 @@ def token_usage_svg(df: pd.DataFrame, knobs: Sequence[str]) -> str:
 
 def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
     """Mean prompt and completion tokens per knob combination (``knobs`` name the
-    columns of ``df`` that make one), as a PNG bar chart."""
+    columns of ``df`` that make one), as a transparent PNG bar chart with grey ink that
+    reads on a light and a dark page (core.figures says why)."""
     figure = _draw_tokens(df, knobs)
+    follow_theme(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=160)
+    figure.savefig(buffer, format="png", dpi=160, transparent=True)
     return buffer.getvalue()
 
 

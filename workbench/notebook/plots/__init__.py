@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.figures import KEEP_COLOUR
 from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import column, runs_of
 
@@ -28,6 +29,7 @@ from workbench.notebook.plots.base import (
     group_codes,
     new_axes,
     palette,
+    place_labels,
     plottable_runs,
     side_legend,
 )
@@ -50,6 +52,11 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------- the plots
+
+# The API's finish reasons, as a reader says them.
+OUTCOME_WORDS = {"stop": "finished", "length": "cut at max tokens", "tool_calls": "tool call",
+                 "function_call": "tool call", "content_filter": "content filter",
+                 "unknown": "no finish reason"}
 
 
 def tokens(
@@ -79,7 +86,7 @@ def tokens(
                color=color if hue else "C1", label="completion tokens")
     if hue:
         handles = [Patch(facecolor=c, label=n) for c, n in zip(colors, hue_labels, strict=True)]
-        handles += [Patch(facecolor="white", edgecolor="grey", hatch="//", label="prompt"),
+        handles += [Patch(facecolor="none", edgecolor="grey", hatch="//", label="prompt"),
                     Patch(facecolor="grey", label="completion")]
         side_legend(ax, handles=handles, title=hue, ncols=1 + len(handles) // 24)
     else:
@@ -115,9 +122,13 @@ def cost(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes
                    if i == flagged[0] else "_nolegend_")
         if few:
             ax.text(float(i), 0.97, f"{unknown[i]} of {runs[i]} unknown", color="C3", ha="center",
-                    va="top", transform=ax.get_xaxis_transform(), fontsize="small",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})
-    for i in np.flatnonzero(priced) if few else []:
+                    va="top", transform=ax.get_xaxis_transform(), fontsize="small")
+    free = bool(priced.sum()) and not totals.any()
+    if free:  # not an empty frame with 0.00012 ticks: say it
+        ax.set_yticks([0], ["$0"])
+        ax.text(0.5, 0.5, f"all {int(priced.sum())} priced runs were free ($0)",
+                transform=ax.transAxes, ha="center", va="center")
+    for i in np.flatnonzero(priced) if few and not free else []:
         per_run = format_cost(totals[i] / priced[i])
         ax.annotate(f"{format_cost(totals[i])}\n{per_run}/run", (i, totals[i]), xytext=(0, 3),
                     textcoords="offset points", ha="center", va="bottom", fontsize="small")
@@ -161,6 +172,7 @@ def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> 
     model declined: not an empty answer), ``empty`` (no text, no tool call) and ``error``."""
     import numpy as np
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     frame = runs_of(data)
     ok = plottable_runs(frame)
@@ -175,8 +187,10 @@ def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> 
     bottom = np.zeros(len(labels))
     for j, name in enumerate(names):
         counts = np.bincount(groups[kinds == name], minlength=len(labels))
-        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}", label=name)
+        ax.bar(np.arange(len(labels)), counts, 0.7, bottom=bottom, color=f"C{j}",
+               label=OUTCOME_WORDS.get(name, name))
         bottom += counts
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted whole
     if names:
         side_legend(ax, title="outcome")
     category_ticks(ax, labels)
@@ -263,7 +277,7 @@ def heatmap(
         for (row, col), cell in np.ndenumerate(grid):
             if not np.isnan(cell):  # dark text on the bright end of viridis, light on the dark
                 ax.text(col, row, f"{cell:.3g}", ha="center", va="center", fontsize="small",
-                        color="black" if cell > middle else "white")
+                        color="black" if cell > middle else "white", gid=KEEP_COLOUR)
     category_ticks(ax, x_labels)
     category_ticks(ax, y_labels, axis="y")
     return finish_axes(ax, f"{agg.capitalize()} {value} by {x} and {y}", len(df), xlabel=x,
@@ -299,14 +313,13 @@ def embeddings(
             chosen = hues == h
             ax.scatter(points[chosen, 0], points[chosen, 1], color=color, label=name)
         side_legend(ax, title=hue)
-    if len(texts) <= MAX_POINT_LABELS:
-        labelled: set[str] = set()
-        for (px, py), text in zip(points, texts, strict=True):
-            if text not in labelled:  # equal texts share a point: label it once
-                labelled.add(text)
-                ax.annotate(shorten(text, 25), (px, py), xytext=(4, 4),
-                            textcoords="offset points", fontsize="small")
     ax.margins(0.15)  # room for the labels of the outermost points
+    if len(texts) <= MAX_POINT_LABELS:
+        first = {text: i for i, text in reversed(list(enumerate(texts)))}  # equal texts
+        chosen = sorted(first.values())  # share a point: label it once
+        place_labels(ax, [float(points[i, 0]) for i in chosen],
+                     [float(points[i, 1]) for i in chosen],
+                     [shorten(texts[i], 25) for i in chosen])
     return finish_axes(ax, f"Embeddings: 2-D PCA of {len(texts)} texts", None,
                    xlabel=f"PC1 ({explained[0]:.0%} of variance)",
                    ylabel=f"PC2 ({explained[1]:.0%} of variance)")

@@ -9,7 +9,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from workbench.notebook.display import shorten, show
+from workbench.core.figures import INK, adopt
+from workbench.notebook.display import shorten
 from workbench.notebook.pivot import groups, runs_of
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TICK_LABELS", "MAX_POINTS", "MAX_NOTES", "MAX_POINT_LABELS", "TOKEN_COLUMNS", "UNITS",
     "plottable_runs", "answered", "group_codes", "group_label", "palette", "new_axes",
-    "category_ticks", "side_legend", "box_plot", "show_figure", "finish_axes",
+    "category_ticks", "side_legend", "box_plot", "show_figure", "finish_axes", "place_labels",
 ]
 
 MAX_TICK_LABELS = 20  # beyond this, every k-th label: 50 overlapping labels read as none
@@ -140,8 +141,10 @@ def box_plot(
             ax.boxplot([values[(groups == g) & ~np.isnan(values)] for g in range(len(labels))],
                        positions=positions, widths=width * 0.8, patch_artist=True,
                        manage_ticks=False, showfliers=len(df) > MAX_POINTS,
-                       boxprops={"facecolor": color, "alpha": 0.5},
-                       medianprops={"color": "black"}, flierprops={"markersize": 2})
+                       boxprops={"facecolor": color, "alpha": 0.5, "edgecolor": color},
+                       # the box's own colour: a black median vanishes on a dark page
+                       medianprops={"color": color, "linewidth": 2},
+                       flierprops={"markersize": 2})
         if len(df) <= MAX_POINTS:
             ax.scatter(positions[groups] + jitter, values, s=10, color=color, zorder=3)
         handles.append(Patch(facecolor=color, alpha=0.5, label=name))
@@ -150,27 +153,38 @@ def box_plot(
     return ax
 
 
+def place_labels(ax: Axes, xs: list[float], ys: list[float], labels: list[str]) -> list[Any]:
+    """Each label beside its point, moved (adjustText) until no two overlap, none covers a
+    point and all stay inside the axes; a moved label is tied to its point by a line.
+    Labels at a fixed offset ran into each other, the legend and past the axes' edge."""
+    # Here: adjustText (and scipy under it) load when labels are placed, not on import.
+    from adjustText import adjust_text  # type: ignore[import-untyped]
+
+    texts = [ax.text(x, y, label, fontsize="small") for x, y, label in zip(xs, ys, labels,
+                                                                             strict=True)]
+    if texts:
+        figure = ax.get_figure(root=True)
+        assert figure is not None  # an Axes drawn on has its figure
+        figure.draw_without_rendering()  # the layout first: labels are measured in it
+        adjust_text(texts, x=xs, y=ys, ax=ax, ensure_inside_axes=True, expand_axes=False,
+                    expand=(1.15, 1.6),  # a clear gap: a tie line never grazes a neighbour
+                    arrowprops={"arrowstyle": "-", "color": INK, "linewidth": 0.6})
+    return texts
+
+
 def show_figure(ax: Axes) -> None:
-    import matplotlib.pyplot as plt
-
-    from workbench.core.figures import ThemedFigure
-
-    figure = ax.get_figure(root=True)
-    if figure is not None:  # shown once: the inline backend would show it again at cell end
-        show(ThemedFigure(figure))  # not a white box in the dark theme
-        plt.close(figure)
+    """Show the figure of ``ax`` once, as the theme-neutral PNG (core.figures)."""
+    getattr(adopt(ax), "_ipython_display_")()  # noqa: B009 - set on the instance
 
 
 def finish_axes(ax: Axes, title: str, runs: int | None, *, xlabel: str | None, ylabel: str) -> Axes:
-    # The Axes is returned for composition, but a bare `wb.plots.tokens(df)` cell should
-    # show the chart, not "<Axes: title=...>" above it. IPython asks an object for
-    # `_ipython_display_` before any repr, and asks the instance, so only our Axes change
-    # (no global formatter for every matplotlib Axes in the kernel).
-    setattr(ax, "_ipython_display_", lambda: show_figure(ax))  # noqa: B010 - not an Axes field
     ax.set_title(title if runs is None else f"{title} ({runs} runs)")
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel)
     if runs == 0:  # say so, rather than leave an empty frame to puzzle over
         ax.text(0.5, 0.5, "no runs to show", transform=ax.transAxes, ha="center",
                 va="center", color="grey")
-    return ax
+    # The Axes is returned for composition, but a bare `wb.plots.tokens(df)` cell shows
+    # the chart, not "<Axes: title=...>"; in a user's `plt.subplots`, or assigned, the
+    # figure follows the theme too (core.figures says how).
+    return adopt(ax)

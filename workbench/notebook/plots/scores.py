@@ -8,7 +8,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
+from workbench.core.figures import adopt
 from workbench.decide.stats import Interval, mean_interval, wilson_interval
+from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import varying
 from workbench.notebook.plots.base import (
     category_ticks,
@@ -16,6 +18,7 @@ from workbench.notebook.plots.base import (
     group_codes,
     group_label,
     new_axes,
+    place_labels,
     plottable_runs,
     side_legend,
 )
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["scores", "pareto", "scored_runs"]
+
+MAX_PARETO_LABELS = 16  # beyond this, only the front's points are labelled
 
 
 def scored_runs(data: Any, column: str | None = None) -> pd.DataFrame:
@@ -124,8 +129,6 @@ def pareto(
 ) -> Axes:
     """Mean ``quality`` against mean ``cost`` per knob combination (the knobs that vary,
     or ``by``); the Pareto front (no other point is both better and cheaper) is marked."""
-    from workbench.notebook.display import format_cost
-
     df = scored_runs(data)
     column = quality if quality in df.columns else _column_of(quality)  # "judge" is a scorer
     if column.startswith(PREFIX):
@@ -147,8 +150,11 @@ def pareto(
         .reset_index()
     )
     ax = new_axes(ax)
+    shown = [k for k in knobs if k != "_all"]
+    # The values only (the knobs' names are said once, in the legend's title): a label
+    # of "system=You are a helpful assistant., temperature=1.5" crowded out the points.
     labels = [
-        ", ".join(f"{k}={_short(v)}" for k, v in zip(knobs, row, strict=True) if k != "_all")
+        ", ".join(_short(v) for k, v in zip(knobs, row, strict=True) if k != "_all")
         or "all runs"
         for row in points[knobs].itertuples(index=False)
     ]
@@ -158,16 +164,18 @@ def pareto(
         ordered = sorted(front, key=lambda i: points["_c"].iloc[i])
         ax.plot(points["_c"].iloc[ordered], points["_q"].iloc[ordered], "-o", color="C3",
                 label="Pareto front", zorder=3)
-    for i, label in enumerate(labels):
-        if i in front or len(labels) <= 12:
-            ax.annotate(label, (points["_c"].iloc[i], points["_q"].iloc[i]), fontsize="small",
-                        xytext=(4, 4), textcoords="offset points")
-    side_legend(ax)
+    # Below the axes, not beside them: beside, it squeezed a wide figure's axes square.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize="small",
+              frameon=False, title=f"labels: {', '.join(shown)}" if shown else None,
+              title_fontsize="small")
     if cost == "cost_usd" and len(points):
         ax.set_xlabel(f"mean {cost} per run (max {format_cost(float(points['_c'].max()))})")
     finish_axes(ax, f"{column.removeprefix(PREFIX)} against {cost}", len(df),
             xlabel=ax.get_xlabel() or f"mean {cost}", ylabel=f"mean {column}")
-    return ax
+    chosen = [i for i in range(len(labels)) if i in front or len(labels) <= MAX_PARETO_LABELS]
+    place_labels(ax, [float(points["_c"].iloc[i]) for i in chosen],
+                 [float(points["_q"].iloc[i]) for i in chosen], [labels[i] for i in chosen])
+    return adopt(ax)
 
 
 def pareto_front(costs: list[float], qualities: list[float]) -> list[int]:
@@ -182,4 +190,4 @@ def pareto_front(costs: list[float], qualities: list[float]) -> list[int]:
 
 
 def _short(value: Any) -> str:
-    return group_label(value)
+    return group_label(value) if not isinstance(value, str) else shorten(value, 20)
