@@ -388,7 +388,7 @@ def test_refusals_in_the_footer_views_and_plots(start: Start, shell: TestingShel
     html = wb.compare(sweep, by="seed")._repr_html_()
     assert "wb-refusal" in html and "refused: I&#x27;m sorry" in html
     ax = wb.plots.outcomes(sweep, by="seed")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stop", "refusal"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["finished", "refused"]
     heights = sorted(round(p.get_height()) for p in ax.patches)
     assert heights == [0, 0, 1, 1]  # seed 1: one stop; seed 2: one refusal, not "empty"
     assert "1 refusals left out" in wb.plots.length(sweep, by="seed").get_title()

@@ -56,7 +56,7 @@ __all__ = [
 # The API's finish reasons, as a reader says them.
 OUTCOME_WORDS = {"stop": "finished", "length": "cut at max tokens", "tool_calls": "tool call",
                  "function_call": "tool call", "content_filter": "content filter",
-                 "unknown": "no finish reason"}
+                 "unknown": "no finish reason", "refusal": "refused"}
 
 
 def tokens(
