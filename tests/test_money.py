@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 
 from workbench.calls.budget import Estimate
+from workbench.calls.progress import SweepProgress
 from workbench.calls.results import ChatResponse
+from workbench.core.money import format_money, money_html
 from workbench.core.pricing import ESTIMATED
 from workbench.core.record import RunRecord
-from workbench.calls.progress import SweepProgress
-from workbench.core.money import format_money, money_html
 from workbench.notebook.display import Note, format_cost
 
 

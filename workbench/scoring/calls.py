@@ -31,11 +31,11 @@ from workbench.calls.results import ChatResponse
 from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.calls.budget.charge import SweepSpend
     from workbench.calls.budget.estimate import Estimate
     from workbench.calls.budget.session_budget import Budget
     from workbench.calls.results import EmbedResponse
     from workbench.calls.session import Message, PreparedChat, Session
-    from workbench.calls.budget.charge import SweepSpend
     from workbench.core.record import RunRecord
     from workbench.store import AnyStore
 
@@ -73,8 +73,8 @@ class ModelCalls:
     ) -> None:
         self._session = session
         self.concurrency = concurrency
-        self.spending = Spend(
-            "Scoring", budget, session.spend, within=sweep,
+        self.spending = session.spend.spend(  # the one budget's Spend (calls/budget)
+            "Scoring", budget, within=sweep,
             kept="the scores so far are stored", again="score again",
         )
         self.loop = loop  # a running sweep's event loop: judge calls join its dispatch

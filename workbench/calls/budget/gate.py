@@ -21,8 +21,8 @@ from workbench.core.errors import BudgetExceededError
 from workbench.core.money import format_money
 
 if TYPE_CHECKING:
-    from workbench.calls.budget.charge import SessionBudget
     from workbench.calls.budget.estimate import Estimate
+    from workbench.calls.budget.session_budget import SessionBudget
 
 __all__ = ["refuse_over_budget", "refused", "stopped", "RAISE_SESSION", "SHRINK"]
 

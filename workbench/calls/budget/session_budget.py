@@ -78,7 +78,9 @@ class Budget:
             max_tokens=record.max_tokens, **kwargs,
         )
 
-    def estimate_embedding(self, texts: Sequence[str], *, model: str, provider: Provider) -> Estimate:
+    def estimate_embedding(
+        self, texts: Sequence[str], *, model: str, provider: Provider
+    ) -> Estimate:
         return estimates.estimate_embedding(
             texts, model=model, provider=provider, session=self._pricing()
         )

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.calls.dispatch import Job
     from workbench.calls.budget.estimate import Estimate
+    from workbench.calls.dispatch import Job
     from workbench.calls.progress import SharedProgress
     from workbench.calls.session import PreparedChat, Session
     from workbench.sweeps.plan import PlannedRun
