@@ -155,3 +155,28 @@ def test_an_embeddings_estimate_speaks_of_no_completion_tokens() -> None:
     embedding = Estimate(1, 41, 0, 0, Decimal("0.0000008"), Decimal("0.0000008"),
                          Decimal("0.0000008"))
     assert str(embedding) == "1 run · 41 prompt tokens · $0.0000008"
+
+
+def test_only_the_budget_estimates_and_refuses() -> None:
+    """Every path asks the one budget (calls/budget) for its estimate and its refusal:
+    no other module words a budget refusal or prices calls before sending them."""
+    import ast
+    from pathlib import Path
+
+    package = Path(wb.__file__).parent
+    home = package / "calls" / "budget"
+    owned = {"refuse_over_budget", "refused", "estimate_messages", "estimate_prompt_tokens",
+             "estimate_embedding", "BudgetExceededError"}
+    elsewhere = []
+    for path in package.rglob("*.py"):
+        if home in path.parents or path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                # session.spend.estimate_messages(...) is the budget's own method.
+                via_budget = isinstance(node.func, ast.Attribute) and ast.unparse(
+                    node.func.value).endswith("spend")
+                if name in owned and not via_budget:
+                    elsewhere.append(f"{path.relative_to(package)}:{node.lineno} {name}")
+    assert elsewhere == []
