@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget.estimate import Estimate, reserved_tokens
+from workbench.core.tokens import encoding_name_for, get_encoding
 from workbench.sweeps.hooks import estimate_notes
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ class SweepCosting:
         the runs with the same count are priced once (a million rows: ~8 s at a load of
         6-8 on 2 cores; one estimate a point took 18-38 s for 100,000)."""
         self._warm.wait()
-        from workbench.core.tokens import encoding_name_for, get_encoding  # warm by now
 
         by_shape: dict[int, tuple[Shape, list[str]]] = {}
         one_by_one: list[PreparedChat] = []

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.core.money import format_money, money_html
+from workbench.core.tokens import count_chat_tokens, count_embedding_tokens
 from workbench.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -199,8 +200,6 @@ def estimate_messages(
     earlier runs across many estimates, e.g. of one sweep's points: those are queries,
     and the mean is a scan of the table.
     """
-    from workbench.core.tokens import count_chat_tokens
-
     prompt = count_chat_tokens(list(messages), model)
     return estimate_prompt_tokens(
         prompt, model=model, provider=provider, session=session, max_tokens=max_tokens,
@@ -265,8 +264,6 @@ def estimate_embedding(
 ) -> Estimate:
     """One embedding call of ``texts``: its tokens are all prompt, so its cost is known
     exactly (no answer length to guess)."""
-    from workbench.core.tokens import count_embedding_tokens  # loads tiktoken (~0.1 s)
-
     tokens = count_embedding_tokens(list(texts), model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the call itself warns of an unknown price
@@ -282,7 +279,5 @@ def estimate_embedding(
 def reserved_tokens(messages: Sequence[dict[str, Any]], model: str, max_tokens: int | None) -> int:
     """What a call may spend of a token limit: its prompt and the most it may answer (as
     its estimate counts them)."""
-    from workbench.core.tokens import count_chat_tokens  # loads tiktoken (~0.1 s)
-
     worst = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
     return count_chat_tokens(list(messages), model) + worst
