@@ -324,7 +324,7 @@ API_CASES = [
         "chat-budget-too-small",
         lambda e: wb.chat("word " * 500, model="gpt-4o", budget=1e-9),
         wb.BudgetExceededError,
-        "raise it with budget=",
+        "or raise budget=",
     ),
     api(
         "configure-budget-text",

@@ -17,7 +17,7 @@ DOCUMENTED = sorted({*wb.__all__, "plots", "scorers"})  # __all__ + the public s
 
 
 def test_dir_is_the_documented_api_even_after_internal_imports() -> None:
-    for module in ("calls.session", "calls.estimate", "sweeps.sweep", "notebook.compare",
+    for module in ("calls.session", "calls.budget.estimate", "sweeps.sweep", "notebook.compare",
                    "calls.budget", "notebook.magics"):
         importlib.import_module(f"workbench.{module}")
     assert dir(wb) == DOCUMENTED

@@ -6,9 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from workbench.calls.estimate import Estimate
+from workbench.calls.budget import Estimate
 from workbench.calls.progress import SweepProgress
+from workbench.calls.results import ChatResponse
 from workbench.core.money import format_money, money_html
+from workbench.core.pricing import ESTIMATED
+from workbench.core.record import RunRecord
 from workbench.notebook.display import Note, format_cost
 
 
@@ -53,3 +56,16 @@ def test_money_is_html_never_markdown() -> None:
     bundle = note._repr_mimebundle_()
     assert "text/markdown" not in bundle and "$1 of $2" in bundle["text/html"]
     assert "text/markdown" in Note("plain words")._repr_mimebundle_()
+
+
+@pytest.mark.parametrize(
+    ("cost", "source", "text"),
+    [(0.0, "local", "$0"), (0.00042, "genai-prices", "$0.00042"),
+     (0.0012, f"genai-prices{ESTIMATED}", "~$0.0012"), (None, None, "unknown")],
+)
+def test_a_responses_cost_reads_as_money(cost: float | None, source: str | None,
+                                         text: str) -> None:
+    # Issue 22: the quickstart printed f"${answer.cost_usd}", "$0.0" on the local model.
+    record = RunRecord(kind="chat", provider="local", model="m", cost_usd=cost,
+                       price_source=source)
+    assert ChatResponse(record=record).cost == text

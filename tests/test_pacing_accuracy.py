@@ -212,7 +212,7 @@ def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
 
     import workbench as wb
     from workbench.calls import dispatch
-    from workbench.calls.estimate import estimate_messages
+    from workbench.calls.budget.estimate import estimate_messages
     from workbench.sweeps.sweep import Sweep
 
     def route(request: Received) -> Reply:

@@ -396,7 +396,8 @@ def test_a_sweep_scores_each_run_and_its_estimate_counts_the_judge(start_api: An
     judged = wb.sweep("{{city}}", vars={"city": ["Paris", "Rome"]}, model="gpt-4o-mini",
                       max_tokens=10, experiment="caps", scorers=[S.contains("paris"), grade])
     bare, with_judge = plain.estimate(), judged.estimate()
-    assert with_judge.runs == bare.runs + 2  # one judge call per run
+    # One judge call per run, counted apart from the runs ("2 runs + 2 judge calls").
+    assert (with_judge.runs, with_judge.judge_calls) == (bare.runs, 2)
     assert with_judge.cost_expected > bare.cost_expected
 
     df = judged.run(progress=False)

@@ -9,7 +9,7 @@ import pytest
 from loopback import Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.calls.spend import SweepSpend
+from workbench.calls.budget.charge import SweepSpend
 from workbench.core.errors import BudgetExceededError
 
 S = wb.scorers

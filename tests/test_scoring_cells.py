@@ -110,9 +110,10 @@ def test_a_chat_cells_budget_refuses_a_judge_that_would_not_fit_before_sending(
     api = start_api(answer_and_grade(3))
     # 2,000 judge tokens at $0.60 a million: ~$0.0012 expected, the answer ~$0.000005.
     shell.run_cell("grade = wb.scorers.judge('Right?', model='gpt-4o-mini', max_tokens=2000)")
+    # The answer and its judge's calls, counted apart (one budget, calls/budget).
     with pytest.raises(UsageError, match=r"^Call refused before sending anything: the expected "
-                       r"cost of the answer and its judge's calls \$0\.00\d+ is above the "
-                       r"budget of \$0\.0002\. Raise --budget"):
+                       r"cost \$0\.00\d+ is above the budget of \$0\.0002\. Estimate: 1 run "
+                       r"\+ 1 judge call · .*, or raise --budget$"):
         shell.run_cell("%%chat -m gpt-4o-mini --no-stream --max-tokens 5 --budget 0.0002"
                        " --score grade\nCapital of France?")
     assert chats(api) == []

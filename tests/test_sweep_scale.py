@@ -18,7 +18,7 @@ import pytest
 from loopback import LoopbackAPI, Received, Reply, chat_reply
 
 import workbench as wb
-from workbench.calls.estimate import Estimate, estimate_messages
+from workbench.calls.budget.estimate import Estimate, estimate_messages
 from workbench.core.gcpause import gc_paused
 from workbench.core.identity import request_hash
 from workbench.core.templates import render

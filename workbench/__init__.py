@@ -46,7 +46,7 @@ _sys.modules[__name__].__class__ = _Package
 from workbench import plots
 from workbench._api import FORWARDS as _FORWARDS
 from workbench._api import configure, experiment
-from workbench.calls.estimate import Estimate
+from workbench.calls.budget.estimate import Estimate
 from workbench.calls.results import ChatResponse, EmbedResponse
 from workbench.core.errors import (
     APIConnectionError,

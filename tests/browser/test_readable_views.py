@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(
 
 CELLS = [
     "%load_ext workbench\nimport workbench as wb\nfrom decimal import Decimal\n"
-    "from workbench.calls.estimate import Estimate",
+    "from workbench.calls.budget.estimate import Estimate",
     "%%chat --temperature 0,1 --seed 1:2 --max-tokens 24 --experiment views --out s\n"
     "Describe a harbour at dusk in one sentence.",
     "s.table()",

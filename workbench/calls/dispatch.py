@@ -56,7 +56,7 @@ class Job:
 def reserved_tokens(prepared: PreparedChat) -> int:
     """What a call may spend of a token limit: its prompt and the most it may answer
     (as its estimate counts them)."""
-    from workbench.calls.estimate import DEFAULT_MAX_TOKENS  # the estimate's rule, in step
+    from workbench.calls.budget.estimate import DEFAULT_MAX_TOKENS  # the estimate's rule, in step
     from workbench.core.tokens import count_chat_tokens  # tiktoken: not on `import workbench`
 
     record = prepared.record

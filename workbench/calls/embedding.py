@@ -402,14 +402,6 @@ def _begin(
 def _check_budget(session: Session, prepared: _PreparedEmbed) -> None:
     """Under a session budget, refuse before sending as a chat call would: when the
     budget is spent, the price is unknown (unless allowed) or the texts cost more."""
-    if session.spend.remaining() is None:
-        return
-    from workbench.calls.budget import refuse_over_budget
-    from workbench.core.tokens import count_embedding_tokens
-
-    n = count_embedding_tokens(prepared.missing, prepared.model)
-    usage = Usage(prompt_tokens=n, completion_tokens=0, total_tokens=n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the call itself warns of an unknown price
-        cost = session.quote(prepared.model, usage, prepared.provider).cost_usd
-    refuse_over_budget("Embedding", session.spend, cost, unpriced=[prepared.model])
+    session.spend.check_embedding(
+        prepared.missing, model=prepared.model, provider=prepared.provider
+    )

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.money import format_money
+from workbench.core.pricing import is_estimated
 from workbench.core.record import RunRecord
 from workbench.core.usage import Usage
 from workbench.store.unsaved import UnsavedRun
@@ -55,6 +57,13 @@ class _RunView:
     @property
     def cost_usd(self) -> float | None:
         return self.record.cost_usd
+
+    @property
+    def cost(self) -> str:
+        """The cost as people read it: ``$0``, ``$0.00042``, ``~$0.0012`` (worked out from
+        counted tokens), ``unknown`` (never ``$0.0``: the quickstart printed that)."""
+        estimated = self.cost_usd is not None and is_estimated(self.record.price_source)
+        return format_money(self.cost_usd, estimated=estimated)
 
     @property
     def cache_hit(self) -> bool:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from workbench.api import providers as providers_mod
 from workbench.api.keycheck import hide_keys_in_row
 from workbench.api.limits import CallLimits, Limits
-from workbench.calls import costing
-from workbench.calls.budget import SessionBudget, refuse_over_budget
+from workbench.calls.budget import price as costing
+from workbench.calls.budget.session_budget import Budget
 from workbench.calls.clients import ClientPool
 from workbench.calls.logprobs import compact_logprobs
 from workbench.calls.prepare import (
@@ -69,7 +69,7 @@ class Session:
 
     def __init__(self) -> None:
         self.settings = Settings()
-        self.spend = SessionBudget()
+        self.spend = Budget(self)  # estimates, checks and charges every path's calls
         self.clients = ClientPool(self.settings)
         self.stores = StoreSlot()
         self._lock = threading.RLock()
@@ -252,22 +252,7 @@ class Session:
 
     def check_budget(self, prepared: PreparedChat, budget: float | Decimal | None) -> None:
         """Refuse before sending when the estimate is above the call's or session's budget."""
-        own = None if budget is None else Decimal(str(budget))
-        if own is None and self.spend.remaining() is None:
-            return
-        from workbench.calls.estimate import estimate_messages
-
-        est = estimate_messages(
-            prepared.body["messages"],
-            model=prepared.record.model,
-            provider=prepared.provider,
-            session=self,
-            max_tokens=prepared.record.max_tokens,
-            experiment=prepared.record.experiment,
-        )
-        refuse_over_budget(
-            "Call", self.spend, est.cost_expected, unpriced=est.unpriced_models, own=own
-        )
+        self.spend.check_call(prepared, None if budget is None else Decimal(str(budget)))
 
     def save(
         self,
@@ -372,7 +357,7 @@ class Session:
         self, record: RunRecord, usage: Usage, provider: providers_mod.Provider
     ) -> None:
         """Write usage and price into ``record`` and charge the price to the session."""
-        self.spend.charge(costing.price_into(record, usage, provider, self.custom_prices()))
+        self.spend.charge_run(record, usage, provider)
 
     _record_usage_and_cost = record_usage_and_cost  # the name it had
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.calls.estimate import Estimate
+    from workbench.calls.budget.estimate import Estimate
     from workbench.calls.prepare import Message
     from workbench.calls.results import ChatResponse
     from workbench.calls.session import Session
@@ -95,7 +95,6 @@ def estimate(
     from dataclasses import replace
 
     from workbench.api.providers import route
-    from workbench.calls.estimate import estimate_messages
     from workbench.core.checks import whole
     from workbench.core.errors import ConfigurationError
     from workbench.core.knobs import check
@@ -113,11 +112,10 @@ def estimate(
         messages.append({"role": "user", "content": prompt_or_messages})
     else:
         messages.extend(dict(m) for m in prompt_or_messages)
-    estimated = estimate_messages(
+    estimated = session.spend.estimate_messages(  # the one budget estimates
         messages,
         model=model_name,
         provider=chosen,
-        session=session,
         max_tokens=max_tokens,
         repeats=repeats,
     )

@@ -24,7 +24,7 @@ from workbench.sweeps.sweep import Sweep
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.calls.estimate import Estimate
+    from workbench.calls.budget.estimate import Estimate
 
 __all__ = ["plan_sweep", "run_sweep", "SweepDisplay", "SweepInterrupted"]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from workbench.calls.estimate import Estimate
+    from workbench.calls.budget.estimate import Estimate
     from workbench.scoring.calls import ModelCalls
 
 __all__ = ["Score", "Item", "Scorer", "ModelScorer", "FunctionScorer", "as_scorer", "as_scorers",

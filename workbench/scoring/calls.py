@@ -24,17 +24,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from workbench.calls.budget import SessionBudget, Spend
+from workbench.calls.budget.charge import Spend
 from workbench.calls.dispatch import Dispatcher, Job
 from workbench.calls.progress import SharedProgress
 from workbench.calls.results import ChatResponse
 from workbench.core.errors import BudgetExceededError, StoreError, WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.calls.estimate import Estimate
+    from workbench.calls.budget.charge import SweepSpend
+    from workbench.calls.budget.estimate import Estimate
+    from workbench.calls.budget.session_budget import Budget
     from workbench.calls.results import EmbedResponse
     from workbench.calls.session import Message, PreparedChat, Session
-    from workbench.calls.spend import SweepSpend
     from workbench.core.record import RunRecord
     from workbench.store import AnyStore
 
@@ -74,8 +75,8 @@ class ModelCalls:
         self._session = session
         self.progress = progress  # a sweep's: its to_score/scored count these calls
         self.concurrency = concurrency
-        self.spending = Spend(
-            "Scoring", budget, session.spend, within=sweep,
+        self.spending = session.spend.spend(  # the one budget's Spend (calls/budget)
+            "Scoring", budget, within=sweep,
             kept="the scores so far are stored", again="score again",
         )
         self.loop = loop  # a running sweep's event loop: judge calls join its dispatch
@@ -106,7 +107,7 @@ class ModelCalls:
         return self._session.remaining_budget()
 
     @property
-    def session_budget(self) -> SessionBudget:
+    def session_budget(self) -> Budget:
         """The session's budget: a refusal before sending is checked against it."""
         return self._session.spend
 
@@ -122,11 +123,7 @@ class ModelCalls:
         return self._session.cached(prepared)
 
     def estimate(self, messages: Sequence[Message], **kwargs: Any) -> Estimate:
-        from workbench.calls.estimate import (
-            estimate_messages,  # its tokenizer loads on first estimate
-        )
-
-        return estimate_messages(messages, session=self._session, **kwargs)
+        return self._session.spend.estimate_messages(messages, **kwargs)  # the one budget
 
     def embed(self, texts: Sequence[str], **kwargs: Any) -> EmbedResponse:
         from workbench.calls.embedding import (

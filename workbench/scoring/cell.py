@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from workbench.calls.budget import refuse_over_budget
+from workbench.calls.budget.estimate import Estimate
 from workbench.core.errors import BudgetExceededError
 from workbench.core.money import format_money
 from workbench.scoring.base import Scorer
@@ -39,29 +39,12 @@ def refuse_cell_over_budget(
     """Raise BudgetExceededError, before anything is sent, when the answer (nothing if
     ``answered`` from the table) and the scorers' model calls are expected to cost more
     than ``budget``."""
-    from workbench.calls.estimate import Estimate, estimate_messages
-
     judging = estimate_planned(scorers, [prepared], ModelCalls(session))
     if judging is None:
         return  # no scorer calls a model: the call's own check is the whole story
-    record = prepared.record
-    total = judging + (
-        Estimate.zero()
-        if answered
-        else estimate_messages(
-            prepared.body["messages"],
-            model=record.model,
-            provider=prepared.provider,
-            session=session,
-            max_tokens=record.max_tokens,
-            experiment=record.experiment,
-        )
-    )
-    refuse_over_budget(  # the one budget (calls/budget.py): unpriced judges refused too
-        "Call", session.spend, total.cost_expected, unpriced=total.unpriced_models, own=budget,
-        label="expected cost of the answer and its judge's calls",
-        fix="raise --budget, or score with scorers that call no model",
-    )
+    total = judging + (Estimate.zero() if answered else session.spend.estimate_chat(prepared))
+    # The one budget (calls/budget): "1 run + 1 judge call"; unpriced judges refused too.
+    session.spend.refuse("Call", total, own=budget, own_name="--budget")
 
 
 def score_cell(

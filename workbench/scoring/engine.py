@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from workbench.calls.budget import refuse_over_budget
+from workbench.calls.budget.estimate import Estimate
 from workbench.core.errors import BudgetExceededError, InvalidInputError
 from workbench.core.selection import runs_frame
 from workbench.scoring.base import Item, PartialScores, Scorer, as_scorers, safe_score
@@ -24,7 +24,6 @@ from workbench.scoring.table import NewScores, known_scores, read_scores, write_
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.calls.estimate import Estimate
     from workbench.calls.session import Session
     from workbench.core.record import RunRecord
     from workbench.store import AnyStore
@@ -131,14 +130,13 @@ def estimate_scoring(
     scorers: Sequence[Scorer], items: Sequence[Item], calls: ModelCalls
 ) -> Estimate:
     """What the model calls of scoring ``items`` would cost, sending nothing."""
-    from workbench.calls.estimate import Estimate
-
     total = Estimate.zero()
     for scorer in scorers:
         cost = scorer.estimate(items, calls) if items else None
         if cost is not None:
             total += cost
-    return total
+    # Calls about runs, not runs: "32 runs + 32 judge calls" in a sweep's estimate.
+    return total.as_judge_calls()
 
 
 def score(
@@ -234,18 +232,14 @@ def _refuse_over_budget(
     calls: ModelCalls,
 ) -> None:
     paid = [s for s in scorers if s.uses_model and pending[s.id]]
-    if not paid or (calls.spending.budget is None and calls.remaining_budget() is None):
+    if not paid or not calls.session_budget.keeps(calls.spending.budget):
         return
-    from workbench.calls.estimate import Estimate
-
     items = items_of(frame)
     total = Estimate.zero()
     for scorer in paid:
         total += estimate_scoring([scorer], [items[i] for i in pending[scorer.id]], calls)
-    # A judge with no known price is refused as a call of the session is (calls/budget.py).
-    refuse_over_budget("Scoring", calls.session_budget, total.cost_expected,
-                       unpriced=total.unpriced_models, own=calls.spending.budget,
-                       estimate=total, fix="raise budget=... or score fewer runs")
+    # The one budget (calls/budget): a judge with no known price is refused as a call is.
+    calls.session_budget.refuse("Scoring", total, own=calls.spending.budget)
 
 
 def _yes_no_scores(

@@ -12,13 +12,13 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.calls.budget.estimate import Estimate
 from workbench.core.errors import BadRequestError, InvalidInputError, WorkbenchError
 from workbench.scoring.base import Item, ModelScorer, PartialScores, Score
 from workbench.scoring.calls import ModelCalls, Outcome, PartialSend
 from workbench.scoring.verdict import read_verdict
 
 if TYPE_CHECKING:
-    from workbench.calls.estimate import Estimate
     from workbench.calls.results import ChatResponse
     from workbench.calls.session import Message, PreparedChat
 
@@ -265,8 +265,6 @@ class Judge(ModelScorer):
         return Score(grade, passed, reason[:500], judge_run_id=response.run_id)
 
     def estimate(self, items: Sequence[Item], calls: ModelCalls) -> Estimate:
-        from workbench.calls.estimate import Estimate
-
         provider, model = calls.target(self.model)
         memo: dict[Any, Any] = {}
         total = Estimate.zero()

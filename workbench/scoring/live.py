@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from workbench.calls.budget.estimate import DEFAULT_MAX_TOKENS
 from workbench.scoring.base import Item, Scorer, as_scorers
 
 # The engine (and through it the dispatcher, httpx, pandas) is imported where it is used:
@@ -25,10 +26,10 @@ from workbench.scoring.base import Item, Scorer, as_scorers
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.calls.estimate import Estimate
+    from workbench.calls.budget.charge import SweepSpend
+    from workbench.calls.budget.estimate import Estimate
     from workbench.calls.progress import SharedProgress
     from workbench.calls.session import PreparedChat, Session
-    from workbench.calls.spend import SweepSpend
     from workbench.core.record import RunRecord
     from workbench.scoring.calls import ModelCalls
 
@@ -169,7 +170,6 @@ def estimate_planned(
 ) -> Estimate | None:
     """What the scorers' model calls would cost for runs not yet made: each output is
     taken at its worst-case length (max_tokens), as the runs' own estimate does."""
-    from workbench.calls.estimate import DEFAULT_MAX_TOKENS
     from workbench.scoring.engine import estimate_scoring  # light import workbench: see the top
 
     paid = [s for s in scorers if s.uses_model]

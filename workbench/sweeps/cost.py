@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from workbench.calls.budget import refuse_over_budget
-from workbench.calls.estimate import Estimate
+from workbench.calls.budget.estimate import Estimate
+from workbench.core.tokens import encoding_name_for, get_encoding
 from workbench.sweeps.hooks import estimate_notes
 
 if TYPE_CHECKING:
@@ -66,8 +66,6 @@ class SweepCosting:
         the runs with the same count are priced once (a million rows: ~8 s at a load of
         6-8 on 2 cores; one estimate a point took 18-38 s for 100,000)."""
         self._warm.wait()
-        from workbench.calls.estimate import estimate_prompt_tokens
-        from workbench.core.tokens import encoding_name_for, get_encoding
 
         by_shape: dict[int, tuple[Shape, list[str]]] = {}
         one_by_one: list[PreparedChat] = []
@@ -91,11 +89,10 @@ class SweepCosting:
             counts = Counter(len(encode(text)) for text in texts)
             record = shape.prototype.record
             for tokens, runs in sorted(counts.items()):
-                total = total + estimate_prompt_tokens(
+                total = total + self.session.spend.estimate_prompt_tokens(
                     base + tokens,
                     model=record.model,
                     provider=shape.provider,
-                    session=self.session,
                     max_tokens=record.max_tokens,
                     repeats=runs,
                     experiment=self.experiment,
@@ -111,8 +108,6 @@ class SweepCosting:
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
         self._warm.wait()  # done by now, unless asked right after planning
-        from workbench.calls.estimate import estimate_messages
-
         # Points that differ only in seed or temperature cost the same: count them once.
         cache: dict[str, Estimate] = {}
         memo: dict[Any, Any] = {}  # the store's prices and means, asked once per sweep
@@ -121,11 +116,10 @@ class SweepCosting:
             record, messages = each.record, each.body["messages"]
             key = json.dumps([each.provider.name, record.model, record.max_tokens, messages])
             if key not in cache:
-                cache[key] = estimate_messages(
+                cache[key] = self.session.spend.estimate_messages(
                     messages,
                     model=record.model,
                     provider=each.provider,
-                    session=self.session,
                     max_tokens=record.max_tokens,
                     experiment=self.experiment,
                     memo=memo,
@@ -161,18 +155,13 @@ class SweepCosting:
     def _budget_limits(self) -> list[Decimal]:
         return [b for b in (self.budget, self.session.spend.remaining()) if b is not None]
 
-    def _refuse_over_budget(self, work: _Work) -> None:
+    def _refuse_over_budget(self, work: _Work, *, batch: bool = False) -> None:
+        """The one budget's refusal (calls/budget), of the runs to send and their judge's
+        calls (either model may be the one without a price); ``batch``: at the Batch
+        API's price, as a ``"Batch"``."""
         if not work.send:  # answered from the table: nothing to pay
             return
-        refuse_over_budget(
-            "Sweep",
-            self.session.spend,
-            work.cost.cost_high if self.strict else work.cost.cost_expected,
-            # The runs' models and a judge's: either may be the one without a price.
-            unpriced=work.cost.unpriced_models,
-            own=self.budget,
-            label="worst-case cost" if self.strict else "expected cost",
-            estimate=work.cost,
-            fix="lower max_tokens or shrink the grid, or raise budget=... / "
-            "wb.configure(budget=...)",
+        self.session.spend.refuse(
+            "Batch" if batch else "Sweep", work.cost, own=self.budget, strict=self.strict,
+            batch=batch,
         )

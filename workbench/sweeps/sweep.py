@@ -24,9 +24,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from workbench.calls.background import BackgroundLoop
+from workbench.calls.budget.charge import SweepSpend
 from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.calls.session import Session
-from workbench.calls.spend import SweepSpend
 from workbench.calls.warmup import WarmUp
 from workbench.core.checks import amount, choice, seconds
 from workbench.core.errors import InvalidInputError, SweepInterrupted

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.calls.budget.estimate import Estimate
     from workbench.calls.dispatch import Job
-    from workbench.calls.estimate import Estimate
     from workbench.calls.progress import SharedProgress
     from workbench.calls.session import PreparedChat, Session
     from workbench.sweeps.plan import PlannedRun
@@ -66,6 +66,6 @@ class BatchedSweep(Protocol):
 
     def _work(self, priced: bool = True) -> Any: ...  # a dataclass that is a PendingWork
 
-    def _refuse_over_budget(self, work: Any) -> None: ...
+    def _refuse_over_budget(self, work: Any, *, batch: bool = False) -> None: ...
 
     def _rows(self) -> pd.DataFrame: ...

@@ -15,10 +15,8 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from workbench.calls.budget import refuse_over_budget
 from workbench.calls.dispatch import attempt_of
 from workbench.calls.progress import ProgressBar, SweepProgress
 from workbench.calls.session import PreparedChat, one_line
@@ -146,17 +144,14 @@ class SweepBatches:
             if (job.prepared.record.request_hash, job.prepared.record.sample_index) not in waiting
         ]
         send = [job.prepared for job in jobs]
-        cost = work.cost.batch_cost_high if sweep.strict else work.cost.batch_cost_expected
-        self._check(send, cost)
-        # The sweep's own refusals too (a spent session budget, calls of unknown price),
-        # judged on what the batch will cost. (work is the sweep's dataclass.)
-        at_batch_price = replace(
-            work.cost,
-            cost_low=work.cost.batch_cost_low,
-            cost_expected=work.cost.batch_cost_expected,
-            cost_high=work.cost.batch_cost_high,
-        )
-        sweep._refuse_over_budget(replace(work, send=jobs, cost=at_batch_price))
+        self._check(send)
+        # The one budget (calls/budget) refuses as for a live sweep, at the batch price: a
+        # spent session budget, calls of unknown price, a cost above either budget.
+        sweep._refuse_over_budget(replace(work, send=jobs), batch=True)
+        if send:
+            self.session.store.check_writable(p.record for p in send)
+            for provider in {p.provider for p in send}:
+                provider.api_key()  # a missing key fails now, naming its variable
         for prepared in work.replay:
             self.session.cached(attempt_of(prepared))
         submitted: list[BatchRow] = []
@@ -169,22 +164,13 @@ class SweepBatches:
             )
         return submitted
 
-    def _check(self, send: Sequence[PreparedChat], cost: Decimal | None) -> None:
+    def _check(self, send: Sequence[PreparedChat]) -> None:
         for provider in {p.provider for p in send}:
             if provider.local:
                 raise InvalidInputError(
                     "The local model has no Batch API: run this sweep live (s.run(), or "
                     "%%chat without --batch)"
                 )
-        if send and cost is not None:  # one budget for live and batch calls (calls/budget.py)
-            refuse_over_budget(
-                "Batch", self.session.spend, cost, own=self.sweep.budget,
-                label="cost at the batch price", fix="shrink the grid or raise budget=...",
-            )
-        if send:
-            self.session.store.check_writable(p.record for p in send)
-            for provider in {p.provider for p in send}:
-                provider.api_key()  # a missing key fails now, naming its variable
 
     def _submit_group(self, provider: Provider, group: Sequence[PreparedChat]) -> list[BatchRow]:
         api = self._api(provider)

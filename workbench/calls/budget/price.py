@@ -1,5 +1,5 @@
-"""A call's usage and price written into its row: the custom prices kept in the store
-first, then the provider's price table, 0 for the local model."""
+"""A call's usage and price written into its row (the custom prices kept in the store
+first, then the provider's price table, 0 for the local model), for the budget to charge."""
 
 from __future__ import annotations
 

@@ -2,18 +2,20 @@
 
 Prompt tokens are counted with tiktoken; completion tokens are bounded by ``max_tokens``
 (worst case) and expected from the mean of earlier ok runs of the same model and
-experiment. Estimates add up, so a sweep's estimate is the sum of its points'.
+experiment. Estimates add up, so a sweep's estimate is the sum of its points' and its
+judge's calls (counted apart: "32 runs + 32 judge calls").
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.core.money import format_money, money_html
+from workbench.core.tokens import count_chat_tokens, count_embedding_tokens
 from workbench.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -21,7 +23,15 @@ if TYPE_CHECKING:
     from workbench.core.pricing import CustomPrice, PriceQuote
     from workbench.store import AnyStore
 
-__all__ = ["Estimate", "estimate_messages", "estimate_prompt_tokens", "DEFAULT_MAX_TOKENS"]
+__all__ = [
+    "Estimate",
+    "Pricing",
+    "estimate_messages",
+    "estimate_prompt_tokens",
+    "estimate_embedding",
+    "reserved_tokens",
+    "DEFAULT_MAX_TOKENS",
+]
 
 # The worst case when no max_tokens is given: a long answer, but a bounded one, so that
 # an estimate is still a number. Set max_tokens to make the worst case exact.
@@ -58,7 +68,8 @@ class Pricing(Protocol):
 
 @dataclass(frozen=True)
 class Estimate:
-    """Tokens and dollars for ``runs`` calls; costs are None when the price is unknown."""
+    """Tokens and dollars for ``runs`` calls and ``judge_calls`` scorers' model calls (a
+    judge's, paid for by the same work); costs are None when the price is unknown."""
 
     runs: int
     prompt_tokens: int
@@ -79,6 +90,9 @@ class Estimate:
     # repeats you can detect a difference of about 14 points ..."), or None. A remark
     # about the plan, not a quantity: two estimates of the same calls are equal without it.
     planning: str | None = field(default=None, compare=False)
+    # Of the calls counted, those a scorer (a judge) makes about the runs: a progress bar
+    # counts runs, so "64 runs" for 32 runs and their 32 judge calls misled.
+    judge_calls: int = 0
 
     def __add__(self, other: Estimate) -> Estimate:
         return Estimate(
@@ -96,7 +110,12 @@ class Estimate:
             note=self.note or other.note,
             unpriced_models=self.unpriced_models | other.unpriced_models,
             planning=self.planning or other.planning,
+            judge_calls=self.judge_calls + other.judge_calls,
         )
+
+    def as_judge_calls(self) -> Estimate:
+        """These calls counted as a scorer's about runs, not as runs of their own."""
+        return replace(self, runs=0, judge_calls=self.judge_calls + self.runs)
 
     @classmethod
     def zero(cls) -> Estimate:
@@ -104,30 +123,48 @@ class Estimate:
         return cls(0, 0, 0, 0, zero, zero, zero, zero, zero, zero)
 
     def __str__(self) -> str:
-        if self.cost_expected is None:
+        # ``$0`` once, not "$0 expected ($0 to $0)": the local model is free.
+        dollars = _dollars(self.cost_low, self.cost_expected, self.cost_high)
+        if dollars is None:
             dollars = "cost unknown (set a price with wb.set_price)"
-        else:
-            dollars = (
-                f"{format_money(self.cost_expected)} expected "
-                f"({format_money(self.cost_low)} to {format_money(self.cost_high)})"
-            )
-            if self.batch_cost_expected is not None:
-                dollars += (
-                    f" · batch {format_money(self.batch_cost_expected)} expected "
-                    f"({format_money(self.batch_cost_low)} to "
-                    f"{format_money(self.batch_cost_high)})"
-                )
+        batch = _dollars(self.batch_cost_low, self.batch_cost_expected, self.batch_cost_high)
+        if batch is not None:
+            dollars += f" · batch {batch}"
         note = f" · {self.note}" if self.note else ""
         note += f" · {self.planning}" if self.planning else ""
-        return (
-            f"{self.runs} run{'s' if self.runs != 1 else ''} · {self.prompt_tokens} prompt "
-            f"tokens · ~{self.completion_tokens_expected} completion tokens "
-            f"(at most {self.completion_tokens_max}) · {dollars}{note}"
+        answers = (  # an embedding answers no tokens: none to speak of
+            f" · ~{self.completion_tokens_expected:,} completion tokens "
+            f"(at most {self.completion_tokens_max:,})"
+            if self.completion_tokens_max
+            else ""
         )
+        return f"{self.calls()} · {self.prompt_tokens:,} prompt tokens{answers} · {dollars}{note}"
+
+    def calls(self) -> str:
+        """``"32 runs"``, ``"32 runs + 32 judge calls"``, ``"3 judge calls"``."""
+        runs = _count(self.runs, "run")
+        if not self.judge_calls:
+            return runs
+        judged = _count(self.judge_calls, "judge call")
+        return judged if not self.runs else f"{runs} + {judged}"
 
     def _repr_html_(self) -> str:
         # HTML, never Markdown: "$...$" in Markdown is typeset as maths.
         return f"<b>Estimate:</b> {money_html(str(self))}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _dollars(low: Decimal | None, mid: Decimal | None, high: Decimal | None) -> str | None:
+    """``$0.12 expected ($0.0016 to $0.12)``; one amount when all three are the same
+    (``$0``); None when unknown."""
+    if mid is None or low is None or high is None:
+        return None
+    if low == mid == high:
+        return format_money(mid)
+    return f"{format_money(mid)} expected ({format_money(low)} to {format_money(high)})"
 
 
 def _cost(
@@ -163,8 +200,6 @@ def estimate_messages(
     earlier runs across many estimates, e.g. of one sweep's points: those are queries,
     and the mean is a scan of the table.
     """
-    from workbench.core.tokens import count_chat_tokens
-
     prompt = count_chat_tokens(list(messages), model)
     return estimate_prompt_tokens(
         prompt, model=model, provider=provider, session=session, max_tokens=max_tokens,
@@ -222,3 +257,27 @@ def estimate_prompt_tokens(
         batch_cost_high=None if batch[2] is None else batch[2] * n,
         unpriced_models=frozenset() if mid is not None else frozenset({model}),
     )
+
+
+def estimate_embedding(
+    texts: Sequence[str], *, model: str, provider: Provider, session: Pricing
+) -> Estimate:
+    """One embedding call of ``texts``: its tokens are all prompt, so its cost is known
+    exactly (no answer length to guess)."""
+    tokens = count_embedding_tokens(list(texts), model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the call itself warns of an unknown price
+        usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
+        cost = session.quote(model, usage, provider).cost_usd
+    return Estimate(
+        runs=1, prompt_tokens=tokens, completion_tokens_expected=0, completion_tokens_max=0,
+        cost_low=cost, cost_expected=cost, cost_high=cost,
+        unpriced_models=frozenset() if cost is not None else frozenset({model}),
+    )
+
+
+def reserved_tokens(messages: Sequence[dict[str, Any]], model: str, max_tokens: int | None) -> int:
+    """What a call may spend of a token limit: its prompt and the most it may answer (as
+    its estimate counts them)."""
+    worst = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
+    return count_chat_tokens(list(messages), model) + worst
