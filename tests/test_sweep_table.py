@@ -25,7 +25,8 @@ def test_the_table_scrolls_folds_and_keeps_money_out_of_maths() -> None:
                          index=table.index)
     page = table_html(table, notes)
     assert 'class="wb-sweep-scroll tex2jax_ignore mathjax_ignore"' in page
-    assert "position: sticky" in page and "overflow-x: auto" in page
+    # It scrolls inside its own box (both ways: a tall table keeps its header in view).
+    assert "position: sticky" in page and "overflow: auto" in page and "max-height" in page
     assert page.count("<details>") == 1 and "(1,000 characters)" in page
     assert '<div class="wb-flag">⚠ cut at 9 tokens</div>' in page
     style = page.split("</style>")[0]
@@ -52,8 +53,10 @@ def test_with_several_row_labels_only_the_first_stays_in_view() -> None:
     assert all(row.count("<th") == 2 for row in rows) and "rowspan" not in body
     style = page.split("</style>")[0]
     sticky = re.findall(r"([^{}]+)\{[^}]*position: sticky", style)
+    # The header row sticks to the top; of the row labels only the first sticks left.
     assert [s.strip() for s in sticky] == [
-        "table.wb-sweep tbody th:first-child", "table.wb-sweep thead th:first-child"]
+        "table.wb-sweep thead th", "table.wb-sweep tbody th:first-child",
+        "table.wb-sweep thead th:first-child"]
 
 
 def test_one_html_table_helper_writes_the_views_tables() -> None:
