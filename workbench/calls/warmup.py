@@ -30,7 +30,7 @@ class WarmUp:
         try:
             import workbench.api.client  # noqa: F401 - httpx, httpx-sse
             import workbench.calls.dispatch  # noqa: F401
-            import workbench.store  # noqa: F401 - pandas, pyarrow: the first run's table read
+            import workbench.store.opening  # noqa: F401 - the backends (pandas): the first run opens the store
             from workbench.core.tokens import encoding_name_for, get_encoding
 
             self.modules.set()
