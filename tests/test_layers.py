@@ -9,7 +9,8 @@ from pathlib import Path
 import workbench
 
 # Lowest first; the top floor is the package's own files (__init__, _api, _tables, cli, plots).
-ORDER = ["core", "api", "store", "calls", "scoring", "sweeps", "decide", "optimize", "notebook", "TOP"]
+ORDER = ["core", "api", "store", "calls", "scoring", "sweeps", "decide", "optimize", "notebook",
+         "TOP"]
 PACKAGE = Path(workbench.__file__).parent
 
 

@@ -21,9 +21,9 @@ import httpx
 # The chat client's own plumbing, so both speak to a server the same way: one place for
 # the key header, the retry rule and the redaction of errors.
 from workbench.api.client import _Target
-from workbench.api.retrywait import retry_after_status, retry_after_transport
 from workbench.api.limits import CallLimits, Limits
 from workbench.api.retry import Attempts
+from workbench.api.retrywait import retry_after_status, retry_after_transport
 from workbench.api.wire import Endpoint, lower_headers, read_reply
 from workbench.core.errors import APIError, WorkbenchError
 from workbench.sweeps.batch.jsonl import ENDPOINT
