@@ -70,6 +70,7 @@ def test_a_second_session_reads_the_candidates_and_their_lineage(
     assert api.count() == sent
     assert list(again.candidates["candidate_id"]) == list(mine["candidate_id"])
     pd.testing.assert_frame_equal(again.stored_candidates(), table)
+    pd.testing.assert_frame_equal(wb.optimize_candidates("caps"), table)
 
 
 def test_an_export_carries_the_lineage(tmp_path: Path) -> None:

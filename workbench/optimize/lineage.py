@@ -32,11 +32,14 @@ def stored_candidates(experiment: str, *, store: AnyStore) -> pd.DataFrame:
     ``reflection_text`` (that call's answer), its ``system`` and ``template``, the
     distinct training ``cases`` it answered, the mean of each scorer over those cases
     (``score:NAME``, the latest run of each case), and ``cost_usd`` (its runs, not
-    replays; a judge's calls are not counted here). Validation runs carry no lineage."""
+    replays; a judge's calls are not counted here). Validation runs carry no lineage.
+    ``experiment`` may be the name given to ``wb.optimize`` (``:optimize`` is added)."""
     import pandas as pd
 
     from workbench.scoring.table import read_scores  # pandas: not at import
 
+    if not experiment.endswith(":optimize"):
+        experiment += ":optimize"
     runs = store.runs(experiment=experiment)
     marked = runs[runs["candidate"].notna()] if "candidate" in runs else runs.iloc[:0]
     columns = ["candidate", "parent", "reflection", "reflection_text", "system", "template",
