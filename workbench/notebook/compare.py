@@ -5,7 +5,6 @@ with the words that differ from a baseline column marked, and each cell's cost i
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from difflib import get_close_matches
