@@ -109,6 +109,9 @@ def full_record(**overrides: Any) -> RunRecord:
         logprobs=json.dumps([["NA", -0.25, [["NA", -0.25], ["No", -1.5]]]]),
         service_tier="default",
         requests=1,
+        candidate="c0ffee123456",  # wb.optimize's lineage (m013_runs_lineage)
+        parent="feedface7890",
+        reflection="0000000000000001" + "ab" * 8,
     )
     values.update(overrides)
     return RunRecord(**values)
@@ -196,6 +199,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(store: Any) -> None:
         "m010_create_claims",
         "m011_reviews",
         "m012_runs_api",
+        "m013_runs_lineage",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

@@ -25,7 +25,10 @@ DIRECTIONS = [(a, b) for a in KINDS for b in KINDS]
 
 
 def run(i: int) -> RunRecord:
-    return chat_run(i, dataset="capitals", dataset_version="v1", item_id=str(i))
+    # With wb.optimize's lineage (m013_runs_lineage): a copy carries it like any column.
+    return chat_run(i, dataset="capitals", dataset_version="v1", item_id=str(i),
+                    candidate=f"{i:012x}", parent=f"{i - 1:012x}" if i else None,
+                    reflection=f"{i:032x}" if i else None)
 
 
 def put(store: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:

@@ -100,6 +100,7 @@ FORWARDS: dict[str, tuple[str, str, Fill]] = {
     "cheapest": ("decide.cheapest", "cheapest", "session="),
     "cascade": ("decide.cascade", "cascade", "session="),
     "optimize": ("optimize.optimize", "optimize", "session="),
+    "optimize_candidates": ("optimize.lineage", "stored_candidates", "store="),
     "load_ipython_extension": ("notebook.magics", "register", "none"),
 }
 
@@ -134,6 +135,7 @@ if TYPE_CHECKING:  # for type checkers; at run time each is made by __getattr__ 
     cheapest: Callable[..., Any]
     cascade: Callable[..., Any]
     optimize: Callable[..., Any]
+    optimize_candidates: Callable[..., Any]
     load_ipython_extension: Callable[..., Any]
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-__all__ = ["RunRecord", "COLUMNS", "new_run_id", "current_user"]
+__all__ = ["RunRecord", "COLUMNS", "LINEAGE_COLUMNS", "new_run_id", "current_user"]
 
 Kind = Literal["chat", "embed"]
 Status = Literal["ok", "error"]
@@ -107,9 +107,17 @@ class RunRecord:
     # Completions) or "responses"; and the Responses API's reasoning summaries.
     api: str = "chat"
     reasoning_summary: str | None = None
+    # Migration m013_runs_lineage (issue 25): a wb.optimize evaluation's candidate (a short
+    # hash of its texts), the candidate it was proposed from, and the run id of the
+    # reflection call that proposed it. NULL outside a search; never part of the identity.
+    candidate: str | None = None
+    parent: str | None = None
+    reflection: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
+# The columns a layer above may stamp on a sweep's runs (Sweep.mark): how a run came to be.
+LINEAGE_COLUMNS: tuple[str, ...] = ("candidate", "parent", "reflection")

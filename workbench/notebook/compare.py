@@ -5,15 +5,15 @@ with the words that differ from a baseline column marked, and each cell's cost i
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from difflib import SequenceMatcher, get_close_matches
+from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.finish import finish_note
 from workbench.core.htmltable import TableRow, html_table
 from workbench.core.money import NO_MATHS_CLASS
+from workbench.core.worddiff import DIFF_CSS, diff_html, similarity
 from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import (
     KNOB_COLUMNS,
@@ -36,7 +36,6 @@ KNOBS = KNOB_COLUMNS  # its name here before notebook.pivot held it
 
 FOLD_CHARS = 500  # longer outputs are folded into <details>, all of their text kept
 _FOLD_LINES = 10
-_WORDS = re.compile(r"\w+|\s+|[^\w\s]+")  # words, spaces and punctuation each a token
 
 SIMILAR_ENOUGH = 0.4  # below this share of shared text, a diff is word soup: shown plainly
 SHOWN_SAMPLES = 3  # samples shown open in a cell; the rest are folded, and counted
@@ -61,11 +60,7 @@ table.wb-compare thead th:first-child {left: 0; z-index: 3}
 table.wb-compare tbody th {background: var(--jp-layout-color1); font-weight: normal;
   min-width: 8em; max-width: 18em; position: sticky; left: 0; z-index: 1}
 .wb-compare .wb-text {white-space: pre-wrap; line-height: 1.45}
-.wb-compare ins {text-decoration: none; border-radius: 2px; padding: 0 .15em; margin: 0 .1em;
-  background: color-mix(in srgb, var(--jp-success-color1) 28%, transparent)}
-.wb-compare del {text-decoration: line-through; border-radius: 2px; padding: 0 .15em;
-  margin: 0 .1em; color: var(--jp-content-font-color2);
-  background: color-mix(in srgb, var(--jp-error-color1) 22%, transparent)}
+""" + DIFF_CSS.format(scope="wb-compare").lstrip("\n") + """\
 .wb-compare .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em}
 .wb-compare .wb-error {color: var(--jp-error-color1)}
 .wb-compare .wb-refusal, .wb-compare .wb-ended {color: var(--jp-warn-color0)}
@@ -165,7 +160,7 @@ class Comparison:
             marked = html.escape(cell.output)
             if compared is not None and compared != cell.output:
                 if similarity(compared, cell.output) >= SIMILAR_ENOUGH:
-                    marked = _diff(compared, cell.output)
+                    marked = diff_html(compared, cell.output)
                 else:
                     plain_note = "too different from the baseline to mark changes"
             text = self._fold(marked, cell.output)
@@ -314,55 +309,3 @@ def _meta(cell: Cell) -> str:
     if cell.scores:
         parts.append(cell.scores)
     return " · ".join(parts)
-
-
-def similarity(base: str, text: str) -> float:
-    """The share of words the two texts have in common (0 to 1, by difflib's ratio)."""
-    # Spaces shared by any two texts do not count.
-    old, new = ([w for w in _WORDS.findall(t) if not w.isspace()] for t in (base, text))
-    return SequenceMatcher(None, old, new, autojunk=False).ratio()
-
-
-def _word_diff(base: str, text: str) -> list[tuple[int, str]]:
-    """diff-match-patch's diff of the two texts word by word (each word, space and mark
-    encoded as one character, as its line mode does with lines), with its semantic
-    clean-up: changes grow to whole phrases instead of scattered shared words."""
-    from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
-
-    codes: dict[str, str] = {}
-    words: list[str] = []
-
-    def encode(value: str) -> str:
-        out = []
-        for word in _WORDS.findall(value):
-            if word not in codes:
-                codes[word] = chr(0xE000 + len(words)) if len(words) < 6400 else chr(
-                    0x10000 + len(words))
-                words.append(word)
-            out.append(codes[word])
-        return "".join(out)
-
-    engine = diff_match_patch()
-    engine.Diff_Timeout = 1.0
-    diffs = engine.diff_main(encode(base), encode(text), False)
-    engine.diff_cleanupSemantic(diffs)
-    decode = {code: word for word, code in codes.items()}
-    return [(op, "".join(decode[c] for c in chunk)) for op, chunk in diffs]
-
-
-def _diff(base: str, text: str) -> str:
-    """``text`` as HTML, with words not in ``base`` in <ins> and words of ``base`` missing
-    from it in <del>; changes of spacing alone are not marked."""
-    marked = []
-    for op, chunk in _word_diff(base, text):
-        if op == 0 or not chunk.strip():
-            if op != -1:  # equal text, or spacing added: shown as it is
-                marked.append(html.escape(chunk))
-        elif op == -1:
-            marked.append(f"<del>{html.escape(chunk.strip())}</del>")
-        else:
-            lead = chunk[: len(chunk) - len(chunk.lstrip())]
-            trail = chunk[len(chunk.rstrip()):]
-            marked.append(f"{html.escape(lead)}<ins>{html.escape(chunk.strip())}</ins>"
-                          f"{html.escape(trail)}")
-    return "".join(marked)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from decimal import Decimal
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.money import format_money
+from workbench.core.worddiff import DIFF_CSS, diff_html
+from workbench.optimize.lineage import stored_candidates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,22 +44,16 @@ class Validation:
 
 
 class TextDiff:
-    """The best text with the words it added in <ins> and those it removed in <del>."""
+    """The best text with the words it added in <ins> and those it removed in <del>: the
+    word diff ``wb.compare`` marks outputs with (:mod:`workbench.core.worddiff`)."""
 
     def __init__(self, before: str, after: str) -> None:
         self.before, self.after = before, after
 
     def _repr_html_(self) -> str:
-        old, new = self.before.split(" "), self.after.split(" ")
-        marked: list[str] = []
-        for op, a1, a2, b1, b2 in SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-            if op in ("replace", "delete"):
-                marked.append(f"<del>{html.escape(' '.join(old[a1:a2]))}</del>")
-            if op in ("replace", "insert"):
-                marked.append(f"<ins>{html.escape(' '.join(new[b1:b2]))}</ins>")
-            if op == "equal":
-                marked.append(html.escape(" ".join(new[b1:b2])))
-        return f"<div style='white-space: pre-wrap'>{' '.join(marked)}</div>"
+        style = DIFF_CSS.format(scope="wb-worddiff")
+        return (f"<style>{style}</style><div class='wb-worddiff' style='white-space: "
+                f"pre-wrap; line-height: 1.45'>{diff_html(self.before, self.after)}</div>")
 
     def __str__(self) -> str:
         import difflib
@@ -120,10 +115,16 @@ class OptimizeResult:
                 "cost_usd": float(c.cost),
                 "spent_usd": float(c.spent_after if c.scored_at is None else c.scored_at),
                 "refused": c.refused, "reflection": c.reflection, "best": c.id == best,
+                "candidate_id": c.key, "reflection_run": c.reflection_run,
             })
         frame = pd.DataFrame(rows)
         frame["parent"] = frame["parent"].astype("Int64")
         return frame
+
+    def stored_candidates(self) -> pd.DataFrame:
+        """The candidates evaluated, read back from the table (what another session on
+        the same store sees): :func:`workbench.optimize.lineage.stored_candidates`."""
+        return stored_candidates(self.search.experiment, store=self.search.session.store)
 
     def diff(self, part: str | None = None) -> TextDiff:
         """The best candidate's text against the starting one (the optimized part)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import BudgetExceededError
 from workbench.core.money import format_money
+from workbench.optimize.lineage import candidate_key
 
 if TYPE_CHECKING:
     from workbench.calls.session import Session
@@ -38,6 +39,8 @@ class Candidate:
     cost: Decimal = Decimal(0)  # its reflection and evaluations (judge included)
     spent_after: Decimal = Decimal(0)  # the search's spend when it was last evaluated
     scored_at: Decimal | None = None  # the search's spend when train_score was had
+    key: str = ""  # its short id in the table's candidate column (lineage.candidate_key)
+    reflection_run: str | None = None  # the run id(s) of the reflection call(s) proposing it
 
 
 class Search:
@@ -81,12 +84,14 @@ class Search:
         self.max_candidates = max_candidates
         self.on_change = on_change
         self.start = session.spend.spent
-        self.candidates: list[Candidate] = [Candidate(0, dict(seed), status="seed")]
+        self.candidates: list[Candidate] = [
+            Candidate(0, dict(seed), status="seed", key=self.key_of(seed))]
         self.sweeps: list[Sweep] = []
         self.reflections = 0  # reflection calls tried (the bound max_candidates counts)
         self.stop_reason: str | None = None
         self.failed_reflections: list[str] = []  # why a reflection call failed, each time
         self._reflection_cost = Decimal(0)  # paid since the last candidate was added
+        self._reflection_runs: list[str] = []  # run ids of the reflections since then
 
     # -- money ------------------------------------------------------------------------
 
@@ -131,16 +136,22 @@ class Search:
                       refused: str | None) -> Candidate:
         cost = self._reflection_cost
         self._reflection_cost = Decimal(0)
+        runs, self._reflection_runs = " ".join(self._reflection_runs) or None, []
         status = "refused" if refused else "proposed"
         if refused is None and any(c.parts == dict(parts) for c in self.candidates):
             # gepa evaluates it as the earlier one (the same texts): its scores are there.
             status = f"same as #{self.candidate_id(parts)}"
         candidate = Candidate(len(self.candidates), dict(parts), parent=parent,
                               reflection=reflection, refused=refused, cost=cost,
-                              status=status, spent_after=self.spent())
+                              status=status, spent_after=self.spent(),
+                              key=self.key_of(parts), reflection_run=runs)
         self.candidates.append(candidate)
         self._changed()
         return candidate
+
+    def key_of(self, parts: Mapping[str, str]) -> str:
+        """The candidate's id in the table (its texts' short hash)."""
+        return candidate_key(*self.full(parts))
 
     def full(self, parts: Mapping[str, str]) -> tuple[str, str | None]:
         """The user template and system prompt a candidate sends."""
@@ -154,13 +165,19 @@ class Search:
     # -- calls ------------------------------------------------------------------------
 
     def sweep_of(self, parts: Mapping[str, str], cases: Sequence[Mapping[str, Any]],
-                 *, budget: Decimal | None) -> Sweep:
+                 *, budget: Decimal | None, lineage: Candidate | None = None) -> Sweep:
+        """A sweep of the candidate on ``cases``; with ``lineage`` (a training evaluation)
+        its rows carry the candidate's id, its parent's and its reflection's run id."""
         from workbench.sweeps.sweep import sweep  # sweeps pull in pandas: not at import
 
         template, system = self.full(parts)
-        return sweep(template, system=system, vars=list(cases), expected=self.expected,
-                     experiment=self.experiment, scorers=self.scorers, budget=budget,
-                     strict=budget is not None, session=self.session, **self.sweep_options)
+        s = sweep(template, system=system, vars=list(cases), expected=self.expected,
+                  experiment=self.experiment, scorers=self.scorers, budget=budget,
+                  strict=budget is not None, session=self.session, **self.sweep_options)
+        if lineage is not None:
+            parent = None if lineage.parent is None else self.candidates[lineage.parent].key
+            s.mark(candidate=lineage.key, parent=parent, reflection=lineage.reflection_run)
+        return s
 
     def evaluate(self, parts: Mapping[str, str], indices: Sequence[int]) -> list[dict[str, Any]]:
         """Run the candidate on the training cases ``indices`` (a sweep: replayed when it
@@ -169,7 +186,8 @@ class Search:
         before = self.spent()
         # gepa pads a minibatch with repeats; a sweep takes each case once.
         unique = list(dict.fromkeys(indices))
-        s = self.sweep_of(parts, [self.train[i] for i in unique], budget=self.remaining())
+        s = self.sweep_of(parts, [self.train[i] for i in unique], budget=self.remaining(),
+                          lineage=candidate)
         self.sweeps.append(s)
         try:
             s.run(progress=False)
@@ -248,6 +266,7 @@ class Search:
             self.failed_reflections.append(f"{type(exc).__name__}: {str(exc)[:200]}")
             return None
         self._reflection_cost += self.spent() - before
+        self._reflection_runs.append(answer.record.run_id)
         return answer.text
 
     def best(self) -> Candidate:

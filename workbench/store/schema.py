@@ -378,5 +378,15 @@ SCHEMA: tuple[tuple[str, tuple[Step, ...]], ...] = (
             AddColumn("runs", _text("reasoning_summary")),
         ),
     ),
+    (
+        "m013_runs_lineage",
+        (
+            # Issue 25: a prompt search's lineage on each evaluation run: the candidate (a
+            # short hash of its texts), its parent's, and the reflection call's run id.
+            AddColumn("runs", _text("candidate")),
+            AddColumn("runs", _text("parent")),
+            AddColumn("runs", _text("reflection")),
+        ),
+    ),
 )
 """Every migration in the order it must run, by the name recorded in the database."""

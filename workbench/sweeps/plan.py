@@ -146,6 +146,7 @@ class Shape:
         self.template = template
         self.dataset = dataset
         self.sweep_id: str | None = None
+        self.marks: dict[str, str | None] = {}  # lineage columns stamped on each run
         prototype = self.build(_PLACEHOLDER, 0, None)
         self.prototype = prototype
         self._around: tuple[str, str] | None = None
@@ -159,11 +160,14 @@ class Shape:
               ) -> PreparedChat:
         from workbench.calls.prepare import build_chat
 
-        return build_chat(
+        prepared = build_chat(
             prompt, provider=self.provider, model=self.model, experiment=self.experiment,
             system=self.system_text, sample_index=sample_index, template=self.template,
             variables=variables, params=self.params, sweep_id=self.sweep_id,
         )
+        for name, value in self.marks.items():  # after the request hash: not identity
+            setattr(prepared.record, name, value)
+        return prepared
 
     def request_hash(self, prompt: str) -> str:
         """The request hash of this shape's call of ``prompt`` (see :func:`request_hash`)."""
@@ -333,6 +337,16 @@ def stamp_sweep_id(plan: Sequence[PlannedRun], sweep_id: str) -> None:
     for planned in plan:
         if planned._prepared is not None:  # noqa: SLF001 - built before the id was known
             planned._prepared.record.sweep_id = sweep_id  # noqa: SLF001
+
+
+def stamp_marks(plan: Sequence[PlannedRun], marks: Mapping[str, str | None]) -> None:
+    """Give every planned run's row (built now or later) the lineage columns ``marks``."""
+    for shape in {id(p.shape): p.shape for p in plan}.values():
+        shape.marks = dict(marks)
+    for planned in plan:
+        if planned._prepared is not None:  # noqa: SLF001 - built before the marks were known
+            for name, value in marks.items():
+                setattr(planned._prepared.record, name, value)  # noqa: SLF001
 
 
 # Below this many points a plan takes about a second (~0.2-0.6 ms a point): no bar.

@@ -32,9 +32,16 @@ from workbench.core.checks import amount, choice, seconds
 from workbench.core.errors import InvalidInputError, SweepInterrupted
 from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
+from workbench.core.record import LINEAGE_COLUMNS
 from workbench.sweeps.cost import SweepCosting, _Work
 from workbench.sweeps.hooks import stopping_rule
-from workbench.sweeps.plan import plan_runs, points_frame, stamp_sweep_id, sweep_id_of
+from workbench.sweeps.plan import (
+    plan_runs,
+    points_frame,
+    stamp_marks,
+    stamp_sweep_id,
+    sweep_id_of,
+)
 from workbench.sweeps.results import SweepResults
 
 if TYPE_CHECKING:
@@ -220,6 +227,17 @@ class Sweep(SweepCosting, SweepResults):
             axes.insert(0, f"{self.dataset.name or 'cases'}×{len(self.dataset)}")
         shape = " · ".join(axes + ([f"repeats×{self.repeats}"] if self.repeats > 1 else []))
         return f"<Sweep {self.sweep_id}: {len(self)} runs ({shape or 'one point'})>"
+
+    def mark(self, **columns: str | None) -> Sweep:
+        """Stamp lineage columns (``candidate``, ``parent``, ``reflection``: how
+        ``wb.optimize`` came to evaluate this prompt) on every row this sweep writes,
+        replays included; they are not part of any run's identity. Returns the sweep."""
+        unknown = sorted(set(columns) - set(LINEAGE_COLUMNS))
+        if unknown:
+            raise InvalidInputError(f"Sweep.mark takes {', '.join(LINEAGE_COLUMNS)}, not "
+                                    f"{', '.join(unknown)}")
+        stamp_marks(self._plan, columns)
+        return self
 
     @property
     def points(self) -> pd.DataFrame:
