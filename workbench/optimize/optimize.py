@@ -10,6 +10,7 @@ starting prompt on the validation cases the search never saw.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -201,6 +202,9 @@ def _validate(search: Search, held: list[dict[str, Any]], *, alpha: float) -> Va
                           note=f"not validated: {exc}")
     comparison = compare_runs(sweeps[0], sweeps[1], scorer=search.objective.name,
                               store=search.session.store)
+    # Both sweeps share the search's experiment, so its name would label both sides.
+    comparison = dataclasses.replace(comparison, baseline_name="the starting prompt",
+                                     candidate_name="the best candidate")
     decided = (comparison.p_value is not None and comparison.p_value < alpha
                and comparison.ci is not None and comparison.ci[0] > 0)
     return Validation(comparison, sweeps[0], sweeps[1], decided=decided, alpha=alpha)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from workbench.calls.budget import refused
+from workbench.calls.budget.gate import refuse_above
 from workbench.core.money import format_money
 
 if TYPE_CHECKING:
@@ -43,17 +43,9 @@ class SearchPlan:
     def refuse_over(self, budget: Decimal) -> None:
         """Raise before anything is sent when the budget cannot pay for the starting
         prompt's evaluation and the validation, at their worst case."""
-        if self.seed_high is None:
-            raise refused("Optimization", "no price is known for its model, so the budget "
-                          "cannot be kept; set one with wb.set_price(...)")
-        floor = self.seed_high + self.validation_high
-        if floor > budget:
-            raise refused(
-                "Optimization",
-                f"evaluating the starting prompt and validating at the end may cost up to "
-                f"{format_money(floor)}, above the budget of {format_money(budget)}. "
-                "Raise budget=..., or use fewer cases or a smaller max_tokens=...",
-            )
+        floor = None if self.seed_high is None else self.seed_high + self.validation_high
+        refuse_above("Optimization", floor, budget,
+                     detail="of evaluating the starting prompt and validating at the end")
 
     def __str__(self) -> str:
         def money(value: Decimal | None) -> str:

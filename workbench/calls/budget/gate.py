@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from workbench.calls.budget.estimate import Estimate
     from workbench.calls.budget.session_budget import SessionBudget
 
-__all__ = ["refuse_over_budget", "refused", "stopped", "RAISE_SESSION", "SHRINK"]
+__all__ = [
+    "refuse_over_budget", "refuse_above", "refused", "stopped", "RAISE_SESSION", "SHRINK",
+]
 
 RAISE_SESSION = "wb.configure(budget=...)"
 
@@ -35,6 +37,7 @@ SHRINK = {
     "Batch": "lower max_tokens or shrink the grid",
     "Embedding": "embed fewer texts",
     "Scoring": "score fewer runs",
+    "Optimization": "use fewer cases or a smaller max_tokens=...",
 }
 
 
@@ -47,6 +50,31 @@ def refused(what: str, reason: str) -> BudgetExceededError:
 def stopped(what: str, reason: str) -> BudgetExceededError:
     """The one wording of a stop between calls: ``"<What> stopped: <reason>"``."""
     return BudgetExceededError(f"{what} stopped: {reason}")
+
+
+def refuse_above(
+    what: str, cost: Decimal | None, budget: Decimal, *, kind: str = "worst-case",
+    detail: str = "", own_name: str = "budget=...",
+) -> None:
+    """Raise before sending ``what`` when its ``cost`` (``None``: no price known) is above
+    ``budget``: for work priced by its own plan rather than an :class:`Estimate` (an
+    optimization's starting evaluation and validation). Same wording as
+    :func:`refuse_over_budget`; ``detail`` says what the cost covers."""
+    if cost is None:
+        raise refused(
+            what,
+            "no price is known for its model, so the budget cannot be kept. Set one with "
+            'wb.set_price("model", ...)',
+        )
+    if cost <= budget:
+        return
+    shrink = SHRINK.get(what, "send less")
+    covers = f" ({detail})" if detail else ""
+    raise refused(
+        what,
+        f"the {kind} cost{covers} {format_money(cost)} is above the budget of "
+        f"{format_money(budget)}. {shrink[:1].upper()}{shrink[1:]}, or raise {own_name}",
+    )
 
 
 def refuse_over_budget(
