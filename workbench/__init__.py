@@ -204,7 +204,7 @@ _DEPRECATED = {
 
 
 def __getattr__(name: str) -> _Any:
-    import importlib
+    import importlib  # local: keeps the name out of the package's namespace
 
     if name in _FORWARDS:  # wb.chat, wb.sweep, ...: made on first use (_api.py)
         value = getattr(importlib.import_module("._api", __name__), name)
@@ -217,7 +217,7 @@ def __getattr__(name: str) -> _Any:
         globals()[name] = value  # the next lookup is an ordinary one
         return value
     if name in _DEPRECATED:
-        import warnings
+        import warnings  # local: keeps the name out of the package's namespace
 
         module, attribute = _DEPRECATED[name]
         warnings.warn(

@@ -7,7 +7,13 @@ import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.checks import amount
 from workbench.core.errors import InvalidInputError
+from workbench.notebook.review.store import read_preferences
+from workbench.notebook.runtable.grid import RunsBrowser
+from workbench.scoring.datasets import load_dataset, save_dataset
+from workbench.scoring.engine import runs_to_score
+from workbench.store.copying import import_runs as _import_runs
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -66,9 +72,6 @@ def preferences(
     pair and rater, the latest (``history=True``: every one, oldest first). ``baseline`` and
     ``candidate`` (a Sweep, a runs DataFrame or an experiment name) keep the pairs of
     their runs. ``wb.win_rate(frame)`` summarises them."""
-    from workbench.notebook.review.store import read_preferences
-    from workbench.scoring.engine import runs_to_score
-
     frame = read_preferences(session.store, latest=not history)
     for column, data in (("baseline_run_id", baseline), ("candidate_run_id", candidate)):
         if data is not None:
@@ -95,8 +98,6 @@ def export(
 def import_runs(store: AnyStore, path: str | os.PathLike[str]) -> int:
     """Merge runs into the table by run_id: an exported file, a local SQLite store
     (``"experiments.db"``) or a ``postgresql://`` store; returns how many rows were new."""
-    from workbench.store.copying import import_runs as _import_runs
-
     return _import_runs(store, path)
 
 
@@ -113,8 +114,6 @@ def dataset(
     DataFrame, a list of dicts, a .csv/.jsonl/.parquet path) it is stored, versioned by its
     content; without, the latest stored version (or ``version``) is loaded.
     ``wb.sweep(..., vars=wb.dataset("capitals"))`` runs every case."""
-    from workbench.scoring.datasets import load_dataset, save_dataset
-
     if data is None:
         if expected is not None:
             raise InvalidInputError(
@@ -143,8 +142,6 @@ def set_price(
 ) -> None:
     """Price a model the price table does not know (USD per million tokens); kept in the
     store, and wins over the table."""
-    from workbench.core.checks import amount
-
     def dec(value: float | Decimal) -> Decimal:
         return amount("a price per million tokens", value)
 
@@ -163,8 +160,6 @@ def browse(
 
     ``data``: a runs DataFrame or a Sweep (``.df``); None reads the table (the newest
     ``limit`` runs, of ``experiment`` when given)."""
-    from workbench.notebook.runtable.grid import RunsBrowser
-
     if data is None:
         df = runs(store, experiment=experiment, limit=limit)
     else:

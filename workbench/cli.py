@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,8 +24,15 @@ from typing import Any
 import httpx
 
 from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS, LocalServer
-from workbench.api.model_install import MODELS
+from workbench.api.model_install import (
+    MODELS,
+    find_model,
+    install_model,
+    installed_models,
+    models_dir,
+)
 from workbench.core.errors import LocalModelError
+from workbench.store.copying import copy_command
 
 __all__ = ["Router", "build_parser", "main"]
 
@@ -329,8 +337,6 @@ def _add_models_parser(commands: Any) -> None:
 
 
 def _models_install(args: argparse.Namespace) -> int:
-    from workbench.api.model_install import find_model, install_model, models_dir
-
     pip_args = [*(["--find-links", args.find_links] if args.find_links else [])]
     pip_args += ["--no-index"] if args.no_index else []
     for model in MODELS:
@@ -348,8 +354,6 @@ def _models_install(args: argparse.Namespace) -> int:
 
 
 def _models_list() -> int:
-    from workbench.api.model_install import installed_models
-
     for model, found in installed_models():
         where = f"{found.folder} ({found.source})" if found else "not installed"
         print(f"{model.role:<10} {model.alias:<22} {model.requirement:<26} {where}")
@@ -359,8 +363,6 @@ def _models_list() -> int:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("prompt-workbench")
     except PackageNotFoundError:  # run from a checkout that is not installed
@@ -373,7 +375,6 @@ def _store_copy(args: argparse.Namespace) -> int:
     if "://" not in args.source and not Path(args.source).exists():
         print(f"workbench store copy: no such file: {args.source}", file=sys.stderr)
         return 1
-    from workbench.store.copying import copy_command
 
     return copy_command(args.source, args.target, progress=not args.no_progress)
 

@@ -211,7 +211,7 @@ def configured_key_variables(directory: str | os.PathLike[str] | None = None) ->
 
 def _api_key_envs(path: str) -> tuple[str, ...]:
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # local: which module exists depends on the Python version
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:

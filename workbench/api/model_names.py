@@ -40,8 +40,8 @@ def is_hosted_model(name: str) -> bool:
     table first: its embedding models are found only under it) or an OpenAI family."""
     if _OPENAI_FAMILIES.match(name.lower()):
         return True
-    from genai_prices import Usage as PricesUsage
-    from genai_prices import calc_price
+    from genai_prices import Usage as PricesUsage  # deferred: keeps import workbench light (~0.2 s)
+    from genai_prices import calc_price  # deferred: keeps import workbench light (~0.2 s)
 
     for provider_id in ("openai", None):
         try:

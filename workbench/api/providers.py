@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from workbench.api.credentials import ApiKey, load_key
 from workbench.api.keycheck import find_key
-from workbench.api.local import CHAT_MODEL_ALIAS
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
 from workbench.api.model_names import LOCAL_MODELS, local_name_refusal, set_key_hint
 from workbench.core.errors import ConfigurationError, mask_url
 from workbench.core.names import closest_name
@@ -94,6 +94,7 @@ class Provider:
 
     def chat_base_url(self) -> str:
         if self.local:
+            # looked up at call time: the tests patch it
             from workbench.api.local import get_local_server
 
             return get_local_server().chat_base_url
@@ -102,6 +103,7 @@ class Provider:
 
     def embeddings_base_url(self) -> str:
         if self.local:
+            # looked up at call time: the tests patch it
             from workbench.api.local import get_local_server
 
             return get_local_server().embeddings_base_url
@@ -116,6 +118,7 @@ class Provider:
     def key(self) -> ApiKey | None:
         """The key as :meth:`api_key` reads it, held so that no repr shows it."""
         if self.local:
+            # looked up at call time: the tests patch it
             from workbench.api.local import get_local_server
 
             return ApiKey(get_local_server().api_key)
@@ -154,8 +157,6 @@ class Provider:
         if self.default_model:
             return self.default_model
         if self.local:
-            from workbench.api.local import CHAT_MODEL_ALIAS
-
             return CHAT_MODEL_ALIAS
         if self.base_url == OPENAI_URL:
             return _OPENAI_CHAT_DEFAULT
@@ -165,8 +166,6 @@ class Provider:
         if self.default_embedding_model:
             return self.default_embedding_model
         if self.local:
-            from workbench.api.local import EMBEDDING_MODEL_ALIAS
-
             return EMBEDDING_MODEL_ALIAS
         if self.base_url == OPENAI_URL:
             return _OPENAI_EMBED_DEFAULT
@@ -214,7 +213,7 @@ def _env_provider_at(base_url: str) -> Provider:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # local: which module exists depends on the Python version
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:

@@ -8,10 +8,10 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
+from workbench.api.client import AsyncOpenAIClient, OpenAIClient
 from workbench.api.limits import Limits
 
 if TYPE_CHECKING:
-    from workbench.api.client import AsyncOpenAIClient, OpenAIClient
     from workbench.api.providers import Provider
     from workbench.calls.settings import Settings
 
@@ -43,8 +43,6 @@ class ClientPool:
         return base_url, (base_url, key.fingerprint if key else None)
 
     def client(self, provider: Provider, *, embeddings: bool = False) -> OpenAIClient:
-        from workbench.api.client import OpenAIClient
-
         base_url, cache_key = self._where(provider, embeddings)
         with self._lock:
             client = self._clients.get(cache_key)
@@ -60,8 +58,6 @@ class ClientPool:
             return client
 
     def aclient(self, provider: Provider, *, embeddings: bool = False) -> AsyncOpenAIClient:
-        from workbench.api.client import AsyncOpenAIClient
-
         # An httpx.AsyncClient belongs to the loop it first ran on, so keep one per loop.
         loop = asyncio.get_running_loop()
         base_url, cache_key = self._where(provider, embeddings)

@@ -18,17 +18,23 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from workbench.api.client import AsyncOpenAIClient
 from workbench.api.limits import CallLimits, LimitResetError
 from workbench.api.slots import SlotTransport
 from workbench.calls.budget import Spend
 from workbench.calls.progress import SharedProgress, SweepProgress
+from workbench.calls.session import PreparedChat
 from workbench.core.errors import StoreError, WorkbenchError
 from workbench.core.record import new_run_id
 
 if TYPE_CHECKING:
-    from workbench.api.client import AsyncOpenAIClient, ChatResult
+    from workbench.api.client import (
+        ChatResult,
+    )
     from workbench.api.providers import Provider
-    from workbench.calls.session import PreparedChat, Session
+    from workbench.calls.session import (
+        Session,
+    )
     from workbench.core.record import RunRecord
     from workbench.store.unsaved import UnsavedRun
 
@@ -66,8 +72,6 @@ def reserved_tokens(prepared: PreparedChat) -> int:
 
 def attempt_of(prepared: PreparedChat) -> PreparedChat:
     """A copy with a new run_id and timestamp: a row is stamped when its call is made."""
-    from workbench.calls.session import PreparedChat
-
     record = replace(prepared.record, run_id=new_run_id(), created_at=datetime.now(timezone.utc))
     return PreparedChat(provider=prepared.provider, body=prepared.body, record=record)
 
@@ -176,8 +180,6 @@ class Dispatcher:
                 await asyncio.gather(*self._counting, return_exceptions=True)
 
     async def _client(self, provider: Provider, http: httpx.AsyncClient) -> AsyncOpenAIClient:
-        from workbench.api.client import AsyncOpenAIClient
-
         # The local model starts on first use (~0.5 s): not on the event loop's thread.
         base_url = await asyncio.to_thread(provider.chat_base_url)
         return AsyncOpenAIClient(

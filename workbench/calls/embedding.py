@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.results import EmbedResponse
+from workbench.core import checks
 from workbench.core.errors import APIResponseError, StoreError, WorkbenchError
 from workbench.core.identity import request_hash
+from workbench.core.knobs import check
 from workbench.core.record import RunRecord
+from workbench.core.tokens import count_embedding_tokens, count_tokens
 from workbench.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -75,7 +78,6 @@ class _PreparedEmbed:
         # A token is at least one UTF-8 byte: under the cap in bytes, no need to count.
         if sum(len(t.encode("utf-8")) for t in missing) <= MAX_TOKENS_PER_REQUEST:
             return split_inputs(missing, lambda text: 0)
-        from workbench.core.tokens import count_tokens
 
         return split_inputs(missing, lambda text: count_tokens(text, self.model))
 
@@ -132,8 +134,6 @@ def _prepare(
     experiment: str | None,
     sweep_id: str | None,
 ) -> _PreparedEmbed:
-    from workbench.core import checks
-
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
@@ -146,7 +146,6 @@ def _prepare(
         raise ValueError("Nothing to embed: pass at least one text")
     for index, text in enumerate(texts):
         checks.sendable(f"Text {index} to embed", text)
-    from workbench.core.knobs import check
 
     dimensions = check("dimensions", dimensions)
     for name, value in (("model", model), ("provider", provider), ("experiment", experiment)):
@@ -278,8 +277,6 @@ def _usage(
 
 
 def _counted(texts: list[str], model: str) -> Usage:
-    from workbench.core.tokens import count_embedding_tokens
-
     n = count_embedding_tokens(texts, model)
     return Usage(prompt_tokens=n, completion_tokens=0, total_tokens=n, counted=True)
 

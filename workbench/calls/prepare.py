@@ -13,6 +13,7 @@ from workbench.api.jsonmode import with_json_instruction
 from workbench.api.reasoning import adapt_for_reasoning
 from workbench.api.responses import API_FIELD, RESPONSES, choose_api, responses_body
 from workbench.core import checks
+from workbench.core.errors import InvalidInputError
 from workbench.core.identity import request_hash
 from workbench.core.record import RunRecord
 
@@ -157,8 +158,6 @@ def _last_user_text(messages: Sequence[Message]) -> str | None:
 def check_on_delta(on_delta: Any) -> None:
     # Called with the first streamed text: a wrong value would fail after the call is paid.
     if on_delta is not None and not callable(on_delta):
-        from workbench.core.errors import InvalidInputError
-
         raise InvalidInputError(
             f"on_delta must be a function taking the text of each chunk, got "
             f"{type(on_delta).__name__}"

@@ -97,7 +97,7 @@ class ProgressBar:
     """A tqdm.auto bar for a sweep: done/total, with errors and spend in its postfix."""
 
     def __init__(self, total: int, description: str = "sweep") -> None:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # deferred: keeps import workbench light (tqdm.auto ~78 ms)
 
         self._bar: Any = tqdm(total=total, desc=description, unit="run", dynamic_ncols=True)
         self._description = description

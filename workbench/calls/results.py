@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.calls.logprobs import read_logprobs
 from workbench.core.money import format_money
 from workbench.core.pricing import is_estimated
 from workbench.core.record import RunRecord
@@ -122,8 +123,6 @@ class ChatResponse(_RunView):
     @property
     def logprobs(self) -> list[TokenLogprob]:
         """Each token with its log-probability and alternatives (``logprobs=True``)."""
-        from workbench.calls.logprobs import read_logprobs
-
         return read_logprobs(self.record.logprobs)
 
     @property
@@ -148,7 +147,7 @@ class EmbedResponse(_RunView):
     @property
     def vectors(self) -> npt.NDArray[np.float64]:
         """The vectors as an (n, d) array, each scaled to unit length."""
-        import numpy as np
+        import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
         array = np.asarray(self.embeddings, dtype=np.float64)
         norms = np.linalg.norm(array, axis=1, keepdims=True)

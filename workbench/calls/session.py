@@ -40,6 +40,7 @@ from workbench.calls.prepare import (
 from workbench.calls.results import ChatResponse
 from workbench.calls.settings import DEFAULT_DEADLINE, Settings, checked_configure
 from workbench.calls.storage import StoreSlot, one_line
+from workbench.core import checks
 from workbench.core.errors import (
     APIError,
     CallInterrupted,
@@ -50,6 +51,7 @@ from workbench.core.errors import (
     WorkbenchError,
 )
 from workbench.core.notes import fit_text
+from workbench.core.tokens import count_chat_tokens
 from workbench.store.unsaved import UnsavedRun
 
 if TYPE_CHECKING:
@@ -371,8 +373,6 @@ class Session:
     ) -> tuple[PreparedChat, ChatResponse | None]:
         """Everything before the HTTP call, shared by :meth:`chat` and :meth:`achat`:
         prepare, answer from the table if possible, else check budget and store."""
-        from workbench.core import checks
-
         checks.flag("fresh", fresh)
         if budget is not None:
             budget = checks.amount("budget", budget)
@@ -458,8 +458,6 @@ class Session:
         provider, model = prepared.provider.identity, prepared.record.model
         tokens = 0
         if self.limits.needs_tokens(provider, model):
-            from workbench.core.tokens import count_chat_tokens
-
             reserved = prepared.body.get("max_completion_tokens") or prepared.record.max_tokens
             tokens = count_chat_tokens(prepared.body["messages"], prepared.record.model)
             tokens += int(reserved or 0)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core import checks
+from workbench.store.target import StoreURL, as_target
 
 __all__ = ["Settings", "DEFAULT_DEADLINE", "default_experiment", "checked_configure"]
 
@@ -61,7 +62,6 @@ def checked_configure(
         raise checks.InvalidInputError(
             f"allow_unpriced must be True or False, got {allow_unpriced!r}"
         )
-    from workbench.store.target import StoreURL, as_target
 
     if store is not None and not isinstance(store, (str, os.PathLike, StoreURL)):
         raise checks.InvalidInputError(

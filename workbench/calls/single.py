@@ -5,8 +5,14 @@ the same names as keywords and add no defaults of their own)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from workbench.api.providers import route
+from workbench.core.checks import whole
+from workbench.core.errors import ConfigurationError
+from workbench.core.knobs import check
 
 if TYPE_CHECKING:
     from workbench.calls.budget.estimate import Estimate
@@ -92,12 +98,6 @@ def estimate(
     provider: str | None = None,
 ) -> Estimate:
     """Tokens and low / expected / high dollars for ``repeats`` calls, sending nothing."""
-    from dataclasses import replace
-
-    from workbench.api.providers import route
-    from workbench.core.checks import whole
-    from workbench.core.errors import ConfigurationError
-    from workbench.core.knobs import check
 
     whole("repeats", repeats, low=1)
     max_tokens = check("max_tokens", max_tokens)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.api.credentials import known_secrets
 from workbench.core.errors import redact
+from workbench.store.target import configured_target, is_postgres_url
 from workbench.store.unsaved import UnsavedRun, UnsavedRunWarning
 
 if TYPE_CHECKING:
@@ -47,16 +48,12 @@ class StoreSlot:
     def configured(self) -> str | StoreURL:
         """The store as configured: a SQLite file path or a ``postgresql://`` URL (which
         may hold a password: show :attr:`where` instead)."""
-        from workbench.store.target import configured_target
-
         return configured_target(self.target)[0]
 
     @property
     def path(self) -> Path:
         """The SQLite file of the store; for a PostgreSQL store, the file in the working
         folder that rows go to when the server refuses them."""
-        from workbench.store.target import is_postgres_url
-
         target = self.configured
         if is_postgres_url(target) or not isinstance(target, str):
             return Path.cwd() / "workbench-store.db"
@@ -65,8 +62,8 @@ class StoreSlot:
     @property
     def where(self) -> Path | str:
         """The store as it may be shown: the file, or the URL with its password masked."""
+        # deferred: at the top, import workbench would load numpy, pandas, pyarrow
         from workbench.store import store_label
-        from workbench.store.target import is_postgres_url
 
         target = self.configured
         return store_label(target) if is_postgres_url(target) else self.path
@@ -74,11 +71,10 @@ class StoreSlot:
     @property
     def store(self) -> AnyStore:
         with self._lock:
-            from workbench.store.target import configured_target
-
             target, password_env = configured_target(self.target)
             key = target if not isinstance(target, str) else str(Path(target).absolute())
             if self._store is None or self._key != key:
+                # deferred: at the top, import workbench would load numpy, pandas, pyarrow
                 from workbench.store import open_store
 
                 if self._store is not None:

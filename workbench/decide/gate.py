@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.checks import number
 from workbench.core.errors import InvalidInputError
 from workbench.decide.stats import Interval, difference_interval, mean_interval
-from workbench.scoring.columns import PREFIX
+from workbench.scoring.columns import PREFIX, add_score_columns
+from workbench.scoring.engine import runs_to_score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,9 +25,6 @@ __all__ = ["check", "scored_values"]
 
 def scored_values(data: Any, scorer: str, store: AnyStore, what: str) -> list[float]:
     """The non-missing values of ``score:<scorer>`` over the runs of ``data``."""
-    from workbench.scoring.columns import add_score_columns
-    from workbench.scoring.engine import runs_to_score
-
     frame: pd.DataFrame = runs_to_score(data, store)
     column = scorer if scorer.startswith(PREFIX) else PREFIX + scorer
     if column not in frame.columns:
@@ -53,8 +52,6 @@ def check(
 ) -> None:
     """Raise AssertionError, in one line, when the candidate's mean score is below
     ``min_score`` or more than ``max_drop`` below the baseline's mean."""
-    from workbench.core.checks import number
-
     if min_score is None and max_drop is None:
         raise InvalidInputError("wb.check needs min_score=..., max_drop=... or both")
     if max_drop is not None:

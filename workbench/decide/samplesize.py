@@ -39,6 +39,7 @@ def _check(name: str, value: Any, low: float, high: float, *, open_low: bool = T
 
 def _paired_proportion_power(difference: float, cases: float, baseline: float, alpha: float,
                              discordant: float | None, correlation: float) -> float:
+    # deferred: keeps import workbench light (statsmodels.stats.power ~1.3 s)
     from statsmodels.stats.power import normal_power_het
 
     psi = discordant if discordant is not None else discordance(
@@ -52,6 +53,7 @@ def _paired_proportion_power(difference: float, cases: float, baseline: float, a
 
 def _power(difference: float, cases: float, *, baseline: float | None, sd: float | None,
            alpha: float, paired: bool, discordant: float | None, correlation: float) -> float:
+    # deferred: keeps import workbench light (statsmodels.stats ~1.3 s)
     from statsmodels.stats import power as sm_power
 
     if baseline is None:
@@ -63,6 +65,7 @@ def _power(difference: float, cases: float, *, baseline: float | None, sd: float
     if paired:
         return _paired_proportion_power(difference, cases, baseline, alpha, discordant,
                                         correlation)
+    # deferred: keeps import workbench light (statsmodels.stats.proportion ~1.3 s)
     from statsmodels.stats.proportion import power_proportions_2indep
 
     result = power_proportions_2indep(difference, baseline, cases, alpha=alpha)
@@ -114,6 +117,7 @@ def sample_size(
     _inputs(difference, baseline, sd, power, alpha)
     if discordant is not None:
         _check("discordant", discordant, 0.0, 1.0)
+    # deferred: keeps import workbench light (statsmodels.stats ~1.3 s)
     from statsmodels.stats import power as sm_power
 
     if baseline is None:
@@ -123,6 +127,7 @@ def sample_size(
         n = float(tool.solve_power(effect_size=effect, power=power, alpha=alpha))
         return max(2, math.ceil(n - 1e-9))
     if not paired:
+        # deferred: keeps import workbench light (statsmodels.stats.proportion ~1.3 s)
         from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
         n = float(samplesize_proportions_2indep_onetail(
@@ -175,10 +180,11 @@ def detectable_difference(
         raise InvalidInputError(f"repeats must be a whole number, 1 or more: {repeats!r}")
     _inputs(None, baseline, sd, power, alpha)
     n = cases * repeats
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # deferred: keeps import workbench light (~0.6 s)
 
     if baseline is None:
         assert sd is not None
+        # deferred: keeps import workbench light (statsmodels.stats ~1.3 s)
         from statsmodels.stats import power as sm_power
 
         tool = sm_power.TTestPower() if paired else sm_power.TTestIndPower()

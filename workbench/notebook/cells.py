@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.api.jsonmode import schema_name
 from workbench.api.keycheck import warn_if_key
+from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
+from workbench.calls.embedding import embed
 from workbench.calls.session import Message, Session, get_session, one_line
 from workbench.calls.tools import ToolRun, calls_of, run_tool_loop, tool_specs
 from workbench.core.errors import APIStatusError, InvalidInputError
 from workbench.core.templates import render, variables_of
 from workbench.notebook.options import ChatRequest, EmbedRequest, OptionError, closest_name
+from workbench.scoring.base import as_scorers
+from workbench.scoring.cell import score_cell
 
 if TYPE_CHECKING:
     from workbench.api.providers import Provider
@@ -63,7 +67,6 @@ def scorers_of(request: ChatRequest, namespace: Mapping[str, Any]) -> list[Any] 
     """The scorers ``--score VAR`` names, checked; None without --score."""
     if request.score is None:
         return None
-    from workbench.scoring.base import as_scorers
 
     try:
         return list(as_scorers(_lookup(namespace, request.score, "--score")))
@@ -152,8 +155,6 @@ def _of_kind(provider: Provider, listed: list[str], kind: str) -> list[str]:
     """The listed models fit for ``kind`` ("chat" or "embedding"), by name: servers do
     not say which is which, and offering an embedding model for a chat sends people
     into an error they cannot read."""
-    from workbench.api.local import CHAT_MODEL_ALIAS, EMBEDDING_MODEL_ALIAS
-
     if provider.local:
         return [CHAT_MODEL_ALIAS if kind == "chat" else EMBEDDING_MODEL_ALIAS]
     embedding = [n for n in listed if "embed" in n.lower()]
@@ -270,8 +271,6 @@ def run_chat(
         except ValueError as exc:  # json's and pydantic's errors are both ValueErrors
             outcome.parse_error = one_line(exc)
     if scorers is not None:
-        from workbench.scoring.cell import score_cell
-
         outcome.scores = score_cell(outcome.responses, scorers, session, budget)
     if request.thread:
         answer: Message = {"role": "assistant", "content": outcome.response.text}
@@ -290,8 +289,6 @@ def _all_embedded(session: Session, request: EmbedRequest) -> bool:
 
 def run_embed(request: EmbedRequest, *, session: Session | None = None) -> EmbedResponse:
     """Run one ``%%embed`` cell: one call (texts already in the table are not sent)."""
-    from workbench.calls.embedding import embed
-
     session = session or get_session()
     warn_if_key("%%embed", request.texts)  # before anything is sent
     if request.model and (request.fresh or not _all_embedded(session, request)):

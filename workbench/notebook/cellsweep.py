@@ -12,11 +12,13 @@ from workbench.api.keycheck import warn_if_key
 from workbench.calls.session import Session, get_session, one_line
 from workbench.core.errors import SweepInterrupted, WorkbenchError
 from workbench.core.money import money_html
+from workbench.core.pricing import is_estimated
 from workbench.core.templates import TemplateError, render
 from workbench.notebook.cells import check_model, response_format_of, scorers_of
 from workbench.notebook.display import Note, format_cost, show
 from workbench.notebook.options import ChatRequest, OptionError
 from workbench.scoring.columns import score_columns
+from workbench.scoring.live import compact_row
 from workbench.sweeps.grid import unique
 from workbench.sweeps.sidebyside import table_html
 from workbench.sweeps.sweep import Sweep
@@ -139,7 +141,6 @@ def _with_scores(sweep: Sweep, table: pd.DataFrame) -> pd.DataFrame:
     columns = score_columns(sweep.df)
     if not columns:
         return table
-    from workbench.scoring.live import compact_row
 
     per_score = {column: sweep.table(values=column) for column in columns}
     out = table.copy()
@@ -201,8 +202,6 @@ class SweepDisplay:
     def _cost_text(self) -> str:
         """``$X``, ``~$X`` (some costs estimated from counted tokens), ``$X + unknown``
         (some prices unknown) or ``cost unknown``: an unknown price is never shown as $0."""
-        from workbench.core.pricing import is_estimated
-
         ok = self.df[self.df["status"] == "ok"] if len(self.df) else self.df
         if not len(ok):
             return format_cost(0.0)

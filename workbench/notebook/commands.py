@@ -14,6 +14,7 @@ from workbench.core.htmltable import html_table
 from workbench.core.money import money_html
 from workbench.notebook.display import Note, format_cost
 from workbench.notebook.options import OptionError, parse_knob
+from workbench.notebook.runtable.grid import RunsBrowser
 
 if TYPE_CHECKING:
     from workbench.api.providers import Provider
@@ -38,7 +39,7 @@ def _takes(usage: str, args: list[str], most: int, least: int = 0) -> None:
 def _base_url(provider: Provider) -> str:
     if not provider.local:
         return mask_url(provider.base_url or "")
-    from workbench.api.local import get_local_server
+    from workbench.api.local import get_local_server  # looked up at call time: the tests patch it
 
     server = get_local_server()
     # Asking a stopped server for its URL would start it: status must not.
@@ -99,7 +100,6 @@ def _runs(session: Session, args: list[str]) -> object:
             limit = 0
         if limit < 1:
             raise OptionError(f"%workbench runs N needs a positive whole number, got {args[0]!r}")
-    from workbench.notebook.runtable.grid import RunsBrowser
 
     return RunsBrowser(session.store.runs(limit=limit))
 

@@ -49,7 +49,7 @@ _NOTE_HTML = (
 
 def show(obj: object, **kwargs: Any) -> Any:
     """IPython's ``display``, typed (IPython's own carries no annotations)."""
-    from IPython.display import display
+    from IPython.display import display  # deferred: keeps import workbench light (~72 ms)
 
     shown: Callable[..., Any] = display
     return shown(obj, **kwargs)

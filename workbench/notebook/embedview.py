@@ -45,14 +45,14 @@ class EmbedResult:
     @property
     def df(self) -> pd.DataFrame:
         """One row per text (the index), one column per dimension."""
-        import pandas as pd
+        import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
         return pd.DataFrame(self.vectors, index=pd.Index(self.texts, name="text"))
 
     def similarity(self) -> pd.DataFrame:
         """Cosine similarity of every pair of texts (symmetric, 1 on the diagonal)."""
-        import numpy as np
-        import pandas as pd
+        import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+        import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
         vectors = self.vectors
         matrix = vectors @ vectors.T
@@ -61,7 +61,7 @@ class EmbedResult:
 
     def nearest(self, query: str | int, k: int = 5) -> pd.DataFrame:
         """The ``k`` texts most similar to ``query`` (a text, embedded if new, or an index)."""
-        import pandas as pd
+        import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
         target = self._vector_of(query)
         scores = self.vectors @ target
@@ -107,7 +107,7 @@ class EmbedResult:
         The figure grows with the number of texts, so its lettering stays at ~10 px."""
         n = len(self.texts)
         if ax is None:
-            from matplotlib.figure import Figure
+            from matplotlib.figure import Figure  # deferred: keeps import workbench light (~0.5 s)
 
             # A bare Figure needs no pyplot or GUI backend: safe in kernels and tests.
             cell = 0.6 if n <= 12 else max(0.2, 7.0 / n)  # inches per text

@@ -96,7 +96,7 @@ def _local_model_will_start(request: ChatRequest) -> bool:
     provider, _ = get_session().resolve(request.model, request.provider)
     if not provider.local:
         return False
-    from workbench.api.local import get_local_server
+    from workbench.api.local import get_local_server  # looked up at call time: the tests patch it
 
     return not get_local_server().chat_running  # asking does not start it
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from workbench.api.local import CHAT_MODEL_ALIAS
+from workbench.api.providers import LOCAL, known_providers
 from workbench.calls.session import Session, one_line
 from workbench.core.errors import WorkbenchError
 from workbench.core.knobs import KNOBS
@@ -37,9 +39,6 @@ def api_range(name: str, **ui: Any) -> dict[str, Any]:
 def available_models(session: Session) -> list[str]:
     """Chat models to offer: the default provider's plain, named providers' as
     ``name:model``. A provider that cannot be listed is left out (it may be offline)."""
-    from workbench.api.local import CHAT_MODEL_ALIAS
-    from workbench.api.providers import LOCAL, known_providers
-
     default, _ = session.resolve(None, None)
     providers = [default] + [
         p for name, p in known_providers().items() if name not in (LOCAL, "openai", default.name)

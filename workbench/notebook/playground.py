@@ -12,8 +12,10 @@ import ipywidgets as w
 from IPython import get_ipython
 
 from workbench.calls.session import Session, get_session
+from workbench.core.finish import finish_note
 from workbench.core.money import NO_MATHS_CLASS, money_html
 from workbench.core.templates import render, variables_of
+from workbench.notebook.display import footer
 from workbench.notebook.panelparts import LABELLED, WIDE, KnobControl, Panel, api_range, note_html
 
 __all__ = ["Playground"]
@@ -147,9 +149,6 @@ class Playground(Panel):
             self._busy.release()
 
     def _run(self, stream: bool) -> None:
-        from workbench.core.finish import finish_note
-        from workbench.notebook.display import footer
-
         self.message.value = self.footer.value = ""
         self._show_text("")
         try:

@@ -24,7 +24,7 @@ def token_usage_svg(df: pd.DataFrame, knobs: Sequence[str]) -> str:
     """The token chart of :func:`token_usage_png` as inline SVG for a widget: sharp at any
     zoom, with a transparent background and text, axes and ticks in the surrounding
     text colour (``currentColor``), so it reads in the light and the dark theme."""
-    from matplotlib import rc_context
+    from matplotlib import rc_context  # deferred: keeps import workbench light (matplotlib ~0.3 s)
 
     colours: dict[Any, Any] = {
         "text.color": _INK, "axes.labelcolor": _INK, "axes.edgecolor": _INK,
@@ -54,7 +54,7 @@ def token_usage_png(df: pd.DataFrame, knobs: Sequence[str]) -> bytes:
 
 
 def _draw_tokens(df: pd.DataFrame, knobs: Sequence[str]) -> Any:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: keeps import workbench light (~0.5 s)
 
     labels = [column_label({k: row[k] for k in knobs}) or "all runs" for _, row in df.iterrows()]
     means = (

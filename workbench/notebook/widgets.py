@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from workbench.calls.session import Session, get_session
+from workbench.notebook.cellsweep import SweepDisplay
 from workbench.notebook.panelparts import (
     LABELLED,
     WIDE,
@@ -297,7 +298,6 @@ class SweepPanel(Panel):
                 sweep.wait(0)  # raises what made the run fail
             except Exception as exc:  # noqa: BLE001 - shown, and the rows so far still are
                 self._show_error(exc)
-            from workbench.notebook.cellsweep import SweepDisplay
 
             shown = SweepDisplay(sweep, resume="press Run again")  # as a %%chat sweep's
             df, self.table = shown.df, shown.table

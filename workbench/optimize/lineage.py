@@ -34,7 +34,7 @@ def stored_candidates(experiment: str, *, store: AnyStore) -> pd.DataFrame:
     (``score:NAME``, the latest run of each case), and ``cost_usd`` (its runs, not
     replays; a judge's calls are not counted here). Validation runs carry no lineage.
     ``experiment`` may be the name given to ``wb.optimize`` (``:optimize`` is added)."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     from workbench.scoring.table import read_scores  # pandas: not at import
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.checks import amount, whole
 from workbench.core.errors import BudgetExceededError, Interrupted, InvalidInputError
+from workbench.decide.paired import compare_runs
+from workbench.optimize.adapter import SweepAdapter
 from workbench.optimize.checks import required_variables
 from workbench.optimize.plan import price_search
 from workbench.optimize.result import OptimizeResult, Validation
@@ -162,7 +164,6 @@ def _parts(chosen: Sequence[str] | str | None, starting: Mapping[str, str | None
 def _run_gepa(search: Search, *, minibatch: int, seed: int) -> None:
     from gepa.api import optimize as gepa_optimize  # ~0.3 s of imports: only in a search
 
-    from workbench.optimize.adapter import SweepAdapter
 
     indices = list(range(len(search.train)))
     gepa_optimize(
@@ -182,8 +183,6 @@ def _run_gepa(search: Search, *, minibatch: int, seed: int) -> None:
 
 
 def _validate(search: Search, held: list[dict[str, Any]], *, alpha: float) -> Validation:
-    from workbench.decide.paired import compare_runs
-
     best = search.best()
     start = search.candidates[0]
     if best.id == start.id:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget.gate import refuse_above
+from workbench.calls.single import estimate
 from workbench.core.money import format_money
 
 if TYPE_CHECKING:
@@ -62,9 +63,9 @@ def _sum(*values: Decimal | None) -> Decimal | None:
 
 
 def price_search(search: Search, held: list[dict[str, Any]], *, minibatch: int) -> SearchPlan:
+    # deferred: keeps import workbench light (gepa.strategies.instruction_proposal ~82 ms)
     from gepa.strategies.instruction_proposal import InstructionProposalSignature
 
-    from workbench.calls.single import estimate
 
     seed = search.candidates[0].parts
     train = search.sweep_of(seed, search.train, budget=None).estimate()

@@ -4,11 +4,13 @@ validation on held-out cases (decided or not)."""
 
 from __future__ import annotations
 
+import difflib
 import html
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.figures import ThemedFigure
 from workbench.core.money import format_money
 from workbench.core.worddiff import DIFF_CSS, diff_html
 from workbench.optimize.lineage import stored_candidates
@@ -56,8 +58,6 @@ class TextDiff:
                 f"pre-wrap; line-height: 1.45'>{diff_html(self.before, self.after)}</div>")
 
     def __str__(self) -> str:
-        import difflib
-
         return "\n".join(difflib.unified_diff(self.before.splitlines(),
                                               self.after.splitlines(), "start", "best",
                                               lineterm=""))
@@ -102,7 +102,7 @@ class OptimizeResult:
     def candidates(self) -> pd.DataFrame:
         """One row per candidate: its texts, parent, status (seed, proposed, refused, and
         why refused), the reflection that proposed it, scores, cost and spend after it."""
-        import pandas as pd
+        import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
         best = self.search.best().id
         rows = []
@@ -135,7 +135,7 @@ class OptimizeResult:
     def plot(self, ax: Any = None) -> Any:
         """Score of each candidate over the dollars spent when it was scored; the best so
         far as a step line; refused candidates as crosses on the axis. Returns the Axes."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: keeps import workbench light (~0.6 s)
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.2))
@@ -163,7 +163,7 @@ class OptimizeResult:
         ax.set_xlabel("candidate (nothing was spent)" if free else "spent (USD)")
         ax.set_ylabel(f"score: {self.search.objective.name}")
         ax.set_title("candidates over spend")
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import MaxNLocator  # deferred: keeps import workbench light (~0.3 s)
 
         ax.xaxis.set_major_locator(MaxNLocator(5))  # dollar ticks with many digits crowd
         ax.legend(loc="best", fontsize=8)
@@ -171,9 +171,8 @@ class OptimizeResult:
 
     def figure(self) -> Any:
         """:meth:`plot` as a figure readable in both notebook themes."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: keeps import workbench light (~0.6 s)
 
-        from workbench.core.figures import ThemedFigure
 
         ax = self.plot()
         themed = ThemedFigure(ax.figure)

@@ -12,11 +12,13 @@ import inspect
 import json
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import InvalidInputError
+from workbench.core.errors import BudgetExceededError, InvalidInputError
 
 if TYPE_CHECKING:
     from workbench.calls.budget.estimate import Estimate
@@ -77,7 +79,6 @@ class Scorer:
         item's score (None, with a reason naming the scorer and the run)."""
         if len(items) <= 1 or calls.concurrency <= 1:
             return [safe_score(self, self.score, item) for item in items]
-        from concurrent.futures import ThreadPoolExecutor
 
         workers = min(calls.concurrency, len(items))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"scorer-{self.name}") as pool:
@@ -224,9 +225,6 @@ class PartialScores(Exception):
 def safe_score(scorer: Scorer, compute: Callable[[Item], Any], item: Item) -> Score:
     """``compute(item)``'s score, checked; when it raises or returns no score, a None score
     whose reason names the scorer, the run and the error (and a warning says so)."""
-    import warnings
-
-    from workbench.core.errors import BudgetExceededError
 
     run_id = str(item.run.get("run_id"))
     try:

@@ -13,7 +13,9 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from workbench.core.checks import whole
 from workbench.core.errors import InvalidInputError
+from workbench.core.tokens import count_tokens
 from workbench.scoring.base import Item, Score, Scorer
 
 __all__ = [
@@ -243,8 +245,6 @@ class _Length(Scorer):
             problems.append(f"{words} words > {high}")
         detail = f"{words} words"
         if most is not None:
-            from workbench.core.tokens import count_tokens
-
             tokens = count_tokens(item.output, str(item.run.get("model") or "gpt-4o"))
             detail += f", {tokens} tokens"
             if tokens > most:
@@ -262,8 +262,6 @@ def length(
 ) -> Scorer:
     """Yes when the output has between ``min_words`` and ``max_words`` words and at most
     ``max_tokens`` tokens (counted with the run's model's tokenizer)."""
-    from workbench.core.checks import whole
-
     bounds = {"min_words": min_words, "max_words": max_words, "max_tokens": max_tokens}
     for key, value in bounds.items():
         if value is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from workbench.scoring.table import latest_ids
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -24,8 +26,6 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
 def add_score_columns(frame: pd.DataFrame, store: AnyStore) -> pd.DataFrame:
     """``frame`` with one float column per scorer name that has scored any of its runs
     (NaN where a run has no score from it). Returns the frame unchanged when none has."""
-    from workbench.scoring.table import latest_ids
-
     if frame.empty or "run_id" not in frame.columns:
         return frame
     latest = latest_ids(store)

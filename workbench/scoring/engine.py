@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.calls.budget.estimate import Estimate
+from workbench.core.checks import amount
 from workbench.core.errors import BudgetExceededError, InvalidInputError
 from workbench.core.selection import runs_frame
 from workbench.scoring.base import Item, PartialScores, Scorer, as_scorers, safe_score
@@ -43,7 +44,7 @@ __all__ = [
 
 def records_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     """Run records as a runs-like DataFrame (what wb.score reads of them)."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     return pd.DataFrame([record.as_row() for record in records])
 
@@ -72,7 +73,7 @@ def runs_to_score(
     """The ok chat runs of ``data`` (a Sweep, a runs DataFrame, an experiment name, or a
     list of responses or run records) that have an output to score; a judge's own calls
     are left out. ``store`` holds the runs an experiment name means."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     # Until review/panel.py passes its store: a session is taken for the store it holds.
     store = store.store if hasattr(store, "store") else store
@@ -155,8 +156,6 @@ def score(
     expected cost is above it (or above the session's remaining budget). At most
     ``concurrency`` judge calls (or slow scorer calls) run at once.
     """
-    from workbench.core.checks import amount
-
     limit = None if budget is None else amount("budget", budget)
     calls = ModelCalls(session, concurrency=concurrency, budget=limit)
     return score_within(data, scorers, calls=calls, fresh=fresh)
@@ -175,7 +174,7 @@ def score_within(
     Runs whose stored score failed (no value) are scored again; good scores are kept and
     not paid again. A budget that stops the calls part-way stores the scores so far, and
     the unsent ones as failed ("budget: ..."), then raises."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     chosen = as_scorers(scorers)
     store = calls.store

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget.estimate import Estimate
+from workbench.core.checks import number, whole
 from workbench.core.errors import BadRequestError, InvalidInputError, WorkbenchError
 from workbench.scoring.base import Item, ModelScorer, PartialScores, Score
 from workbench.scoring.calls import ModelCalls, Outcome, PartialSend
@@ -90,7 +91,7 @@ class Judge(ModelScorer):
         name: str | None,
         api: str | None = None,
     ) -> None:
-        from workbench.core.checks import number, whole
+        # deferred: at the top, import workbench would load jinja2
         from workbench.core.templates import TemplateError, variables_of
 
         if not isinstance(rubric, str) or not rubric.strip():
@@ -141,6 +142,7 @@ class Judge(ModelScorer):
     def messages(self, item: Item) -> list[Message]:
         """The judge's request for one run (what the rubric sees: input, output,
         expected and the run's template variables)."""
+        # deferred: at the top, import workbench would load jinja2
         from workbench.core.templates import render
 
         namespace = {

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget.estimate import DEFAULT_MAX_TOKENS
 from workbench.scoring.base import Item, Scorer, as_scorers
+from workbench.scoring.columns import PREFIX
 
 # The engine (and through it the dispatcher, httpx, pandas) is imported where it is used:
 # ``import workbench`` loads this module for compact_row (compare.py) and must stay light.
@@ -206,7 +207,7 @@ def _compact(name: str, value: Any, passed: Any) -> str:
 
 def compact(scores: pd.DataFrame) -> list[str]:
     """Scores of one run as short labels: ``contains ✓``, ``judge 4``, ``similar 0.91``."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     # pd.isna: a judge without a threshold has no verdict, read back as pd.NA, whose
     # truth value raises (``passed != passed`` is NA too).
@@ -220,8 +221,6 @@ def compact(scores: pd.DataFrame) -> list[str]:
 
 def compact_row(run: Any) -> str:
     """The ``score:`` columns of one row of a runs table, as short labels."""
-    from workbench.scoring.columns import PREFIX
-
     labels = [
         _compact(str(key).removeprefix(PREFIX), value, None)
         for key, value in run.items()

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
 from workbench.scoring.columns import PREFIX, add_score_columns
+from workbench.scoring.engine import runs_to_score
+from workbench.scoring.table import latest_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,8 +30,6 @@ def scorer_name(scorer: str) -> str:
 def scored_frame(data: Any, scorer: str | None, store: AnyStore, what: str) -> pd.DataFrame:
     """The ok chat runs of ``data`` with their ``score:`` columns and, for ``scorer``, a
     ``passed`` column (pandas boolean, NA where the run has no score)."""
-    from workbench.scoring.engine import runs_to_score
-
     frame: pd.DataFrame = runs_to_score(data, store)
     frame = add_score_columns(
         frame.drop(columns=[c for c in frame.columns if str(c).startswith(PREFIX)]),
@@ -53,8 +53,6 @@ def scored_frame(data: Any, scorer: str | None, store: AnyStore, what: str) -> p
 def stored_passes(store: AnyStore, name: str) -> dict[str, bool | None]:
     """run_id -> passed of the latest definition of scorer ``name``. A score stored
     without a verdict passes when its value is 1 or more (a yes/no scorer's 1)."""
-    from workbench.scoring.table import latest_ids
-
     scorer_id = latest_ids(store).get(name)
     if scorer_id is None:
         return {}

@@ -37,6 +37,7 @@ from workbench.store.frames import (
     ColumnKind,
     runs_frame_from_columns,
 )
+from workbench.store.sqlite_arrow import _typed
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -100,7 +101,7 @@ def _in_child(
 ) -> pa.Table | Path | None:
     """Run :mod:`workbench.store.sqlite_arrow` in a child process (see there why)."""
     try:
-        import pyarrow as pa
+        import pyarrow as pa  # optional: the except branch handles its absence
     except ImportError:
         return None
     scratch = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -184,8 +185,8 @@ def _text_array(column: pa.ChunkedArray) -> Any:
 
 def _text_objects(chunk: pa.Array) -> np.ndarray[Any, Any]:
     """str-or-None objects; a column of few distinct values makes each string once."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     size = len(chunk)
     sample = chunk.slice(0, 2_000)
@@ -230,6 +231,7 @@ class PostgresArrowReader:
         """The rows of ``runs`` matching ``where`` (``?`` placeholders), typed; ``None``
         when the driver is missing or fails (the store then reads with psycopg)."""
         try:
+            # optional: the except branch handles its absence
             import adbc_driver_postgresql.dbapi as dbapi
         except ImportError:
             return None
@@ -252,7 +254,6 @@ class PostgresArrowReader:
                 with gc_paused(), self._conn.cursor() as cur:
                     cur.execute(sql, bound or None)
                     table = cur.fetch_arrow_table()
-                from workbench.store.sqlite_arrow import _typed
 
                 kinds: dict[str, str] = {name: COLUMN_KINDS[name] for name in COLUMNS}
                 return _typed([_empty_table() if table.num_rows == 0 else table], kinds)
@@ -272,7 +273,7 @@ class PostgresArrowReader:
 
 
 def _empty_table() -> pa.Table:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     types = {"text": pa.string, "int": pa.int64, "float": pa.float64, "bool": pa.int64,
              "datetime": pa.string}

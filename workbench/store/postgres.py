@@ -133,7 +133,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         if newer := unknown_migrations(conn):
             self._refusal = str(newer_store_error(self.url.masked, newer))
             return
-        import psycopg
+        import psycopg  # deferred: keeps import workbench light (psycopg ~0.1 s)
 
         try:
             apply_pending(conn, self.url.masked)
@@ -174,7 +174,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         refuse_nul_requests(records, self.url.masked)
         if self._refusal is not None:
             raise StoreError(self._refusal)
-        import psycopg
+        import psycopg  # deferred: keeps import workbench light (psycopg ~0.1 s)
 
         probe = record_to_row(
             RunRecord(
@@ -400,7 +400,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     # ------------------------------------------------------------------ plumbing
 
     def _connection(self) -> psycopg.Connection[Any]:
-        import psycopg
+        import psycopg  # deferred: keeps import workbench light (psycopg ~0.1 s)
 
         with self._lock:
             if self._closed:
@@ -434,7 +434,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``work(connection)`` under the lock; a lost connection is reopened and the work
         retried for up to ``reconnect_s`` seconds. Errors become one-line StoreErrors."""
-        import psycopg
+        import psycopg  # deferred: keeps import workbench light (psycopg ~0.1 s)
 
         give_up = time.monotonic() + self.reconnect_s
         delay = 0.1
@@ -462,7 +462,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def _error(self, exc: BaseException) -> StoreError:
         """One line naming the masked URL, what went wrong and the fix."""
-        import psycopg
+        import psycopg  # deferred: keeps import workbench light (psycopg ~0.1 s)
 
         reason = self._reason(exc)
         lowered = reason.lower()

@@ -68,8 +68,8 @@ def read_runs(path: Path) -> pd.DataFrame:
     """Read a file written by :func:`write_runs` (or by hand) into a typed runs frame."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+        import pyarrow.parquet as pq  # deferred: keeps import workbench light (~0.2 s)
 
         # Int64 for whole-number columns, as written: through float64 (pandas' default
         # for a column with nulls) a seed of 2**63 - 1 would come back rounded.

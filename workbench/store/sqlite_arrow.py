@@ -72,7 +72,7 @@ class _ArrowFile:
     """A sink that writes an Arrow IPC file, opened on the first batch."""
 
     def __init__(self, path: str, schema: pa.Schema) -> None:
-        import pyarrow as pa
+        import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
         self.path = path
         self._sink = pa.OSFile(path, "wb")
@@ -88,7 +88,7 @@ class _ArrowFile:
 
 def arrow_schema(kinds: dict[str, str]) -> pa.Schema:
     """The Arrow type of each column kind."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     types = {
         "text": pa.string(),
@@ -113,7 +113,7 @@ def read_table(
     typed (string, int64, float64, bool, timestamp[us, UTC]) and ordered by run_id; None
     when a rowid-split read (from ``split_rows`` rows on) finds fewer rows than the table
     counts."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     parts = read_parts(uri, kinds, where, params, limit, split_rows, lambda _: _Collected())
     if parts is None:
@@ -159,7 +159,7 @@ def in_order(parts: Sequence[Part]) -> bool:
 
 
 def sort_by_run_id(table: pa.Table) -> pa.Table:
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     return table.take(pc.sort_indices(table.column("run_id")))
 
@@ -167,7 +167,7 @@ def sort_by_run_id(table: pa.Table) -> pa.Table:
 def _parts(uri: str, split_rows: int) -> tuple[int, list[tuple[int, int]]]:
     """How many rows the table has and the rowid ranges that split it for the readers
     (runs are only ever appended, with growing rowids)."""
-    import adbc_driver_sqlite.dbapi as dbapi
+    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
 
     with dbapi.connect(uri) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*), IFNULL(MIN(rowid), 0), IFNULL(MAX(rowid), 0) FROM runs")
@@ -185,8 +185,8 @@ def _read(
     queries: Sequence[tuple[str, list[Any]]],
     sink: Callable[[int], BatchSink],
 ) -> list[Part]:
-    import adbc_driver_sqlite.dbapi as dbapi
-    import pyarrow.compute as pc
+    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
+    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
     columns = ", ".join(kinds)
@@ -240,15 +240,15 @@ def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
 
 
 def _typed_batch(batch: pa.RecordBatch, kinds: dict[str, str], schema: pa.Schema) -> pa.RecordBatch:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     columns = [_typed_column(batch.column(i), kind) for i, kind in enumerate(kinds.values())]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _typed_column(column: Any, kind: str) -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     if kind == "bool":
         return pc.not_equal(column, 0)  # SQLite's 0/1
@@ -263,8 +263,8 @@ def _typed_column(column: Any, kind: str) -> Any:
 def _typed(tables: list[pa.Table], kinds: dict[str, str]) -> pa.Table:
     """Tables read by a driver (PostgreSQL's) as one table of the documented Arrow types,
     ordered by run_id."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     columns = [_typed_column(table.column(name), kind) for name, kind in kinds.items()]
@@ -286,7 +286,7 @@ def main(argv: Sequence[str]) -> int:
         )
         if table is None:
             return 3
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # deferred: keeps import workbench light (~0.2 s)
 
         pq.write_table(table, out)
         return 0

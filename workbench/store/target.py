@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from workbench.api.providers import CONFIG_FILE, _read_toml
 from workbench.core.errors import ConfigurationError
 
 __all__ = ["StoreURL", "as_target", "is_postgres_url", "configured_target", "DEFAULT_STORE"]
@@ -151,8 +152,6 @@ def as_target(target: str | os.PathLike[str] | StoreURL) -> str | StoreURL:
 
 
 def _toml_store_table(directory: Path | None = None) -> dict[str, object]:
-    from workbench.api.providers import CONFIG_FILE, _read_toml
-
     path = (directory or Path.cwd()) / CONFIG_FILE
     if not path.is_file():
         return {}

@@ -48,7 +48,7 @@ class UnsavedRun:
 def fallback_paths(store: Path) -> list[Path]:
     """Where refused rows go, in order: beside the store, then the user's data folder
     (for when the store's own disk or folder is what refuses them)."""
-    import platformdirs
+    import platformdirs  # deferred: keeps import workbench light (platformdirs ~8 ms)
 
     return [
         store.with_name(f"{store.stem}.unsaved.jsonl"),
@@ -57,6 +57,7 @@ def fallback_paths(store: Path) -> list[Path]:
 
 
 def _json_row(record: RunRecord, store: Path | str, reason: str) -> dict[str, Any]:
+    # deferred: at the top, import workbench would load numpy, pandas, pyarrow
     from workbench.store.frames import iso_utc
 
     row: dict[str, Any] = {name: getattr(record, name) for name in COLUMNS}

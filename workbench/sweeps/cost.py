@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.budget.estimate import Estimate
+from workbench.calls.dispatch import Job
 from workbench.core.tokens import encoding_name_for, get_encoding
 from workbench.sweeps.hooks import estimate_notes
 
 if TYPE_CHECKING:
-    from workbench.calls.dispatch import Job
     from workbench.calls.session import PreparedChat, Session
     from workbench.calls.warmup import WarmUp
     from workbench.scoring.live import LiveScoring
@@ -133,7 +133,6 @@ class SweepCosting:
         # Done by now, unless s.run() came right after planning; the tokenizers are waited
         # for only by a priced sweep (_estimates): the first calls go while they load.
         self._warm.wait_modules()
-        from workbench.calls.dispatch import Job
 
         store = self.session.store
         here = store.runs(sweep_id=self.sweep_id, status="ok")

@@ -12,8 +12,20 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.calls.prepare import build_chat, check_chat_input
+from workbench.core.checks import sendable
 from workbench.core.errors import InvalidInputError
-from workbench.core.templates import TemplateError, render, variables_of
+from workbench.core.gcpause import gc_paused
+from workbench.core.identity import STREAM_ONLY_KEYS, canonical_json
+from workbench.core.templates import (
+    TemplateError,
+    is_template,
+    parse_template,
+    render,
+    variables_of,
+)
+from workbench.core.tokens import count_chat_tokens
+from workbench.scoring.datasets import case_variables, mark_run, template_columns
 from workbench.sweeps.grid import GridPoint, expand
 
 if TYPE_CHECKING:
@@ -93,9 +105,8 @@ _CHECKED_POINTS = 64
 def _plain_parts(template: str) -> list[tuple[bool, str]] | None:
     """A template made only of text and ``{{name}}`` as (is_text, text or name) parts;
     None for anything else (filters, loops, attributes...) or a template with no names."""
-    from jinja2 import nodes
+    from jinja2 import nodes  # deferred: keeps import workbench light (jinja2 ~43 ms)
 
-    from workbench.core.templates import is_template, parse_template
 
     if not is_template(template):
         return None
@@ -133,8 +144,6 @@ class Shape:
         template: str,
         dataset: Dataset | None,
     ) -> None:
-        from workbench.calls.prepare import check_chat_input
-
         names = {"model": routing.get("model"), "provider": routing.get("provider"),
                  "system": system_text, "experiment": experiment}
         self.params = check_chat_input(_PLACEHOLDER, names, False, dict(knobs))
@@ -158,8 +167,6 @@ class Shape:
 
     def build(self, prompt: str, sample_index: int, variables: Mapping[str, Any] | None
               ) -> PreparedChat:
-        from workbench.calls.prepare import build_chat
-
         prepared = build_chat(
             prompt, provider=self.provider, model=self.model, experiment=self.experiment,
             system=self.system_text, sample_index=sample_index, template=self.template,
@@ -173,7 +180,6 @@ class Shape:
         """The request hash of this shape's call of ``prompt`` (see :func:`request_hash`)."""
         if self._around is None:
             return self.build(prompt, 0, None).record.request_hash
-        from workbench.core.checks import sendable
 
         sendable("The user message", prompt)  # what build_chat checks of each message
         before, after = self._around
@@ -188,8 +194,6 @@ class Shape:
     def base_tokens(self) -> int:
         """Prompt tokens of the request with an empty prompt (system, role, priming)."""
         if self._base_tokens is None:
-            from workbench.core.tokens import count_chat_tokens
-
             messages = [dict(m) for m in self.prototype.body["messages"]]
             messages[-1]["content"] = ""
             self._base_tokens = count_chat_tokens(messages, self.model)
@@ -205,8 +209,6 @@ _PLACEHOLDER = "workbench-prompt-placeholder-5d0c3e8a9b1f4c27"
 def _split_around(provider: str, body: Mapping[str, Any]) -> tuple[str, str]:
     """The canonical JSON of the request (as :func:`request_hash` hashes it) before and
     after the placeholder prompt's JSON string."""
-    from workbench.core.identity import STREAM_ONLY_KEYS, canonical_json
-
     asked = {k: v for k, v in body.items() if k not in STREAM_ONLY_KEYS}
     text = canonical_json({"provider": provider, "body": asked})
     before, _, after = text.partition(json.dumps(_PLACEHOLDER, ensure_ascii=False))
@@ -249,8 +251,6 @@ class PlannedRun:
             used = {**self._fixed, **self.point.variables}
             prepared = shape.build(self.prompt, self.point.sample_index, used)
             if shape.dataset is not None and self.point.case is not None:
-                from workbench.scoring.datasets import mark_run
-
                 mark_run(prepared.record, shape.dataset, self.point.case)
             self._prepared = prepared
         return self._prepared
@@ -258,8 +258,6 @@ class PlannedRun:
 
 def plan_runs(*args: Any, **kwargs: Any) -> list[PlannedRun]:
     """See :func:`_plan_runs`; the collector is paused meanwhile (:mod:`gcpause`)."""
-    from workbench.core.gcpause import gc_paused
-
     with gc_paused():
         return _plan_runs(*args, **kwargs)
 
@@ -291,8 +289,6 @@ def _plan_runs(
     texts = [s for s in systems if isinstance(s, str)]
     swept, cases = list(variables), None
     if dataset is not None:
-        from workbench.scoring.datasets import case_variables, template_columns
-
         swept = template_columns(dataset, [template, *texts], context)
         cases = case_variables(dataset, swept)
     prompts = Prompts(template, texts, swept, context)
@@ -358,7 +354,7 @@ def _planning_bar(total: int) -> Any:
     """A tqdm.auto bar (a widget in a notebook, text in a terminal) for a long plan."""
     if total < PROGRESS_FROM:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # deferred: keeps import workbench light (tqdm.auto ~78 ms)
 
     return tqdm(total=total, desc="planning", unit="run", dynamic_ncols=True)
 
@@ -399,7 +395,7 @@ def sweep_id_of(experiment: str, plan: Sequence[PlannedRun], *, fresh: bool) -> 
 def points_frame(plan: Sequence[PlannedRun]) -> pd.DataFrame:
     """The planned runs in order: point, variables, knobs, sample_index, provider, model,
     prompt, request_hash (and item_id in a dataset sweep)."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     rows = []
     for planned in plan:

@@ -15,8 +15,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.finish import finish_note
 from workbench.core.htmltable import TableRow, html_table
-from workbench.core.money import NO_MATHS_CLASS
+from workbench.core.money import NO_MATHS_CLASS, format_money
+from workbench.core.pricing import is_estimated
 from workbench.sweeps.grid import GridPoint
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def rows_by_point(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     ``points`` the table does not have (``point``, template variables, other knobs) are
     added.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     if rows.empty:
         return rows.assign(point=pd.Series(dtype="int64"))
@@ -99,10 +101,6 @@ def _fold(text: str) -> str:
 def cell_note(row: Mapping[str, Any]) -> str:
     """A run's small print for a table cell: a first line of flags (``⚠ cut at 40
     tokens``, ``refused``, ``error``) when any, then ``tokens · cost · latency``."""
-    from workbench.core.finish import finish_note
-    from workbench.core.money import format_money
-    from workbench.core.pricing import is_estimated
-
     def known(name: str) -> Any:
         value = row.get(name)
         return None if value is None or (isinstance(value, float) and value != value) else value
@@ -132,7 +130,7 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
     """The table as HTML with every cell in full (escaped, long ones folded), scrolling
     sideways within the output; ``notes`` (same shape, from :func:`cell_note`) adds each
     cell's small print."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     def cell(value: object, note: object = None) -> str:
         if value is None or (isinstance(value, float) and value != value):
@@ -178,7 +176,7 @@ def side_by_side(
     columns the knob combinations (with ``#sample`` when repeated); cells without a row
     (not run yet) are None.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     cells: dict[tuple[Any, ...], dict[str, Any]] = {}
     shown = varying_knobs([point.knobs for point, _, _ in plan])

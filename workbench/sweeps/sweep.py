@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from workbench.calls.background import BackgroundLoop
 from workbench.calls.budget.charge import SweepSpend
+from workbench.calls.dispatch import Dispatcher, attempt_of
 from workbench.calls.progress import ProgressBar, SharedProgress, SweepProgress
 from workbench.calls.session import Session
 from workbench.calls.warmup import WarmUp
@@ -33,6 +34,9 @@ from workbench.core.errors import InvalidInputError, SweepInterrupted
 from workbench.core.knobs import check as check_knob
 from workbench.core.knobs import checked as checked_knobs
 from workbench.core.record import LINEAGE_COLUMNS
+from workbench.scoring.datasets import as_dataset
+from workbench.scoring.live import LiveScoring
+from workbench.sweeps.batch import SweepBatches
 from workbench.sweeps.cost import SweepCosting, _Work
 from workbench.sweeps.hooks import stopping_rule
 from workbench.sweeps.plan import (
@@ -50,8 +54,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.scoring.datasets import Dataset
-    from workbench.scoring.live import LiveScoring
-    from workbench.sweeps.batch import SweepBatches
 
     # What vars= takes: value lists per name (a product), or test cases (one point a row).
     VarsInput: TypeAlias = (
@@ -171,8 +173,6 @@ class Sweep(SweepCosting, SweepResults):
         self.grid = {name: _knob_values(name, values) for name, values in (grid or {}).items()}
         self.dataset: Dataset | None = None  # the test cases, when vars= gave some
         if variables is not None and not isinstance(variables, Mapping):
-            from workbench.scoring.datasets import as_dataset
-
             self.dataset, variables = as_dataset(variables, expected=expected), None
         elif expected is not None:
             raise InvalidInputError(
@@ -192,8 +192,6 @@ class Sweep(SweepCosting, SweepResults):
         self.experiment = experiment or self.session.experiment
         self.scoring: LiveScoring | None = None
         if scorers is not None:
-            from workbench.scoring.live import LiveScoring
-
             # checked before any call; slow scorers and judge calls at the sweep's concurrency
             self.scoring = LiveScoring(scorers, self.session, concurrency=concurrency)
         self._plan = plan_runs(
@@ -285,7 +283,6 @@ class Sweep(SweepCosting, SweepResults):
         return work
 
     async def _execute(self, work: _Work, on_progress: ProgressCallback | None) -> None:
-        from workbench.calls.dispatch import Dispatcher, attempt_of
         scoring = self.scoring
         # This run's calls and its scorers' model calls, against its budget and the session's.
         spend = SweepSpend(self.budget, self.session.spend)
@@ -348,8 +345,6 @@ class Sweep(SweepCosting, SweepResults):
     def batch(self) -> SweepBatches:
         """The sweep's Batch API side (:mod:`workbench.sweeps.batch`)."""
         if self._batch is None:
-            from workbench.sweeps.batch import SweepBatches
-
             self._batch = SweepBatches(self)
         return self._batch
 

@@ -8,11 +8,16 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.pricing import CustomPrice
+from workbench.core.pricing import quote as table_quote
+from workbench.core.tokens import count_chat_tokens, count_tokens
 from workbench.core.usage import Usage
 
 if TYPE_CHECKING:
     from workbench.api.providers import Provider
-    from workbench.core.pricing import CustomPrice, PriceQuote
+    from workbench.core.pricing import (
+        PriceQuote,
+    )
     from workbench.core.record import RunRecord
     from workbench.store import AnyStore
 
@@ -21,8 +26,6 @@ __all__ = ["custom_prices", "quote", "price_into", "counted_chat_usage"]
 
 def custom_prices(store: AnyStore) -> dict[str, CustomPrice]:
     """The prices set with ``wb.set_price``, kept in the store."""
-    from workbench.core.pricing import CustomPrice
-
     return {m: CustomPrice(*p) for m, p in store.prices().items()}
 
 
@@ -36,8 +39,6 @@ def quote(
 ) -> PriceQuote:
     """The price of ``usage`` on ``model`` at ``provider``; ``batch=True``: the Batch
     API's price."""
-    from workbench.core.pricing import quote as table_quote
-
     return table_quote(
         model,
         usage,
@@ -74,8 +75,6 @@ def price_into(
 
 def counted_chat_usage(messages: list[Any], model: str, text: str) -> Usage:
     """The usage of an answer the server gave none for, counted here (and marked so)."""
-    from workbench.core.tokens import count_chat_tokens, count_tokens
-
     prompt = count_chat_tokens(messages, model)
     completion = count_tokens(text, model)
     return Usage(prompt, completion, None, None, prompt + completion, counted=True)

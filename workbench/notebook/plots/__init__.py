@@ -63,8 +63,8 @@ def tokens(
     data: Any, by: str | None = "temperature", hue: str | None = "model", *, ax: Axes | None = None
 ) -> Axes:
     """Mean prompt (hatched) and completion tokens per run, one stacked bar per group."""
-    import numpy as np
-    from matplotlib.patches import Patch
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    from matplotlib.patches import Patch  # deferred: keeps import workbench light (~0.3 s)
 
     df = plottable_runs(data)
     groups, labels = group_codes(df, by)
@@ -99,7 +99,7 @@ def tokens(
 def cost(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
     """Total dollars per group (bars), dollars per priced run (printed on each bar), and
     runs whose price is unknown (hatched, with a count): unknown is never drawn as $0."""
-    import numpy as np
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
     df = plottable_runs(data, kind=None)  # embedding calls cost money too
     groups, labels = group_codes(df, by)
@@ -170,9 +170,9 @@ def length(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Ax
 def outcomes(data: Any, by: str | None = "model", *, ax: Axes | None = None) -> Axes:
     """How the runs of each group ended, counted: each finish reason, ``refusal`` (the
     model declined: not an empty answer), ``empty`` (no text, no tool call) and ``error``."""
-    import numpy as np
-    import pandas as pd
-    from matplotlib.ticker import MaxNLocator
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
+    from matplotlib.ticker import MaxNLocator  # deferred: keeps import workbench light (~0.3 s)
 
     frame = runs_of(data)
     ok = plottable_runs(frame)
@@ -209,7 +209,7 @@ def _outcome(row: Any) -> str:
 
 
 def _refused(df: pd.DataFrame) -> pd.Series:
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     if "refusal" not in df:
         return pd.Series(False, index=df.index)
@@ -225,7 +225,7 @@ def diversity(
     Outputs are embedded with ``wb.embed`` (``model``: its embedding model), so vectors
     are cached and the call is logged like any other.
     """
-    import numpy as np
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
     df = answered(plottable_runs(data))
     groups, labels = group_codes(df, by)
@@ -257,8 +257,8 @@ def heatmap(
 ) -> Axes:
     """A grid of ``x`` by ``y`` knobs, each cell the ``agg`` (mean, median, ...) of ``value``
     (a score column too: ``value="score:judge"``)."""
-    import numpy as np
-    import pandas as pd
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     df = scored_runs(data, value) if value.startswith("score:") else plottable_runs(data)
     xs, x_labels = group_codes(df, x)
@@ -292,7 +292,7 @@ def embeddings(
     ``data`` is an embed result (anything with ``.texts`` and ``.vectors``) or runs, whose
     outputs are then embedded with ``wb.embed`` and coloured by the ``hue`` column.
     """
-    import numpy as np
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
     hues: Codes | None = None
     if hasattr(data, "texts") and hasattr(data, "vectors"):
@@ -329,7 +329,10 @@ def _embed(texts: list[str], model: str | None) -> Any:
     """``wb.embed`` of ``texts``: cached and logged like any call. Here, not at the top:
     the embedding client and the session load only when a plot embeds (``wb.plots`` is
     the top floor, so it reaches the session)."""
+    # local: keeps the name out of the package's namespace
     from workbench.calls.embedding import embed
+
+    # local: keeps the name out of the package's namespace
     from workbench.calls.session import get_session
 
     return embed(get_session(), texts, model=model)
@@ -339,7 +342,10 @@ def logprobs(run: Any) -> LogprobsView:
     """A run's answer token by token, each shaded by its probability, alternatives on
     hover and listed (an HTML view, not Axes). ``run``: a ChatResponse, a %%chat result,
     a row of ``wb.runs()`` or a run_id, asked with ``logprobs=True`` / ``--logprobs N``."""
+    # local: keeps the name out of the package's namespace
     from workbench.calls.logprobs import logprobs_view
+
+    # local: keeps the name out of the package's namespace
     from workbench.calls.session import get_session
 
     # The top floor reaches the session; logprobs is given the store's lookup.
@@ -369,6 +375,7 @@ def pareto(
 def paired(result: Any, *, ax: Axes | None = None) -> Axes:
     """The per-pair differences of a ``wb.compare_runs`` result, and their mean with its
     95 % interval."""
+    # local: keeps the name out of the package's namespace
     from workbench.decide.paired import paired_plot
 
     return paired_plot(result, ax=ax)

@@ -45,7 +45,7 @@ def plottable_runs(data: Any, kind: str | None = "chat") -> pd.DataFrame:
     where its original is in the frame too, and replays of one request count once, so
     re-running a notebook does not make its outputs look less diverse.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     df = runs_of(data)
     keep = df["status"].eq("ok") if "status" in df else pd.Series(True, index=df.index)
@@ -70,7 +70,7 @@ def group_codes(df: pd.DataFrame, column: str | None) -> tuple[Codes, list[str]]
     """Each row's group number and the groups' labels, numbers in numeric order and the
     runs where the knob was not sent last (``None``: one group of all runs)."""
     if column is None:
-        import numpy as np
+        import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
 
         return np.zeros(len(df), dtype=np.int64), ["all runs"]
     codes, values = groups(df, column)
@@ -84,7 +84,7 @@ def group_label(value: Any) -> str:
 
 
 def palette(n: int) -> list[Any]:
-    import matplotlib as mpl
+    import matplotlib as mpl  # deferred: keeps import workbench light (matplotlib ~0.3 s)
 
     palette = mpl.colormaps["tab10" if n <= 10 else "viridis"]
     return [palette(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
@@ -93,7 +93,7 @@ def palette(n: int) -> list[Any]:
 def new_axes(ax: Axes | None, slots: int = 1) -> Axes:
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: keeps import workbench light (~0.6 s)
 
     width = min(14.0, max(7.5, 4.0 + 0.3 * slots))  # wider for many groups, within reason
     _, new = plt.subplots(figsize=(width, 4.8), layout="constrained")
@@ -125,8 +125,8 @@ def box_plot(
     ax: Axes | None, df: pd.DataFrame, by: str | None, series: list[tuple[str, pd.Series]]
 ) -> Axes:
     """Side-by-side boxes (one per series) for each group, with the runs as dots when few."""
-    import numpy as np
-    from matplotlib.patches import Patch
+    import numpy as np  # deferred: keeps import workbench light (numpy ~0.2 s)
+    from matplotlib.patches import Patch  # deferred: keeps import workbench light (~0.3 s)
 
     groups, labels = group_codes(df, by)
     ax = new_axes(ax, len(labels) * len(series))

@@ -26,13 +26,13 @@ from workbench.notebook.review.store import (
     read_preferences,
     win_rate,
 )
+from workbench.notebook.review.widget import ReviewWidget
 from workbench.scoring.engine import expected_for, runs_to_score
 from workbench.scoring.table import read_scores
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.notebook.review.widget import ReviewWidget
     from workbench.store import AnyStore
 
 __all__ = ["ReviewPanel", "Case", "pair_key", "blind_swap"]
@@ -172,7 +172,7 @@ class ReviewPanel:
 
     def preferences(self) -> pd.DataFrame:
         """This rater's latest preference per pair shown in the panel."""
-        import pandas as pd
+        import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
         frame = read_preferences(self._ratings_store())
         pairs = {(c.run_id, str(c.other["run_id"])) for c in self.cases if c.other is not None}
@@ -362,8 +362,6 @@ class ReviewPanel:
     def widget(self) -> ReviewWidget:
         """The notebook widget (made once)."""
         if self._widget is None:
-            from workbench.notebook.review.widget import ReviewWidget
-
             self._widget = ReviewWidget(
                 scale=self.scale if self.scale == "pass/fail" else list(self.scale)
             )
@@ -372,7 +370,7 @@ class ReviewPanel:
         return self._widget
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # deferred: keeps import workbench light (~72 ms)
 
         display(self.widget())  # type: ignore[no-untyped-call]
 

@@ -58,7 +58,7 @@ def rate(
 
 def score_history(store: AnyStore, *, run_id: str | None = None) -> pd.DataFrame:
     """Replaced scores, oldest first: the score columns plus ``replaced_at``."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     rows = store.score_history_rows(run_id)
     frame = scores_frame([row[:-1] for row in rows])
@@ -85,7 +85,7 @@ def add_preference(
 
 def read_preferences(store: AnyStore, *, latest: bool = True) -> pd.DataFrame:
     """The preferences, oldest first; ``latest`` keeps the last one per pair and rater."""
-    import pandas as pd
+    import pandas as pd  # deferred: keeps import workbench light (pandas ~0.5 s)
 
     rows = store.preference_rows()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=list(PREFERENCE_COLUMNS),
