@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -26,6 +27,11 @@ def pytest_configure(config: pytest.Config) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="workbench-tests-"))
     os.environ["WORKBENCH_STORE"] = str(scratch / "notebooks.db")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # Python keeps an ignored SIGINT: then no Ctrl-C test can raise KeyboardInterrupt
+    # (seen with `make test &`). Tests of Ctrl-C need Python's own handler.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
