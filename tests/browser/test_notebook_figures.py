@@ -34,10 +34,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(
 
 NOTEBOOKS = REPO / "notebooks"
 EVERY = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
-# The notebooks with a figure (wb.plots, board.plot(), an %%embed heatmap).
+# The notebooks with a figure (wb.plots, board.plot(), result.figure(), an %%embed heatmap).
 DRAWING = sorted(
     path.stem for path in NOTEBOOKS.glob("*.ipynb")
-    if any(word in path.read_text() for word in ("wb.plots.", ".plot()", "%%embed"))
+    if any(word in path.read_text()
+           for word in ("wb.plots.", ".plot()", ".figure()", "%%embed"))
 )
 
 

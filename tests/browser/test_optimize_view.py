@@ -1,6 +1,6 @@
 """wb.optimize's result in a real JupyterLab, light and dark: the summary with the diff of
 the best prompt, and the score-over-spend figure (dark-adapted by core.figures). From the
-DOM: the diff marks words, the figure is an image inside .wb-figure; screenshots go to
+DOM: the diff marks words, the figure is an image in its output; screenshots go to
 ``test-artifacts/optimize-<view>-<theme>.png`` to be looked at."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SUMMARY, FIGURE = 1, 2
 def views(lab: Lab, chromium: Any, theme: str) -> Iterator[RunCells]:
     with run_cells(lab, chromium, CELLS, "optimize", theme) as run:
         assert run.errors() == []
-        run.page.wait_for_selector(".wb-figure img", timeout=300_000)
+        run.page.wait_for_selector(".jp-OutputArea-output img", timeout=120_000)
         yield run
 
 
@@ -38,7 +38,7 @@ def test_the_summary_and_the_figure_show_in_both_themes(views: RunCells) -> None
     summary = views.output(SUMMARY)
     assert "candidates, best #" in summary.inner_text()
     assert "validation" in summary.inner_text()
-    image = views.output(FIGURE).locator(".wb-figure img")
+    image = views.output(FIGURE).locator(".jp-OutputArea-output img")
     assert image.count() == 1 and image.evaluate("n => n.naturalWidth") > 300
     views.screenshot(SUMMARY, "optimize-summary")
     views.screenshot(FIGURE, "optimize-figure")

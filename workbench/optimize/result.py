@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.figures import ThemedFigure
+from workbench.core.figures import ThemedFigure, adopt
 from workbench.core.money import format_money
 from workbench.core.worddiff import DIFF_CSS, diff_html
 from workbench.optimize.lineage import stored_candidates
@@ -167,12 +167,11 @@ class OptimizeResult:
 
         ax.xaxis.set_major_locator(MaxNLocator(5))  # dollar ticks with many digits crowd
         ax.legend(loc="best", fontsize=8)
-        return ax
+        return adopt(ax)  # follows the notebook's theme, shown bare or assigned
 
     def figure(self) -> Any:
         """:meth:`plot` as a figure readable in both notebook themes."""
         import matplotlib.pyplot as plt  # deferred: keeps import workbench light (~0.6 s)
-
 
         ax = self.plot()
         themed = ThemedFigure(ax.figure)
