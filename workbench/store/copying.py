@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS
+from workbench.store.batches import BATCH_COLUMNS
 from workbench.store.frames import EXPORT_SUFFIXES, frame_to_rows
 from workbench.store.messages import one_line
 from workbench.store.nul import split_nul_rows
@@ -85,24 +86,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "batches",
-        (
-            "batch_id",
-            "provider",
-            "sweep_id",
-            "experiment",
-            "input_file_id",
-            "status",
-            "created_at",
-            "custom_ids",
-            "output_file_id",
-            "error_file_id",
-            "total",
-            "completed",
-            "failed",
-            "ended_at",
-            "collected_at",
-            "message",
-        ),
+        BATCH_COLUMNS,  # the ledger's columns, listed once in store/batches.py
         ("batch_id",),
     ),
     Table(
