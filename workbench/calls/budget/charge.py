@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from workbench.calls.budget.gate import stopped
+from workbench.calls.budget.gate import SessionLimit, stopped
 from workbench.core.money import format_money
-
-if TYPE_CHECKING:
-    from workbench.calls.budget.session_budget import SessionBudget
 
 __all__ = ["Spend", "SweepSpend"]
 
@@ -27,7 +23,7 @@ class Spend:
         self,
         what: str,
         budget: Decimal | None,
-        session: SessionBudget | None = None,
+        session: SessionLimit | None = None,
         *,
         within: Spend | None = None,
         kept: str = "the runs and scores so far are kept",
@@ -96,5 +92,5 @@ class Spend:
 class SweepSpend(Spend):
     """A sweep's own spend against its ``budget=`` and the session's (see :class:`Spend`)."""
 
-    def __init__(self, budget: Decimal | None, session: SessionBudget | None = None) -> None:
+    def __init__(self, budget: Decimal | None, session: SessionLimit | None = None) -> None:
         super().__init__("Sweep", budget, session)

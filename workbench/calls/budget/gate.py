@@ -15,17 +15,17 @@ Only what can be lowered (the first words of the fix) depends on what was refuse
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from workbench.core.errors import BudgetExceededError
 from workbench.core.money import format_money
 
 if TYPE_CHECKING:
     from workbench.calls.budget.estimate import Estimate
-    from workbench.calls.budget.session_budget import SessionBudget
 
 __all__ = [
-    "refuse_over_budget", "refuse_above", "refused", "stopped", "RAISE_SESSION", "SHRINK",
+    "SessionLimit", "refuse_over_budget", "refuse_above", "refused", "stopped",
+    "RAISE_SESSION", "SHRINK",
 ]
 
 RAISE_SESSION = "wb.configure(budget=...)"
@@ -39,6 +39,18 @@ SHRINK = {
     "Scoring": "score fewer runs",
     "Optimization": "use fewer cases or a smaller max_tokens=...",
 }
+
+
+class SessionLimit(Protocol):
+    """What the gate and a piece of work's :class:`~.charge.Spend` ask of the session's
+    budget (:class:`~.session_budget.Budget` is the one implementation). A protocol here,
+    so the refusals and the spend need not import the budget that uses them."""
+
+    allow_unpriced: bool
+
+    def remaining(self) -> Decimal | None: ...
+
+    def check_not_spent(self, what: str, *, running: bool = False) -> None: ...
 
 
 def refused(what: str, reason: str) -> BudgetExceededError:
@@ -79,7 +91,7 @@ def refuse_above(
 
 def refuse_over_budget(
     what: str,
-    session: SessionBudget,
+    session: SessionLimit,
     estimate: Estimate,
     *,
     own: Decimal | None = None,
