@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,62 +32,63 @@ def responses_refusal(text: str) -> dict[str, Any]:
     return {"type": "response.refusal.delta", "delta": text}
 
 
-Event = Callable[[str], dict[str, Any]]
-READERS = [
-    pytest.param(StreamAccumulator, chat_text, chat_refusal, {"error": {"message": "overloaded"}},
-                 id="chat"),
-    pytest.param(ResponsesAccumulator, responses_text, responses_refusal,
-                 {"type": "error", "message": "overloaded"}, id="responses"),
-]
+@dataclass(frozen=True)
+class Reader:
+    """One stream reader and how its wire writes a text delta, a refusal delta, an error."""
+
+    make: type[DeltaAccumulator]
+    text: Callable[[str], dict[str, Any]]
+    refusal: Callable[[str], dict[str, Any]]
+    error: dict[str, Any]
+
+    def feed(self, acc: DeltaAccumulator, event: dict[str, Any]) -> str:
+        return acc.feed_data(json.dumps(event))
 
 
-@pytest.mark.parametrize(("reader", "text", "refusal", "error"), READERS)
-def test_both_readers_collect_text_and_refusal_pieces_alike(
-        reader: type[DeltaAccumulator], text: Event, refusal: Event, error: dict[str, Any]
-) -> None:
-    acc = reader()
-    assert isinstance(acc, DeltaAccumulator)
+@pytest.fixture(params=[
+    Reader(StreamAccumulator, chat_text, chat_refusal, {"error": {"message": "overloaded"}}),
+    Reader(ResponsesAccumulator, responses_text, responses_refusal,
+           {"type": "error", "message": "overloaded"}),
+], ids=["chat", "responses"])
+def reader(request: pytest.FixtureRequest) -> Reader:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_both_readers_collect_text_and_refusal_pieces_alike(reader: Reader) -> None:
+    acc = reader.make()
     assert acc.feed_data("") == "" and acc.feed_data("  ") == ""  # a ping carries nothing
     assert not acc.has_output and not acc.done
-    assert acc.feed_data(json.dumps(text(""))) == ""
+    assert reader.feed(acc, reader.text("")) == ""
     assert not acc.has_output  # an empty delta is not output yet
-    assert acc.feed_data(json.dumps(text("Hel"))) == "Hel"
+    assert reader.feed(acc, reader.text("Hel")) == "Hel"
     assert acc.has_output
-    assert acc.feed_data(json.dumps(text("lo"))) == "lo"
+    assert reader.feed(acc, reader.text("lo")) == "lo"
     assert acc.text == "Hello" and acc.text_parts == ["Hel", "lo"]
-    acc.feed_data(json.dumps(refusal("I can")))
-    acc.feed_data(json.dumps(refusal("not.")))
+    reader.feed(acc, reader.refusal("I can"))
+    reader.feed(acc, reader.refusal("not."))
     assert "".join(acc.refusal_parts) == "I cannot."
     assert acc.feed_data("[DONE]") == "" and acc.done
 
 
-@pytest.mark.parametrize(("reader", "text", "refusal", "error"), READERS)
-def test_a_refusal_alone_is_output(
-        reader: type[DeltaAccumulator], text: Event, refusal: Event, error: dict[str, Any]
-) -> None:
-    acc = reader()
-    acc.feed_data(json.dumps(refusal("No.")))
+def test_a_refusal_alone_is_output(reader: Reader) -> None:
+    acc = reader.make()
+    reader.feed(acc, reader.refusal("No."))
     assert acc.has_output and acc.text == ""
 
 
-@pytest.mark.parametrize(("reader", "text", "refusal", "error"), READERS)
 @pytest.mark.parametrize(("data", "problem"), [
     ('{"choices": [', "malformed event JSON"),
     ("[1, 2]", "event is not a JSON object"),
 ])
-def test_both_readers_refuse_unusable_data_alike(
-        reader: type[DeltaAccumulator], text: Event, refusal: Event, error: dict[str, Any],
-        data: str, problem: str) -> None:
+def test_both_readers_refuse_unusable_data_alike(reader: Reader, data: str,
+                                                  problem: str) -> None:
     with pytest.raises(StreamProtocolError, match=problem):
-        reader().feed_data(data)
+        reader.make().feed_data(data)
 
 
-@pytest.mark.parametrize(("reader", "text", "refusal", "error"), READERS)
-def test_both_readers_stop_at_an_error_event_with_its_message(
-        reader: type[DeltaAccumulator], text: Event, refusal: Event, error: dict[str, Any]
-) -> None:
-    acc = reader()
-    acc.feed_data(json.dumps(text("partial")))
+def test_both_readers_stop_at_an_error_event_with_its_message(reader: Reader) -> None:
+    acc = reader.make()
+    reader.feed(acc, reader.text("partial"))
     with pytest.raises(StreamProtocolError, match="the server sent an error event: overloaded"):
-        acc.feed_data(json.dumps(error))
+        reader.feed(acc, reader.error)
     assert acc.text == "partial" and not acc.done  # what arrived is kept for the error row
