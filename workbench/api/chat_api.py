@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.api.responses import API_FIELD, RESPONSES, responses_body, responses_result
 from workbench.api.responses_stream import ResponsesAccumulator
+from workbench.api.stream_events import DeltaAccumulator
 from workbench.api.streaming import StreamAccumulator
 from workbench.api.wire import ChatResult, Reply, chat_body, chat_result
 from workbench.core.errors import APIStatusError, NotFoundError
@@ -31,7 +32,7 @@ class ChatRoute:
     def stream(self) -> bool:
         return bool(self.body.get("stream"))
 
-    def accumulator(self) -> StreamAccumulator | ResponsesAccumulator:
+    def accumulator(self) -> DeltaAccumulator:
         return ResponsesAccumulator() if self.responses else StreamAccumulator()
 
     def result(self, reply: Reply, *, latency_s: float, ttft_s: float | None = None

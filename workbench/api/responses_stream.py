@@ -9,72 +9,41 @@ accumulator then holds the ``Response`` object a non-streamed call would have re
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from workbench.api.streaming import StreamProtocolError
+from workbench.api.stream_events import DeltaAccumulator, StreamProtocolError, error_message
 
 __all__ = ["ResponsesAccumulator", "END_EVENTS"]
 
 END_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 
-class ResponsesAccumulator:
-    """Collects the text, refusal, summaries and output items of one response's events;
-    the same attributes as the chat stream's accumulator, which the stream attempt reads."""
+class ResponsesAccumulator(DeltaAccumulator):
+    """Collects the text, refusal, summaries and output items of one response's events."""
 
     end_words = "response.completed"  # what a stream cut short never sent
 
     def __init__(self) -> None:
-        self.text_parts: list[str] = []
-        self.refusal_parts: list[str] = []
+        super().__init__()
         self.summary_parts: dict[tuple[Any, Any], list[str]] = {}
         self.items: dict[int, dict[str, Any]] = {}  # output_index -> finished item
         self.response: dict[str, Any] = {}  # the latest Response object an event carried
-        self.done = False
-        self.has_output = False
-
-    @property
-    def text(self) -> str:
-        return "".join(self.text_parts)
-
-    def feed_data(self, data: str) -> str:
-        """Feed one SSE event's ``data``; return its output-text delta ("" if none)."""
-        if not data.strip() or data.strip() == "[DONE]":
-            self.done = self.done or data.strip() == "[DONE]"
-            return ""
-        try:
-            event = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise StreamProtocolError(f"malformed event JSON ({exc}): {data[:200]!r}") from exc
-        if not isinstance(event, dict):
-            raise StreamProtocolError(f"event is not a JSON object: {data[:200]!r}")
-        try:
-            return self.feed(event)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise StreamProtocolError(f"unexpected event shape ({exc}): {data[:200]!r}") from exc
 
     def feed(self, event: dict[str, Any]) -> str:
         kind = event.get("type")
         if kind == "error":  # ResponseErrorEvent: {code, message, param}
-            raise StreamProtocolError(f"the server sent an error event: {event.get('message')}")
+            raise self.server_error(event.get("message"))
         if isinstance(event.get("response"), dict):
             self.response = event["response"]
         if kind == "response.failed":
-            error = self.response.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else error
+            message = error_message(self.response.get("error") or {})
             raise StreamProtocolError(f"the response failed: {message or 'no reason given'}")
         if kind in END_EVENTS:
             self.done = True
         elif kind == "response.output_text.delta":
-            delta = str(event.get("delta") or "")
-            if delta:
-                self.text_parts.append(delta)
-                self.has_output = True
-            return delta
+            return self.add_text(str(event.get("delta") or ""))
         elif kind == "response.refusal.delta":
-            self.refusal_parts.append(str(event.get("delta") or ""))
-            self.has_output = True
+            self.add_refusal(str(event.get("delta") or ""))
         elif kind == "response.reasoning_summary_text.delta":
             key = (event.get("item_id"), event.get("summary_index"))
             self.summary_parts.setdefault(key, []).append(str(event.get("delta") or ""))

@@ -6,77 +6,46 @@ the dict a non-streamed call would have returned; an attempt adds timing and our
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
+from workbench.api.stream_events import (
+    DeltaAccumulator,
+    StreamProtocolError,
+    error_message,
+)
 from workbench.api.wire import ChatResult, Endpoint, Reply, chat_result, lower_headers
 
 if TYPE_CHECKING:
     from workbench.api.chat_api import ChatRoute
-    from workbench.api.responses_stream import ResponsesAccumulator
 
 __all__ = ["StreamAccumulator", "StreamAttempt", "StreamProtocolError"]
 
-DONE = "[DONE]"
 
-
-class StreamProtocolError(ValueError):
-    """An event we cannot use; the client turns it into a ``TruncatedStreamError``."""
-
-
-class StreamAccumulator:
+class StreamAccumulator(DeltaAccumulator):
     """Collects text, tool calls, finish reason, usage and ids from chunk dicts.
 
     Only choice 0 is assembled: the workbench asks for one completion per request.
     """
 
     end_words = "data: [DONE]"  # what a stream cut short never sent
+    event_word = "chunk"
 
     def __init__(self) -> None:
-        self.text_parts: list[str] = []
+        super().__init__()
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.meta: dict[str, Any] = {}
-        self.done = False
-        # True from the first content or tool-call delta: from then on the caller has
-        # seen output, so the stream must not be retried, and ttft is measured to here.
-        self.has_output = False
         self._role = "assistant"
         self._tool_calls: dict[int, dict[str, Any]] = {}
-        self.refusal_parts: list[str] = []
         self.logprobs: list[dict[str, Any]] | None = None  # None: the server sent none
-
-    @property
-    def text(self) -> str:
-        return "".join(self.text_parts)
-
-    def feed_data(self, data: str) -> str:
-        """Feed one SSE event's ``data``; return its content delta ("" if none)."""
-        if data.strip() == DONE:
-            self.done = True
-            return ""
-        if not data.strip():
-            return ""  # a data-less event (e.g. ``event: ping``) carries nothing
-        try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise StreamProtocolError(f"malformed event JSON ({exc}): {data[:200]!r}") from exc
-        if not isinstance(chunk, dict):
-            raise StreamProtocolError(f"event is not a JSON object: {data[:200]!r}")
-        try:
-            return self.feed(chunk)
-        except (AttributeError, TypeError, ValueError) as exc:  # ValueError: int("a")
-            raise StreamProtocolError(f"unexpected chunk shape ({exc}): {data[:200]!r}") from exc
 
     def feed(self, chunk: dict[str, Any]) -> str:
         """Feed one parsed chunk; return its content delta ("" if none)."""
         if "error" in chunk:
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            raise StreamProtocolError(f"the server sent an error event: {message}")
+            raise self.server_error(error_message(chunk["error"]))
         for key in ("id", "model", "system_fingerprint", "created", "service_tier"):
             if chunk.get(key) is not None:
                 self.meta[key] = chunk[key]
@@ -97,18 +66,14 @@ class StreamAccumulator:
             for call in delta.get("tool_calls") or []:
                 self._merge_tool_call(call)
                 self.has_output = True
-            if delta.get("refusal"):  # a refusal streams in pieces, like content
-                self.refusal_parts.append(delta["refusal"])
-                self.has_output = True
+            if delta.get("refusal"):
+                self.add_refusal(delta["refusal"])
             logprobs = choice.get("logprobs") or {}
             if isinstance(logprobs.get("content"), list):
                 if self.logprobs is None:
                     self.logprobs = []
                 self.logprobs.extend(logprobs["content"])
-        if delta_text:
-            self.text_parts.append(delta_text)
-            self.has_output = True
-        return delta_text
+        return self.add_text(delta_text)
 
     def _merge_tool_call(self, call: dict[str, Any]) -> None:
         # Fragments of one call share an index; id and type come once (some servers
@@ -178,7 +143,7 @@ class StreamAttempt:
         self.clock = clock
         self.on_delta = on_delta
         self.route = route
-        self.accumulator: StreamAccumulator | ResponsesAccumulator = (
+        self.accumulator: DeltaAccumulator = (
             StreamAccumulator() if route is None else route.accumulator()
         )
         self.ttft_s: float | None = None

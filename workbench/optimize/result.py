@@ -165,7 +165,8 @@ class OptimizeResult:
         ax.set_title("candidates over spend")
         from matplotlib.ticker import MaxNLocator  # deferred: keeps import workbench light (~0.3 s)
 
-        ax.xaxis.set_major_locator(MaxNLocator(5))  # dollar ticks with many digits crowd
+        # Dollar ticks with many digits crowd; candidates are whole numbers (no "1.5").
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=free))
         ax.legend(loc="best", fontsize=8)
         return adopt(ax)  # follows the notebook's theme, shown bare or assigned
 
