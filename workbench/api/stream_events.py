@@ -10,9 +10,12 @@ each map only their own wire events onto this state; the stream attempt
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["DONE", "DeltaAccumulator", "StreamProtocolError", "error_message"]
+if TYPE_CHECKING:
+    from workbench.api.wire import ChatResult, Reply
+
+__all__ = ["DONE", "DeltaAccumulator", "StreamProtocolError", "StreamRoute", "error_message"]
 
 DONE = "[DONE]"
 
@@ -91,3 +94,15 @@ class DeltaAccumulator:
     def server_error(message: Any) -> StreamProtocolError:
         """The error for an error event the server sent mid-stream."""
         return StreamProtocolError(f"the server sent an error event: {message}")
+
+
+class StreamRoute(Protocol):
+    """What a stream attempt asks of the call's route (:class:`~.chat_api.ChatRoute`):
+    which reader its events need and how the assembled answer is read. A protocol here,
+    so the stream reader need not import the route that chooses it."""
+
+    def accumulator(self) -> DeltaAccumulator: ...
+
+    def result(
+        self, reply: Reply, *, latency_s: float, ttft_s: float | None = None
+    ) -> ChatResult: ...

@@ -7,19 +7,17 @@ the dict a non-streamed call would have returned; an attempt adds timing and our
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import httpx
 
 from workbench.api.stream_events import (
     DeltaAccumulator,
     StreamProtocolError,
+    StreamRoute,
     error_message,
 )
 from workbench.api.wire import ChatResult, Endpoint, Reply, chat_result, lower_headers
-
-if TYPE_CHECKING:
-    from workbench.api.chat_api import ChatRoute
 
 __all__ = ["StreamAccumulator", "StreamAttempt", "StreamProtocolError"]
 
@@ -135,7 +133,7 @@ class StreamAttempt:
         start: float,
         clock: Callable[[], float],
         on_delta: Callable[[str], None] | None,
-        route: ChatRoute | None = None,
+        route: StreamRoute | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.retries = retries
