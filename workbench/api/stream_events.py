@@ -65,6 +65,8 @@ class DeltaAccumulator:
             raise StreamProtocolError(f"event is not a JSON object: {data[:200]!r}")
         try:
             return self.feed(event)
+        except StreamProtocolError:
+            raise  # already says what was wrong (an error event, a failed response)
         except (AttributeError, TypeError, ValueError) as exc:  # ValueError: int("a")
             raise StreamProtocolError(
                 f"unexpected {self.event_word} shape ({exc}): {data[:200]!r}"
