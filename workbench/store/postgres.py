@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store import queries
 from workbench.store.batches import BatchTables
 from workbench.store.columnar import (
     PostgresArrowReader,
@@ -48,15 +49,6 @@ from workbench.store.migrations import MIGRATIONS_TABLE, newer_store_error
 from workbench.store.nul import answer_without_nul, refuse_nul_requests
 from workbench.store.postgres_schema import apply_pending, has_table
 from workbench.store.postgres_schema import unknown as unknown_migrations
-from workbench.store.queries import (
-    PRICES_SQL,
-    claim_sql,
-    find_ok_sql,
-    find_run_sql,
-    mean_tokens_query,
-    release_sql,
-    upsert_price_sql,
-)
 from workbench.store.runfiles import write_runs
 from workbench.store.scores import ScoreTables
 from workbench.store.target import StoreURL
@@ -207,12 +199,12 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(find_ok_sql(POSTGRES), (request_hash, sample_index))
+        rows = self._query(queries.find_ok_sql(POSTGRES), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(find_run_sql(POSTGRES), (run_id,))
+        rows = self._query(queries.find_run_sql(POSTGRES), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -253,7 +245,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
-        ((mean,),) = self._query(*mean_tokens_query(POSTGRES, model, experiment))
+        ((mean,),) = self._query(*queries.mean_tokens_query(POSTGRES, model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -301,12 +293,13 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
         params = claim_params(request_hash, sample_index, run_id, stale_s)
-        rows = self._write(lambda conn: conn.execute(claim_sql(POSTGRES), params).fetchall())
+        claim = queries.claim_sql(POSTGRES)
+        rows = self._write(lambda conn: conn.execute(claim, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         params = (request_hash, sample_index, run_id)
-        self._write(lambda conn: conn.execute(release_sql(POSTGRES), params))
+        self._write(lambda conn: conn.execute(queries.release_sql(POSTGRES), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -319,14 +312,14 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     ) -> None:
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
         params = (model, *texts, now_iso())
-        self._write(lambda conn: conn.execute(upsert_price_sql(POSTGRES), params))
+        self._write(lambda conn: conn.execute(queries.upsert_price_sql(POSTGRES), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
         server gone by then, the prices read before the call price it, and the answer
         (and its row, in the fallback file) is not lost to a failed read."""
         try:
-            rows = self._query(PRICES_SQL)
+            rows = self._query(queries.PRICES_SQL)
         except _Unreachable:
             if self._last_prices is None:
                 raise

@@ -23,6 +23,7 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store import queries
 from workbench.store.batches import BatchTables
 from workbench.store.columnar import export_parquet, read_runs_frame
 from workbench.store.common import (
@@ -49,15 +50,6 @@ from workbench.store.frames import (
 )
 from workbench.store.messages import one_line
 from workbench.store.migrations import newer_store_error, unknown_migrations
-from workbench.store.queries import (
-    PRICES_SQL,
-    claim_sql,
-    find_ok_sql,
-    find_run_sql,
-    mean_tokens_query,
-    release_sql,
-    upsert_price_sql,
-)
 from workbench.store.runfiles import write_runs
 from workbench.store.scores import ScoreTables
 from workbench.store.sqlite_file import (
@@ -215,12 +207,12 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
         """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
-        rows = self._query(find_ok_sql(SQLITE), (request_hash, sample_index))
+        rows = self._query(queries.find_ok_sql(SQLITE), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(find_run_sql(SQLITE), (run_id,))
+        rows = self._query(queries.find_run_sql(SQLITE), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -280,7 +272,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         Cache hits are left out: they repeat an earlier run's numbers and would weight a
         replayed notebook twice.
         """
-        ((mean,),) = self._query(*mean_tokens_query(SQLITE, model, experiment))
+        ((mean,),) = self._query(*queries.mean_tokens_query(SQLITE, model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -332,13 +324,14 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         """Claim a point before sending it; False while someone else's claim on it is
         younger than ``stale_s`` seconds (their answer is coming: replay it)."""
         params = claim_params(request_hash, sample_index, run_id, stale_s)
-        rows = self._write(lambda conn: conn.execute(claim_sql(SQLITE), params).fetchall())
+        claim = queries.claim_sql(SQLITE)
+        rows = self._write(lambda conn: conn.execute(claim, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         """Give a claim back (the call failed): another sweep may send the point."""
         params = (request_hash, sample_index, run_id)
-        self._write(lambda conn: conn.execute(release_sql(SQLITE), params))
+        self._write(lambda conn: conn.execute(queries.release_sql(SQLITE), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -351,11 +344,12 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(upsert_price_sql(SQLITE), (model, *texts, now_iso())))
+        params = (model, *texts, now_iso())
+        self._write(lambda conn: conn.execute(queries.upsert_price_sql(SQLITE), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
-        return prices_from_rows(self._query(PRICES_SQL))
+        return prices_from_rows(self._query(queries.PRICES_SQL))
 
     # ------------------------------------------------------------------ embeddings
 
