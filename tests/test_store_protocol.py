@@ -1,7 +1,7 @@
 """One store interface (issue 21 item 4): both backends implement the ``Store`` protocol,
-their names say which is which, placeholders are found by SQL tokens (a ``?`` in a string
-literal is text), one schema renders both dialects, and a store made by the previous
-release's DDL migrates cleanly."""
+their names say which is which, SQL is built in each store's dialect with its driver's own
+placeholders (nothing rewritten: tests/test_store_placeholders.py), one schema renders both
+dialects, and a store made by the previous release's DDL migrates cleanly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from store_backends import new_store, store, store_backend, store_maker
 
 from workbench.core.record import COLUMNS
 from workbench.store import SQLiteStore, Store, open_store
-from workbench.store.dialect import numbered_sql, psycopg_sql
+from workbench.store.dialect import POSTGRES_ADBC
 from workbench.store.migrations import MIGRATIONS, POSTGRES_MIGRATIONS
 from workbench.store.schema import SCHEMA, postgres_statements, sqlite_statements
 
@@ -43,23 +43,21 @@ def test_the_old_name_still_works_and_says_the_new_one(tmp_path: Path) -> None:
         assert isinstance(made, SQLiteStore)
 
 
-def test_a_question_mark_inside_a_literal_is_text_not_a_placeholder(store: Any) -> None:
-    # PostgreSQL's documentation (4.1.2.1 String Constants): a string constant is "an
-    # arbitrary sequence of characters bounded by single quotes", a quote inside written
-    # twice; a "?" there is a character of the string.
-    rows = store.select_rows("SELECT 'why?', 'it''s 100% ?', ?", ["bound"])
-    assert [tuple(row) for row in rows] == [("why?", "it's 100% ?", "bound")]
+def test_the_sql_surface_takes_sql_in_the_stores_own_dialect(store: Any) -> None:
+    # A "?" inside a string literal is a character of the string to both drivers; the
+    # parameters are the dialect's own (psycopg: %s), put in as the statement is built.
+    p = store.dialect.mark
+    rows = store.select_rows(f"SELECT 'why?', {p}", ["100% ?"])
+    assert [tuple(row) for row in rows] == [("why?", "100% ?")]
     store.execute("INSERT INTO prices (model, input_per_mtok, output_per_mtok, updated_at)"
-                  " VALUES ('m?', ?, ?, 'x')", ["1", "2"])
+                  f" VALUES ('m?', {store.dialect.marks(3)})", ["1", "2", "x"])
     assert [tuple(r) for r in store.select_rows("SELECT model FROM prices")] == [("m?",)]
 
 
-def test_placeholders_skip_literals_quoted_names_and_comments() -> None:
-    sql = "SELECT \"odd?name\", '?' FROM t -- a ? here\nWHERE a = ? AND b LIKE '5%' AND c = ?"
-    assert psycopg_sql(sql) == (
-        "SELECT \"odd?name\", '?' FROM t -- a ? here\nWHERE a = %s AND b LIKE '5%%' AND c = %s"
-    )
-    assert numbered_sql(sql).endswith("WHERE a = $1 AND b LIKE '5%' AND c = $2")
+def test_a_numbered_dialect_has_no_single_mark() -> None:
+    assert POSTGRES_ADBC.marks(3, first=2) == "$2, $3, $4"
+    with pytest.raises(ValueError, match="param"):
+        POSTGRES_ADBC.mark  # noqa: B018 - the property refuses: $n needs its position
 
 
 def test_one_schema_renders_both_dialects() -> None:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from workbench.core.gcpause import gc_paused
 from workbench.core.record import COLUMNS
-from workbench.store.dialect import numbered_sql
+from workbench.store.dialect import POSTGRES_ADBC
 from workbench.store.frames import (
     COLUMN_KINDS,
     PANDAS_3,
@@ -228,8 +228,9 @@ class PostgresArrowReader:
         self._lock = threading.Lock()
 
     def read(self, where: str, params: Sequence[Any], limit: int | None = None) -> pa.Table | None:
-        """The rows of ``runs`` matching ``where`` (``?`` placeholders), typed; ``None``
-        when the driver is missing or fails (the store then reads with psycopg)."""
+        """The rows of ``runs`` matching ``where`` (built in ``POSTGRES_ADBC``: $1, $2,
+        ...), typed; ``None`` when the driver is missing or fails (the store then reads
+        with psycopg)."""
         try:
             # optional: the except branch handles its absence
             import adbc_driver_postgresql.dbapi as dbapi
@@ -239,10 +240,11 @@ class PostgresArrowReader:
         sql = f"SELECT {columns} FROM runs{where}"
         bound = list(params)
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY run_id DESC LIMIT ?) AS newest"
             bound.append(limit)
+            limit_at = POSTGRES_ADBC.param(len(bound))
+            sql = f"SELECT * FROM ({sql} ORDER BY run_id DESC LIMIT {limit_at}) AS newest"
         with self._lock:
-            return self._read(dbapi, numbered_sql(sql), bound)
+            return self._read(dbapi, sql, bound)
 
     def _read(self, dbapi: Any, sql: str, bound: list[Any]) -> pa.Table | None:
         for _ in range(2):  # a connection the server dropped (a restart) is reopened once

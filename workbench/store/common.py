@@ -1,6 +1,6 @@
-"""What the two stores (:mod:`.sqlite`, :mod:`.postgres`) share line for line: the SQL both
-run, written once with ``?`` placeholders (the PostgreSQL store turns them into ``%s``),
-and the conversions of rows to results (the newest run per identity, prices, vectors).
+"""What the two stores (:mod:`.sqlite`, :mod:`.postgres`) share line for line: the runs
+filters (checked here, turned into SQL in each store's dialect by :mod:`.queries`) and the
+conversions of rows to results (the newest run per identity, prices, vectors).
 """
 
 from __future__ import annotations
@@ -21,24 +21,19 @@ from workbench.core.checks import choice
 from workbench.core.errors import InvalidInputError, StoreError
 from workbench.core.gcpause import gc_paused
 from workbench.core.record import COLUMNS, current_user
+from workbench.store.dialect import Dialect
 from workbench.store.frames import EXPORT_SUFFIXES, iso_utc, runs_frame
 from workbench.store.messages import one_line
+from workbench.store.queries import RunFilter
 
 __all__ = [
-    "CLAIM_SQL",
-    "RELEASE_SQL",
     "claim_params",
     "check_export_suffix",
     "text_key",
     "now_iso",
     "StoreBase",
-    "runs_where",
+    "run_filter",
     "EMBEDDING_DTYPE",
-    "FIND_OK_SQL",
-    "FIND_RUN_SQL",
-    "UPSERT_PRICE_SQL",
-    "PRICES_SQL",
-    "mean_tokens_query",
     "newest_by_identity",
     "frame_of_rows",
     "price_texts",
@@ -49,44 +44,8 @@ __all__ = [
 
 EMBEDDING_DTYPE = "<f4"  # float32, little-endian whatever the machine: files travel
 
-# Quoted: "user" is a reserved word in PostgreSQL (SQLite takes it either way).
-COLUMN_LIST = ", ".join(f'"{name}"' for name in COLUMNS)
 _IDENTITY = itemgetter(COLUMNS.index("request_hash"), COLUMNS.index("sample_index"))
 _RUN_ID = itemgetter(COLUMNS.index("run_id"))
-
-FIND_OK_SQL = (
-    f"SELECT {COLUMN_LIST} FROM runs"
-    " WHERE request_hash = ? AND sample_index = ? AND status = 'ok'"
-    " ORDER BY created_at DESC, run_id DESC LIMIT 1"
-)
-FIND_RUN_SQL = f"SELECT {COLUMN_LIST} FROM runs WHERE run_id = ?"
-UPSERT_PRICE_SQL = (
-    "INSERT INTO prices (model, input_per_mtok, output_per_mtok,"
-    " cached_input_per_mtok, updated_at) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model) DO UPDATE SET input_per_mtok = excluded.input_per_mtok,"
-    " output_per_mtok = excluded.output_per_mtok,"
-    " cached_input_per_mtok = excluded.cached_input_per_mtok,"
-    " updated_at = excluded.updated_at"
-)
-PRICES_SQL = (
-    "SELECT model, input_per_mtok, output_per_mtok, cached_input_per_mtok"
-    " FROM prices ORDER BY model"
-)
-
-
-def mean_tokens_query(model: str, experiment: str | None) -> tuple[str, list[Any]]:
-    """The query behind ``mean_completion_tokens``: cache hits are left out (they repeat
-    an earlier run's numbers and would weight a replayed notebook twice)."""
-    sql = (
-        "SELECT AVG(completion_tokens) FROM runs WHERE kind = 'chat' AND status = 'ok'"
-        " AND cache_hit = 0 AND completion_tokens IS NOT NULL AND model = ?"
-    )
-    params: list[Any] = [model]
-    if experiment is not None:
-        sql += " AND experiment = ?"
-        params.append(experiment)
-    return sql, params
-
 
 def newest_by_identity(
     rows: Iterable[Sequence[Any]], wanted: set[tuple[str, int]]
@@ -155,19 +114,19 @@ def vector_of(blob: bytes | memoryview) -> list[float]:
     return np.frombuffer(bytes(blob), dtype=EMBEDDING_DTYPE).tolist()  # type: ignore[no-any-return]
 
 
-def runs_where(
+def run_filter(
     experiment: str | None,
     sweep_id: str | None,
     status: str | None,
     since: datetime | str | None,
     kind: str | None,
     user: str | None = None,
-) -> tuple[str, list[Any]]:
-    """The WHERE clause (``?`` placeholders, or "") and parameters of the runs filters
-    both stores take; a bad ``status``, ``kind`` or ``since`` is one line."""
+) -> RunFilter:
+    """The runs filters both stores take, as a :class:`~.queries.RunFilter` (SQL only in
+    the dialect that runs it); a bad ``status``, ``kind`` or ``since`` is one line."""
     choice("status", status, ("ok", "error"))  # a typo would quietly match no row
     choice("kind", kind, ("chat", "embed"))
-    clauses: list[str] = []
+    conditions: list[tuple[str, str]] = []
     params: list[Any] = []
     for column, value in (
         ("experiment", experiment),
@@ -178,11 +137,11 @@ def runs_where(
     ):
         if value is not None:
             # Quoted: "user" is a reserved word in PostgreSQL, which shares this clause.
-            clauses.append(f'"{column}" = ?')
+            conditions.append((f'"{column}"', "="))
             params.append(value)
     if since is not None:
         # Stored timestamps share one ISO format, so comparing text compares times.
-        clauses.append("created_at >= ?")
+        conditions.append(("created_at", ">="))
         try:
             params.append(iso_utc(since))
         except (ValueError, TypeError, OverflowError) as exc:
@@ -190,23 +149,14 @@ def runs_where(
                 f"since must be a datetime or a date like '2026-01-31' or "
                 f"'2026-01-31T12:00:00Z', got {since!r} ({one_line(exc)})"
             ) from None
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-# Portable SQL (SQLite >= 3.35 and PostgreSQL): a claim is taken when the point is free or
-# its claim is stale (a kernel that died mid-call); RETURNING says whether we got it.
-CLAIM_SQL = (
-    "INSERT INTO claims (request_hash, sample_index, run_id, claimed_by, claimed_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_hash, sample_index) DO UPDATE"
-    " SET run_id = excluded.run_id, claimed_by = excluded.claimed_by,"
-    " claimed_at = excluded.claimed_at WHERE claims.claimed_at < ? RETURNING run_id"
-)
-RELEASE_SQL = "DELETE FROM claims WHERE request_hash = ? AND sample_index = ? AND run_id = ?"
+    return RunFilter(tuple(conditions), tuple(params))
 
 
 def claim_params(
     request_hash: str, sample_index: int, run_id: str, stale_s: float
 ) -> tuple[Any, ...]:
-    """The parameters of CLAIM_SQL: a claim older than ``stale_s`` seconds may be taken."""
+    """The parameters of ``queries.claim_sql``: a claim older than ``stale_s`` seconds may
+    be taken."""
     now = datetime.now(timezone.utc)
     stale = datetime.fromtimestamp(now.timestamp() - stale_s, timezone.utc)
     return (request_hash, sample_index, run_id, current_user(), iso_utc(now), iso_utc(stale))
@@ -232,7 +182,9 @@ _Store = TypeVar("_Store", bound="StoreBase")
 
 class StoreBase:
     """What both stores share above their own SQL: ``with store:`` and ``count()``
-    (through the portable ``select_rows``)."""
+    (built in the store's dialect, run through its ``select_rows``)."""
+
+    dialect: Dialect
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError  # the store's
@@ -262,6 +214,8 @@ class StoreBase:
         user: str | None = None,
     ) -> int:
         """How many rows ``runs()`` would return with the same filters."""
-        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
-        total = int(self.select_rows(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+        sql, params = run_filter(experiment, sweep_id, status, since, kind, user).count(
+            self.dialect
+        )
+        total = int(self.select_rows(sql, params)[0][0])
         return total if limit is None else min(total, max(limit, 0))

@@ -23,6 +23,7 @@ from typing import Any
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS
 from workbench.store.batches import BATCH_COLUMNS
+from workbench.store.dialect import Dialect
 from workbench.store.frames import EXPORT_SUFFIXES, frame_to_rows
 from workbench.store.messages import one_line
 from workbench.store.nul import split_nul_rows
@@ -60,16 +61,16 @@ class Table:
     columns: tuple[str, ...]
     key: tuple[str, ...] | None
 
-    def select(self, row_order: str) -> str:
+    def select(self, dialect: Dialect) -> str:
         # Keyless tables are histories: copied in the order they were written (the latest
         # preference of a rater counts): the dialect's insertion order (rowid, ctid).
-        order = ", ".join(self.key) if self.key else row_order
+        order = ", ".join(self.key) if self.key else dialect.row_order
         return f"SELECT {', '.join(self.columns)} FROM {self.name} ORDER BY {order}"
 
-    def insert(self) -> str:
+    def insert(self, dialect: Dialect) -> str:
         sql = (
             f"INSERT INTO {self.name} ({', '.join(self.columns)})"
-            f" VALUES ({', '.join(['?'] * len(self.columns))})"
+            f" VALUES ({dialect.marks(len(self.columns))})"
         )
         return f"{sql} ON CONFLICT ({', '.join(self.key)}) DO NOTHING" if self.key else sql
 
@@ -274,12 +275,12 @@ def _holdable(
 
 
 def _select(store: Any, table: Table) -> Rows:
-    return [tuple(row) for row in store.select_rows(table.select(store.dialect.row_order))]
+    return [tuple(row) for row in store.select_rows(table.select(store.dialect))]
 
 
 def _insert(store: Any, table: Table, rows: Sequence[tuple[Any, ...]]) -> int:
     """Insert ``rows`` in one transaction of the target store; how many were new."""
-    return int(store.execute_many(table.insert(), rows))
+    return int(store.execute_many(table.insert(store.dialect), rows))
 
 
 def _read_source(

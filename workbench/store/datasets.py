@@ -1,7 +1,8 @@
 """The store's ``datasets`` table (migration m006_datasets), the same on both backends.
 
-A mixin of ExperimentStore and PostgresStore: it speaks only through the store's portable
-SQL surface (``select_rows``, ``execute_many``, ``dialect``).
+A mixin of SQLiteStore and PostgresStore: it speaks only through the store's SQL surface
+(``select_rows``, ``execute_many``), with statements built in the store's ``dialect``
+(its own placeholders and words), nothing rewritten after.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ __all__ = ["DatasetTables", "insert_dataset_sql"]
 def insert_dataset_sql(dialect: Dialect) -> str:
     """Insert a dataset version; one already there keeps its rows, takes the newer time."""
     return (
-        "INSERT INTO datasets (name, version, expected, items, stored_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (name, version) DO UPDATE"
+        "INSERT INTO datasets (name, version, expected, items, stored_at)"
+        f" VALUES ({dialect.marks(5)}) ON CONFLICT (name, version) DO UPDATE"
         f" SET stored_at = {dialect.greatest}(datasets.stored_at, excluded.stored_at)"
     )
 
@@ -56,10 +57,11 @@ class DatasetTables:
     ) -> tuple[str, str | None, str] | None:
         """(version, expected column, rows JSON) of dataset ``name``: the latest stored
         version, or ``version``; None when there is none."""
-        sql = "SELECT version, expected, items FROM datasets WHERE name = ?"
+        p = self.dialect.mark
+        sql = f"SELECT version, expected, items FROM datasets WHERE name = {p}"
         params: list[Any] = [name]
         if version is not None:
-            sql += " AND version = ?"
+            sql += f" AND version = {p}"
             params.append(version)
         order = f" ORDER BY stored_at DESC, {self.dialect.row_order} DESC LIMIT 1"
         rows = self.select_rows(sql + order, params)
@@ -96,7 +98,7 @@ class DatasetTables:
         if experiment is not None:
             named = self.select_rows(
                 "SELECT DISTINCT dataset, dataset_version FROM runs"
-                " WHERE experiment = ? AND dataset IS NOT NULL",
+                f" WHERE experiment = {self.dialect.mark} AND dataset IS NOT NULL",
                 [experiment],
             )
             keys = {(name, version) for name, version in named}

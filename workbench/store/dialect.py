@@ -1,59 +1,24 @@
-"""The few SQL words that differ between the two stores' databases (SQLite, PostgreSQL).
+"""The few SQL words that differ between the stores' databases and drivers: SQLite
+(sqlite3), PostgreSQL through psycopg, and PostgreSQL through the ADBC driver.
 
-Code outside the stores writes its SQL once, with ``?`` placeholders and the portable
-``INSERT ... ON CONFLICT (...) DO UPDATE``, and runs it through the store's
-``select_rows`` / ``execute`` / ``execute_many``; where a word differs it takes it from
-``store.dialect``. Every fragment here is fixed text: no value is ever formatted into SQL.
+Every statement is built for one dialect and carries that driver's own placeholder from
+the start (``?``, ``%s`` or ``$1, $2, ...``, through :meth:`Dialect.param` / ``mark`` /
+``marks``): no SQL text is ever scanned or rewritten afterwards, and values are always
+bound parameters, never formatted into SQL. psycopg reads every ``%`` of a statement with
+parameters as the start of one, so no builder writes a literal ``%`` (a ``LIKE`` pattern
+is a bound value).
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 
-__all__ = ["Dialect", "SQLITE", "POSTGRES", "psycopg_sql", "numbered_sql"]
-
-# One SQL token: a string literal ('it''s'), a quoted name ("user"), a comment, a "?"
-# placeholder, or a run of anything else. A "?" inside a literal, a name or a comment is
-# text, not a placeholder, so it is never turned into one.
-_TOKEN = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|[^'"?\-/]+|.""", re.S
-)
-
-
-def _placeholders(sql: str, mark: object) -> str:
-    counter = 0
-    parts: list[str] = []
-    for token in _TOKEN.findall(sql):
-        if token == "?":
-            counter += 1
-            parts.append("%s" if mark == "%s" else f"${counter}")
-        elif mark == "%s":
-            parts.append(token.replace("%", "%%"))  # psycopg reads % everywhere
-        else:
-            parts.append(token)
-    return "".join(parts)
-
-
-@functools.lru_cache(maxsize=512)
-def psycopg_sql(sql: str) -> str:
-    """SQL written with ``?`` placeholders in psycopg's style: each placeholder ``%s``,
-    each literal ``%`` doubled; a ``?`` inside a string literal, a quoted name or a
-    comment stays as it is."""
-    return _placeholders(sql, "%s")
-
-
-@functools.lru_cache(maxsize=64)
-def numbered_sql(sql: str) -> str:
-    """SQL written with ``?`` placeholders with PostgreSQL's own ``$1, $2, ...`` (what the
-    ADBC driver binds), placeholders found as in :func:`psycopg_sql`."""
-    return _placeholders(sql, "$")
+__all__ = ["Dialect", "SQLITE", "POSTGRES", "POSTGRES_ADBC"]
 
 
 @dataclass(frozen=True)
 class Dialect:
-    """SQL fragments of one database."""
+    """SQL fragments of one database, as one driver takes them."""
 
     name: str
     # Insertion order of an append-only table, to break ties between equal timestamps.
@@ -62,13 +27,31 @@ class Dialect:
     greatest: str
     # The length of a JSON array kept as TEXT; {} is the column.
     json_length: str
-    # A parameter in the driver's own style (sqlite3: ?, psycopg: %s): statements built
-    # inside the stores put it in as they are written, with nothing to rewrite after.
-    mark: str = "?"
+    # A parameter in the driver's own style: "?" (sqlite3), "%s" (psycopg), or "$" for
+    # PostgreSQL's numbered $1, $2, ... (the ADBC driver).
+    placeholder: str = "?"
 
-    def marks(self, count: int) -> str:
-        """``count`` parameters, comma-separated."""
-        return ", ".join([self.mark] * count)
+    @property
+    def numbered(self) -> bool:
+        return self.placeholder == "$"
+
+    def param(self, position: int) -> str:
+        """The parameter at ``position`` (1 for the statement's first) of a statement."""
+        if position < 1:
+            raise ValueError(f"parameters are numbered from 1, not {position}")
+        return f"${position}" if self.numbered else self.placeholder
+
+    @property
+    def mark(self) -> str:
+        """The parameter where every one is written alike (``?``, ``%s``); a numbered
+        dialect has none, its statements are built with :meth:`param`."""
+        if self.numbered:
+            raise ValueError(f"{self.name} numbers its parameters: build with param(position)")
+        return self.placeholder
+
+    def marks(self, count: int, first: int = 1) -> str:
+        """``count`` parameters, comma-separated, the first at position ``first``."""
+        return ", ".join(self.param(first + i) for i in range(count))
 
     def json_array_length(self, column: str) -> str:
         return self.json_length.format(column)
@@ -85,5 +68,14 @@ POSTGRES = Dialect(
     row_order="ctid",
     greatest="GREATEST",
     json_length="json_array_length(({})::json)",
-    mark="%s",
+    placeholder="%s",
+)
+# The same database through the ADBC driver (the column-wise read of runs), which binds
+# PostgreSQL's own numbered parameters.
+POSTGRES_ADBC = Dialect(
+    name="postgresql-adbc",
+    row_order="ctid",
+    greatest="GREATEST",
+    json_length="json_array_length(({})::json)",
+    placeholder="$",
 )

@@ -21,34 +21,28 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store import queries
 from workbench.store.batches import BatchTables
 from workbench.store.columnar import (
     PostgresArrowReader,
     runs_frame_from_table,
 )
 from workbench.store.common import (
-    CLAIM_SQL,
-    FIND_OK_SQL,
-    FIND_RUN_SQL,
-    PRICES_SQL,
-    RELEASE_SQL,
-    UPSERT_PRICE_SQL,
     StoreBase,
     check_export_suffix,
     claim_params,
     embedding_rows,
     frame_of_rows,
-    mean_tokens_query,
     newest_by_identity,
     now_iso,
     price_texts,
     prices_from_rows,
-    runs_where,
+    run_filter,
     text_key,
     vector_of,
 )
 from workbench.store.datasets import DatasetTables
-from workbench.store.dialect import POSTGRES, psycopg_sql
+from workbench.store.dialect import POSTGRES, POSTGRES_ADBC
 from workbench.store.frames import record_from_row, record_to_row
 from workbench.store.messages import one_line
 from workbench.store.migrations import MIGRATIONS_TABLE, newer_store_error
@@ -73,7 +67,7 @@ RECONNECT_S = 20.0
 
 _QUOTED = [f'"{name}"' for name in COLUMNS]
 _COLUMN_LIST = ", ".join(_QUOTED)
-_INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+_INSERT_NEW = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({POSTGRES.marks(len(COLUMNS))})"
 # After a lost connection: a retried insert whose first COMMIT did land is not an error.
 _INSERT = f"{_INSERT_NEW} ON CONFLICT (run_id) DO NOTHING"
 _FIX = (
@@ -205,12 +199,12 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
             raise StoreError(self._refusal)
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
-        rows = self._query(psycopg_sql(FIND_OK_SQL), (request_hash, sample_index))
+        rows = self._query(queries.find_ok_sql(POSTGRES), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(psycopg_sql(FIND_RUN_SQL), (run_id,))
+        rows = self._query(queries.find_run_sql(POSTGRES), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -239,23 +233,19 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         user: str | None = None,
     ) -> pd.DataFrame:
         """The runs as a DataFrame ordered by run_id, with the same dtypes as SQLite's."""
-        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
+        wanted = run_filter(experiment, sweep_id, status, since, kind, user)
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         self._connection()  # a closed store or a server that is down says so in one line
         # Column-wise: the ADBC driver reads PostgreSQL's binary COPY into Arrow.
-        table = self._arrow.read(where, params, limit)
+        table = self._arrow.read(wanted.where(POSTGRES_ADBC), wanted.params, limit)
         if table is not None:
             return runs_frame_from_table(table)
-        sql = f"SELECT {_COLUMN_LIST} FROM runs{psycopg_sql(where)}"
-        if limit is not None:
-            sql += " ORDER BY run_id DESC LIMIT %s"
-            params.append(limit)
+        sql, params = wanted.select(POSTGRES, limit)
         return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
-        sql, params = mean_tokens_query(model, experiment)
-        ((mean,),) = self._query(psycopg_sql(sql), params)
+        ((mean,),) = self._query(*queries.mean_tokens_query(POSTGRES, model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -303,12 +293,13 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def claim(self, request_hash: str, sample_index: int, run_id: str, stale_s: float) -> bool:
         params = claim_params(request_hash, sample_index, run_id, stale_s)
-        rows = self._write(lambda conn: conn.execute(psycopg_sql(CLAIM_SQL), params).fetchall())
+        claim = queries.claim_sql(POSTGRES)
+        rows = self._write(lambda conn: conn.execute(claim, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         params = (request_hash, sample_index, run_id)
-        self._write(lambda conn: conn.execute(psycopg_sql(RELEASE_SQL), params))
+        self._write(lambda conn: conn.execute(queries.release_sql(POSTGRES), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -321,14 +312,14 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     ) -> None:
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
         params = (model, *texts, now_iso())
-        self._write(lambda conn: conn.execute(psycopg_sql(UPSERT_PRICE_SQL), params))
+        self._write(lambda conn: conn.execute(queries.upsert_price_sql(POSTGRES), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices. The cost of an answer is worked out after it arrives: with the
         server gone by then, the prices read before the call price it, and the answer
         (and its row, in the fallback file) is not lost to a failed read."""
         try:
-            rows = self._query(PRICES_SQL)
+            rows = self._query(queries.PRICES_SQL)
         except _Unreachable:
             if self._last_prices is None:
                 raise
@@ -370,8 +361,8 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     # ------------------------------------------------------------------ shared SQL
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
-        return self._query(psycopg_sql(sql), params)
+        """All rows of one statement built in ``self.dialect`` (psycopg's ``%s``)."""
+        return self._query(sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the rows it changed."""
@@ -379,7 +370,7 @@ class PostgresStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """One statement per row of parameters, all in one transaction; rows changed."""
-        return self._run_many(psycopg_sql(sql), rows)
+        return self._run_many(sql, rows)
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:

@@ -4,7 +4,10 @@ both implement, and the only surface code outside ``store/`` may rely on.
 
 The scores, review and batch tables are reached through methods of their own (written once
 for both backends in :mod:`.scores` and :mod:`.batches`). ``select_rows`` / ``execute`` /
-``execute_many`` take SQL with ``?`` placeholders and are for the store's own modules.
+``execute_many`` are for the store's own modules: they take SQL built in the store's
+``dialect`` (:mod:`.dialect`), its driver's placeholders written in as the statement is
+built (``?`` for SQLite, ``%s`` for PostgreSQL), and run it as it is: no store rewrites
+SQL text, and every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ class Store(Protocol):
 
     # True where several people write at once (sweeps claim points before sending).
     shared: bool
+    # The SQL words and placeholder of this store's database and driver: statements sent
+    # through select_rows / execute / execute_many are built with it.
     dialect: Dialect
+
     @property
     def path(self) -> Path | None:
         """The SQLite file; None for a server (fallback rows go to the working folder)."""
@@ -176,8 +182,9 @@ class Store(Protocol):
 
     def renew_claim(self, request_hash: str, sample_index: int, run_id: str) -> bool: ...
 
-    # -- the shared SQL surface, for the store's own modules (datasets, copying): code
-    # outside store/ uses the methods above (tests/test_store_sql_boundary.py)
+    # -- the SQL surface, for the store's own modules (datasets, copying): statements
+    # built in ``dialect``, run unchanged. Code outside store/ uses the methods above
+    # (tests/test_store_sql_boundary.py)
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...

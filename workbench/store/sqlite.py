@@ -23,27 +23,21 @@ import pandas as pd
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store import queries
 from workbench.store.batches import BatchTables
 from workbench.store.columnar import export_parquet, read_runs_frame
 from workbench.store.common import (
-    CLAIM_SQL,
     EMBEDDING_DTYPE,
-    FIND_OK_SQL,
-    FIND_RUN_SQL,
-    PRICES_SQL,
-    RELEASE_SQL,
-    UPSERT_PRICE_SQL,
     StoreBase,
     check_export_suffix,
     claim_params,
     embedding_rows,
     frame_of_rows,
-    mean_tokens_query,
     newest_by_identity,
     now_iso,
     price_texts,
     prices_from_rows,
-    runs_where,
+    run_filter,
     text_key,
     vector_of,
 )
@@ -213,12 +207,12 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def find_ok(self, request_hash: str, sample_index: int) -> RunRecord | None:
         """The newest ``ok`` run with this identity, or None (the cache/replay lookup)."""
-        rows = self._query(FIND_OK_SQL, (request_hash, sample_index))
+        rows = self._query(queries.find_ok_sql(SQLITE), (request_hash, sample_index))
         return record_from_row(rows[0]) if rows else None
 
     def find_run(self, run_id: str) -> RunRecord | None:
         """The run with this run_id, or None."""
-        rows = self._query(FIND_RUN_SQL, (run_id,))
+        rows = self._query(queries.find_run_sql(SQLITE), (run_id,))
         return record_from_row(rows[0]) if rows else None
 
     def find_ok_many(
@@ -257,8 +251,8 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         tokens_counted bool; text (JSON columns included) in pandas' default text dtype
         (pandas 3: "str", Arrow-backed, NaN where missing; pandas 2: object, str or None).
         """
-        where, params = runs_where(experiment, sweep_id, status, since, kind, user)
-        sql = f"SELECT {_COLUMN_LIST} FROM runs{where}"
+        wanted = run_filter(experiment, sweep_id, status, since, kind, user)
+        where, params = wanted.where(SQLITE), list(wanted.params)
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         with self._lock:
@@ -269,9 +263,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
         if frame is not None:
             return frame
-        if limit is not None:
-            sql += " ORDER BY run_id DESC LIMIT ?"
-            params.append(limit)
+        sql, params = wanted.select(SQLITE, limit)
         return frame_of_rows(lambda: self._query(sql, params), newest_first=limit is not None)
 
     def mean_completion_tokens(self, model: str, experiment: str | None = None) -> float | None:
@@ -280,7 +272,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         Cache hits are left out: they repeat an earlier run's numbers and would weight a
         replayed notebook twice.
         """
-        ((mean,),) = self._query(*mean_tokens_query(model, experiment))
+        ((mean,),) = self._query(*queries.mean_tokens_query(SQLITE, model, experiment))
         return None if mean is None else float(mean)
 
     # ------------------------------------------------------------------ files
@@ -299,7 +291,8 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         check_export_suffix(target, "export to")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            where, params = runs_where(experiment, None, None, None, None)
+            wanted = run_filter(experiment, None, None, None, None)
+            where, params = wanted.where(SQLITE), list(wanted.params)
             rows = self.count(experiment=experiment)
             if not (
                 target.suffix.lower() == ".parquet"
@@ -331,12 +324,14 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         """Claim a point before sending it; False while someone else's claim on it is
         younger than ``stale_s`` seconds (their answer is coming: replay it)."""
         params = claim_params(request_hash, sample_index, run_id, stale_s)
-        rows = self._write(lambda conn: conn.execute(CLAIM_SQL, params).fetchall())
+        claim = queries.claim_sql(SQLITE)
+        rows = self._write(lambda conn: conn.execute(claim, params).fetchall())
         return bool(rows)
 
     def release(self, request_hash: str, sample_index: int, run_id: str) -> None:
         """Give a claim back (the call failed): another sweep may send the point."""
-        self._write(lambda conn: conn.execute(RELEASE_SQL, (request_hash, sample_index, run_id)))
+        params = (request_hash, sample_index, run_id)
+        self._write(lambda conn: conn.execute(queries.release_sql(SQLITE), params))
 
     # ------------------------------------------------------------------ prices
 
@@ -349,11 +344,12 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     ) -> None:
         """Keep a custom price (USD per million tokens) for ``model`` in the store."""
         texts = price_texts([input_per_mtok, output_per_mtok, cached_input_per_mtok])
-        self._write(lambda conn: conn.execute(UPSERT_PRICE_SQL, (model, *texts, now_iso())))
+        params = (model, *texts, now_iso())
+        self._write(lambda conn: conn.execute(queries.upsert_price_sql(SQLITE), params))
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
         """Custom prices: model -> (input, output, cached input) USD per million tokens."""
-        return prices_from_rows(self._query(PRICES_SQL))
+        return prices_from_rows(self._query(queries.PRICES_SQL))
 
     # ------------------------------------------------------------------ embeddings
 
@@ -391,7 +387,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
     # ------------------------------------------------------------------ shared SQL
 
     def select_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """All rows of one statement in the SQL both stores share (``?`` placeholders)."""
+        """All rows of one statement built in ``self.dialect`` (sqlite3's ``?``)."""
         return self._query(sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -400,7 +396,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """One statement per row of parameters, all in one transaction; rows changed."""
-        return self._run_many(sql, rows)  # sqlite3's placeholder is the shared one
+        return self._run_many(sql, rows)
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         def work(conn: sqlite3.Connection) -> int:
