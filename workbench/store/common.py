@@ -272,3 +272,10 @@ class StoreBase:
         where, params = runs_where(experiment, sweep_id, status, since, kind, user)
         total = int(self.select_rows(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
         return total if limit is None else min(total, max(limit, 0))
+
+    def ok_identities(self, sweep_id: str) -> set[tuple[str, int]]:
+        """(request_hash, sample_index) of the sweep's ``ok`` runs: what it has done already,
+        read without a DataFrame (pandas is not loaded before a cold sweep's first call)."""
+        where, params = runs_where(None, sweep_id, "ok", None, None)
+        rows = self.select_rows(f"SELECT request_hash, sample_index FROM runs{where}", params)
+        return {(str(request_hash), int(index)) for request_hash, index in rows}
