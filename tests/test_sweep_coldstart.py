@@ -13,6 +13,8 @@ from loopback import LoopbackAPI, Received, Reply, chat_reply
 import workbench as wb
 from workbench.calls import session as session_mod
 from workbench.calls.dispatch import Job
+from workbench.calls.progress import SweepProgress
+from workbench.calls.warmup import WarmUp
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
@@ -87,3 +89,17 @@ def test_a_job_built_later_is_built_once_when_first_needed() -> None:
     assert (job.provider, job.model, calls) == (provider, "m", [])
     assert job.prepared is call and job.prepared is call
     assert calls == [1]
+
+
+def test_the_frame_readers_wait_for_a_runs_first_answer() -> None:
+    warm = WarmUp([])
+    seen: list[int] = []
+    progressed = warm.after_first_answer(lambda p: seen.append(p.done))
+    assert not warm._frames_may_load.is_set()  # held while the first calls go out
+    progressed(SweepProgress(total=3, sent=2))
+    assert not warm._frames_may_load.is_set()
+    progressed(SweepProgress(total=3, sent=2, done=1, ok=1))
+    assert warm._frames_may_load.is_set() and seen == [0, 1]
+    warm.after_first_answer(None)
+    warm.release()  # a run that ended without an answer lets them load too
+    assert warm._frames_may_load.is_set()

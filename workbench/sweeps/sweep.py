@@ -303,7 +303,7 @@ class Sweep(SweepCosting, SweepResults):
                 self._shared,
                 concurrency=self.concurrency,
                 budget=self.budget,
-                on_progress=on_progress,
+                on_progress=self._warm.after_first_answer(on_progress),  # then pandas loads
                 deadline=self.deadline,
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
@@ -332,6 +332,7 @@ class Sweep(SweepCosting, SweepResults):
             raise
         finally:
             self._active = False
+            self._warm.release()
         self._shared.update(state="done")
 
     @property
