@@ -91,15 +91,16 @@ def test_a_job_built_later_is_built_once_when_first_needed() -> None:
     assert calls == [1]
 
 
-def test_the_frame_readers_wait_for_a_runs_first_answer() -> None:
+def test_the_frame_readers_wait_for_a_runs_first_answers() -> None:
     warm = WarmUp([])
     seen: list[int] = []
-    progressed = warm.after_first_answer(lambda p: seen.append(p.done))
+    progressed = warm.after_first_answers(lambda p: seen.append(p.done), 2)
     assert not warm._frames_may_load.is_set()  # held while the first calls go out
-    progressed(SweepProgress(total=3, sent=2))
+    progressed(SweepProgress(total=9, sent=2, done=3, already=3))  # a resume: 3 done before
+    progressed(SweepProgress(total=9, sent=2, done=4, ok=4, already=3))
     assert not warm._frames_may_load.is_set()
-    progressed(SweepProgress(total=3, sent=2, done=1, ok=1))
-    assert warm._frames_may_load.is_set() and seen == [0, 1]
-    warm.after_first_answer(None)
-    warm.release()  # a run that ended without an answer lets them load too
+    progressed(SweepProgress(total=9, sent=2, done=5, ok=5, already=3))
+    assert warm._frames_may_load.is_set() and seen == [3, 4, 5]
+    warm.after_first_answers(None, 2)
+    warm.release()  # a run that ended without answers lets them load too
     assert warm._frames_may_load.is_set()

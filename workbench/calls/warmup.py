@@ -6,8 +6,8 @@ the event loop at a cold sweep's first answer) and building the tokenizers of it
 (~0.57 s for o200k_base), measured on these machines; then, for the sweep's end, the
 frame readers (pandas and pyarrow, ~0.5-0.9 s), which the calls themselves do not need.
 A person reads the plan or its estimate before ``s.run()``; by then all is done. When
-``s.run()`` comes at once, the frame readers wait for the first answer
-(:meth:`WarmUp.after_first_answer`), so they do not slow the first calls down."""
+``s.run()`` comes at once, the frame readers wait for its first answers
+(:meth:`WarmUp.after_first_answers`), so they do not slow the first calls down."""
 
 from __future__ import annotations
 
@@ -64,19 +64,21 @@ class WarmUp:
             import workbench.store.opening  # noqa: F401 - the backends: the first run opens the store
             from workbench.api.slots import preload_ssl
             from workbench.core.tokens import encoding_name_for, get_encoding
-
-            for name in _TRANSPORT:
-                with contextlib.suppress(ImportError):  # another httpx may do without
-                    importlib.import_module(name)
-            preload_ssl()
         except Exception:  # noqa: BLE001
             self.modules.set()
             self.tokenizers.set()
             return
-        self.modules.set()
+        self.modules.set()  # what s.run() waits for; the rest, its calls wait for
         if self._open_store is not None:
             with contextlib.suppress(Exception):
                 self._open_store()
+        with contextlib.suppress(Exception):
+            # Imported here while s.run() checks the store and budget (an import the
+            # event loop starts meanwhile waits for this one, not a second).
+            for name in _TRANSPORT:
+                with contextlib.suppress(ImportError):  # another httpx may do without
+                    importlib.import_module(name)
+            preload_ssl()
         with contextlib.suppress(Exception):
             self._load_prices()
         try:
@@ -106,17 +108,19 @@ class WarmUp:
         """Until the tokenizers are built (not the frame readers: they load after)."""
         self.tokenizers.wait()
 
-    def after_first_answer(
-        self, on_progress: Callable[[SweepProgress], None] | None
+    def after_first_answers(
+        self, on_progress: Callable[[SweepProgress], None] | None, answers: int
     ) -> Callable[[SweepProgress], None]:
         """``on_progress`` for a run about to send its calls: the frame readers, if not
-        loaded yet, wait for its first answer instead of taking the interpreter from the
-        first calls (~0.9 s of imports); :meth:`release` when the run ends."""
+        loaded yet, wait until ``answers`` of its calls have ended (two waves: the loop is
+        busiest with the first) instead of taking the interpreter from the first calls
+        (~0.9 s of imports: released at the first answer, they stalled the sending for
+        0.5 s of a cold rate-limited sweep); :meth:`release` when the run ends."""
         self._frames_may_load.clear()
         may_load = self._frames_may_load
 
         def progressed(progress: SweepProgress) -> None:
-            if progress.done and not may_load.is_set():
+            if not may_load.is_set() and progress.done - progress.already >= answers:
                 may_load.set()
             if on_progress is not None:
                 on_progress(progress)

@@ -303,7 +303,8 @@ class Sweep(SweepCosting, SweepResults):
                 self._shared,
                 concurrency=self.concurrency,
                 budget=self.budget,
-                on_progress=self._warm.after_first_answer(on_progress),  # then pandas loads
+                # pandas loads once two waves of calls have come back (calls/warmup.py)
+                on_progress=self._warm.after_first_answers(on_progress, 2 * self.concurrency),
                 deadline=self.deadline,
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
