@@ -303,8 +303,10 @@ class Sweep(SweepCosting, SweepResults):
                 self._shared,
                 concurrency=self.concurrency,
                 budget=self.budget,
-                # pandas loads once two waves of calls have come back (calls/warmup.py)
-                on_progress=self._warm.after_first_answers(on_progress, 2 * self.concurrency),
+                # pandas loads once two waves of calls (or half of a short run's) are back
+                on_progress=self._warm.after_first_answers(
+                    on_progress, min(2 * self.concurrency, len(work.send) // 2 + 1)
+                ),
                 deadline=self.deadline,
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
