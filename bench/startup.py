@@ -9,17 +9,23 @@ timing: a kernel has one already. Also lists which heavy libraries the load pull
 ~1 s for the store (pandas) and the tokenizer before its first request; they now load
 while the plan is read.
 
-    .venv/bin/python bench/startup.py [--repeat 7]
+    .venv/bin/python bench/startup.py [--repeat 7] [--baseline DIR]
+
+``--baseline DIR`` measures another checkout's package too (e.g. main's, from
+``git archive``), interleaved with this one's in the same run: a busy machine slows both
+alike, so the ratio between them holds where the seconds do not. The fresh interpreters
+import this checkout's package (``PYTHONPATH``), not the one the interpreter installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
-from common import loopback_api, median, record
+from common import ROOT, loopback_api, median, record
 
 LOAD_EXT = """
 import json, sys, time
@@ -66,9 +72,11 @@ print(json.dumps({"cold": cold, "warm": first_request("b")}))
 """
 
 
-def once(code: str, *args: str) -> dict[str, object]:
+def once(code: str, *args: str, tree: str = str(ROOT)) -> dict[str, object]:
+    """``code`` in a fresh interpreter importing the package of the checkout ``tree``."""
+    env = {**os.environ, "PYTHONPATH": tree}
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
     ).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -77,7 +85,11 @@ def once(code: str, *args: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--baseline", help="another checkout to measure alongside")
     args = parser.parse_args()
+    if args.baseline:
+        paired(args.repeat, os.path.abspath(args.baseline))
+        return
     once(LOAD_EXT)  # the first run compiles bytecode; not counted
     once(IMPORT_OPENAI)
     loads, openais, loaded = [], [], []
@@ -115,6 +127,35 @@ def first_sweep(repeat: int) -> None:
                 f"{cold:.3f} s cold = {cold / warm:.2f} x a second sweep's {warm:.3f} s, "
                 f"median of {repeat} fresh interpreters",
             )
+
+
+def paired(repeat: int, baseline: str) -> None:
+    """%load_ext and the cold first sweep of this checkout and ``baseline``, interleaved."""
+    trees = {"this": str(ROOT), "baseline": baseline}
+    for tree in trees.values():
+        once(LOAD_EXT, tree=tree)  # bytecode compiled, not counted
+    loads: dict[str, list[float]] = {name: [] for name in trees}
+    firsts: dict[str, list[float]] = {name: [] for name in trees}
+    loaded: dict[str, list[str]] = {}
+    load_at_start = os.getloadavg()
+    with loopback_api(0.0) as base_url:
+        for _ in range(repeat):
+            for name, tree in trees.items():
+                result = once(LOAD_EXT, tree=tree)
+                loads[name].append(float(result["seconds"]))  # type: ignore[arg-type]
+                loaded[name] = list(result["loaded"])  # type: ignore[call-overload]
+                sweep = once(FIRST_SWEEP, base_url, "0", tree=tree)
+                firsts[name].append(float(sweep["cold"]))  # type: ignore[arg-type]
+    load, first = ({n: median(v) for n, v in d.items()} for d in (loads, firsts))
+    record(
+        "startup",
+        f"paired with {baseline}, median of {repeat}, load {load_at_start[0]:.2f} at the start: "
+        f"%load_ext workbench {load['this']:.3f} s vs {load['baseline']:.3f} s "
+        f"({load['this'] / load['baseline']:.2f} x; heavy modules loaded: "
+        f"{', '.join(loaded['this']) or 'none'} vs {', '.join(loaded['baseline']) or 'none'}); "
+        f"cold first sweep, s.run() at once after planning: first request after "
+        f"{first['this']:.3f} s vs {first['baseline']:.3f} s",
+    )
 
 
 if __name__ == "__main__":

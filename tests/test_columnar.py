@@ -64,7 +64,7 @@ def columnar_for_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def row_wise(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, **filters: Any) -> Any:
     with monkeypatch.context() as patch:
-        patch.setattr("workbench.store.sqlite.read_runs_frame", lambda *a, **k: None)
+        patch.setattr("workbench.store.columnar.read_runs_frame", lambda *a, **k: None)
         return store.runs(**filters)
 
 
@@ -83,7 +83,7 @@ def test_same_frame_as_the_row_wise_reader(
         calls.append(result := real(*args, **kwargs))
         return result
 
-    monkeypatch.setattr("workbench.store.sqlite.read_runs_frame", spy)
+    monkeypatch.setattr("workbench.store.columnar.read_runs_frame", spy)
     fast = store.runs(**filters)
     assert calls and calls[0] is not None, "the column-wise reader did not read this store"
     monkeypatch.undo()

@@ -34,6 +34,11 @@ def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
     return _DEFAULT_SSL
 
 
+def preload_ssl() -> None:
+    """Build the default context now: a sweep's warm-up does, while its plan is read."""
+    _ssl_context(True)
+
+
 class _GivenBack(httpx.AsyncByteStream):
     """A response body that returns its connection's slot once it is closed."""
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from workbench.store.dialect import Dialect
-from workbench.store.frames import iso_utc
+from workbench.store.rows import iso_utc
 
 __all__ = ["BATCH_COLUMNS", "BatchTables"]
 

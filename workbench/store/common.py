@@ -12,19 +12,19 @@ from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.core.checks import choice
 from workbench.core.errors import InvalidInputError, StoreError
 from workbench.core.gcpause import gc_paused
 from workbench.core.record import COLUMNS, current_user
 from workbench.store.dialect import Dialect
-from workbench.store.frames import EXPORT_SUFFIXES, iso_utc, runs_frame
 from workbench.store.messages import one_line
 from workbench.store.queries import RunFilter
+from workbench.store.rows import EXPORT_SUFFIXES, iso_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "claim_params",
@@ -62,6 +62,9 @@ def newest_by_identity(
 def frame_of_rows(rows_of: Callable[[], list[Any]], newest_first: bool) -> pd.DataFrame:
     """The row-by-row reader both stores fall back to: ``rows_of()`` runs the query (its
     rows newest first under a limit); the frame is ordered by run_id, oldest first."""
+    # pandas only where a frame is built: keeps a sweep's first request and opening a store light
+    from workbench.store.frames import runs_frame
+
     with gc_paused():
         rows = rows_of()
         if newest_first:
@@ -98,6 +101,8 @@ def embedding_rows(
     now: str,
 ) -> list[tuple[Any, ...]]:
     """``embeddings`` rows: vectors as float32 bytes, keyed by the text's SHA-256."""
+    import numpy as np  # only for embeddings: keeps opening a store and chat sweeps light
+
     return [
         (
             model,
@@ -111,6 +116,8 @@ def embedding_rows(
 
 
 def vector_of(blob: bytes | memoryview) -> list[float]:
+    import numpy as np  # only for embeddings: keeps opening a store and chat sweeps light
+
     return np.frombuffer(bytes(blob), dtype=EMBEDDING_DTYPE).tolist()  # type: ignore[no-any-return]
 
 
@@ -219,3 +226,13 @@ class StoreBase:
         )
         total = int(self.select_rows(sql, params)[0][0])
         return total if limit is None else min(total, max(limit, 0))
+
+    def ok_identities(self, sweep_id: str) -> set[tuple[str, int]]:
+        """(request_hash, sample_index) of the sweep's ``ok`` runs: what it has done already,
+        read without a DataFrame (pandas is not loaded before a cold sweep's first call)."""
+        chosen = run_filter(None, sweep_id, "ok", None, None)
+        rows = self.select_rows(
+            f"SELECT request_hash, sample_index FROM runs{chosen.where(self.dialect)}",
+            list(chosen.params),
+        )
+        return {(str(request_hash), int(index)) for request_hash, index in rows}

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from workbench.store.dialect import Dialect
-from workbench.store.frames import iso_utc
-from workbench.store.runfiles import datasets_file, write_datasets
+from workbench.store.rows import iso_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DatasetTables", "insert_dataset_sql"]
 
@@ -86,6 +86,8 @@ class DatasetTables:
             f"SELECT name, version, {self.dialect.json_array_length('items')}, expected,"
             f" stored_at FROM datasets ORDER BY stored_at DESC, {self.dialect.row_order} DESC"
         )
+        import pandas as pd  # pandas only where a frame is built: keeps opening a store light
+
         columns = ["name", "version", "rows", "expected", "stored_at"]
         frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
         frame["rows"] = frame["rows"].astype("int64")
@@ -93,6 +95,9 @@ class DatasetTables:
         return frame
 
     def _export_datasets(self, target: Path, experiment: str | None) -> None:
+        # pandas (runfiles' readers), only when exporting: keeps opening a store light
+        from workbench.store.runfiles import datasets_file, write_datasets
+
         # Beside the runs file, so wb.dataset(name) works in the store that imports it.
         keys = None
         if experiment is not None:

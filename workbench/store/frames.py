@@ -2,24 +2,32 @@
 
 The store hands rows to this module and gets a DataFrame with the documented dtypes back;
 exports and imports go through the same conversions so a file reads back as it was written.
+One run <-> one row is :mod:`.rows` (no pandas: what a sweep's calls need); its names are
+also importable from here.
 """
 
 from __future__ import annotations
 
 import json
-import operator
-import types
-import typing
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, fields
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.core.record import COLUMNS, RunRecord
+from workbench.core.record import COLUMNS
+from workbench.store.rows import (
+    COLUMN_KINDS,
+    EXPORT_SUFFIXES,
+    ISO_FORMAT,
+    NULLABLE,
+    ColumnKind,
+    iso_utc,
+    record_from_row,
+    record_to_row,
+)
+from workbench.store.rows import DEFAULTS as _DEFAULTS
 
 __all__ = [
     "ColumnKind",
@@ -41,114 +49,12 @@ __all__ = [
     "json_lines",
 ]
 
-ColumnKind = Literal["text", "int", "float", "bool", "datetime"]
-
-EXPORT_SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".jsonl")
-
-
-def _kind_of(hint: Any) -> tuple[ColumnKind, bool]:
-    """The storage kind of a RunRecord field and whether it may be None."""
-    args: tuple[Any, ...] = (hint,)
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        args = typing.get_args(hint)
-    nullable = type(None) in args
-    base = next(a for a in args if a is not type(None))
-    # bool before int: bool is a subclass of int but is stored and shown as a flag.
-    kind: ColumnKind
-    if base is bool:
-        kind = "bool"
-    elif base is int:
-        kind = "int"
-    elif base is float:
-        kind = "float"
-    elif base is datetime:
-        kind = "datetime"
-    else:  # str and the Literal aliases (Kind, Status)
-        kind = "text"
-    return kind, nullable
-
-
-# Derived from RunRecord's annotations, so a field added there gets its dtype here without
-# a second list to keep in sync (its column still needs a migration; a test checks that).
-_HINTS = typing.get_type_hints(RunRecord)
-COLUMN_KINDS: dict[str, ColumnKind] = {name: _kind_of(_HINTS[name])[0] for name in COLUMNS}
-NULLABLE: dict[str, bool] = {name: _kind_of(_HINTS[name])[1] for name in COLUMNS}
-_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in fields(RunRecord) if f.default is not MISSING
-}
-
 _DATETIME_DTYPE = "datetime64[us, UTC]"
 # Text in the dtype the installed pandas gives text by default: from pandas 3, "str"
 # (Arrow-backed, NaN for a missing value); before, object. Converting Arrow text to
 # Python objects took 1.98 s of a 5.89 s read of a million runs with pandas 3.
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
 TEXT_DTYPE: Any = pd.StringDtype(na_value=np.nan) if PANDAS_3 else np.dtype(object)
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-
-
-def iso_utc(value: datetime | str) -> str:
-    """``value`` as stored: ISO-8601 in UTC with microseconds, so text order is time order.
-
-    A naive datetime (or a string without an offset) is taken to be UTC already, the same
-    way pandas and SQLite read one.
-    """
-    if isinstance(value, str):
-        stamp = pd.Timestamp(value)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return str(stamp.strftime(ISO_FORMAT))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime(ISO_FORMAT)
-
-
-# ---------------------------------------------------------------- one record <-> one row
-
-
-def _sql_scalar(kind: ColumnKind, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "text":
-        if not isinstance(value, str):
-            # A dict in params would otherwise land as its Python repr, not as JSON.
-            raise TypeError(f"expected str, got {type(value).__name__}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
-            raise TypeError(f"expected bool, got {type(value).__name__}")
-        return 1 if value else 0
-    if kind == "int":
-        # operator.index accepts numpy integers (sqlite3 cannot bind them) but refuses
-        # floats, so a 0.7 never lands silently as 0 in max_tokens or seed.
-        return operator.index(value)
-    if kind == "float":
-        number = float(value)
-        return None if number != number else number  # NaN is "unknown", i.e. NULL
-    return iso_utc(value)
-
-
-def record_to_row(record: RunRecord) -> tuple[Any, ...]:
-    """The SQLite values of ``record`` in ``COLUMNS`` order."""
-    row = []
-    for name in COLUMNS:
-        value = getattr(record, name)
-        try:
-            row.append(_sql_scalar(COLUMN_KINDS[name], value))
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"RunRecord.{name} cannot be stored: {value!r} ({exc})") from exc
-    return tuple(row)
-
-
-def record_from_row(row: Sequence[Any]) -> RunRecord:
-    """A RunRecord from SQLite values in ``COLUMNS`` order (the inverse of record_to_row)."""
-    values: dict[str, Any] = {}
-    for name, value in zip(COLUMNS, row, strict=True):
-        kind = COLUMN_KINDS[name]
-        if value is not None and kind == "bool":
-            value = bool(value)
-        elif value is not None and kind == "datetime":
-            value = datetime.fromisoformat(value).astimezone(timezone.utc)
-        values[name] = value
-    return RunRecord(**values)
 
 
 # ---------------------------------------------------------------- columns <-> DataFrame

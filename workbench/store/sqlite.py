@@ -2,6 +2,7 @@
 
 One file (WAL mode) is shared by every kernel and script that points at it; each append is
 its own short transaction, so concurrent writers queue briefly instead of losing rows.
+Opening, appending, replay and claims load no pandas (~0.9 s a cold first request waited).
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
 from workbench.store import queries
 from workbench.store.batches import BatchTables
-from workbench.store.columnar import export_parquet, read_runs_frame
 from workbench.store.common import (
     EMBEDDING_DTYPE,
     StoreBase,
@@ -43,14 +41,9 @@ from workbench.store.common import (
 )
 from workbench.store.datasets import DatasetTables, insert_dataset_sql
 from workbench.store.dialect import SQLITE
-from workbench.store.frames import (
-    expand_json,
-    record_from_row,
-    record_to_row,
-)
 from workbench.store.messages import one_line
 from workbench.store.migrations import newer_store_error, unknown_migrations
-from workbench.store.runfiles import write_runs
+from workbench.store.rows import record_from_row, record_to_row
 from workbench.store.scores import ScoreTables
 from workbench.store.sqlite_file import (
     check_free_space,
@@ -62,7 +55,10 @@ from workbench.store.sqlite_file import (
     with_retries,
 )
 
-__all__ = ["SQLiteStore", "expand_json"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
@@ -73,7 +69,6 @@ _EMBEDDING_DTYPE = EMBEDDING_DTYPE
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _INSERT_DATASET = insert_dataset_sql(SQLITE)
-
 
 
 class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
@@ -257,6 +252,8 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
             raise ValueError(f"limit must be 0 or more, not {limit}")
         with self._lock:
             self._connection()  # a closed store says so, whichever reader runs
+        from workbench.store.columnar import read_runs_frame  # pandas: opening stays light
+
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
         total = self.count(experiment, sweep_id, status, since, limit, kind, user)
@@ -287,6 +284,10 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         """Write the runs (of one experiment, or all) to .parquet, .csv or .jsonl; in a
         CSV, text a spreadsheet would run as a formula gets a leading ``'`` unless
         ``keep_formulas`` (Parquet and JSON lines are always exact)."""
+        # pandas and pyarrow only where a file is written: keeps opening a store light
+        from workbench.store.columnar import export_parquet
+        from workbench.store.runfiles import write_runs
+
         target = Path(path)
         check_export_suffix(target, "export to")
         try:
@@ -479,6 +480,10 @@ def _close_open_stores() -> None:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "expand_json":  # imported on first use: it needs pandas (~0.4 s to import)
+        from workbench.store.frames import expand_json
+
+        return expand_json
     # The class's name before it said which backend it is; kept working for a while.
     if name == "ExperimentStore":
         warnings.warn(

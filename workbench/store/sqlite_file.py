@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from workbench.core.errors import StoreError
 from workbench.core.record import COLUMNS, RunRecord
-from workbench.store.frames import record_to_row
 from workbench.store.messages import FIX as _FIX
 from workbench.store.messages import one_line
 from workbench.store.migrations import (
@@ -28,6 +27,7 @@ from workbench.store.migrations import (
     migrate,
     unknown_migrations,
 )
+from workbench.store.rows import record_to_row
 
 __all__ = [
     "BUSY_TIMEOUT_S",

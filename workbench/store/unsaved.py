@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.record import COLUMNS, RunRecord
+from workbench.store.rows import iso_utc
 
 __all__ = ["UnsavedRun", "UnsavedRunWarning", "fallback_paths", "keep"]
 
@@ -57,9 +58,6 @@ def fallback_paths(store: Path) -> list[Path]:
 
 
 def _json_row(record: RunRecord, store: Path | str, reason: str) -> dict[str, Any]:
-    # deferred: at the top, import workbench would load numpy, pandas, pyarrow
-    from workbench.store.frames import iso_utc
-
     row: dict[str, Any] = {name: getattr(record, name) for name in COLUMNS}
     row["created_at"] = iso_utc(record.created_at)
     row["unsaved_reason"] = reason

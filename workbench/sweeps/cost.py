@@ -135,20 +135,22 @@ class SweepCosting:
         self._warm.wait_modules()
 
         store = self.session.store
-        here = store.runs(sweep_id=self.sweep_id, status="ok")
-        done = set(zip(here["request_hash"], here["sample_index"].astype(int), strict=True))
+        done = store.ok_identities(self.sweep_id)  # no frame: pandas may not be loaded yet
         todo = [p for p in self._plan if p.identity not in done]
         elsewhere = {} if self.fresh else store.find_ok_many(p.identity for p in todo)
         replay = [p.prepared for p in todo if p.identity in elsewhere]
-        sending = [p.prepared for p in todo if p.identity not in elsewhere]
+        planned = [p for p in todo if p.identity not in elsewhere]
         total = Estimate.zero()
         if priced:
+            sending = [p.prepared for p in planned]
             estimates = self._estimates(sending)
             reserved = [e.prompt_tokens + e.completion_tokens_max for e in estimates]
             total = sum(estimates, self._scoring_estimate(sending))
             jobs = [Job(p, tokens) for p, tokens in zip(sending, reserved, strict=True)]
         else:
-            jobs = [Job(p) for p in sending]  # counted as each is sent, if a limit needs it
+            # Each call built (and counted, if a limit needs it) by the worker about to
+            # send it: the first goes without waiting for the others' (issue 21).
+            jobs = [_job_of(p) for p in planned]
         return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
 
     def _budget_limits(self) -> list[Decimal]:
@@ -164,3 +166,8 @@ class SweepCosting:
             "Batch" if batch else "Sweep", work.cost, own=self.budget, strict=self.strict,
             batch=batch,
         )
+
+
+def _job_of(planned: PlannedRun) -> Job:
+    """A job that builds ``planned``'s call when it is about to be sent."""
+    return Job.later(lambda: planned.prepared, planned.shape.provider, planned.model)

@@ -206,8 +206,10 @@ class Sweep(SweepCosting, SweepResults):
             context=context,
             dataset=self.dataset,
         )
-        # Loading the store and the tokenizers now, not in s.run(): ~1 s off the first call.
-        self._warm = WarmUp({p.shape.model: None for p in self._plan})
+        # Opening the store and loading the tokenizers now, not in s.run(): ~1 s off the
+        # first call of a cold sweep (issue 21).
+        session = self.session
+        self._warm = WarmUp({p.shape.model: None for p in self._plan}, lambda: session.store)
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         stamp_sweep_id(self._plan, self.sweep_id)
         self._shared = SharedProgress()
@@ -260,7 +262,7 @@ class Sweep(SweepCosting, SweepResults):
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
             # A read-only store would lose every answer; PostgreSQL refuses a NUL in text.
             self.session.store.check_writable(job.prepared.record for job in work.send)
-        for provider in {job.prepared.provider for job in work.send}:
+        for provider in {job.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True
         self._shared.update(
@@ -301,7 +303,10 @@ class Sweep(SweepCosting, SweepResults):
                 self._shared,
                 concurrency=self.concurrency,
                 budget=self.budget,
-                on_progress=on_progress,
+                # pandas loads once two waves of calls (or half of a short run's) are back
+                on_progress=self._warm.after_first_answers(
+                    on_progress, min(2 * self.concurrency, len(work.send) // 2 + 1)
+                ),
                 deadline=self.deadline,
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
@@ -330,6 +335,7 @@ class Sweep(SweepCosting, SweepResults):
             raise
         finally:
             self._active = False
+            self._warm.release()
         self._shared.update(state="done")
 
     @property

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from workbench.store.frames import iso_utc
+from workbench.store.rows import iso_utc
 from workbench.sweeps.batch.api import TERMINAL, BatchInfo
 
 if TYPE_CHECKING:

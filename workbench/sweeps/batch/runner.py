@@ -27,7 +27,7 @@ from workbench.core.errors import (
     InvalidInputError,
     WorkbenchError,
 )
-from workbench.store.frames import iso_utc
+from workbench.store.rows import iso_utc
 from workbench.sweeps.batch import jsonl
 from workbench.sweeps.batch.api import BatchAPI, BatchInfo
 from workbench.sweeps.batch.collect import NEVER_RAN, BatchCollector, MissingAnswersWarning
