@@ -51,8 +51,10 @@ class WarmUp:
         self._open_store = open_store
         self.modules = threading.Event()
         self.tokenizers = threading.Event()  # set when built (or failed: count in place)
+        # The frame readers wait for a run's first answers (or _FRAMES_HOLD_S of a plan
+        # being read): loaded at once, they would take the interpreter from a run that
+        # starts right after planning.
         self._frames_may_load = threading.Event()
-        self._frames_may_load.set()
         self._thread = threading.Thread(target=self._load, name="workbench-warm-up", daemon=True)
         self._thread.start()
 

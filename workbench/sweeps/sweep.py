@@ -208,8 +208,12 @@ class Sweep(SweepCosting, SweepResults):
         )
         # Opening the store and loading the tokenizers now, not in s.run(): ~1 s off the
         # first call of a cold sweep (issue 21).
+        # Planning waits for what the calls need (a person reads the plan or its estimate,
+        # which needs the tokenizers and prices, before s.run()), so a sweep run at once
+        # starts as a warm one does; pandas, for the result frame, waits for its first answers.
         session = self.session
         self._warm = WarmUp({p.shape.model: None for p in self._plan}, lambda: session.store)
+        self._warm.wait()
         self.sweep_id = sweep_id_of(self.experiment, self._plan, fresh=fresh)
         stamp_sweep_id(self._plan, self.sweep_id)
         self._shared = SharedProgress()
