@@ -169,6 +169,27 @@ def test_falls_back_when_the_child_cannot_read(
     assert len(store.runs()) == 10
 
 
+def test_the_row_wise_reader_makes_text_columns_as_pandas_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its text columns are made by Arrow (str or None only) and fall back to pandas'
+    # own conversion for anything else SQLite let into the column: same cells either way.
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE runs SET notes = 42 WHERE rowid = 2")
+    frame = row_wise(store, monkeypatch)
+    rows = sqlite3.connect(store.path).execute(
+        "SELECT output, notes FROM runs ORDER BY run_id"
+    ).fetchall()
+    outputs, notes = zip(*rows, strict=True)
+    expected = pd.Series(pd.array(list(outputs), dtype=frame["output"].dtype), name="output")
+    pd.testing.assert_series_equal(frame["output"], expected)
+    assert frame["output"].isna().sum() == outputs.count(None) > 0
+    assert (frame["output"] == "").sum() == outputs.count("") > 0
+    assert "42" in frame["notes"].tolist()
+    assert frame["notes"].isna().sum() == notes.count(None)
+
+
 def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store = mixed_store(tmp_path / "runs.db", rows=2)
     store.close()
