@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -167,12 +168,11 @@ def sort_by_run_id(table: pa.Table) -> pa.Table:
 def _parts(uri: str, split_rows: int) -> tuple[int, list[tuple[int, int]]]:
     """How many rows the table has and the rowid ranges that split it for the readers
     (runs are only ever appended, with growing rowids)."""
-    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
-
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*), IFNULL(MIN(rowid), 0), IFNULL(MAX(rowid), 0) FROM runs")
-        row = cur.fetchone()
-    rows, low, high = (int(row[0]), int(row[1]) - 1, int(row[2])) if row else (0, 0, 0)
+    sql = "SELECT COUNT(*), IFNULL(MIN(rowid), 0), IFNULL(MAX(rowid), 0) FROM runs"
+    with _query(uri, sql, []) as reader:
+        counted = reader.read_all()
+    rows, low, high = (int(column[0].as_py()) for column in counted.columns)
+    low -= 1
     parts = _READERS if high - low >= split_rows else 1
     step = (high - low) // parts
     edges = [low + i * step for i in range(parts)] + [high]
@@ -185,7 +185,6 @@ def _read(
     queries: Sequence[tuple[str, list[Any]]],
     sink: Callable[[int], BatchSink],
 ) -> list[Part]:
-    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
@@ -202,18 +201,16 @@ def _read(
         part = Part(sink(index))
         skip = 1  # the typed first row
         try:
-            with dbapi.connect(uri) as conn, conn.cursor() as cur:
-                # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is
-                # typed in Python, 38 casts a batch (a million rows in two threads: 4.55 s
-                # of CPU at 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/
-                # store_read_phases.py), and the frame's text columns keep the batches as
-                # chunks that every pandas operation loops over.
-                cur.adbc_statement.set_options(**{_BATCH_OPTION: str(BATCH_ROWS)})
-                cur.execute(f"{first_row} UNION ALL {select}", params or None)
+            # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is typed
+            # in Python, 38 casts a batch (a million rows in two threads: 4.55 s of CPU at
+            # 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/store_read_phases.py), and
+            # the frame's text columns keep the batches as chunks that every pandas
+            # operation loops over.
+            with _query(uri, f"{first_row} UNION ALL {select}", params, BATCH_ROWS) as reader:
                 # Batch by batch, typed and handed on as the driver yields them: the
                 # million-row table was read, then concatenated, cast column by column and
                 # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
-                for raw in cur.fetch_record_batch():
+                for raw in reader:
                     batch = _typed_batch(raw.slice(skip), kinds, schema)
                     skip = 0
                     if batch.num_rows:
@@ -227,6 +224,38 @@ def _read(
         return [read(0)]
     with ThreadPoolExecutor(len(queries)) as pool:  # the driver reads without the GIL
         return list(pool.map(read, range(len(queries))))
+
+
+@contextmanager
+def _query(
+    uri: str, sql: str, params: Sequence[Any], batch_rows: int | None = None
+) -> Iterator[pa.RecordBatchReader]:
+    """The batches of one statement on a connection of its own, through the driver
+    manager's low-level API: its DB-API module imports pyarrow.dataset and with it pandas,
+    for nothing this reader uses (the child's imports: 0.24-0.36 s of CPU instead of
+    0.55-1.0 s, 8 starts each, alternated, load average ~9)."""
+    import adbc_driver_manager as adbc  # deferred: keeps import workbench light
+    import adbc_driver_sqlite  # deferred: keeps import workbench light
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    with (
+        adbc_driver_sqlite.connect(uri) as database,
+        adbc.AdbcConnection(database) as conn,
+        adbc.AdbcStatement(conn) as statement,
+    ):
+        if batch_rows is not None:
+            statement.set_options(**{_BATCH_OPTION: str(batch_rows)})
+        statement.set_sql_query(sql)
+        statement.prepare()
+        if params:
+            names = [str(i) for i in range(len(params))]
+            statement.bind(pa.record_batch([[value] for value in params], names=names))
+        stream, _ = statement.execute_query()
+        reader = pa.RecordBatchReader.from_stream(stream)
+        try:
+            yield reader
+        finally:
+            reader.close()  # before its statement is released
 
 
 def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
