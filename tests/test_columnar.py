@@ -110,6 +110,30 @@ def test_a_large_table_is_read_in_parts_with_the_same_result(
     pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
 
 
+def test_a_split_read_checks_its_rows_against_the_callers_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store counts the table before the child reads it; the child does not count it
+    # again. Fewer rows than counted (a damaged page a rowid seek skips) means "read it
+    # another way"; more (appended since the count) is fine.
+    store = mixed_store(tmp_path / "runs.db", rows=30)
+    monkeypatch.setattr(sqlite_arrow, "_READERS", 2)
+    kinds = {name: columnar.COLUMN_KINDS[name] for name in COLUMNS}
+
+    def parts(counted: int) -> Any:
+        return sqlite_arrow.read_parts(
+            store._read_uri(), kinds, "", [], None, 10, lambda _: sqlite_arrow._Collected(),
+            counted,
+        )
+
+    read = parts(60)
+    assert read is not None and len(read) == 2 and sum(p.rows for p in read) == 60
+    assert parts(59) is not None
+    assert parts(61) is None
+    bounds_only = sqlite_arrow._parts(store._read_uri(), 10, count=False)
+    assert bounds_only == (None, sqlite_arrow._parts(store._read_uri(), 10)[1])
+
+
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
     # ADBC links its own SQLite; closing its file in this process would drop the locks of
     # the store's connection (the -shm then truncated under it: SIGBUS in the crash test).
