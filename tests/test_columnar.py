@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
@@ -132,6 +133,22 @@ def test_a_split_read_checks_its_rows_against_the_callers_count(
     assert parts(61) is None
     bounds_only = sqlite_arrow._parts(store._read_uri(), 10, count=False)
     assert bounds_only == (None, sqlite_arrow._parts(store._read_uri(), 10)[1])
+
+
+@pytest.mark.skipif(not PANDAS_3, reason="pandas 2 makes Python strings of the text")
+def test_text_reaches_pandas_as_read_without_a_cast(tmp_path: Path) -> None:
+    # The reader types text as large_string, what pandas' str dtype holds: pandas keeps
+    # the very buffers (given string, it cast every column: ~0.9 s a million rows).
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    kinds = {name: columnar.COLUMN_KINDS[name] for name in COLUMNS}
+    table = sqlite_arrow.read_table(store._read_uri(), kinds, "", [])
+    assert table is not None
+    frame = columnar.runs_frame_from_table(table)
+    for name in ("output", "run_id", "system"):
+        read = table.column(name).chunk(0)
+        held = frame[name].array.__arrow_array__().chunk(0)
+        assert read.type == held.type == pa.large_string()
+        assert held.buffers()[1].address == read.buffers()[1].address  # the same offsets
 
 
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
