@@ -151,6 +151,29 @@ def test_text_reaches_pandas_as_read_without_a_cast(tmp_path: Path) -> None:
         assert held.buffers()[1].address == read.buffers()[1].address  # the same offsets
 
 
+def test_a_reader_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
+    # Two readers opening a WAL file that no connection holds race to set up its index;
+    # the loser was told "database is locked" at once. Shown here with a lock another
+    # process holds for a moment (a rollback-journal file, so readers must wait).
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; conn = sqlite3.connect(sys.argv[1], isolation_level=None);"
+         " conn.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(0.5);"
+         " conn.execute('COMMIT')", str(store.path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        rows, _ = sqlite_arrow._parts(store.path.absolute().as_uri() + "?mode=ro", 10)
+        assert rows == 10
+    finally:
+        holder.wait()
+
+
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
     # ADBC links its own SQLite; closing its file in this process would drop the locks of
     # the store's connection (the -shm then truncated under it: SIGBUS in the crash test).
