@@ -159,19 +159,16 @@ def test_a_reader_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
-    holder = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c",
          "import sqlite3, sys, time; conn = sqlite3.connect(sys.argv[1], isolation_level=None);"
          " conn.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(0.5);"
          " conn.execute('COMMIT')", str(store.path)],
         stdout=subprocess.PIPE, text=True,
-    )
-    try:
+    ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         rows, _ = sqlite_arrow._parts(store.path.absolute().as_uri() + "?mode=ro", 10)
         assert rows == 10
-    finally:
-        holder.wait()
 
 
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:

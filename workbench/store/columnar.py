@@ -121,27 +121,38 @@ def _in_child(
         "split_rows": SPLIT_ROWS,
         "counted": counted,
     }
+    child: subprocess.Popen[bytes] | None = None
     try:
-        done = subprocess.run(
+        child = subprocess.Popen(
             [sys.executable, "-c", _RUN_READER, str(_READER), json.dumps(request, default=str)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             env=_child_env(),
-            timeout=600,
-            check=False,
         )
-        if done.returncode != 0:
-            return None
+        timer = threading.Timer(600, child.kill)
+        timer.start()
+        try:
+            assert child.stdout is not None
+            with child.stdout:
+                out = child.stdout.read()  # until the child closes it: its last act
+        finally:
+            timer.cancel()
         if target is not None:
-            return target
+            return target if child.wait() == 0 else None
+        # The files' paths come last and only from a read that succeeded; the child may
+        # still be freeing its batches (0.1-0.7 s a million rows here) while this process
+        # maps the files and builds the frame.
         # Memory-mapped: the frame's numbers are built from the files' pages, no copy.
         tables = []
-        for path in json.loads(done.stdout):
+        for path in json.loads(out):
             with pa.memory_map(path) as source:
                 tables.append(pa.ipc.open_file(source).read_all())
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     except (OSError, ValueError, subprocess.SubprocessError, pa.ArrowException):
         return None
     finally:
+        if child is not None and child.returncode is None:
+            threading.Thread(target=child.wait, daemon=True).start()  # reaped aside
         for path in scratch.glob(f"{prefix.name}.*"):
             with contextlib.suppress(OSError):
                 path.unlink()  # a mapping stays valid until its table is freed
