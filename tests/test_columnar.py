@@ -171,6 +171,24 @@ def test_a_reader_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
         assert rows == 10
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_a_frame_read_column_wise_can_be_edited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: bool
+) -> None:
+    # Its numbers are read from memory-mapped files: they must come out writable, or
+    # frame.loc[...] = ... fails with "assignment destination is read-only".
+    store = mixed_store(tmp_path / "runs.db", rows=30)
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 10 if split else 10_000)
+    frame = store.runs()
+    first = frame.index[0]
+    edits = {"temperature": 1.5, "seed": 7, "cache_hit": True, "cost_usd": 0.25,
+             "created_at": pd.Timestamp("2030-01-01", tz="UTC"), "output": "edited"}
+    for name, value in edits.items():
+        frame.loc[first, name] = value
+        assert frame.loc[first, name] == value
+    frame["max_tokens"] += 1
+
+
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
     # ADBC links its own SQLite; closing its file in this process would drop the locks of
     # the store's connection (the -shm then truncated under it: SIGBUS in the crash test).

@@ -180,14 +180,33 @@ def _numpy_column(kind: ColumnKind, column: pa.ChunkedArray) -> Any:
     """One typed Arrow column as the numpy/pandas array of its documented dtype."""
     if kind == "text":
         return _text_array(column)
-    chunk = column.combine_chunks()
     if kind == "int":
-        values = chunk.fill_null(0).to_numpy(zero_copy_only=False).astype("int64", copy=False)
-        mask = chunk.is_null().to_numpy(zero_copy_only=False)
-        return pd.arrays.IntegerArray(values, mask)
+        values = _writable(column.fill_null(0) if column.null_count else column)
+        mask = (
+            _writable(column.is_null()) if column.null_count else np.zeros(len(column), bool)
+        )
+        return pd.arrays.IntegerArray(values.astype("int64", copy=False), mask)
     if kind in ("float", "bool"):
-        return chunk.to_numpy(zero_copy_only=False)  # a null float is NaN; flags never null
-    return chunk.to_pandas().array  # datetime
+        return _writable(column)  # a null float is NaN; flags never null
+    return pd.array(_writable(column), dtype=_DATETIME)
+
+
+_DATETIME = pd.DatetimeTZDtype("us", "UTC")
+
+
+def _writable(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """A column's values as one numpy array the frame may change: numpy's view of an Arrow
+    buffer is read-only, and these buffers are the mapped files' pages (a frame whose
+    ``loc[...] = ...`` failed with "assignment destination is read-only"). One copy, as
+    combine_chunks made before."""
+    arrays: list[np.ndarray[Any, Any]] = [
+        chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks
+    ]
+    if not arrays:
+        return column.to_numpy()  # type: ignore[no-any-return]
+    if len(arrays) == 1:
+        return arrays[0] if arrays[0].flags.writeable else arrays[0].copy()
+    return np.concatenate(arrays)
 
 
 def _text_array(column: pa.ChunkedArray) -> Any:
