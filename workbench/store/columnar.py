@@ -188,10 +188,7 @@ def _numpy_column(kind: ColumnKind, column: pa.ChunkedArray) -> Any:
         return pd.arrays.IntegerArray(values.astype("int64", copy=False), mask)
     if kind in ("float", "bool"):
         return _writable(column)  # a null float is NaN; flags never null
-    return pd.array(_writable(column), dtype=_DATETIME)
-
-
-_DATETIME = pd.DatetimeTZDtype("us", "UTC")
+    return pd.array(_writable(column), dtype="datetime64[us, UTC]")
 
 
 def _writable(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
