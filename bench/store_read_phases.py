@@ -99,7 +99,7 @@ def child_start_up() -> tuple[float, float]:
     """A fresh interpreter importing what the child imports."""
     code = (
         "import time; t = time.perf_counter(); import json, concurrent.futures;"
-        " import pyarrow, pyarrow.compute, pyarrow.ipc, adbc_driver_sqlite.dbapi;"
+        " import pyarrow, pyarrow.compute, pyarrow.ipc, adbc_driver_manager, adbc_driver_sqlite;"
         " print(time.perf_counter() - t)"
     )
     start = time.perf_counter()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from test_store import EXPECTED_DTYPES, T0, full_record
 
@@ -110,6 +111,84 @@ def test_a_large_table_is_read_in_parts_with_the_same_result(
     pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
 
 
+def test_a_split_read_checks_its_rows_against_the_callers_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store counts the table before the child reads it; the child does not count it
+    # again. Fewer rows than counted (a damaged page a rowid seek skips) means "read it
+    # another way"; more (appended since the count) is fine.
+    store = mixed_store(tmp_path / "runs.db", rows=30)
+    monkeypatch.setattr(sqlite_arrow, "_READERS", 2)
+    kinds = {name: columnar.COLUMN_KINDS[name] for name in COLUMNS}
+
+    def parts(counted: int) -> Any:
+        return sqlite_arrow.read_parts(
+            store._read_uri(), kinds, "", [], None, 10, lambda _: sqlite_arrow._Collected(),
+            counted,
+        )
+
+    read = parts(60)
+    assert read is not None and len(read) == 2 and sum(p.rows for p in read) == 60
+    assert parts(59) is not None
+    assert parts(61) is None
+    bounds_only = sqlite_arrow._parts(store._read_uri(), 10, count=False)
+    assert bounds_only == (None, sqlite_arrow._parts(store._read_uri(), 10)[1])
+
+
+@pytest.mark.skipif(not PANDAS_3, reason="pandas 2 makes Python strings of the text")
+def test_text_reaches_pandas_as_read_without_a_cast(tmp_path: Path) -> None:
+    # The reader types text as large_string, what pandas' str dtype holds: pandas keeps
+    # the very buffers (given string, it cast every column: ~0.9 s a million rows).
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    kinds = {name: columnar.COLUMN_KINDS[name] for name in COLUMNS}
+    table = sqlite_arrow.read_table(store._read_uri(), kinds, "", [])
+    assert table is not None
+    frame = columnar.runs_frame_from_table(table)
+    for name in ("output", "run_id", "system"):
+        read = table.column(name).chunk(0)
+        held = frame[name].array.__arrow_array__().chunk(0)
+        assert read.type == held.type == pa.large_string()
+        assert held.buffers()[1].address == read.buffers()[1].address  # the same offsets
+
+
+def test_a_reader_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
+    # Two readers opening a WAL file that no connection holds race to set up its index;
+    # the loser was told "database is locked" at once. Shown here with a lock another
+    # process holds for a moment (a rollback-journal file, so readers must wait).
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    with subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; conn = sqlite3.connect(sys.argv[1], isolation_level=None);"
+         " conn.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(0.5);"
+         " conn.execute('COMMIT')", str(store.path)],
+        stdout=subprocess.PIPE, text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        rows, _ = sqlite_arrow._parts(store.path.absolute().as_uri() + "?mode=ro", 10)
+        assert rows == 10
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_frame_read_column_wise_can_be_edited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: bool
+) -> None:
+    # Its numbers are read from memory-mapped files: they must come out writable, or
+    # frame.loc[...] = ... fails with "assignment destination is read-only".
+    store = mixed_store(tmp_path / "runs.db", rows=30)
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 10 if split else 10_000)
+    frame = store.runs()
+    first = frame.index[0]
+    edits = {"temperature": 1.5, "seed": 7, "cache_hit": True, "cost_usd": 0.25,
+             "created_at": pd.Timestamp("2030-01-01", tz="UTC"), "output": "edited"}
+    for name, value in edits.items():
+        frame.loc[first, name] = value
+        assert frame.loc[first, name] == value
+    frame["max_tokens"] += 1
+
+
 def test_the_store_and_the_reader_share_no_sqlite_in_one_process(tmp_path: Path) -> None:
     # ADBC links its own SQLite; closing its file in this process would drop the locks of
     # the store's connection (the -shm then truncated under it: SIGBUS in the crash test).
@@ -167,6 +246,27 @@ def test_falls_back_when_the_child_cannot_read(
     monkeypatch.setattr(columnar.sys, "executable", "/nonexistent/python")
     assert columnar.read_runs_frame(store._read_uri(), "", [], rows=10) is None
     assert len(store.runs()) == 10
+
+
+def test_the_row_wise_reader_makes_text_columns_as_pandas_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its text columns are made by Arrow (str or None only) and fall back to pandas'
+    # own conversion for anything else SQLite let into the column: same cells either way.
+    store = mixed_store(tmp_path / "runs.db", rows=5)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE runs SET notes = 42 WHERE rowid = 2")
+    frame = row_wise(store, monkeypatch)
+    rows = sqlite3.connect(store.path).execute(
+        "SELECT output, notes FROM runs ORDER BY run_id"
+    ).fetchall()
+    outputs, notes = zip(*rows, strict=True)
+    expected = pd.Series(pd.array(list(outputs), dtype=frame["output"].dtype), name="output")
+    pd.testing.assert_series_equal(frame["output"], expected)
+    assert frame["output"].isna().sum() == outputs.count(None) > 0
+    assert (frame["output"] == "").sum() == outputs.count("") > 0
+    assert "42" in frame["notes"].tolist()
+    assert frame["notes"].isna().sum() == notes.count(None)
 
 
 def test_a_closed_store_says_so(tmp_path: Path) -> None:

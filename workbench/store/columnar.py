@@ -71,7 +71,9 @@ def read_runs_frame(
     returns, is small) or the child cannot read them (the caller then uses sqlite3)."""
     if rows < COLUMNAR_ROWS:
         return None
-    table = _in_child(uri, where, params, limit, "arrow")
+    # The whole table: the child need not count it again (the caller just did).
+    counted = rows if not where and limit is None else None
+    table = _in_child(uri, where, params, limit, "arrow", counted=counted)
     if table is None or isinstance(table, Path):
         return None
     with gc_paused():
@@ -98,6 +100,7 @@ def _in_child(
     limit: int | None,
     fmt: str,
     target: Path | None = None,
+    counted: int | None = None,
 ) -> pa.Table | Path | None:
     """Run :mod:`workbench.store.sqlite_arrow` in a child process (see there why)."""
     try:
@@ -116,28 +119,40 @@ def _in_child(
         "format": fmt,
         "out": str(target or prefix),
         "split_rows": SPLIT_ROWS,
+        "counted": counted,
     }
+    child: subprocess.Popen[bytes] | None = None
     try:
-        done = subprocess.run(
+        child = subprocess.Popen(
             [sys.executable, "-c", _RUN_READER, str(_READER), json.dumps(request, default=str)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             env=_child_env(),
-            timeout=600,
-            check=False,
         )
-        if done.returncode != 0:
-            return None
+        timer = threading.Timer(600, child.kill)
+        timer.start()
+        try:
+            assert child.stdout is not None
+            with child.stdout:
+                out = child.stdout.read()  # until the child closes it: its last act
+        finally:
+            timer.cancel()
         if target is not None:
-            return target
+            return target if child.wait() == 0 else None
+        # The files' paths come last and only from a read that succeeded; the child may
+        # still be freeing its batches (0.1-0.7 s a million rows here) while this process
+        # maps the files and builds the frame.
         # Memory-mapped: the frame's numbers are built from the files' pages, no copy.
         tables = []
-        for path in json.loads(done.stdout):
+        for path in json.loads(out):
             with pa.memory_map(path) as source:
                 tables.append(pa.ipc.open_file(source).read_all())
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     except (OSError, ValueError, subprocess.SubprocessError, pa.ArrowException):
         return None
     finally:
+        if child is not None and child.returncode is None:
+            threading.Thread(target=child.wait, daemon=True).start()  # reaped aside
         for path in scratch.glob(f"{prefix.name}.*"):
             with contextlib.suppress(OSError):
                 path.unlink()  # a mapping stays valid until its table is freed
@@ -145,10 +160,11 @@ def _in_child(
 
 # The reader run as a file, not as "-m workbench.store.sqlite_arrow": that would import the
 # workbench package first (~0.14 s of a quiet machine's CPU, several times that under
-# load) for a module that needs none of it.
+# load) for a module that needs none of it. The child makes no reference cycles worth
+# collecting: without the collector it saves its ~150 collections (~0.05 s of CPU).
 _READER = Path(__file__).resolve().parent / "sqlite_arrow.py"
 _RUN_READER = (
-    "import runpy, sys; path = sys.argv[1]; sys.argv = sys.argv[1:];"
+    "import gc; gc.disable(); import runpy, sys; path = sys.argv[1]; sys.argv = sys.argv[1:];"
     " runpy.run_path(path, run_name='__main__')"
 )
 
@@ -164,14 +180,30 @@ def _numpy_column(kind: ColumnKind, column: pa.ChunkedArray) -> Any:
     """One typed Arrow column as the numpy/pandas array of its documented dtype."""
     if kind == "text":
         return _text_array(column)
-    chunk = column.combine_chunks()
     if kind == "int":
-        values = chunk.fill_null(0).to_numpy(zero_copy_only=False).astype("int64", copy=False)
-        mask = chunk.is_null().to_numpy(zero_copy_only=False)
-        return pd.arrays.IntegerArray(values, mask)
+        values = _writable(column.fill_null(0) if column.null_count else column)
+        mask = (
+            _writable(column.is_null()) if column.null_count else np.zeros(len(column), bool)
+        )
+        return pd.arrays.IntegerArray(values.astype("int64", copy=False), mask)
     if kind in ("float", "bool"):
-        return chunk.to_numpy(zero_copy_only=False)  # a null float is NaN; flags never null
-    return chunk.to_pandas().array  # datetime
+        return _writable(column)  # a null float is NaN; flags never null
+    return pd.array(_writable(column), dtype="datetime64[us, UTC]")
+
+
+def _writable(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """A column's values as one numpy array the frame may change: numpy's view of an Arrow
+    buffer is read-only, and these buffers are the mapped files' pages (a frame whose
+    ``loc[...] = ...`` failed with "assignment destination is read-only"). One copy, as
+    combine_chunks made before."""
+    arrays: list[np.ndarray[Any, Any]] = [
+        chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks
+    ]
+    if not arrays:
+        return column.to_numpy()  # type: ignore[no-any-return]
+    if len(arrays) == 1:
+        return arrays[0] if arrays[0].flags.writeable else arrays[0].copy()
+    return np.concatenate(arrays)
 
 
 def _text_array(column: pa.ChunkedArray) -> Any:

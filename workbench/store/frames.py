@@ -84,6 +84,26 @@ def _typed_column(name: str, values: Any) -> Any:
         return pd.Series(stamps, copy=False).astype(_DATETIME_DTYPE).array
     if isinstance(values, pd.Series):
         return _text_series(name, values)
+    return _text_array(values)
+
+
+def _text_array(values: Sequence[Any]) -> Any:
+    """SQLite's text values (str or None) as a text column."""
+    if PANDAS_3:
+        try:
+            import pyarrow as pa  # deferred: keeps the write path free of pyarrow (~0.2 s)
+        except ImportError:  # pragma: no cover - pandas 3's str dtype needs no pyarrow
+            pa = None
+        if pa is not None:
+            # Arrow makes the column from the strings in C: a 10,000-row query's 36 text
+            # columns in ~17 ms instead of ~53 ms through pandas' own conversion (large_
+            # string: what pandas' str holds, so no cast after). A value that is not text
+            # (SQLite lets a number into any column) goes the slow way, which writes it
+            # as its str.
+            try:
+                return pd.array(pa.array(values, pa.large_string()), dtype=TEXT_DTYPE)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                pass
     return pd.array(list(values), dtype=TEXT_DTYPE)
 
 

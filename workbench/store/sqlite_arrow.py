@@ -17,9 +17,11 @@ other exit means "read it another way".
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 _BATCH_OPTION = "adbc.sqlite.query.batch_rows"  # the driver's statement option
 BATCH_ROWS = 65_536  # see _read for why not the driver's 1,024
+_BUSY_MS = 10_000  # how long a reader waits for a lock another connection holds
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
@@ -91,7 +94,11 @@ def arrow_schema(kinds: dict[str, str]) -> pa.Schema:
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     types = {
-        "text": pa.string(),
+        # large_string (64-bit offsets): what pandas' str dtype holds. Given string, pandas
+        # casts every text column in the notebook's process after the read: a million
+        # rows, ~0.9 s of the parent's CPU (most of it the kernel zeroing new pages),
+        # where the reading threads' cast of each batch costs next to nothing.
+        "text": pa.large_string(),
         "int": pa.int64(),
         "float": pa.float64(),
         "bool": pa.bool_(),
@@ -110,7 +117,7 @@ def read_table(
 ) -> pa.Table | None:
     """The rows of ``runs`` matching ``where`` (a ``WHERE`` clause with ``?``
     placeholders, or ``""``), columns ``kinds`` (name -> text/int/float/bool/datetime)
-    typed (string, int64, float64, bool, timestamp[us, UTC]) and ordered by run_id; None
+    typed (large_string, int64, float64, bool, timestamp[us, UTC]) and ordered by run_id; None
     when a rowid-split read (from ``split_rows`` rows on) finds fewer rows than the table
     counts."""
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
@@ -131,21 +138,25 @@ def read_parts(
     limit: int | None,
     split_rows: int,
     sink: Callable[[int], BatchSink],
+    counted: int | None = None,
 ) -> list[Part] | None:
     """Read the matching rows in one part, or (a whole large table) in rowid ranges read
     by threads of their own; each typed batch goes to its part's ``sink(index)`` as it
-    arrives. None when the parts hold fewer rows than the table counts."""
+    arrives. None when the parts hold fewer rows than the table counts, or than
+    ``counted``: the caller's count of the whole table just before (then not counted
+    again; rows appended since may make the parts hold more)."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
         return _read(uri, kinds, latest, sink)
     if where:
         return _read(uri, kinds, [(where, list(params))], sink)
-    rows, bounds = _parts(uri, split_rows)
+    rows, bounds = _parts(uri, split_rows, count=counted is None)
     ranges = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in bounds]
     parts = _read(uri, kinds, ranges, sink)
     # A damaged page can make a rowid seek find nothing where a full scan fails loudly: a
     # count that disagrees sends the caller to the full scan.
-    if sum(part.rows for part in parts) != rows:
+    read = sum(part.rows for part in parts)
+    if read != rows if counted is None else read < counted:
         return None
     return parts
 
@@ -164,15 +175,19 @@ def sort_by_run_id(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table.column("run_id")))
 
 
-def _parts(uri: str, split_rows: int) -> tuple[int, list[tuple[int, int]]]:
-    """How many rows the table has and the rowid ranges that split it for the readers
-    (runs are only ever appended, with growing rowids)."""
-    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
-
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*), IFNULL(MIN(rowid), 0), IFNULL(MAX(rowid), 0) FROM runs")
-        row = cur.fetchone()
-    rows, low, high = (int(row[0]), int(row[1]) - 1, int(row[2])) if row else (0, 0, 0)
+def _parts(
+    uri: str, split_rows: int, count: bool = True
+) -> tuple[int | None, list[tuple[int, int]]]:
+    """How many rows the table has (None unless ``count``) and the rowid ranges that split
+    it for the readers (runs are only ever appended, with growing rowids)."""
+    # Without the count, each bound is one seek at an end of the table; COUNT(*) scans an
+    # index (a million rows: ~0.06 s of CPU, ~0.1 s before the readers can start).
+    bounds = "IFNULL((SELECT MIN(rowid) FROM runs), 0), IFNULL((SELECT MAX(rowid) FROM runs), 0)"
+    sql = f"SELECT {'(SELECT COUNT(*) FROM runs)' if count else 'NULL'}, {bounds}"
+    with _query(uri, sql, []) as reader:
+        found = [column[0].as_py() for column in reader.read_all().columns]
+    rows = None if found[0] is None else int(found[0])
+    low, high = int(found[1]) - 1, int(found[2])
     parts = _READERS if high - low >= split_rows else 1
     step = (high - low) // parts
     edges = [low + i * step for i in range(parts)] + [high]
@@ -185,7 +200,6 @@ def _read(
     queries: Sequence[tuple[str, list[Any]]],
     sink: Callable[[int], BatchSink],
 ) -> list[Part]:
-    import adbc_driver_sqlite.dbapi as dbapi  # deferred: keeps import workbench light (~0.5 s)
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
@@ -202,18 +216,16 @@ def _read(
         part = Part(sink(index))
         skip = 1  # the typed first row
         try:
-            with dbapi.connect(uri) as conn, conn.cursor() as cur:
-                # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is
-                # typed in Python, 38 casts a batch (a million rows in two threads: 4.55 s
-                # of CPU at 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/
-                # store_read_phases.py), and the frame's text columns keep the batches as
-                # chunks that every pandas operation loops over.
-                cur.adbc_statement.set_options(**{_BATCH_OPTION: str(BATCH_ROWS)})
-                cur.execute(f"{first_row} UNION ALL {select}", params or None)
+            # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is typed
+            # in Python, 38 casts a batch (a million rows in two threads: 4.55 s of CPU at
+            # 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/store_read_phases.py), and
+            # the frame's text columns keep the batches as chunks that every pandas
+            # operation loops over.
+            with _query(uri, f"{first_row} UNION ALL {select}", params, BATCH_ROWS) as reader:
                 # Batch by batch, typed and handed on as the driver yields them: the
                 # million-row table was read, then concatenated, cast column by column and
                 # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
-                for raw in cur.fetch_record_batch():
+                for raw in reader:
                     batch = _typed_batch(raw.slice(skip), kinds, schema)
                     skip = 0
                     if batch.num_rows:
@@ -227,6 +239,43 @@ def _read(
         return [read(0)]
     with ThreadPoolExecutor(len(queries)) as pool:  # the driver reads without the GIL
         return list(pool.map(read, range(len(queries))))
+
+
+@contextmanager
+def _query(
+    uri: str, sql: str, params: Sequence[Any], batch_rows: int | None = None
+) -> Iterator[pa.RecordBatchReader]:
+    """The batches of one statement on a connection of its own, through the driver
+    manager's low-level API: its DB-API module imports pyarrow.dataset and with it pandas,
+    for nothing this reader uses (the child's imports: 0.24-0.36 s of CPU instead of
+    0.55-1.0 s, 8 starts each, alternated, load average ~9)."""
+    import adbc_driver_manager as adbc  # deferred: keeps import workbench light
+    import adbc_driver_sqlite  # deferred: keeps import workbench light
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    with (
+        adbc_driver_sqlite.connect(uri) as database,
+        adbc.AdbcConnection(database) as conn,
+        adbc.AdbcStatement(conn) as statement,
+    ):
+        # Two readers opening a file no other connection holds (no -shm yet) race to set
+        # up its WAL index; the loser got "database is locked" at once (4 times in 30
+        # tries here) and the whole read fell back to sqlite3. A busy timeout waits.
+        statement.set_sql_query(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        statement.execute_update()
+        if batch_rows is not None:
+            statement.set_options(**{_BATCH_OPTION: str(batch_rows)})
+        statement.set_sql_query(sql)
+        statement.prepare()
+        if params:
+            names = [str(i) for i in range(len(params))]
+            statement.bind(pa.record_batch([[value] for value in params], names=names))
+        stream, _ = statement.execute_query()
+        reader = pa.RecordBatchReader.from_stream(stream)
+        try:
+            yield reader
+        finally:
+            reader.close()  # before its statement is released
 
 
 def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
@@ -256,7 +305,7 @@ def _typed_column(column: Any, kind: str) -> Any:
         return pc.cast(column, pa.timestamp("us", tz="UTC"))
     # Within its first batch the driver widens a column of mixed values to text; a safe
     # cast refuses 'three' in a count instead of passing it on.
-    plain = {"text": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    plain = {"text": pa.large_string(), "int": pa.int64(), "float": pa.float64()}
     return column.cast(plain[kind])
 
 
@@ -294,6 +343,7 @@ def main(argv: Sequence[str]) -> int:
     parts = read_parts(
         request["uri"], kinds, request["where"], request["params"], request["limit"],
         request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}", schema),
+        request.get("counted"),
     )
     if parts is None:
         return 3
@@ -312,4 +362,9 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Done: stdout closed (the notebook's process stops waiting and maps the files while
+    # the kernel frees this process's ~1 GB of batches) and no interpreter teardown.
+    sys.stdout.flush()
+    os.close(sys.stdout.fileno())
+    os._exit(code)
