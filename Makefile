@@ -69,14 +69,19 @@ postgres-deps:
 
 # Everything, in two passes. First the unit tests in parallel (pytest-xdist, a worker per
 # core; each worker is a process with its own store, PostgreSQL server and loopback APIs,
-# and a file's tests stay on one worker). Then, one at a time, what shares something
-# heavy: the integration tests against the real local model (its threads take every
-# core), the real-browser check of the panels, the crash and concurrency stress tests,
-# and the notebooks executed by nbval (notebooks/conftest.py marks them integration).
+# and a file's tests stay on one worker). Then what shares something heavy, on two
+# workers: the integration tests against the real local model, the real-browser check
+# of the panels, the crash and concurrency stress tests, and the notebooks executed by
+# nbval (notebooks/conftest.py marks them integration). A file stays on one worker and
+# the browser tests share one (one JupyterLab, one Chromium: tests/conftest.py's
+# scheduler). The local model runs one thread per server (WORKBENCH_THREADS=1): two servers
+# on two cores, rather than one whose two threads stall each time another process takes
+# a core (a notebook cell measured at 9 s alone took 50 s so, beside other work).
 test: setup browser-deps postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration and not stress" \
 	  -n auto --dist loadfile
-	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks -m "integration or stress"
+	WORKBENCH_THREADS=1 $(BIN)/python -m pytest $(PYTEST_FLAGS) tests --nbval-lax notebooks \
+	  -m "integration or stress" -n 2 --dist loadfile
 
 unit: setup postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration"

@@ -34,6 +34,26 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, except that all browser tests go to one worker, so that they
+    share one JupyterLab and one Chromium (tests/browser/conftest.py). A file's tests stay
+    on one worker, in order: a notebook's cells share its kernel, a module's fixtures
+    their local model. (xdist's `loadgroup` would do it, but its groups are lost with this
+    pytest, whose node ids no longer read the `_nodeid` that xdist sets.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    # Imported here: xdist is loaded only when tests run on workers (-n).
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserTogether(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/browser/"):
+                return "tests/browser"
+            return str(super()._split_scope(nodeid))
+
+    return BrowserTogether(config, log)
+
+
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the session's experiment table at a fresh file for every test."""

@@ -28,7 +28,8 @@ ARTIFACTS = REPO / "test-artifacts"
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 _RUN_TIMEOUT_MS = 400_000  # a sweep and a SweepPanel run on the local model
 # The notebook on show: a Lab may keep other notebooks open in hidden tabs.
-_CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell"
+_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+_CELLS = _PANEL + " .jp-CodeCell"
 # Errors and tracebacks: Lab renders both with this MIME type.
 _ERRORS = ' .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 
@@ -118,6 +119,11 @@ def run_cells(
             "(dark) => document.body.dataset.jpThemeLight === (dark ? 'false' : 'true')",
             arg=theme == "dark", timeout=30_000,
         )
+        # A Shift+Enter pressed while the page is still connecting to the kernel can be
+        # lost with the cell left "[ ]" and never run (seen under load: the run then
+        # waited until pytest's timeout). Keys go in once the page shows the kernel idle.
+        page.wait_for_selector(_PANEL + ' .jp-Notebook-ExecutionIndicator[data-status="idle"]',
+                               timeout=120_000)
         try:
             _run_all(page, len(cells))
         finally:  # the whole page, to see what went wrong when a wait times out
