@@ -206,11 +206,9 @@ class Sweep(SweepCosting, SweepResults):
             context=context,
             dataset=self.dataset,
         )
-        # Opening the store and loading the tokenizers now, not in s.run(): ~1 s off the
-        # first call of a cold sweep (issue 21).
-        # Planning waits for what the calls need (a person reads the plan or its estimate,
-        # which needs the tokenizers and prices, before s.run()), so a sweep run at once
-        # starts as a warm one does; pandas, for the result frame, waits for its first answers.
+        # The store, transport, prices and tokenizers load now, not in s.run() (the estimate
+        # needs them anyway), so a run at once starts warm: ~1 s off a cold sweep's first
+        # calls (issue 21). pandas, for the result frame, waits for the run's first answers.
         session = self.session
         self._warm = WarmUp({p.shape.model: None for p in self._plan}, lambda: session.store)
         self._warm.wait()
