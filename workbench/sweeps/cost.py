@@ -47,7 +47,7 @@ class SweepCosting:
     fresh: bool
     scoring: LiveScoring | None
     _plan: list[PlannedRun]
-    _warm: WarmUp  # the store and tokenizers, loading since the sweep was planned
+    _warm: WarmUp  # the store, prices and tokenizers: loaded before the plan returned
 
     def estimate(self, *, remaining: bool = False) -> Estimate:
         """Tokens and low/expected/high dollars of every run or, with ``remaining=True``,
@@ -65,8 +65,6 @@ class SweepCosting:
         prompt tokens are the shape's plus each prompt's own, encoded in one batch, and
         the runs with the same count are priced once (a million rows: ~8 s at a load of
         6-8 on 2 cores; one estimate a point took 18-38 s for 100,000)."""
-        self._warm.wait()
-
         by_shape: dict[int, tuple[Shape, list[str]]] = {}
         one_by_one: list[PreparedChat] = []
         for planned in self._plan:
@@ -107,7 +105,6 @@ class SweepCosting:
         return self.scoring.estimate(prepared) or Estimate.zero()
 
     def _estimates(self, prepared: Sequence[PreparedChat]) -> list[Estimate]:
-        self._warm.wait()  # done by now, unless asked right after planning
         # Points that differ only in seed or temperature cost the same: count them once.
         cache: dict[str, Estimate] = {}
         memo: dict[Any, Any] = {}  # the store's prices and means, asked once per sweep
@@ -130,10 +127,6 @@ class SweepCosting:
     def _work(self, priced: bool = True) -> _Work:
         """``priced=False``: no cost estimate (only a budget needs one before sending;
         pricing 1,000 prompts of different lengths took 1-2 s before the first call)."""
-        # Done by now, unless s.run() came right after planning; the tokenizers are waited
-        # for only by a priced sweep (_estimates): the first calls go while they load.
-        self._warm.wait_modules()
-
         store = self.session.store
         done = store.ok_identities(self.sweep_id)  # no frame: pandas may not be loaded yet
         todo = [p for p in self._plan if p.identity not in done]
