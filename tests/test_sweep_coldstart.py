@@ -19,18 +19,27 @@ from workbench.calls.warmup import WarmUp
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
 
-def test_the_first_request_goes_before_the_other_calls_are_built(start_api: Start) -> None:
+def _built_at_first_request(start_api: Start, points: int, **knobs: object) -> tuple[
+    Any, Any, list[int]
+]:
+    """(the sweep, its frame, how many of its calls were built when the server got the
+    first request)."""
     built_at_first: list[int] = []
+    sweep: list[Any] = []
 
     def handler(request: Received) -> Reply:
         if not built_at_first:
-            built_at_first.append(sum(p._prepared is not None for p in s._plan))
+            built_at_first.append(sum(p._prepared is not None for p in sweep[0]._plan))
         return chat_reply("ok", model=request.body["model"], prompt_tokens=3, completion_tokens=1)
 
     start_api(handler)
-    s = wb.sweep("Say {{w}}", vars={"w": [str(i) for i in range(30)]}, model="gpt-4o-mini",
-                 max_tokens=5, concurrency=2)
-    df = s.run(progress=False)
+    sweep.append(wb.sweep("Say {{w}}", vars={"w": [str(i) for i in range(points)]},
+                          model="gpt-4o-mini", max_tokens=5, concurrency=2, **knobs))
+    return sweep[0], sweep[0].run(progress=False), built_at_first
+
+
+def test_the_first_request_goes_before_the_other_calls_are_built(start_api: Start) -> None:
+    s, df, built_at_first = _built_at_first_request(start_api, 30)
     assert 1 <= built_at_first[0] <= 2  # the workers' own calls, not the plan's 30
     assert (df.status == "ok").all() and len(df) == 30
     # Built late, the calls are still the plan's: the rows carry its identities.
@@ -40,24 +49,13 @@ def test_the_first_request_goes_before_the_other_calls_are_built(start_api: Star
 def test_a_sweep_with_a_budget_still_builds_and_prices_every_call_first(
     start_api: Start,
 ) -> None:
-    built_at_first: list[int] = []
-
-    def handler(request: Received) -> Reply:
-        if not built_at_first:
-            built_at_first.append(sum(p._prepared is not None for p in s._plan))
-        return chat_reply("ok", model=request.body["model"], prompt_tokens=3, completion_tokens=1)
-
-    start_api(handler)
-    s = wb.sweep("Say {{w}}", vars={"w": [str(i) for i in range(10)]}, model="gpt-4o-mini",
-                 max_tokens=5, concurrency=2, budget=1)
-    s.run(progress=False)
+    _, _, built_at_first = _built_at_first_request(start_api, 10, budget=1)
     assert built_at_first == [10]  # the budget is checked against all of them before sending
 
 
 def test_the_store_is_opened_while_the_plan_is_read(start_api: Start) -> None:
     start_api(lambda request: chat_reply("ok", model="gpt-4o-mini"))
     s = wb.sweep("Say {{w}}", vars={"w": ["a", "b"]}, model="gpt-4o-mini", max_tokens=5)
-    s._warm.wait_modules()
     s._warm.wait()  # the store opens before the tokenizers are built
     session = session_mod._SESSION
     assert session is not None and session.stores._store is not None

@@ -11,7 +11,7 @@ is a bound value).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Dialect", "SQLITE", "POSTGRES", "POSTGRES_ADBC"]
 
@@ -72,10 +72,4 @@ POSTGRES = Dialect(
 )
 # The same database through the ADBC driver (the column-wise read of runs), which binds
 # PostgreSQL's own numbered parameters.
-POSTGRES_ADBC = Dialect(
-    name="postgresql-adbc",
-    row_order="ctid",
-    greatest="GREATEST",
-    json_length="json_array_length(({})::json)",
-    placeholder="$",
-)
+POSTGRES_ADBC = replace(POSTGRES, name="postgresql-adbc", placeholder="$")
