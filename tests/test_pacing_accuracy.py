@@ -260,30 +260,9 @@ def test_a_sweep_without_a_budget_reserves_tokens_without_pricing_its_calls(
         assert priced == [1]
 
 
-def test_a_tokens_limit_is_read_only_once_the_calls_sent_uncounted_are_counted() -> None:
-    # A cold sweep's first calls go while the tokenizer loads (~0.57 s, longer than an
-    # answer takes); the server's "remaining" of their answers already counts them, so it
-    # is read only once their needs are known, as if they had been counted at the start.
-    clock = Clock()
-    pacer = Pacer(clock)
-    first, second, third = (pacer.reserve(None) for _ in range(3))
-    clock.now += 0.2
-    # The second call's answer: 20,000 a minute enforced per second (a bucket of ~333);
-    # it arrived after the first, before the third (whose 50 it has not seen).
-    pacer.observe(second, headers(20_000, 200, "1s", "tokens"))
-    assert pacer.tokens.bucket is None  # held: the need of three calls is not known yet
-    for ticket, need in ((first, 40), (third, 50), (second, 60)):
-        pacer.counted(ticket, need)
-    bucket = pacer.tokens.bucket
-    assert bucket is not None
-    # What it said, less the third call's 50 it had not counted; no refill credited
-    # (its request was not seen written).
-    assert bucket.level == pytest.approx(200 - 50)
-    pacer.counted(first, 999)  # counted once
-    assert pacer.tokens.taken == 150
-
-
-def test_counted_calls_are_paced_as_before() -> None:
+def test_a_tokens_limit_is_read_from_the_first_answer() -> None:
+    # Every call is counted before it is placed, so the first answer's "remaining" is read
+    # at once, as what is left after that call.
     clock = Clock()
     pacer = Pacer(clock)
     ticket = pacer.reserve(40)

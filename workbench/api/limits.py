@@ -97,7 +97,6 @@ class CallLimits:
     ) -> None:
         self.pacer = pacer
         self.ticket = ticket
-        self.first_ticket = ticket  # (a 429's retry takes a new place, counted)
         self.model = model
         self.deadline_s = deadline_s
         self.limiter = limiter  # a sweep's AIMD limit for this model, if any
@@ -158,10 +157,6 @@ class CallLimits:
         except BeyondDeadline as beyond:
             raise self._refused(beyond) from None
         return wait
-
-    def counted(self, tokens: int) -> None:
-        """The call, placed with its tokens not counted yet, needs ``tokens``."""
-        self.pacer.counted(self.first_ticket, tokens)
 
     def on_success(self, headers: Mapping[str, str]) -> None:
         """Take in the response's ``x-ratelimit-*`` headers (lower-case names)."""
@@ -238,17 +233,10 @@ class SweepLimits:
         """How many 429s the sweep has met, over every model."""
         return sum(limiter.rate_limited for limiter in self._limiters.values())
 
-    def heard(self, provider: str, model: str) -> bool:
-        """Has any answer of this model come back (so its limits may be known)?"""
-        return self._limits.pacer(provider, model).heard
-
     @asynccontextmanager
-    async def slot(
-        self, provider: str, model: str, tokens: int | None = 0
-    ) -> AsyncIterator[CallLimits]:
+    async def slot(self, provider: str, model: str, tokens: int = 0) -> AsyncIterator[CallLimits]:
         """``async with limits.slot(p, m, tokens) as call:`` around one call; raises
-        :class:`LimitResetError` when the model's limit frees up after the deadline.
-        ``tokens=None``: not counted yet, before any answer (:meth:`CallLimits.counted`)."""
+        :class:`LimitResetError` when the model's limit frees up after the deadline."""
         if self._total is None:
             self._total = asyncio.Semaphore(self.concurrency)
         limiter = self.limiter(provider, model)

@@ -133,9 +133,6 @@ class _Limit:
         self._reset_sum = 0.0
         self.peak = 0.0  # the most the server has shown it holds at once
         self.blocked_until = 0.0  # nothing left until then (a window beyond a minute)
-        # Calls sent before their need was known (a cold sweep's first wave goes while
-        # the tokenizer loads): see Pacer.counted.
-        self.uncounted = 0
 
     def reserve(self, amount: float, now: float) -> tuple[float, float]:
         """(seconds to wait, this call's mark: ``taken`` once it is counted)."""
@@ -257,7 +254,6 @@ class Ticket:
     shift_s: float = 0.0  # the pacer's queue shift when this call was placed (see owed)
     tokens: float = 0.0  # what the call needs of the tokens limit
     written_at: float | None = None  # when its request was written to the connection
-    uncounted: bool = False  # sent before its tokens were counted (Pacer.counted)
 
 
 class Pacer:
@@ -273,29 +269,17 @@ class Pacer:
         # a level lower than the bucket's, calls already given a start time would still
         # go at it, spending what is not there; each owes the shift since it was placed.
         self.shift_s = 0.0
-        self._heard = False
-        # The latest answer's tokens headers, held while calls sent uncounted are in flight
-        # (a "remaining" read without their need would believe it free): (ticket, what it
-        # said, when).
-        self._held: tuple[Ticket, Announced, float] | None = None
 
     @property
     def announced(self) -> bool:
         """Has the server announced a limit (so pacing, not AIMD, keeps the rate)?"""
         return self.requests.bucket is not None or self.tokens.bucket is not None
 
-    def reserve(self, tokens: int | None = 0, within: float | None = None) -> Ticket:
+    def reserve(self, tokens: int = 0, within: float | None = None) -> Ticket:
         """Queue one call needing ``tokens``; its ticket says how long to wait first.
-        ``None``: not counted yet (see :meth:`counted`); only before any answer.
 
         With ``within`` (seconds), a call that would wait longer is not queued: raises
         :class:`BeyondDeadline` naming the limit that holds it."""
-        if tokens is None:
-            with self._lock:
-                self.tokens.uncounted += 1
-            ticket = self.reserve(0, within)
-            ticket.uncounted = True
-            return ticket
         with self._lock:
             now = self._clock()
             request_wait, request_mark = self.requests.reserve(1, now)
@@ -340,35 +324,6 @@ class Pacer:
         with self._lock:
             ticket.sent_at = max(ticket.sent_at, self._clock() + delay)
 
-    @property
-    def heard(self) -> bool:
-        """Has any answer (or 429) of this model come back?"""
-        return self._heard
-
-    def counted(self, ticket: Ticket, tokens: int) -> None:
-        """``ticket``'s call, sent uncounted, needs ``tokens`` of the tokens limit. Once
-        every such call is counted, the answer held back meanwhile is read."""
-        with self._lock:
-            if not ticket.uncounted:
-                return
-            ticket.uncounted = False
-            ticket.tokens = float(tokens)
-            ticket.token_mark += tokens  # its own need is in what its answer counted
-            self.tokens.taken += tokens
-            self.tokens.uncounted -= 1
-            held = self._held
-            if held is not None and held[0].request_mark > ticket.request_mark:
-                held[0].token_mark += tokens  # placed before it: counted in its "remaining"
-            if held is None or self.tokens.uncounted:
-                return
-            self._held = None
-            seen, announced, seen_at = held
-            if self.tokens.bucket is None:
-                own = max(seen.tokens, 1.0)
-                self.tokens.observe(
-                    announced, seen.token_mark, seen.sent_at, seen_at, own, seen.written_at
-                )
-
     def written(self, ticket: Ticket) -> None:
         """The request of ``ticket``'s call has been written to its connection (an httpx
         trace event, see :attr:`workbench.api.limits.CallLimits.extensions`)."""
@@ -382,7 +337,6 @@ class Pacer:
 
     def observe(self, ticket: Ticket, headers: Mapping[str, str]) -> None:
         """Take in the ``x-ratelimit-*`` headers of the response to ``ticket``'s call."""
-        self._heard = True
         requests = announced_limits(headers, "requests")
         tokens = announced_limits(headers, "tokens")
         if requests is None and tokens is None:
@@ -394,9 +348,7 @@ class Pacer:
                 late = self.requests.observe(
                     requests, ticket.request_mark, ticket.sent_at, now, 1.0, ticket.written_at
                 )
-            if tokens is not None and self.tokens.bucket is None and self.tokens.uncounted:
-                self._held = (ticket, tokens, now)
-            elif tokens is not None:
+            if tokens is not None:
                 own = max(ticket.tokens, 1.0)
                 late = max(
                     late,
@@ -414,7 +366,6 @@ class Pacer:
     ) -> None:
         """A 429 (of ``ticket``'s call, if known): pause every call of this model for
         ``delay`` s; the limits are spent, and calls already placed wait for them."""
-        self._heard = True
         requests = tokens = None
         if headers:
             requests = announced_limits(headers, "requests")

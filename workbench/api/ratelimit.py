@@ -192,13 +192,11 @@ class AdaptiveLimiter:
             self._changed.set()
             self._changed = None
 
-    async def acquire(
-        self, tokens: int | None = 0, within: float | None = None
-    ) -> tuple[int, Ticket]:
+    async def acquire(self, tokens: int = 0, within: float | None = None) -> tuple[int, Ticket]:
         """Wait until the rules allow one more call and the pacer's queue reaches it, then
         count it as started; returns its start number and pacing ticket. A server-announced
         wait longer than ``within`` seconds raises :class:`BeyondDeadline` at once."""
-        while (wait := self.wait_time(tokens or 0)) > 0:
+        while (wait := self.wait_time(tokens)) > 0:
             if within is not None and not math.isinf(wait) and wait > within:
                 raise BeyondDeadline(
                     "requests" if self._requests.blocks(now=self._clock()) else "tokens", wait
@@ -211,7 +209,7 @@ class AdaptiveLimiter:
             else:
                 with suppress(asyncio.TimeoutError):  # the time to re-check has come
                     await asyncio.wait_for(changed.wait(), wait)
-        started = self.start(tokens or 0)  # None: not counted yet (Pacer.counted)
+        started = self.start(tokens)
         try:
             ticket = self.pacer.reserve(tokens, within)
             await asyncio.sleep(ticket.wait_s)

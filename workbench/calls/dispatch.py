@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from workbench.api.client import AsyncOpenAIClient
-from workbench.api.limits import CallLimits, LimitResetError
+from workbench.api.limits import LimitResetError
 from workbench.api.slots import SlotTransport
 from workbench.calls.budget import Spend
 from workbench.calls.progress import SharedProgress, SweepProgress
@@ -123,7 +122,6 @@ class Dispatcher:
         claims: bool = True,
         on_row: Callable[[RunRecord], None] | None = None,
         spend: Spend | None = None,
-        tokenizers: threading.Event | None = None,
     ) -> None:
         self.session = session
         self.progress = progress
@@ -141,9 +139,6 @@ class Dispatcher:
         self._failures_in_a_row = 0
         self._failure_limit = max(5, concurrency)
         self._unsaved: UnsavedRun | None = None  # the first row the store refused
-        # Set once the sweep's tokenizers are built (calls/warmup.py); None: count at once.
-        self.tokenizers = tokenizers
-        self._counting: list[asyncio.Task[None]] = []
 
     async def run(self, jobs: Sequence[Job]) -> None:
         """Send every job; returns when all have ended, raises what stopped the sweep."""
@@ -200,7 +195,6 @@ class Dispatcher:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await asyncio.gather(*self._counting, return_exceptions=True)
 
     async def _client(self, provider: Provider, http: httpx.AsyncClient) -> AsyncOpenAIClient:
         # The local model starts on first use (~0.5 s): not on the event loop's thread.
@@ -271,15 +265,13 @@ class Dispatcher:
         are the limits layer's: paced, paused and retried there (``limited``), once."""
         provider, model = job.provider.identity, job.model
         current = attempt_of(job.prepared)
-        tokens = await self._tokens(job, provider, model)
+        tokens = job.tokens if self.limits.counts_tokens(provider, model) else 0
         async with self.limits.slot(provider, model, tokens) as limited:
             self._check_budget()
             started = time.perf_counter()
             self._report(in_flight=1, sent=1)
             try:
                 limited.sending()
-                if tokens is None:  # counted while the call is on its way
-                    self._counting.append(asyncio.create_task(self._count(job, limited)))
                 result = await client.chat(current.body, limits=limited)
             except LimitResetError as exc:
                 # The limit frees up after the deadline: this call is a row with that
@@ -296,25 +288,6 @@ class Dispatcher:
             # answer and its row.
             self._succeeded(current, result)
             return True
-
-    async def _tokens(self, job: Job, provider: str, model: str) -> int | None:
-        """What the job reserves of a tokens limit; None: it goes now and is counted in
-        flight (a cold sweep's first calls, while the tokenizer loads: ~0.57 s, more than
-        an answer takes). Once an answer is back, calls wait for their count."""
-        if not self.limits.counts_tokens(provider, model):
-            return 0
-        ready = self.tokenizers
-        if job.known_tokens is not None or ready is None or ready.is_set():
-            return job.tokens
-        if not self.limits.heard(provider, model):
-            return None
-        await asyncio.to_thread(ready.wait)  # the warm-up builds it once; not a second time
-        return job.tokens
-
-    async def _count(self, job: Job, limited: CallLimits) -> None:
-        if self.tokenizers is not None:
-            await asyncio.to_thread(self.tokenizers.wait)
-        limited.counted(await asyncio.to_thread(lambda: job.tokens))
 
     def _succeeded(self, prepared: PreparedChat, result: ChatResult) -> None:
         response = self.session.finish_ok(prepared, result, warn=False)

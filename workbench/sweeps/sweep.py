@@ -313,7 +313,6 @@ class Sweep(SweepCosting, SweepResults):
                 claims=not self.fresh,
                 on_row=None if scoring is None else scoring.add,
                 spend=spend,
-                tokenizers=self._warm.tokenizers,
             )
             try:
                 await dispatcher.run(work.send)
