@@ -50,6 +50,31 @@ def test_a_sweep_with_a_nul_prompt_sends_nothing_on_postgresql(
     assert api.count("/chat/completions") == 0
 
 
+@pytest.mark.parametrize(
+    ("column", "define"),
+    [
+        ("system", lambda: wb.sweep("Say {{w}}", vars={"w": ["a", "b"]},
+                                    system="Be {{w}}\x00", model="gpt-4o-mini")),
+        ("expected", lambda: wb.sweep("Say {{w}}", model="gpt-4o-mini", expected="answer",
+                                      vars=[{"w": "a", "answer": "A"},
+                                            {"w": "b", "answer": "B\x00"}])),
+        ("candidate", lambda: wb.sweep("Say {{w}}", vars={"w": ["a", "b"]},
+                                       model="gpt-4o-mini").mark(candidate="c\x00")),
+    ],
+)
+def test_a_sweep_with_a_nul_anywhere_in_its_rows_sends_nothing_on_postgresql(
+    pg_url: str, start_api: Any, column: str, define: Any
+) -> None:
+    # Checked from the plan's text, without building every call: the same one line.
+    api = start_api(lambda request: chat_reply("fine"))
+    wb.configure(store=pg_url)
+    with pytest.raises(InvalidInputError) as caught:
+        define().run(progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and f"the {column} of this request holds a NUL" in message
+    assert api.count("/chat/completions") == 0
+
+
 def test_an_answer_with_nul_is_kept_on_postgresql(pg_url: str, start_api: Any) -> None:
     start_api(lambda request: chat_reply("paid\x00answer"))
     wb.configure(store=pg_url)

@@ -15,6 +15,7 @@ from workbench.calls import session as session_mod
 from workbench.calls.dispatch import Job
 from workbench.calls.progress import SweepProgress
 from workbench.calls.warmup import WarmUp
+from workbench.sweeps.plan import requests_to_check
 
 Start = Callable[[Callable[[Received], Reply]], LoopbackAPI]  # the start_api fixture
 
@@ -44,6 +45,29 @@ def test_the_first_request_goes_before_the_other_calls_are_built(start_api: Star
     assert (df.status == "ok").all() and len(df) == 30
     # Built late, the calls are still the plan's: the rows carry its identities.
     assert set(df.request_hash) == {p.request_hash for p in s._plan}
+
+
+def test_on_postgresql_the_first_request_goes_before_the_other_calls_are_built(
+    start_api: Start, pg_url: str
+) -> None:
+    # PostgreSQL refuses a NUL in text, so a sweep's rows are checked before it sends:
+    # that check built every call first, until it read the plan's text instead.
+    wb.configure(store=pg_url)
+    s, df, built_at_first = _built_at_first_request(start_api, 30)
+    assert 1 <= built_at_first[0] <= 2
+    assert (df.status == "ok").all() and len(df) == 30
+
+
+def test_the_rows_checked_before_sending_are_one_a_shape_not_one_a_call(
+    start_api: Start,
+) -> None:
+    start_api(lambda request: chat_reply("ok", model="gpt-4o-mini"))
+    s = wb.sweep("Say {{w}}", vars={"w": [str(i) for i in range(30)]},
+                 model="gpt-4o-mini", grid={"temperature": [0, 1]})
+    checked = list(requests_to_check(s._plan))
+    assert len(checked) == 2  # the two temperatures' prototypes
+    assert not any(p._prepared is not None for p in s._plan)  # nothing built
+    assert {record.temperature for record in checked} == {0, 1}
 
 
 def test_a_sweep_with_a_budget_still_builds_and_prices_every_call_first(

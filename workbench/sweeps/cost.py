@@ -34,6 +34,7 @@ class _Work:
     already: int
     cost: Estimate  # of the calls to send (zero when not priced)
     priced: bool = True  # False: no budget to keep, so the calls were not priced
+    planned: Sequence[PlannedRun] = ()  # the points of ``send``, in its order
 
 
 class SweepCosting:
@@ -144,7 +145,7 @@ class SweepCosting:
             # Each call built (and counted, if a limit needs it) by the worker about to
             # send it: the first goes without waiting for the others' (issue 21).
             jobs = [_job_of(p) for p in planned]
-        return _Work(replay, jobs, len(self._plan) - len(todo), total, priced)
+        return _Work(replay, jobs, len(self._plan) - len(todo), total, priced, planned)
 
     def _budget_limits(self) -> list[Decimal]:
         return [b for b in (self.budget, self.session.spend.remaining()) if b is not None]

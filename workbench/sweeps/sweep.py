@@ -42,6 +42,7 @@ from workbench.sweeps.hooks import stopping_rule
 from workbench.sweeps.plan import (
     plan_runs,
     points_frame,
+    requests_to_check,
     stamp_marks,
     stamp_sweep_id,
     sweep_id_of,
@@ -262,8 +263,9 @@ class Sweep(SweepCosting, SweepResults):
             )
         self._refuse_over_budget(work)  # here, in the caller's thread, before any call
         if work.send:  # a sweep answered from a read-only store sends nothing to lose
-            # A read-only store would lose every answer; PostgreSQL refuses a NUL in text.
-            self.session.store.check_writable(job.prepared.record for job in work.send)
+            # A read-only store would lose every answer; PostgreSQL refuses a NUL in text,
+            # checked without building every call (each is built as it is sent).
+            self.session.store.check_writable(requests_to_check(work.planned))
         for provider in {job.provider for job in work.send}:
             provider.api_key()  # a missing key fails here too, naming the variable to set
         self._active = True
