@@ -37,7 +37,8 @@ from workbench.store.frames import (
     ColumnKind,
     runs_frame_from_columns,
 )
-from workbench.store.sqlite_arrow import _typed
+from workbench.store.schema import FILLED_COLUMNS
+from workbench.store.sqlite_arrow import _typed, with_every_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,10 +77,7 @@ def read_runs_frame(
     table = _in_child(uri, where, params, limit, "arrow", counted=counted)
     if table is None or isinstance(table, Path):
         return None
-    with gc_paused():
-        return runs_frame_from_columns(
-            {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}
-        )
+    return runs_frame_from_table(table)
 
 
 def export_parquet(
@@ -120,6 +118,8 @@ def _in_child(
         "out": str(target or prefix),
         "split_rows": SPLIT_ROWS,
         "counted": counted,
+        # Whole-table reads leave out the columns this mask says are NULL in every row.
+        "tracked": list(FILLED_COLUMNS),
     }
     child: subprocess.Popen[bytes] | None = None
     try:
@@ -315,7 +315,10 @@ def _empty_table() -> pa.Table:
 
 
 def runs_frame_from_table(table: pa.Table) -> pd.DataFrame:
-    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents."""
+    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents (columns it
+    lacks, left out of the read as NULL in every row, come back as missing values)."""
+    if table.num_columns < len(COLUMNS):
+        table = with_every_column(table, {name: COLUMN_KINDS[name] for name in COLUMNS})
     with gc_paused():
         return runs_frame_from_columns(
             {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}

@@ -311,10 +311,9 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
 
         def insert(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
             # Only a clash on run_id is skipped; any other constraint still fails loudly.
-            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
-            return conn.total_changes - before
+            cursor = conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
+            return _rows_changed(cursor)
 
         # One transaction: a chunk imports completely or not at all.
         return self._write(insert)
@@ -401,9 +400,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         def work(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            return conn.total_changes - before
+            return _rows_changed(conn.executemany(sql, rows))
 
         return self._write(work)
 
@@ -493,3 +490,10 @@ def __getattr__(name: str) -> Any:
         )
         return SQLiteStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _rows_changed(cursor: sqlite3.Cursor) -> int:
+    """Rows the statement itself changed: its rowcount (summed over executemany), not
+    ``total_changes``, which also counts what triggers did (the filled-columns mask's
+    update made an import of 80 runs report 83)."""
+    return max(cursor.rowcount, 0)  # -1: a statement that changes no rows (DDL)

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 _BATCH_OPTION = "adbc.sqlite.query.batch_rows"  # the driver's statement option
 BATCH_ROWS = 65_536  # see _read for why not the driver's 1,024
 _BUSY_MS = 10_000  # how long a reader waits for a lock another connection holds
+# The store's filled-columns table (workbench.store.schema.FILLED_TABLE: this file imports
+# nothing of the workbench; a test holds the two names equal).
+FILLED_TABLE = "runs_filled"
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
@@ -72,21 +75,26 @@ class _Collected:
 
 
 class _ArrowFile:
-    """A sink that writes an Arrow IPC file, opened on the first batch."""
+    """A sink that writes an Arrow IPC file in the schema of its first batch (the columns
+    read: those never filled are left out, see :func:`read_parts`)."""
 
-    def __init__(self, path: str, schema: pa.Schema) -> None:
-        import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
-
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_file(self._sink, schema)
+        self._sink: Any = None
+        self._writer: Any = None
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None:
+            import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+            self._sink = pa.OSFile(self.path, "wb")
+            self._writer = pa.ipc.new_file(self._sink, batch.schema)
         self._writer.write_batch(batch)
 
     def close(self) -> None:
-        self._writer.close()
-        self._sink.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
 
 
 def arrow_schema(kinds: dict[str, str]) -> pa.Schema:
@@ -114,6 +122,7 @@ def read_table(
     params: Sequence[Any],
     limit: int | None = None,
     split_rows: int = 50_000,
+    tracked: Sequence[str] = (),
 ) -> pa.Table | None:
     """The rows of ``runs`` matching ``where`` (a ``WHERE`` clause with ``?``
     placeholders, or ``""``), columns ``kinds`` (name -> text/int/float/bool/datetime)
@@ -122,12 +131,29 @@ def read_table(
     counts."""
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
-    parts = read_parts(uri, kinds, where, params, limit, split_rows, lambda _: _Collected())
+    parts = read_parts(
+        uri, kinds, where, params, limit, split_rows, lambda _: _Collected(), tracked=tracked
+    )
     if parts is None:
         return None
     batches = [batch for part in parts for batch in part.sink.batches]
-    table = pa.Table.from_batches(batches, schema=arrow_schema(kinds))
-    return table if in_order(parts) else sort_by_run_id(table)
+    table = pa.Table.from_batches(batches, schema=batches[0].schema)
+    table = table if in_order(parts) else sort_by_run_id(table)
+    return with_every_column(table, kinds)
+
+
+def with_every_column(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
+    """``table`` with the columns :func:`read_parts` left out (NULL in every row) put
+    back as columns of nulls, in the order of ``kinds``."""
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    schema = arrow_schema(kinds)
+    columns = [
+        table.column(field.name) if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def read_parts(
@@ -139,19 +165,34 @@ def read_parts(
     split_rows: int,
     sink: Callable[[int], BatchSink],
     counted: int | None = None,
+    tracked: Sequence[str] = (),
 ) -> list[Part] | None:
     """Read the matching rows in one part, or (a whole large table) in rowid ranges read
     by threads of their own; each typed batch goes to its part's ``sink(index)`` as it
     arrives. None when the parts hold fewer rows than the table counts, or than
     ``counted``: the caller's count of the whole table just before (then not counted
-    again; rows appended since may make the parts hold more)."""
+    again; rows appended since may make the parts hold more).
+
+    A whole-table read leaves out the columns of ``tracked`` (the store's filled-columns
+    mask, bit i for ``tracked[i]``) that are NULL in every row; its batches then lack
+    them (:func:`with_every_column` puts them back)."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
         return _read(uri, kinds, latest, sink)
     if where:
         return _read(uri, kinds, [(where, list(params))], sink)
-    rows, bounds = _parts(uri, split_rows, count=counted is None)
+    rows, bounds, mask = _parts(uri, split_rows, count=counted is None, masked=bool(tracked))
+    empty = _empty_bits(tracked, mask, kinds)
     ranges = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in bounds]
+    if empty:
+        # The mask was read before the readers' own snapshots: a row written since that
+        # fills a left-out column makes the statement return nothing (checked in the same
+        # snapshot as the rows it reads), and the count below then sends the caller to
+        # the full read rather than show that value as NULL.
+        ranges = [(f"{tail} AND (SELECT mask FROM {FILLED_TABLE}) & ? = 0", [*b, empty])
+                  for tail, b in ranges]
+        kinds = {name: kind for name, kind in kinds.items()
+                 if not (name in tracked and empty >> tracked.index(name) & 1)}
     parts = _read(uri, kinds, ranges, sink)
     # A damaged page can make a rowid seek find nothing where a full scan fails loudly: a
     # count that disagrees sends the caller to the full scan.
@@ -159,6 +200,16 @@ def read_parts(
     if read != rows if counted is None else read < counted:
         return None
     return parts
+
+
+def _empty_bits(tracked: Sequence[str], mask: int | None, kinds: dict[str, str]) -> int:
+    """The bits of ``mask`` (None: unknown) for the tracked columns of ``kinds`` that are
+    NULL in every row; 0 if there are none or the mask would leave out run_id, which the
+    read needs (a table with no rows)."""
+    if mask is None:
+        return 0
+    empty = sum(1 << i for i, name in enumerate(tracked) if name in kinds and not mask >> i & 1)
+    return 0 if "run_id" in tracked and empty >> tracked.index("run_id") & 1 else empty
 
 
 def in_order(parts: Sequence[Part]) -> bool:
@@ -176,22 +227,35 @@ def sort_by_run_id(table: pa.Table) -> pa.Table:
 
 
 def _parts(
-    uri: str, split_rows: int, count: bool = True
-) -> tuple[int | None, list[tuple[int, int]]]:
-    """How many rows the table has (None unless ``count``) and the rowid ranges that split
-    it for the readers (runs are only ever appended, with growing rowids)."""
+    uri: str, split_rows: int, count: bool = True, masked: bool = False
+) -> tuple[int | None, list[tuple[int, int]], int | None]:
+    """How many rows the table has (None unless ``count``), the rowid ranges that split
+    it for the readers (runs are only ever appended, with growing rowids) and, if
+    ``masked``, the store's filled-columns mask (None for a store without one)."""
     # Without the count, each bound is one seek at an end of the table; COUNT(*) scans an
     # index (a million rows: ~0.06 s of CPU, ~0.1 s before the readers can start).
     bounds = "IFNULL((SELECT MIN(rowid) FROM runs), 0), IFNULL((SELECT MAX(rowid) FROM runs), 0)"
     sql = f"SELECT {'(SELECT COUNT(*) FROM runs)' if count else 'NULL'}, {bounds}"
-    with _query(uri, sql, []) as reader:
-        found = [column[0].as_py() for column in reader.read_all().columns]
+    found = None
+    if masked:
+        try:
+            found = _one_row(uri, f"{sql}, (SELECT mask FROM {FILLED_TABLE})")
+        except Exception:  # noqa: BLE001 - a store from before the mask (read-only, say)
+            found = None
+    if found is None:
+        found = [*_one_row(uri, sql), None]
     rows = None if found[0] is None else int(found[0])
+    mask = None if found[3] is None else int(found[3])
     low, high = int(found[1]) - 1, int(found[2])
     parts = _READERS if high - low >= split_rows else 1
     step = (high - low) // parts
     edges = [low + i * step for i in range(parts)] + [high]
-    return rows, list(zip(edges[:-1], edges[1:], strict=True))
+    return rows, list(zip(edges[:-1], edges[1:], strict=True)), mask
+
+
+def _one_row(uri: str, sql: str) -> list[Any]:
+    with _query(uri, sql, []) as reader:
+        return [column[0].as_py() for column in reader.read_all().columns]
 
 
 def _read(
@@ -227,10 +291,11 @@ def _read(
                 # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
                 for raw in reader:
                     batch = _typed_batch(raw.slice(skip), kinds, schema)
-                    skip = 0
                     if batch.num_rows:
                         _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
+                    if batch.num_rows or skip:  # the first even empty: it gives the schema
                         part.sink.write(batch)
+                    skip = 0
         finally:
             part.sink.close()
         return part
@@ -331,7 +396,7 @@ def main(argv: Sequence[str]) -> int:
     if request["format"] == "parquet":
         table = read_table(
             request["uri"], kinds, request["where"], request["params"], request["limit"],
-            request["split_rows"],
+            request["split_rows"], request.get("tracked", ()),
         )
         if table is None:
             return 3
@@ -339,11 +404,10 @@ def main(argv: Sequence[str]) -> int:
 
         pq.write_table(table, out)
         return 0
-    schema = arrow_schema(kinds)
     parts = read_parts(
         request["uri"], kinds, request["where"], request["params"], request["limit"],
-        request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}", schema),
-        request.get("counted"),
+        request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}"),
+        request.get("counted"), request.get("tracked", ()),
     )
     if parts is None:
         return 3
@@ -355,7 +419,7 @@ def main(argv: Sequence[str]) -> int:
         tables = [pa.ipc.open_file(pa.memory_map(path)).read_all() for path in paths]
         table = sort_by_run_id(pa.concat_tables(tables))
         paths = [f"{out}.sorted"]
-        with pa.OSFile(paths[0], "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        with pa.OSFile(paths[0], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
     print(json.dumps(paths))
     return 0
