@@ -39,17 +39,16 @@ KINDS = {name: str(COLUMN_KINDS[name]) for name in COLUMNS}
 
 
 def make_store(path: Path, rows: int) -> None:
-    SQLiteStore(path).close()
-    insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    with sqlite3.connect(path) as conn:
-        batch = []
-        for i in range(rows):
-            run = run_record(i)
-            run.run_id = new_run_id()
-            batch.append(record_to_row(run))
-            if len(batch) == 50_000 or i == rows - 1:
-                conn.executemany(insert, batch)
-                batch = []
+    store = SQLiteStore(path)
+    batch = []
+    for i in range(rows):
+        run = run_record(i)
+        run.run_id = new_run_id()
+        batch.append(record_to_row(run))
+        if len(batch) == 50_000 or i == rows - 1:
+            store.add_rows(batch)  # as wb.import_runs fills a store (and its hint)
+            batch = []
+    store.close()
 
 
 def fetchall(path: Path) -> tuple[float, float]:

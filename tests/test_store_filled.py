@@ -1,7 +1,8 @@
-"""The filled-columns mask (schema.TrackFilledColumns, migration m014): which runs columns
-hold a value in some row, kept by SQLite triggers whoever writes, and the column-wise
-reader leaving out the columns that are NULL in every row. Real SQLite files throughout;
-the frames are checked against the row-wise sqlite3 reader, which reads every column."""
+"""The filled-columns hint (store/filled.py, migration m014): which runs columns hold a
+value in some row, kept by the workbench's writers; the column-wise reader leaving out the
+columns it says are NULL in every row, checking that as it reads, and the store mending a
+hint that another program's rows proved wrong. Real SQLite files throughout; the frames
+are checked against the row-wise sqlite3 reader, which reads every column."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from test_store import T0, full_record
 
 from workbench.core.record import COLUMNS
 from workbench.store import SQLiteStore, columnar, sqlite_arrow
+from workbench.store.rows import record_to_row
 from workbench.store.schema import FILLED_COLUMNS, FILLED_TABLE, SCHEMA, TrackFilledColumns
 
 
@@ -37,8 +39,6 @@ def truly_filled(path: Path) -> set[str]:
 
 
 def drop_the_mask(conn: sqlite3.Connection) -> None:
-    for trigger in ("insert", "update"):
-        conn.execute(f"DROP TRIGGER {FILLED_TABLE}_{trigger}")
     conn.execute(f"DROP TABLE {FILLED_TABLE}")
 
 
@@ -51,7 +51,7 @@ def test_the_mask_tracks_every_column_of_the_runs_table_at_its_migration() -> No
     assert sqlite_arrow.FILLED_TABLE == FILLED_TABLE  # the child's copy of the name
 
 
-def test_inserts_and_updates_from_any_writer_set_the_bits(tmp_path: Path) -> None:
+def test_the_workbenchs_writers_set_the_bits_of_what_they_insert(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     store = SQLiteStore(path)
     assert filled(path) == set()
@@ -60,16 +60,20 @@ def test_inserts_and_updates_from_any_writer_set_the_bits(tmp_path: Path) -> Non
     assert "error" in filled(path) and "output" not in filled(path)
     store.append(full_record(output="an answer"))
     assert filled(path) == truly_filled(path) and "output" in filled(path)
-    store.close()
-    # Another writer (the sqlite3 shell, an older workbench): the triggers are the file's.
-    with sqlite3.connect(path) as conn:
-        assert "notes" not in filled(path)
-        conn.execute("UPDATE runs SET notes = 'checked by hand' WHERE rowid = 1")
-    assert "notes" in filled(path)
+    other = SQLiteStore(path)  # another kernel's store object knows nothing of the first's
+    added = other.add_rows([record_to_row(full_record(notes="n", created_at=T0))])
+    assert added == 1 and "notes" in filled(path) and filled(path) == truly_filled(path)
     with sqlite3.connect(path) as conn:  # bits are never cleared: a clear bit is a promise
-        conn.execute("UPDATE runs SET notes = NULL")
-        conn.execute("DELETE FROM runs WHERE error IS NOT NULL")
-    assert {"notes", "error"} <= filled(path)
+        conn.execute("DELETE FROM runs WHERE notes IS NOT NULL")
+    assert "notes" in filled(path)
+
+
+def test_a_store_without_its_hint_table_still_takes_every_run(tmp_path: Path) -> None:
+    store = mixed_store(tmp_path / "runs.db", rows=2)
+    with sqlite3.connect(store.path) as conn:
+        drop_the_mask(conn)
+    store.append(full_record(notes="still written"))
+    assert len(store.runs()) == 5
 
 
 def test_a_store_from_before_the_mask_gets_it_counted_from_its_rows(tmp_path: Path) -> None:
@@ -118,28 +122,46 @@ def test_the_reader_leaves_out_the_empty_columns_and_the_frame_is_the_same(
     assert fast["expected"].isna().all() and fast["expected"].dtype == fast["output"].dtype
 
 
-def test_a_column_filled_after_the_mask_was_read_sends_the_read_elsewhere(
+@pytest.mark.parametrize("write", ["update", "insert"])
+def test_rows_another_program_wrote_are_read_whole_and_the_hint_mended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    # The sqlite3 shell writes without the hint: a value lands in a column it calls empty.
+    monkeypatch.setattr(columnar, "COLUMNAR_ROWS", 0)
+    monkeypatch.setattr(columnar, "SPLIT_ROWS", 10)
+    store = mixed_store(tmp_path / "runs.db", rows=30)
+    with sqlite3.connect(store.path) as conn:
+        if write == "update":
+            conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 45")
+        else:
+            names = ", ".join(f'"{name}"' for name in COLUMNS)
+            copied = names.replace('"run_id"', "'ff'").replace('"expected"', "'Paris'")
+            conn.execute(f"INSERT INTO runs ({names}) SELECT {copied} FROM runs WHERE rowid = 45")
+    assert "expected" not in filled(store.path)
+    parts = read(store.path)
+    assert parts is not None and all(part.hint_missed for part in parts)
+    assert "expected" in parts[1].sink.batches[0].schema.names  # read again, whole
+    fast = store.runs()
+    assert fast["expected"].notna().sum() == 1
+    pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
+    assert filled(store.path) == truly_filled(store.path)  # mended by that read
+    parts = read(store.path)
+    assert parts is not None and not any(part.hint_missed for part in parts)
+
+
+def test_a_store_that_refuses_writes_reads_right_with_a_stale_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The mask is read with the table's bounds, before the readers' own snapshots. A value
-    # landing in a left-out column in between must not be shown as NULL: the readers'
-    # statements check the mask again and return nothing, and the count refuses the read.
     monkeypatch.setattr(columnar, "COLUMNAR_ROWS", 0)
-    store = mixed_store(tmp_path / "runs.db", rows=30)
-    real_parts = sqlite_arrow._parts
-
-    def parts_then_a_write(*args: Any, **kwargs: Any) -> Any:
-        found = real_parts(*args, **kwargs)
-        with sqlite3.connect(store.path) as conn:
-            conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 2")
-        return found
-
-    monkeypatch.setattr(sqlite_arrow, "_parts", parts_then_a_write)
-    assert read(store.path, counted=60) is None
-    monkeypatch.undo()
-    monkeypatch.setattr(columnar, "COLUMNAR_ROWS", 0)
-    frame = store.runs()  # the store itself reads it whole, value included
-    assert frame["expected"].notna().sum() == 1
+    path = tmp_path / "runs.db"
+    mixed_store(path, rows=30).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 7")
+        # Migrated by a newer workbench: this one reads it and writes nothing.
+        conn.execute("INSERT INTO schema_migrations VALUES ('m999_from_the_future', '')")
+    store = SQLiteStore(path)
+    assert store.runs()["expected"].notna().sum() == 1  # no hint mended, no error
+    assert "expected" not in filled(path)
 
 
 def test_a_store_without_the_mask_is_read_whole(tmp_path: Path) -> None:
@@ -155,8 +177,6 @@ def test_a_store_without_the_mask_is_read_whole(tmp_path: Path) -> None:
 
 def test_rows_added_count_only_the_rows_not_the_triggers_work(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
-    from workbench.store.frames import record_to_row
-
     rows = [record_to_row(sparse_record(i)) for i in range(3)]
     rows += [record_to_row(full_record(created_at=T0 + timedelta(seconds=1)))]
     assert store.add_rows(rows) == 4  # the mask's update is not a row added

@@ -89,15 +89,12 @@ class CreateIndex:
 
 @dataclass(frozen=True)
 class TrackFilledColumns:
-    """SQLite only: a one-row table ``name`` whose ``mask`` has bit i set once
-    ``columns[i]`` of ``table`` holds a value in any row. Triggers on every insert and
-    update keep it, whoever writes (this workbench, an older one, the sqlite3 shell), and
-    bits are never cleared, so a clear bit means "NULL in every row". Why: the column-wise
-    reader then skips those columns, and a column of NULLs costs the ADBC driver about as
-    much as one of values (a million runs, 21 of 54 columns empty: ~45 % of the read's
-    CPU). ``columns`` is frozen with the migration (bit i must keep its meaning); columns
-    added later are simply not tracked. PostgreSQL renders nothing: its reader is the
-    server's COPY stream, where this would save nothing."""
+    """SQLite only: the one-row table ``name`` whose ``mask`` has bit i set when
+    ``columns[i]`` of ``table`` holds a value in some row, counted from the rows there when
+    the migration runs. The workbench's writers keep it after that, and the column-wise
+    reader checks it as it reads (see :mod:`workbench.store.filled`). ``columns`` is
+    frozen with the migration (bit i must keep its meaning); a column added later is not
+    tracked, so always read. PostgreSQL renders nothing: its reader is another path."""
 
     table: str
     name: str
@@ -106,21 +103,12 @@ class TrackFilledColumns:
     def sqlite(self) -> tuple[str, ...]:
         if len(self.columns) > 63:  # bits of SQLite's signed 64-bit integer
             raise ValueError("track at most 63 columns in one mask")
-        filled = " | ".join(f"((NEW.{_name(c)} IS NOT NULL) << {i})"
-                            for i, c in enumerate(self.columns))
-        found = " | ".join(f"((COUNT({_name(c)}) > 0) << {i})"
-                           for i, c in enumerate(self.columns))
-        # The WHERE skips the write once the bits are known: no page changes per append.
-        update = f"UPDATE {self.name} SET mask = mask | ({filled}) WHERE mask | ({filled}) != mask"
+        found = " | ".join(f"((COUNT({_name(c)}) > 0) << {i})" for i, c in enumerate(self.columns))
         return (
-            # One row only (id 0), so no second row can shadow the one the triggers keep.
+            # One row only (id 0): no second row can stand in for the one kept.
             f"CREATE TABLE {self.name} (id INTEGER PRIMARY KEY CHECK (id = 0),"
             " mask INTEGER NOT NULL)",
             f"INSERT INTO {self.name} (id, mask) SELECT 0, {found} FROM {self.table}",
-            f"CREATE TRIGGER {self.name}_insert AFTER INSERT ON {self.table}"
-            f" BEGIN {update}; END",
-            f"CREATE TRIGGER {self.name}_update AFTER UPDATE ON {self.table}"
-            f" BEGIN {update}; END",
         )
 
 
