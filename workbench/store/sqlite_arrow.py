@@ -254,7 +254,7 @@ def _parts(
 
 
 def _one_row(uri: str, sql: str) -> list[Any]:
-    with _query(uri, sql, []) as reader:
+    with _query(uri, sql, []) as (reader, _):
         return [column[0].as_py() for column in reader.read_all().columns]
 
 
@@ -265,24 +265,23 @@ def _read(
     sink: Callable[[int], BatchSink],
     left_out: Sequence[str] = (),
 ) -> list[Part]:
-    """Each query's rows, typed, to its part's sink. With ``left_out``, each row also says
-    (a last column, checked and dropped here) whether any of those columns holds a value
-    in it: SQLite tests that for ~nothing, where reading the columns costs the driver
-    ~100 ns a value, NULL or not."""
+    """Each query's rows, typed, to its part's sink. With ``left_out`` (queries that are
+    whole WHERE clauses), only rows where those columns are all NULL are read, and the
+    part is ``filled_elsewhere`` when that left any row out: the rows its WHERE matches
+    are counted first, in the same read transaction (one snapshot). SQLite tests the NULLs
+    for ~nothing, where reading the columns costs the driver ~100 ns a value, NULL or
+    not; a flag column per row measured ~0.4 s of CPU a million rows, the counts ~0.05 s."""
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
-    literals = [f"{_LITERALS[k]} AS {name}" for name, k in kinds.items()]
-    columns = list(kinds)
-    if left_out:
-        literals.append("0 AS filled_elsewhere")
-        columns.append(f"({' OR '.join(f'{_quoted(name)} IS NOT NULL' for name in left_out)})")
-    first_row = "SELECT " + ", ".join(literals)
-    selected = ", ".join(columns)
+    first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
+    columns = ", ".join(kinds)
     schema = arrow_schema(kinds)
+    all_null = " AND ".join(f"{_quoted(name)} IS NULL" for name in left_out)
 
     def read(index: int) -> Part:
         tail, params = queries[index]
-        select = f"SELECT {selected} FROM runs{tail}"
+        count = f"SELECT COUNT(*) FROM runs{tail}" if left_out else None
+        select = f"SELECT {columns} FROM runs{tail}" + (f" AND {all_null}" if left_out else "")
         if " LIMIT " in tail:
             # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a subquery
             # costs ~40 % more per row, so only the queries that need one get it.
@@ -295,20 +294,19 @@ def _read(
             # 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/store_read_phases.py), and
             # the frame's text columns keep the batches as chunks that every pandas
             # operation loops over.
-            with _query(uri, f"{first_row} UNION ALL {select}", params, BATCH_ROWS) as reader:
+            sql = f"{first_row} UNION ALL {select}"
+            with _query(uri, sql, params, BATCH_ROWS, count) as (reader, matched):
                 # Batch by batch, typed and handed on as the driver yields them: the
                 # million-row table was read, then concatenated, cast column by column and
                 # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
                 for raw in reader:
-                    if left_out:
-                        flags = raw.column(len(kinds)).slice(skip)
-                        part.filled_elsewhere |= bool(len(flags) and pc.max(flags).as_py())
                     batch = _typed_batch(raw.slice(skip), kinds, schema)
                     if batch.num_rows:
                         _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
                     if batch.num_rows or skip:  # the first even empty: it gives the schema
                         part.sink.write(batch)
                     skip = 0
+            part.filled_elsewhere = matched is not None and part.rows != matched
         finally:
             part.sink.close()
         return part
@@ -321,15 +319,19 @@ def _read(
 
 @contextmanager
 def _query(
-    uri: str, sql: str, params: Sequence[Any], batch_rows: int | None = None
-) -> Iterator[pa.RecordBatchReader]:
+    uri: str,
+    sql: str,
+    params: Sequence[Any],
+    batch_rows: int | None = None,
+    count: str | None = None,
+) -> Iterator[tuple[pa.RecordBatchReader, int | None]]:
     """The batches of one statement on a connection of its own, through the driver
     manager's low-level API: its DB-API module imports pyarrow.dataset and with it pandas,
     for nothing this reader uses (the child's imports: 0.24-0.36 s of CPU instead of
-    0.55-1.0 s, 8 starts each, alternated, load average ~9)."""
+    0.55-1.0 s, 8 starts each, alternated, load average ~9). With ``count`` (a statement
+    taking the same ``params``), also its one number, read in the same transaction."""
     import adbc_driver_manager as adbc  # deferred: keeps import workbench light
     import adbc_driver_sqlite  # deferred: keeps import workbench light
-    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     with (
         adbc_driver_sqlite.connect(uri) as database,
@@ -341,19 +343,36 @@ def _query(
         # tries here) and the whole read fell back to sqlite3. A busy timeout waits.
         statement.set_sql_query(f"PRAGMA busy_timeout = {_BUSY_MS}")
         statement.execute_update()
+        matched = None
+        if count is not None:
+            statement.set_sql_query("BEGIN")  # one snapshot for the count and the rows
+            statement.execute_update()
+            with _stream(statement, count, params) as counted:
+                matched = int(counted.read_all().column(0)[0].as_py())
         if batch_rows is not None:
             statement.set_options(**{_BATCH_OPTION: str(batch_rows)})
-        statement.set_sql_query(sql)
-        statement.prepare()
-        if params:
-            names = [str(i) for i in range(len(params))]
-            statement.bind(pa.record_batch([[value] for value in params], names=names))
-        stream, _ = statement.execute_query()
-        reader = pa.RecordBatchReader.from_stream(stream)
-        try:
-            yield reader
-        finally:
-            reader.close()  # before its statement is released
+        with _stream(statement, sql, params) as reader:
+            yield reader, matched
+        if count is not None:
+            statement.set_sql_query("COMMIT")
+            statement.execute_update()
+
+
+@contextmanager
+def _stream(statement: Any, sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatchReader]:
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    statement.set_sql_query(sql)
+    statement.prepare()
+    if params:
+        names = [str(i) for i in range(len(params))]
+        statement.bind(pa.record_batch([[value] for value in params], names=names))
+    stream, _ = statement.execute_query()
+    reader = pa.RecordBatchReader.from_stream(stream)
+    try:
+        yield reader
+    finally:
+        reader.close()  # before its statement is released
 
 
 def _quoted(name: str) -> str:
