@@ -33,22 +33,22 @@ from store_scale import run_record
 from workbench.core.record import COLUMNS, new_run_id
 from workbench.store import SQLiteStore, sqlite_arrow
 from workbench.store.frames import COLUMN_KINDS, record_to_row
+from workbench.store.schema import FILLED_COLUMNS
 
 KINDS = {name: str(COLUMN_KINDS[name]) for name in COLUMNS}
 
 
 def make_store(path: Path, rows: int) -> None:
-    SQLiteStore(path).close()
-    insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    with sqlite3.connect(path) as conn:
-        batch = []
-        for i in range(rows):
-            run = run_record(i)
-            run.run_id = new_run_id()
-            batch.append(record_to_row(run))
-            if len(batch) == 50_000 or i == rows - 1:
-                conn.executemany(insert, batch)
-                batch = []
+    store = SQLiteStore(path)
+    batch = []
+    for i in range(rows):
+        run = run_record(i)
+        run.run_id = new_run_id()
+        batch.append(record_to_row(run))
+        if len(batch) == 50_000 or i == rows - 1:
+            store.add_rows(batch)  # as wb.import_runs fills a store (and its hint)
+            batch = []
+    store.close()
 
 
 def fetchall(path: Path) -> tuple[float, float]:
@@ -77,24 +77,6 @@ def rows_to_arrow(path: Path) -> tuple[float, float]:
     return wall, used
 
 
-def only_filled_columns(path: Path) -> tuple[float, float, int]:
-    """Read only the columns that hold a value somewhere (found by one COUNT scan first)."""
-    uri = path.absolute().as_uri() + "?mode=ro"
-    import adbc_driver_sqlite.dbapi as dbapi
-
-    gc.collect()
-    start, cpu = time.perf_counter(), time.process_time()
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT {', '.join(f'COUNT({name})' for name in COLUMNS)} FROM runs")
-        counts = cur.fetchone() or ()
-    filled = {name: KINDS[name] for name, n in zip(COLUMNS, counts, strict=True) if n}
-    sqlite_arrow._READERS, sqlite_arrow.BATCH_ROWS = 2, 65_536
-    parts = sqlite_arrow.read_parts(uri, filled, "", [], None, 50_000,
-                                    lambda i: sqlite_arrow._Collected())
-    assert parts is not None
-    return time.perf_counter() - start, time.process_time() - cpu, len(filled)
-
-
 def child_start_up() -> tuple[float, float]:
     """A fresh interpreter importing what the child imports."""
     code = (
@@ -116,8 +98,7 @@ class TimedSink:
         self.first: float | None = None
         self.batches = 0
         self.cpu = time.thread_time()  # made in the thread that reads the part
-        self.file = None if out is None else sqlite_arrow._ArrowFile(  # the child's writer
-            f"{out}.{index}", sqlite_arrow.arrow_schema(KINDS))
+        self.file = None if out is None else sqlite_arrow._ArrowFile(f"{out}.{index}")
 
     def write(self, batch: Any) -> None:
         if self.first is None:
@@ -137,7 +118,11 @@ class TimedSink:
         )
 
 
-def variant(path: Path, readers: int, batch_rows: int, write: bool) -> tuple[float, float, str]:
+def variant(
+    path: Path, readers: int, batch_rows: int, write: bool, masked: bool = False
+) -> tuple[float, float, str]:
+    """One read; ``masked``: as the child reads, leaving out the columns the store's
+    filled-columns mask says are NULL in every row."""
     sqlite_arrow._READERS, sqlite_arrow.BATCH_ROWS = readers, batch_rows
     log: list[str] = []
     out = Path("/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir()) / "phases"
@@ -145,7 +130,8 @@ def variant(path: Path, readers: int, batch_rows: int, write: bool) -> tuple[flo
     t0, cpu = time.perf_counter(), time.process_time()
     parts = sqlite_arrow.read_parts(
         path.absolute().as_uri() + "?mode=ro", KINDS, "", [], None, 50_000,
-        lambda i: TimedSink(i, t0, log, out if write else None),
+        lambda i: TimedSink(i, t0, log, out if write else None), None,
+        FILLED_COLUMNS if masked else (),
     )
     wall, used = time.perf_counter() - t0, time.process_time() - cpu
     assert parts is not None
@@ -161,6 +147,7 @@ def main() -> None:
         path = args.db or Path(scratch) / "phases.db"
         if args.db is None:
             make_store(path, args.rows)
+        SQLiteStore(path).close()  # a store made before the filled-columns mask gains it
         rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         base_wall, base_cpu = fetchall(path)
         print(f"{rows:,} rows; bare fetchall {base_wall:.2f} s, CPU {base_cpu:.2f} s")
@@ -168,12 +155,18 @@ def main() -> None:
         print(f"child start-up {start_wall:.2f} s (imports {imports:.2f} s)")
         lines = [f"fetchall {base_wall:.2f} s (CPU {base_cpu:.2f} s)",
                  f"child start-up {start_wall:.2f} s"]
-        for readers, batch_rows, write in [(2, 65_536, True), (2, 65_536, False),
-                                           (1, 65_536, False), (4, 65_536, False),
-                                           (2, 8_192, False), (2, 1_024, False)]:
-            wall, used, detail = variant(path, readers, batch_rows, write)
+        with sqlite3.connect(path) as conn:
+            (mask,) = conn.execute("SELECT mask FROM runs_filled").fetchone()
+        empty = sum(not mask >> i & 1 for i in range(len(FILLED_COLUMNS)))
+        for readers, batch_rows, write, masked in [
+            (2, 65_536, True, True), (2, 65_536, False, True), (2, 65_536, True, False),
+            (2, 65_536, False, False), (1, 65_536, False, False), (4, 65_536, False, False),
+            (2, 8_192, False, False), (2, 1_024, False, False),
+        ]:
+            wall, used, detail = variant(path, readers, batch_rows, write, masked)
             line = (f"{readers} thread(s), {batch_rows:,} rows a batch,"
-                    f" {'typed and written' if write else 'typed, not written'}:"
+                    f" {'typed and written' if write else 'typed, not written'},"
+                    f" {f'the {empty} empty columns left out' if masked else 'every column'}:"
                     f" {wall:.2f} s = {wall / base_wall:.2f} x fetchall, CPU {used:.2f} s ="
                     f" {used / base_cpu:.2f} x ({detail})")
             print(line)
@@ -181,11 +174,6 @@ def main() -> None:
         wall, used = rows_to_arrow(path)
         lines.append(f"sqlite3 rows -> Arrow columns: {wall:.2f} s = {wall / base_wall:.2f} x"
                      f" fetchall, CPU {used:.2f} s = {used / base_cpu:.2f} x")
-        print(lines[-1])
-        wall, used, filled = only_filled_columns(path)
-        lines.append(f"only the {filled} columns holding a value (COUNT scan first), 2 threads:"
-                     f" {wall:.2f} s = {wall / base_wall:.2f} x fetchall, CPU {used:.2f} s ="
-                     f" {used / base_cpu:.2f} x")
         print(lines[-1])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     record("store_read_phases", f"{rows:,} rows: " + " | ".join(lines)

@@ -146,14 +146,12 @@ def make_store(path: Path, args: argparse.Namespace) -> tuple[float, float]:
 
     start = time.perf_counter()
     batch: list[tuple[object, ...]] = []
-    placeholders = ", ".join("?" * len(COLUMNS))
-    insert = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({placeholders})"
     for i in range(args.appended, args.rows):
         row = run_record(i)
         row.run_id = new_run_id()
         batch.append(record_to_row(row))
         if len(batch) == 50_000 or i == args.rows - 1:
-            store._write(lambda conn, rows=batch: conn.executemany(insert, rows))
+            store.add_rows(batch)  # as wb.import_runs fills a store
             batch = []
     bulk = (args.rows - args.appended) / (time.perf_counter() - start)
     store.close()

@@ -105,7 +105,7 @@ def test_a_large_table_is_read_in_parts_with_the_same_result(
 ) -> None:
     store = mixed_store(tmp_path / "runs.db", rows=60)
     monkeypatch.setattr(columnar, "SPLIT_ROWS", 10)  # split a small table as a big one
-    rows, parts = sqlite_arrow._parts(store._read_uri(), 10)
+    rows, parts, _ = sqlite_arrow._parts(store._read_uri(), 10)
     assert len(parts) == 2 and rows == 120
     fast = store.runs()
     pd.testing.assert_frame_equal(fast, row_wise(store, monkeypatch))
@@ -132,7 +132,7 @@ def test_a_split_read_checks_its_rows_against_the_callers_count(
     assert parts(59) is not None
     assert parts(61) is None
     bounds_only = sqlite_arrow._parts(store._read_uri(), 10, count=False)
-    assert bounds_only == (None, sqlite_arrow._parts(store._read_uri(), 10)[1])
+    assert bounds_only == (None, sqlite_arrow._parts(store._read_uri(), 10)[1], None)
 
 
 @pytest.mark.skipif(not PANDAS_3, reason="pandas 2 makes Python strings of the text")
@@ -167,7 +167,7 @@ def test_a_reader_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, text=True,
     ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        rows, _ = sqlite_arrow._parts(store.path.absolute().as_uri() + "?mode=ro", 10)
+        rows, _, _ = sqlite_arrow._parts(store.path.absolute().as_uri() + "?mode=ro", 10)
         assert rows == 10
 
 

@@ -200,6 +200,7 @@ def test_migrations_are_recorded_by_name_and_not_rerun(store: Any) -> None:
         "m011_reviews",
         "m012_runs_api",
         "m013_runs_lineage",
+        "m014_runs_filled",
     ]
     assert [name for name, _ in first] == [name for name, _ in MIGRATIONS]
     assert all(datetime.fromisoformat(at).tzinfo is not None for _, at in first)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,8 @@ from workbench.store.frames import (
     ColumnKind,
     runs_frame_from_columns,
 )
-from workbench.store.sqlite_arrow import _typed
+from workbench.store.schema import FILLED_COLUMNS
+from workbench.store.sqlite_arrow import _typed, with_every_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,22 +65,26 @@ def read_runs_frame(
     *,
     limit: int | None = None,
     rows: int,
+    note_filled: Callable[[int], None] | None = None,
 ) -> pd.DataFrame | None:
     """The rows of ``runs`` matching ``where`` (a ``WHERE`` clause with ``?``
     placeholders, or ``""``) as a frame with the dtypes ``wb.runs()`` documents, read by
     a child process; ``None`` when it is not worth it (``rows``, the number the query
-    returns, is small) or the child cannot read them (the caller then uses sqlite3)."""
+    returns, is small) or the child cannot read them (the caller then uses sqlite3).
+    ``note_filled(bits)`` mends the store's filled-columns hint when the read found it
+    wrong (rows another program wrote), with the bits of the columns that hold a value."""
     if rows < COLUMNAR_ROWS:
         return None
     # The whole table: the child need not count it again (the caller just did).
     counted = rows if not where and limit is None else None
-    table = _in_child(uri, where, params, limit, "arrow", counted=counted)
-    if table is None or isinstance(table, Path):
+    read = _in_child(uri, where, params, limit, "arrow", counted=counted)
+    if read is None or isinstance(read, Path):
         return None
-    with gc_paused():
-        return runs_frame_from_columns(
-            {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}
-        )
+    table, hint_missed = read
+    if hint_missed and note_filled is not None:
+        note_filled(sum(1 << i for i, name in enumerate(FILLED_COLUMNS)
+                        if table.column(name).null_count < table.num_rows))
+    return runs_frame_from_table(table)
 
 
 def export_parquet(
@@ -101,8 +106,10 @@ def _in_child(
     fmt: str,
     target: Path | None = None,
     counted: int | None = None,
-) -> pa.Table | Path | None:
-    """Run :mod:`workbench.store.sqlite_arrow` in a child process (see there why)."""
+) -> tuple[pa.Table, bool] | Path | None:
+    """Run :mod:`workbench.store.sqlite_arrow` in a child process (see there why): the
+    table read and whether the store's filled-columns hint was found wrong; or the
+    Parquet file written."""
     try:
         import pyarrow as pa  # optional: the except branch handles its absence
     except ImportError:
@@ -120,6 +127,8 @@ def _in_child(
         "out": str(target or prefix),
         "split_rows": SPLIT_ROWS,
         "counted": counted,
+        # Whole-table reads leave out the columns this mask says are NULL in every row.
+        "tracked": list(FILLED_COLUMNS),
     }
     child: subprocess.Popen[bytes] | None = None
     try:
@@ -144,10 +153,12 @@ def _in_child(
         # maps the files and builds the frame.
         # Memory-mapped: the frame's numbers are built from the files' pages, no copy.
         tables = []
-        for path in json.loads(out):
+        done = json.loads(out)
+        for path in done["paths"]:
             with pa.memory_map(path) as source:
                 tables.append(pa.ipc.open_file(source).read_all())
-        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return table, bool(done["hint_missed"])
     except (OSError, ValueError, subprocess.SubprocessError, pa.ArrowException):
         return None
     finally:
@@ -315,7 +326,10 @@ def _empty_table() -> pa.Table:
 
 
 def runs_frame_from_table(table: pa.Table) -> pd.DataFrame:
-    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents."""
+    """A typed Arrow table of runs as the DataFrame ``wb.runs()`` documents (columns it
+    lacks, left out of the read as NULL in every row, come back as missing values)."""
+    if table.num_columns < len(COLUMNS):
+        table = with_every_column(table, {name: COLUMN_KINDS[name] for name in COLUMNS})
     with gc_paused():
         return runs_frame_from_columns(
             {name: _numpy_column(COLUMN_KINDS[name], table.column(name)) for name in COLUMNS}

@@ -29,6 +29,7 @@ from workbench.store.messages import one_line
 from workbench.store.nul import split_nul_rows
 from workbench.store.opening import open_store, store_label
 from workbench.store.runfiles import datasets_file, read_datasets, read_runs
+from workbench.store.schema import FILLED_TABLE
 from workbench.store.sqlite import SQLiteStore
 from workbench.store.target import configured_target, is_postgres_url
 
@@ -102,7 +103,8 @@ TABLES: tuple[Table, ...] = (
         ("model",),
     ),
 )
-NOT_COPIED = ("claims", "schema_migrations")
+# The filled-columns mask is SQLite's own, kept by its triggers on the rows as they land.
+NOT_COPIED = ("claims", "schema_migrations", FILLED_TABLE)
 
 
 @dataclass

@@ -21,8 +21,11 @@ __all__ = [
     "CreateTable",
     "AddColumn",
     "CreateIndex",
+    "TrackFilledColumns",
     "Step",
     "SCHEMA",
+    "FILLED_COLUMNS",
+    "FILLED_TABLE",
     "sqlite_statements",
     "postgres_statements",
 ]
@@ -84,14 +87,45 @@ class CreateIndex:
     columns: tuple[str, ...]
 
 
-Step = CreateTable | AddColumn | CreateIndex
+@dataclass(frozen=True)
+class TrackFilledColumns:
+    """SQLite only: the one-row table ``name`` whose ``mask`` has bit i set when
+    ``columns[i]`` of ``table`` holds a value in some row, counted from the rows there when
+    the migration runs. The workbench's writers keep it after that, and the column-wise
+    reader checks it as it reads (see :mod:`workbench.store.filled`). ``columns`` is
+    frozen with the migration (bit i must keep its meaning); a column added later is not
+    tracked, so always read. PostgreSQL renders nothing: its reader is another path."""
+
+    table: str
+    name: str
+    columns: tuple[str, ...]
+
+    def sqlite(self) -> tuple[str, ...]:
+        if len(self.columns) > 63:  # bits of SQLite's signed 64-bit integer
+            raise ValueError("track at most 63 columns in one mask")
+        found = " | ".join(f"((COUNT({_name(c)}) > 0) << {i})" for i, c in enumerate(self.columns))
+        return (
+            # One row only (id 0): no second row can stand in for the one kept.
+            f"CREATE TABLE {self.name} (id INTEGER PRIMARY KEY CHECK (id = 0),"
+            " mask INTEGER NOT NULL)",
+            f"INSERT INTO {self.name} (id, mask) SELECT 0, {found} FROM {self.table}",
+        )
+
+
+Step = CreateTable | AddColumn | CreateIndex | TrackFilledColumns
 
 
 def _name(name: str) -> str:
     return f'"{name}"' if name in _RESERVED else name
 
 
-def _statement(step: Step, dialect: Dialect) -> str:
+def _statements(step: Step, dialect: Dialect) -> tuple[str, ...]:
+    if isinstance(step, TrackFilledColumns):
+        return step.sqlite() if dialect == "sqlite" else ()
+    return (_statement(step, dialect),)
+
+
+def _statement(step: CreateTable | AddColumn | CreateIndex, dialect: Dialect) -> str:
     if isinstance(step, CreateTable):
         lines = [column.ddl(dialect) for column in step.columns]
         if step.primary_key:
@@ -106,11 +140,23 @@ def _statement(step: Step, dialect: Dialect) -> str:
 
 
 def sqlite_statements(steps: Sequence[Step]) -> tuple[str, ...]:
-    return tuple(_statement(step, "sqlite") for step in steps)
+    return tuple(sql for step in steps for sql in _statements(step, "sqlite"))
 
 
 def postgres_statements(steps: Sequence[Step]) -> tuple[str, ...]:
-    return tuple(_statement(step, "postgresql") for step in steps)
+    return tuple(sql for step in steps for sql in _statements(step, "postgresql"))
+
+
+def table_columns(schema: Sequence[tuple[str, Sequence[Step]]], table: str) -> tuple[str, ...]:
+    """The columns ``table`` has once ``schema``'s migrations have run, in order."""
+    columns: list[str] = []
+    for _, steps in schema:
+        for step in steps:
+            if isinstance(step, CreateTable) and step.name == table:
+                columns.extend(column.name for column in step.columns)
+            elif isinstance(step, AddColumn) and step.table == table:
+                columns.append(step.column.name)
+    return tuple(columns)
 
 
 def _text(name: str, **flags: bool | str | None) -> Column:
@@ -138,7 +184,7 @@ _SCORE_COLUMNS = (
     _text("created_at", not_null=True, sorts_as_bytes=True),
 )
 
-SCHEMA: tuple[tuple[str, tuple[Step, ...]], ...] = (
+_SCHEMA_TO_M013: tuple[tuple[str, tuple[Step, ...]], ...] = (
     (
         "m001_create_runs",
         (
@@ -388,5 +434,15 @@ SCHEMA: tuple[tuple[str, tuple[Step, ...]], ...] = (
             AddColumn("runs", _text("reflection")),
         ),
     ),
+)
+
+FILLED_TABLE = "runs_filled"
+FILLED_COLUMNS = table_columns(_SCHEMA_TO_M013, "runs")
+"""The runs columns whose filled bits ``runs_filled.mask`` keeps, bit i for the i-th:
+those of m001-m013, frozen (a later column is not tracked and is always read)."""
+
+SCHEMA: tuple[tuple[str, tuple[Step, ...]], ...] = (
+    *_SCHEMA_TO_M013,
+    ("m014_runs_filled", (TrackFilledColumns("runs", FILLED_TABLE, FILLED_COLUMNS),)),
 )
 """Every migration in the order it must run, by the name recorded in the database."""

@@ -25,7 +25,6 @@ from workbench.core.record import COLUMNS, RunRecord
 from workbench.store import queries
 from workbench.store.batches import BatchTables
 from workbench.store.common import (
-    EMBEDDING_DTYPE,
     StoreBase,
     check_export_suffix,
     claim_params,
@@ -41,6 +40,7 @@ from workbench.store.common import (
 )
 from workbench.store.datasets import DatasetTables, insert_dataset_sql
 from workbench.store.dialect import SQLITE
+from workbench.store.filled import FilledHint, insert_runs, rows_changed
 from workbench.store.messages import one_line
 from workbench.store.migrations import newer_store_error, unknown_migrations
 from workbench.store.rows import record_from_row, record_to_row
@@ -64,7 +64,6 @@ T = TypeVar("T")
 
 # Bound parameters per "IN (...)" query: under SQLite's historical limit of 999.
 _CHUNK = 500
-_EMBEDDING_DTYPE = EMBEDDING_DTYPE
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO runs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -93,6 +92,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         # Set once any statement found a damaged page: no paid call goes out after that.
         self._damage: str | None = None
         self._scanned_for_damage = False
+        self._filled = FilledHint()
         _OPEN_STORES.add(self)
         try:
             if opened.read_only:
@@ -146,7 +146,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         row = record_to_row(record)
         if record.cache_hit and self._refusal is not None:
             return
-        self._write(lambda conn: conn.execute(_INSERT, row))
+        self._write(lambda conn: insert_runs(conn, _INSERT, (row,), self._filled))
 
     def check_writable(self, records: Iterable[RunRecord] = ()) -> None:
         """Raise StoreError now if a row could not be written (``records``, the rows about
@@ -257,7 +257,9 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         # Column-wise through Arrow first (a million rows: ~0.3 x sqlite3's fetchall);
         # sqlite3 row by row when that reader cannot read this file.
         total = self.count(experiment, sweep_id, status, since, limit, kind, user)
-        frame = read_runs_frame(self._read_uri(), where, params, limit=limit, rows=total)
+        frame = read_runs_frame(
+            self._read_uri(), where, params, limit=limit, rows=total, note_filled=self._mend
+        )
         if frame is not None:
             return frame
         sql, params = wanted.select(SQLITE, limit)
@@ -311,10 +313,9 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
         """Insert rows in ``record.COLUMNS`` order, skipping run_ids already here."""
 
         def insert(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
             # Only a clash on run_id is skipped; any other constraint still fails loudly.
-            conn.executemany(f"{_INSERT} ON CONFLICT (run_id) DO NOTHING", rows)
-            return conn.total_changes - before
+            sql = f"{_INSERT} ON CONFLICT (run_id) DO NOTHING"
+            return insert_runs(conn, sql, rows, self._filled)
 
         # One transaction: a chunk imports completely or not at all.
         return self._write(insert)
@@ -401,9 +402,7 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         def work(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            return conn.total_changes - before
+            return rows_changed(conn.executemany(sql, rows))
 
         return self._write(work)
 
@@ -430,6 +429,10 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
 
     def _query_with(self, read: Callable[[sqlite3.Connection], T]) -> T:
         return self._locked(lambda conn: with_retries(self.path, lambda: read(conn)))
+
+    def _mend(self, filled: int) -> None:
+        with contextlib.suppress(StoreError):  # a read-only store keeps its stale hint
+            self._write(lambda conn: self._filled.mend(conn, filled))
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in its own short write transaction, retried while the file is busy."""

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 _BATCH_OPTION = "adbc.sqlite.query.batch_rows"  # the driver's statement option
 BATCH_ROWS = 65_536  # see _read for why not the driver's 1,024
 _BUSY_MS = 10_000  # how long a reader waits for a lock another connection holds
+# The store's filled-columns table (workbench.store.schema.FILLED_TABLE: this file imports
+# nothing of the workbench; a test holds the two names equal).
+FILLED_TABLE = "runs_filled"
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
@@ -56,6 +59,8 @@ class Part:
     in_order: bool = True
     first: str | None = None
     last: str | None = None
+    filled_elsewhere: bool = False  # a row held a value in a column left out of the read
+    hint_missed: bool = False  # so this part was read again with every column
 
 
 @dataclass
@@ -72,21 +77,26 @@ class _Collected:
 
 
 class _ArrowFile:
-    """A sink that writes an Arrow IPC file, opened on the first batch."""
+    """A sink that writes an Arrow IPC file in the schema of its first batch (the columns
+    read: those never filled are left out, see :func:`read_parts`)."""
 
-    def __init__(self, path: str, schema: pa.Schema) -> None:
-        import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
-
+    def __init__(self, path: str) -> None:
         self.path = path
-        self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_file(self._sink, schema)
+        self._sink: Any = None
+        self._writer: Any = None
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None:
+            import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+            self._sink = pa.OSFile(self.path, "wb")
+            self._writer = pa.ipc.new_file(self._sink, batch.schema)
         self._writer.write_batch(batch)
 
     def close(self) -> None:
-        self._writer.close()
-        self._sink.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
 
 
 def arrow_schema(kinds: dict[str, str]) -> pa.Schema:
@@ -114,6 +124,7 @@ def read_table(
     params: Sequence[Any],
     limit: int | None = None,
     split_rows: int = 50_000,
+    tracked: Sequence[str] = (),
 ) -> pa.Table | None:
     """The rows of ``runs`` matching ``where`` (a ``WHERE`` clause with ``?``
     placeholders, or ``""``), columns ``kinds`` (name -> text/int/float/bool/datetime)
@@ -122,12 +133,29 @@ def read_table(
     counts."""
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
-    parts = read_parts(uri, kinds, where, params, limit, split_rows, lambda _: _Collected())
+    parts = read_parts(
+        uri, kinds, where, params, limit, split_rows, lambda _: _Collected(), tracked=tracked
+    )
     if parts is None:
         return None
     batches = [batch for part in parts for batch in part.sink.batches]
-    table = pa.Table.from_batches(batches, schema=arrow_schema(kinds))
-    return table if in_order(parts) else sort_by_run_id(table)
+    table = pa.Table.from_batches(batches, schema=batches[0].schema)
+    table = table if in_order(parts) else sort_by_run_id(table)
+    return with_every_column(table, kinds)
+
+
+def with_every_column(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
+    """``table`` with the columns :func:`read_parts` left out (NULL in every row) put
+    back as columns of nulls, in the order of ``kinds``."""
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    schema = arrow_schema(kinds)
+    columns = [
+        table.column(field.name) if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def read_parts(
@@ -139,26 +167,49 @@ def read_parts(
     split_rows: int,
     sink: Callable[[int], BatchSink],
     counted: int | None = None,
+    tracked: Sequence[str] = (),
 ) -> list[Part] | None:
     """Read the matching rows in one part, or (a whole large table) in rowid ranges read
     by threads of their own; each typed batch goes to its part's ``sink(index)`` as it
     arrives. None when the parts hold fewer rows than the table counts, or than
     ``counted``: the caller's count of the whole table just before (then not counted
-    again; rows appended since may make the parts hold more)."""
+    again; rows appended since may make the parts hold more).
+
+    A whole-table read leaves out the columns of ``tracked`` that the store's
+    filled-columns hint (bit i for ``tracked[i]``) says are NULL in every row; its
+    batches then lack them (:func:`with_every_column` puts them back). The hint is kept by
+    the workbench's own writers, so another program's rows can prove it wrong: every row
+    read says whether a left-out column holds a value in it, and if one does, the table
+    is read again whole and the parts say so (``Part.hint_missed``)."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
         return _read(uri, kinds, latest, sink)
     if where:
         return _read(uri, kinds, [(where, list(params))], sink)
-    rows, bounds = _parts(uri, split_rows, count=counted is None)
+    rows, bounds, mask = _parts(uri, split_rows, count=counted is None, masked=bool(tracked))
     ranges = [(" WHERE rowid > ? AND rowid <= ?", list(b)) for b in bounds]
-    parts = _read(uri, kinds, ranges, sink)
+    left_out = _left_out(tracked, mask, kinds)
+    parts = _read(uri, {n: k for n, k in kinds.items() if n not in left_out}, ranges, sink,
+                  left_out)
+    if any(part.filled_elsewhere for part in parts):
+        parts = _read(uri, kinds, ranges, sink)
+        for part in parts:
+            part.hint_missed = True
     # A damaged page can make a rowid seek find nothing where a full scan fails loudly: a
     # count that disagrees sends the caller to the full scan.
     read = sum(part.rows for part in parts)
     if read != rows if counted is None else read < counted:
         return None
     return parts
+
+
+def _left_out(tracked: Sequence[str], mask: int | None, kinds: dict[str, str]) -> list[str]:
+    """The tracked columns of ``kinds`` whose bit in ``mask`` (None: no hint) is clear;
+    none if that would leave out run_id, which the read needs (a table with no rows)."""
+    if mask is None:
+        return []
+    empty = [name for i, name in enumerate(tracked) if name in kinds and not mask >> i & 1]
+    return [] if "run_id" in empty else empty
 
 
 def in_order(parts: Sequence[Part]) -> bool:
@@ -176,22 +227,35 @@ def sort_by_run_id(table: pa.Table) -> pa.Table:
 
 
 def _parts(
-    uri: str, split_rows: int, count: bool = True
-) -> tuple[int | None, list[tuple[int, int]]]:
-    """How many rows the table has (None unless ``count``) and the rowid ranges that split
-    it for the readers (runs are only ever appended, with growing rowids)."""
+    uri: str, split_rows: int, count: bool = True, masked: bool = False
+) -> tuple[int | None, list[tuple[int, int]], int | None]:
+    """How many rows the table has (None unless ``count``), the rowid ranges that split
+    it for the readers (runs are only ever appended, with growing rowids) and, if
+    ``masked``, the store's filled-columns hint (None for a store without one)."""
     # Without the count, each bound is one seek at an end of the table; COUNT(*) scans an
     # index (a million rows: ~0.06 s of CPU, ~0.1 s before the readers can start).
     bounds = "IFNULL((SELECT MIN(rowid) FROM runs), 0), IFNULL((SELECT MAX(rowid) FROM runs), 0)"
     sql = f"SELECT {'(SELECT COUNT(*) FROM runs)' if count else 'NULL'}, {bounds}"
-    with _query(uri, sql, []) as reader:
-        found = [column[0].as_py() for column in reader.read_all().columns]
+    found = None
+    if masked:
+        try:
+            found = _one_row(uri, f"{sql}, (SELECT mask FROM {FILLED_TABLE})")
+        except Exception:  # noqa: BLE001 - a store from before the mask (read-only, say)
+            found = None
+    if found is None:
+        found = [*_one_row(uri, sql), None]
     rows = None if found[0] is None else int(found[0])
+    mask = None if found[3] is None else int(found[3])
     low, high = int(found[1]) - 1, int(found[2])
     parts = _READERS if high - low >= split_rows else 1
     step = (high - low) // parts
     edges = [low + i * step for i in range(parts)] + [high]
-    return rows, list(zip(edges[:-1], edges[1:], strict=True))
+    return rows, list(zip(edges[:-1], edges[1:], strict=True)), mask
+
+
+def _one_row(uri: str, sql: str) -> list[Any]:
+    with _query(uri, sql, []) as (reader, _):
+        return [column[0].as_py() for column in reader.read_all().columns]
 
 
 def _read(
@@ -199,16 +263,25 @@ def _read(
     kinds: dict[str, str],
     queries: Sequence[tuple[str, list[Any]]],
     sink: Callable[[int], BatchSink],
+    left_out: Sequence[str] = (),
 ) -> list[Part]:
+    """Each query's rows, typed, to its part's sink. With ``left_out`` (queries that are
+    whole WHERE clauses), only rows where those columns are all NULL are read, and the
+    part is ``filled_elsewhere`` when that left any row out: the rows its WHERE matches
+    are counted first, in the same read transaction (one snapshot). SQLite tests the NULLs
+    for ~nothing, where reading the columns costs the driver ~100 ns a value, NULL or
+    not; a flag column per row measured ~0.4 s of CPU a million rows, the counts ~0.05 s."""
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
     columns = ", ".join(kinds)
     schema = arrow_schema(kinds)
+    all_null = " AND ".join(f"{_quoted(name)} IS NULL" for name in left_out)
 
     def read(index: int) -> Part:
         tail, params = queries[index]
-        select = f"SELECT {columns} FROM runs{tail}"
+        count = f"SELECT COUNT(*) FROM runs{tail}" if left_out else None
+        select = f"SELECT {columns} FROM runs{tail}" + (f" AND {all_null}" if left_out else "")
         if " LIMIT " in tail:
             # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a subquery
             # costs ~40 % more per row, so only the queries that need one get it.
@@ -221,16 +294,19 @@ def _read(
             # 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/store_read_phases.py), and
             # the frame's text columns keep the batches as chunks that every pandas
             # operation loops over.
-            with _query(uri, f"{first_row} UNION ALL {select}", params, BATCH_ROWS) as reader:
+            sql = f"{first_row} UNION ALL {select}"
+            with _query(uri, sql, params, BATCH_ROWS, count) as (reader, matched):
                 # Batch by batch, typed and handed on as the driver yields them: the
                 # million-row table was read, then concatenated, cast column by column and
                 # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
                 for raw in reader:
                     batch = _typed_batch(raw.slice(skip), kinds, schema)
-                    skip = 0
                     if batch.num_rows:
                         _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
+                    if batch.num_rows or skip:  # the first even empty: it gives the schema
                         part.sink.write(batch)
+                    skip = 0
+            part.filled_elsewhere = matched is not None and part.rows != matched
         finally:
             part.sink.close()
         return part
@@ -243,15 +319,19 @@ def _read(
 
 @contextmanager
 def _query(
-    uri: str, sql: str, params: Sequence[Any], batch_rows: int | None = None
-) -> Iterator[pa.RecordBatchReader]:
+    uri: str,
+    sql: str,
+    params: Sequence[Any],
+    batch_rows: int | None = None,
+    count: str | None = None,
+) -> Iterator[tuple[pa.RecordBatchReader, int | None]]:
     """The batches of one statement on a connection of its own, through the driver
     manager's low-level API: its DB-API module imports pyarrow.dataset and with it pandas,
     for nothing this reader uses (the child's imports: 0.24-0.36 s of CPU instead of
-    0.55-1.0 s, 8 starts each, alternated, load average ~9)."""
+    0.55-1.0 s, 8 starts each, alternated, load average ~9). With ``count`` (a statement
+    taking the same ``params``), also its one number, read in the same transaction."""
     import adbc_driver_manager as adbc  # deferred: keeps import workbench light
     import adbc_driver_sqlite  # deferred: keeps import workbench light
-    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     with (
         adbc_driver_sqlite.connect(uri) as database,
@@ -263,19 +343,40 @@ def _query(
         # tries here) and the whole read fell back to sqlite3. A busy timeout waits.
         statement.set_sql_query(f"PRAGMA busy_timeout = {_BUSY_MS}")
         statement.execute_update()
+        matched = None
+        if count is not None:
+            statement.set_sql_query("BEGIN")  # one snapshot for the count and the rows
+            statement.execute_update()
+            with _stream(statement, count, params) as counted:
+                matched = int(counted.read_all().column(0)[0].as_py())
         if batch_rows is not None:
             statement.set_options(**{_BATCH_OPTION: str(batch_rows)})
-        statement.set_sql_query(sql)
-        statement.prepare()
-        if params:
-            names = [str(i) for i in range(len(params))]
-            statement.bind(pa.record_batch([[value] for value in params], names=names))
-        stream, _ = statement.execute_query()
-        reader = pa.RecordBatchReader.from_stream(stream)
-        try:
-            yield reader
-        finally:
-            reader.close()  # before its statement is released
+        with _stream(statement, sql, params) as reader:
+            yield reader, matched
+        if count is not None:
+            statement.set_sql_query("COMMIT")
+            statement.execute_update()
+
+
+@contextmanager
+def _stream(statement: Any, sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatchReader]:
+    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
+
+    statement.set_sql_query(sql)
+    statement.prepare()
+    if params:
+        names = [str(i) for i in range(len(params))]
+        statement.bind(pa.record_batch([[value] for value in params], names=names))
+    stream, _ = statement.execute_query()
+    reader = pa.RecordBatchReader.from_stream(stream)
+    try:
+        yield reader
+    finally:
+        reader.close()  # before its statement is released
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'  # "user" is a reserved word
 
 
 def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
@@ -331,7 +432,7 @@ def main(argv: Sequence[str]) -> int:
     if request["format"] == "parquet":
         table = read_table(
             request["uri"], kinds, request["where"], request["params"], request["limit"],
-            request["split_rows"],
+            request["split_rows"], request.get("tracked", ()),
         )
         if table is None:
             return 3
@@ -339,11 +440,10 @@ def main(argv: Sequence[str]) -> int:
 
         pq.write_table(table, out)
         return 0
-    schema = arrow_schema(kinds)
     parts = read_parts(
         request["uri"], kinds, request["where"], request["params"], request["limit"],
-        request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}", schema),
-        request.get("counted"),
+        request["split_rows"], lambda index: _ArrowFile(f"{out}.{index}"),
+        request.get("counted"), request.get("tracked", ()),
     )
     if parts is None:
         return 3
@@ -355,9 +455,9 @@ def main(argv: Sequence[str]) -> int:
         tables = [pa.ipc.open_file(pa.memory_map(path)).read_all() for path in paths]
         table = sort_by_run_id(pa.concat_tables(tables))
         paths = [f"{out}.sorted"]
-        with pa.OSFile(paths[0], "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        with pa.OSFile(paths[0], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-    print(json.dumps(paths))
+    print(json.dumps({"paths": paths, "hint_missed": parts[0].hint_missed if parts else False}))
     return 0
 
 
