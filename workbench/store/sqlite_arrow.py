@@ -150,11 +150,17 @@ def with_every_column(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
     schema = arrow_schema(kinds)
-    columns = [
-        table.column(field.name) if field.name in table.column_names
-        else pa.nulls(table.num_rows, field.type)
-        for field in schema
-    ]
+    # One array of nulls per type, shared (Arrow arrays never change): 17 text columns of a
+    # million nulls each made 0.39 s of the notebook's CPU, most of it zeroing new pages.
+    nulls: dict[pa.DataType, pa.Array] = {}
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name))
+        else:
+            if field.type not in nulls:
+                nulls[field.type] = pa.nulls(table.num_rows, field.type)
+            columns.append(nulls[field.type])
     return pa.Table.from_arrays(columns, schema=schema)
 
 
