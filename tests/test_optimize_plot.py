@@ -91,3 +91,12 @@ def test_the_candidate_labels_stay_inside_the_axes(count: int) -> None:
         box = label.get_window_extent()
         assert (frame.x0 <= box.x0 and box.x1 <= frame.x1
                 and frame.y0 <= box.y0 and box.y1 <= frame.y1), (label.get_text(), box, frame)
+
+
+@pytest.mark.parametrize(("count", "said"), [(2, "1 candidate,"), (3, "2 candidates,")])
+def test_the_summary_counts_candidates_in_words(count: int, said: str) -> None:
+    result = result_of(free(count))
+    result.search.spent = lambda: Decimal(0)
+    result.search.stop_reason = "done"
+    result.validation = "not validated"  # the summary's second line, as text
+    assert str(result).startswith(f"optimize: {said} best #{count - 1} ")

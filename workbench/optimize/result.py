@@ -187,7 +187,9 @@ class OptimizeResult:
         start = self.search.candidates[0]
         score = "n/a" if best.train_score is None else f"{best.train_score:.3f}"
         first = "n/a" if start.train_score is None else f"{start.train_score:.3f}"
-        return (f"optimize: {len(self.search.candidates) - 1} candidates, best #{best.id} "
+        proposed = len(self.search.candidates) - 1
+        return (f"optimize: {proposed} candidate{'s' if proposed != 1 else ''}, "
+                f"best #{best.id} "
                 f"(training {score} vs {first} at the start), spent "
                 f"{format_money(self.spent)}; stopped: {self.stop_reason}\n"
                 f"validation: {self.validation}")
