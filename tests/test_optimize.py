@@ -47,7 +47,7 @@ def test_finds_the_hidden_instruction_and_validates_it(start_api: Any) -> None:
     assert result.validation.comparison is not None
     assert result.validation.comparison.candidate_mean == 1.0
     assert result.validation.decided  # 12 held-out cases; the start passes ~30 %
-    assert "<ins>" in result.diff()._repr_html_()
+    assert "<ins " in result.diff()._repr_html_()
     # Each evaluation is a sweep of the experiment, each reflection a call in it.
     runs = wb.runs(experiment="caps:optimize")
     assert (~runs["cache_hit"]).sum() == api.count("/chat/completions")

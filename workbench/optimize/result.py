@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.figures import ThemedFigure, adopt
 from workbench.core.money import format_money
-from workbench.core.worddiff import DIFF_CSS, diff_html
+from workbench.core.worddiff import diff_html
 from workbench.optimize.lineage import stored_candidates
 
 if TYPE_CHECKING:
@@ -53,9 +53,8 @@ class TextDiff:
         self.before, self.after = before, after
 
     def _repr_html_(self) -> str:
-        style = DIFF_CSS.format(scope="wb-worddiff")
-        return (f"<style>{style}</style><div class='wb-worddiff' style='white-space: "
-                f"pre-wrap; line-height: 1.45'>{diff_html(self.before, self.after)}</div>")
+        return ("<div class='wb-worddiff' style='white-space: pre-wrap; line-height: 1.45'>"
+                f"{diff_html(self.before, self.after)}</div>")
 
     def __str__(self) -> str:
         return "\n".join(difflib.unified_diff(self.before.splitlines(),
