@@ -40,3 +40,11 @@ def test_changes_carry_their_look_in_styles_a_sanitizer_keeps() -> None:
         assert SANITIZER_COLOURS.fullmatch(rules["background-color"]), style
         assert rules["background-color"].startswith("rgba(")  # a tint: either theme's text
         assert rules["text-decoration"] == ("line-through" if tag == "del" else "underline")
+
+
+def test_deleted_words_keep_the_spaces_around_them_they_had() -> None:
+    # sweeps.ipynb's compare read "The seaıs" (the deleted "is" against "sea").
+    assert sanitized_text(diff_html("The sea is a vast realm", "The sea: a vast realm")) == (
+        "The sea is : a vast realm")
+    assert sanitized_text(diff_html("x y z", "x z")) == "x y z"
+    assert sanitized_text(diff_html("Be brief, always.", "Be brief.")) == "Be brief, always."

@@ -60,25 +60,32 @@ def word_diff(base: str, text: str) -> list[tuple[int, str]]:
 
 def diff_html(base: str, text: str) -> str:
     """``text`` as HTML, with words not in ``base`` in <ins> and words of ``base`` missing
-    from it in <del>; changes of spacing alone are not marked. A deletion next to an
-    insertion is kept apart by a space ("Answer briefly." then "Following", not
-    "Answer briefly.Following")."""
-    marked = []
+    from it in <del>; changes of spacing alone are not marked. Deleted words are kept
+    apart from their neighbours by a space, as they were in ``base`` ("The sea is a" to
+    "The sea: a" shows "The sea <del>is</del> <ins>:</ins> a", not "sea<del>is</del>")."""
+    marked: list[str] = []
+    spaced = True  # the text shown so far ends in a space (or nothing)
     touching = 0  # the change (-1, 1) the text shown so far ends with; 0 if none
+    owed = False  # a deletion ended with a space: the next words must not touch it
     for op, chunk in word_diff(base, text):
+        if op != -1 and owed and not chunk[:1].isspace():
+            marked.append(" ")
+            spaced, touching = True, 0
+        owed = False
         if op == 0 or not chunk.strip():
             if op != -1:  # equal text, or spacing added: shown as it is
                 marked.append(html.escape(chunk))
-                touching = 0
+                spaced, touching = chunk[-1:].isspace(), 0
             continue
-        lead, trail = "", ""  # a deletion's own spaces are not in the text
-        if op == 1:
-            lead = chunk[: len(chunk) - len(chunk.lstrip())]
-            trail = chunk[len(chunk.rstrip()):]
+        lead = chunk[: len(chunk) - len(chunk.lstrip())]
+        trail = chunk[len(chunk.rstrip()):]
+        if op == -1:  # its own spaces are not in the text: one, where words would touch
+            lead = " " if lead and not spaced else ""
+            owed, trail = bool(trail), ""
         if touching == -op and not lead:  # a replacement: the two phrases must not touch
             lead = " "
         tag, style = ("del", DELETED_STYLE) if op == -1 else ("ins", INSERTED_STYLE)
         marked.append(f"{html.escape(lead)}<{tag} style='{style}'>"
                       f"{html.escape(chunk.strip())}</{tag}>{html.escape(trail)}")
-        touching = 0 if trail else op
+        spaced, touching = bool(trail), 0 if trail else op
     return "".join(marked)
