@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -69,3 +70,30 @@ def test_a_responses_cost_reads_as_money(cost: float | None, source: str | None,
     record = RunRecord(kind="chat", provider="local", model="m", cost_usd=cost,
                        price_source=source)
     assert ChatResponse(record=record).cost == text
+
+
+def test_the_decide_views_keep_their_dollars_out_of_maths() -> None:
+    # Seen in decide.ipynb: the cascade's "cost $0 vs $0 per 1,000 calls" showed as
+    # "0𝑣𝑠0", JupyterLab typesetting the HTML output's "$0 vs $" as maths.
+    import pandas as pd
+
+    from workbench.decide.cascade import Cascade
+    from workbench.decide.cheapest import Cheapest
+    from workbench.decide.sequential import Decision, VariantOutcome
+
+    nan = float("nan")
+    cascade = Cascade(order=["a", "b"], scorer="contains", price="list", score=0.2,
+                      strong_score=0.1, score_difference=(0.1, 0.0, 0.2), per_1k=0.0,
+                      strong_per_1k=0.0, saving=(nan, nan, nan), escalated=0.8,
+                      confidence=0.95, df=pd.DataFrame())
+    cheapest = Cheapest(scorer="contains", min_score=0.05, confidence=0.95, price="list",
+                        best="a", df=pd.DataFrame([{
+                            "variant": "a", "mean": 0.2, "lower_bound": 0.1, "passes": True,
+                            "per_1k_list": 0.0, "per_1k_cached": 0.0, "per_1k_batch": 0.0}]))
+    decision = Decision(baseline="a", scorer="contains", alpha=0.05, margin=None,
+                        variants=[VariantOutcome("b", "undecided", 30, -0.03, -0.4, 0.3)],
+                        calls_planned=60, calls_made=60, dollars_not_spent=0.0, waves=3)
+    for view in (cascade, cheapest, decision):
+        page = view._repr_html_()
+        assert "$0" in page
+        assert re.match(r"<div class=[\"']tex2jax_ignore mathjax_ignore[\"']", page), page[:80]

@@ -6,9 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import tqdm.auto
+import tqdm.notebook
+from IPython.utils.capture import capture_output
 from optimize_server import HIDDEN, HiddenInstructionServer
+from testing_shell import open_shell
 
 import workbench as wb
+from workbench.calls.progress import Bar
+from workbench.optimize import optimize as optimize_module
 
 WORDS = [f"item{i:02d}" for i in range(40)]
 CASES = [{"word": w, "expected": w.upper()} for w in WORDS]
@@ -41,7 +47,7 @@ def test_finds_the_hidden_instruction_and_validates_it(start_api: Any) -> None:
     assert result.validation.comparison is not None
     assert result.validation.comparison.candidate_mean == 1.0
     assert result.validation.decided  # 12 held-out cases; the start passes ~30 %
-    assert "<ins>" in result.diff()._repr_html_()
+    assert "<ins " in result.diff()._repr_html_()
     # Each evaluation is a sweep of the experiment, each reflection a call in it.
     runs = wb.runs(experiment="caps:optimize")
     assert (~runs["cache_hit"]).sum() == api.count("/chat/completions")
@@ -59,6 +65,29 @@ def test_a_rerun_replays_the_whole_search_with_no_request(
     assert again.best == first.best and again.spent == 0
     assert again.candidates[["candidate", "parent", "status"]].equals(
         first.candidates[["candidate", "parent", "status"]])
+
+
+def test_a_search_that_stops_at_a_perfect_score_ends_its_bar_green(
+        start_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tqdm turns a widget bar closed before its total red ("danger"): a notebook that
+    # found a perfect candidate at the first of 3 proposals was saved with a red bar, 1 of 3.
+    bars: list[Bar] = []
+
+    class Kept(Bar):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(optimize_module, "Bar", Kept)
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # as in a Jupyter kernel
+    with open_shell(), capture_output() as captured:
+        result, _ = run(start_api, progress=True)
+    assert result.search.stop_reason == "a candidate scored 1 on every training case"
+    widget = bars[0]._bar.container.children[1]
+    assert widget.bar_style == "success" and widget.value == widget.max == 1
+    saved = captured.outputs[-1].data["text/plain"]  # the bar's last state, as saved
+    assert captured.outputs[-1].update and saved.startswith("optimize: 1/3 done in ")
+    assert "then stopped: a candidate scored 1 on every training case · best=1.000" in saved
 
 
 def test_a_judge_reason_reaches_the_reflection_and_counts_in_the_spend(start_api: Any) -> None:

@@ -74,3 +74,29 @@ def test_spent_dollars_keep_their_fractional_ticks() -> None:
     assert ax.get_xlabel() == "spent (USD)"
     labels = shown_ticks(ax)
     assert len(labels) >= 2 and any("." in label for label in labels), labels
+
+
+@pytest.mark.parametrize("count", [2, 5])
+def test_the_candidate_labels_stay_inside_the_axes(count: int) -> None:
+    # The notebook's case: the last candidate scores 1, at the top-right corner, where the
+    # default 5 % margins drew its "#1" across the frame.
+    candidates = free(count)
+    candidates[0].train_score, candidates[-1].train_score = 0.0, 1.0
+    ax = result_of(candidates).plot()
+    ax.figure.canvas.draw()
+    frame = ax.get_window_extent()
+    labels = [text for text in ax.texts if text.get_text().startswith("#")]
+    assert len(labels) == count
+    for label in labels:
+        box = label.get_window_extent()
+        assert (frame.x0 <= box.x0 and box.x1 <= frame.x1
+                and frame.y0 <= box.y0 and box.y1 <= frame.y1), (label.get_text(), box, frame)
+
+
+@pytest.mark.parametrize(("count", "said"), [(2, "1 candidate,"), (3, "2 candidates,")])
+def test_the_summary_counts_candidates_in_words(count: int, said: str) -> None:
+    result = result_of(free(count))
+    result.search.spent = lambda: Decimal(0)
+    result.search.stop_reason = "done"
+    result.validation = "not validated"  # the summary's second line, as text
+    assert str(result).startswith(f"optimize: {said} best #{count - 1} ")

@@ -299,3 +299,12 @@ def test_a_pairwise_card_names_each_sides_variant_unless_blind() -> None:
 def test_a_cards_variables_read_as_name_equals_value() -> None:
     add_run("Paris", experiment="vars", country="France", size=3)
     assert ReviewPanel("vars", rater="ana").card()["variables"] == "country = France, size = 3"
+
+
+def test_a_saved_review_panel_says_what_it_is_where_its_widget_does_not_show() -> None:
+    # Opened again without its kernel, the evaluation notebook showed
+    # "<workbench.notebook.review.widget.ReviewWidget object at 0x7fe5719ab610>".
+    add_run("Paris")
+    bundle, _ = ReviewPanel("exp", rater="ana")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("ReviewPanel (a widget"), bundle["text/plain"]

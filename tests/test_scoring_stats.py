@@ -147,6 +147,7 @@ def test_one_pair_has_no_interval_or_p_value() -> None:
     assert result.ci is None and result.p_value is None
     assert any("one pair" in note for note in result.notes)
     assert "n/a" in result._repr_html_()
+    assert "over 1 pair; 1 flipped" in str(result)  # not "1 pairs"
 
 
 def test_unpaired_runs_are_counted_and_named() -> None:

@@ -298,3 +298,11 @@ def refuse_then_fill(api: LoopbackAPI, shell: Any) -> None:
     assert api.received[-1].body["messages"][-1]["content"] == "Tell me about lighthouses."
     row = wb.runs().iloc[-1]  # the table keeps the template and its values, as for %%chat
     assert row["template"] == "Tell me about {{thing}}." and "lighthouses" in row["variables"]
+
+
+def test_a_saved_panel_says_what_it_is_where_its_widget_does_not_show(api: LoopbackAPI) -> None:
+    # Opened again without its kernel (Lab restores no widget by default; GitHub never),
+    # the sweeps notebook showed ipywidgets' text: "VBox(children=(Textarea(value='Write…".
+    bundle = panel()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("SweepPanel (a widget"), bundle["text/plain"]

@@ -5,6 +5,7 @@ DOM: the diff marks words, the figure is an image in its output; screenshots go 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,8 @@ def views(lab: Lab, chromium: Any, theme: str) -> Iterator[RunCells]:
 
 def test_the_summary_and_the_figure_show_in_both_themes(views: RunCells) -> None:
     summary = views.output(SUMMARY)
-    assert "candidates, best #" in summary.inner_text()
+    counted = re.search(r"optimize: (\d+) (candidates?), best #", summary.inner_text())
+    assert counted and (counted[2] == "candidate") == (counted[1] == "1")  # "1 candidate"
     assert "validation" in summary.inner_text()
     image = views.output(FIGURE).locator(".jp-OutputArea-output img")
     assert image.count() == 1 and image.evaluate("n => n.naturalWidth") > 300

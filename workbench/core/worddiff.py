@@ -9,19 +9,18 @@ import html
 import re
 from difflib import SequenceMatcher
 
-__all__ = ["DIFF_CSS", "diff_html", "similarity", "word_diff"]
+__all__ = ["DELETED_STYLE", "INSERTED_STYLE", "diff_html", "similarity", "word_diff"]
 
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]+")  # words, spaces and punctuation each a token
 
-# <ins>/<del> as a diff view shows them, in the theme's colours (light and dark alike);
-# scoped by a class the caller puts around the marked text.
-DIFF_CSS = """
-.{scope} ins {{text-decoration: none; border-radius: 2px; padding: 0 .15em; margin: 0 .1em;
-  background: color-mix(in srgb, var(--jp-success-color1) 28%, transparent)}}
-.{scope} del {{text-decoration: line-through; border-radius: 2px; padding: 0 .15em;
-  margin: 0 .1em; color: var(--jp-content-font-color2);
-  background: color-mix(in srgb, var(--jp-error-color1) 22%, transparent)}}
-"""
+# Inline styles, not a <style> block: JupyterLab sanitizes the HTML of a notebook it does
+# not trust (any notebook opened from disk) and drops <style>, then keeps only colours it
+# can read in a style attribute (hex, rgb, rgba, names: no var(), no color-mix()). So the
+# tints are JupyterLab's success and error colours (green/red 500) as rgba: see-through,
+# the text keeps the theme's colour in light and dark alike; line-through and underline
+# still say which is which without colour.
+DELETED_STYLE = "background-color: rgba(244, 67, 54, 0.22); text-decoration: line-through"
+INSERTED_STYLE = "background-color: rgba(76, 175, 80, 0.28); text-decoration: underline"
 
 
 def similarity(base: str, text: str) -> float:
@@ -61,17 +60,32 @@ def word_diff(base: str, text: str) -> list[tuple[int, str]]:
 
 def diff_html(base: str, text: str) -> str:
     """``text`` as HTML, with words not in ``base`` in <ins> and words of ``base`` missing
-    from it in <del>; changes of spacing alone are not marked."""
-    marked = []
+    from it in <del>; changes of spacing alone are not marked. Deleted words are kept
+    apart from their neighbours by a space, as they were in ``base`` ("The sea is a" to
+    "The sea: a" shows "The sea <del>is</del> <ins>:</ins> a", not "sea<del>is</del>")."""
+    marked: list[str] = []
+    spaced = True  # the text shown so far ends in a space (or nothing)
+    touching = 0  # the change (-1, 1) the text shown so far ends with; 0 if none
+    owed = False  # a deletion ended with a space: the next words must not touch it
     for op, chunk in word_diff(base, text):
+        if op != -1 and owed and not chunk[:1].isspace():
+            marked.append(" ")
+            spaced, touching = True, 0
+        owed = False
         if op == 0 or not chunk.strip():
             if op != -1:  # equal text, or spacing added: shown as it is
                 marked.append(html.escape(chunk))
-        elif op == -1:
-            marked.append(f"<del>{html.escape(chunk.strip())}</del>")
-        else:
-            lead = chunk[: len(chunk) - len(chunk.lstrip())]
-            trail = chunk[len(chunk.rstrip()):]
-            marked.append(f"{html.escape(lead)}<ins>{html.escape(chunk.strip())}</ins>"
-                          f"{html.escape(trail)}")
+                spaced, touching = chunk[-1:].isspace(), 0
+            continue
+        lead = chunk[: len(chunk) - len(chunk.lstrip())]
+        trail = chunk[len(chunk.rstrip()):]
+        if op == -1:  # its own spaces are not in the text: one, where words would touch
+            lead = " " if lead and not spaced else ""
+            owed, trail = bool(trail), ""
+        if touching == -op and not lead:  # a replacement: the two phrases must not touch
+            lead = " "
+        tag, style = ("del", DELETED_STYLE) if op == -1 else ("ins", INSERTED_STYLE)
+        marked.append(f"{html.escape(lead)}<{tag} style='{style}'>"
+                      f"{html.escape(chunk.strip())}</{tag}>{html.escape(trail)}")
+        spaced, touching = bool(trail), 0 if trail else op
     return "".join(marked)

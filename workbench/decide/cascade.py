@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.core.money import format_money
+from workbench.core.money import NO_MATHS_CLASS, format_money
 from workbench.decide.costs import PRICES, price_runs
 from workbench.decide.variants import find_variant, session_of, variants_of
 from workbench.scoring.base import as_scorer
@@ -74,7 +74,7 @@ class Cascade:
     def _repr_html_(self) -> str:
         notes = "".join(f"<div style='color:var(--jp-warn-color1)'>{html.escape(n)}</div>"
                         for n in self.notes)
-        return ("<div style='color:var(--jp-ui-font-color1)'>"
+        return (f"<div class='{NO_MATHS_CLASS}' style='color:var(--jp-ui-font-color1)'>"
                 f"{html.escape(self.summary())}{notes}</div>")
 
 

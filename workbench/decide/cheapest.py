@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.core.money import format_money
+from workbench.core.money import NO_MATHS_CLASS, format_money
 from workbench.decide.costs import PRICES, per_thousand, price_runs
 from workbench.decide.variants import session_of, variants_of
 
@@ -93,7 +93,7 @@ class Cheapest:
                 f"<td style='text-align:right'>{row['mean']:.3f}</td>"
                 f"<td style='text-align:right'>{row['lower_bound']:.3f}</td>"
                 f"<td>{'yes' if row['passes'] else 'no'}</td>{money}</tr>")
-        return ("<div style='color:var(--jp-ui-font-color1)'>"
+        return (f"<div class='{NO_MATHS_CLASS}' style='color:var(--jp-ui-font-color1)'>"
                 f"<b>{e(self.summary())}</b><div style='overflow-x:auto'><table>"
                 f"<tr>{head}</tr>{''.join(body)}</table></div></div>")
 

@@ -62,7 +62,8 @@ class PairedComparison:
         return (
             f"{self.scorer}: baseline {self.baseline_name} {self.baseline_mean:.3g}, "
             f"candidate {self.candidate_name} {self.candidate_mean:.3g}, difference "
-            f"{self.difference:+.3g} (95% CI {ci}, p = {p}) over {self.pairs} pairs; "
+            f"{self.difference:+.3g} (95% CI {ci}, p = {p}) over {self.pairs} "
+            f"pair{'s' if self.pairs != 1 else ''}; "
             f"{len(self.flipped)} flipped. {self.reading()}"
         )
 
@@ -369,7 +370,7 @@ def paired_plot(result: PairedComparison, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("pairs, sorted by difference")
     ax.set_ylabel(f"candidate - baseline ({result.scorer})")
     p = "n/a" if result.p_value is None else f"{result.p_value:.3g}"
-    ax.set_title(f"{result.pairs} pairs, p = {p}")
+    ax.set_title(f"{result.pairs} pair{'s' if result.pairs != 1 else ''}, p = {p}")
     legend = ax.legend(loc="best", fontsize="small")
     pair = legend.legend_handles[0]
     if pair is not None:  # not the first pair's colour: any pair

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import InvalidInputError
-from workbench.core.money import format_money
+from workbench.core.money import NO_MATHS_CLASS, format_money
 from workbench.decide.confidence_sequence import EmpiricalBernsteinCS
 from workbench.decide.variants import find_variant, label_of
 from workbench.scoring import scorers as builtin
@@ -172,7 +172,7 @@ class Decision:
         money = ("unknown" if self.dollars_not_spent is None
                  else format_money(self.dollars_not_spent))
         return (
-            "<div style='color:var(--jp-ui-font-color1)'>"
+            f"<div class='{NO_MATHS_CLASS}' style='color:var(--jp-ui-font-color1)'>"
             f"<b>Sequential run against {e(self.baseline)} ({e(self.scorer)}, alpha"
             f" {self.alpha:g})</b><table><tr><th>variant</th><th>decision</th><th>cases</th>"
             f"<th>difference</th><th>anytime interval</th></tr>{rows}</table>"

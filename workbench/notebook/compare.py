@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.finish import finish_note
 from workbench.core.htmltable import TableRow, html_table
 from workbench.core.money import NO_MATHS_CLASS
-from workbench.core.worddiff import DIFF_CSS, diff_html, similarity
+from workbench.core.worddiff import diff_html, similarity
 from workbench.notebook.display import format_cost, shorten
 from workbench.notebook.pivot import (
     KNOB_COLUMNS,
@@ -41,8 +41,9 @@ SIMILAR_ENOUGH = 0.4  # below this share of shared text, a diff is word soup: sh
 SHOWN_SAMPLES = 3  # samples shown open in a cell; the rest are folded, and counted
 
 # Colours only from JupyterLab's variables, so both themes read well; inserted and deleted
-# text are tinted (not recoloured) and kept apart by a margin, so "the" + "twilight's"
-# never reads as "thetwilight's". Left-aligned: JupyterLab right-aligns table cells.
+# text carry their own tints (core.worddiff: inline, so a reopened notebook keeps them) and
+# a replacement's two phrases are kept apart by a space, so "the" + "twilight's" never
+# reads as "thetwilight's". Left-aligned: JupyterLab right-aligns table cells.
 # Five columns fit a 1,400 px window (cells 10em at least, headers wrap); wider tables
 # scroll inside a box of at most 42em, so the scrollbar is near the top, with the prompts
 # and the header in view (sticky; separate borders, which sticky cells keep).
@@ -60,7 +61,6 @@ table.wb-compare thead th:first-child {left: 0; z-index: 3}
 table.wb-compare tbody th {background: var(--jp-layout-color1); font-weight: normal;
   min-width: 8em; max-width: 18em; position: sticky; left: 0; z-index: 1}
 .wb-compare .wb-text {white-space: pre-wrap; line-height: 1.45}
-""" + DIFF_CSS.format(scope="wb-compare").lstrip("\n") + """\
 .wb-compare .wb-meta {font-size: 80%; color: var(--jp-ui-font-color2); margin-top: .3em}
 .wb-compare .wb-error {color: var(--jp-error-color1)}
 .wb-compare .wb-refusal, .wb-compare .wb-ended {color: var(--jp-warn-color0)}

@@ -107,7 +107,12 @@ class Panel:
     session: Session
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # All that shows where the widget cannot (a saved notebook opened again: Lab
+        # restores no widget by default, GitHub never). ipywidgets' own text is the widget
+        # tree's repr, "VBox(children=(Textarea(value=...".
+        bundle["text/plain"] = f"{type(self).__name__} (a widget: run the cell to use it)"
+        return bundle
 
     def _show_error(self, exc: BaseException) -> None:
         self.message.value = error_html(exc)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from workbench.calls.progress import Bar
 from workbench.core.checks import amount, whole
 from workbench.core.errors import BudgetExceededError, Interrupted, InvalidInputError
 from workbench.decide.paired import compare_runs
@@ -132,6 +133,8 @@ def optimize(
     bar = _progress(search, max_candidates) if progress else None
     try:
         _run_gepa(search, minibatch=minibatch, seed=seed)
+        if search.stop_reason is None:  # set before the bar closes: an end, not a failure
+            search.stop("gepa's loop ended")
     except BudgetExceededError as exc:
         search.stop(f"the budget: {exc}")
     except KeyboardInterrupt:
@@ -142,8 +145,6 @@ def optimize(
     finally:
         if bar is not None:
             bar(search, close=True)
-    if search.stop_reason is None:
-        search.stop("gepa's loop ended")
     validation_result = _validate(search, held, alpha=alpha)
     return OptimizeResult(search=search, plan=plan, validation=validation_result,
                           starting=starting, parts=parts, train=train, held=held)
@@ -210,19 +211,17 @@ def _validate(search: Search, held: list[dict[str, Any]], *, alpha: float) -> Va
 
 
 def _progress(search: Search, total: int) -> Callable[..., None]:
-    from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
-
-    bar = tqdm(total=total, desc="optimize", unit="candidate", dynamic_ncols=True)
+    bar = Bar(total, "optimize", "candidate")
 
     def show(s: Search, close: bool = False) -> None:
-        bar.n = min(s.reflections, total)
         best = s.best()
         score = "n/a" if best.train_score is None else f"{best.train_score:.3f}"
-        bar.set_postfix_str(f"best={score} (#{best.id}) spent=${float(s.spent()):.4f}",
-                            refresh=False)
-        bar.refresh()
+        bar.draw(min(s.reflections, total), f"best={score} (#{best.id}) "
+                 f"spent=${float(s.spent()):.4f}")
         if close:
-            bar.close()
+            # A search that stopped for a stated reason (a perfect score, the budget) ended
+            # well short of max_candidates: green at its count. No reason: it was interrupted.
+            bar.close(ended=s.stop_reason)
 
     search.on_change = show
     return show

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.figures import ThemedFigure, adopt
 from workbench.core.money import format_money
-from workbench.core.worddiff import DIFF_CSS, diff_html
+from workbench.core.worddiff import diff_html
 from workbench.optimize.lineage import stored_candidates
 
 if TYPE_CHECKING:
@@ -53,9 +53,8 @@ class TextDiff:
         self.before, self.after = before, after
 
     def _repr_html_(self) -> str:
-        style = DIFF_CSS.format(scope="wb-worddiff")
-        return (f"<style>{style}</style><div class='wb-worddiff' style='white-space: "
-                f"pre-wrap; line-height: 1.45'>{diff_html(self.before, self.after)}</div>")
+        return ("<div class='wb-worddiff' style='white-space: pre-wrap; line-height: 1.45'>"
+                f"{diff_html(self.before, self.after)}</div>")
 
     def __str__(self) -> str:
         return "\n".join(difflib.unified_diff(self.before.splitlines(),
@@ -160,6 +159,9 @@ class OptimizeResult:
         for _, row in scored.iterrows():
             ax.annotate(f"#{row['candidate']}", (row["spent_usd"], row["train_score"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
+        # Room for those labels: with the default 5 % a best score of 1 on the last
+        # candidate drew its "#n" across the top-right corner of the frame.
+        ax.margins(x=0.1, y=0.15)
         ax.set_xlabel("candidate (nothing was spent)" if free else "spent (USD)")
         ax.set_ylabel(f"score: {self.search.objective.name}")
         ax.set_title("candidates over spend")
@@ -184,7 +186,9 @@ class OptimizeResult:
         start = self.search.candidates[0]
         score = "n/a" if best.train_score is None else f"{best.train_score:.3f}"
         first = "n/a" if start.train_score is None else f"{start.train_score:.3f}"
-        return (f"optimize: {len(self.search.candidates) - 1} candidates, best #{best.id} "
+        proposed = len(self.search.candidates) - 1
+        return (f"optimize: {proposed} candidate{'s' if proposed != 1 else ''}, "
+                f"best #{best.id} "
                 f"(training {score} vs {first} at the start), spent "
                 f"{format_money(self.spent)}; stopped: {self.stop_reason}\n"
                 f"validation: {self.validation}")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.calls.prepare import build_chat, check_chat_input
+from workbench.calls.progress import Bar
 from workbench.core.checks import sendable
 from workbench.core.errors import InvalidInputError
 from workbench.core.gcpause import gc_paused
@@ -386,13 +387,9 @@ PROGRESS_FROM = 10_000
 _BAR_STEP = 1_000  # a redraw per point cost more than the planning of it
 
 
-def _planning_bar(total: int) -> Any:
-    """A tqdm.auto bar (a widget in a notebook, text in a terminal) for a long plan."""
-    if total < PROGRESS_FROM:
-        return None
-    from tqdm.auto import tqdm  # deferred: keeps import workbench light (tqdm.auto ~78 ms)
-
-    return tqdm(total=total, desc="planning", unit="run", dynamic_ncols=True)
+def _planning_bar(total: int) -> Bar | None:
+    """A bar (a widget in a notebook, text in a terminal) for a long plan."""
+    return Bar(total, "planning", "run") if total >= PROGRESS_FROM else None
 
 
 def _same_request(first: GridPoint, second: GridPoint) -> ValueError:

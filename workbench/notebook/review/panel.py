@@ -369,10 +369,14 @@ class ReviewPanel:
             self._refresh()
         return self._widget
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display  # deferred: keeps import workbench light (~72 ms)
-
-        display(self.widget())  # type: ignore[no-untyped-call]
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        shown = self.widget()._repr_mimebundle_(**kwargs)
+        if shown is None:
+            return None
+        data, metadata = shown  # anywidget's form: (data, metadata)
+        # All that shows where the widget cannot (a saved notebook opened again): the
+        # widget's own text was "<...ReviewWidget object at 0x7fe5719ab610>".
+        return {**data, "text/plain": "ReviewPanel (a widget: run the cell to use it)"}, metadata
 
     def _refresh(self) -> None:
         if self._widget is not None:
