@@ -112,7 +112,7 @@ class Bar:
         self.total = total
         self._handle: Any = None
         if in_notebook:
-            from IPython.display import display
+            from IPython.display import display  # deferred: only a notebook's bar needs IPython
 
             shown = self._bar.container
             self._handle = display(shown, display_id=True)  # type: ignore[no-untyped-call]
@@ -151,7 +151,7 @@ class Bar:
     def final_line(self, elapsed: float, ended: str | None = None) -> str:
         """``sweep: 20/20 done in 3.1 s · errors=0 spent=$0.0012``; after an early stop
         ``optimize: 1/2 done in 12.0 s, then stopped: <why> · best=...``."""
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: keeps import workbench light (tqdm, as above)
 
         took = f"{elapsed:.1f} s" if elapsed < 60 else tqdm.format_interval(elapsed)
         description = self._bar.desc.removesuffix(": ")  # set_description adds it
