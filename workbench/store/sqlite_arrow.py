@@ -154,13 +154,13 @@ def with_every_column(table: pa.Table, kinds: dict[str, str]) -> pa.Table:
     # million nulls each made 0.39 s of the notebook's CPU, most of it zeroing new pages.
     nulls: dict[pa.DataType, pa.Array] = {}
     columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            columns.append(table.column(field.name))
+    for name, kind in zip(schema.names, schema.types, strict=True):
+        if name in table.column_names:
+            columns.append(table.column(name))
         else:
-            if field.type not in nulls:
-                nulls[field.type] = pa.nulls(table.num_rows, field.type)
-            columns.append(nulls[field.type])
+            if kind not in nulls:
+                nulls[kind] = pa.nulls(table.num_rows, kind)
+            columns.append(nulls[kind])
     return pa.Table.from_arrays(columns, schema=schema)
 
 
