@@ -83,7 +83,13 @@ class Router(ThreadingHTTPServer):
         self.inner_api_key = inner_api_key
         self.log_requests = log_requests
         # No read timeout worth the name: a long generation may be slow between tokens.
-        self.client = httpx.Client(timeout=httpx.Timeout(10.0, read=600.0))
+        # Idle connections are dropped after 2 s, before the model server's own 5 s
+        # (cpp-httplib's keep-alive timeout; httpx's default is also 5 s, so a connection
+        # could be reused just as the server closed it).
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(10.0, read=600.0),
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
 
     @property
     def base_url(self) -> str:
@@ -158,7 +164,7 @@ class _RouterHandler(BaseHTTPRequestHandler):
         headers = {"Authorization": f"Bearer {self.server.inner_api_key}"}
         try:
             for origin in (self.server.chat_origin, self.server.embeddings_origin):
-                response = self.server.client.get(f"{origin}/v1/models", headers=headers)
+                response = _get(self.server.client, f"{origin}/v1/models", headers)
                 response.raise_for_status()
                 models.extend(
                     {
@@ -214,6 +220,16 @@ class _RouterHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             upstream.close()
+
+
+def _get(client: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
+    """GET ``url``, once more if a kept-alive connection was closed under the request (a
+    GET can be repeated; a 502 for /models was seen once under load, right after a
+    stream)."""
+    try:
+        return client.get(url, headers=headers)
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        return client.get(url, headers=headers)
 
 
 def _usage_text(base_url: str, api_key: str) -> str:
