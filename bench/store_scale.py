@@ -40,6 +40,7 @@ from common import print_profile, record
 from workbench.core.record import COLUMNS, RunRecord, new_run_id
 from workbench.store import SQLiteStore, store_label
 from workbench.store.frames import record_to_row
+from workbench.store.protocol import Store
 
 EXPERIMENTS = 100
 
@@ -87,21 +88,7 @@ def postgres(args: argparse.Namespace) -> None:
     store = open_store(args.store)
     label = store_label(args.store)
     store._write(lambda conn: conn.execute("DELETE FROM runs"))  # type: ignore[union-attr]
-    start = time.perf_counter()
-    for i in range(args.appended):
-        store.append(run_record(i))
-    one_by_one = args.appended / (time.perf_counter() - start)
-
-    start = time.perf_counter()
-    batch: list[tuple[object, ...]] = []
-    for i in range(args.appended, args.rows):
-        row = run_record(i)
-        row.run_id = new_run_id()
-        batch.append(record_to_row(row))
-        if len(batch) == 50_000 or i == args.rows - 1:
-            store.add_rows(batch)
-            batch = []
-    bulk = (args.rows - args.appended) / (time.perf_counter() - start)
+    one_by_one, bulk = fill(store, args)
 
     gc.collect()
     start = time.perf_counter()
@@ -139,6 +126,15 @@ def make_store(path: Path, args: argparse.Namespace) -> tuple[float, float]:
     the rest in transactions of 50,000; returns both rates (rows/s)."""
     path.unlink(missing_ok=True)
     store = SQLiteStore(path)
+    rates = fill(store, args)
+    store.close()
+    return rates
+
+
+def fill(store: Store, args: argparse.Namespace) -> tuple[float, float]:
+    """``args.rows`` runs into ``store`` (either backend): the first ``args.appended``
+    appended one by one, as calls finish, the rest with ``add_rows`` in chunks of 50,000,
+    as ``wb.import_runs`` fills a store; both rates (rows/s)."""
     start = time.perf_counter()
     for i in range(args.appended):
         store.append(run_record(i))
@@ -151,11 +147,9 @@ def make_store(path: Path, args: argparse.Namespace) -> tuple[float, float]:
         row.run_id = new_run_id()
         batch.append(record_to_row(row))
         if len(batch) == 50_000 or i == args.rows - 1:
-            store.add_rows(batch)  # as wb.import_runs fills a store
+            store.add_rows(batch)
             batch = []
-    bulk = (args.rows - args.appended) / (time.perf_counter() - start)
-    store.close()
-    return one_by_one, bulk
+    return one_by_one, (args.rows - args.appended) / (time.perf_counter() - start)
 
 
 def main() -> None:
