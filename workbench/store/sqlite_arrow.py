@@ -59,7 +59,7 @@ class Part:
     in_order: bool = True
     first: str | None = None
     last: str | None = None
-    filled_elsewhere: bool = False  # a row held a value in a column left out of the read
+    filled_elsewhere: bool = False  # a row it skipped holds a value in a left-out column
     hint_missed: bool = False  # so this part was read again with every column
 
 
@@ -184,9 +184,10 @@ def read_parts(
     A whole-table read leaves out the columns of ``tracked`` that the store's
     filled-columns hint (bit i for ``tracked[i]``) says are NULL in every row; its
     batches then lack them (:func:`with_every_column` puts them back). The hint is kept by
-    the workbench's own writers, so another program's rows can prove it wrong: every row
-    read says whether a left-out column holds a value in it, and if one does, the table
-    is read again whole and the parts say so (``Part.hint_missed``)."""
+    the workbench's own writers, so another program's rows can prove it wrong: each part
+    reads only rows whose left-out columns are all NULL and counts its range in the same
+    snapshot (:func:`_read`); if any row was left out, the table is read again whole and
+    the parts say so (``Part.hint_missed``)."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
         return _read(uri, kinds, latest, sink)

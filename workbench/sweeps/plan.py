@@ -354,7 +354,6 @@ def stamp_marks(plan: Sequence[PlannedRun], marks: Mapping[str, str | None]) -> 
                 setattr(planned._prepared.record, name, value)  # noqa: SLF001
 
 
-
 def requests_to_check(plan: Iterable[PlannedRun]) -> Iterator[RunRecord]:
     """The rows a store checks before ``plan``'s calls are sent (``store.check_writable``:
     PostgreSQL refuses a NUL in text), without building every call: each is built by the
@@ -381,6 +380,7 @@ def requests_to_check(plan: Iterable[PlannedRun]) -> Iterator[RunRecord]:
 
 def _holds_nul(texts: Iterable[str | None]) -> bool:
     return any(text is not None and NUL in text for text in texts)
+
 
 # Below this many points a plan takes about a second (~0.2-0.6 ms a point): no bar.
 PROGRESS_FROM = 10_000
