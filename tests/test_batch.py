@@ -428,7 +428,7 @@ def test_the_panel_switch_runs_the_sweep_as_a_batch(start: Start) -> None:
 
 def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
     from workbench.core.record import RunRecord
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
     from workbench.store.migrations import MIGRATIONS, migrate
 
     path = tmp_path / "old.db"
@@ -438,7 +438,7 @@ def test_the_migration_adds_mode_and_the_batches_table(tmp_path: Path) -> None:
         migration(conn)
         conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
     conn.close()
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         store.append(RunRecord(kind="chat", provider="openai", model="m"))
     with sqlite3.connect(path) as conn:
         assert migrate(conn) == []  # applied on open, once

@@ -48,9 +48,9 @@ class _Store:
         self.path = path
 
     def __enter__(self) -> set[tuple[str, int]]:
-        from workbench.store import ExperimentStore
+        from workbench.store import SQLiteStore
 
-        self._store = ExperimentStore(self.path)
+        self._store = SQLiteStore(self.path)
         df = self._store.runs(experiment=EXPERIMENT, status="ok")
         return set(zip(df.request_hash, df.sample_index.astype(int), strict=True))
 

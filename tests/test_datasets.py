@@ -18,7 +18,7 @@ import workbench as wb
 from workbench.core.record import COLUMNS, RunRecord
 from workbench.notebook.widgets import SweepPanel
 from workbench.scoring.datasets import Dataset, as_dataset
-from workbench.store import ExperimentStore, migrations
+from workbench.store import SQLiteStore, migrations
 
 CASES = [
     {"city": "Paris", "expected": "France"},
@@ -281,7 +281,7 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
         names = [name for name, _ in migrations.MIGRATIONS]
         before = migrations.MIGRATIONS[: names.index("m006_datasets")]
         patch.setattr(migrations, "MIGRATIONS", before)
-        ExperimentStore(path).close()
+        SQLiteStore(path).close()
     old_columns = COLUMNS[: COLUMNS.index("dataset")]  # every column before the datasets
     conn = sqlite3.connect(path)
     assert tuple(r[1] for r in conn.execute("PRAGMA table_info(runs)")) == old_columns
@@ -297,7 +297,7 @@ def test_an_existing_store_is_migrated_keeping_its_runs(
         )
     conn.close()
 
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         runs = store.runs()
         assert runs.output.tolist() == ["kept"] and runs.item_id.isna().tolist() == [True]
     conn = sqlite3.connect(path)

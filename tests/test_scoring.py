@@ -17,7 +17,7 @@ from workbench.core.errors import BudgetExceededError, InvalidInputError
 from workbench.core.record import RunRecord
 from workbench.scoring.base import Item, Score
 from workbench.scoring.judge import parse_verdict
-from workbench.store import ExperimentStore
+from workbench.store import SQLiteStore
 from workbench.store.migrations import MIGRATIONS
 
 S = wb.scorers
@@ -174,7 +174,7 @@ def test_the_migration_adds_the_scores_table_to_an_existing_store(tmp_path: Path
             conn.execute("INSERT INTO schema_migrations VALUES (?, '2026-01-01T00:00:00+00:00')",
                          (name,))
     conn.close()
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         store.append(RunRecord(kind="chat", provider="p", model="m"))
     conn = sqlite3.connect(path)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(scores)")]

@@ -19,11 +19,11 @@ def _store_two_sides(path: Path, theme: str) -> tuple[str, str]:
     """Five cases; the candidate fixes four (interval above 0, p = 0.125)."""
     from workbench.core.record import RunRecord
     from workbench.scoring.table import NewScores, write_scores
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
 
     base, cand = f"base-{theme}", f"cand-{theme}"
     scores = NewScores(scorer="contains", scorer_id=f"contains-{theme}")
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         for i, city in enumerate(["Paris", "Rome", "Oslo", "Lima", "Riga"]):
             for experiment, value in ((base, 0.0), (cand, 1.0 if i < 4 else 0.0)):
                 record = RunRecord(kind="chat", provider="local", model="local",

@@ -22,10 +22,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 def _store_sweep(path: Path, experiment: str) -> list[str]:
     from workbench.core.record import RunRecord
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
 
     ids = []
-    with ExperimentStore(path) as store:
+    with SQLiteStore(path) as store:
         for i, (city, answer) in enumerate(
             [("France", "Paris"), ("Italy", "Milan"), ("Spain", "Madrid"), ("Peru", "Lima")]
         ):
@@ -92,9 +92,9 @@ def test_rate_three_outputs_by_keyboard(lab: Lab, chromium: Any, theme: str) -> 
         assert contrast(verdict) >= 4.5 and contrast(page.locator(".wb-review-position")) >= 4.5
         run.screenshot(0, "review-disagree")
 
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
 
-    with ExperimentStore(lab.store) as store:
+    with SQLiteStore(lab.store) as store:
         rows = store._query(
             "SELECT run_id, value, passed, scorer_id FROM scores WHERE scorer = 'human'"
         )

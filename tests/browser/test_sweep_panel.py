@@ -36,9 +36,9 @@ def _panel_cell() -> str:
 
 
 def _run_ids(store_path: Path) -> set[str]:
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
 
-    with ExperimentStore(store_path) as store:
+    with SQLiteStore(store_path) as store:
         return set(store.runs()["run_id"])
 
 
@@ -147,16 +147,17 @@ def test_sweep_panel_in_a_real_browser(lab: Lab, chromium: Any, theme: str) -> N
             "() => document.querySelector('.wb-estimate').innerText.includes('whole numbers')",
             timeout=30_000,
         )
-        assert page.locator("button.wb-run").is_disabled()
+        # Two widgets' updates: the browser may draw the message a moment before the button.
+        page.wait_for_selector("button.wb-run[disabled]", timeout=5_000)
         run.screenshot(0, "sweep-panel-error")
         _type(page, ".wb-seeds", "1")
         page.wait_for_selector("button.wb-run:not([disabled])", timeout=30_000)
 
     # The kernel logged real rows: one per run of the first sweep it showed.
     runs = int(re.match(r"(\d+) runs?", after).group(1))  # type: ignore[union-attr]
-    from workbench.store import ExperimentStore
+    from workbench.store import SQLiteStore
 
-    with ExperimentStore(lab.store) as store:
+    with SQLiteStore(lab.store) as store:
         df = store.runs()
     df = df[df["run_id"].isin(first_sweep)]
     assert len(df) == runs and set(df.status) == {"ok"} and df.sweep_id.nunique() == 1

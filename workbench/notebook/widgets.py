@@ -128,6 +128,9 @@ class SweepPanel(Panel):
         self.table: pd.DataFrame | None = None  # the last run's side-by-side results
         self.estimate_runs = 0
         self._idle = threading.Event()
+        # The estimate is redrawn from the kernel's thread (a control moved) and from the
+        # sweep's thread (a run ended): one at a time, or the older one can land last.
+        self._estimating = threading.RLock()
         self._idle.set()
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
@@ -222,12 +225,18 @@ class SweepPanel(Panel):
 
     def update_estimate(self) -> None:
         """Re-plan from the controls and show runs, tokens and dollars (or the problem)."""
+        with self._estimating:
+            self._update_estimate()
+
+    def _update_estimate(self) -> None:
         try:
             sweep = self.build()
             total, to_send = sweep.estimate(), sweep.estimate(remaining=True)
         except Exception as exc:  # noqa: BLE001 - half-typed input is normal here
+            # Run goes off before the message shows: the browser applies them in order, so
+            # nobody sees the message beside a Run that would only fail with it.
+            self._ready(False)
             self.estimate.value = error_html(exc)
-            self._ready(False)  # Run would only fail with the same message
             return
         self._ready(True)
         answered = total.runs - to_send.runs
