@@ -40,12 +40,12 @@ from workbench.store.common import (
 )
 from workbench.store.datasets import DatasetTables, insert_dataset_sql
 from workbench.store.dialect import SQLITE
-from workbench.store.filled import FilledHint, insert_runs, rows_changed
-from workbench.store.messages import one_line
+from workbench.store.filled import FilledHint, guard_is_kept, insert_runs, rows_changed
 from workbench.store.migrations import newer_store_error, unknown_migrations
 from workbench.store.rows import record_from_row, record_to_row
 from workbench.store.scores import ScoreTables
 from workbench.store.sqlite_file import (
+    changed_table_error,
     check_free_space,
     damaged_store_error,
     is_damaged,
@@ -99,6 +99,8 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
                 self._refusal = str(read_only_store_error(self.path))
             elif unknown := self._query_with(unknown_migrations):
                 self._refusal = str(newer_store_error(self.path, unknown))
+            elif not self._query_with(guard_is_kept):
+                self._mend(0)  # builds the hint's guard (see filled.py); a full disk: later
             (self._page_size,) = self._query("PRAGMA page_size")[0]
         except BaseException:
             self.close()
@@ -187,14 +189,8 @@ class SQLiteStore(DatasetTables, ScoreTables, BatchTables, StoreBase):
                 lambda conn: with_retries(self.path, lambda: probe_write(conn, self._page_size))
             )
         except StoreError as exc:
-            reason = str(exc.__cause__).lower()
-            if "not null constraint" in reason or "no column named" in reason:
-                raise StoreError(
-                    f"cannot write the workbench store {self.path}: its runs table no longer"
-                    f" takes this workbench's rows ({one_line(exc.__cause__ or exc)}); a newer"
-                    " workbench probably changed it: upgrade prompt-workbench, or point"
-                    " WORKBENCH_STORE (or wb.configure(store=...)) at another file"
-                ) from exc
+            if (changed := changed_table_error(self.path, exc)) is not None:
+                raise changed from exc
             raise
         if unknown:
             self._refusal = str(newer_store_error(self.path, unknown))

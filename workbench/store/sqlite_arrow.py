@@ -34,6 +34,10 @@ _BUSY_MS = 10_000  # how long a reader waits for a lock another connection holds
 # The store's filled-columns table (workbench.store.schema.FILLED_TABLE: this file imports
 # nothing of the workbench; a test holds the two names equal).
 FILLED_TABLE = "runs_filled"
+# A partial index of the rows holding a value in a column the hint calls empty: SQLite keeps
+# it for every writer, so it is empty exactly while the hint is right (workbench.store.filled
+# keeps it in step with the hint).
+GUARD_INDEX = "runs_filled_guard"
 _READERS = 2  # the machines this runs on have 2 cores; a 4-way split measured no faster
 
 # The driver infers each column's Arrow type from the first rows it sees, and fails when a
@@ -185,8 +189,9 @@ def read_parts(
     filled-columns hint (bit i for ``tracked[i]``) says are NULL in every row; its
     batches then lack them (:func:`with_every_column` puts them back). The hint is kept by
     the workbench's own writers, so another program's rows can prove it wrong: each part
-    reads only rows whose left-out columns are all NULL and counts its range in the same
-    snapshot (:func:`_read`); if any row was left out, the table is read again whole and
+    asks the store's guard index, in its read's snapshot, whether any row holds a value in
+    a left-out column (or, with no guard to ask, counts its range and reads only rows with
+    those columns all NULL; :func:`_read`); if one does, the table is read again whole and
     the parts say so (``Part.hint_missed``)."""
     if limit is not None:
         latest = [(f"{where} ORDER BY run_id DESC LIMIT ?", [*params, limit])]
@@ -261,7 +266,7 @@ def _parts(
 
 
 def _one_row(uri: str, sql: str) -> list[Any]:
-    with _query(uri, sql, []) as (reader, _):
+    with _query(uri, sql, []) as reader:
         return [column[0].as_py() for column in reader.read_all().columns]
 
 
@@ -273,11 +278,11 @@ def _read(
     left_out: Sequence[str] = (),
 ) -> list[Part]:
     """Each query's rows, typed, to its part's sink. With ``left_out`` (queries that are
-    whole WHERE clauses), only rows where those columns are all NULL are read, and the
-    part is ``filled_elsewhere`` when that left any row out: the rows its WHERE matches
-    are counted first, in the same read transaction (one snapshot). SQLite tests the NULLs
-    for ~nothing, where reading the columns costs the driver ~100 ns a value, NULL or
-    not; a flag column per row measured ~0.4 s of CPU a million rows, the counts ~0.05 s."""
+    whole WHERE clauses), the part is ``filled_elsewhere`` when a row holds a value in one
+    of those columns, as the store's guard index answers in the read's own snapshot.
+    Without a guard that covers them, the part counts the rows its WHERE matches and reads
+    only those with the columns all NULL: ~6 % more wall and CPU for a million rows
+    (median of 14 alternated pairs), the count scanning every page of the range."""
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
     first_row = "SELECT " + ", ".join(f"{_LITERALS[k]} AS {name}" for name, k in kinds.items())
@@ -287,32 +292,46 @@ def _read(
 
     def read(index: int) -> Part:
         tail, params = queries[index]
-        count = f"SELECT COUNT(*) FROM runs{tail}" if left_out else None
-        select = f"SELECT {columns} FROM runs{tail}" + (f" AND {all_null}" if left_out else "")
-        if " LIMIT " in tail:
-            # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a subquery
-            # costs ~40 % more per row, so only the queries that need one get it.
-            select = f"SELECT * FROM ({select})"
+        select = f"SELECT {columns} FROM runs{tail}"
         part = Part(sink(index))
         skip = 1  # the typed first row
         try:
-            # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is typed
-            # in Python, 38 casts a batch (a million rows in two threads: 4.55 s of CPU at
-            # 65,536, 4.74 s at 8,192, 5.94 s at 1,024; bench/store_read_phases.py), and
-            # the frame's text columns keep the batches as chunks that every pandas
-            # operation loops over.
-            sql = f"{first_row} UNION ALL {select}"
-            with _query(uri, sql, params, BATCH_ROWS, count) as (reader, matched):
-                # Batch by batch, typed and handed on as the driver yields them: the
-                # million-row table was read, then concatenated, cast column by column and
-                # written in a second and third pass (2.1 s + 1.0 s of the child's 7.7 s).
-                for raw in reader:
-                    batch = _typed_batch(raw.slice(skip), kinds, schema)
-                    if batch.num_rows:
-                        _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
-                    if batch.num_rows or skip:  # the first even empty: it gives the schema
-                        part.sink.write(batch)
-                    skip = 0
+            with _connection(uri) as statement:
+                matched = None
+                if left_out:
+                    _execute(statement, "BEGIN")  # one snapshot for the check and the rows
+                    found = _filled_by_guard(statement, left_out)
+                    if found:  # the table is read again whole
+                        part.filled_elsewhere = True
+                        return part
+                    if found is None:
+                        matched = _scalar(statement, f"SELECT COUNT(*) FROM runs{tail}", params)
+                        select += f" AND {all_null}"
+                if " LIMIT " in tail:
+                    # ORDER BY/LIMIT bind to the whole UNION unless inside a subquery; a
+                    # subquery costs ~40 % more per row, so only the queries that need one
+                    # get it.
+                    select = f"SELECT * FROM ({select})"
+                # BATCH_ROWS rows a batch rather than the driver's 1,024: each batch is
+                # typed in Python, 38 casts a batch (a million rows in two threads: 4.55 s
+                # of CPU at 65,536, 4.74 s at 8,192, 5.94 s at 1,024;
+                # bench/store_read_phases.py), and the frame's text columns keep the
+                # batches as chunks that every pandas operation loops over.
+                statement.set_options(**{_BATCH_OPTION: str(BATCH_ROWS)})
+                with _stream(statement, f"{first_row} UNION ALL {select}", params) as reader:
+                    # Batch by batch, typed and handed on as the driver yields them: the
+                    # million-row table was read, then concatenated, cast column by column
+                    # and written in a second and third pass (2.1 s + 1.0 s of the child's
+                    # 7.7 s).
+                    for raw in reader:
+                        batch = _typed_batch(raw.slice(skip), kinds, schema)
+                        if batch.num_rows:
+                            _note_order(part, batch.column(schema.get_field_index("run_id")), pc)
+                        if batch.num_rows or skip:  # the first even empty: it gives the schema
+                            part.sink.write(batch)
+                        skip = 0
+                if left_out:
+                    _execute(statement, "COMMIT")
             part.filled_elsewhere = matched is not None and part.rows != matched
         finally:
             part.sink.close()
@@ -324,19 +343,40 @@ def _read(
         return list(pool.map(read, range(len(queries))))
 
 
+def any_filled(columns: Sequence[str]) -> str:
+    """SQL true for a row holding a value in any of ``columns``: the guard index's
+    condition, and the reader's question to it (one text, so SQLite can match the two)."""
+    return " OR ".join(f"{_quoted(name)} IS NOT NULL" for name in columns)
+
+
+def _filled_by_guard(statement: Any, left_out: Sequence[str]) -> bool | None:
+    """Whether a row holds a value in a ``left_out`` column, from the guard index; None
+    when there is no guard, or one for other columns. ``INDEXED BY`` makes SQLite refuse
+    ("no query solution") unless the question implies the index's condition, so a guard
+    for fewer columns is never taken for an answer about more."""
+    import adbc_driver_manager as adbc  # deferred: keeps import workbench light
+
+    guarded = f"runs INDEXED BY {GUARD_INDEX} WHERE {any_filled(left_out)}"
+    sql = f"SELECT EXISTS (SELECT 1 FROM {guarded})"
+    try:
+        return bool(_scalar(statement, sql, []))
+    except adbc.Error:
+        return None
+
+
 @contextmanager
-def _query(
-    uri: str,
-    sql: str,
-    params: Sequence[Any],
-    batch_rows: int | None = None,
-    count: str | None = None,
-) -> Iterator[tuple[pa.RecordBatchReader, int | None]]:
-    """The batches of one statement on a connection of its own, through the driver
-    manager's low-level API: its DB-API module imports pyarrow.dataset and with it pandas,
-    for nothing this reader uses (the child's imports: 0.24-0.36 s of CPU instead of
-    0.55-1.0 s, 8 starts each, alternated, load average ~9). With ``count`` (a statement
-    taking the same ``params``), also its one number, read in the same transaction."""
+def _query(uri: str, sql: str, params: Sequence[Any]) -> Iterator[pa.RecordBatchReader]:
+    """The batches of one statement on a connection of its own."""
+    with _connection(uri) as statement, _stream(statement, sql, params) as reader:
+        yield reader
+
+
+@contextmanager
+def _connection(uri: str) -> Iterator[Any]:
+    """A statement on a connection of its own, through the driver manager's low-level API:
+    its DB-API module imports pyarrow.dataset and with it pandas, for nothing this reader
+    uses (the child's imports: 0.24-0.36 s of CPU instead of 0.55-1.0 s, 8 starts each,
+    alternated, load average ~9)."""
     import adbc_driver_manager as adbc  # deferred: keeps import workbench light
     import adbc_driver_sqlite  # deferred: keeps import workbench light
 
@@ -348,21 +388,18 @@ def _query(
         # Two readers opening a file no other connection holds (no -shm yet) race to set
         # up its WAL index; the loser got "database is locked" at once (4 times in 30
         # tries here) and the whole read fell back to sqlite3. A busy timeout waits.
-        statement.set_sql_query(f"PRAGMA busy_timeout = {_BUSY_MS}")
-        statement.execute_update()
-        matched = None
-        if count is not None:
-            statement.set_sql_query("BEGIN")  # one snapshot for the count and the rows
-            statement.execute_update()
-            with _stream(statement, count, params) as counted:
-                matched = int(counted.read_all().column(0)[0].as_py())
-        if batch_rows is not None:
-            statement.set_options(**{_BATCH_OPTION: str(batch_rows)})
-        with _stream(statement, sql, params) as reader:
-            yield reader, matched
-        if count is not None:
-            statement.set_sql_query("COMMIT")
-            statement.execute_update()
+        _execute(statement, f"PRAGMA busy_timeout = {_BUSY_MS}")
+        yield statement
+
+
+def _execute(statement: Any, sql: str) -> None:
+    statement.set_sql_query(sql)
+    statement.execute_update()
+
+
+def _scalar(statement: Any, sql: str, params: Sequence[Any]) -> Any:
+    with _stream(statement, sql, params) as reader:
+        return reader.read_all().column(0)[0].as_py()
 
 
 @contextmanager
@@ -399,11 +436,12 @@ def _note_order(part: Part, run_ids: pa.Array, pc: Any) -> None:
 def _typed_batch(batch: pa.RecordBatch, kinds: dict[str, str], schema: pa.Schema) -> pa.RecordBatch:
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
 
-    columns = [_typed_column(batch.column(i), kind) for i, kind in enumerate(kinds.values())]
+    columns = [typed_column(batch.column(i), kind) for i, kind in enumerate(kinds.values())]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def _typed_column(column: Any, kind: str) -> Any:
+def typed_column(column: Any, kind: str) -> Any:
+    """A column as read by a driver, in the Arrow type of its kind (:func:`arrow_schema`)."""
     import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
     import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
 
@@ -415,22 +453,6 @@ def _typed_column(column: Any, kind: str) -> Any:
     # cast refuses 'three' in a count instead of passing it on.
     plain = {"text": pa.large_string(), "int": pa.int64(), "float": pa.float64()}
     return column.cast(plain[kind])
-
-
-def _typed(tables: list[pa.Table], kinds: dict[str, str]) -> pa.Table:
-    """Tables read by a driver (PostgreSQL's) as one table of the documented Arrow types,
-    ordered by run_id."""
-    import pyarrow as pa  # deferred: keeps import workbench light (pyarrow ~0.2 s)
-    import pyarrow.compute as pc  # deferred: keeps import workbench light (pyarrow.compute ~0.2 s)
-
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    columns = [_typed_column(table.column(name), kind) for name, kind in kinds.items()]
-    typed = pa.Table.from_arrays(columns, schema=arrow_schema(kinds))
-    run_ids = typed.column("run_id")
-    # Table order is append order, nearly always run_id order; sort only if not.
-    if len(run_ids) > 1 and not pc.all(pc.less_equal(run_ids[:-1], run_ids[1:])).as_py():
-        typed = sort_by_run_id(typed)
-    return typed
 
 
 def main(argv: Sequence[str]) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "is_damaged",
     "damaged_store_error",
     "read_only_store_error",
+    "changed_table_error",
     "low_disk_store_error",
     "check_free_space",
     "probe_write",
@@ -272,3 +273,17 @@ def probe_write(conn: sqlite3.Connection, page_size: int) -> list[str]:
     finally:
         with contextlib.suppress(sqlite3.Error):  # report the first error
             conn.execute("ROLLBACK")
+
+
+def changed_table_error(path: Path, exc: StoreError) -> StoreError | None:
+    """The refusal of a write that the runs table no longer takes (a newer workbench
+    changed it), or None when ``exc`` is another failure."""
+    reason = str(exc.__cause__).lower()
+    if "not null constraint" not in reason and "no column named" not in reason:
+        return None
+    return StoreError(
+        f"cannot write the workbench store {path}: its runs table no longer takes this"
+        f" workbench's rows ({one_line(exc.__cause__ or exc)}); a newer workbench probably"
+        " changed it: upgrade prompt-workbench, or point WORKBENCH_STORE (or"
+        " wb.configure(store=...)) at another file"
+    )
