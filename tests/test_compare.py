@@ -197,6 +197,8 @@ def test_colours_come_from_the_theme_and_text_is_left_aligned() -> None:
     body = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
     tags = re.findall(r"<t[dh]( [^>]*)?>", body[body.index("<tbody>"):])
     assert len(tags) == 3 and all("text-align: left" in attributes for attributes in tags)
+    headers = re.findall(r"<th( [^>]*)?>", body[body.index("<thead>"):body.index("</thead>")])
+    assert len(headers) == 3 and all("text-align: left" in attributes for attributes in headers)
 
 
 def test_deleted_and_inserted_words_are_phrases_kept_apart() -> None:

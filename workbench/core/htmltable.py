@@ -24,17 +24,20 @@ def html_table(
     label_attributes: str = "",
     cell_attributes: str = "",
     column_classes: Sequence[str] | None = None,
+    header_attributes: str = "",
 ) -> str:
     """The table; ``header`` None leaves out the ``<thead>`` (a table of name, value rows).
 
     ``attributes`` go on ``<table>`` (``style='...'``), ``label_attributes`` on each
-    row label ``<th>`` and ``cell_attributes`` on each ``<td>``; ``column_classes`` is
-    a class per value column (``wb-num`` to align numbers right), on each of its cells.
+    row label ``<th>``, ``header_attributes`` on each header ``<th>`` and
+    ``cell_attributes`` on each ``<td>``; ``column_classes`` is a class per value column
+    (``wb-num`` to align numbers right), on each of its cells.
     """
     opening = "<table" + (f' class="{classes}"' if classes else "")
     opening += f" {attributes}>" if attributes else ">"
     head = "" if header is None else (
-        "<thead><tr>" + "".join(f"<th>{cell}</th>" for cell in header) + "</tr></thead>"
+        "<thead><tr>" + "".join(f"{_tag('th', header_attributes)}{cell}</th>" for cell in header)
+        + "</tr></thead>"
     )
     label = _tag("th", label_attributes)
     value = _tag("td", cell_attributes)

@@ -125,7 +125,7 @@ class Comparison:
         # and JupyterLab's own rule right-aligns every cell, prose included.
         left = 'style="text-align: left; vertical-align: top"'
         table = html_table([corner, *head], rows, classes="wb-compare",
-                           label_attributes=left, cell_attributes=left)
+                           label_attributes=left, cell_attributes=left, header_attributes=left)
         return f'{_STYLE}<div class="wb-scroll {NO_MATHS_CLASS}">{table}</div>{note}'
 
     def _samples(self, row: str, column: str) -> list[Cell]:
