@@ -63,7 +63,7 @@ class Part:
     in_order: bool = True
     first: str | None = None
     last: str | None = None
-    filled_elsewhere: bool = False  # a row it skipped holds a value in a left-out column
+    filled_elsewhere: bool = False  # a row holds a value in a left-out column
     hint_missed: bool = False  # so this part was read again with every column
 
 
