@@ -42,8 +42,14 @@ def test_the_view_formats_what_pandas_shows_raw() -> None:
     assert shown.count(MISSING) == 4  # None, NaN, <NA> and a missing cost: one way
     # Text keeps its line break as a line break (pre-wrap), not a literal "\n".
     assert "Line one\nline two" in page and "\\n" not in page
-    assert re.search(r'<td class="wb-prose"><div class="wb-text">Line one', page)
-    assert '<td class="wb-num">0.725</td>' in page  # numbers right-aligned, text left
+    assert re.search(r'<td class="wb-prose"[^>]*><div class="wb-text">Line one', page)
+    assert re.search(r'<td class="wb-num"[^>]*>0.725</td>', page)  # numbers right, text left
+    # Said inline too: a reopened notebook drops the <style> block.
+    assert re.search(r'<td class="wb-num" style="text-align: right[^>]*>0.725</td>', page)
+    assert re.search(r'<td class="wb-prose" style="text-align: left[^>]*><div', page)
+    head = page.split("<thead>")[1].split("</thead>")[0]
+    assert re.findall(r"<th( [^>]*)?>", head) and all(
+        "text-align: left" in tag for tag in re.findall(r"<th( [^>]*)?>", head))
     ids = frame_html(pd.DataFrame({"id": ["0123456789abcdef0123456789abcdef"],
                                    "short": ["Name one colour of the sea."]}))
     assert 'class="wb-token" title="0123456789abcdef0123456789abcdef"' in ids  # one line
@@ -92,7 +98,7 @@ def test_runs_show_formatted_without_empty_columns(api: LoopbackAPI) -> None:
     assert "&lt;NA&gt;" not in page and ">NaN<" not in page and ">None<" not in page
     empty = [c for c in runs.columns if runs[c].isna().all()]
     assert empty and "empty column" in page
-    header = re.findall(r"<th>(.*?)</th>", page.split("</thead>")[0])
+    header = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", page.split("</thead>")[0])
     assert sorted(h for h in header if h) == sorted(c for c in runs.columns if c not in empty)
     # The answer in view first (the frame itself keeps its reading order).
     assert header[1:6] == ["created_at", "model", "prompt", "output", "cost_usd"]

@@ -39,7 +39,15 @@ def test_one_header_row_with_the_row_names_in_its_corner() -> None:
     table.columns.name = "knobs"
     head = table_html(table).split("<thead>")[1].split("</thead>")[0]
     assert head.count("<tr") == 1
-    assert re.findall(r"<th>(.*?)</th>", head) == ["city", "&lt;size&gt;", "t=0", "t=1"]
+    assert re.findall(r"<th(?: [^>]*)?>(.*?)</th>", head) == ["city", "&lt;size&gt;", "t=0", "t=1"]
+
+
+def test_prose_is_left_aligned_even_without_the_style_block() -> None:
+    # A reopened (untrusted) notebook drops <style>; JupyterLab right-aligns table cells.
+    table = pd.DataFrame({"t=0": ["A long answer."]}, index=pd.Index(["Hi"], name="prompt"))
+    body = table_html(table).split("</style>", 1)[1]
+    tags = re.findall(r"<t[dh]( [^>]*)?>", body)
+    assert len(tags) == 4 and all("text-align: left" in attributes for attributes in tags)
 
 
 def test_with_several_row_labels_only_the_first_stays_in_view() -> None:
@@ -69,6 +77,8 @@ def test_one_html_table_helper_writes_the_views_tables() -> None:
         "<table><tr><th>k</th><td style='x'>v</td></tr></table>")
     # The sweep table is written by it: the same rows, the same markup.
     table = pd.DataFrame({"t=0": ["hi"]}, index=pd.Index(["a"], name="city"))
+    left = 'style="text-align: left; vertical-align: top"'
     expected = html_table(["city", "t=0"], [(["a"], ['<div class="wb-text">hi</div>'])],
-                          classes="dataframe wb-sweep", attributes='border="0"')
+                          classes="dataframe wb-sweep", attributes='border="0"',
+                          label_attributes=left, cell_attributes=left, header_attributes=left)
     assert expected in table_html(table)

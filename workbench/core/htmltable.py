@@ -25,13 +25,16 @@ def html_table(
     cell_attributes: str = "",
     column_classes: Sequence[str] | None = None,
     header_attributes: str = "",
+    column_attributes: Sequence[str] | None = None,
 ) -> str:
     """The table; ``header`` None leaves out the ``<thead>`` (a table of name, value rows).
 
     ``attributes`` go on ``<table>`` (``style='...'``), ``label_attributes`` on each
     row label ``<th>``, ``header_attributes`` on each header ``<th>`` and
     ``cell_attributes`` on each ``<td>``; ``column_classes`` is a class per value column
-    (``wb-num`` to align numbers right), on each of its cells.
+    (``wb-num`` to align numbers right), on each of its cells, and ``column_attributes``
+    more attributes per value column (an inline alignment, which a reopened notebook
+    keeps where it drops the ``<style>`` block).
     """
     opening = "<table" + (f' class="{classes}"' if classes else "")
     opening += f" {attributes}>" if attributes else ">"
@@ -40,9 +43,15 @@ def html_table(
         + "</tr></thead>"
     )
     label = _tag("th", label_attributes)
-    value = _tag("td", cell_attributes)
-    tags = [value] if column_classes is None else [
-        _tag("td", f'class="{name}" {cell_attributes}'.strip()) for name in column_classes]
+    count = max(len(column_classes or ()), len(column_attributes or ()), 1)
+    tags = [
+        _tag("td", " ".join(part for part in (
+            f'class="{column_classes[j]}"' if column_classes else "",
+            cell_attributes,
+            column_attributes[j] if column_attributes else "",
+        ) if part))
+        for j in range(count)
+    ]
     body = "".join(
         "<tr>" + "".join(f"{label}{cell}</th>" for cell in labels)
         + "".join(f"{tags[j % len(tags)]}{cell}</td>" for j, cell in enumerate(cells))

@@ -202,7 +202,13 @@ def frame_html(frame: pd.DataFrame, *, skip_empty: bool = False,
     names = list(frame.index.names)
     header = ["" if n is None else html.escape(str(n)) for n in names] + [
         html.escape(str(c)) for c in columns]
+    # Inline too: a reopened (untrusted) notebook drops the <style> block, and JupyterLab
+    # right-aligns every cell, prose included.
+    left, right = (f'style="text-align: {side}; vertical-align: top"' for side in ("left", "right"))
     table = html_table(header, rows, classes="wb-frame", attributes='border="0"',
-                       column_classes=[kind for kind, _ in by_column] or None)
+                       column_classes=[kind for kind, _ in by_column] or None,
+                       label_attributes=left, header_attributes=left,
+                       column_attributes=[right if kind == "wb-num" else left
+                                          for kind, _ in by_column] or None)
     note = f'<div class="wb-frame-note">{html.escape(" · ".join(notes))}</div>'
     return f'{_STYLE}<div class="wb-frame-scroll {NO_MATHS_CLASS}">{table}</div>{note}'
