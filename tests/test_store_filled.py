@@ -38,6 +38,19 @@ def truly_filled(path: Path) -> set[str]:
     return {name for name, n in zip(FILLED_COLUMNS, counts, strict=True) if n}
 
 
+def another_program_writes(path: Path, write: str) -> None:
+    """A value in "expected" (empty in every row of mixed_store), written as the sqlite3
+    shell would, knowing nothing of the hint: an ``update`` of row 45 or an ``insert`` of a
+    copy of it."""
+    with sqlite3.connect(path) as conn:
+        if write == "update":
+            conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 45")
+        else:
+            names = ", ".join(f'"{name}"' for name in COLUMNS)
+            copied = names.replace('"run_id"', "'ff'").replace('"expected"', "'Paris'")
+            conn.execute(f"INSERT INTO runs ({names}) SELECT {copied} FROM runs WHERE rowid = 45")
+
+
 def drop_the_mask(conn: sqlite3.Connection) -> None:
     conn.execute(f"DROP TABLE {FILLED_TABLE}")
 
@@ -130,13 +143,7 @@ def test_rows_another_program_wrote_are_read_whole_and_the_hint_mended(
     monkeypatch.setattr(columnar, "COLUMNAR_ROWS", 0)
     monkeypatch.setattr(columnar, "SPLIT_ROWS", 10)
     store = mixed_store(tmp_path / "runs.db", rows=30)
-    with sqlite3.connect(store.path) as conn:
-        if write == "update":
-            conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 45")
-        else:
-            names = ", ".join(f'"{name}"' for name in COLUMNS)
-            copied = names.replace('"run_id"', "'ff'").replace('"expected"', "'Paris'")
-            conn.execute(f"INSERT INTO runs ({names}) SELECT {copied} FROM runs WHERE rowid = 45")
+    another_program_writes(store.path, write)
     assert "expected" not in filled(store.path)
     parts = read(store.path)
     assert parts is not None and all(part.hint_missed for part in parts)

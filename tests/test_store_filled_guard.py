@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from test_columnar import mixed_store, row_wise
 from test_store import full_record
-from test_store_filled import filled, read, truly_filled
+from test_store_filled import another_program_writes, filled, read, truly_filled
 
 from workbench.store import SQLiteStore, columnar, sqlite_arrow
 from workbench.store.filled import guard_sql
@@ -99,13 +99,7 @@ def test_sqlite_keeps_the_guard_for_another_programs_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: str
 ) -> None:
     store = mixed_store(tmp_path / "runs.db", rows=30)
-    with sqlite3.connect(store.path) as conn:  # the sqlite3 shell: no hint, no guard code
-        if write == "update":
-            conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 45")
-        else:
-            names = ", ".join(f'"{name}"' for name in FILLED_COLUMNS)
-            copied = names.replace('"run_id"', "'ff'").replace('"expected"', "'Paris'")
-            conn.execute(f"INSERT INTO runs ({names}) SELECT {copied} FROM runs WHERE rowid = 45")
+    another_program_writes(store.path, write)  # no hint, no guard code: SQLite alone
     assert rows_in_guard(store.path) == 1
     asked = questions(monkeypatch)
     parts = read(store.path)
