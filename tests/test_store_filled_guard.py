@@ -17,6 +17,7 @@ from test_store import full_record
 from test_store_filled import another_program_writes, filled, read, truly_filled
 
 from workbench.store import SQLiteStore, columnar, sqlite_arrow
+from workbench.store import filled as filled_module
 from workbench.store.filled import guard_sql
 from workbench.store.schema import FILLED_COLUMNS, FILLED_TABLE
 
@@ -174,3 +175,24 @@ def test_a_store_that_cannot_build_its_guard_opens_and_reads(
     assert guard_of(path) is None
     pd.testing.assert_frame_equal(store.runs(), row_wise(store, monkeypatch))
     assert store.runs()["expected"].notna().sum() == 1
+
+
+def test_a_guard_that_cannot_be_built_does_not_stop_the_store_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "runs.db"
+    mixed_store(path, rows=30).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"DROP INDEX {GUARD}")
+
+    def disk_full(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(filled_module, "keep_guard", disk_full)
+    store = SQLiteStore(path)  # opens: the guard waits for a later open
+    assert guard_of(path) is None
+    pd.testing.assert_frame_equal(store.runs(), row_wise(store, monkeypatch))
+    monkeypatch.undo()
+    store.close()
+    SQLiteStore(path).close()
+    assert guard_of(path) == guard_sql(mask_of(path))
