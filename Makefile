@@ -14,7 +14,7 @@ LAB_FLAGS += --allow-root
 endif
 PYTEST_FLAGS ?=
 
-.PHONY: setup lab test unit browser-deps postgres-deps typecheck lint clean
+.PHONY: setup lab test unit browser-deps postgres-deps typecheck lint clean notebooks
 
 setup: $(STAMP)
 
@@ -85,6 +85,20 @@ test: setup browser-deps postgres-deps
 
 unit: setup postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_FLAGS) tests -m "not integration"
+
+# Re-runs the shipped notebooks on the local model and saves their outputs (what a reader
+# of the repository sees), after a change to something they show: each in an empty folder
+# of its own, without your API key or store settings, so it bills nothing and touches no
+# table of yours. `make notebooks NB=sweeps` runs one. Look at the result before committing.
+NB ?= *
+NB_ENV := env $$(env | sed -n 's/^\(OPENAI_[A-Z_]*\|WORKBENCH_[A-Z_]*\|MPLBACKEND\)=.*/-u \1/p')
+notebooks: setup
+	for nb in notebooks/$(NB).ipynb; do \
+	  dir=$$(mktemp -d) && cp $$nb $$dir/ && \
+	  (cd $$dir && $(NB_ENV) WORKBENCH_THREADS=1 WORKBENCH_STORE=$$dir/experiments.db \
+	    $(CURDIR)/$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    $$(basename $$nb)) && cp $$dir/$$(basename $$nb) $$nb && rm -rf $$dir || exit 1; \
+	done
 
 typecheck: setup
 	$(BIN)/python -m mypy
