@@ -159,7 +159,8 @@ def pareto(
         for row in points[knobs].itertuples(index=False)
     ]
     front = pareto_front(points["_c"].tolist(), points["_q"].tolist())
-    ax.scatter(points["_c"], points["_q"], color="C0", alpha=0.6, label="knob combination")
+    # Nearly opaque: the PNG is transparent, and at 0.6 the blue sank into the dark theme.
+    ax.scatter(points["_c"], points["_q"], color="C0", alpha=0.9, label="knob combination")
     if front:
         ordered = sorted(front, key=lambda i: points["_c"].iloc[i])
         ax.plot(points["_c"].iloc[ordered], points["_q"].iloc[ordered], "-o", color="C3",
@@ -172,6 +173,9 @@ def pareto(
         ax.set_xlabel(f"mean {cost} per run (max {format_cost(float(points['_c'].max()))})")
     finish_axes(ax, f"{column.removeprefix(PREFIX)} against {cost}", len(df),
             xlabel=ax.get_xlabel() or f"mean {cost}", ylabel=f"mean {column}")
+    # Room above and beside the outermost points, so their labels sit inside the frame
+    # with a gap rather than against it.
+    ax.margins(x=0.08, y=0.14)
     chosen = [i for i in range(len(labels)) if i in front or len(labels) <= MAX_PARETO_LABELS]
     place_labels(ax, [float(points["_c"].iloc[i]) for i in chosen],
                  [float(points["_q"].iloc[i]) for i in chosen], [labels[i] for i in chosen])
