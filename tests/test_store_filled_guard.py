@@ -50,6 +50,16 @@ def schema_version(path: Path) -> int:
         return int(conn.execute("PRAGMA schema_version").fetchone()[0])
 
 
+def store_without_guard(folder: Path) -> Path:
+    """A closed store of mixed_store's rows whose guard was dropped (as a store of the last
+    version has none)."""
+    path = folder / "runs.db"
+    mixed_store(path, rows=30).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"DROP INDEX {GUARD}")
+    return path
+
+
 def questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every single-value question the reader asks SQLite, as it asks it."""
     asked: list[str] = []
@@ -164,10 +174,8 @@ def test_opening_builds_a_missing_guard_once(tmp_path: Path) -> None:
 def test_a_store_that_cannot_build_its_guard_opens_and_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "runs.db"
-    mixed_store(path, rows=30).close()
+    path = store_without_guard(tmp_path)
     with sqlite3.connect(path) as conn:
-        conn.execute(f"DROP INDEX {GUARD}")
         conn.execute("UPDATE runs SET expected = 'Paris' WHERE rowid = 7")
         # Migrated by a newer workbench: this one reads it and writes nothing.
         conn.execute("INSERT INTO schema_migrations VALUES ('m999_from_the_future', '')")
@@ -180,10 +188,7 @@ def test_a_store_that_cannot_build_its_guard_opens_and_reads(
 def test_a_guard_that_cannot_be_built_does_not_stop_the_store_opening(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "runs.db"
-    mixed_store(path, rows=30).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"DROP INDEX {GUARD}")
+    path = store_without_guard(tmp_path)
 
     def disk_full(conn: sqlite3.Connection) -> None:
         raise sqlite3.OperationalError("database or disk is full")
