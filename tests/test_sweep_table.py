@@ -70,15 +70,17 @@ def test_with_several_row_labels_only_the_first_stays_in_view() -> None:
 def test_one_html_table_helper_writes_the_views_tables() -> None:
     from workbench.core.htmltable import html_table
 
+    left = 'style="text-align: left; vertical-align: top"'
+    right = 'style="text-align: right; vertical-align: top"'
     assert html_table(["", "t=&lt;0&gt;"], [(["a"], ["<b>x</b>"])], classes="c") == (
-        '<table class="c"><thead><tr><th></th><th>t=&lt;0&gt;</th></tr></thead>'
-        "<tbody><tr><th>a</th><td><b>x</b></td></tr></tbody></table>")
-    assert html_table(None, [(["k"], ["v"])], cell_attributes="style='x'") == (
-        "<table><tr><th>k</th><td style='x'>v</td></tr></table>")
+        f'<table class="c"><thead><tr><th {left}></th><th {left}>t=&lt;0&gt;</th></tr></thead>'
+        f"<tbody><tr><th {left}>a</th><td {left}><b>x</b></td></tr></tbody></table>")
+    # Every cell aligned inline (a reopened notebook drops <style>): numbers right.
+    assert html_table(None, [(["k"], ["v", "2"])], column_classes=["wb-short", "wb-num"]) == (
+        f'<table><tr><th {left}>k</th><td class="wb-short" {left}>v</td>'
+        f'<td class="wb-num" {right}>2</td></tr></table>')
     # The sweep table is written by it: the same rows, the same markup.
     table = pd.DataFrame({"t=0": ["hi"]}, index=pd.Index(["a"], name="city"))
-    left = 'style="text-align: left; vertical-align: top"'
     expected = html_table(["city", "t=0"], [(["a"], ['<div class="wb-text">hi</div>'])],
-                          classes="dataframe wb-sweep", attributes='border="0"',
-                          label_attributes=left, cell_attributes=left, header_attributes=left)
+                          classes="dataframe wb-sweep", attributes='border="0"')
     assert expected in table_html(table)

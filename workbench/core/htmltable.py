@@ -10,9 +10,17 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-__all__ = ["html_table", "TableRow", "escaped"]
+__all__ = ["html_table", "TableRow", "escaped", "NUMBERS"]
 
 TableRow = tuple[Sequence[str], Sequence[str]]  # (label cells <th>, value cells <td>), HTML
+
+
+# Every cell says its alignment itself: a notebook opened again is untrusted, so JupyterLab
+# drops a view's <style> block, and its own rule then right-aligns every table cell, prose
+# included.
+_LEFT = 'style="text-align: left; vertical-align: top"'
+_RIGHT = 'style="text-align: right; vertical-align: top"'
+NUMBERS = "wb-num"  # the class of a value column whose cells are aligned right
 
 
 def html_table(
@@ -21,39 +29,23 @@ def html_table(
     *,
     classes: str = "",
     attributes: str = "",
-    label_attributes: str = "",
-    cell_attributes: str = "",
     column_classes: Sequence[str] | None = None,
-    header_attributes: str = "",
-    column_attributes: Sequence[str] | None = None,
 ) -> str:
     """The table; ``header`` None leaves out the ``<thead>`` (a table of name, value rows).
 
-    ``attributes`` go on ``<table>`` (``style='...'``), ``label_attributes`` on each
-    row label ``<th>``, ``header_attributes`` on each header ``<th>`` and
-    ``cell_attributes`` on each ``<td>``; ``column_classes`` is a class per value column
-    (``wb-num`` to align numbers right), on each of its cells, and ``column_attributes``
-    more attributes per value column (an inline alignment, which a reopened notebook
-    keeps where it drops the ``<style>`` block).
+    ``attributes`` go on ``<table>`` (``border="0"``); ``column_classes`` is a class per
+    value column, on each of its cells. Every cell carries its alignment inline: left and
+    at the top, the cells of a ``wb-num`` column (:data:`NUMBERS`) right.
     """
     opening = "<table" + (f' class="{classes}"' if classes else "")
     opening += f" {attributes}>" if attributes else ">"
     head = "" if header is None else (
-        "<thead><tr>" + "".join(f"{_tag('th', header_attributes)}{cell}</th>" for cell in header)
-        + "</tr></thead>"
+        "<thead><tr>" + "".join(f"<th {_LEFT}>{cell}</th>" for cell in header) + "</tr></thead>"
     )
-    label = _tag("th", label_attributes)
-    count = max(len(column_classes or ()), len(column_attributes or ()), 1)
-    tags = [
-        _tag("td", " ".join(part for part in (
-            f'class="{column_classes[j]}"' if column_classes else "",
-            cell_attributes,
-            column_attributes[j] if column_attributes else "",
-        ) if part))
-        for j in range(count)
-    ]
+    tags = [f"<td {_LEFT}>"] if not column_classes else [
+        f'<td class="{name}" {_RIGHT if name == NUMBERS else _LEFT}>' for name in column_classes]
     body = "".join(
-        "<tr>" + "".join(f"{label}{cell}</th>" for cell in labels)
+        "<tr>" + "".join(f"<th {_LEFT}>{cell}</th>" for cell in labels)
         + "".join(f"{tags[j % len(tags)]}{cell}</td>" for j, cell in enumerate(cells))
         + "</tr>"
         for labels, cells in rows
@@ -66,6 +58,3 @@ def escaped(value: object) -> str:
     """A value as the text of a cell (HTML-escaped)."""
     return html.escape(str(value))
 
-
-def _tag(name: str, attributes: str) -> str:
-    return f"<{name} {attributes}>" if attributes else f"<{name}>"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.core.htmltable import TableRow, html_table
+from workbench.core.htmltable import NUMBERS, TableRow, html_table
 from workbench.core.money import NO_MATHS_CLASS, format_money
 
 __all__ = ["ResultFrame", "result_frame", "frame_html", "cell_text", "MISSING"]
@@ -151,7 +151,7 @@ def _prose(text: str) -> str:
 def _column_cells(series: pd.Series, name: str) -> tuple[str, list[str]]:
     """The class of a column's cells and each cell's HTML."""
     if _numeric(series):
-        return "wb-num", [
+        return NUMBERS, [
             f'<span class="wb-missing">{MISSING}</span>' if is_missing(v)
             else html.escape(cell_text(v, name)) for v in series.tolist()]
     texts = [None if is_missing(v) else cell_text(v, name) for v in series.tolist()]
@@ -202,13 +202,7 @@ def frame_html(frame: pd.DataFrame, *, skip_empty: bool = False,
     names = list(frame.index.names)
     header = ["" if n is None else html.escape(str(n)) for n in names] + [
         html.escape(str(c)) for c in columns]
-    # Inline too: a reopened (untrusted) notebook drops the <style> block, and JupyterLab
-    # right-aligns every cell, prose included.
-    left, right = (f'style="text-align: {side}; vertical-align: top"' for side in ("left", "right"))
     table = html_table(header, rows, classes="wb-frame", attributes='border="0"',
-                       column_classes=[kind for kind, _ in by_column] or None,
-                       label_attributes=left, header_attributes=left,
-                       column_attributes=[right if kind == "wb-num" else left
-                                          for kind, _ in by_column] or None)
+                       column_classes=[kind for kind, _ in by_column] or None)
     note = f'<div class="wb-frame-note">{html.escape(" · ".join(notes))}</div>'
     return f'{_STYLE}<div class="wb-frame-scroll {NO_MATHS_CLASS}">{table}</div>{note}'

@@ -51,9 +51,7 @@ def _table(rows: list[tuple[str, str]]) -> Note:
     width = max(len(k) for k, _ in rows)
     # HTML for the notebook: the spend and budget rows hold dollars, typeset as maths in
     # Markdown.
-    page = html_table(None, [([html.escape(k)], [money_html(v)]) for k, v in rows],
-                      label_attributes="style='text-align:left'",
-                      cell_attributes="style='text-align:left'")
+    page = html_table(None, [([html.escape(k)], [money_html(v)]) for k, v in rows])
     return Note(markdown, "\n".join(f"{k:<{width}}  {v}" for k, v in rows), html=page)
 
 

@@ -121,11 +121,7 @@ class Comparison:
             rows.append(([self._fold(html.escape(row), row)], cells))
         corner = html.escape(str(self.df.index.name or ""))
         note = "" if self.diff else '<div class="wb-label">diff off</div>'
-        # Inline too: an untrusted (reopened) notebook's sanitizer drops the <style> block,
-        # and JupyterLab's own rule right-aligns every cell, prose included.
-        left = 'style="text-align: left; vertical-align: top"'
-        table = html_table([corner, *head], rows, classes="wb-compare",
-                           label_attributes=left, cell_attributes=left, header_attributes=left)
+        table = html_table([corner, *head], rows, classes="wb-compare")
         return f'{_STYLE}<div class="wb-scroll {NO_MATHS_CLASS}">{table}</div>{note}'
 
     def _samples(self, row: str, column: str) -> list[Cell]:

@@ -158,11 +158,7 @@ def table_html(table: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
     corner = ["" if name is None else html.escape(str(name)) for name in table.index.names]
     header = corner + [html.escape(str(column)) for column in table.columns]
     # "dataframe": the class pandas gave this table, which JupyterLab's table styles read.
-    # Inline too: a reopened (untrusted) notebook drops the <style> block, and JupyterLab
-    # right-aligns every cell of a "dataframe" table, prose included.
-    left = 'style="text-align: left; vertical-align: top"'
-    page = html_table(header, rows, classes="dataframe wb-sweep", attributes='border="0"',
-                      label_attributes=left, cell_attributes=left, header_attributes=left)
+    page = html_table(header, rows, classes="dataframe wb-sweep", attributes='border="0"')
     # Money in the cells: MathJax skips the whole table.
     return f'{TABLE_STYLE}<div class="wb-sweep-scroll {NO_MATHS_CLASS}">{page}</div>'
 
