@@ -103,7 +103,8 @@ TABLES: tuple[Table, ...] = (
         ("model",),
     ),
 )
-# The filled-columns mask is SQLite's own, kept by its triggers on the rows as they land.
+# The filled-columns hint is a SQLite store's own: the target's writers keep its hint
+# (and guard index) as the copied rows land.
 NOT_COPIED = ("claims", "schema_migrations", FILLED_TABLE)
 
 
